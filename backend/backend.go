@@ -1,0 +1,91 @@
+// Package backend defines the tensor kernels WRX needs to run a BERT-family
+// encoder, and a registry of named implementations.
+//
+// All matrices are dense, row-major float32 slices. Weight matrices follow the
+// Hugging Face convention: a linear layer with K inputs and N outputs stores
+// its weight as N rows of K values, so every product is out = act · Wᵀ.
+//
+// Implementations register themselves from an init function, the way
+// database/sql drivers do:
+//
+//	import _ "github.com/wrxlabs/wrx/backend/native"
+//	b, err := backend.Get("native")
+package backend
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Backend is the set of kernels the encoder runs on. Implementations must be
+// safe for concurrent use by multiple goroutines. Kernels never allocate the
+// caller's outputs and report shape mistakes by panicking, as slice indexing
+// does: shapes are checked once, when a model is loaded.
+//
+// Aliasing: out must not overlap a or w in MatMulT. The in-place kernels
+// (AddBias, GELU, Tanh, ReLU, Softmax, LayerNorm) read and write x.
+type Backend interface {
+	// Name is the name the backend is registered under.
+	Name() string
+	// MatMulT computes out[m×n] = a[m×k] · w[n×k]ᵀ, or adds that product to
+	// out when accumulate is true.
+	MatMulT(out, a, w []float32, m, k, n int, accumulate bool)
+	// AddBias adds bias[cols] to every row of x[rows×cols].
+	AddBias(x, bias []float32, rows, cols int)
+	// GELU applies the exact (erf) GELU to every element of x.
+	GELU(x []float32)
+	// Tanh applies tanh to every element of x.
+	Tanh(x []float32)
+	// ReLU applies max(0, v) to every element of x.
+	ReLU(x []float32)
+	// Softmax replaces every row of x[rows×cols] by its softmax.
+	Softmax(x []float32, rows, cols int)
+	// LayerNorm normalises every row of x[rows×cols] to zero mean and unit
+	// variance (biased variance, eps added), then scales by gamma and shifts
+	// by beta.
+	LayerNorm(x, gamma, beta []float32, rows, cols int, eps float32)
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]func() Backend{}
+)
+
+// Register makes a backend available under name. It panics if name is empty
+// or already registered, since that is a programming error in an init
+// function.
+func Register(name string, factory func() Backend) {
+	mu.Lock()
+	defer mu.Unlock()
+	if name == "" || factory == nil {
+		panic("backend: Register with empty name or nil factory")
+	}
+	if _, dup := registry[name]; dup {
+		panic("backend: Register called twice for " + name)
+	}
+	registry[name] = factory
+}
+
+// Get returns a new instance of the backend registered under name.
+func Get(name string) (Backend, error) {
+	mu.RLock()
+	f, ok := registry[name]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("backend %q is not registered (have %v)", name, Names())
+	}
+	return f(), nil
+}
+
+// Names lists the registered backends in sorted order.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,80 @@
+package backend
+
+import "sync"
+
+// Matrix is a row-major weight matrix of N rows and K columns, stored either
+// as plain float32 (Dense) or in an encoded form such as a quantized shard.
+// Encoded matrices are multiplied tile by tile (see MatMul), so a whole
+// matrix is never expanded to float32.
+type Matrix interface {
+	// Dims returns the number of rows N (outputs) and columns K (inputs).
+	Dims() (n, k int)
+	// DecodeRows writes rows [r0, r1) as float32 into dst[(r1-r0)×K].
+	DecodeRows(dst []float32, r0, r1 int)
+}
+
+// Dense is a float32 Matrix.
+type Dense struct {
+	N, K int
+	Data []float32 // N×K, row-major
+}
+
+// Dims implements Matrix.
+func (d *Dense) Dims() (n, k int) { return d.N, d.K }
+
+// DecodeRows implements Matrix by copying.
+func (d *Dense) DecodeRows(dst []float32, r0, r1 int) {
+	copy(dst[:(r1-r0)*d.K], d.Data[r0*d.K:r1*d.K])
+}
+
+// EncodedMatMuler is implemented by backends that multiply an encoded Matrix
+// with a fused kernel of their own. MatMulEncoded reports false when it does
+// not handle w's encoding, and MatMul then uses the generic tiled path.
+type EncodedMatMuler interface {
+	MatMulEncoded(out, a []float32, m int, w Matrix, accumulate bool) bool
+}
+
+// tileRows is how many weight rows the generic path decodes at a time. It
+// keeps the decoded tile (tileRows×K floats) inside L2 for BERT shapes.
+const tileRows = 32
+
+var tilePool = sync.Pool{New: func() any { return new([]float32) }}
+
+// MatMul computes out[m×n] = a[m×k] · wᵀ (or adds it when accumulate is
+// true) for any Matrix. Dense matrices go straight to b.MatMulT. Encoded ones
+// go to the backend's fused kernel when it has one, and otherwise are decoded
+// tileRows rows at a time, each tile multiplied and scattered into out.
+func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
+	n, k := w.Dims()
+	if d, ok := w.(*Dense); ok {
+		b.MatMulT(out, a, d.Data, m, k, n, accumulate)
+		return
+	}
+	if f, ok := b.(EncodedMatMuler); ok && f.MatMulEncoded(out, a, m, w, accumulate) {
+		return
+	}
+	bufp := tilePool.Get().(*[]float32)
+	defer tilePool.Put(bufp)
+	need := tileRows*k + m*tileRows
+	if cap(*bufp) < need {
+		*bufp = make([]float32, need)
+	}
+	tile, part := (*bufp)[:tileRows*k], (*bufp)[tileRows*k:need]
+	for r0 := 0; r0 < n; r0 += tileRows {
+		r1 := min(r0+tileRows, n)
+		t := r1 - r0
+		w.DecodeRows(tile, r0, r1)
+		b.MatMulT(part[:m*t], a, tile[:t*k], m, k, t, false)
+		for i := range m {
+			row := out[i*n+r0 : i*n+r1]
+			src := part[i*t : (i+1)*t]
+			if accumulate {
+				for j, v := range src {
+					row[j] += v
+				}
+			} else {
+				copy(row, src)
+			}
+		}
+	}
+}
