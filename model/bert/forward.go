@@ -1,0 +1,247 @@
+package bert
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/wrxlabs/wrx/backend"
+)
+
+// Pass carries the activations of one sequence through the encoder. It is
+// the low-level API that lets a caller fold shards in one at a time, as they
+// arrive from storage:
+//
+//	p := NewPass(be, cfg, len(ids))
+//	p.Embed(ctx, &m.Embeddings, ids, typeIDs)
+//	for each layer:
+//		p.BeginLayer()
+//		for each present shard: p.AddAttention(shard)
+//		p.EndAttention(&layer.Resident)
+//		for each present shard: p.AddFFN(shard)
+//		p.EndLayer(&layer.Resident)
+//	logits := p.Logits(&m.Head)
+//
+// A shard that is never added contributes zero. A Pass is not safe for
+// concurrent use; its buffers are sized once, so folding shards allocates
+// nothing.
+type Pass struct {
+	be  backend.Backend
+	cfg *Config
+	seq int
+
+	x   []float32 // seq×hidden: the current hidden state
+	acc []float32 // seq×hidden: the half-layer output being summed
+
+	q, k, v []float32 // seq×headDim
+	vt      []float32 // headDim×seq: V transposed so P·V is an A·Bᵀ product
+	ctxh    []float32 // seq×headDim
+	scores  []float32 // seq×seq
+	inter   []float32 // seq×ffnSlice
+}
+
+// NewPass returns a Pass for a sequence of seqLen tokens.
+func NewPass(be backend.Backend, cfg *Config, seqLen int) *Pass {
+	h, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
+	buf := make([]float32, 2*seqLen*h+5*seqLen*d+seqLen*seqLen+seqLen*f)
+	take := func(n int) []float32 {
+		s := buf[:n:n]
+		buf = buf[n:]
+		return s
+	}
+	return &Pass{
+		be: be, cfg: cfg, seq: seqLen,
+		x: take(seqLen * h), acc: take(seqLen * h),
+		q: take(seqLen * d), k: take(seqLen * d), v: take(seqLen * d),
+		vt: take(seqLen * d), ctxh: take(seqLen * d),
+		scores: take(seqLen * seqLen), inter: take(seqLen * f),
+	}
+}
+
+// SeqLen is the number of tokens the Pass was made for.
+func (p *Pass) SeqLen() int { return p.seq }
+
+// Hidden returns the current hidden state, seqLen×Hidden. It is the Pass's
+// own buffer: callers may copy it (to cache a layer's input) but must not
+// keep it across calls.
+func (p *Pass) Hidden() []float32 { return p.x }
+
+// SetHidden replaces the hidden state, e.g. with a cached layer input.
+func (p *Pass) SetHidden(x []float32) error {
+	if len(x) != len(p.x) {
+		return fmt.Errorf("bert: hidden state has %d values, want %d (seq %d × hidden %d)", len(x), len(p.x), p.seq, p.cfg.Hidden)
+	}
+	copy(p.x, x)
+	return nil
+}
+
+// Embed fills the hidden state with the embeddings of ids: word + position
+// (+ token type for BERT), then LayerNorm. typeIDs may be nil (all zero).
+func (p *Pass) Embed(ctx context.Context, e *Embeddings, ids, typeIDs []int) error {
+	c := p.cfg
+	if len(ids) != p.seq {
+		return fmt.Errorf("bert: %d token ids for a pass of %d tokens", len(ids), p.seq)
+	}
+	if p.seq > c.MaxPosition {
+		return fmt.Errorf("bert: sequence of %d tokens exceeds max_position_embeddings %d", p.seq, c.MaxPosition)
+	}
+	if typeIDs != nil && len(typeIDs) != p.seq {
+		return fmt.Errorf("bert: %d token type ids for %d tokens", len(typeIDs), p.seq)
+	}
+	if err := e.Word.Rows(ctx, ids, p.x); err != nil {
+		return fmt.Errorf("bert: word embeddings: %w", err)
+	}
+	h := c.Hidden
+	for i := range p.seq {
+		row := p.x[i*h : (i+1)*h]
+		pos := e.Position[i*h : (i+1)*h]
+		for j := range row {
+			row[j] += pos[j]
+		}
+		if e.TokenType == nil {
+			continue
+		}
+		t := 0
+		if typeIDs != nil {
+			t = typeIDs[i]
+		}
+		if t < 0 || t*h >= len(e.TokenType) {
+			return fmt.Errorf("bert: token type id %d at position %d out of range [0,%d)", t, i, len(e.TokenType)/h)
+		}
+		tt := e.TokenType[t*h : (t+1)*h]
+		for j := range row {
+			row[j] += tt[j]
+		}
+	}
+	p.be.LayerNorm(p.x, e.NormWeight, e.NormBias, p.seq, h, float32(c.LayerNormEps))
+	return nil
+}
+
+// BeginLayer starts a layer: the attention half sums onto the residual.
+func (p *Pass) BeginLayer() { copy(p.acc, p.x) }
+
+// AddAttention adds one head's attention output, projected through its
+// columns of the output projection, to the layer being built.
+func (p *Pass) AddAttention(s *AttentionShard) {
+	be, n, d := p.be, p.seq, p.cfg.HeadDim()
+	backend.MatMul(be, p.q, p.x, n, s.Query, false)
+	be.AddBias(p.q, s.QueryBias, n, d)
+	backend.MatMul(be, p.k, p.x, n, s.Key, false)
+	be.AddBias(p.k, s.KeyBias, n, d)
+	backend.MatMul(be, p.v, p.x, n, s.Value, false)
+	be.AddBias(p.v, s.ValueBias, n, d)
+
+	be.MatMulT(p.scores, p.q, p.k, n, d, n, false)
+	scale := float32(1 / math.Sqrt(float64(d)))
+	for i := range p.scores {
+		p.scores[i] *= scale
+	}
+	be.Softmax(p.scores, n, n)
+	for i := range n {
+		for j := range d {
+			p.vt[j*n+i] = p.v[i*d+j]
+		}
+	}
+	be.MatMulT(p.ctxh, p.scores, p.vt, n, n, d, false)
+	backend.MatMul(be, p.acc, p.ctxh, n, s.Output, true)
+}
+
+// EndAttention closes the attention half: output bias, then LayerNorm. The
+// result is the FFN half's input and residual.
+func (p *Pass) EndAttention(r *LayerResident) {
+	h := p.cfg.Hidden
+	p.be.AddBias(p.acc, r.AttnOutputBias, p.seq, h)
+	p.be.LayerNorm(p.acc, r.AttnNormWeight, r.AttnNormBias, p.seq, h, float32(p.cfg.LayerNormEps))
+	p.x, p.acc = p.acc, p.x
+	copy(p.acc, p.x)
+}
+
+// AddFFN adds one shard's slice of the feed-forward network.
+func (p *Pass) AddFFN(s *FFNShard) {
+	n, f := p.seq, p.cfg.FFNSlice()
+	backend.MatMul(p.be, p.inter, p.x, n, s.Up, false)
+	p.be.AddBias(p.inter, s.UpBias, n, f)
+	p.be.GELU(p.inter)
+	backend.MatMul(p.be, p.acc, p.inter, n, s.Down, true)
+}
+
+// EndLayer closes the FFN half: output bias, then LayerNorm, giving the
+// next layer's input.
+func (p *Pass) EndLayer(r *LayerResident) {
+	h := p.cfg.Hidden
+	p.be.AddBias(p.acc, r.FFNOutputBias, p.seq, h)
+	p.be.LayerNorm(p.acc, r.FFNNormWeight, r.FFNNormBias, p.seq, h, float32(p.cfg.LayerNormEps))
+	p.x, p.acc = p.acc, p.x
+}
+
+// RunLayer runs a whole layer with the shards it holds; nil shards are
+// skipped.
+func (p *Pass) RunLayer(l *Layer) {
+	p.BeginLayer()
+	for _, s := range l.Attention {
+		if s != nil {
+			p.AddAttention(s)
+		}
+	}
+	p.EndAttention(&l.Resident)
+	for _, s := range l.FFN {
+		if s != nil {
+			p.AddFFN(s)
+		}
+	}
+	p.EndLayer(&l.Resident)
+}
+
+// Logits runs the classification head on the first token ([CLS]) and
+// returns one logit per label.
+func (p *Pass) Logits(h *Head) []float32 {
+	c := p.cfg
+	hid := make([]float32, c.Hidden)
+	p.be.MatMulT(hid, p.x[:c.Hidden], h.Dense.Data, 1, c.Hidden, c.Hidden, false)
+	p.be.AddBias(hid, h.DenseBias, 1, c.Hidden)
+	if c.ModelType == TypeDistilBERT {
+		p.be.ReLU(hid)
+	} else {
+		p.be.Tanh(hid)
+	}
+	logits := make([]float32, h.Classifier.N)
+	p.be.MatMulT(logits, hid, h.Classifier.Data, 1, c.Hidden, h.Classifier.N, false)
+	p.be.AddBias(logits, h.ClassifierBias, 1, h.Classifier.N)
+	return logits
+}
+
+// Forward runs the whole model on one sequence and returns its logits.
+// Absent shards contribute zero. It checks ctx between layers.
+func (m *Model) Forward(ctx context.Context, be backend.Backend, ids, typeIDs []int) ([]float32, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("bert: forward: no tokens")
+	}
+	p := NewPass(be, m.Config, len(ids))
+	if err := p.Embed(ctx, &m.Embeddings, ids, typeIDs); err != nil {
+		return nil, err
+	}
+	for i := range m.Layers {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("bert: forward stopped before layer %d: %w", i, err)
+		}
+		p.RunLayer(&m.Layers[i])
+	}
+	return p.Logits(&m.Head), nil
+}
+
+// Softmax turns logits into probabilities, computed in float64.
+func Softmax(logits []float32) []float32 {
+	maxv := math.Inf(-1)
+	for _, v := range logits {
+		maxv = math.Max(maxv, float64(v))
+	}
+	var sum float64
+	out := make([]float32, len(logits))
+	for _, v := range logits {
+		sum += math.Exp(float64(v) - maxv)
+	}
+	for i, v := range logits {
+		out[i] = float32(math.Exp(float64(v)-maxv) / sum)
+	}
+	return out
+}
