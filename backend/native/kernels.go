@@ -1,0 +1,152 @@
+package native
+
+import "math"
+
+// parallelMinFlops is the smallest product worth splitting across
+// goroutines: below it, waking a goroutine costs more than it saves.
+const parallelMinFlops = 1 << 17
+
+// MatMulT implements backend.Backend: out[m×n] = a[m×k]·w[n×k]ᵀ, or
+// out += a·wᵀ when accumulate is true. out must not overlap a or w.
+func (b *Backend) MatMulT(out, a, w []float32, m, k, n int, accumulate bool) {
+	checkDims("MatMulT", m, k, n)
+	checkLen("MatMulT", "out", out, m*n)
+	checkLen("MatMulT", "a", a, m*k)
+	checkLen("MatMulT", "w", w, n*k)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		if !accumulate {
+			clear(out[:m*n])
+		}
+		return
+	}
+	if b.simd {
+		b.matMulSIMD(out, a, w, m, k, n, accumulate)
+		return
+	}
+	threads := b.threads
+	if 2*m*n*k < parallelMinFlops {
+		threads = 1
+	}
+	parallelFor(n, 4, threads, func(j0, j1 int) {
+		gemmGo(out, a, w, m, k, n, j0, j1, accumulate)
+	})
+}
+
+// AddBias implements backend.Backend. bias must not overlap x.
+func (b *Backend) AddBias(x, bias []float32, rows, cols int) {
+	checkDims("AddBias", rows, cols)
+	checkLen("AddBias", "x", x, rows*cols)
+	checkLen("AddBias", "bias", bias, cols)
+	bias = bias[:cols]
+	for r := range rows {
+		row := x[r*cols : r*cols+cols]
+		for j, v := range bias {
+			row[j] += v
+		}
+	}
+}
+
+// GELU implements backend.Backend with the exact form
+// x/2·(1+erf(x/√2)).
+func (b *Backend) GELU(x []float32) {
+	geluGo(x)
+}
+
+func geluGo(x []float32) {
+	for i, v := range x {
+		f := float64(v)
+		x[i] = float32(0.5 * f * (1 + math.Erf(f*(1/math.Sqrt2))))
+	}
+}
+
+// Tanh implements backend.Backend.
+func (b *Backend) Tanh(x []float32) {
+	for i, v := range x {
+		x[i] = float32(math.Tanh(float64(v)))
+	}
+}
+
+// ReLU implements backend.Backend. NaN stays NaN.
+func (b *Backend) ReLU(x []float32) {
+	for i, v := range x {
+		if v < 0 {
+			x[i] = 0
+		}
+	}
+}
+
+// Softmax implements backend.Backend. Each row's maximum is subtracted
+// before exponentiation so large logits cannot overflow. A row whose entries
+// are all -Inf (fully masked) becomes all zeros rather than NaN.
+func (b *Backend) Softmax(x []float32, rows, cols int) {
+	checkDims("Softmax", rows, cols)
+	checkLen("Softmax", "x", x, rows*cols)
+	for r := range rows {
+		softmaxRowGo(x[r*cols : r*cols+cols])
+	}
+}
+
+func softmaxRowGo(row []float32) {
+	if len(row) == 0 {
+		return
+	}
+	mx := row[0]
+	for _, v := range row[1:] {
+		if v > mx {
+			mx = v
+		}
+	}
+	if math.IsInf(float64(mx), -1) {
+		clear(row)
+		return
+	}
+	m := float64(mx)
+	var sum float64
+	for i, v := range row {
+		e := math.Exp(float64(v) - m)
+		row[i] = float32(e)
+		sum += e
+	}
+	inv := 1 / sum
+	for i, v := range row {
+		row[i] = float32(float64(v) * inv)
+	}
+}
+
+// LayerNorm implements backend.Backend. Mean and variance are computed in
+// float64, in two passes, so rows with a large mean lose no precision.
+// gamma and beta must not overlap x.
+func (b *Backend) LayerNorm(x, gamma, beta []float32, rows, cols int, eps float32) {
+	checkDims("LayerNorm", rows, cols)
+	checkLen("LayerNorm", "x", x, rows*cols)
+	checkLen("LayerNorm", "gamma", gamma, cols)
+	checkLen("LayerNorm", "beta", beta, cols)
+	for r := range rows {
+		layerNormRowGo(x[r*cols:r*cols+cols], gamma[:cols], beta[:cols], eps)
+	}
+}
+
+func layerNormRowGo(row, gamma, beta []float32, eps float32) {
+	if len(row) == 0 {
+		return
+	}
+	var sum float64
+	for _, v := range row {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(row))
+	var ss float64
+	for _, v := range row {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	inv := 1 / math.Sqrt(ss/float64(len(row))+float64(eps))
+	gamma = gamma[:len(row)]
+	beta = beta[:len(row)]
+	for i, v := range row {
+		row[i] = float32((float64(v)-mean)*inv)*gamma[i] + beta[i]
+	}
+}

@@ -1,0 +1,140 @@
+package native
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// paths lists every kernel configuration the tests must cover.
+func paths() []struct {
+	name string
+	opts Options
+} {
+	return []struct {
+		name string
+		opts Options
+	}{
+		{"default", Options{}},
+		{"purego", Options{PureGo: true}},
+		{"simd-t1", Options{Threads: 1}},
+		{"simd-t2", Options{Threads: 2}},
+		{"simd-t3", Options{Threads: 3}},
+		{"purego-t3", Options{Threads: 3, PureGo: true}},
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// refMatMulT is an independent float64 reference, with a bound on the
+// float32 rounding error each element may carry.
+func refMatMulT(out, a, w []float32, m, k, n int, acc bool) (ref, bound []float64) {
+	ref = make([]float64, m*n)
+	bound = make([]float64, m*n)
+	for i := range m {
+		for j := range n {
+			var s, abs float64
+			for p := range k {
+				t := float64(a[i*k+p]) * float64(w[j*k+p])
+				s += t
+				abs += math.Abs(t)
+			}
+			if acc {
+				s += float64(out[i*n+j])
+				abs += math.Abs(float64(out[i*n+j]))
+			}
+			ref[i*n+j] = s
+			bound[i*n+j] = 1e-6*abs*float64(k+2) + 1e-30
+		}
+	}
+	return ref, bound
+}
+
+func TestMatMulTShapes(t *testing.T) {
+	dims := []int{1, 3, 17, 65}
+	shapes := [][3]int{{128, 768, 64}, {8, 384, 1536}, {33, 100, 47}, {6, 16, 16}, {7, 1, 5}}
+	for _, m := range dims {
+		for _, k := range dims {
+			for _, n := range dims {
+				shapes = append(shapes, [3]int{m, k, n})
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, p := range paths() {
+		b := New(p.opts)
+		for _, s := range shapes {
+			m, k, n := s[0], s[1], s[2]
+			for _, acc := range []bool{false, true} {
+				// Offsets by one element make the slices unaligned.
+				a := randSlice(r, m*k+1)[1:]
+				w := randSlice(r, n*k+1)[1:]
+				out := randSlice(r, m*n+1)[1:]
+				ref, bound := refMatMulT(out, a, w, m, k, n, acc)
+				b.MatMulT(out, a, w, m, k, n, acc)
+				for i := range ref {
+					if d := math.Abs(float64(out[i]) - ref[i]); !(d <= bound[i]) {
+						t.Fatalf("%s m=%d k=%d n=%d acc=%v: out[%d]=%g, want %g (bound %g)", p.name, m, k, n, acc, i, out[i], ref[i], bound[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMatMulTDeterministicAcrossThreads(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, s := range [][3]int{{1, 768, 3072}, {37, 384, 1536}, {128, 3072, 768}, {5, 65, 17}} {
+		m, k, n := s[0], s[1], s[2]
+		a, w := randSlice(r, m*k), randSlice(r, n*k)
+		for _, pure := range []bool{false, true} {
+			want := make([]float32, m*n)
+			New(Options{Threads: 1, PureGo: pure}).MatMulT(want, a, w, m, k, n, false)
+			for _, th := range []int{2, 3, 4, 7} {
+				got := make([]float32, m*n)
+				New(Options{Threads: th, PureGo: pure}).MatMulT(got, a, w, m, k, n, false)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("purego=%v shape %v threads=%d: out[%d]=%x, 1 thread gives %x", pure, s, th, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMatMulTShortSlicePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("MatMulT with a short w did not panic")
+		}
+	}()
+	New(Options{}).MatMulT(make([]float32, 4), make([]float32, 4), make([]float32, 3), 2, 2, 2, false)
+}
+
+func BenchmarkMatMulT(b *testing.B) {
+	for _, p := range []struct {
+		name string
+		opts Options
+	}{{"simd", Options{}}, {"purego", Options{PureGo: true}}} {
+		be := New(p.opts)
+		for _, s := range [][3]int{{1, 768, 3072}, {8, 768, 768}, {32, 768, 3072}, {128, 768, 3072}} {
+			m, k, n := s[0], s[1], s[2]
+			r := rand.New(rand.NewPCG(5, 6))
+			a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+			b.Run(fmt.Sprintf("%s/%dx%dx%d", p.name, m, k, n), func(b *testing.B) {
+				for b.Loop() {
+					be.MatMulT(out, a, w, m, k, n, false)
+				}
+				b.ReportMetric(float64(2*m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
