@@ -1,0 +1,184 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// The mem driver keeps committed stores in process memory, keyed by name:
+// "mem:foo" opened anywhere in the process sees what the last committed
+// writer for "mem:foo" put. This table is the package's one global besides
+// the driver registry; like it, it is a registry. Each Open returns a handle
+// on the snapshot committed at that moment, so a later overwrite does not
+// change what an open handle reads. Stores live until [DeleteMem] or the end
+// of the process.
+var (
+	memMu     sync.Mutex
+	memStores = map[string]*memSnapshot{}
+)
+
+func init() { Register("mem", memDriver{}) }
+
+// DeleteMem forgets the in-memory store called name (the part after "mem:")
+// and reports whether there was one. Handles already open keep working.
+func DeleteMem(name string) bool {
+	memMu.Lock()
+	defer memMu.Unlock()
+	_, ok := memStores[name]
+	delete(memStores, name)
+	return ok
+}
+
+type memSnapshot struct {
+	blobs map[string][]byte
+	keys  []string // sorted
+}
+
+type memDriver struct{}
+
+func (memDriver) Open(ctx context.Context, name string, _ OpenOptions) (Store, error) {
+	memMu.Lock()
+	snap, ok := memStores[name]
+	memMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("storage: open mem:%s: %w", name, fs.ErrNotExist)
+	}
+	return &memStore{name: name, snap: snap}, nil
+}
+
+func (memDriver) Create(ctx context.Context, name string, opts CreateOptions) (Writer, error) {
+	if !opts.Overwrite {
+		memMu.Lock()
+		_, exists := memStores[name]
+		memMu.Unlock()
+		if exists {
+			return nil, fmt.Errorf("storage: create mem:%s: %w", name, ErrExists)
+		}
+	}
+	return &memWriter{name: name, overwrite: opts.Overwrite, blobs: map[string][]byte{}}, nil
+}
+
+type memStore struct {
+	name   string
+	snap   *memSnapshot
+	closed atomic.Bool
+}
+
+func (s *memStore) blob(ctx context.Context, key string) ([]byte, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("mem:%s: read %q: %w", s.name, key, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("mem:%s: read %q: %w", s.name, key, err)
+	}
+	b, ok := s.snap.blobs[key]
+	if !ok {
+		return nil, fmt.Errorf("mem:%s: %q: %w", s.name, key, ErrNotFound)
+	}
+	return b, nil
+}
+
+func (s *memStore) Size(ctx context.Context, key string) (int64, error) {
+	b, err := s.blob(ctx, key)
+	return int64(len(b)), err
+}
+
+func (s *memStore) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	b, err := s.blob(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	n, rerr := CheckRange(key, int64(len(b)), off, len(dst))
+	if n > 0 {
+		copy(dst[:n], b[off:])
+	}
+	if rerr != nil {
+		return n, fmt.Errorf("mem:%s: %w", s.name, rerr)
+	}
+	return n, nil
+}
+
+func (s *memStore) Keys(ctx context.Context, prefix string) ([]string, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("mem:%s: keys: %w", s.name, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("mem:%s: keys: %w", s.name, err)
+	}
+	return keysWithPrefix(s.snap.keys, prefix), nil
+}
+
+func (s *memStore) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// keysWithPrefix returns a copy of the run of sorted that starts with prefix.
+func keysWithPrefix(sorted []string, prefix string) []string {
+	i := sort.SearchStrings(sorted, prefix)
+	j := i
+	for j < len(sorted) && strings.HasPrefix(sorted[j], prefix) {
+		j++
+	}
+	return append([]string{}, sorted[i:j]...)
+}
+
+type memWriter struct {
+	name      string
+	overwrite bool
+	blobs     map[string][]byte
+	done      bool
+}
+
+func (w *memWriter) Put(ctx context.Context, key string, data []byte) error {
+	if w.done {
+		return fmt.Errorf("mem:%s: put %q: %w", w.name, key, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mem:%s: put %q: %w", w.name, key, err)
+	}
+	if err := CheckKey(key); err != nil {
+		return fmt.Errorf("mem:%s: put: %w", w.name, err)
+	}
+	if _, dup := w.blobs[key]; dup {
+		return fmt.Errorf("mem:%s: put %q: key already written", w.name, key)
+	}
+	w.blobs[key] = append([]byte{}, data...)
+	return nil
+}
+
+func (w *memWriter) Commit(ctx context.Context) error {
+	if w.done {
+		return fmt.Errorf("mem:%s: commit: %w", w.name, ErrClosed)
+	}
+	w.done = true
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mem:%s: commit: %w", w.name, err)
+	}
+	snap := &memSnapshot{blobs: w.blobs, keys: make([]string, 0, len(w.blobs))}
+	for k := range w.blobs {
+		snap.keys = append(snap.keys, k)
+	}
+	sort.Strings(snap.keys)
+	w.blobs = nil
+
+	memMu.Lock()
+	defer memMu.Unlock()
+	if _, exists := memStores[w.name]; exists && !w.overwrite {
+		// Another writer committed the same name after we were created.
+		return fmt.Errorf("storage: commit mem:%s: %w", w.name, ErrExists)
+	}
+	memStores[w.name] = snap
+	return nil
+}
+
+func (w *memWriter) Abort() error {
+	w.done = true
+	w.blobs = nil
+	return nil
+}

@@ -1,0 +1,638 @@
+// Package storagetest is the conformance suite every storage implementation
+// runs. An implementation's test calls [Run] with a function that hands out
+// fresh URIs of its scheme:
+//
+//	func TestConformance(t *testing.T) {
+//		storagetest.Run(t, func(t *testing.T) string {
+//			return "file:" + filepath.Join(t.TempDir(), "store")
+//		})
+//	}
+//
+// Expected values are always the bytes the test itself put, never something
+// an implementation computed.
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/wrxlabs/wrx/storage"
+)
+
+// Run runs the suite. newURI must return, on every call, the URI of a
+// location that holds no store yet, and arrange for its removal when t ends.
+func Run(t *testing.T, newURI func(t *testing.T) string) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, string)
+	}{
+		{"RoundTrip", testRoundTrip},
+		{"ReadAtRanges", testReadAtRanges},
+		{"ReadAtCapacity", testReadAtCapacity},
+		{"ReadAllReusesBuffer", testReadAllReuse},
+		{"Keys", testKeys},
+		{"NotFound", testNotFound},
+		{"InvisibleBeforeCommit", testInvisibleBeforeCommit},
+		{"Abort", testAbort},
+		{"WriterMisuse", testWriterMisuse},
+		{"PutCopies", testPutCopies},
+		{"ExistsAndOverwrite", testExistsAndOverwrite},
+		{"ConcurrentReads", testConcurrentReads},
+		{"Cancelled", testCancelled},
+		{"Closed", testClosed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newURI(t)) })
+	}
+}
+
+// sizes covers the edges of a 4 KiB block and a few shard-like sizes.
+var sizes = []int{0, 1, 7, 511, 4095, 4096, 4097, 8191, 12293, 65536, 200003, 1<<20 + 17}
+
+// content returns deterministic pseudo-random bytes for key.
+func content(key string, n int) []byte {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	r := rand.New(rand.NewPCG(h.Sum64(), uint64(n)))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// fixture is a set of blobs with shard-like keys.
+func fixture() map[string][]byte {
+	m := map[string][]byte{}
+	i := 0
+	for l := range 3 {
+		for h := range 4 {
+			for _, part := range []string{"attn", "ffn"} {
+				key := fmt.Sprintf("L%02d/H%02d/%s/q%d", l, h, part, 4)
+				m[key] = content(key, sizes[i%len(sizes)])
+				i++
+			}
+		}
+	}
+	m["emb/rows"] = content("emb/rows", 3*4096+1000)
+	m["manifest"] = content("manifest", 2345)
+	m["resident/ln"] = []byte{}
+	return m
+}
+
+// write creates a store at uri holding blobs and commits it.
+func write(t *testing.T, uri string, blobs map[string][]byte, opts storage.CreateOptions) {
+	t.Helper()
+	ctx := context.Background()
+	w, err := storage.Create(ctx, uri, opts)
+	if err != nil {
+		t.Fatalf("Create(%s): %v", uri, err)
+	}
+	defer w.Abort()
+	for _, k := range sortedKeys(blobs) {
+		if err := w.Put(ctx, k, blobs[k]); err != nil {
+			t.Fatalf("Put(%q): %v", k, err)
+		}
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatalf("Commit(%s): %v", uri, err)
+	}
+}
+
+func open(t *testing.T, uri string) storage.Store {
+	t.Helper()
+	s, err := storage.Open(context.Background(), uri)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", uri, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func testRoundTrip(t *testing.T, uri string) {
+	ctx := context.Background()
+	blobs := fixture()
+	write(t, uri, blobs, storage.CreateOptions{})
+	s := open(t, uri)
+
+	keys, err := s.Keys(ctx, "")
+	if err != nil {
+		t.Fatalf("Keys: %v", err)
+	}
+	if diff := cmp.Diff(sortedKeys(blobs), keys); diff != "" {
+		t.Errorf("Keys(\"\") mismatch (-want +got):\n%s", diff)
+	}
+	var buf []byte
+	for _, k := range sortedKeys(blobs) {
+		want := blobs[k]
+		size, err := s.Size(ctx, k)
+		if err != nil || size != int64(len(want)) {
+			t.Errorf("Size(%q) = %d, %v; want %d", k, size, err, len(want))
+		}
+		// Aligned path, reusing one buffer across blobs.
+		buf, err = storage.ReadAll(ctx, s, k, buf)
+		if err != nil {
+			t.Fatalf("ReadAll(%q): %v", k, err)
+		}
+		if !bytes.Equal(buf, want) {
+			t.Errorf("ReadAll(%q): content differs from what was put", k)
+		}
+		// Unaligned destination: one byte into an aligned buffer.
+		raw := storage.AlignedBuffer(len(want) + 1)
+		dst := raw[1:]
+		n, err := s.ReadAt(ctx, k, dst, 0)
+		if err != nil || n != len(want) || !bytes.Equal(dst, want) {
+			t.Errorf("ReadAt(%q) into unaligned buffer = %d, %v; content equal %v", k, n, err, bytes.Equal(dst[:n], want))
+		}
+	}
+}
+
+func testReadAtRanges(t *testing.T, uri string) {
+	ctx := context.Background()
+	const key = "L00/H00/attn/q8"
+	const size = 3*4096 + 123
+	blobs := map[string][]byte{key: content(key, size), "empty": {}}
+	write(t, uri, blobs, storage.CreateOptions{})
+	s := open(t, uri)
+
+	tests := []struct {
+		name    string
+		key     string
+		off     int64
+		n       int
+		wantN   int
+		wantEOF bool
+		wantErr bool
+	}{
+		{"whole", key, 0, size, size, false, false},
+		{"empty read at 0", key, 0, 0, 0, false, false},
+		{"empty read at end", key, size, 0, 0, false, false},
+		{"aligned middle", key, 4096, 4096, 4096, false, false},
+		{"unaligned middle", key, 1000, 5000, 5000, false, false},
+		{"crosses every block", key, 4095, 2*4096 + 2, 2*4096 + 2, false, false},
+		{"tail", key, size - 10, 10, 10, false, false},
+		{"last byte", key, size - 1, 1, 1, false, false},
+		{"past end partially", key, size - 10, 100, 10, true, false},
+		{"longer than blob", key, 0, size + 4096, size, true, false},
+		{"at end", key, size, 1, 0, true, false},
+		{"beyond end", key, size + 5000, 10, 0, true, false},
+		{"negative offset", key, -1, 10, 0, false, true},
+		{"empty blob whole", "empty", 0, 0, 0, false, false},
+		{"empty blob one byte", "empty", 0, 1, 0, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, aligned := range []bool{true, false} {
+				var dst []byte
+				if aligned {
+					dst = storage.AlignedBuffer(tc.n)
+				} else {
+					dst = storage.AlignedBuffer(tc.n + 3)[3:]
+				}
+				n, err := s.ReadAt(ctx, tc.key, dst, tc.off)
+				if n != tc.wantN {
+					t.Errorf("aligned=%v: n = %d, want %d (err %v)", aligned, n, tc.wantN, err)
+				}
+				switch {
+				case tc.wantEOF && !errors.Is(err, io.EOF):
+					t.Errorf("aligned=%v: err = %v, want one wrapping io.EOF", aligned, err)
+				case tc.wantErr && err == nil:
+					t.Errorf("aligned=%v: err = nil, want an error", aligned)
+				case !tc.wantEOF && !tc.wantErr && err != nil:
+					t.Errorf("aligned=%v: unexpected error %v", aligned, err)
+				}
+				if err != nil && !strings.Contains(err.Error(), tc.key) {
+					t.Errorf("aligned=%v: error %q does not name the key %q", aligned, err, tc.key)
+				}
+				if n > 0 && n <= tc.wantN {
+					if want := blobs[tc.key][tc.off : tc.off+int64(n)]; !bytes.Equal(dst[:n], want) {
+						t.Errorf("aligned=%v: content differs from what was put", aligned)
+					}
+				}
+			}
+		})
+	}
+}
+
+// testReadAtCapacity checks the documented limit on writes past len(dst):
+// at most up to the next multiple of Align, and never past cap(dst).
+func testReadAtCapacity(t *testing.T, uri string) {
+	ctx := context.Background()
+	const key = "blob"
+	const size = 4096 + 100
+	blob := content(key, size)
+	write(t, uri, map[string][]byte{key: blob}, storage.CreateOptions{})
+	s := open(t, uri)
+
+	const guard = 0xA5
+	for _, tc := range []struct {
+		name    string
+		off     int64
+		n       int
+		limited bool // capacity cut to len with a full slice expression
+	}{
+		{"whole blob", 0, size, false},
+		{"whole blob limited", 0, size, true},
+		{"short aligned read", 0, 100, false},
+		{"short aligned read limited", 0, 100, true},
+		{"unaligned read", 10, 100, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			arena := storage.AlignedBuffer(4 * 4096)
+			for i := range arena {
+				arena[i] = guard
+			}
+			dst := arena[:tc.n]
+			free := int(storage.AlignUp(int64(tc.n)))
+			if tc.limited {
+				dst = arena[:tc.n:tc.n]
+				free = tc.n
+			}
+			n, err := s.ReadAt(ctx, key, dst, tc.off)
+			if err != nil || n != tc.n {
+				t.Fatalf("ReadAt = %d, %v; want %d, nil", n, err, tc.n)
+			}
+			if !bytes.Equal(dst, blob[tc.off:tc.off+int64(tc.n)]) {
+				t.Errorf("content differs from what was put")
+			}
+			for i := free; i < len(arena); i++ {
+				if arena[i] != guard {
+					t.Fatalf("ReadAt wrote arena[%d], beyond the %d bytes it may touch", i, free)
+				}
+			}
+		})
+	}
+}
+
+func testReadAllReuse(t *testing.T, uri string) {
+	ctx := context.Background()
+	blobs := map[string][]byte{"a": content("a", 5000), "b": content("b", 3000), "c": content("c", 9000)}
+	write(t, uri, blobs, storage.CreateOptions{})
+	s := open(t, uri)
+
+	buf := storage.AlignedBuffer(8192)
+	got, err := storage.ReadAll(ctx, s, "a", buf)
+	if err != nil || !bytes.Equal(got, blobs["a"]) {
+		t.Fatalf("ReadAll(a) = %v; content equal %v", err, bytes.Equal(got, blobs["a"]))
+	}
+	if &got[0] != &buf[:1][0] {
+		t.Errorf("ReadAll(a) did not reuse an aligned buffer with room")
+	}
+	got, err = storage.ReadAll(ctx, s, "b", got)
+	if err != nil || !bytes.Equal(got, blobs["b"]) || &got[0] != &buf[:1][0] {
+		t.Errorf("ReadAll(b): err %v, equal %v, reused %v", err, bytes.Equal(got, blobs["b"]), &got[0] == &buf[:1][0])
+	}
+	got, err = storage.ReadAll(ctx, s, "c", got)
+	if err != nil || !bytes.Equal(got, blobs["c"]) || !storage.IsAligned(got) {
+		t.Errorf("ReadAll(c) into a too-small buffer: err %v, equal %v, aligned %v", err, bytes.Equal(got, blobs["c"]), storage.IsAligned(got))
+	}
+	if _, err := storage.ReadAll(ctx, s, "missing", got); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("ReadAll(missing) err = %v, want ErrNotFound", err)
+	}
+}
+
+func testKeys(t *testing.T, uri string) {
+	ctx := context.Background()
+	blobs := fixture()
+	write(t, uri, blobs, storage.CreateOptions{})
+	s := open(t, uri)
+
+	for _, prefix := range []string{"", "L0", "L01/", "L01/H02/", "L02/H03/ffn/q4", "emb/", "m", "zzz", "L01/H02/attn/q4x"} {
+		var want []string
+		for _, k := range sortedKeys(blobs) {
+			if strings.HasPrefix(k, prefix) {
+				want = append(want, k)
+			}
+		}
+		got, err := s.Keys(ctx, prefix)
+		if err != nil {
+			t.Fatalf("Keys(%q): %v", prefix, err)
+		}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Keys(%q) mismatch (-want +got):\n%s", prefix, diff)
+		}
+	}
+}
+
+func testNotFound(t *testing.T, uri string) {
+	ctx := context.Background()
+	write(t, uri, map[string][]byte{"L00/H00/attn/q4": content("x", 100)}, storage.CreateOptions{})
+	s := open(t, uri)
+	const missing = "L00/H00/attn/q5"
+	if _, err := s.Size(ctx, missing); !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("Size(missing) err = %v, want ErrNotFound naming %q", err, missing)
+	}
+	n, err := s.ReadAt(ctx, missing, make([]byte, 10), 0)
+	if n != 0 || !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("ReadAt(missing) = %d, %v; want 0 and ErrNotFound naming %q", n, err, missing)
+	}
+}
+
+func testInvisibleBeforeCommit(t *testing.T, uri string) {
+	ctx := context.Background()
+	w, err := storage.Create(ctx, uri, storage.CreateOptions{})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	defer w.Abort()
+	if err := w.Put(ctx, "a", content("a", 5000)); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if s, err := storage.Open(ctx, uri); !errors.Is(err, fs.ErrNotExist) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open before Commit: err = %v, want fs.ErrNotExist", err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	s := open(t, uri)
+	if got, err := storage.ReadAll(ctx, s, "a", nil); err != nil || !bytes.Equal(got, content("a", 5000)) {
+		t.Errorf("after Commit: ReadAll(a) err %v, content equal %v", err, bytes.Equal(got, content("a", 5000)))
+	}
+}
+
+func testAbort(t *testing.T, uri string) {
+	ctx := context.Background()
+	for round := range 2 {
+		w, err := storage.Create(ctx, uri, storage.CreateOptions{})
+		if err != nil {
+			t.Fatalf("round %d: Create after Abort: %v", round, err)
+		}
+		if err := w.Put(ctx, "a", content("a", 10000)); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		if err := w.Abort(); err != nil {
+			t.Fatalf("Abort: %v", err)
+		}
+		if err := w.Abort(); err != nil {
+			t.Errorf("second Abort: %v", err)
+		}
+		if err := w.Put(ctx, "b", nil); !errors.Is(err, storage.ErrClosed) {
+			t.Errorf("Put after Abort: err = %v, want ErrClosed", err)
+		}
+		if err := w.Commit(ctx); err == nil {
+			t.Errorf("Commit after Abort succeeded")
+		}
+		if s, err := storage.Open(ctx, uri); !errors.Is(err, fs.ErrNotExist) {
+			if err == nil {
+				s.Close()
+			}
+			t.Fatalf("Open after Abort: err = %v, want fs.ErrNotExist", err)
+		}
+	}
+}
+
+func testWriterMisuse(t *testing.T, uri string) {
+	ctx := context.Background()
+	w, err := storage.Create(ctx, uri, storage.CreateOptions{})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	defer w.Abort()
+	if err := w.Put(ctx, "a", []byte("x")); err != nil {
+		t.Fatalf("Put(a): %v", err)
+	}
+	if err := w.Put(ctx, "a", []byte("y")); err == nil || !strings.Contains(err.Error(), `"a"`) {
+		t.Errorf("second Put(a): err = %v, want an error naming the key", err)
+	}
+	for _, bad := range []string{"", strings.Repeat("k", storage.MaxKeyLen+1), "a\x00b", "\xff\xfe"} {
+		if err := w.Put(ctx, bad, []byte("z")); err == nil {
+			t.Errorf("Put(%.20q) accepted an invalid key", bad)
+		}
+	}
+	long := strings.Repeat("k", storage.MaxKeyLen)
+	if err := w.Put(ctx, long, []byte("long")); err != nil {
+		t.Errorf("Put of a %d-byte key: %v", len(long), err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if err := w.Commit(ctx); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("second Commit: err = %v, want ErrClosed", err)
+	}
+	if err := w.Put(ctx, "b", nil); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Put after Commit: err = %v, want ErrClosed", err)
+	}
+	if err := w.Abort(); err != nil {
+		t.Errorf("Abort after Commit: %v", err)
+	}
+	s := open(t, uri)
+	got, err := s.Keys(ctx, "")
+	if diff := cmp.Diff([]string{"a", long}, got); err != nil || diff != "" {
+		t.Errorf("Keys after misuse: err %v, mismatch (-want +got):\n%s", err, diff)
+	}
+	if b, err := storage.ReadAll(ctx, s, "a", nil); err != nil || string(b) != "x" {
+		t.Errorf("ReadAll(a) = %q, %v; want the first Put's \"x\"", b, err)
+	}
+}
+
+func testPutCopies(t *testing.T, uri string) {
+	ctx := context.Background()
+	w, err := storage.Create(ctx, uri, storage.CreateOptions{})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	defer w.Abort()
+	data := content("a", 6000)
+	want := append([]byte{}, data...)
+	if err := w.Put(ctx, "a", data); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	for i := range data {
+		data[i] = 0
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	got, err := storage.ReadAll(ctx, open(t, uri), "a", nil)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("blob changed when the caller reused its buffer after Put (err %v)", err)
+	}
+}
+
+func testExistsAndOverwrite(t *testing.T, uri string) {
+	ctx := context.Background()
+	write(t, uri, map[string][]byte{"old": content("old", 100), "both": content("both1", 50)}, storage.CreateOptions{})
+
+	if w, err := storage.Create(ctx, uri, storage.CreateOptions{}); !errors.Is(err, storage.ErrExists) {
+		if err == nil {
+			w.Abort()
+		}
+		t.Fatalf("Create over an existing store: err = %v, want ErrExists", err)
+	}
+
+	// An aborted overwrite leaves the old store intact.
+	w, err := storage.Create(ctx, uri, storage.CreateOptions{Overwrite: true})
+	if err != nil {
+		t.Fatalf("Create(Overwrite): %v", err)
+	}
+	if err := w.Put(ctx, "new", content("new", 10)); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if err := w.Abort(); err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	s := open(t, uri)
+	if got, err := s.Keys(ctx, ""); err != nil || !cmp.Equal(got, []string{"both", "old"}) {
+		t.Errorf("after aborted overwrite: Keys = %v, %v; want the old store's [both old]", got, err)
+	}
+	s.Close()
+
+	write(t, uri, map[string][]byte{"new": content("new", 10), "both": content("both2", 70)}, storage.CreateOptions{Overwrite: true})
+	s = open(t, uri)
+	if got, err := s.Keys(ctx, ""); err != nil || !cmp.Equal(got, []string{"both", "new"}) {
+		t.Errorf("after overwrite: Keys = %v, %v; want [both new]", got, err)
+	}
+	if got, err := storage.ReadAll(ctx, s, "both", nil); err != nil || !bytes.Equal(got, content("both2", 70)) {
+		t.Errorf("after overwrite: ReadAll(both) err %v, want the new content", err)
+	}
+}
+
+func testConcurrentReads(t *testing.T, uri string) {
+	ctx := context.Background()
+	blobs := fixture()
+	write(t, uri, blobs, storage.CreateOptions{})
+	s := open(t, uri)
+	keys := sortedKeys(blobs)
+
+	const workers, reads = 8, 60
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 1))
+			var buf []byte
+			for range reads {
+				k := keys[r.IntN(len(keys))]
+				want := blobs[k]
+				if r.IntN(2) == 0 {
+					var err error
+					buf, err = storage.ReadAll(ctx, s, k, buf)
+					if err != nil || !bytes.Equal(buf, want) {
+						errs <- fmt.Errorf("ReadAll(%q): err %v, content equal %v", k, err, bytes.Equal(buf, want))
+						return
+					}
+					continue
+				}
+				if len(want) == 0 {
+					continue
+				}
+				off := r.IntN(len(want))
+				n := r.IntN(len(want) - off + 1)
+				dst := make([]byte, n)
+				got, err := s.ReadAt(ctx, k, dst, int64(off))
+				if err != nil || got != n || !bytes.Equal(dst, want[off:off+n]) {
+					errs <- fmt.Errorf("ReadAt(%q, off %d, len %d) = %d, %v", k, off, n, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func testCancelled(t *testing.T, uri string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	if _, err := storage.Create(ctx, uri, storage.CreateOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Create with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	w, err := storage.Create(context.Background(), uri, storage.CreateOptions{})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	defer w.Abort()
+	if err := w.Put(ctx, "a", []byte("x")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Put with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if err := w.Put(context.Background(), "b", []byte("y")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if err := w.Commit(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Commit with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if s, err := storage.Open(context.Background(), uri); !errors.Is(err, fs.ErrNotExist) {
+		if err == nil {
+			s.Close()
+		}
+		t.Errorf("Open after a cancelled Commit: err = %v, want fs.ErrNotExist", err)
+	}
+	if err := w.Abort(); err != nil {
+		t.Errorf("Abort after a cancelled Commit: %v", err)
+	}
+
+	write(t, uri, map[string][]byte{"a": content("a", 5000)}, storage.CreateOptions{})
+	if _, err := storage.Open(ctx, uri); !errors.Is(err, context.Canceled) {
+		t.Errorf("Open with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	s := open(t, uri)
+	if _, err := s.ReadAt(ctx, "a", make([]byte, 10), 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReadAt with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if _, err := s.Size(ctx, "a"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Size with a cancelled context: err = %v, want context.Canceled", err)
+	}
+	if _, err := s.Keys(ctx, ""); !errors.Is(err, context.Canceled) {
+		t.Errorf("Keys with a cancelled context: err = %v, want context.Canceled", err)
+	}
+}
+
+func testClosed(t *testing.T, uri string) {
+	ctx := context.Background()
+	write(t, uri, map[string][]byte{"a": content("a", 5000)}, storage.CreateOptions{})
+	s, err := storage.Open(ctx, uri)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := s.ReadAt(ctx, "a", make([]byte, 10), 0); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("ReadAt after Close: err = %v, want ErrClosed", err)
+	}
+	if _, err := s.Size(ctx, "a"); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Size after Close: err = %v, want ErrClosed", err)
+	}
+	if _, err := s.Keys(ctx, ""); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Keys after Close: err = %v, want ErrClosed", err)
+	}
+	// The store itself is untouched by closing a handle.
+	s2 := open(t, uri)
+	if got, err := storage.ReadAll(ctx, s2, "a", nil); err != nil || !bytes.Equal(got, content("a", 5000)) {
+		t.Errorf("reopen after Close: err %v", err)
+	}
+}
