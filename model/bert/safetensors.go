@@ -216,21 +216,26 @@ func (e *rawTensorEntry) check(name string, dataSize int64) (TensorInfo, error) 
 	if t.End > dataSize {
 		return TensorInfo{}, fmt.Errorf("data_offsets [%d,%d) run past the end of the %d-byte data section", t.Begin, t.End, dataSize)
 	}
-	// The product cannot overflow: it is checked against the byte length,
-	// which is bounded by the file size, one factor at a time.
-	bytesWant := size
 	t.Shape = make([]int, len(*e.Shape))
+	zero := false
 	for i, d := range *e.Shape {
 		if d < 0 {
 			return TensorInfo{}, fmt.Errorf("shape %v has a negative dimension", *e.Shape)
 		}
 		t.Shape[i] = int(d)
+		zero = zero || d == 0
+	}
+	bytesWant := size
+	if zero {
+		bytesWant = 0
+	}
+	for _, d := range *e.Shape {
 		if bytesWant == 0 {
-			continue
+			break
 		}
 		hi, lo := bits.Mul64(uint64(bytesWant), uint64(d))
-		if hi != 0 || lo > uint64(dataSize) {
-			return TensorInfo{}, fmt.Errorf("shape %v of %s needs more bytes than the %d-byte data section holds", *e.Shape, t.Dtype, dataSize)
+		if hi != 0 || lo > math.MaxInt64 {
+			return TensorInfo{}, fmt.Errorf("shape %v of %s overflows a 64-bit byte count", *e.Shape, t.Dtype)
 		}
 		bytesWant = int64(lo)
 	}
@@ -270,6 +275,21 @@ func (s *Safetensors) addFile(path string, want map[string]bool) error {
 	if err != nil {
 		return fmt.Errorf("bert: read safetensors: %w", err)
 	}
+	return s.addBytes(path, data, want)
+}
+
+// ReadSafetensors parses and validates a safetensors file held in memory,
+// such as a mapped file. name stands for the file in error messages. The
+// returned value refers to data, which must not change afterwards.
+func ReadSafetensors(name string, data []byte) (*Safetensors, error) {
+	s := &Safetensors{tensors: map[string]tensorRef{}}
+	if err := s.addBytes(name, data, nil); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Safetensors) addBytes(path string, data []byte, want map[string]bool) error {
 	h, err := ParseSafetensorsHeader(data, int64(len(data)))
 	if err != nil {
 		return fmt.Errorf("bert: safetensors %s: %w", path, err)
