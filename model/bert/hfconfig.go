@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // ConfigFile is the name of the Hugging Face configuration file in a model
@@ -206,8 +207,12 @@ func unmarshalConfig(data []byte, v any) error {
 		return nil
 	}
 	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Errorf("%s: expected %s, got JSON %s: %w", te.Field, te.Type, te.Value, err)
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Errorf("the file is a JSON %s, want an object: %w", te.Value, err)
+		}
+		field := strings.TrimPrefix(te.Field, "hfLabels.")
+		return fmt.Errorf("%s: expected %s, got JSON %s: %w", field, te.Type, te.Value, err)
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
