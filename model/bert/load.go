@@ -144,7 +144,7 @@ func checkTensors(w *Safetensors, specs []tensorSpec) error {
 	case 1:
 		return errors.New(problems[0])
 	default:
-		return fmt.Errorf("%s (and %d more problems)", problems[0], len(problems)-1)
+		return fmt.Errorf("%s (and %d more tensor problems)", problems[0], len(problems)-1)
 	}
 }
 
