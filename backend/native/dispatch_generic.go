@@ -1,6 +1,6 @@
-// TODO(phase 2): build tags once the assembly lands.
+//go:build purego || !(amd64 || arm64)
 
 package native
 
-// haveSIMD is false: this build has no assembly kernels.
-const haveSIMD = false
+// simdKernelSets is empty: this build has no assembly kernels.
+func simdKernelSets() []*kernelSet { return nil }

@@ -13,7 +13,7 @@ func closeTo(got float32, want, rel, abs float64) bool {
 func TestElementwise(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, p := range paths() {
-		b := New(p.opts)
+		b := p.b
 		for _, n := range []int{1, 3, 7, 8, 17, 65, 1000} {
 			x := randSlice(r, n+1)[1:]
 			for i := range x {
@@ -43,7 +43,7 @@ func TestElementwise(t *testing.T) {
 func TestSoftmaxLayerNormAddBias(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, p := range paths() {
-		b := New(p.opts)
+		b := p.b
 		for _, s := range [][2]int{{1, 1}, {3, 7}, {4, 17}, {8, 128}, {2, 768}} {
 			rows, cols := s[0], s[1]
 			x := randSlice(r, rows*cols+1)[1:]
@@ -93,7 +93,7 @@ func TestSoftmaxMaskedRow(t *testing.T) {
 	inf := float32(math.Inf(-1))
 	for _, p := range paths() {
 		x := []float32{inf, inf, inf, 1, inf, 1}
-		New(p.opts).Softmax(x, 2, 3)
+		p.b.Softmax(x, 2, 3)
 		want := []float32{0, 0, 0, 0.5, 0, 0.5}
 		for i := range x {
 			if x[i] != want[i] {

@@ -22,7 +22,7 @@ func (b *Backend) MatMulT(out, a, w []float32, m, k, n int, accumulate bool) {
 		}
 		return
 	}
-	if b.simd {
+	if b.ks != nil {
 		b.matMulSIMD(out, a, w, m, k, n, accumulate)
 		return
 	}

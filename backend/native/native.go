@@ -43,7 +43,7 @@ type Options struct {
 // value may be shared by any number of goroutines.
 type Backend struct {
 	threads int
-	simd    bool
+	ks      *kernelSet // nil: the pure-Go kernels
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -54,7 +54,11 @@ func New(opts Options) *Backend {
 	if t <= 0 {
 		t = runtime.GOMAXPROCS(0)
 	}
-	return &Backend{threads: t, simd: !opts.PureGo && haveSIMD}
+	b := &Backend{threads: t}
+	if sets := simdKernelSets(); !opts.PureGo && len(sets) > 0 {
+		b.ks = sets[0]
+	}
+	return b
 }
 
 // Name implements backend.Backend.
@@ -63,8 +67,14 @@ func (b *Backend) Name() string { return "native" }
 // Threads reports how many goroutines large kernel calls may use.
 func (b *Backend) Threads() int { return b.threads }
 
-// SIMD reports whether the assembly kernels are in use.
-func (b *Backend) SIMD() bool { return b.simd }
+// Kernels names the instruction set of the GEMM kernels in use: "avx512",
+// "avx2", "neon", or "go" for the pure-Go path.
+func (b *Backend) Kernels() string {
+	if b.ks == nil {
+		return "go"
+	}
+	return b.ks.name
+}
 
 // checkLen panics with a message naming the kernel and argument when a slice
 // is shorter than the shape requires, instead of a bare index error deep in

@@ -7,22 +7,24 @@ import (
 	"testing"
 )
 
-// paths lists every kernel configuration the tests must cover.
-func paths() []struct {
+type path struct {
 	name string
-	opts Options
-} {
-	return []struct {
-		name string
-		opts Options
-	}{
-		{"default", Options{}},
-		{"purego", Options{PureGo: true}},
-		{"simd-t1", Options{Threads: 1}},
-		{"simd-t2", Options{Threads: 2}},
-		{"simd-t3", Options{Threads: 3}},
-		{"purego-t3", Options{Threads: 3, PureGo: true}},
+	b    *Backend
+}
+
+// paths lists every kernel configuration the tests must cover: the pure-Go
+// kernels and each SIMD family this CPU runs, with several thread counts.
+func paths() []path {
+	ps := []path{{"default", New(Options{})}}
+	for _, th := range []int{1, 2, 3} {
+		ps = append(ps, path{fmt.Sprintf("go-t%d", th), New(Options{Threads: th, PureGo: true})})
+		for _, ks := range simdKernelSets() {
+			b := New(Options{Threads: th})
+			b.ks = ks
+			ps = append(ps, path{fmt.Sprintf("%s-t%d", ks.name, th), b})
+		}
 	}
+	return ps
 }
 
 func randSlice(r *rand.Rand, n int) []float32 {
@@ -69,7 +71,7 @@ func TestMatMulTShapes(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, p := range paths() {
-		b := New(p.opts)
+		b := p.b
 		for _, s := range shapes {
 			m, k, n := s[0], s[1], s[2]
 			for _, acc := range []bool{false, true} {
@@ -94,15 +96,20 @@ func TestMatMulTDeterministicAcrossThreads(t *testing.T) {
 	for _, s := range [][3]int{{1, 768, 3072}, {37, 384, 1536}, {128, 3072, 768}, {5, 65, 17}} {
 		m, k, n := s[0], s[1], s[2]
 		a, w := randSlice(r, m*k), randSlice(r, n*k)
-		for _, pure := range []bool{false, true} {
+		for _, ks := range append(simdKernelSets(), nil) {
+			with := func(th int) *Backend {
+				b := New(Options{Threads: th})
+				b.ks = ks
+				return b
+			}
 			want := make([]float32, m*n)
-			New(Options{Threads: 1, PureGo: pure}).MatMulT(want, a, w, m, k, n, false)
+			with(1).MatMulT(want, a, w, m, k, n, false)
 			for _, th := range []int{2, 3, 4, 7} {
 				got := make([]float32, m*n)
-				New(Options{Threads: th, PureGo: pure}).MatMulT(got, a, w, m, k, n, false)
+				with(th).MatMulT(got, a, w, m, k, n, false)
 				for i := range got {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("purego=%v shape %v threads=%d: out[%d]=%x, 1 thread gives %x", pure, s, th, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+						t.Fatalf("kernels %s shape %v threads=%d: out[%d]=%x, 1 thread gives %x", with(1).Kernels(), s, th, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
 					}
 				}
 			}
@@ -120,11 +127,8 @@ func TestMatMulTShortSlicePanics(t *testing.T) {
 }
 
 func BenchmarkMatMulT(b *testing.B) {
-	for _, p := range []struct {
-		name string
-		opts Options
-	}{{"simd", Options{}}, {"purego", Options{PureGo: true}}} {
-		be := New(p.opts)
+	for _, p := range []path{{"simd", New(Options{})}, {"purego", New(Options{PureGo: true})}} {
+		be := p.b
 		for _, s := range [][3]int{{1, 768, 3072}, {8, 768, 768}, {32, 768, 3072}, {128, 768, 3072}} {
 			m, k, n := s[0], s[1], s[2]
 			r := rand.New(rand.NewPCG(5, 6))

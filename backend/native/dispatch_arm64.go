@@ -1,0 +1,14 @@
+//go:build !purego
+
+package native
+
+import "golang.org/x/sys/cpu"
+
+// simdKernelSets lists the kernel families this CPU runs. Every ARMv8-A
+// core has Advanced SIMD, but the check keeps exotic configurations safe.
+func simdKernelSets() []*kernelSet {
+	if !cpu.ARM64.HasASIMD {
+		return nil
+	}
+	return []*kernelSet{{name: "neon", kern: dotNEONKernels[:], kPad: 1}}
+}

@@ -1,0 +1,102 @@
+package native
+
+//go:generate go run ./internal/asmgen -dir .
+
+// dotKernel is the signature of every assembly micro-kernel. For t in
+// [0, ntiles) it computes an r×c tile of out = a·wᵀ, r and c fixed by the
+// kernel (c ≤ tileCols): rows [0, r) of a against rows [4t, 4t+c) of w,
+// over k columns, into out[i·ldo + 4t + j]. Strides are in bytes. Each
+// output is summed as per-lane FMA chains over k ascending, then reduced by
+// a fixed addition tree. flags bit 0 adds the sum to out instead of storing
+// it. The kernel reads nothing outside the rows and k columns it is given.
+type dotKernel func(a *float32, lda int, w *float32, ldw int, k int, out *float32, ldo int, ntiles int, flags int)
+
+// tileCols is how many rows of w (output columns) a kernel tile covers.
+const tileCols = 4
+
+// kernelSet is one family of micro-kernels for one instruction set.
+type kernelSet struct {
+	name string
+	// kern[r-1][c-1] computes r×c tiles; len(kern) is the tallest tile.
+	kern [][tileCols]dotKernel
+	// kPad: K must be a multiple of kPad, otherwise a and w are copied
+	// with zero-padded rows first.
+	kPad int
+}
+
+const (
+	// kcMax bounds a K block, so the r rows of A a kernel streams stay in
+	// L1 across the w tiles that reuse them. K blocks split K evenly, so
+	// the order of additions depends on K alone.
+	kcMax = 1536
+	// wBlockBytes bounds the block of W rows streamed past each row tile
+	// of A; it stays in L2 while all of A goes by.
+	wBlockBytes = 384 << 10
+)
+
+func (b *Backend) matMulSIMD(out, a, w []float32, m, k, n int, acc bool) {
+	ks := b.ks
+	lda, ldw := k, k
+	if k%ks.kPad != 0 {
+		// Zero columns add exact zeros, so padding changes no sum.
+		kp := (k + ks.kPad - 1) / ks.kPad * ks.kPad
+		a = padRows(a, m, k, kp)
+		w = padRows(w, n, k, kp)
+		lda, ldw, k = kp, kp, kp
+	}
+	nkb := (k + kcMax - 1) / kcMax
+	kc := ((k+nkb-1)/nkb + 15) &^ 15
+	rm := len(ks.kern)
+	threads := b.threads
+	if 2*m*n*k < parallelMinFlops {
+		threads = 1
+	}
+	colTiles := (n + tileCols - 1) / tileCols
+	rowTiles := (m + rm - 1) / rm
+	if colTiles >= 2*threads || colTiles >= rowTiles {
+		parallelFor(n, tileCols, threads, func(j0, j1 int) {
+			gemmBlock(ks, out, a, w, k, n, lda, ldw, kc, 0, m, j0, j1, acc)
+		})
+	} else {
+		parallelFor(m, rm, threads, func(i0, i1 int) {
+			gemmBlock(ks, out, a, w, k, n, lda, ldw, kc, i0, i1, 0, n, acc)
+		})
+	}
+}
+
+func padRows(s []float32, rows, k, kp int) []float32 {
+	p := make([]float32, rows*kp)
+	for i := range rows {
+		copy(p[i*kp:i*kp+k], s[i*k:i*k+k])
+	}
+	return p
+}
+
+// gemmBlock computes out[i0:i1, j0:j1] with the kernels of ks.
+func gemmBlock(ks *kernelSet, out, a, w []float32, k, n, lda, ldw, kc, i0, i1, j0, j1 int, acc bool) {
+	rm := len(ks.kern)
+	nb := max(tileCols, wBlockBytes/4/kc/tileCols*tileCols)
+	for kb := 0; kb < k; kb += kc {
+		kcur := min(kc, k-kb)
+		flags := 0
+		if acc || kb > 0 {
+			flags = 1
+		}
+		for jb := j0; jb < j1; jb += nb {
+			je := min(jb+nb, j1)
+			full := (je - jb) / tileCols
+			rem := (je - jb) % tileCols
+			jr := jb + full*tileCols
+			for i := i0; i < i1; i += rm {
+				r := min(rm, i1-i)
+				ap := &a[i*lda+kb]
+				if full > 0 {
+					ks.kern[r-1][tileCols-1](ap, lda*4, &w[jb*ldw+kb], ldw*4, kcur, &out[i*n+jb], n*4, full, flags)
+				}
+				if rem > 0 {
+					ks.kern[r-1][rem-1](ap, lda*4, &w[jr*ldw+kb], ldw*4, kcur, &out[i*n+jr], n*4, 1, flags)
+				}
+			}
+		}
+	}
+}
