@@ -211,8 +211,11 @@ func (t *Tokenizer) EncodeWith(text, pair string, opts EncodeOptions) (Encoding,
 	if maxLen < special {
 		return Encoding{}, fmt.Errorf("bert: encode: max length %d cannot hold the %d special tokens", maxLen, special)
 	}
-	var s scratch
-	toks, ids := t.tokenize(&s, text, nil, nil)
+	// About one token per five bytes of English; growing past the guess is
+	// fine, but it saves most reallocations.
+	guess := (len(text)+len(pair))/5 + 4
+	s := scratch{clean: make([]byte, 0, max(len(text), len(pair))+16)}
+	toks, ids := t.tokenize(&s, text, make([]string, 0, guess), make([]int, 0, guess))
 	na := len(ids)
 	if na == 0 && !opts.AllowEmpty {
 		return Encoding{}, fmt.Errorf("bert: encode: %w: text %s has no tokens", ErrEmptyText, quoteShort(text))

@@ -401,3 +401,43 @@ func ExampleTokenizer_Encode() {
 	// [2 4 1 7 8 9 5 6 3]
 	// true
 }
+
+// BenchmarkEncode encodes every golden text and pair, the SST-2, RTE, MRPC,
+// QNLI and STS-B mix the classifier sees; it reports tokens per second.
+func BenchmarkEncode(b *testing.B) {
+	path := shared.Path(b, "fixtures", "tokenizer", "golden.jsonl")
+	tok, err := LoadTokenizer(filepath.Dir(path))
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cases []goldenCase
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var c goldenCase
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			b.Fatal(err)
+		}
+		if len(c.Tokens) > 0 {
+			cases = append(cases, c)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	tokens := 0
+	for i := 0; i < b.N; i++ {
+		c := cases[i%len(cases)]
+		pair := ""
+		if c.TextPair != nil {
+			pair = *c.TextPair
+		}
+		enc, err := tok.Encode(c.Text, pair, c.MaxLen)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens += len(enc.Tokens)
+	}
+	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+}
