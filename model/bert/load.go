@@ -1,8 +1,10 @@
 package bert
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -19,6 +21,13 @@ type LoadOptions struct{}
 // every tensor the architecture needs is present with the expected shape,
 // and returns the model with every layer cut into head shards.
 func Load(dir string, opts LoadOptions) (*Model, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bert: model directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("bert: model directory %s is not a directory", dir)
+	}
 	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, err
@@ -173,17 +182,30 @@ func FromSafetensors(cfg *Config, w *Safetensors, opts LoadOptions) (*Model, err
 	if err := checkTensors(w, specs); err != nil {
 		return nil, err
 	}
-	// Convert everything before cutting, so that a conversion failure is an
-	// error and never an index out of range further down.
-	t := make(map[string][]float32, len(specs))
+	// Tensors convert as they are cut, so that only one layer's float32
+	// copies are alive beside the shards. A failed conversion yields zeros of
+	// the checked size, so the cutting below cannot go out of range, and the
+	// error is returned at the end.
+	want := make(map[string]int, len(specs))
 	for _, sp := range specs {
-		v, err := w.Float32(sp.name)
-		if err != nil {
-			return nil, err
+		n := 1
+		for _, d := range sp.shape {
+			n *= d
 		}
-		t[sp.name] = v
+		want[sp.name] = n
 	}
-	get := func(name string) []float32 { return t[name] }
+	var convErr error
+	get := func(name string) []float32 {
+		v, err := w.Float32(name)
+		if err == nil && len(v) != want[name] {
+			err = fmt.Errorf("bert: tensor %q converted to %d values, want %d", name, len(v), want[name])
+		}
+		if err != nil {
+			convErr = cmp.Or(convErr, err)
+			return make([]float32, want[name])
+		}
+		return v
+	}
 	H, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
 	m := &Model{Config: cfg}
 	m.Embeddings = Embeddings{
@@ -237,6 +259,9 @@ func FromSafetensors(cfg *Config, w *Safetensors, opts LoadOptions) (*Model, err
 		DenseBias:      get(names.headDense + ".bias"),
 		Classifier:     &backend.Dense{N: len(cfg.Labels), K: H, Data: get(names.classifier + ".weight")},
 		ClassifierBias: get(names.classifier + ".bias"),
+	}
+	if convErr != nil {
+		return nil, convErr
 	}
 	return m, nil
 }

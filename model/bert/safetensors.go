@@ -162,7 +162,7 @@ func (h *SafetensorsHeader) parseJSON(js []byte, dataSize int64) error {
 		if err := dec.Decode(&e); err != nil {
 			return bad("tensor %q: malformed entry: %v", name, err)
 		}
-		t, err := e.check(name, dataSize)
+		t, err := e.check(name, h.DataOffset, dataSize)
 		if err != nil {
 			return fmt.Errorf("%w: header: tensor %q: %w", ErrInvalidSafetensors, name, err)
 		}
@@ -197,7 +197,7 @@ func (h *SafetensorsHeader) parseJSON(js []byte, dataSize int64) error {
 	return nil
 }
 
-func (e *rawTensorEntry) check(name string, dataSize int64) (TensorInfo, error) {
+func (e *rawTensorEntry) check(name string, dataOffset, dataSize int64) (TensorInfo, error) {
 	if e.Dtype == nil || e.Shape == nil || e.DataOffsets == nil {
 		return TensorInfo{}, errors.New("entry needs dtype, shape and data_offsets")
 	}
@@ -214,7 +214,8 @@ func (e *rawTensorEntry) check(name string, dataSize int64) (TensorInfo, error) 
 		return TensorInfo{}, fmt.Errorf("data_offsets [%d,%d) is not a valid range", t.Begin, t.End)
 	}
 	if t.End > dataSize {
-		return TensorInfo{}, fmt.Errorf("data_offsets [%d,%d) run past the end of the %d-byte data section", t.Begin, t.End, dataSize)
+		return TensorInfo{}, fmt.Errorf("data_offsets [%d,%d) run past the end of the %d-byte data section (file bytes %d..%d of %d)",
+			t.Begin, t.End, dataSize, dataOffset+t.Begin, dataOffset+t.End, dataOffset+dataSize)
 	}
 	t.Shape = make([]int, len(*e.Shape))
 	zero := false
