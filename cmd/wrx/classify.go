@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wrxlabs/wrx"
+)
+
+func classifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "classify",
+		Usage:     "classify texts, one line of output per text",
+		ArgsUsage: "TEXT...",
+		Description: `Prints "LABEL<TAB>SCORE<TAB>TEXT" per input, or with --json one object per line:
+{"text","label","score","scores":{label:score}}.
+
+Sentence pairs (entailment, paraphrase): pass --pairs and give the texts two at
+a time, first sentence then second:  wrx classify --model DIR --pairs "A man sleeps." "A person rests."
+With no TEXT arguments, texts are read from standard input, one per line; with
+--pairs each line holds the two sentences separated by a tab.`,
+		Flags: []cli.Flag{modelFlag, backendFlag, maxLenFlag, jsonFlag,
+			&cli.BoolFlag{Name: "pairs", Usage: "treat the texts as sentence pairs"},
+		},
+		Action: func(c *cli.Context) error {
+			inputs, err := classifyInputs(c.Args().Slice(), c.Bool("pairs"), os.Stdin)
+			if err != nil {
+				return err
+			}
+			cl, err := openClassifier(c)
+			if err != nil {
+				return err
+			}
+			out := bufio.NewWriter(c.App.Writer)
+			defer out.Flush()
+			for _, in := range inputs {
+				p, err := cl.ClassifyPair(c.Context, in[0], in[1])
+				if err != nil {
+					return err
+				}
+				if err := printPrediction(out, in, p, c.Bool("json")); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// classifyInputs turns arguments (or stdin lines) into (text, pair) inputs.
+func classifyInputs(args []string, pairs bool, stdin io.Reader) ([][2]string, error) {
+	var in [][2]string
+	if len(args) == 0 {
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+		line := 0
+		for sc.Scan() {
+			line++
+			s := sc.Text()
+			if !pairs {
+				in = append(in, [2]string{s, ""})
+				continue
+			}
+			a, b, ok := strings.Cut(s, "\t")
+			if !ok {
+				return nil, fmt.Errorf("stdin line %d: --pairs wants two tab-separated sentences", line)
+			}
+			in = append(in, [2]string{a, b})
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("reading stdin: %w", err)
+		}
+		if len(in) == 0 {
+			return nil, fmt.Errorf("no text to classify: give TEXT arguments or lines on stdin")
+		}
+		return in, nil
+	}
+	if !pairs {
+		for _, a := range args {
+			in = append(in, [2]string{a, ""})
+		}
+		return in, nil
+	}
+	if len(args)%2 != 0 {
+		return nil, fmt.Errorf("--pairs needs an even number of texts (first, second, ...), got %d", len(args))
+	}
+	for i := 0; i < len(args); i += 2 {
+		in = append(in, [2]string{args[i], args[i+1]})
+	}
+	return in, nil
+}
+
+type predictionJSON struct {
+	Text   string             `json:"text"`
+	Pair   string             `json:"pair,omitempty"`
+	Label  string             `json:"label"`
+	Score  float32            `json:"score"`
+	Scores map[string]float32 `json:"scores"`
+}
+
+func printPrediction(w io.Writer, in [2]string, p wrx.Prediction, asJSON bool) error {
+	if asJSON {
+		b, err := json.Marshal(predictionJSON{Text: in[0], Pair: in[1], Label: p.Label, Score: p.Score, Scores: p.Scores})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	text := in[0]
+	if in[1] != "" {
+		text += " ||| " + in[1]
+	}
+	_, err := fmt.Fprintf(w, "%s\t%.4f\t%s\n", p.Label, p.Score, text)
+	return err
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wrxlabs/wrx"
+	"github.com/wrxlabs/wrx/glue"
+)
+
+// evalResult is what eval prints; pointers are omitted when they do not
+// apply to the task.
+type evalResult struct {
+	Task           string   `json:"task"`
+	N              int      `json:"n"`
+	Accuracy       *float64 `json:"accuracy"`
+	F1             *float64 `json:"f1,omitempty"`
+	Pearson        *float64 `json:"pearson,omitempty"`
+	Spearman       *float64 `json:"spearman,omitempty"`
+	Seconds        float64  `json:"seconds"`
+	SentencesPerS  float64  `json:"sentences_per_sec"`
+	Backend        string   `json:"backend"`
+	MaxLen         int      `json:"max_len"`
+	Mispredictions int      `json:"mispredictions,omitempty"`
+}
+
+func evalCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "eval",
+		Usage: "score a model on a GLUE task's labelled TSV",
+		Description: `Reads the task's TSV (sst2, rte, mrpc, qnli, stsb; formats as in the GLUE
+distribution) and prints n, accuracy (plus F1 for mrpc; Pearson and Spearman
+for the stsb regression task) and sentences per second. A model's class i is
+taken to be the task's label i (sst2: 0 negative, 1 positive; rte and qnli:
+0 entailment, 1 not_entailment; mrpc: 1 paraphrase).`,
+		Flags: []cli.Flag{modelFlag, backendFlag, maxLenFlag, jsonFlag,
+			&cli.StringFlag{Name: "task", Required: true, Usage: "GLUE `TASK`: sst2, rte, mrpc, qnli or stsb"},
+			&cli.StringFlag{Name: "data", Required: true, Usage: "the task's labelled `FILE.tsv`"},
+			&cli.IntFlag{Name: "limit", Usage: "score only the first `N` rows (0: all)"},
+		},
+		Action: func(c *cli.Context) error {
+			task, err := glue.ParseTask(c.String("task"))
+			if err != nil {
+				return err
+			}
+			examples, err := glue.ReadFile(c.Context, c.String("data"), task, c.Int("limit"))
+			if err != nil {
+				return err
+			}
+			cl, err := openClassifier(c)
+			if err != nil {
+				return err
+			}
+			res, err := evaluate(c, cl, task, examples)
+			if err != nil {
+				return err
+			}
+			res.Backend, res.MaxLen = c.String("backend"), c.Int("max-len")
+			return printEval(c, res)
+		},
+	}
+}
+
+func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glue.Example) (*evalResult, error) {
+	nLabels := len(cl.Labels())
+	if task.Regression() != (nLabels == 1) {
+		return nil, fmt.Errorf("task %s wants a model with %s, this model has %d labels",
+			task, map[bool]string{true: "one regression output", false: "class labels"}[task.Regression()], nLabels)
+	}
+	pred := make([]int, len(examples))
+	gold := make([]int, len(examples))
+	var predScore, goldScore []float64
+	start := time.Now()
+	for i, ex := range examples {
+		p, err := cl.ClassifyPair(c.Context, ex.Text, ex.Pair)
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", c.String("data"), ex.Line, err)
+		}
+		if task.Regression() {
+			predScore = append(predScore, float64(p.Logits[0]))
+			goldScore = append(goldScore, ex.Score)
+			continue
+		}
+		if p.Class >= nLabels {
+			return nil, fmt.Errorf("class %d out of range", p.Class)
+		}
+		pred[i], gold[i] = p.Class, ex.Label
+	}
+	secs := time.Since(start).Seconds()
+	res := &evalResult{Task: string(task), N: len(examples), Seconds: secs, SentencesPerS: float64(len(examples)) / secs}
+	if task.Regression() {
+		pe, sp := glue.Pearson(predScore, goldScore), glue.Spearman(predScore, goldScore)
+		res.Pearson, res.Spearman = &pe, &sp
+		return res, nil
+	}
+	acc := glue.Accuracy(pred, gold)
+	res.Accuracy = &acc
+	for i := range pred {
+		if pred[i] != gold[i] {
+			res.Mispredictions++
+		}
+	}
+	if task == glue.MRPC {
+		f1 := glue.F1(pred, gold)
+		res.F1 = &f1
+	}
+	return res, nil
+}
+
+func printEval(c *cli.Context, r *evalResult) error {
+	w := c.App.Writer
+	if c.Bool("json") {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	fmt.Fprintf(w, "task\t%s\nn\t%d\n", r.Task, r.N)
+	if r.Accuracy != nil {
+		fmt.Fprintf(w, "accuracy\t%.6f (%d/%d)\n", *r.Accuracy, r.N-r.Mispredictions, r.N)
+	}
+	if r.F1 != nil {
+		fmt.Fprintf(w, "f1\t%.6f\n", *r.F1)
+	}
+	if r.Pearson != nil {
+		fmt.Fprintf(w, "pearson\t%.6f\nspearman\t%.6f\n", *r.Pearson, *r.Spearman)
+	}
+	_, err := fmt.Fprintf(w, "sentences/s\t%.1f\n", r.SentencesPerS)
+	return err
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wrxlabs/wrx/model/bert"
+)
+
+func tokenizeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "tokenize",
+		Usage:     "print the WordPiece tokens and ids of a text",
+		ArgsUsage: "TEXT",
+		Description: `Prints {"tokens":[...],"input_ids":[...],"token_type_ids":[...]}: tokens are the
+WordPiece pieces before truncation; ids and type ids are what the model sees
+([CLS] text [SEP] pair [SEP], truncated longest-first to --max-len).`,
+		Flags: []cli.Flag{modelFlag, maxLenFlag,
+			&cli.StringFlag{Name: "pair", Usage: "second sentence of a pair"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("tokenize takes exactly one TEXT argument, got %d", c.NArg())
+			}
+			dir := c.String("model")
+			if dir == "" {
+				return fmt.Errorf("--model is required: a Hugging Face model directory")
+			}
+			tok, err := bert.LoadTokenizer(dir)
+			if err != nil {
+				return err
+			}
+			enc, err := tok.EncodeWith(c.Args().First(), c.String("pair"), bert.EncodeOptions{MaxLen: c.Int("max-len"), AllowEmpty: true})
+			if err != nil {
+				return err
+			}
+			b, err := json.Marshal(struct {
+				Tokens       []string `json:"tokens"`
+				InputIDs     []int    `json:"input_ids"`
+				TokenTypeIDs []int    `json:"token_type_ids"`
+			}{nonNil(enc.Tokens), enc.InputIDs, enc.TokenTypeIDs})
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(c.App.Writer, "%s\n", b)
+			return err
+		},
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,301 @@
+package bert_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/wrxlabs/wrx/backend"
+	_ "github.com/wrxlabs/wrx/backend/gorgonia"
+	_ "github.com/wrxlabs/wrx/backend/native"
+	"github.com/wrxlabs/wrx/internal/shared"
+	"github.com/wrxlabs/wrx/model/bert"
+)
+
+// referenceLine is one line of a fixture's reference.jsonl, computed by
+// PyTorch.
+type referenceLine struct {
+	Text         string    `json:"text"`
+	InputIDs     []int     `json:"input_ids"`
+	TokenTypeIDs []int     `json:"token_type_ids"`
+	Logits       []float64 `json:"logits"`
+}
+
+func readReference(t *testing.T, path string) []referenceLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []referenceLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r referenceLine
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no reference lines", path)
+	}
+	return out
+}
+
+var parityModels = []string{"fixtures/tiny-bert", "fixtures/tiny-distilbert", "models/wrx-sst2-small"}
+
+// TestLogitsMatchPyTorch checks every backend against the PyTorch logits in
+// each model's reference.jsonl.
+func TestLogitsMatchPyTorch(t *testing.T) {
+	for _, rel := range parityModels {
+		dir := shared.Path(t, filepath.FromSlash(rel))
+		m, err := bert.Load(dir, bert.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs := readReference(t, filepath.Join(dir, "reference.jsonl"))
+		for _, name := range backend.Names() {
+			t.Run(filepath.Base(rel)+"/"+name, func(t *testing.T) {
+				be, err := backend.Get(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				worst := 0.0
+				for i, r := range refs {
+					got, err := m.Forward(context.Background(), be, r.InputIDs, r.TokenTypeIDs)
+					if err != nil {
+						t.Fatalf("line %d: %v", i+1, err)
+					}
+					if len(got) != len(r.Logits) {
+						t.Fatalf("line %d: %d logits, want %d", i+1, len(got), len(r.Logits))
+					}
+					for j := range got {
+						worst = math.Max(worst, math.Abs(float64(got[j])-r.Logits[j]))
+					}
+				}
+				t.Logf("%d inputs, max |logit - PyTorch| = %.2e", len(refs), worst)
+				if worst > 1e-4 {
+					t.Errorf("max |logit - PyTorch| = %.2e, want <= 1e-4", worst)
+				}
+			})
+		}
+	}
+}
+
+// denseRef is an independent float64 implementation of the Hugging Face
+// modules, straight from the raw tensors, used to check shard subsets.
+type denseRef struct {
+	cfg *bert.Config
+	w   map[string][]float64
+	pre string // tensor name prefix for the layer stack
+}
+
+func loadDenseRef(t *testing.T, dir string) *denseRef {
+	t.Helper()
+	cfg, err := bert.LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := bert.OpenCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &denseRef{cfg: cfg, w: map[string][]float64{}}
+	for _, n := range st.Names() {
+		f, err := st.Float32(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := make([]float64, len(f))
+		for i, v := range f {
+			d[i] = float64(v)
+		}
+		r.w[n] = d
+	}
+	return r
+}
+
+func (r *denseRef) names(l int) (q, k, v, o, ln1, w1, w2, ln2 string) {
+	if r.cfg.ModelType == bert.TypeDistilBERT {
+		p := fmt.Sprintf("distilbert.transformer.layer.%d.", l)
+		return p + "attention.q_lin", p + "attention.k_lin", p + "attention.v_lin", p + "attention.out_lin",
+			p + "sa_layer_norm", p + "ffn.lin1", p + "ffn.lin2", p + "output_layer_norm"
+	}
+	p := fmt.Sprintf("bert.encoder.layer.%d.", l)
+	return p + "attention.self.query", p + "attention.self.key", p + "attention.self.value", p + "attention.output.dense",
+		p + "attention.output.LayerNorm", p + "intermediate.dense", p + "output.dense", p + "output.LayerNorm"
+}
+
+// linear returns x[s×in] · W[out×in]ᵀ + b.
+func linear(x []float64, s int, w, b []float64) []float64 {
+	out := len(b)
+	in := len(w) / out
+	y := make([]float64, s*out)
+	for i := range s {
+		for o := range out {
+			acc := b[o]
+			for j := range in {
+				acc += x[i*in+j] * w[o*in+j]
+			}
+			y[i*out+o] = acc
+		}
+	}
+	return y
+}
+
+func layerNorm(x []float64, s int, g, b []float64, eps float64) {
+	h := len(g)
+	for i := range s {
+		row := x[i*h : (i+1)*h]
+		var mean, vr float64
+		for _, v := range row {
+			mean += v
+		}
+		mean /= float64(h)
+		for _, v := range row {
+			vr += (v - mean) * (v - mean)
+		}
+		vr /= float64(h)
+		for j := range row {
+			row[j] = (row[j]-mean)/math.Sqrt(vr+eps)*g[j] + b[j]
+		}
+	}
+}
+
+// layer runs encoder layer l on x[s×H] with the attention heads not in
+// keepAttn and the FFN slices not in keepFFN zeroed out of the output
+// projections, which is what leaving those shards out must equal.
+func (r *denseRef) layer(x []float64, s, l int, keepAttn, keepFFN []bool) []float64 {
+	c := r.cfg
+	H, d, f := c.Hidden, c.HeadDim(), c.FFNSlice()
+	qn, kn, vn, on, ln1, w1n, w2n, ln2 := r.names(l)
+	q := linear(x, s, r.w[qn+".weight"], r.w[qn+".bias"])
+	k := linear(x, s, r.w[kn+".weight"], r.w[kn+".bias"])
+	v := linear(x, s, r.w[vn+".weight"], r.w[vn+".bias"])
+	ctx := make([]float64, s*H)
+	for h := range c.Heads {
+		for i := range s {
+			sc := make([]float64, s)
+			mx := math.Inf(-1)
+			for j := range s {
+				var dot float64
+				for e := range d {
+					dot += q[i*H+h*d+e] * k[j*H+h*d+e]
+				}
+				sc[j] = dot / math.Sqrt(float64(d))
+				mx = math.Max(mx, sc[j])
+			}
+			var sum float64
+			for j := range sc {
+				sc[j] = math.Exp(sc[j] - mx)
+				sum += sc[j]
+			}
+			for j := range s {
+				for e := range d {
+					ctx[i*H+h*d+e] += sc[j] / sum * v[j*H+h*d+e]
+				}
+			}
+		}
+	}
+	wo := append([]float64(nil), r.w[on+".weight"]...)
+	for h := range c.Heads {
+		if !keepAttn[h] {
+			for o := range H {
+				for e := range d {
+					wo[o*H+h*d+e] = 0
+				}
+			}
+		}
+	}
+	a := linear(ctx, s, wo, r.w[on+".bias"])
+	for i := range a {
+		a[i] += x[i]
+	}
+	layerNorm(a, s, r.w[ln1+".weight"], r.w[ln1+".bias"], c.LayerNormEps)
+	inter := linear(a, s, r.w[w1n+".weight"], r.w[w1n+".bias"])
+	for i, u := range inter {
+		inter[i] = 0.5 * u * (1 + math.Erf(u/math.Sqrt2))
+	}
+	w2 := append([]float64(nil), r.w[w2n+".weight"]...)
+	I := c.Intermediate
+	for h := range c.Heads {
+		if !keepFFN[h] {
+			for o := range H {
+				for e := range f {
+					w2[o*I+h*f+e] = 0
+				}
+			}
+		}
+	}
+	out := linear(inter, s, w2, r.w[w2n+".bias"])
+	for i := range out {
+		out[i] += a[i]
+	}
+	layerNorm(out, s, r.w[ln2+".weight"], r.w[ln2+".bias"], c.LayerNormEps)
+	return out
+}
+
+// TestShardSubsetsMatchZeroedDenseLayer runs layers with random subsets of
+// shards and compares each with the dense layer whose dropped heads' output
+// columns are zeroed, computed independently in float64.
+func TestShardSubsetsMatchZeroedDenseLayer(t *testing.T) {
+	for _, rel := range []string{"fixtures/tiny-bert", "fixtures/tiny-distilbert"} {
+		dir := shared.Path(t, filepath.FromSlash(rel))
+		m, err := bert.Load(dir, bert.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := loadDenseRef(t, dir)
+		refs := readReference(t, filepath.Join(dir, "reference.jsonl"))
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, name := range backend.Names() {
+			be, _ := backend.Get(name)
+			t.Run(filepath.Base(rel)+"/"+name, func(t *testing.T) {
+				for trial := range 12 {
+					r := refs[trial%len(refs)]
+					l := trial % len(m.Layers)
+					heads := m.Config.Heads
+					keepA, keepF := make([]bool, heads), make([]bool, heads)
+					layer := bert.Layer{Resident: m.Layers[l].Resident,
+						Attention: make([]*bert.AttentionShard, heads), FFN: make([]*bert.FFNShard, heads)}
+					for h := range heads {
+						// Trial 0 keeps nothing, trial 1 keeps everything.
+						keepA[h] = trial == 1 || (trial > 1 && rng.IntN(2) == 0)
+						keepF[h] = trial == 1 || (trial > 1 && rng.IntN(2) == 0)
+						if keepA[h] {
+							layer.Attention[h] = m.Layers[l].Attention[h]
+						}
+						if keepF[h] {
+							layer.FFN[h] = m.Layers[l].FFN[h]
+						}
+					}
+					p := bert.NewPass(be, m.Config, len(r.InputIDs))
+					if err := p.Embed(context.Background(), &m.Embeddings, r.InputIDs, r.TokenTypeIDs); err != nil {
+						t.Fatal(err)
+					}
+					in := make([]float64, len(p.Hidden()))
+					for i, v := range p.Hidden() {
+						in[i] = float64(v)
+					}
+					p.RunLayer(&layer)
+					want := ref.layer(in, len(r.InputIDs), l, keepA, keepF)
+					worst := 0.0
+					for i, v := range p.Hidden() {
+						worst = math.Max(worst, math.Abs(float64(v)-want[i]))
+					}
+					if worst > 1e-4 {
+						t.Errorf("trial %d layer %d attn %v ffn %v: max diff %.2e", trial, l, keepA, keepF, worst)
+					}
+				}
+			})
+		}
+	}
+}

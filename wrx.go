@@ -1,0 +1,172 @@
+// Package wrx classifies text with BERT-family models on small devices.
+//
+// Open a Hugging Face model directory and classify:
+//
+//	c, err := wrx.Open(ctx, "models/my-bert-classifier", wrx.Options{})
+//	p, err := c.Classify(ctx, "a charming and often affecting journey")
+//	fmt.Println(p.Label, p.Score)
+//
+// The packages below wrx do the work: model/bert (tokenizer, import, forward
+// pass over head shards), backend (tensor kernels), storage (shard stores)
+// and elastic (planning and streaming shards under a deadline).
+package wrx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/wrxlabs/wrx/backend"
+	_ "github.com/wrxlabs/wrx/backend/native" // the default backend
+	"github.com/wrxlabs/wrx/model/bert"
+)
+
+// DefaultBackend is the backend used when Options.Backend is empty.
+const DefaultBackend = "native"
+
+// DefaultMaxLen is the token limit used when Options.MaxLen is zero. It is
+// the length the bundled models were evaluated at.
+const DefaultMaxLen = 128
+
+// Options configures a Classifier. The zero value runs the native backend
+// with sequences truncated to DefaultMaxLen tokens.
+type Options struct {
+	// Backend names a registered backend ("native", "gorgonia", ...). Import
+	// the backend's package to register it; native is always registered.
+	Backend string
+	// MaxLen is the maximum number of tokens per input, [CLS] and [SEP]
+	// included; longer inputs are truncated longest-first. 0 means
+	// DefaultMaxLen.
+	MaxLen int
+}
+
+// Prediction is the result of classifying one input.
+type Prediction struct {
+	Label  string             // the most likely label
+	Class  int                // its index
+	Score  float32            // its probability
+	Scores map[string]float32 // probability per label
+	Logits []float32          // raw logits, one per label
+	Tokens int                // tokens the model saw, [CLS] and [SEP] included
+}
+
+// engine computes logits for one tokenized input. Dense models and the
+// elastic pipeline both implement it.
+type engine interface {
+	logits(ctx context.Context, ids, typeIDs []int) ([]float32, error)
+}
+
+// Classifier classifies text. It is safe for concurrent use.
+type Classifier struct {
+	cfg    *bert.Config
+	tok    *bert.Tokenizer
+	eng    engine
+	maxLen int
+}
+
+// ErrEmptyText is returned for an input that has no text to classify.
+var ErrEmptyText = bert.ErrEmptyText
+
+// Open loads the model at source. A directory is read as a Hugging Face
+// BERT or DistilBERT sequence classifier (config.json, model.safetensors,
+// vocab.txt) and held in memory at float32.
+func Open(ctx context.Context, source string, opts Options) (*Classifier, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	be, err := backendFor(opts)
+	if err != nil {
+		return nil, err
+	}
+	m, err := bert.Load(source, bert.LoadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
+	}
+	tok, err := bert.LoadTokenizer(source)
+	if err != nil {
+		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
+	}
+	return newClassifier(m.Config, tok, &denseEngine{m: m, be: be}, opts), nil
+}
+
+func backendFor(opts Options) (backend.Backend, error) {
+	name := opts.Backend
+	if name == "" {
+		name = DefaultBackend
+	}
+	be, err := backend.Get(name)
+	if err != nil {
+		return nil, fmt.Errorf("wrx: %w", err)
+	}
+	return be, nil
+}
+
+func newClassifier(cfg *bert.Config, tok *bert.Tokenizer, eng engine, opts Options) *Classifier {
+	maxLen := opts.MaxLen
+	if maxLen <= 0 {
+		maxLen = DefaultMaxLen
+	}
+	return &Classifier{cfg: cfg, tok: tok, eng: eng, maxLen: maxLen}
+}
+
+// Labels returns the model's labels, indexed by class.
+func (c *Classifier) Labels() []string { return c.cfg.Labels }
+
+// Config returns the model's architecture.
+func (c *Classifier) Config() *bert.Config { return c.cfg }
+
+// Tokenizer returns the model's tokenizer.
+func (c *Classifier) Tokenizer() *bert.Tokenizer { return c.tok }
+
+// Classify classifies one text.
+func (c *Classifier) Classify(ctx context.Context, text string) (Prediction, error) {
+	return c.ClassifyPair(ctx, text, "")
+}
+
+// ClassifyPair classifies a sentence pair (as for entailment or paraphrase
+// tasks); an empty pair classifies text alone.
+func (c *Classifier) ClassifyPair(ctx context.Context, text, pair string) (Prediction, error) {
+	enc, err := c.tok.Encode(text, pair, c.maxLen)
+	if err != nil {
+		return Prediction{}, fmt.Errorf("wrx: tokenize %q: %w", abbreviate(text), err)
+	}
+	logits, err := c.eng.logits(ctx, enc.InputIDs, enc.TokenTypeIDs)
+	if err != nil {
+		return Prediction{}, fmt.Errorf("wrx: classify %q: %w", abbreviate(text), err)
+	}
+	return c.predict(logits, len(enc.InputIDs)), nil
+}
+
+func (c *Classifier) predict(logits []float32, tokens int) Prediction {
+	probs := bert.Softmax(logits)
+	p := Prediction{Scores: make(map[string]float32, len(probs)), Logits: logits, Tokens: tokens}
+	for i, v := range probs {
+		p.Scores[c.cfg.Labels[i]] = v
+		if i == 0 || v > p.Score {
+			p.Class, p.Score = i, v
+		}
+	}
+	p.Label = c.cfg.Labels[p.Class]
+	return p
+}
+
+// IsEmptyText reports whether err means the input had no text.
+func IsEmptyText(err error) bool { return errors.Is(err, ErrEmptyText) }
+
+func abbreviate(s string) string {
+	s = strings.TrimSpace(s)
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:37]) + "..."
+	}
+	return s
+}
+
+type denseEngine struct {
+	m  *bert.Model
+	be backend.Backend
+}
+
+func (e *denseEngine) logits(ctx context.Context, ids, typeIDs []int) ([]float32, error) {
+	return e.m.Forward(ctx, e.be, ids, typeIDs)
+}
