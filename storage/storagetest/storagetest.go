@@ -32,12 +32,18 @@ import (
 	"github.com/wrxlabs/wrx/storage"
 )
 
-// Run runs the suite. newURI must return, on every call, the URI of a
-// location that holds no store yet, and arrange for its removal when t ends.
+// Run runs the suite, opening stores with default options. newURI must
+// return, on every call, the URI of a location that holds no store yet, and
+// arrange for its removal when t ends.
 func Run(t *testing.T, newURI func(t *testing.T) string) {
+	RunWith(t, newURI, storage.OpenOptions{})
+}
+
+// RunWith runs the suite, opening stores with opts.
+func RunWith(t *testing.T, newURI func(t *testing.T) string, opts storage.OpenOptions) {
 	tests := []struct {
 		name string
-		fn   func(*testing.T, string)
+		fn   func(*testing.T, target)
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"ReadAtRanges", testReadAtRanges},
@@ -55,7 +61,7 @@ func Run(t *testing.T, newURI func(t *testing.T) string) {
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newURI(t)) })
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, target{uri: newURI(t), opts: opts}) })
 	}
 }
 
@@ -112,11 +118,22 @@ func write(t *testing.T, uri string, blobs map[string][]byte, opts storage.Creat
 	}
 }
 
-func open(t *testing.T, uri string) storage.Store {
+// target is one fresh location and how the suite opens it.
+type target struct {
+	uri  string
+	opts storage.OpenOptions
+}
+
+func (c target) tryOpen(ctx context.Context) (storage.Store, error) {
+	return storage.OpenWith(ctx, c.uri, c.opts)
+}
+
+// open opens the committed store and closes it when t ends.
+func (c target) open(t *testing.T) storage.Store {
 	t.Helper()
-	s, err := storage.Open(context.Background(), uri)
+	s, err := c.tryOpen(context.Background())
 	if err != nil {
-		t.Fatalf("Open(%s): %v", uri, err)
+		t.Fatalf("Open(%s): %v", c.uri, err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -131,11 +148,11 @@ func sortedKeys(m map[string][]byte) []string {
 	return keys
 }
 
-func testRoundTrip(t *testing.T, uri string) {
+func testRoundTrip(t *testing.T, c target) {
 	ctx := context.Background()
 	blobs := fixture()
-	write(t, uri, blobs, storage.CreateOptions{})
-	s := open(t, uri)
+	write(t, c.uri, blobs, storage.CreateOptions{})
+	s := c.open(t)
 
 	keys, err := s.Keys(ctx, "")
 	if err != nil {
@@ -169,13 +186,13 @@ func testRoundTrip(t *testing.T, uri string) {
 	}
 }
 
-func testReadAtRanges(t *testing.T, uri string) {
+func testReadAtRanges(t *testing.T, c target) {
 	ctx := context.Background()
 	const key = "L00/H00/attn/q8"
 	const size = 3*4096 + 123
 	blobs := map[string][]byte{key: content(key, size), "empty": {}}
-	write(t, uri, blobs, storage.CreateOptions{})
-	s := open(t, uri)
+	write(t, c.uri, blobs, storage.CreateOptions{})
+	s := c.open(t)
 
 	tests := []struct {
 		name    string
@@ -238,13 +255,13 @@ func testReadAtRanges(t *testing.T, uri string) {
 
 // testReadAtCapacity checks the documented limit on writes past len(dst):
 // at most up to the next multiple of Align, and never past cap(dst).
-func testReadAtCapacity(t *testing.T, uri string) {
+func testReadAtCapacity(t *testing.T, c target) {
 	ctx := context.Background()
 	const key = "blob"
 	const size = 4096 + 100
 	blob := content(key, size)
-	write(t, uri, map[string][]byte{key: blob}, storage.CreateOptions{})
-	s := open(t, uri)
+	write(t, c.uri, map[string][]byte{key: blob}, storage.CreateOptions{})
+	s := c.open(t)
 
 	const guard = 0xA5
 	for _, tc := range []struct {
@@ -286,11 +303,11 @@ func testReadAtCapacity(t *testing.T, uri string) {
 	}
 }
 
-func testReadAllReuse(t *testing.T, uri string) {
+func testReadAllReuse(t *testing.T, c target) {
 	ctx := context.Background()
 	blobs := map[string][]byte{"a": content("a", 5000), "b": content("b", 3000), "c": content("c", 9000)}
-	write(t, uri, blobs, storage.CreateOptions{})
-	s := open(t, uri)
+	write(t, c.uri, blobs, storage.CreateOptions{})
+	s := c.open(t)
 
 	buf := storage.AlignedBuffer(8192)
 	got, err := storage.ReadAll(ctx, s, "a", buf)
@@ -313,11 +330,11 @@ func testReadAllReuse(t *testing.T, uri string) {
 	}
 }
 
-func testKeys(t *testing.T, uri string) {
+func testKeys(t *testing.T, c target) {
 	ctx := context.Background()
 	blobs := fixture()
-	write(t, uri, blobs, storage.CreateOptions{})
-	s := open(t, uri)
+	write(t, c.uri, blobs, storage.CreateOptions{})
+	s := c.open(t)
 
 	for _, prefix := range []string{"", "L0", "L01/", "L01/H02/", "L02/H03/ffn/q4", "emb/", "m", "zzz", "L01/H02/attn/q4x"} {
 		var want []string
@@ -336,10 +353,10 @@ func testKeys(t *testing.T, uri string) {
 	}
 }
 
-func testNotFound(t *testing.T, uri string) {
+func testNotFound(t *testing.T, c target) {
 	ctx := context.Background()
-	write(t, uri, map[string][]byte{"L00/H00/attn/q4": content("x", 100)}, storage.CreateOptions{})
-	s := open(t, uri)
+	write(t, c.uri, map[string][]byte{"L00/H00/attn/q4": content("x", 100)}, storage.CreateOptions{})
+	s := c.open(t)
 	const missing = "L00/H00/attn/q5"
 	if _, err := s.Size(ctx, missing); !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), missing) {
 		t.Errorf("Size(missing) err = %v, want ErrNotFound naming %q", err, missing)
@@ -350,9 +367,9 @@ func testNotFound(t *testing.T, uri string) {
 	}
 }
 
-func testInvisibleBeforeCommit(t *testing.T, uri string) {
+func testInvisibleBeforeCommit(t *testing.T, c target) {
 	ctx := context.Background()
-	w, err := storage.Create(ctx, uri, storage.CreateOptions{})
+	w, err := storage.Create(ctx, c.uri, storage.CreateOptions{})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -360,7 +377,7 @@ func testInvisibleBeforeCommit(t *testing.T, uri string) {
 	if err := w.Put(ctx, "a", content("a", 5000)); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	if s, err := storage.Open(ctx, uri); !errors.Is(err, fs.ErrNotExist) {
+	if s, err := c.tryOpen(ctx); !errors.Is(err, fs.ErrNotExist) {
 		if err == nil {
 			s.Close()
 		}
@@ -369,16 +386,16 @@ func testInvisibleBeforeCommit(t *testing.T, uri string) {
 	if err := w.Commit(ctx); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	s := open(t, uri)
+	s := c.open(t)
 	if got, err := storage.ReadAll(ctx, s, "a", nil); err != nil || !bytes.Equal(got, content("a", 5000)) {
 		t.Errorf("after Commit: ReadAll(a) err %v, content equal %v", err, bytes.Equal(got, content("a", 5000)))
 	}
 }
 
-func testAbort(t *testing.T, uri string) {
+func testAbort(t *testing.T, c target) {
 	ctx := context.Background()
 	for round := range 2 {
-		w, err := storage.Create(ctx, uri, storage.CreateOptions{})
+		w, err := storage.Create(ctx, c.uri, storage.CreateOptions{})
 		if err != nil {
 			t.Fatalf("round %d: Create after Abort: %v", round, err)
 		}
@@ -397,7 +414,7 @@ func testAbort(t *testing.T, uri string) {
 		if err := w.Commit(ctx); err == nil {
 			t.Errorf("Commit after Abort succeeded")
 		}
-		if s, err := storage.Open(ctx, uri); !errors.Is(err, fs.ErrNotExist) {
+		if s, err := c.tryOpen(ctx); !errors.Is(err, fs.ErrNotExist) {
 			if err == nil {
 				s.Close()
 			}
@@ -406,9 +423,9 @@ func testAbort(t *testing.T, uri string) {
 	}
 }
 
-func testWriterMisuse(t *testing.T, uri string) {
+func testWriterMisuse(t *testing.T, c target) {
 	ctx := context.Background()
-	w, err := storage.Create(ctx, uri, storage.CreateOptions{})
+	w, err := storage.Create(ctx, c.uri, storage.CreateOptions{})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -440,7 +457,7 @@ func testWriterMisuse(t *testing.T, uri string) {
 	if err := w.Abort(); err != nil {
 		t.Errorf("Abort after Commit: %v", err)
 	}
-	s := open(t, uri)
+	s := c.open(t)
 	got, err := s.Keys(ctx, "")
 	if diff := cmp.Diff([]string{"a", long}, got); err != nil || diff != "" {
 		t.Errorf("Keys after misuse: err %v, mismatch (-want +got):\n%s", err, diff)
@@ -450,9 +467,9 @@ func testWriterMisuse(t *testing.T, uri string) {
 	}
 }
 
-func testPutCopies(t *testing.T, uri string) {
+func testPutCopies(t *testing.T, c target) {
 	ctx := context.Background()
-	w, err := storage.Create(ctx, uri, storage.CreateOptions{})
+	w, err := storage.Create(ctx, c.uri, storage.CreateOptions{})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -468,17 +485,17 @@ func testPutCopies(t *testing.T, uri string) {
 	if err := w.Commit(ctx); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	got, err := storage.ReadAll(ctx, open(t, uri), "a", nil)
+	got, err := storage.ReadAll(ctx, c.open(t), "a", nil)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Errorf("blob changed when the caller reused its buffer after Put (err %v)", err)
 	}
 }
 
-func testExistsAndOverwrite(t *testing.T, uri string) {
+func testExistsAndOverwrite(t *testing.T, c target) {
 	ctx := context.Background()
-	write(t, uri, map[string][]byte{"old": content("old", 100), "both": content("both1", 50)}, storage.CreateOptions{})
+	write(t, c.uri, map[string][]byte{"old": content("old", 100), "both": content("both1", 50)}, storage.CreateOptions{})
 
-	if w, err := storage.Create(ctx, uri, storage.CreateOptions{}); !errors.Is(err, storage.ErrExists) {
+	if w, err := storage.Create(ctx, c.uri, storage.CreateOptions{}); !errors.Is(err, storage.ErrExists) {
 		if err == nil {
 			w.Abort()
 		}
@@ -486,7 +503,7 @@ func testExistsAndOverwrite(t *testing.T, uri string) {
 	}
 
 	// An aborted overwrite leaves the old store intact.
-	w, err := storage.Create(ctx, uri, storage.CreateOptions{Overwrite: true})
+	w, err := storage.Create(ctx, c.uri, storage.CreateOptions{Overwrite: true})
 	if err != nil {
 		t.Fatalf("Create(Overwrite): %v", err)
 	}
@@ -496,14 +513,14 @@ func testExistsAndOverwrite(t *testing.T, uri string) {
 	if err := w.Abort(); err != nil {
 		t.Fatalf("Abort: %v", err)
 	}
-	s := open(t, uri)
+	s := c.open(t)
 	if got, err := s.Keys(ctx, ""); err != nil || !cmp.Equal(got, []string{"both", "old"}) {
 		t.Errorf("after aborted overwrite: Keys = %v, %v; want the old store's [both old]", got, err)
 	}
 	s.Close()
 
-	write(t, uri, map[string][]byte{"new": content("new", 10), "both": content("both2", 70)}, storage.CreateOptions{Overwrite: true})
-	s = open(t, uri)
+	write(t, c.uri, map[string][]byte{"new": content("new", 10), "both": content("both2", 70)}, storage.CreateOptions{Overwrite: true})
+	s = c.open(t)
 	if got, err := s.Keys(ctx, ""); err != nil || !cmp.Equal(got, []string{"both", "new"}) {
 		t.Errorf("after overwrite: Keys = %v, %v; want [both new]", got, err)
 	}
@@ -512,11 +529,11 @@ func testExistsAndOverwrite(t *testing.T, uri string) {
 	}
 }
 
-func testConcurrentReads(t *testing.T, uri string) {
+func testConcurrentReads(t *testing.T, c target) {
 	ctx := context.Background()
 	blobs := fixture()
-	write(t, uri, blobs, storage.CreateOptions{})
-	s := open(t, uri)
+	write(t, c.uri, blobs, storage.CreateOptions{})
+	s := c.open(t)
 	keys := sortedKeys(blobs)
 
 	const workers, reads = 8, 60
@@ -561,14 +578,14 @@ func testConcurrentReads(t *testing.T, uri string) {
 	}
 }
 
-func testCancelled(t *testing.T, uri string) {
+func testCancelled(t *testing.T, c target) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 
-	if _, err := storage.Create(ctx, uri, storage.CreateOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := storage.Create(ctx, c.uri, storage.CreateOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Create with a cancelled context: err = %v, want context.Canceled", err)
 	}
-	w, err := storage.Create(context.Background(), uri, storage.CreateOptions{})
+	w, err := storage.Create(context.Background(), c.uri, storage.CreateOptions{})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -582,7 +599,7 @@ func testCancelled(t *testing.T, uri string) {
 	if err := w.Commit(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Commit with a cancelled context: err = %v, want context.Canceled", err)
 	}
-	if s, err := storage.Open(context.Background(), uri); !errors.Is(err, fs.ErrNotExist) {
+	if s, err := c.tryOpen(context.Background()); !errors.Is(err, fs.ErrNotExist) {
 		if err == nil {
 			s.Close()
 		}
@@ -592,11 +609,11 @@ func testCancelled(t *testing.T, uri string) {
 		t.Errorf("Abort after a cancelled Commit: %v", err)
 	}
 
-	write(t, uri, map[string][]byte{"a": content("a", 5000)}, storage.CreateOptions{})
-	if _, err := storage.Open(ctx, uri); !errors.Is(err, context.Canceled) {
+	write(t, c.uri, map[string][]byte{"a": content("a", 5000)}, storage.CreateOptions{})
+	if _, err := c.tryOpen(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Open with a cancelled context: err = %v, want context.Canceled", err)
 	}
-	s := open(t, uri)
+	s := c.open(t)
 	if _, err := s.ReadAt(ctx, "a", make([]byte, 10), 0); !errors.Is(err, context.Canceled) {
 		t.Errorf("ReadAt with a cancelled context: err = %v, want context.Canceled", err)
 	}
@@ -608,10 +625,10 @@ func testCancelled(t *testing.T, uri string) {
 	}
 }
 
-func testClosed(t *testing.T, uri string) {
+func testClosed(t *testing.T, c target) {
 	ctx := context.Background()
-	write(t, uri, map[string][]byte{"a": content("a", 5000)}, storage.CreateOptions{})
-	s, err := storage.Open(ctx, uri)
+	write(t, c.uri, map[string][]byte{"a": content("a", 5000)}, storage.CreateOptions{})
+	s, err := c.tryOpen(ctx)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -631,7 +648,7 @@ func testClosed(t *testing.T, uri string) {
 		t.Errorf("Keys after Close: err = %v, want ErrClosed", err)
 	}
 	// The store itself is untouched by closing a handle.
-	s2 := open(t, uri)
+	s2 := c.open(t)
 	if got, err := storage.ReadAll(ctx, s2, "a", nil); err != nil || !bytes.Equal(got, content("a", 5000)) {
 		t.Errorf("reopen after Close: err %v", err)
 	}
