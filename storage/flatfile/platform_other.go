@@ -20,7 +20,3 @@ func openData(path string, mode storage.DirectIO) (*os.File, bool, error) {
 }
 
 func dropCache(*os.File) {}
-
-func exchange(a, b string) error { return errNoExchange }
-
-func renameNoReplace(old, new string) error { return renameCheck(old, new) }

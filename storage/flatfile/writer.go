@@ -3,17 +3,15 @@ package flatfile
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"hash/crc32"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/wrxlabs/wrx/storage"
+	"github.com/wrxlabs/wrx/storage/internal/fsutil"
 )
 
 // Writer builds a flat-file store. See the package documentation for how
@@ -41,21 +39,11 @@ func Create(ctx context.Context, path string, opts storage.CreateOptions) (*Writ
 		return nil, fmt.Errorf("flatfile: create %s: %w", path, err)
 	}
 	path = filepath.Clean(path)
-	parent := filepath.Dir(path)
-	if fi, err := os.Stat(parent); err != nil {
-		return nil, fmt.Errorf("flatfile: create %s: parent directory: %w", path, err)
-	} else if !fi.IsDir() {
-		return nil, fmt.Errorf("flatfile: create %s: parent %s is not a directory", path, parent)
-	}
-	if err := checkReplaceable(path, opts.Overwrite); err != nil {
+	tmp, err := fsutil.Prepare("flatfile", path, opts.Overwrite, isStore)
+	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return nil, fmt.Errorf("flatfile: create %s: %w", path, err)
-	}
-	dataPath := filepath.Join(tmp, DataFile)
-	f, err := os.OpenFile(dataPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(filepath.Join(tmp, DataFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("flatfile: create %s: %w", path, err)
@@ -70,31 +58,14 @@ func Create(ctx context.Context, path string, opts storage.CreateOptions) (*Writ
 	}, nil
 }
 
-// checkReplaceable reports whether a store may be committed at path.
-func checkReplaceable(path string, overwrite bool) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("flatfile: create %s: %w", path, err)
-	}
-	if !overwrite {
-		return fmt.Errorf("flatfile: create %s: %w", path, storage.ErrExists)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("flatfile: create %s: will not overwrite: it is not a directory", path)
-	}
-	names, err := os.ReadDir(path)
-	if err != nil {
-		return fmt.Errorf("flatfile: create %s: %w", path, err)
-	}
+// isStore accepts a directory holding only a store's two files.
+func isStore(names []string) bool {
 	for _, n := range names {
-		if n.Name() != DataFile && n.Name() != IndexFile {
-			return fmt.Errorf("flatfile: create %s: will not overwrite: it holds %q, so it is not a flat-file store", path, n.Name())
+		if n != DataFile && n != IndexFile {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // fail ends the writer after a write error and removes its temporary files
@@ -179,7 +150,7 @@ func (w *Writer) Commit(ctx context.Context) error {
 	if err := w.finishFiles(); err != nil {
 		return w.fail(err)
 	}
-	if err := w.install(); err != nil {
+	if err := fsutil.Install(w.tmp, w.path, w.overwrite, isStore); err != nil {
 		return w.fail(err)
 	}
 	w.done = true
@@ -208,70 +179,7 @@ func (w *Writer) finishFiles() error {
 
 	slices.SortFunc(w.entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
 	indexPath := filepath.Join(w.tmp, IndexFile)
-	if err := writeFileSync(indexPath, encodeIndex(w.entries, w.off)); err != nil {
-		return err
-	}
-	return syncDir(w.tmp)
-}
-
-// install moves the finished temporary directory to w.path.
-func (w *Writer) install() error {
-	parent := filepath.Dir(w.path)
-	_, err := os.Lstat(w.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := renameNoReplace(w.tmp, w.path); err != nil {
-			if errors.Is(err, fs.ErrExist) && !w.overwrite {
-				return fmt.Errorf("%w (created by someone else meanwhile)", storage.ErrExists)
-			}
-			return fmt.Errorf("rename %s to %s: %w", w.tmp, w.path, err)
-		}
-	case err != nil:
-		return err
-	default:
-		// Re-check: the location may have changed since Create.
-		if err := checkReplaceable(w.path, w.overwrite); err != nil {
-			return err
-		}
-		if err := replaceDir(w.tmp, w.path); err != nil {
-			return err
-		}
-	}
-	return syncDir(parent)
-}
-
-// replaceDir puts directory src at dst, which holds an old store, and
-// removes the old one. Where the platform can swap two directories
-// atomically, readers see the old store or the new one and nothing between.
-// Elsewhere the old store is first renamed aside, leaving a moment with no
-// store at dst (but never a partial one).
-func replaceDir(src, dst string) error {
-	err := exchange(src, dst)
-	if err == nil {
-		// src now holds the old store.
-		if err := os.RemoveAll(src); err != nil {
-			return fmt.Errorf("remove replaced store (now at %s): %w", src, err)
-		}
-		return nil
-	}
-	if !errors.Is(err, errNoExchange) {
-		return fmt.Errorf("swap %s with %s: %w", src, dst, err)
-	}
-	old, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".old-")
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(dst, filepath.Join(old, "store")); err != nil {
-		os.Remove(old)
-		return fmt.Errorf("move old store %s aside: %w", dst, err)
-	}
-	if err := os.Rename(src, dst); err != nil {
-		// Put the old store back so that a failed overwrite changes nothing.
-		os.Rename(filepath.Join(old, "store"), dst)
-		os.RemoveAll(old)
-		return fmt.Errorf("rename %s to %s: %w", src, dst, err)
-	}
-	return os.RemoveAll(old)
+	return writeFileSync(indexPath, encodeIndex(w.entries, w.off))
 }
 
 // Abort implements [storage.Writer].
@@ -297,18 +205,4 @@ func writeFileSync(path string, b []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// syncDir makes a directory's entries (new files, renames) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	// Windows cannot fsync a directory; its renames are durable by other means.
-	if err := d.Sync(); err != nil && runtime.GOOS != "windows" {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
-	return nil
 }
