@@ -1,0 +1,263 @@
+package shardstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/storage"
+)
+
+// ErrCorrupt means a blob's contents do not match its manifest checksum.
+var ErrCorrupt = errors.New("checksum mismatch")
+
+// Store is an opened shard store. It is safe for concurrent use.
+type Store struct {
+	st  storage.Store
+	man *Manifest
+}
+
+// Open reads and checks the manifest of st: its format, its checksum, and
+// that every blob it lists is present with the recorded size, so that a
+// truncated or partial store is refused here rather than mid-request.
+func Open(ctx context.Context, st storage.Store) (*Store, error) {
+	size, err := st.Size(ctx, ManifestKey)
+	if err != nil {
+		return nil, fmt.Errorf("open shard store: %w", err)
+	}
+	buf := make([]byte, size)
+	if _, err := st.ReadAt(ctx, ManifestKey, buf, 0); err != nil {
+		return nil, fmt.Errorf("open shard store: read manifest: %w", err)
+	}
+	man, err := decodeManifest(buf)
+	if err != nil {
+		return nil, fmt.Errorf("open shard store: %w", err)
+	}
+	s := &Store{st: st, man: man}
+	c := &man.Config
+	for l := range c.Layers {
+		for h := range c.Heads {
+			for _, p := range []Part{Attention, FFN} {
+				for _, f := range man.Fidelities {
+					if _, ok := man.Blobs[Key{l, h, p, f}.String()]; !ok {
+						return nil, fmt.Errorf("open shard store: manifest lacks %s", Key{l, h, p, f}.Describe())
+					}
+				}
+			}
+		}
+	}
+	for _, k := range []string{ResidentKey, PositionKey, WordKey} {
+		if _, ok := man.Blobs[k]; !ok {
+			return nil, fmt.Errorf("open shard store: manifest lacks %s", k)
+		}
+	}
+	if want := int64(c.VocabSize * man.WordRowBytes); man.Blobs[WordKey].Size != want {
+		return nil, fmt.Errorf("open shard store: %s is %d bytes, want %d", WordKey, man.Blobs[WordKey].Size, want)
+	}
+	for key, b := range man.Blobs {
+		got, err := st.Size(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("open shard store: %w", err)
+		}
+		if got != b.Size {
+			return nil, fmt.Errorf("open shard store: blob %s is %d bytes, manifest says %d: store is truncated or damaged", key, got, b.Size)
+		}
+	}
+	return s, nil
+}
+
+// OpenURI opens the storage at uri and the shard store in it. Closing the
+// returned Store closes the storage.
+func OpenURI(ctx context.Context, uri string) (*Store, error) {
+	st, err := storage.Open(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Open(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("%s: %w", uri, err)
+	}
+	return s, nil
+}
+
+// Close closes the underlying storage.
+func (s *Store) Close() error { return s.st.Close() }
+
+// Storage returns the underlying storage.
+func (s *Store) Storage() storage.Store { return s.st }
+
+// Manifest returns the store's manifest. Callers must not modify it.
+func (s *Store) Manifest() *Manifest { return s.man }
+
+// Config returns the model architecture.
+func (s *Store) Config() *bert.Config { return &s.man.Config }
+
+// Tokenizer rebuilds the model's tokenizer from the manifest.
+func (s *Store) Tokenizer() (*bert.Tokenizer, error) {
+	t, err := bert.NewTokenizer(s.man.Vocab, s.man.Tokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("shard store tokenizer: %w", err)
+	}
+	return t, nil
+}
+
+// Size returns the stored size of a shard version, or -1 if it is absent.
+func (s *Store) Size(k Key) int64 {
+	b, ok := s.man.Blobs[k.String()]
+	if !ok {
+		return -1
+	}
+	return b.Size
+}
+
+// BufferSize is the capacity a buffer needs to read the shard version k
+// with ReadShard: its size rounded up to storage.Align.
+func (s *Store) BufferSize(k Key) int {
+	return int(storage.AlignUp(max(s.Size(k), 0)))
+}
+
+// ReadBlob reads the blob under key into buf (grown, aligned, if too small)
+// and verifies its checksum. It returns the blob, a prefix of buf.
+func (s *Store) ReadBlob(ctx context.Context, key string, buf []byte) ([]byte, error) {
+	b, ok := s.man.Blobs[key]
+	if !ok {
+		return nil, fmt.Errorf("read %s: not in manifest: %w", key, storage.ErrNotFound)
+	}
+	if int64(cap(buf)) < storage.AlignUp(b.Size) || !storage.IsAligned(buf) {
+		buf = storage.AlignedBuffer(int(b.Size))
+	}
+	buf = buf[:b.Size]
+	if _, err := s.st.ReadAt(ctx, key, buf, 0); err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if key != WordKey {
+		if got := Checksum(buf); got != b.CRC {
+			return nil, fmt.Errorf("read %s: crc32c %08x, manifest says %08x: %w", key, got, b.CRC, ErrCorrupt)
+		}
+	}
+	return buf, nil
+}
+
+// ReadShard reads the shard version k into buf (see ReadBlob) and decodes
+// it. The returned shard is a *bert.AttentionShard or *bert.FFNShard whose
+// matrices view buf, so buf must not be reused while the shard is in use.
+// Errors name the shard.
+func (s *Store) ReadShard(ctx context.Context, k Key, buf []byte) (any, error) {
+	blob, err := s.ReadBlob(ctx, k.String(), buf)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k.Describe(), err)
+	}
+	return s.DecodeShard(k, blob)
+}
+
+// DecodeShard decodes a verified blob of shard version k.
+func (s *Store) DecodeShard(k Key, blob []byte) (any, error) {
+	var sh any
+	var err error
+	if k.Part == Attention {
+		sh, err = DecodeAttention(blob, s.Config())
+	} else {
+		sh, err = DecodeFFN(blob, s.Config())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k.Describe(), err)
+	}
+	return sh, nil
+}
+
+// Skeleton returns the model with its resident parts loaded, word
+// embeddings served row by row from the store, and every shard absent.
+func (s *Store) Skeleton(ctx context.Context) (*bert.Model, error) {
+	c := s.man.Config
+	m := &bert.Model{Config: &c}
+	res, err := s.ReadBlob(ctx, ResidentKey, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeResident(res, m); err != nil {
+		return nil, fmt.Errorf("%s: %w", ResidentKey, err)
+	}
+	pos, err := s.ReadBlob(ctx, PositionKey, nil)
+	if err != nil {
+		return nil, err
+	}
+	if m.Embeddings.Position, err = bytesFloats(pos, c.MaxPosition*c.Hidden, PositionKey); err != nil {
+		return nil, err
+	}
+	m.Embeddings.Word = &wordRows{s: s}
+	return m, nil
+}
+
+// ResidentBytes is the size of what Skeleton holds in memory.
+func (s *Store) ResidentBytes() int64 {
+	return s.man.Blobs[ResidentKey].Size + s.man.Blobs[PositionKey].Size
+}
+
+// Uniform returns the whole model with every shard at fidelity f, held in
+// memory (the hold-in-memory baseline at f bits).
+func (s *Store) Uniform(ctx context.Context, f quant.Fidelity) (*bert.Model, error) {
+	if !s.man.HasFidelity(f) {
+		return nil, fmt.Errorf("store has no shard versions at %d bits (has %v)", int(f), s.man.Fidelities)
+	}
+	m, err := s.Skeleton(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := m.Config
+	for l := range c.Layers {
+		for h := range c.Heads {
+			for _, p := range []Part{Attention, FFN} {
+				sh, err := s.ReadShard(ctx, Key{l, h, p, f}, nil)
+				if err != nil {
+					return nil, err
+				}
+				switch v := sh.(type) {
+				case *bert.AttentionShard:
+					m.Layers[l].Attention[h] = v
+				case *bert.FFNShard:
+					m.Layers[l].FFN[h] = v
+				}
+			}
+		}
+	}
+	return m, nil
+}
+
+// wordRows serves word embedding rows from the store, one read per
+// distinct token, each row verified against its own CRC.
+type wordRows struct{ s *Store }
+
+// Rows implements bert.WordEmbeddings.
+func (w *wordRows) Rows(ctx context.Context, ids []int, dst []float32) error {
+	c, rec := &w.s.man.Config, w.s.man.WordRowBytes
+	H := c.Hidden
+	buf := storage.AlignedBuffer(rec)
+	seen := make(map[int]int, len(ids))
+	for i, id := range ids {
+		if id < 0 || id >= c.VocabSize {
+			return fmt.Errorf("word embedding: token id %d out of range [0,%d)", id, c.VocabSize)
+		}
+		if j, ok := seen[id]; ok {
+			copy(dst[i*H:(i+1)*H], dst[j*H:(j+1)*H])
+			continue
+		}
+		seen[id] = i
+		b := buf[:rec]
+		if _, err := w.s.st.ReadAt(ctx, WordKey, b, int64(id)*int64(rec)); err != nil {
+			return fmt.Errorf("word embedding row %d: %w", id, err)
+		}
+		if got, want := Checksum(b[4:]), binary.LittleEndian.Uint32(b); got != want {
+			return fmt.Errorf("word embedding row %d: crc32c %08x, recorded %08x: %w", id, got, want, ErrCorrupt)
+		}
+		row := dst[i*H : (i+1)*H]
+		for j := range row {
+			row[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4+4*j:]))
+		}
+	}
+	return nil
+}
