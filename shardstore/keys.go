@@ -61,9 +61,9 @@ func (k Key) Describe() string {
 
 // Fixed keys.
 const (
-	ManifestKey  = "manifest"
-	ResidentKey  = "resident"
-	PositionKey  = "emb/position"
-	WordKey      = "emb/word"
+	ManifestKey   = "manifest"
+	ResidentKey   = "resident"
+	PositionKey   = "emb/position"
+	WordKey       = "emb/word"
 	ProfilePrefix = "profile/"
 )
