@@ -1,0 +1,301 @@
+package wrx_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wrxlabs/wrx"
+	_ "github.com/wrxlabs/wrx/backend/gorgonia"
+	"github.com/wrxlabs/wrx/internal/shared"
+)
+
+// reference is one line of a model's reference.jsonl: logits computed by
+// PyTorch, one sequence per forward pass.
+type reference struct {
+	Text     string    `json:"text"`
+	TextPair *string   `json:"text_pair"`
+	InputIDs []int     `json:"input_ids"`
+	Logits   []float64 `json:"logits"`
+}
+
+func readReferences(t *testing.T, path string) []reference {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var refs []reference
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<22)
+	for sc.Scan() {
+		var r reference
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s line %d: %v", path, len(refs)+1, err)
+		}
+		refs = append(refs, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) == 0 {
+		t.Fatalf("%s: no reference lines", path)
+	}
+	return refs
+}
+
+// softmax64 is an independent float64 softmax of the reference logits.
+func softmax64(x []float64) []float64 {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = math.Max(m, v)
+	}
+	out := make([]float64, len(x))
+	var sum float64
+	for i, v := range x {
+		out[i] = math.Exp(v - m)
+		sum += out[i]
+	}
+	for i := range out {
+		out[i] /= sum
+	}
+	return out
+}
+
+func argmax(x []float64) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// readLabels reads id2label from a model's config.json independently of
+// model/bert, so the label names are checked against the file itself.
+func readLabels(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		ID2Label map[string]string `json:"id2label"`
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	labels := make([]string, len(cfg.ID2Label))
+	for i := range labels {
+		l, ok := cfg.ID2Label[itoa(i)]
+		if !ok {
+			t.Fatalf("%s: id2label has no %d", dir, i)
+		}
+		labels[i] = l
+	}
+	return labels
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
+
+var models = []struct{ name, rel string }{
+	{"tiny-bert", "fixtures/tiny-bert"},
+	{"tiny-distilbert", "fixtures/tiny-distilbert"},
+	{"wrx-sst2-small", "models/wrx-sst2-small"},
+}
+
+// TestClassifyMatchesReference checks label, scores, logits and token count
+// against the PyTorch reference on every backend, pairs included.
+func TestClassifyMatchesReference(t *testing.T) {
+	const tol = 1e-4
+	for _, m := range models {
+		t.Run(m.name, func(t *testing.T) {
+			dir := shared.Path(t, filepath.FromSlash(m.rel))
+			refs := readReferences(t, filepath.Join(dir, "reference.jsonl"))
+			labels := readLabels(t, dir)
+			for _, be := range []string{"native", "gorgonia"} {
+				t.Run(be, func(t *testing.T) {
+					ctx := context.Background()
+					c, err := wrx.Open(ctx, dir, wrx.Options{Backend: be})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := c.Labels(); strings.Join(got, ",") != strings.Join(labels, ",") {
+						t.Fatalf("Labels() = %q, config.json says %q", got, labels)
+					}
+					pairs := 0
+					for i, r := range refs {
+						pair := ""
+						if r.TextPair != nil {
+							pair = *r.TextPair
+							pairs++
+						}
+						p, err := c.ClassifyPair(ctx, r.Text, pair)
+						if err != nil {
+							t.Fatalf("line %d: %v", i+1, err)
+						}
+						want := softmax64(r.Logits)
+						wantClass := argmax(r.Logits)
+						if p.Class != wantClass || p.Label != labels[wantClass] {
+							t.Errorf("line %d %q: got class %d %q, reference argmax %d %q",
+								i+1, r.Text, p.Class, p.Label, wantClass, labels[wantClass])
+						}
+						if d := math.Abs(float64(p.Score) - want[wantClass]); d > tol {
+							t.Errorf("line %d: Score %v, reference %v", i+1, p.Score, want[wantClass])
+						}
+						if len(p.Scores) != len(labels) || len(p.Logits) != len(labels) {
+							t.Fatalf("line %d: %d scores and %d logits for %d labels", i+1, len(p.Scores), len(p.Logits), len(labels))
+						}
+						for k, l := range labels {
+							if d := math.Abs(float64(p.Scores[l]) - want[k]); d > tol {
+								t.Errorf("line %d: Scores[%s] = %v, softmax(reference) = %v", i+1, l, p.Scores[l], want[k])
+							}
+							if d := math.Abs(float64(p.Logits[k]) - r.Logits[k]); d > tol {
+								t.Errorf("line %d: Logits[%d] = %v, reference %v", i+1, k, p.Logits[k], r.Logits[k])
+							}
+						}
+						if p.Tokens != len(r.InputIDs) {
+							t.Errorf("line %d: Tokens = %d, reference has %d input ids", i+1, p.Tokens, len(r.InputIDs))
+						}
+					}
+					t.Logf("%d references, %d of them pairs", len(refs), pairs)
+				})
+			}
+		})
+	}
+}
+
+// TestClassifyMatchesClassifyPair checks that Classify is ClassifyPair
+// with no second sentence.
+func TestClassifyMatchesClassifyPair(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	ctx := context.Background()
+	c, err := wrx.Open(ctx, dir, wrx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text = "a sometimes tedious film ."
+	a, err := c.Classify(ctx, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.ClassifyPair(ctx, text, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Label != b.Label || a.Score != b.Score || a.Tokens != b.Tokens {
+		t.Errorf("Classify = %+v, ClassifyPair(text, \"\") = %+v", a, b)
+	}
+}
+
+// TestMaxLen checks that Options.MaxLen truncates the input the model sees.
+func TestMaxLen(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	ctx := context.Background()
+	for _, tc := range []struct{ maxLen, want int }{
+		{0, wrx.DefaultMaxLen}, // zero value means the default
+		{16, 16},
+	} {
+		c, err := wrx.Open(ctx, dir, wrx.Options{MaxLen: tc.maxLen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.Classify(ctx, strings.Repeat("word ", 300))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Tokens != tc.want {
+			t.Errorf("MaxLen %d: model saw %d tokens, want %d", tc.maxLen, p.Tokens, tc.want)
+		}
+	}
+}
+
+func TestClassifyEmptyText(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	ctx := context.Background()
+	c, err := wrx.Open(ctx, dir, wrx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, text, pair string }{
+		{"empty", "", ""},
+		{"spaces", "   ", ""},
+		{"whitespace", "\t\n \r", ""},
+		{"control characters only", "\x00\ufffd", ""},
+		{"empty first sentence of a pair", "", "a hypothesis"},
+		{"blank second sentence of a pair", "a premise", " \t"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.ClassifyPair(ctx, tc.text, tc.pair)
+			if !errors.Is(err, wrx.ErrEmptyText) {
+				t.Fatalf("ClassifyPair(%q, %q) error = %v, want one wrapping ErrEmptyText", tc.text, tc.pair, err)
+			}
+			if !wrx.IsEmptyText(err) {
+				t.Errorf("IsEmptyText(%v) = false", err)
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	tiny := shared.Path(t, "fixtures", "tiny-bert")
+	missing := filepath.Join(t.TempDir(), "no-such-model")
+	empty := t.TempDir()
+	file := filepath.Join(tiny, "config.json")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		dir  string
+		opts wrx.Options
+		want []string // substrings the error must contain
+		is   error
+	}{
+		{"nonexistent path", ctx, missing, wrx.Options{}, []string{missing}, os.ErrNotExist},
+		{"directory without a model", ctx, empty, wrx.Options{}, []string{empty, "config.json"}, os.ErrNotExist},
+		{"file instead of directory", ctx, file, wrx.Options{}, []string{file}, nil},
+		{"unknown backend", ctx, tiny, wrx.Options{Backend: "no-such-backend"}, []string{`"no-such-backend"`}, nil},
+		{"cancelled context", cancelled, tiny, wrx.Options{}, nil, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := wrx.Open(tc.ctx, tc.dir, tc.opts)
+			if err == nil {
+				t.Fatalf("Open(%s) = %v, want an error", tc.dir, c)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("error %q does not wrap %v", err, tc.is)
+			}
+		})
+	}
+}
+
+func TestClassifyCancelled(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	c, err := wrx.Open(context.Background(), dir, wrx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Classify(ctx, "a sometimes tedious film ."); !errors.Is(err, context.Canceled) {
+		t.Errorf("Classify with a cancelled context: error = %v, want context.Canceled", err)
+	}
+}
