@@ -1,0 +1,230 @@
+package quant
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/pierrec/lz4/v4"
+)
+
+// Matrix is a decoded view of a blob. It implements backend.Matrix: Dims,
+// and DecodeRows, which expands any range of rows into float32 in
+// O(rows·K) time without allocating.
+//
+// An uncompressed blob is not copied: the Matrix reads it in place, so the
+// blob must outlive the Matrix and must not be modified while the Matrix is
+// in use. A Matrix is immutable and safe for concurrent use.
+type Matrix struct {
+	fid   Fidelity
+	codec codec
+	n, k  int
+
+	// fp32: f32 when the payload is 4-byte aligned on a little-endian host
+	// (a zero-copy view), raw otherwise.
+	f32 []float32
+	raw []byte
+
+	// dictionary
+	bits      int
+	rowBytes  int
+	centroids [256]float32 // entries ≥ 2^bits stay zero
+	nOut      int
+	outPos    []byte // uint32[nOut]
+	outVal    []byte // float32[nOut]
+	idx       []byte // n·rowBytes
+
+	// linear8
+	params []byte // (lo, step) float32 pairs per row
+}
+
+// Dims implements backend.Matrix.
+func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
+
+// Fidelity returns the fidelity the blob was encoded at.
+func (m *Matrix) Fidelity() Fidelity { return m.fid }
+
+// Outliers returns how many weights the blob keeps exactly beside the
+// dictionary codes (0 for the other codecs).
+func (m *Matrix) Outliers() int { return m.nOut }
+
+// Decode validates blob and returns a Matrix over it. Every header field,
+// length, centroid and outlier position is checked, so a corrupted or
+// truncated blob gives an error. An uncompressed blob is referenced, not
+// copied: see Matrix.
+func Decode(blob []byte) (*Matrix, error) {
+	h, err := parseHeader(blob)
+	if err != nil {
+		return nil, err
+	}
+	payload := blob[headerSize:]
+	if h.flags&flagLZ4 != 0 {
+		// A valid lz4 block expands at most 255-fold; checking that first
+		// keeps a corrupt length from allocating gigabytes.
+		if h.rawLen/255 > h.storedLen {
+			return nil, fmt.Errorf("quant: decode: lz4 payload of %d bytes cannot expand to %d", h.storedLen, h.rawLen)
+		}
+		raw := make([]byte, h.rawLen)
+		got, err := lz4.UncompressBlock(payload, raw)
+		if err != nil {
+			return nil, fmt.Errorf("quant: decode: lz4 payload (%d bytes): %w", h.storedLen, err)
+		}
+		if got != h.rawLen {
+			return nil, fmt.Errorf("quant: decode: lz4 payload expands to %d bytes, header says %d", got, h.rawLen)
+		}
+		payload = raw
+	}
+	m := &Matrix{fid: h.fid, codec: h.codec, n: h.n, k: h.k}
+	le := binary.LittleEndian
+	switch h.codec {
+	case codecFP32:
+		m.raw = payload
+		if len(payload) > 0 && littleEndian() && uintptr(unsafe.Pointer(&payload[0]))%4 == 0 {
+			m.f32 = unsafe.Slice((*float32)(unsafe.Pointer(&payload[0])), h.n*h.k)
+		}
+	case codecFP16:
+		m.raw = payload
+	case codecLinear8:
+		m.params = payload[:8*h.n]
+		m.raw = payload[8*h.n:]
+		for r := range h.n {
+			lo := math.Float32frombits(le.Uint32(m.params[8*r:]))
+			step := math.Float32frombits(le.Uint32(m.params[8*r+4:]))
+			if !finite(lo) || !finite(step) || step < 0 {
+				return nil, fmt.Errorf("quant: decode: row %d has scale (lo %v, step %v)", r, lo, step)
+			}
+		}
+	case codecDict:
+		m.bits = int(h.fid)
+		m.rowBytes = rowBytes(h.k, m.bits)
+		c, o := h.centroids, h.outliers
+		for j := range c {
+			m.centroids[j] = math.Float32frombits(le.Uint32(payload[4*j:]))
+			if !finite(m.centroids[j]) || j > 0 && m.centroids[j] < m.centroids[j-1] {
+				return nil, fmt.Errorf("quant: decode: centroid %d (%v) is not finite or not ascending", j, m.centroids[j])
+			}
+		}
+		m.nOut = o
+		m.outPos = payload[4*c : 4*c+4*o]
+		m.outVal = payload[4*c+4*o : 4*c+8*o]
+		m.idx = payload[4*c+8*o:]
+		total := uint64(h.n) * uint64(h.k)
+		prev := int64(-1)
+		for j := range o {
+			p := int64(le.Uint32(m.outPos[4*j:]))
+			if p <= prev || uint64(p) >= total {
+				return nil, fmt.Errorf("quant: decode: outlier %d at position %d is out of order or outside the %d×%d matrix", j, p, h.n, h.k)
+			}
+			prev = p
+			if v := math.Float32frombits(le.Uint32(m.outVal[4*j:])); !finite(v) {
+				return nil, fmt.Errorf("quant: decode: outlier %d at position %d is %v", j, p, v)
+			}
+		}
+	}
+	return m, nil
+}
+
+// parseHeader checks blob's header and that the lengths it states are
+// consistent with each other, with the codec and with len(blob).
+func parseHeader(blob []byte) (header, error) {
+	var h header
+	if len(blob) < headerSize {
+		return h, fmt.Errorf("quant: decode: blob of %d bytes is shorter than the %d-byte header", len(blob), headerSize)
+	}
+	if string(blob[:4]) != magic {
+		return h, fmt.Errorf("quant: decode: bad magic %q, want %q", blob[:4], magic)
+	}
+	if blob[4] != version {
+		return h, fmt.Errorf("quant: decode: format version %d, this build reads version %d", blob[4], version)
+	}
+	le := binary.LittleEndian
+	h = header{
+		fid:       Fidelity(blob[5]),
+		codec:     codec(blob[6]),
+		flags:     blob[7],
+		n:         int(le.Uint32(blob[8:])),
+		k:         int(le.Uint32(blob[12:])),
+		centroids: int(le.Uint32(blob[16:])),
+		outliers:  int(le.Uint32(blob[20:])),
+		rawLen:    int(le.Uint32(blob[24:])),
+		storedLen: int(le.Uint32(blob[28:])),
+	}
+	if !h.fid.Valid() {
+		return h, fmt.Errorf("quant: decode: fidelity %d is not one of %v", int(h.fid), AllFidelities())
+	}
+	if h.flags&^flagLZ4 != 0 {
+		return h, fmt.Errorf("quant: decode: unknown flags %#x", h.flags)
+	}
+	if h.n < 0 || h.k < 0 || (h.k > 0 && h.n > maxElems/h.k) {
+		return h, fmt.Errorf("quant: decode: dims %d×%d exceed %d weights", h.n, h.k, maxElems)
+	}
+	if h.storedLen != len(blob)-headerSize {
+		return h, fmt.Errorf("quant: decode: header states a %d-byte payload, blob holds %d (truncated or padded)", h.storedLen, len(blob)-headerSize)
+	}
+	if h.flags&flagLZ4 == 0 && h.rawLen != h.storedLen {
+		return h, fmt.Errorf("quant: decode: uncompressed payload length %d differs from stored length %d", h.rawLen, h.storedLen)
+	}
+	switch h.codec {
+	case codecFP32, codecFP16, codecLinear8:
+		if fidelityOf(h.codec) != h.fid {
+			return h, fmt.Errorf("quant: decode: codec %d cannot hold fidelity %v", h.codec, h.fid)
+		}
+	case codecDict:
+		if h.fid > Bits8 {
+			return h, fmt.Errorf("quant: decode: dictionary codec cannot hold fidelity %v", h.fid)
+		}
+	default:
+		return h, fmt.Errorf("quant: decode: unknown codec %d", h.codec)
+	}
+	nk := uint64(h.n) * uint64(h.k)
+	var want uint64
+	wantCent, wantOut := 0, 0
+	switch h.codec {
+	case codecFP32:
+		want = 4 * nk
+	case codecFP16:
+		want = 2 * nk
+	case codecLinear8:
+		want = 8*uint64(h.n) + nk
+	case codecDict:
+		wantCent = 1 << h.fid
+		if h.outliers < 0 || uint64(h.outliers) > nk {
+			return h, fmt.Errorf("quant: decode: %d outliers in a %d×%d matrix", h.outliers, h.n, h.k)
+		}
+		wantOut = h.outliers
+		want = 4*uint64(wantCent) + 8*uint64(h.outliers) + uint64(h.n)*uint64(rowBytes(h.k, int(h.fid)))
+	}
+	if h.centroids != wantCent {
+		return h, fmt.Errorf("quant: decode: %d centroids, fidelity %v needs %d", h.centroids, h.fid, wantCent)
+	}
+	if h.outliers != wantOut {
+		return h, fmt.Errorf("quant: decode: %d outliers stated for a codec without outliers", h.outliers)
+	}
+	if uint64(h.rawLen) != want {
+		return h, fmt.Errorf("quant: decode: payload of %d bytes, a %d×%d matrix at fidelity %v needs %d", h.rawLen, h.n, h.k, h.fid, want)
+	}
+	return h, nil
+}
+
+// fidelityOf is the fidelity a single-fidelity codec stores.
+func fidelityOf(c codec) Fidelity {
+	switch c {
+	case codecFP32:
+		return FP32
+	case codecFP16:
+		return FP16
+	case codecLinear8:
+		return Bits8
+	}
+	return 0
+}
+
+func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+
+// littleEndian reports whether the host stores a uint32 least significant
+// byte first, as blobs do, so a payload can be viewed as []float32 in place.
+func littleEndian() bool {
+	x := uint32(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}

@@ -1,0 +1,135 @@
+package quant
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestReport measures every codec on the head-shard matrices of
+// wrx-sst2-small: bytes per weight, mean relative error, lz4 ratio and
+// decode cost with and without lz4, and the outlier-threshold sweep behind
+// DefaultOutlierSigma. It only runs with WRX_QUANT_REPORT=1 (see
+// scripts/quant-report) because it takes tens of seconds; it prints
+// measurements and asserts only that every blob decodes.
+func TestReport(t *testing.T) {
+	if os.Getenv("WRX_QUANT_REPORT") == "" {
+		t.Skip("set WRX_QUANT_REPORT=1 (or run scripts/quant-report) to measure the codecs on wrx-sst2-small")
+	}
+	mats := loadShardMatrices(t)
+	var weights int
+	for _, m := range mats {
+		weights += len(m.w)
+	}
+	fmt.Printf("wrx-sst2-small: %d head-shard matrices, %d weights\n\n", len(mats), weights)
+
+	type variant struct {
+		name string
+		f    Fidelity
+		opts EncodeOptions
+	}
+	var vs []variant
+	for _, f := range AllFidelities() {
+		vs = append(vs, variant{f.String(), f, EncodeOptions{}})
+		if f == Bits8 {
+			vs = append(vs, variant{"8-linear", f, EncodeOptions{linear8: true}})
+		}
+	}
+	fmt.Printf("%-9s %7s %10s %8s %9s %11s %11s %11s %11s %9s\n",
+		"fidelity", "B/w", "rel.err", "outl.%", "lz4 ratio", "dec ns/w", "dec+lz4", "rows ns/w", "rows+lz4", "enc s")
+	for _, v := range vs {
+		var bytes, lzBytes, outl int
+		var errSum float64
+		var encDur, dec, decLZ, rows, rowsLZ time.Duration
+		for _, m := range mats {
+			t0 := time.Now()
+			blob, err := Encode(m.w, m.n, m.k, v.f, v.opts)
+			encDur += time.Since(t0)
+			if err != nil {
+				t.Fatalf("%s at %s: %v", m.name, v.name, err)
+			}
+			o := v.opts
+			o.Compress, o.forceLZ4 = true, true
+			lz, err := Encode(m.w, m.n, m.k, v.f, o)
+			if err != nil {
+				t.Fatalf("%s at %s with lz4: %v", m.name, v.name, err)
+			}
+			bytes += len(blob)
+			lzBytes += len(lz)
+			d, r, mat := timeDecode(t, blob, m)
+			dec += d
+			rows += r
+			errSum += RelativeError(m.w, mat)
+			outl += mat.Outliers()
+			d, r, _ = timeDecode(t, lz, m)
+			decLZ += d
+			rowsLZ += r
+		}
+		nw := float64(weights)
+		ns := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / nw / reps }
+		fmt.Printf("%-9s %7.4f %10.6f %8.3f %9.3f %11.3f %11.3f %11.3f %11.3f %9.2f\n",
+			v.name, float64(bytes)/nw, errSum/float64(len(mats)), 100*float64(outl)/nw,
+			float64(bytes)/float64(lzBytes), ns(dec), ns(decLZ), ns(rows), ns(rowsLZ), encDur.Seconds())
+	}
+	fmt.Println(`
+B/w: blob bytes per weight (headers included); rel.err: mean over matrices
+of ‖W−Ŵ‖/‖W‖; outl.%: weights kept exactly; lz4 ratio: plain/lz4 blob bytes
+(lz4 block kept even when larger); dec: Decode (validation, and lz4 when on);
+rows: Decode plus DecodeRows of every row in 32-row tiles; enc s: Encode of
+all matrices without lz4.`)
+
+	fmt.Printf("\noutlier threshold sweep (dictionary codecs): B/w and mean rel.err\n%-6s", "sigma")
+	sigmas := []float64{3, 3.5, 4, 5, 100}
+	for _, s := range sigmas {
+		fmt.Printf(" %20s", fmt.Sprintf("c=%g", s))
+	}
+	fmt.Println()
+	for _, f := range []Fidelity{Bits2, Bits3, Bits4, Bits5, Bits6, Bits8} {
+		fmt.Printf("%-6s", f)
+		for _, s := range sigmas {
+			var bytes int
+			var errSum float64
+			for _, m := range mats {
+				blob, err := Encode(m.w, m.n, m.k, f, EncodeOptions{OutlierSigma: s})
+				if err != nil {
+					t.Fatal(err)
+				}
+				mat, err := Decode(blob)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bytes += len(blob)
+				errSum += RelativeError(m.w, mat)
+			}
+			fmt.Printf(" %8.4f / %9.6f", float64(bytes)/float64(weights), errSum/float64(len(mats)))
+		}
+		fmt.Println()
+	}
+}
+
+const reps = 5
+
+// timeDecode returns the time of reps Decodes of blob, and of reps Decodes
+// each followed by DecodeRows over the whole matrix in 32-row tiles, as
+// backend.MatMul reads it.
+func timeDecode(t *testing.T, blob []byte, m shardMatrix) (dec, rows time.Duration, mat *Matrix) {
+	t.Helper()
+	var err error
+	t0 := time.Now()
+	for range reps {
+		if mat, err = Decode(blob); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+	}
+	dec = time.Since(t0)
+	tile := make([]float32, 32*m.k)
+	t0 = time.Now()
+	for range reps {
+		mat, _ = Decode(blob)
+		for r0 := 0; r0 < m.n; r0 += 32 {
+			mat.DecodeRows(tile, r0, min(m.n, r0+32))
+		}
+	}
+	return dec, time.Since(t0), mat
+}
