@@ -24,7 +24,7 @@ type kernelSet struct {
 	kPad int
 }
 
-const (
+var (
 	// kcMax bounds a K block, so the r rows of A a kernel streams stay in
 	// L1 across the w tiles that reuse them. K blocks split K evenly, so
 	// the order of additions depends on K alone.
@@ -54,11 +54,11 @@ func (b *Backend) matMulSIMD(out, a, w []float32, m, k, n int, acc bool) {
 	colTiles := (n + tileCols - 1) / tileCols
 	rowTiles := (m + rm - 1) / rm
 	if colTiles >= 2*threads || colTiles >= rowTiles {
-		parallelFor(n, tileCols, threads, func(j0, j1 int) {
+		b.pool.parallelFor(n, tileCols, threads, func(j0, j1 int) {
 			gemmBlock(ks, out, a, w, k, n, lda, ldw, kc, 0, m, j0, j1, acc)
 		})
 	} else {
-		parallelFor(m, rm, threads, func(i0, i1 int) {
+		b.pool.parallelFor(m, rm, threads, func(i0, i1 int) {
 			gemmBlock(ks, out, a, w, k, n, lda, ldw, kc, i0, i1, 0, n, acc)
 		})
 	}
@@ -76,6 +76,7 @@ func padRows(s []float32, rows, k, kp int) []float32 {
 func gemmBlock(ks *kernelSet, out, a, w []float32, k, n, lda, ldw, kc, i0, i1, j0, j1 int, acc bool) {
 	rm := len(ks.kern)
 	nb := max(tileCols, wBlockBytes/4/kc/tileCols*tileCols)
+	var r int
 	for kb := 0; kb < k; kb += kc {
 		kcur := min(kc, k-kb)
 		flags := 0
@@ -87,8 +88,14 @@ func gemmBlock(ks *kernelSet, out, a, w []float32, k, n, lda, ldw, kc, i0, i1, j
 			full := (je - jb) / tileCols
 			rem := (je - jb) % tileCols
 			jr := jb + full*tileCols
-			for i := i0; i < i1; i += rm {
-				r := min(rm, i1-i)
+			// Row tiles of near-equal height: 8 rows run as 4+4, not 6+2,
+			// since short tiles re-read W once per few FMAs.
+			tiles := (i1 - i0 + rm - 1) / rm
+			for t, i := 0, i0; i < i1; t, i = t+1, i+r {
+				r = (i1 - i0) / tiles
+				if t < (i1-i0)%tiles {
+					r++
+				}
 				ap := &a[i*lda+kb]
 				if full > 0 {
 					ks.kern[r-1][tileCols-1](ap, lda*4, &w[jb*ldw+kb], ldw*4, kcur, &out[i*n+jb], n*4, full, flags)

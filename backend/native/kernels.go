@@ -30,7 +30,7 @@ func (b *Backend) MatMulT(out, a, w []float32, m, k, n int, accumulate bool) {
 	if 2*m*n*k < parallelMinFlops {
 		threads = 1
 	}
-	parallelFor(n, 4, threads, func(j0, j1 int) {
+	b.pool.parallelFor(n, 4, threads, func(j0, j1 int) {
 		gemmGo(out, a, w, m, k, n, j0, j1, accumulate)
 	})
 }

@@ -39,9 +39,11 @@ type Options struct {
 	PureGo bool
 }
 
-// Backend implements backend.Backend. It holds no mutable state, so one
-// value may be shared by any number of goroutines.
+// Backend implements backend.Backend. One value may be shared by any number
+// of goroutines. Its helper goroutines start on first use and exit after a
+// few idle seconds.
 type Backend struct {
+	pool    pool
 	threads int
 	ks      *kernelSet // nil: the pure-Go kernels
 }

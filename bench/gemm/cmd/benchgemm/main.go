@@ -1,0 +1,61 @@
+// Command benchgemm prints the GEMM throughput of WRX backends (see package
+// bench/gemm) as a table, or as JSON with --json:
+//
+//	go run ./bench/gemm/cmd/benchgemm --json
+//	go run ./bench/gemm/cmd/benchgemm --backends native --m 1,128 --threads 2
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/wrxlabs/wrx/bench/gemm"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "benchgemm:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	jsonOut := flag.Bool("json", false, `print [{"backend","m","k","n","gflops"}] instead of a table`)
+	backends := flag.String("backends", strings.Join(gemm.DefaultBackends, ","), "comma-separated backends to measure")
+	ms := flag.String("m", "", "comma-separated row counts (default 1,8,32,128)")
+	threads := flag.Int("threads", 0, "threads for the native backend (0 = GOMAXPROCS)")
+	rounds := flag.Int("rounds", 0, "timed rounds per shape, best reported (default 5)")
+	flag.Parse()
+	opts := gemm.Options{Backends: strings.Split(*backends, ","), Threads: *threads, Rounds: *rounds}
+	if *ms != "" {
+		for _, f := range strings.Split(*ms, ",") {
+			m, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return fmt.Errorf("--m: %w", err)
+			}
+			opts.M = append(opts.M, m)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := gemm.Run(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "backend\tm\tk\tn\tGFLOP/s\t")
+	for _, r := range res {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t\n", r.Backend, r.M, r.K, r.N, r.GFLOPS)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,169 @@
+// Package gemm measures the matrix-multiply throughput (GFLOP/s) of WRX
+// backends at the shapes of BERT-small and BERT-base layers, for the
+// `wrx bench gemm` command and scripts/bench-gemm-openblas.sh.
+//
+// Every measurement multiplies out[M×N] = a[M×K]·w[N×K]ᵀ (backend.MatMulT)
+// on random data, repeats it in rounds of at least Options.RoundTime, and
+// reports the best round: the figure least disturbed by other work on the
+// machine. scripts/bench-gemm-openblas.sh times numpy/OpenBLAS the same way.
+package gemm
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/wrxlabs/wrx/backend"
+	// Registered so that Options.Backends may name it.
+	_ "github.com/wrxlabs/wrx/backend/gorgonia"
+	"github.com/wrxlabs/wrx/backend/native"
+)
+
+// Backend names Run understands besides the registry's: the native backend
+// with its SIMD kernels, and with its pure-Go kernels forced.
+const (
+	NativeSIMD   = "native"
+	NativePureGo = "native-purego"
+)
+
+// DefaultBackends are measured when Options.Backends is empty.
+var DefaultBackends = []string{NativeSIMD, NativePureGo, "gorgonia"}
+
+// DefaultM are the row counts (tokens per call) measured by default.
+var DefaultM = []int{1, 8, 32, 128}
+
+// DefaultKN are the (K, N) weight shapes measured by default: the
+// attention, FFN-in and FFN-out projections of BERT-small (hidden 384) and
+// BERT-base (hidden 768).
+var DefaultKN = [][2]int{{384, 384}, {384, 1536}, {1536, 384}, {768, 768}, {768, 3072}, {3072, 768}}
+
+// Options selects what Run measures. The zero value measures
+// DefaultBackends at DefaultM × DefaultKN with every CPU.
+type Options struct {
+	// Backends to measure, by name; see NativeSIMD and NativePureGo.
+	Backends []string
+	// M and KN are the shapes; every M is combined with every (K, N).
+	M  []int
+	KN [][2]int
+	// Threads for the native backend; 0 means GOMAXPROCS. Other backends
+	// use their own defaults.
+	Threads int
+	// RoundTime is the least duration of one timed round (default 25ms).
+	RoundTime time.Duration
+	// Rounds per shape; the best is reported (default 5).
+	Rounds int
+}
+
+// Result is the throughput of one backend at one shape.
+type Result struct {
+	Backend string  `json:"backend"`
+	M       int     `json:"m"`
+	K       int     `json:"k"`
+	N       int     `json:"n"`
+	GFLOPS  float64 `json:"gflops"`
+}
+
+// Run measures every backend of opts at every shape, in that order. It
+// stops early, returning what it measured so far and ctx's error, when ctx
+// is cancelled.
+func Run(ctx context.Context, opts Options) ([]Result, error) {
+	names := opts.Backends
+	if len(names) == 0 {
+		names = DefaultBackends
+	}
+	ms, kns := opts.M, opts.KN
+	if len(ms) == 0 {
+		ms = DefaultM
+	}
+	if len(kns) == 0 {
+		kns = DefaultKN
+	}
+	round := opts.RoundTime
+	if round <= 0 {
+		round = 25 * time.Millisecond
+	}
+	rounds := opts.Rounds
+	if rounds <= 0 {
+		rounds = 5
+	}
+	bes := make([]backend.Backend, len(names))
+	for i, name := range names {
+		b, err := newBackend(name, opts.Threads)
+		if err != nil {
+			return nil, err
+		}
+		bes[i] = b
+	}
+	for _, m := range ms {
+		for _, kn := range kns {
+			if m <= 0 || kn[0] <= 0 || kn[1] <= 0 {
+				return nil, fmt.Errorf("gemm bench: shape m=%d k=%d n=%d is not positive", m, kn[0], kn[1])
+			}
+		}
+	}
+	var res []Result
+	r := rand.New(rand.NewPCG(1, 2))
+	for i, b := range bes {
+		for _, m := range ms {
+			for _, kn := range kns {
+				k, n := kn[0], kn[1]
+				g, err := measure(ctx, b, r, m, k, n, round, rounds)
+				if err != nil {
+					return res, err
+				}
+				res = append(res, Result{Backend: names[i], M: m, K: k, N: n, GFLOPS: g})
+			}
+		}
+	}
+	return res, nil
+}
+
+func newBackend(name string, threads int) (backend.Backend, error) {
+	switch name {
+	case NativeSIMD:
+		return native.New(native.Options{Threads: threads}), nil
+	case NativePureGo:
+		return native.New(native.Options{Threads: threads, PureGo: true}), nil
+	}
+	b, err := backend.Get(name)
+	if err != nil {
+		return nil, fmt.Errorf("gemm bench: %w", err)
+	}
+	return b, nil
+}
+
+// measure returns the best GFLOP/s of rounds timed rounds of MatMulT.
+func measure(ctx context.Context, b backend.Backend, r *rand.Rand, m, k, n int, round time.Duration, rounds int) (float64, error) {
+	a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+	// One call warms caches and page tables, and sizes a round.
+	start := time.Now()
+	b.MatMulT(out, a, w, m, k, n, false)
+	per := max(time.Since(start), time.Microsecond)
+	iters := max(1, int(round/per))
+	best := time.Duration(1<<63 - 1)
+	for range rounds {
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("gemm bench %s m=%d k=%d n=%d: %w", b.Name(), m, k, n, err)
+		}
+		start := time.Now()
+		for range iters {
+			b.MatMulT(out, a, w, m, k, n, false)
+		}
+		el := time.Since(start)
+		best = min(best, el/time.Duration(iters))
+		if el < round/2 {
+			// The warm-up call was slow (cold caches): size rounds again.
+			iters = max(iters+1, int(float64(iters)*float64(round)/float64(max(el, time.Microsecond))))
+		}
+	}
+	return 2 * float64(m) * float64(k) * float64(n) / best.Seconds() / 1e9, nil
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
