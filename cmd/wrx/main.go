@@ -18,6 +18,8 @@ import (
 
 	_ "github.com/wrxlabs/wrx/backend/gorgonia"
 	_ "github.com/wrxlabs/wrx/backend/native"
+	_ "github.com/wrxlabs/wrx/storage/badger"
+	_ "github.com/wrxlabs/wrx/storage/flatfile"
 )
 
 func main() {
@@ -40,6 +42,7 @@ func newApp() *cli.App {
 			classifyCommand(),
 			evalCommand(),
 			tokenizeCommand(),
+			convertCommand(),
 		},
 		HideHelpCommand: false,
 	}

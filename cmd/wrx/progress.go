@@ -1,0 +1,27 @@
+package main
+
+import (
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// newProgress returns a progress callback drawing a bar on stderr, and a
+// function that finishes the bar. With quiet set both do nothing.
+func newProgress(desc string, quiet bool) (update func(done, total int), finish func()) {
+	if quiet {
+		return func(int, int) {}, func() {}
+	}
+	bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(desc), progressbar.OptionShowCount(),
+		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	return func(done, total int) {
+			if bar.GetMax() != total {
+				bar.ChangeMax(total)
+			}
+			bar.Set(done)
+		}, func() {
+			bar.Finish()
+		}
+}
