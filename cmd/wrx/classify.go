@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -29,7 +28,12 @@ With no TEXT arguments, texts are read from standard input, one per line; with
 			&cli.BoolFlag{Name: "pairs", Usage: "treat the texts as sentence pairs"},
 		},
 		Action: func(c *cli.Context) error {
-			inputs, err := classifyInputs(c.Args().Slice(), c.Bool("pairs"), os.Stdin)
+			// Checked before reading stdin, so a forgotten --model is
+			// reported instead of waiting for input.
+			if c.String("model") == "" {
+				return errNoModel
+			}
+			inputs, err := classifyInputs(c.Args().Slice(), c.Bool("pairs"), c.App.Reader)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -28,11 +29,13 @@ var (
 	jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON"}
 )
 
+var errNoModel = errors.New("--model is required: a Hugging Face model directory")
+
 // openClassifier opens the model the command's flags name.
 func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 	dir := c.String("model")
 	if dir == "" {
-		return nil, fmt.Errorf("--model is required: a Hugging Face model directory")
+		return nil, errNoModel
 	}
 	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("model directory: %w", err)
