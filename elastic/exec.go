@@ -1,0 +1,358 @@
+package elastic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
+)
+
+// Choice is one shard a layer runs: a head and the fidelity both of its
+// parts are read at.
+type Choice struct {
+	Head     int            `json:"head"`
+	Fidelity quant.Fidelity `json:"bits"`
+}
+
+// Schedule is what the executor runs for one request: the shards each layer
+// folds in. The first len(Layers) layers run (a layer with no shards still
+// applies its biases and norms); the layers after them are skipped, as in
+// early exit. IO streams, in layer order, the attention parts of a layer's
+// shards in the order listed and then their FFN parts, skipping those in
+// the preload buffer; compute consumes them in the same order.
+type Schedule struct {
+	Layers [][]Choice `json:"layers"`
+}
+
+// Keys lists the shard versions of s in IO order, preloaded ones included.
+func (s *Schedule) Keys() []shardstore.Key {
+	var keys []shardstore.Key
+	for l, layer := range s.Layers {
+		for _, p := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
+			for _, c := range layer {
+				keys = append(keys, shardstore.Key{Layer: l, Head: c.Head, Part: p, Fidelity: c.Fidelity})
+			}
+		}
+	}
+	return keys
+}
+
+// Uniform is the schedule that runs every shard of every layer at f.
+func Uniform(c *bert.Config, f quant.Fidelity) *Schedule {
+	s := &Schedule{Layers: make([][]Choice, c.Layers)}
+	for l := range s.Layers {
+		for h := range c.Heads {
+			s.Layers[l] = append(s.Layers[l], Choice{Head: h, Fidelity: f})
+		}
+	}
+	return s
+}
+
+// ExecOptions tunes an Executor. The zero value streams with
+// DefaultInFlight buffers and overlaps IO with compute.
+type ExecOptions struct {
+	// InFlight is how many streamed blobs may be held at once, read but not
+	// yet folded in; 0 means DefaultInFlight. Together with the largest
+	// blob it bounds the streaming memory (see RunStats.InFlightBytes).
+	InFlight int
+	// LoadAll reads every streamed blob before computing anything (the
+	// load-then-exec baseline); InFlight is then ignored.
+	LoadAll bool
+}
+
+// DefaultInFlight is the default number of blobs buffered between IO and
+// compute: enough for IO to stay ahead of a layer's attention half on this
+// class of device without holding more than a few shards.
+const DefaultInFlight = 4
+
+// RunStats describes one request.
+type RunStats struct {
+	Latency     time.Duration `json:"latency_ns"`
+	IOBytes     int64         `json:"io_bytes"`    // shard bytes streamed from storage
+	Reads       int           `json:"reads"`       // shard blobs streamed
+	ComputeWait time.Duration `json:"compute_wait_ns"` // time compute waited for IO
+	// PeakWeightBytes is the most weight memory held at once: resident
+	// parts, the preload buffer, and the streaming buffers allocated.
+	PeakWeightBytes int64 `json:"peak_weight_bytes"`
+	ResidentBytes   int64 `json:"resident_bytes"`
+	PreloadBytes    int64 `json:"preload_bytes"`
+	InFlightBytes   int64 `json:"in_flight_bytes"` // streaming buffers allocated
+}
+
+// Executor runs schedules over a shard store: an IO goroutine streams shard
+// versions into a bounded pool of aligned buffers while the caller's
+// goroutine folds each into the layer being computed and releases its
+// buffer. The preload buffer stays resident between requests; everything
+// else is released when a request ends. An Executor is safe for concurrent
+// use; each request has its own buffers.
+type Executor struct {
+	store *shardstore.Store
+	be    backend.Backend
+	skel  *bert.Model
+	opts  ExecOptions
+
+	mu      sync.RWMutex
+	preload map[shardstore.Key]any // decoded shards viewing their own buffers
+	pBytes  int64
+}
+
+// NewExecutor loads the store's resident parts and returns an executor with
+// an empty preload buffer.
+func NewExecutor(ctx context.Context, s *shardstore.Store, be backend.Backend, opts ExecOptions) (*Executor, error) {
+	skel, err := s.Skeleton(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = DefaultInFlight
+	}
+	return &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]any{}}, nil
+}
+
+// Config returns the model architecture.
+func (e *Executor) Config() *bert.Config { return e.skel.Config }
+
+// Store returns the shard store the executor reads.
+func (e *Executor) Store() *shardstore.Store { return e.store }
+
+// SetPreload makes the preload buffer hold exactly keys: missing versions
+// are read (and verified), others are released.
+func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error {
+	want := make(map[shardstore.Key]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
+	e.mu.RLock()
+	var missing []shardstore.Key
+	for _, k := range keys {
+		if _, ok := e.preload[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	e.mu.RUnlock()
+	loaded := make(map[shardstore.Key]any, len(missing))
+	for _, k := range missing {
+		sh, err := e.store.ReadShard(ctx, k, nil)
+		if err != nil {
+			return fmt.Errorf("preload: %w", err)
+		}
+		loaded[k] = sh
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k := range e.preload {
+		if !want[k] {
+			delete(e.preload, k)
+		}
+	}
+	for k, sh := range loaded {
+		e.preload[k] = sh
+	}
+	e.pBytes = 0
+	for k := range e.preload {
+		e.pBytes += int64(e.store.BufferSize(k))
+	}
+	return nil
+}
+
+// PreloadBytes is the memory the preload buffer holds.
+func (e *Executor) PreloadBytes() int64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.pBytes
+}
+
+// ResidentBytes is the memory of the parts every request needs (layer
+// norms, biases, position embeddings, classifier head).
+func (e *Executor) ResidentBytes() int64 { return e.store.ResidentBytes() }
+
+// arrival is one streamed shard, or the error that stopped the stream.
+type arrival struct {
+	key   shardstore.Key
+	shard any
+	buf   []byte
+	err   error
+}
+
+// Run executes sched on one tokenized input and returns its logits.
+func (e *Executor) Run(ctx context.Context, sched *Schedule, ids, typeIDs []int) ([]float32, RunStats, error) {
+	start := time.Now()
+	c := e.skel.Config
+	if len(sched.Layers) > c.Layers {
+		return nil, RunStats{}, fmt.Errorf("executor: schedule has %d layers, model %d", len(sched.Layers), c.Layers)
+	}
+	for l, layer := range sched.Layers {
+		seen := make(map[int]bool, len(layer))
+		for _, ch := range layer {
+			if ch.Head < 0 || ch.Head >= c.Heads || seen[ch.Head] {
+				return nil, RunStats{}, fmt.Errorf("executor: layer %d: head %d out of range or repeated", l, ch.Head)
+			}
+			seen[ch.Head] = true
+		}
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+
+	keys := sched.Keys()
+	var stream []shardstore.Key
+	var bufSize int
+	for _, k := range keys {
+		if _, ok := e.preload[k]; ok {
+			continue
+		}
+		if e.store.Size(k) < 0 {
+			return nil, RunStats{}, fmt.Errorf("executor: store has no %s", k.Describe())
+		}
+		stream = append(stream, k)
+		bufSize = max(bufSize, e.store.BufferSize(k))
+	}
+	slots := e.opts.InFlight
+	if e.opts.LoadAll {
+		slots = max(len(stream), 1)
+	}
+	slots = min(slots, max(len(stream), 1))
+	stats := RunStats{ResidentBytes: e.ResidentBytes(), PreloadBytes: e.pBytes}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	arrivals := make(chan arrival, slots)
+	free := make(chan []byte, slots)
+	var allocated int64
+	for range slots {
+		free <- nil // a slot; its buffer is allocated on first use
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(arrivals)
+		for _, k := range stream {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			if buf == nil {
+				buf = storage.AlignedBuffer(bufSize)
+				allocated += int64(cap(buf)) // only this goroutine writes it before close
+			}
+			sh, err := e.store.ReadShard(ctx, k, buf)
+			select {
+			case arrivals <- arrival{key: k, shard: sh, buf: buf, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	logits, err := e.compute(ctx, sched, ids, typeIDs, arrivals, free, &stats)
+	cancel()
+	wg.Wait() // the IO goroutine has returned: nothing leaks, allocated is final
+	if err != nil {
+		return nil, RunStats{}, err
+	}
+	stats.InFlightBytes = allocated
+	stats.PeakWeightBytes = stats.ResidentBytes + stats.PreloadBytes + allocated
+	stats.Latency = time.Since(start)
+	return logits, stats, nil
+}
+
+func (e *Executor) compute(ctx context.Context, sched *Schedule, ids, typeIDs []int, arrivals <-chan arrival, free chan<- []byte, stats *RunStats) ([]float32, error) {
+	c := e.skel.Config
+	if len(ids) == 0 {
+		return nil, errors.New("executor: no tokens")
+	}
+	p := bert.NewPass(e.be, c, len(ids))
+	if err := p.Embed(ctx, &e.skel.Embeddings, ids, typeIDs); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	var loaded []arrival // load-then-exec: everything read before compute
+	if e.opts.LoadAll {
+		t := time.Now()
+		for a := range arrivals {
+			loaded = append(loaded, a)
+		}
+		stats.ComputeWait += time.Since(t)
+	}
+	receive := func() (arrival, bool) {
+		if e.opts.LoadAll {
+			if len(loaded) == 0 {
+				return arrival{}, false
+			}
+			a := loaded[0]
+			loaded = loaded[1:]
+			return a, true
+		}
+		t := time.Now()
+		a, ok := <-arrivals
+		stats.ComputeWait += time.Since(t)
+		return a, ok
+	}
+	next := func(want shardstore.Key) (any, error) {
+		if sh, ok := e.preload[want]; ok {
+			return sh, nil
+		}
+		a, ok := receive()
+		switch {
+		case !ok:
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("executor: %w", err)
+			}
+			return nil, fmt.Errorf("executor: stream ended before %s", want.Describe())
+		case a.err != nil:
+			return nil, fmt.Errorf("executor: %w", a.err)
+		case a.key != want:
+			return nil, fmt.Errorf("executor: stream delivered %s, want %s", a.key.Describe(), want.Describe())
+		}
+		stats.Reads++
+		stats.IOBytes += e.store.Size(a.key)
+		return a, nil
+	}
+	release := func(v any) {
+		if a, ok := v.(arrival); ok {
+			free <- a.buf
+		}
+	}
+	shardOf := func(v any) any {
+		if a, ok := v.(arrival); ok {
+			return a.shard
+		}
+		return v
+	}
+	for l, layer := range sched.Layers {
+		res := &e.skel.Layers[l].Resident
+		p.BeginLayer()
+		for _, ch := range layer {
+			v, err := next(shardstore.Key{Layer: l, Head: ch.Head, Part: shardstore.Attention, Fidelity: ch.Fidelity})
+			if err != nil {
+				return nil, err
+			}
+			p.AddAttention(shardOf(v).(*bert.AttentionShard))
+			release(v)
+		}
+		p.EndAttention(res)
+		for _, ch := range layer {
+			v, err := next(shardstore.Key{Layer: l, Head: ch.Head, Part: shardstore.FFN, Fidelity: ch.Fidelity})
+			if err != nil {
+				return nil, err
+			}
+			p.AddFFN(shardOf(v).(*bert.FFNShard))
+			release(v)
+		}
+		p.EndLayer(res)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("executor: stopped after layer %d: %w", l, err)
+		}
+	}
+	return p.Logits(&e.skel.Head), nil
+}
