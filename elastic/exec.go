@@ -75,8 +75,8 @@ const DefaultInFlight = 4
 // RunStats describes one request.
 type RunStats struct {
 	Latency     time.Duration `json:"latency_ns"`
-	IOBytes     int64         `json:"io_bytes"`    // shard bytes streamed from storage
-	Reads       int           `json:"reads"`       // shard blobs streamed
+	IOBytes     int64         `json:"io_bytes"`        // shard bytes streamed from storage
+	Reads       int           `json:"reads"`           // shard blobs streamed
 	ComputeWait time.Duration `json:"compute_wait_ns"` // time compute waited for IO
 	// PeakWeightBytes is the most weight memory held at once: resident
 	// parts, the preload buffer, and the streaming buffers allocated.
