@@ -1,0 +1,79 @@
+package storage
+
+import (
+	"context"
+	"strings"
+	"sync"
+)
+
+// Read records one ReadAt call seen by a [CountingStore].
+type Read struct {
+	Key string
+	Off int64 // offset in the blob
+	Len int   // bytes asked for
+	N   int   // bytes delivered
+}
+
+// CountingStore is a Store wrapper that records every read, so a test can
+// prove what a request touched (for instance, that it read only the
+// embedding rows of its own tokens). It keeps every Read until Reset, so it
+// is meant for tests, not long runs. Make one with [Counting].
+type CountingStore struct {
+	s     Store
+	mu    sync.Mutex
+	reads []Read
+}
+
+// Counting wraps s to record its reads.
+func Counting(s Store) *CountingStore { return &CountingStore{s: s} }
+
+// Size implements [Store]; it is not counted.
+func (c *CountingStore) Size(ctx context.Context, key string) (int64, error) {
+	return c.s.Size(ctx, key)
+}
+
+// ReadAt implements [Store] and records the call, failed or not.
+func (c *CountingStore) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	n, err := c.s.ReadAt(ctx, key, dst, off)
+	c.mu.Lock()
+	c.reads = append(c.reads, Read{Key: key, Off: off, Len: len(dst), N: n})
+	c.mu.Unlock()
+	return n, err
+}
+
+// Keys implements [Store]; it is not counted.
+func (c *CountingStore) Keys(ctx context.Context, prefix string) ([]string, error) {
+	return c.s.Keys(ctx, prefix)
+}
+
+// Close implements [Store].
+func (c *CountingStore) Close() error { return c.s.Close() }
+
+// Reads returns a copy of the reads recorded so far, in the order they
+// completed.
+func (c *CountingStore) Reads() []Read {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Read{}, c.reads...)
+}
+
+// Count returns how many reads of keys starting with prefix were recorded,
+// and how many bytes they delivered. An empty prefix counts every read.
+func (c *CountingStore) Count(prefix string) (reads int, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.reads {
+		if strings.HasPrefix(r.Key, prefix) {
+			reads++
+			bytes += int64(r.N)
+		}
+	}
+	return reads, bytes
+}
+
+// Reset forgets the recorded reads.
+func (c *CountingStore) Reset() {
+	c.mu.Lock()
+	c.reads = nil
+	c.mu.Unlock()
+}

@@ -1,0 +1,185 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ThrottleConfig describes an emulated storage device. The zero value is an
+// infinitely fast device.
+type ThrottleConfig struct {
+	// Bandwidth is the sustained read rate in bytes per second; 0 means
+	// unlimited.
+	Bandwidth float64
+	// Latency is the fixed cost of every read, before the first byte.
+	Latency time.Duration
+}
+
+// ReadTime is how long the device takes to read n bytes: Latency +
+// n/Bandwidth.
+func (c ThrottleConfig) ReadTime(n int) time.Duration {
+	d := c.Latency
+	if c.Bandwidth > 0 {
+		d += time.Duration(float64(n) / c.Bandwidth * float64(time.Second))
+	}
+	return d
+}
+
+// String formats c in the syntax ParseThrottle reads, e.g. "150MB/s,1ms".
+func (c ThrottleConfig) String() string {
+	var parts []string
+	if c.Bandwidth > 0 {
+		// The largest unit that divides the rate exactly, so that the text
+		// parses back to the same number.
+		bw, unit := c.Bandwidth, "B/s"
+		for _, u := range []string{"GiB/s", "GB/s", "MiB/s", "MB/s", "KiB/s", "KB/s"} {
+			scale := unitScale(u)
+			if q := c.Bandwidth / scale; q >= 1 && q == math.Trunc(q) && q*scale == c.Bandwidth {
+				bw, unit = q, u
+				break
+			}
+		}
+		parts = append(parts, strconv.FormatFloat(bw, 'g', -1, 64)+unit)
+	}
+	if c.Latency > 0 {
+		parts = append(parts, c.Latency.String())
+	}
+	if len(parts) == 0 {
+		return "unlimited"
+	}
+	return strings.Join(parts, ",")
+}
+
+var bandwidthUnits = []struct {
+	suffix string
+	scale  float64
+}{
+	// Longest suffixes first, so "KiB/s" is not read as "B/s".
+	{"KiB/s", 1 << 10}, {"MiB/s", 1 << 20}, {"GiB/s", 1 << 30},
+	{"KB/s", 1e3}, {"kB/s", 1e3}, {"MB/s", 1e6}, {"GB/s", 1e9},
+	{"B/s", 1},
+}
+
+// ParseThrottle reads a device description such as "150MB/s,1ms": a
+// bandwidth, a per-read latency, or both, separated by a comma, in either
+// order. Bandwidth units are B/s, KB/s (or kB/s), MB/s, GB/s (powers of
+// 1000) and KiB/s, MiB/s, GiB/s (powers of 1024); bits per second are not
+// accepted, to avoid the Mb/MB mix-up. The latency is a Go duration: "1ms",
+// "250us", "250µs", "2.5ms".
+func ParseThrottle(s string) (ThrottleConfig, error) {
+	var c ThrottleConfig
+	var haveBW, haveLat bool
+	if strings.TrimSpace(s) == "" {
+		return c, fmt.Errorf("throttle %q: empty (want e.g. 150MB/s,1ms)", s)
+	}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if strings.HasSuffix(part, "/s") {
+			if haveBW {
+				return c, fmt.Errorf("throttle %q: two bandwidths", s)
+			}
+			bw, err := parseBandwidth(part)
+			if err != nil {
+				return c, fmt.Errorf("throttle %q: %w", s, err)
+			}
+			c.Bandwidth, haveBW = bw, true
+			continue
+		}
+		if haveLat {
+			return c, fmt.Errorf("throttle %q: two latencies", s)
+		}
+		d, err := time.ParseDuration(part)
+		if err != nil {
+			return c, fmt.Errorf("throttle %q: %q is neither a bandwidth (like 150MB/s) nor a latency (like 1ms)", s, part)
+		}
+		if d < 0 {
+			return c, fmt.Errorf("throttle %q: negative latency %v", s, d)
+		}
+		c.Latency, haveLat = d, true
+	}
+	return c, nil
+}
+
+func unitScale(suffix string) float64 {
+	for _, u := range bandwidthUnits {
+		if u.suffix == suffix {
+			return u.scale
+		}
+	}
+	return 1
+}
+
+func parseBandwidth(s string) (float64, error) {
+	for _, u := range bandwidthUnits {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+		if err != nil || v <= 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return 0, fmt.Errorf("bandwidth %q: want a positive number before %s", s, u.suffix)
+		}
+		return v * u.scale, nil
+	}
+	return 0, fmt.Errorf("bandwidth %q: unknown unit (want B/s, KB/s, MB/s, GB/s, KiB/s, MiB/s or GiB/s)", s)
+}
+
+// Throttle wraps s so that reads take as long as they would on the device
+// cfg describes. The device serves one read at a time, like the single
+// flash channel of a phone or a Raspberry Pi's SD card: concurrent ReadAt
+// calls queue, so bandwidth is shared, not multiplied. A read of n bytes
+// holds the device for at least cfg.ReadTime(n) from when it starts,
+// including the time the underlying store took (so a slow underlying store
+// is not charged twice). Waiting, in the queue or on the device, ends early
+// with an error when ctx is cancelled.
+//
+// Size, Keys and Close are not throttled: stores answer them from an index
+// in memory.
+func Throttle(s Store, cfg ThrottleConfig) Store {
+	return &throttled{Store: s, cfg: cfg, device: make(chan struct{}, 1), now: time.Now, sleep: sleepCtx}
+}
+
+type throttled struct {
+	Store
+	cfg    ThrottleConfig
+	device chan struct{} // holds a token while a read is in progress
+	// Clock hooks, replaced by tests so that they never depend on time.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (t *throttled) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	select {
+	case t.device <- struct{}{}:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("throttle: read %q: waiting for the device: %w", key, ctx.Err())
+	}
+	defer func() { <-t.device }()
+	start := t.now()
+	n, err := t.Store.ReadAt(ctx, key, dst, off)
+	if err != nil && n == 0 {
+		return n, err
+	}
+	if serr := t.sleep(ctx, t.cfg.ReadTime(n)-t.now().Sub(start)); serr != nil {
+		return 0, fmt.Errorf("throttle: read %q: %w", key, serr)
+	}
+	return n, err
+}

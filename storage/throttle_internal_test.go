@@ -1,0 +1,148 @@
+package storage
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeClock replaces the throttle's clock: time moves only when the
+// throttle sleeps or a test store says so.
+type fakeClock struct {
+	mu     sync.Mutex
+	t      time.Time
+	sleeps []time.Duration
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.mu.Unlock()
+	c.advance(max(d, 0))
+	return ctx.Err()
+}
+
+// slowStore makes every read take a fixed time on the fake clock.
+type slowStore struct {
+	Store
+	clock *fakeClock
+	cost  time.Duration
+}
+
+func (s slowStore) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	s.clock.advance(s.cost)
+	return s.Store.ReadAt(ctx, key, dst, off)
+}
+
+func memWith(t *testing.T, blobs map[string][]byte) Store {
+	t.Helper()
+	ctx := context.Background()
+	name := t.Name()
+	t.Cleanup(func() { DeleteMem(name) })
+	w, _ := Create(ctx, "mem:"+name, CreateOptions{})
+	for k, v := range blobs {
+		w.Put(ctx, k, v)
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, "mem:"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestThrottleCharges(t *testing.T) {
+	ctx := context.Background()
+	base := memWith(t, map[string][]byte{"a": make([]byte, 1000), "b": make([]byte, 250_000)})
+	cfg := ThrottleConfig{Bandwidth: 1e6, Latency: time.Millisecond} // 1 MB/s: 1 µs per byte
+
+	for _, tc := range []struct {
+		name      string
+		storeCost time.Duration
+		reads     []int // bytes per read of blob b
+		want      []time.Duration
+	}{
+		// 1ms + n µs each.
+		{"instant store", 0, []int{1000, 0, 250_000}, []time.Duration{2 * time.Millisecond, time.Millisecond, 251 * time.Millisecond}},
+		// The store's own 5 ms is part of the device time, not added to it.
+		{"slow store", 5 * time.Millisecond, []int{1000, 250_000}, []time.Duration{-3 * time.Millisecond, 246 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &fakeClock{}
+			th := Throttle(slowStore{base, clock, tc.storeCost}, cfg).(*throttled)
+			th.now, th.sleep = clock.now, clock.sleep
+			for _, n := range tc.reads {
+				if _, err := th.ReadAt(ctx, "b", make([]byte, n), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if diff := cmp.Diff(tc.want, clock.sleeps); diff != "" {
+				t.Errorf("sleeps (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// A read past the end is charged for the bytes delivered.
+	clock := &fakeClock{}
+	th := Throttle(base, cfg).(*throttled)
+	th.now, th.sleep = clock.now, clock.sleep
+	th.ReadAt(ctx, "a", make([]byte, 5000), 0)
+	if diff := cmp.Diff([]time.Duration{2 * time.Millisecond}, clock.sleeps); diff != "" {
+		t.Errorf("short read sleeps (-want +got):\n%s", diff)
+	}
+}
+
+// TestThrottleOneReadAtATime checks that a second read does not reach the
+// store while the first one holds the device.
+func TestThrottleOneReadAtATime(t *testing.T) {
+	ctx := context.Background()
+	counting := Counting(memWith(t, map[string][]byte{"a": make([]byte, 10)}))
+	th := Throttle(counting, ThrottleConfig{Latency: time.Millisecond}).(*throttled)
+	release := make(chan struct{})
+	sleeping := make(chan struct{}, 2)
+	th.sleep = func(ctx context.Context, d time.Duration) error {
+		sleeping <- struct{}{}
+		<-release
+		return nil
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			th.ReadAt(ctx, "a", make([]byte, 10), 0)
+		}()
+	}
+	<-sleeping // one read is on the device
+	if r, _ := counting.Count(""); r != 1 {
+		t.Errorf("%d reads reached the store while the device was busy, want 1", r)
+	}
+	// A read that gives up while queued returns its context's error.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := th.ReadAt(cctx, "a", make([]byte, 10), 0); err == nil {
+		t.Errorf("queued read with a cancelled context succeeded")
+	}
+	close(release)
+	wg.Wait()
+	if r, _ := counting.Count(""); r != 2 {
+		t.Errorf("after release %d reads reached the store, want 2", r)
+	}
+}
