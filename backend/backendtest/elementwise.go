@@ -73,7 +73,7 @@ func testUnary(t testingT, _ backend.Backend, name string, kernel func([]float32
 }
 
 // rowShapes are the (rows, cols) shapes of the row-wise kernels.
-var rowShapes = [][2]int{{1, 1}, {3, 1}, {2, 2}, {4, 3}, {5, 17}, {2, 33}, {12, 128}, {3, 129}, {5, 384}, {3, 768}}
+var rowShapes = [][2]int{{1, 1}, {1, 7}, {1, 384}, {3, 1}, {2, 2}, {4, 3}, {5, 17}, {2, 33}, {12, 128}, {3, 129}, {5, 384}, {3, 768}}
 
 func testAddBias(t testingT, b backend.Backend) {
 	for i, s := range rowShapes {

@@ -134,6 +134,12 @@ func (b *Backend) MatMulT(out, a, w []float32, m, k, n int, accumulate bool) {
 // broadcast fills st (rows×cols) with v repeated along axis: v is 1×cols
 // for axis 0 and rows×1 for axis 1. It reshapes v.
 func broadcast(st, v *tensor.Dense, rows, cols, axis int) {
+	// RepeatReuse with a repeat count of 1 leaves all but the first element
+	// of st unset, so a single copy is made by hand.
+	if (axis == 0 && rows == 1) || (axis == 1 && cols == 1) {
+		copy(st.Data().([]float32), v.Data().([]float32))
+		return
+	}
 	if axis == 0 {
 		must("reshaping a row vector", v.Reshape(1, cols))
 		_, err := tensor.RepeatReuse(v, st, 0, rows)
