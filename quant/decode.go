@@ -3,6 +3,7 @@ package quant
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"unsafe"
 
@@ -139,6 +140,9 @@ func parseHeader(blob []byte) (header, error) {
 		return h, fmt.Errorf("quant: decode: format version %d, this build reads version %d", blob[4], version)
 	}
 	le := binary.LittleEndian
+	if got, want := crc32.Checksum(blob[:32], castagnoli), le.Uint32(blob[32:]); got != want {
+		return h, fmt.Errorf("quant: decode: header checksum %#08x, header says %#08x", got, want)
+	}
 	h = header{
 		fid:       Fidelity(blob[5]),
 		codec:     codec(blob[6]),

@@ -22,7 +22,7 @@
 //
 // # Blob layout
 //
-// All integers and floats are little-endian. A 32-byte header:
+// All integers and floats are little-endian. A 36-byte header:
 //
 //	off size field
 //	 0   4   magic "WRXQ"
@@ -35,7 +35,8 @@
 //	16   4   centroid count (2^b for the dictionary, else 0)
 //	20   4   outlier count (dictionary only, else 0)
 //	24   4   payload length before compression
-//	28   4   stored payload length (the blob is exactly 32 + this)
+//	28   4   stored payload length (the blob is exactly 36 + this)
+//	32   4   CRC32C of bytes 0–31
 //
 // followed by the payload:
 //
@@ -51,7 +52,11 @@
 // rows, and the outliers of a row range are found by binary search. Every
 // array starts 4-byte aligned relative to the blob.
 //
-// Checksums are not part of a blob: the store keeps a CRC32C over the whole
-// blob one level up. Decode still validates every field, so a corrupted or
-// truncated blob gives an error, never a panic or an out-of-range read.
+// The payload has no checksum of its own: the store keeps a CRC32C over the
+// whole blob one level up. The header has one because it is cheap (32
+// bytes) and some header corruptions are otherwise consistent: K=17 and K=19
+// pack into the same row length at 2 bits. Decode validates every field, so
+// a corrupted or truncated blob gives an error, never a panic or an
+// out-of-range read; corrupted payload values inside valid ranges are the
+// outer checksum's to catch.
 package quant

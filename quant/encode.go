@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"slices"
 	"sort"
@@ -12,7 +13,7 @@ import (
 )
 
 const (
-	headerSize = 32
+	headerSize = 36
 	magic      = "WRXQ"
 	version    = 1
 
@@ -173,7 +174,11 @@ func (h *header) put(b []byte) {
 	le.PutUint32(b[20:], uint32(h.outliers))
 	le.PutUint32(b[24:], uint32(h.rawLen))
 	le.PutUint32(b[28:], uint32(h.storedLen))
+	le.PutUint32(b[32:], crc32.Checksum(b[:32], castagnoli))
 }
+
+// castagnoli is the CRC32C table for the header checksum.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // rowBytes is the packed length of one row of k b-bit indices.
 func rowBytes(k, b int) int { return (k*b + 7) / 8 }

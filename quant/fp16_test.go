@@ -18,7 +18,7 @@ func TestHalfKnownPatterns(t *testing.T) {
 		{1, 0x3c00},
 		{-2, 0xc000},
 		{0.5, 0x3800},
-		{65504, 0x7bff},                      // largest finite
+		{65504, 0x7bff},                       // largest finite
 		{float32(math.Ldexp(1, -14)), 0x0400}, // smallest normal
 		{float32(math.Ldexp(1, -24)), 0x0001}, // smallest subnormal
 		{float32(math.Ldexp(1023, -24)), 0x03ff},

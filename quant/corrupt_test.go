@@ -1,0 +1,104 @@
+package quant
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"testing"
+)
+
+// smallBlobs returns one small blob per fidelity, plain and with lz4 kept
+// even where it does not shrink the payload, each holding an outlier.
+func smallBlobs(t testing.TB) map[string][]byte {
+	t.Helper()
+	const n, k = 3, 17
+	w := gaussianMatrix(n, k, 21)
+	w[20] = 2 // outlier
+	blobs := map[string][]byte{}
+	for _, f := range AllFidelities() {
+		for _, opts := range []EncodeOptions{{}, {Compress: true, forceLZ4: true}} {
+			b, err := Encode(w, n, k, f, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blobs[fmt.Sprintf("%v/lz4=%v", f, opts.Compress)] = b
+		}
+	}
+	b, err := Encode(w, n, k, Bits8, EncodeOptions{linear8: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs["8-linear"] = b
+	return blobs
+}
+
+// exercise decodes blob and, when that succeeds, reads every row and a
+// few row ranges: whatever the bytes, this must not panic.
+func exercise(blob []byte) error {
+	m, err := Decode(blob)
+	if err != nil {
+		return err
+	}
+	n, k := m.Dims()
+	buf := make([]float32, n*k)
+	m.DecodeRows(buf, 0, n)
+	for r := range n {
+		m.DecodeRows(buf, r, min(n, r+2))
+	}
+	return nil
+}
+
+// TestCorruptBlobs flips every bit of every small blob. Header flips must
+// all be detected; payload flips may decode to other values (the CRC one
+// level up catches those) but must never panic or read out of range.
+func TestCorruptBlobs(t *testing.T) {
+	for name, blob := range smallBlobs(t) {
+		for i := range blob {
+			for bit := range 8 {
+				c := append([]byte(nil), blob...)
+				c[i] ^= 1 << bit
+				err := exercise(c)
+				if i < headerSize && err == nil {
+					t.Errorf("%s: flipping bit %d of header byte %d went undetected", name, bit, i)
+				}
+			}
+		}
+	}
+}
+
+// TestTruncatedBlobs cuts every blob at every length and appends a byte:
+// all must be refused.
+func TestTruncatedBlobs(t *testing.T) {
+	for name, blob := range smallBlobs(t) {
+		if err := exercise(blob); err != nil {
+			t.Fatalf("%s: intact blob: %v", name, err)
+		}
+		for l := range len(blob) {
+			if err := exercise(blob[:l]); err == nil {
+				t.Errorf("%s: blob truncated to %d of %d bytes decoded", name, l, len(blob))
+			}
+		}
+		if err := exercise(append(append([]byte(nil), blob...), 0)); err == nil {
+			t.Errorf("%s: blob with a trailing byte decoded", name)
+		}
+	}
+}
+
+// FuzzDecode feeds arbitrary bytes to Decode and DecodeRows; the seed
+// corpus in testdata/fuzz/FuzzDecode holds valid blobs of every codec.
+func FuzzDecode(f *testing.F) {
+	for _, b := range smallBlobs(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, blob []byte) {
+		_ = exercise(blob)
+		// The header checksum would stop nearly every mutation of the
+		// header fields; re-sealing it lets the fuzzer explore their
+		// combinations against the validation behind it.
+		if len(blob) >= headerSize {
+			c := append([]byte(nil), blob...)
+			binary.LittleEndian.PutUint32(c[32:], crc32.Checksum(c[:32], castagnoli))
+			_ = exercise(c)
+		}
+	})
+}
