@@ -125,6 +125,7 @@ type result struct {
 	Sentences int     `json:"sentences"`
 	Tokens    float64 `json:"mean_tokens"`
 	Accuracy  float64 `json:"accuracy"`
+	Preds     string  `json:"preds,omitempty"` // the --preds file
 	summary
 	TokenizeMedian float64 `json:"tokenize_median_ms"`
 }
@@ -209,7 +210,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		Threads: runtime.GOMAXPROCS(0),
 		Timed:   "Classify: tokenize + forward + softmax, batch 1",
 		Warmup:  min(cfg.warmup, len(examples)), Rounds: cfg.rounds,
-		Sentences: len(examples), summary: summarize(best),
+		Sentences: len(examples), Preds: cfg.predsPath, summary: summarize(best),
 		TokenizeMedian: summarize(tokenize).Median,
 	}
 	correct, tokens := 0, 0

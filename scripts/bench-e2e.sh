@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# End-to-end latency of SST-2 classification, batch 1, WRX against its peers
+# in one run (issue 5): WRX native and WRX gorgonia (bench/e2e), ONNX Runtime
+# (npm's onnxruntime-node on an ONNX export of the same weights) and PyTorch
+# (Debian's python3-torch), each on 1 and 2 threads, on the same sentences
+# and the same token ids. It checks that all of them agree on the labels and
+# prints median and p95 latency per sentence and the ratio WRX-native/peer.
+#
+#   scripts/bench-e2e.sh                  # first 200 sentences of SST-2 dev
+#   scripts/bench-e2e.sh --all            # all 872
+#   scripts/bench-e2e.sh --limit 50 --rounds 1 --threads 1
+#
+# What each peer times: WRX, the whole Classify call (tokenize + forward +
+# softmax); ONNX Runtime, session.run; PyTorch, the forward call. The peers
+# get token ids that bench/e2e wrote, so WRX alone pays for tokenizing (its
+# cost is printed). Each peer warms up on the first --warmup sentences; with
+# --rounds R every sentence keeps its fastest of R timings, which filters out
+# interference from other processes on a shared machine.
+#
+# PyTorch runs with OMP_WAIT_POLICY=PASSIVE unless --torch-omp-wait says
+# otherwise: with libgomp's default spinning, 2-thread PyTorch collapses to
+# hundreds of ms per sentence as soon as another process wants a core, which
+# would flatter WRX. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for
+# PyTorch so that OpenBLAS picks its own kernels.
+#
+# Installs what it needs, idempotently: python3-torch and python3-numpy with
+# apt (Debian's /usr/bin/python3, not a pyenv python), Node.js with apt if
+# missing, onnxruntime-node with npm under the output directory (out/ is
+# ignored by git). Results go to --out (default out/e2e): summaries.jsonl,
+# per-run predictions, report.txt.
+#
+# Exit status: 0 on success, 1 on a setup or run error, 2 when the peers
+# disagree on labels beyond near-ties.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHARED=${WRX_SHARED:-$(cd "$ROOT/.." && pwd)/shared}
+MODEL=$SHARED/models/wrx-sst2-small
+DATA=$SHARED/data/glue/SST-2/dev.tsv
+OUT=$ROOT/out/e2e
+LIMIT=200
+ROUNDS=3
+WARMUP=10
+THREADS=1,2
+PEERS=native,gorgonia,ort,torch
+TORCH_MODES=no_grad,inference_mode,jit
+TORCH_OMP_WAIT=PASSIVE
+INSTALL=1
+PY=/usr/bin/python3
+
+usage() {
+	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+	cat <<EOF
+Options:
+  --limit N           sentences from the start of dev.tsv (default $LIMIT)
+  --all               all sentences (872)
+  --rounds R          timed passes; each sentence keeps its fastest (default $ROUNDS)
+  --warmup W          untimed warm-up sentences per run (default $WARMUP)
+  --threads LIST      thread counts (default $THREADS)
+  --peers LIST        some of native,gorgonia,ort,torch (default $PEERS; native is always run)
+  --torch-modes LIST  some of no_grad,inference_mode,jit (default $TORCH_MODES)
+  --torch-omp-wait P  OMP_WAIT_POLICY for PyTorch; "" keeps libgomp's default (default $TORCH_OMP_WAIT)
+  --model DIR         model directory (default \$WRX_SHARED/models/wrx-sst2-small)
+  --data FILE         SST-2 TSV (default \$WRX_SHARED/data/glue/SST-2/dev.tsv)
+  --out DIR           output directory (default out/e2e)
+  --no-install        fail instead of installing missing dependencies
+EOF
+}
+
+die() {
+	echo "bench-e2e: $*" >&2
+	exit 1
+}
+
+while (($#)); do
+	case $1 in
+	--limit) LIMIT=${2:?--limit needs a value}; shift ;;
+	--all) LIMIT=0 ;;
+	--rounds) ROUNDS=${2:?--rounds needs a value}; shift ;;
+	--warmup) WARMUP=${2:?--warmup needs a value}; shift ;;
+	--threads) THREADS=${2:?--threads needs a value}; shift ;;
+	--peers) PEERS=${2:?--peers needs a value}; shift ;;
+	--torch-modes) TORCH_MODES=${2:?--torch-modes needs a value}; shift ;;
+	--torch-omp-wait) TORCH_OMP_WAIT=${2?--torch-omp-wait needs a value}; shift ;;
+	--model) MODEL=${2:?--model needs a value}; shift ;;
+	--data) DATA=${2:?--data needs a value}; shift ;;
+	--out) OUT=${2:?--out needs a value}; shift ;;
+	--no-install) INSTALL=0 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown option $1" ;;
+	esac
+	shift
+done
+[[ $LIMIT =~ ^[0-9]+$ ]] || die "--limit $LIMIT: want a number (0 or --all for every sentence)"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds $ROUNDS: want a number >= 1"
+[[ $WARMUP =~ ^[0-9]+$ ]] || die "--warmup $WARMUP: want a number"
+[[ $THREADS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--threads $THREADS: want a comma-separated list like 1,2"
+has_peer() { [[ ,$PEERS, == *,$1,* ]]; }
+for p in ${PEERS//,/ }; do
+	case $p in native | gorgonia | ort | torch) ;; *) die "--peers: unknown peer $p (want native, gorgonia, ort, torch)" ;; esac
+done
+[[ -f $MODEL/config.json && -f $MODEL/model.safetensors && -f $MODEL/vocab.txt ]] ||
+	die "model directory $MODEL lacks config.json, model.safetensors or vocab.txt (set --model or WRX_SHARED)"
+[[ -f $DATA ]] || die "data file $DATA not found (set --data or WRX_SHARED)"
+mkdir -p "$OUT" || die "cannot create output directory $OUT"
+OUT=$(cd "$OUT" && pwd)
+
+# ---- dependencies --------------------------------------------------------
+
+APT_UPDATED=0
+apt_install() { # packages...
+	((INSTALL)) || die "missing Debian packages $* and --no-install given; install them with: apt-get install -y $*"
+	command -v apt-get >/dev/null || die "missing $* and no apt-get on this machine; install them by hand"
+	local sudo=
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null || die "missing $*: apt-get needs root and sudo is absent; run as root or install them by hand"
+		sudo=sudo
+	fi
+	echo "bench-e2e: installing $* with apt (once)" >&2
+	if ((!APT_UPDATED)); then
+		$sudo apt-get update -qq >"$OUT/apt.log" 2>&1 || die "apt-get update failed; see $OUT/apt.log"
+		APT_UPDATED=1
+	fi
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >>"$OUT/apt.log" 2>&1 ||
+		die "apt-get install $* failed; see $OUT/apt.log"
+}
+
+command -v go >/dev/null || die "go is not on PATH; it is needed to build bench/e2e"
+if has_peer torch || has_peer ort; then
+	# The ONNX export needs torch even when only ONNX Runtime is compared.
+	if ! [[ -x $PY ]] || ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
+		apt_install python3 python3-torch python3-numpy
+		"$PY" -c 'import torch, numpy' 2>"$OUT/torch-import.log" ||
+			die "python3-torch is installed but '$PY -c \"import torch, numpy\"' fails; see $OUT/torch-import.log"
+	fi
+fi
+ORT_MODULES=$OUT/node_modules
+if has_peer ort; then
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		apt_install nodejs npm
+	fi
+	if ! node -e "require('$ORT_MODULES/onnxruntime-node')" 2>/dev/null; then
+		((INSTALL)) || die "onnxruntime-node is not in $ORT_MODULES and --no-install given"
+		echo "bench-e2e: installing onnxruntime-node with npm into $ORT_MODULES (once)" >&2
+		[[ -f $OUT/package.json ]] || echo '{"name": "wrx-e2e-peers", "private": true}' >"$OUT/package.json"
+		# INSTALL=skip: use the CPU library bundled in the npm package
+		# instead of downloading GPU add-ons from outside the registry.
+		(cd "$OUT" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node) >"$OUT/npm.log" 2>&1 ||
+			die "npm install onnxruntime-node failed; see $OUT/npm.log"
+		node -e "require('$ORT_MODULES/onnxruntime-node')" 2>"$OUT/ort-load.log" ||
+			die "onnxruntime-node installed but does not load (no CPU library for $(uname -m)?); see $OUT/ort-load.log"
+	fi
+fi
+
+# ---- build, export ---------------------------------------------------------
+
+echo "bench-e2e: building bench/e2e" >&2
+(cd "$ROOT" && go build -o "$OUT/e2e" ./bench/e2e) || die "go build ./bench/e2e failed"
+
+ONNX=$OUT/$(basename "$MODEL").onnx
+if has_peer ort && { [[ ! -s $ONNX ]] || [[ $MODEL/model.safetensors -nt $ONNX ]] || [[ $ROOT/scripts/e2e/bertpt.py -nt $ONNX ]]; }; then
+	echo "bench-e2e: exporting $MODEL to $ONNX" >&2
+	"$PY" "$ROOT/scripts/e2e/export_onnx.py" --model "$MODEL" --out "$ONNX" 2>"$OUT/export.log" ||
+		{ cat "$OUT/export.log" >&2; die "ONNX export failed; see $OUT/export.log"; }
+fi
+
+# ---- runs ------------------------------------------------------------------
+
+SUMMARIES=$OUT/summaries.jsonl
+: >"$SUMMARIES"
+echo "bench-e2e: $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+e2e() { # backend threads [extra flags]
+	local be=$1 t=$2
+	shift 2
+	echo "bench-e2e: WRX $be, $t thread(s)" >&2
+	"$OUT/e2e" --model "$MODEL" --data "$DATA" --limit "$LIMIT" --backend "$be" --threads "$t" \
+		--warmup "$WARMUP" --rounds "$ROUNDS" --json --preds "$OUT/wrx-$be-$t.jsonl" "$@" >>"$SUMMARIES" ||
+		die "bench/e2e --backend $be --threads $t failed"
+}
+first=1
+for t in ${THREADS//,/ }; do
+	if ((first)); then
+		e2e native "$t" --ids "$OUT/ids.jsonl"
+		first=0
+	else
+		e2e native "$t"
+	fi
+done
+if has_peer ort; then
+	echo "bench-e2e: ONNX Runtime, threads $THREADS" >&2
+	node "$ROOT/scripts/e2e/bench_ort.js" --model "$ONNX" --ids "$OUT/ids.jsonl" --out-dir "$OUT" --threads "$THREADS" \
+		--warmup "$WARMUP" --rounds "$ROUNDS" --node-modules "$ORT_MODULES" >>"$SUMMARIES" ||
+		die "ONNX Runtime run failed"
+fi
+if has_peer torch; then
+	echo "bench-e2e: PyTorch ($TORCH_MODES), threads $THREADS, OMP_WAIT_POLICY=${TORCH_OMP_WAIT:-default}" >&2
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${TORCH_OMP_WAIT:+OMP_WAIT_POLICY=$TORCH_OMP_WAIT} \
+		"$PY" "$ROOT/scripts/e2e/bench_torch.py" --model "$MODEL" --ids "$OUT/ids.jsonl" --out-dir "$OUT" \
+		--threads "$THREADS" --modes "$TORCH_MODES" --warmup "$WARMUP" --rounds "$ROUNDS" \
+		>>"$SUMMARIES" 2>"$OUT/torch.log" || { tail -5 "$OUT/torch.log" >&2; die "PyTorch run failed; see $OUT/torch.log"; }
+fi
+if has_peer gorgonia; then
+	for t in ${THREADS//,/ }; do e2e gorgonia "$t"; done
+fi
+echo "bench-e2e: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+# ---- report ----------------------------------------------------------------
+
+RPY=$PY
+[[ -x $RPY ]] || RPY=$(command -v python3) || die "no python3 to print the report with"
+set +e
+"$RPY" "$ROOT/scripts/e2e/report.py" "$SUMMARIES" | tee "$OUT/report.txt"
+status=${PIPESTATUS[0]}
+set -e
+"$RPY" - "$SUMMARIES" <<'EOF' | tee -a "$OUT/report.txt"
+import json, sys
+for line in open(sys.argv[1]):
+    s = json.loads(line)
+    if s["peer"] == "wrx-native":
+        print(f"wrx-native @{s['threads']}: kernels {s.get('kernels')}, tokenize alone median {s['tokenize_median_ms']:.3f} ms"
+              f" (inside WRX's figures), {s['mean_tokens']:.1f} tokens per sentence on average")
+EOF
+echo "bench-e2e: summaries in $SUMMARIES, table in $OUT/report.txt" >&2
+exit "$status"

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Reads the summary lines printed by bench/e2e, bench_ort.js and
+bench_torch.py (one JSON object per line, each naming its per-sentence
+predictions file), and prints the end-to-end comparison table:
+
+    python3 scripts/e2e/report.py out/e2e/summaries.jsonl
+
+Latency figures are recomputed here from every peer's per-sentence times
+with one definition (median: mean of the two middle values for even n; p95:
+nearest rank), so no peer's own arithmetic enters the table.
+
+Labels: every run is compared with WRX native. A sentence whose labels differ
+is a real disagreement unless one of the two runs' logit margins is below
+--tie (a near-tie that float rounding may flip). The exit status is 2 when a
+real disagreement is found, 1 on bad input, 0 otherwise. Standard library
+only.
+"""
+
+import argparse
+import json
+import math
+import sys
+
+
+def summarize(ms):
+    s = sorted(ms)
+    n = len(s)
+    med = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+    rank = min(max(math.ceil(0.95 * n - 1e-9), 1), n)
+    return {"median": med, "p95": s[rank - 1], "mean": sum(s) / n}
+
+
+def load(path):
+    runs = []
+    with open(path) as f:
+        for no, line in enumerate(f, 1):
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                s = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"report: {path} line {no}: {e}")
+            if "preds" not in s:
+                raise SystemExit(f"report: {path} line {no}: summary of {s.get('peer')} names no predictions file")
+            with open(s["preds"]) as pf:
+                s["recs"] = [json.loads(x) for x in pf if x.strip()]
+            if not s["recs"]:
+                raise SystemExit(f"report: {s['preds']}: no predictions")
+            s.update(summarize([r["ms"] for r in s["recs"]]))
+            runs.append(s)
+    if not runs:
+        raise SystemExit(f"report: {path}: no summaries")
+    return runs
+
+
+def margin(rec):
+    lg = sorted(rec["logits"], reverse=True)
+    return lg[0] - lg[1] if len(lg) > 1 else math.inf
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("summaries")
+    ap.add_argument("--tie", type=float, default=1e-3, help="logit margin below which a label flip is a near-tie")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    a = ap.parse_args()
+    runs = load(a.summaries)
+
+    natives = {r["threads"]: r for r in runs if r["peer"] == "wrx-native"}
+    if not natives:
+        raise SystemExit("report: no wrx-native run in the summaries")
+    ref = natives[min(natives)]
+    n = len(ref["recs"])
+    for r in runs:
+        if len(r["recs"]) != n or any(x["line"] != y["line"] for x, y in zip(r["recs"], ref["recs"])):
+            raise SystemExit(f"report: {r['preds']}: not the same sentences as {ref['preds']}")
+
+    real = []
+    for r in runs:
+        agree, dlogit = 0, 0.0
+        for x, y in zip(r["recs"], ref["recs"]):
+            dlogit = max(dlogit, max(abs(p - q) for p, q in zip(x["logits"], y["logits"])))
+            if x["pred"] == y["pred"]:
+                agree += 1
+            elif min(margin(x), margin(y)) >= a.tie:
+                real.append((r, x, y))
+        r["agree"], r["dlogit"] = agree / n, dlogit
+        r["acc"] = sum(x["pred"] == x["gold"] for x in r["recs"]) / n
+    all_agree = sum(len({r["recs"][i]["pred"] for r in runs}) == 1 for i in range(n))
+
+    head = ["peer", "threads", "median ms", "p95 ms", "mean ms", "accuracy", "agree %", "max |Δlogit|", "WRX-native/peer"]
+    rows = []
+    for r in runs:
+        nat = natives.get(r["threads"])
+        ratio = f"{nat['median'] / r['median']:.2f}" if nat else "-"
+        rows.append([r["peer"], str(r["threads"]), f"{r['median']:.2f}", f"{r['p95']:.2f}", f"{r['mean']:.2f}",
+                     f"{r['acc']:.4f}", f"{100 * r['agree']:.1f}", f"{r['dlogit']:.1e}", ratio])
+    if a.markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    else:
+        w = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+        print("  ".join(h.rjust(w[i]) if i else h.ljust(w[i]) for i, h in enumerate(head)))
+        for row in rows:
+            print("  ".join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(row)))
+    print(f"\n{n} sentences; all {len(runs)} runs give the same label on {all_agree}/{n} ({100 * all_agree / n:.1f}%); "
+          f"agree % and max |Δlogit| are against wrx-native at {ref['threads']} thread(s)")
+
+    print("\nissue 5 targets (median latency, same sentences, same run):")
+    for t, nat in sorted(natives.items()):
+        ort = [r for r in runs if r["peer"] == "onnxruntime" and r["threads"] == t]
+        if ort:
+            ratio = nat["median"] / ort[0]["median"]
+            print(f"  WRX native / ONNX Runtime, {t} thread(s): {nat['median']:.2f} / {ort[0]['median']:.2f} ms"
+                  f" = {ratio:.2f}  (target <= 1.0: {'met' if ratio <= 1.0 else 'NOT met'})")
+    torch_runs = [r for r in runs if r["peer"].startswith("pytorch")]
+    if torch_runs:
+        best_t = min(torch_runs, key=lambda r: r["median"])
+        best_n = min(natives.values(), key=lambda r: r["median"])
+        ratio = best_n["median"] / best_t["median"]
+        print(f"  WRX native best ({best_n['threads']} thread(s)) / PyTorch best ({best_t['peer']}, "
+              f"{best_t['threads']} thread(s)): {best_n['median']:.2f} / {best_t['median']:.2f} ms = {ratio:.2f}"
+              f"  (target <= 0.5: {'met' if ratio <= 0.5 else 'NOT met'})")
+
+    if real:
+        print(f"\nreport: {len(real)} label disagreement(s) that are not near-ties (margin >= {a.tie:g}):", file=sys.stderr)
+        for r, x, y in real[:20]:
+            print(f"  {r['peer']} @{r['threads']}: dev line {x['line']}: pred {x['pred']} logits {x['logits']}"
+                  f" vs wrx-native pred {y['pred']} logits {y['logits']}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
