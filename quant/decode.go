@@ -16,7 +16,9 @@ import (
 //
 // An uncompressed blob is not copied: the Matrix reads it in place, so the
 // blob must outlive the Matrix and must not be modified while the Matrix is
-// in use. A Matrix is immutable and safe for concurrent use.
+// in use. In particular, a blob read into a pooled (e.g. aligned direct-IO)
+// buffer must not go back to the pool before the Matrix is dropped. A
+// Matrix is immutable and safe for concurrent use.
 type Matrix struct {
 	fid   Fidelity
 	codec codec

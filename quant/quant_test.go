@@ -300,3 +300,18 @@ func TestDecodeRowsPanicsOnBadRange(t *testing.T) {
 		}()
 	}
 }
+
+// TestDecodeRowsDoesNotAllocate: DecodeRows runs once per tile of every
+// multiply, so it must not allocate.
+func TestDecodeRowsDoesNotAllocate(t *testing.T) {
+	const n, k = 64, 40
+	w := gaussianMatrix(n, k, 3)
+	w[7] = 1
+	dst := make([]float32, 32*k)
+	for _, f := range AllFidelities() {
+		m := mustRoundTrip(t, w, n, k, f, EncodeOptions{})
+		if a := testing.AllocsPerRun(10, func() { m.DecodeRows(dst, 16, 48) }); a != 0 {
+			t.Errorf("fidelity %v: DecodeRows allocates %v times per call", f, a)
+		}
+	}
+}
