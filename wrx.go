@@ -1,10 +1,16 @@
 // Package wrx classifies text with BERT-family models on small devices.
 //
-// Open a Hugging Face model directory and classify:
+// Open a Hugging Face model directory, or a shard store made by
+// "wrx convert" (or DefaultStore), and classify:
 //
 //	c, err := wrx.Open(ctx, "models/my-bert-classifier", wrx.Options{})
 //	p, err := c.Classify(ctx, "a charming and often affecting journey")
 //	fmt.Println(p.Label, p.Score)
+//
+// A store is opened by URI (file:PATH, badger:PATH, mem:NAME). From a store
+// the model runs either held in memory at one fidelity (Options.Fidelity) or
+// streamed shard by shard under a latency target and memory budget
+// (Options.Target, Options.Budget), which is what WRX is for.
 //
 // The packages below wrx do the work: model/bert (tokenizer, import, forward
 // pass over head shards), backend (tensor kernels), storage (shard stores)
@@ -15,11 +21,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/wrxlabs/wrx/backend"
 	_ "github.com/wrxlabs/wrx/backend/native" // the default backend
 	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
 )
 
 // DefaultBackend is the backend used when Options.Backend is empty.
@@ -39,6 +47,13 @@ type Options struct {
 	// included; longer inputs are truncated longest-first. 0 means
 	// DefaultMaxLen.
 	MaxLen int
+	// Fidelity, for a store, holds every shard in memory at this many bits
+	// (one of the store's fidelities). 0 means the highest stored fidelity.
+	// It is ignored when Target is set.
+	Fidelity quant.Fidelity
+	// Throttle, for a store, emulates a slower device under it, e.g.
+	// "100MB/s,0.5ms" (bandwidth, per-read latency). Empty: no throttle.
+	Throttle string
 }
 
 // Prediction is the result of classifying one input.
@@ -57,12 +72,24 @@ type engine interface {
 	logits(ctx context.Context, ids, typeIDs []int) ([]float32, error)
 }
 
-// Classifier classifies text. It is safe for concurrent use.
+// Classifier classifies text. It is safe for concurrent use. Close it to
+// release the store it reads, if any.
 type Classifier struct {
 	cfg    *bert.Config
 	tok    *bert.Tokenizer
 	eng    engine
 	maxLen int
+	close  func() error
+}
+
+// Close releases the classifier's store. It is safe to call more than once.
+func (c *Classifier) Close() error {
+	if c.close == nil {
+		return nil
+	}
+	f := c.close
+	c.close = nil
+	return f()
 }
 
 // ErrEmptyText is returned for an input that has no text to classify.
@@ -70,10 +97,20 @@ var ErrEmptyText = bert.ErrEmptyText
 
 // Open loads the model at source. A directory is read as a Hugging Face
 // BERT or DistilBERT sequence classifier (config.json, model.safetensors,
-// vocab.txt) and held in memory at float32.
+// vocab.txt) and held in memory at float32. Anything else is taken as a
+// store URI (see OpenStore).
 func Open(ctx context.Context, source string, opts Options) (*Classifier, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if st, err := os.Stat(source); err != nil || !st.IsDir() {
+		if isStoreURI(source) {
+			return OpenStore(ctx, source, opts)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("wrx: open %s: %w", source, err)
+		}
+		return nil, fmt.Errorf("wrx: open %s: not a model directory or a store URI (%s)", source, strings.Join(storeSchemes(), ", "))
 	}
 	be, err := backendFor(opts)
 	if err != nil {

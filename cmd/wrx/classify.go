@@ -24,13 +24,13 @@ Sentence pairs (entailment, paraphrase): pass --pairs and give the texts two at
 a time, first sentence then second:  wrx classify --model DIR --pairs "A man sleeps." "A person rests."
 With no TEXT arguments, texts are read from standard input, one per line; with
 --pairs each line holds the two sentences separated by a tab.`,
-		Flags: []cli.Flag{modelFlag, backendFlag, maxLenFlag, jsonFlag,
+		Flags: append(modelFlags(), jsonFlag,
 			&cli.BoolFlag{Name: "pairs", Usage: "treat the texts as sentence pairs"},
-		},
+		),
 		Action: func(c *cli.Context) error {
 			// Checked before reading stdin, so a forgotten --model is
 			// reported instead of waiting for input.
-			if c.String("model") == "" {
+			if c.String("model") == "" && c.String("store") == "" {
 				return errNoModel
 			}
 			inputs, err := classifyInputs(c.Args().Slice(), c.Bool("pairs"), c.App.Reader)

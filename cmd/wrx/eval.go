@@ -36,11 +36,11 @@ distribution) and prints n, accuracy (plus F1 for mrpc; Pearson and Spearman
 for the stsb regression task) and sentences per second. A model's class i is
 taken to be the task's label i (sst2: 0 negative, 1 positive; rte and qnli:
 0 entailment, 1 not_entailment; mrpc: 1 paraphrase).`,
-		Flags: []cli.Flag{modelFlag, backendFlag, maxLenFlag, jsonFlag,
+		Flags: append(modelFlags(), jsonFlag,
 			&cli.StringFlag{Name: "task", Required: true, Usage: "GLUE `TASK`: sst2, rte, mrpc, qnli or stsb"},
 			&cli.StringFlag{Name: "data", Required: true, Usage: "the task's labelled `FILE.tsv`"},
 			&cli.IntFlag{Name: "limit", Usage: "score only the first `N` rows (0: all)"},
-		},
+		),
 		Action: func(c *cli.Context) error {
 			task, err := glue.ParseTask(c.String("task"))
 			if err != nil {

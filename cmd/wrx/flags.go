@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/quant"
 )
 
 var (
@@ -26,25 +28,70 @@ var (
 		Value: wrx.DefaultMaxLen,
 		Usage: "truncate inputs to `N` tokens, [CLS] and [SEP] included",
 	}
-	jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON"}
+	jsonFlag  = &cli.BoolFlag{Name: "json", Usage: "print JSON"}
+	storeFlag = &cli.StringFlag{
+		Name:  "store",
+		Usage: "shard store `URI` made by wrx convert (file:PATH, badger:PATH); default: --model converted into the default storage",
+	}
+	fidelityFlag = &cli.IntFlag{
+		Name:  "fidelity",
+		Usage: "hold every shard in memory at `BITS` (2,3,4,5,6,8,16,32); 0: the highest stored",
+	}
+	throttleFlag = &cli.StringFlag{
+		Name:  "throttle",
+		Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms",
+	}
+	quietFlag = &cli.BoolFlag{Name: "quiet", Usage: "no progress output"}
 )
 
-var errNoModel = errors.New("--model is required: a Hugging Face model directory")
+// modelFlags are the flags that choose and run a model.
+func modelFlags() []cli.Flag {
+	return []cli.Flag{modelFlag, storeFlag, backendFlag, maxLenFlag, fidelityFlag, throttleFlag, quietFlag}
+}
+
+var errNoModel = errors.New("--model is required: a Hugging Face model directory (or --store URI)")
+
+// storeURI returns the store the flags name: --store, or --model converted
+// into the default storage on first use.
+func storeURI(c *cli.Context) (string, error) {
+	if uri := c.String("store"); uri != "" {
+		return uri, nil
+	}
+	dir := c.String("model")
+	if dir == "" {
+		return "", errNoModel
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return "", fmt.Errorf("model directory: %w", err)
+	} else if !st.IsDir() {
+		return "", fmt.Errorf("model %s is not a directory", dir)
+	}
+	update, finish := newProgress("converting "+filepath.Base(dir)+" into the default store (once)", c.Bool("quiet"))
+	uri, converted, err := wrx.DefaultStore(c.Context, dir, wrx.DefaultStoreOptions{Progress: update})
+	finish()
+	if err != nil {
+		return "", err
+	}
+	if converted && !c.Bool("quiet") {
+		fmt.Fprintf(c.App.ErrWriter, "converted %s into the default store %s\n", dir, uri)
+	}
+	return uri, nil
+}
 
 // openClassifier opens the model the command's flags name.
 func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
-	dir := c.String("model")
-	if dir == "" {
-		return nil, errNoModel
-	}
-	if st, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("model directory: %w", err)
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("model %s is not a directory", dir)
-	}
 	name := c.String("backend")
 	if _, err := backend.Get(name); err != nil {
 		return nil, err
 	}
-	return wrx.Open(c.Context, dir, wrx.Options{Backend: name, MaxLen: c.Int("max-len")})
+	uri, err := storeURI(c)
+	if err != nil {
+		return nil, err
+	}
+	return wrx.OpenStore(c.Context, uri, wrx.Options{
+		Backend:  name,
+		MaxLen:   c.Int("max-len"),
+		Fidelity: quant.Fidelity(c.Int("fidelity")),
+		Throttle: c.String("throttle"),
+	})
 }

@@ -1,0 +1,95 @@
+package wrx
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
+	_ "github.com/wrxlabs/wrx/storage/flatfile" // the default storage
+)
+
+func storeSchemes() []string {
+	var out []string
+	for _, s := range storage.Schemes() {
+		out = append(out, s+":")
+	}
+	return out
+}
+
+func isStoreURI(s string) bool {
+	scheme, _, ok := strings.Cut(s, ":")
+	if !ok {
+		return false
+	}
+	for _, k := range storage.Schemes() {
+		if k == scheme {
+			return true
+		}
+	}
+	return false
+}
+
+// OpenStore opens a shard store made by "wrx convert" (or DefaultStore).
+// Import a storage package to register its scheme; file: (the default
+// storage) and mem: are always registered, badger: comes with
+// github.com/wrxlabs/wrx/storage/badger.
+func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, error) {
+	be, err := backendFor(opts)
+	if err != nil {
+		return nil, err
+	}
+	st, err := storage.Open(ctx, uri)
+	if err != nil {
+		return nil, fmt.Errorf("wrx: %w", err)
+	}
+	if opts.Throttle != "" {
+		cfg, err := storage.ParseThrottle(opts.Throttle)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("wrx: %w", err)
+		}
+		st = storage.Throttle(st, cfg)
+	}
+	s, err := shardstore.Open(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("wrx: %s: %w", uri, err)
+	}
+	tok, err := s.Tokenizer()
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("wrx: %s: %w", uri, err)
+	}
+	eng, err := storeEngine(ctx, s, be, opts)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("wrx: %s: %w", uri, err)
+	}
+	c := newClassifier(s.Config(), tok, eng, opts)
+	c.close = s.Close
+	return c, nil
+}
+
+func storeEngine(ctx context.Context, s *shardstore.Store, be backend.Backend, opts Options) (engine, error) {
+	f := opts.Fidelity
+	if f == 0 {
+		f = highest(s.Manifest().Fidelities)
+	}
+	m, err := s.Uniform(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return &denseEngine{m: m, be: be}, nil
+}
+
+func highest(fids []quant.Fidelity) quant.Fidelity {
+	best := fids[0]
+	for _, f := range fids {
+		best = max(best, f)
+	}
+	return best
+}

@@ -1,0 +1,77 @@
+package wrx_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/wrxlabs/wrx"
+	"github.com/wrxlabs/wrx/internal/shared"
+	"github.com/wrxlabs/wrx/quant"
+)
+
+func TestDefaultStoreMatchesDirectory(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	ctx := context.Background()
+	opts := wrx.DefaultStoreOptions{CacheDir: t.TempDir(), Fidelities: []quant.Fidelity{2, 32}}
+	uri, converted, err := wrx.DefaultStore(ctx, dir, opts)
+	if err != nil || !converted {
+		t.Fatalf("first DefaultStore: %q converted=%v err=%v", uri, converted, err)
+	}
+	again, converted, err := wrx.DefaultStore(ctx, dir, opts)
+	if err != nil || converted || again != uri {
+		t.Fatalf("second DefaultStore: %q converted=%v err=%v, want %q reused", again, converted, err, uri)
+	}
+	direct, err := wrx.Open(ctx, dir, wrx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := wrx.Open(ctx, uri, wrx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	low, err := wrx.Open(ctx, uri, wrx.Options{Fidelity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer low.Close()
+	text := "a gorgeous, witty, seductive movie."
+	want, err := direct.Classify(ctx, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := full.Classify(ctx, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want.Logits {
+		if got.Logits[i] != want.Logits[i] {
+			t.Fatalf("store at 32 bits: logits %v, directory %v", got.Logits, want.Logits)
+		}
+	}
+	q, err := low.Classify(ctx, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := true
+	for i := range want.Logits {
+		same = same && q.Logits[i] == want.Logits[i]
+	}
+	if same {
+		t.Error("2-bit logits are identical to fp32: the fidelity was not applied")
+	}
+	if _, err := wrx.Open(ctx, uri, wrx.Options{Fidelity: 5}); err == nil || !strings.Contains(err.Error(), "5 bits") {
+		t.Errorf("fidelity not in store: err = %v", err)
+	}
+	if _, err := wrx.Open(ctx, uri, wrx.Options{Throttle: "fast"}); err == nil || !strings.Contains(err.Error(), "fast") {
+		t.Errorf("bad throttle: err = %v", err)
+	}
+}
+
+func TestOpenUnknownSource(t *testing.T) {
+	_, err := wrx.Open(context.Background(), "nosuch:thing", wrx.Options{})
+	if err == nil || !strings.Contains(err.Error(), "nosuch:thing") {
+		t.Fatalf("err = %v, want the source named", err)
+	}
+}
