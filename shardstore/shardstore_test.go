@@ -258,3 +258,96 @@ func TestAddExtras(t *testing.T) {
 		t.Fatal("AddExtras replaced a shard")
 	}
 }
+
+// TestInterruptedConvertLeavesNoStore injects a write failure midway
+// through a conversion into a file: store; nothing may open afterwards.
+func TestInterruptedConvertLeavesNoStore(t *testing.T) {
+	m, tok, _ := loadModel(t, "fixtures/tiny-bert")
+	ctx := context.Background()
+	for _, at := range []int{1, 25, 52} { // 52: the manifest, the last put
+		uri := "file:" + filepath.Join(t.TempDir(), "store")
+		w, err := storage.Create(ctx, uri, storage.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw := storage.FaultyWrites(w, storage.Fault{Op: storage.OpPut, Call: at})
+		err = shardstore.Write(ctx, fw, m, tok, shardstore.ConvertOptions{Fidelities: []quant.Fidelity{2, 4}})
+		if !errors.Is(err, storage.ErrInjected) {
+			t.Fatalf("put %d: err = %v, want the injected fault", at, err)
+		}
+		if err := fw.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := shardstore.OpenURI(ctx, uri); err == nil {
+			s.Close()
+			t.Fatalf("a store opens after a convert interrupted at put %d", at)
+		}
+	}
+	t.Run("cancelled", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		uri := "file:" + filepath.Join(t.TempDir(), "store")
+		n := 0
+		err := shardstore.Convert(cctx, uri, m, tok, shardstore.ConvertOptions{Progress: func(done, total int) {
+			if n++; n == 10 {
+				cancel()
+			}
+		}})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		if _, err := shardstore.OpenURI(ctx, uri); err == nil {
+			t.Fatal("a store opens after a cancelled convert")
+		}
+	})
+	t.Run("unwritable path", func(t *testing.T) {
+		err := shardstore.Convert(ctx, "file:/dev/null/store", m, tok, shardstore.ConvertOptions{Fidelities: []quant.Fidelity{4}})
+		if err == nil || !strings.Contains(err.Error(), "/dev/null/store") {
+			t.Fatalf("err = %v, want an error naming the path", err)
+		}
+	})
+}
+
+// TestRequestReadsOnlyItsEmbeddingRows counts reads of emb/word while a
+// request runs: one row per distinct token, nothing else of the table.
+func TestRequestReadsOnlyItsEmbeddingRows(t *testing.T) {
+	m, tok, refs := loadModel(t, "fixtures/tiny-distilbert")
+	ctx := context.Background()
+	uri := "mem:" + t.Name()
+	defer storage.DeleteMem(t.Name())
+	if err := shardstore.Convert(ctx, uri, m, tok, shardstore.ConvertOptions{Fidelities: []quant.Fidelity{8}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Open(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counting := storage.Counting(st)
+	s, err := shardstore.Open(ctx, counting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := s.Uniform(ctx, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, _ := backend.Get("native")
+	man := s.Manifest()
+	for _, r := range refs[:5] {
+		counting.Reset()
+		if _, err := model.Forward(ctx, be, r.InputIDs, r.TokenTypeIDs); err != nil {
+			t.Fatal(err)
+		}
+		distinct := map[int]bool{}
+		for _, id := range r.InputIDs {
+			distinct[id] = true
+		}
+		reads, bytes := counting.Count(shardstore.WordKey)
+		if reads != len(distinct) || bytes != int64(len(distinct)*man.WordRowBytes) {
+			t.Errorf("%d tokens (%d distinct): %d reads, %d bytes of %s; want %d reads of %d bytes",
+				len(r.InputIDs), len(distinct), reads, bytes, shardstore.WordKey, len(distinct), man.WordRowBytes)
+		}
+		if all, _ := counting.Count(""); all != reads {
+			t.Errorf("request made %d reads besides its embedding rows", all-reads)
+		}
+	}
+}
