@@ -9,10 +9,24 @@ import "golang.org/x/sys/cpu"
 func simdKernelSets() []*kernelSet {
 	var sets []*kernelSet
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
-		sets = append(sets, &kernelSet{name: "avx512", kern: dot512Kernels[:], kPad: 1})
+		sets = append(sets, &kernelSet{name: "avx512", kern: dot512Kernels[:], kPad: 1, elem: avx512ElemOps})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		sets = append(sets, &kernelSet{name: "avx2", kern: dot256Kernels[:], kPad: 8})
+		sets = append(sets, &kernelSet{name: "avx2", kern: dot256Kernels[:], kPad: 8, elem: goElemOps})
 	}
 	return sets
+}
+
+var avx512ElemOps = elemOps{
+	gelu: func(x []float32) {
+		if len(x) > 0 {
+			geluAVX512(&x[0], len(x))
+		}
+	},
+	softmaxRow: func(row []float32) {
+		softmaxRowWith(row, maxAVX512, expSubSumAVX512, scaleAVX512)
+	},
+	layerNorm: func(row, gamma, beta []float32, eps float32) {
+		layerNormWith(row, gamma, beta, eps, sumAVX512, sumSqDevAVX512, lnApplyAVX512)
+	},
 }

@@ -22,13 +22,14 @@ type kernelSet struct {
 	// kPad: K must be a multiple of kPad, otherwise a and w are copied
 	// with zero-padded rows first.
 	kPad int
+	elem elemOps
 }
 
 var (
 	// kcMax bounds a K block, so the r rows of A a kernel streams stay in
 	// L1 across the w tiles that reuse them. K blocks split K evenly, so
 	// the order of additions depends on K alone.
-	kcMax = 1536
+	kcMax = 1024
 	// wBlockBytes bounds the block of W rows streamed past each row tile
 	// of A; it stays in L2 while all of A goes by.
 	wBlockBytes = 384 << 10

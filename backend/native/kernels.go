@@ -52,7 +52,16 @@ func (b *Backend) AddBias(x, bias []float32, rows, cols int) {
 // GELU implements backend.Backend with the exact form
 // x/2·(1+erf(x/√2)).
 func (b *Backend) GELU(x []float32) {
-	geluGo(x)
+	if b.ks == nil {
+		geluGo(x)
+		return
+	}
+	f := b.ks.elem.gelu
+	if len(x) < parallelMinElems {
+		f(x)
+		return
+	}
+	b.pool.parallelFor(len(x), geluGrain, b.threads, func(lo, hi int) { f(x[lo:hi]) })
 }
 
 func geluGo(x []float32) {
@@ -84,9 +93,11 @@ func (b *Backend) ReLU(x []float32) {
 func (b *Backend) Softmax(x []float32, rows, cols int) {
 	checkDims("Softmax", rows, cols)
 	checkLen("Softmax", "x", x, rows*cols)
-	for r := range rows {
+	b.rows(rows, cols, func(r int) {
 		softmaxRowGo(x[r*cols : r*cols+cols])
-	}
+	}, func(r int) {
+		b.ks.elem.softmaxRow(x[r*cols : r*cols+cols])
+	})
 }
 
 func softmaxRowGo(row []float32) {
@@ -124,9 +135,11 @@ func (b *Backend) LayerNorm(x, gamma, beta []float32, rows, cols int, eps float3
 	checkLen("LayerNorm", "x", x, rows*cols)
 	checkLen("LayerNorm", "gamma", gamma, cols)
 	checkLen("LayerNorm", "beta", beta, cols)
-	for r := range rows {
+	b.rows(rows, cols, func(r int) {
 		layerNormRowGo(x[r*cols:r*cols+cols], gamma[:cols], beta[:cols], eps)
-	}
+	}, func(r int) {
+		b.ks.elem.layerNorm(x[r*cols:r*cols+cols], gamma[:cols], beta[:cols], eps)
+	})
 }
 
 func layerNormRowGo(row, gamma, beta []float32, eps float32) {
@@ -149,4 +162,22 @@ func layerNormRowGo(row, gamma, beta []float32, eps float32) {
 	for i, v := range row {
 		row[i] = float32((float64(v)-mean)*inv)*gamma[i] + beta[i]
 	}
+}
+
+// rows runs goRow (pure-Go path) or simdRow for every row, split across
+// threads when the input is large.
+func (b *Backend) rows(rows, cols int, goRow, simdRow func(r int)) {
+	f := simdRow
+	if b.ks == nil {
+		f = goRow
+	}
+	threads := b.threads
+	if rows*cols < parallelMinElems {
+		threads = 1
+	}
+	b.pool.parallelFor(rows, 1, threads, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			f(r)
+		}
+	})
 }

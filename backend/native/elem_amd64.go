@@ -1,0 +1,27 @@
+//go:build !purego
+
+package native
+
+// Elementwise kernels in elem_avx512_amd64.s and elem_avx2_amd64.s. Each
+// takes a pointer and a count; see elem32.go for the formulas.
+
+//go:noescape
+func geluAVX512(x *float32, n int)
+
+//go:noescape
+func maxAVX512(x *float32, n int) float32
+
+//go:noescape
+func expSubSumAVX512(x *float32, n int, m float32) float32
+
+//go:noescape
+func scaleAVX512(x *float32, n int, s float32)
+
+//go:noescape
+func sumAVX512(x *float32, n int) float32
+
+//go:noescape
+func sumSqDevAVX512(x *float32, n int, mean float32) float32
+
+//go:noescape
+func lnApplyAVX512(x, gamma, beta *float32, n int, mean, inv float32)
