@@ -1,0 +1,180 @@
+package elastic_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
+)
+
+// quickDevice keeps compute timing short: the tests check the profile's
+// shape and the read fit, not how fast this machine is.
+var quickDevice = elastic.DeviceOptions{Repeats: 1, SeqLens: []int{4, 16}, ShardCounts: []int{0, 1, 4}}
+
+// TestProfileDeviceFitsThrottle profiles reads through a throttle emulating
+// a device of known bandwidth and latency and checks the fit recovers them.
+// The device is slow (1 MB/s, 10 ms per read) so that timer granularity
+// (about 1 ms in some containers) is small beside every read.
+func TestProfileDeviceFitsThrottle(t *testing.T) {
+	s, _ := convertFixture(t, "fixtures/tiny-bert")
+	dev := storage.ThrottleConfig{Bandwidth: 1e6, Latency: 10 * time.Millisecond}
+	st := storage.Throttle(s.Storage(), dev)
+	var last, total int
+	opts := quickDevice
+	opts.Progress = func(d, n int) { last, total = d, n }
+	p, err := elastic.ProfileDevice(context.Background(), s, st, testBackend(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fitted %.4g B/s, %v per read; throttle %v", p.ReadBandwidth, p.ReadLatency, dev)
+	if last != total || total == 0 {
+		t.Errorf("progress ended at %d/%d", last, total)
+	}
+	if r := p.ReadBandwidth / dev.Bandwidth; r < 0.8 || r > 1.2 {
+		t.Errorf("fitted bandwidth %.3g B/s, throttle %.3g B/s", p.ReadBandwidth, dev.Bandwidth)
+	}
+	if r := float64(p.ReadLatency) / float64(dev.Latency); r < 0.8 || r > 1.2 {
+		t.Errorf("fitted latency %v, throttle %v", p.ReadLatency, dev.Latency)
+	}
+	if p.Backend != "native" {
+		t.Errorf("backend %q", p.Backend)
+	}
+	c := &p.Compute
+	if diff := cmp.Diff(quickDevice.SeqLens, c.SeqLens); diff != "" {
+		t.Errorf("seq lens (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(quickDevice.ShardCounts, c.ShardCounts); diff != "" {
+		t.Errorf("shard counts (-want +got):\n%s", diff)
+	}
+	for i, row := range c.Layer {
+		for j, d := range row {
+			if d <= 0 {
+				t.Errorf("layer time at S=%d, n=%d is %v; every measurement takes some time", c.SeqLens[i], c.ShardCounts[j], d)
+			}
+		}
+	}
+	var bits []quant.Fidelity
+	for _, f := range p.Dequant {
+		bits = append(bits, f.Bits)
+		if f.Bits == quant.FP32 && f.Factor != 1 {
+			t.Errorf("fp32 dequant factor %v, want 1 (it is the reference)", f.Factor)
+		}
+	}
+	if diff := cmp.Diff(quant.AllFidelities(), bits); diff != "" {
+		t.Errorf("dequant fidelities (-want +got):\n%s", diff)
+	}
+}
+
+func TestProfileDeviceDefaults(t *testing.T) {
+	s, _ := convertFixture(t, "fixtures/tiny-bert")
+	p, err := elastic.ProfileDevice(context.Background(), s, s.Storage(), testBackend(), elastic.DeviceOptions{Repeats: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// tiny-bert has 4 heads and max_position 512.
+	want := elastic.ComputeTable{SeqLens: []int{8, 16, 32, 64, 128}, ShardCounts: []int{0, 1, 2, 3, 4}}
+	got := elastic.ComputeTable{SeqLens: p.Compute.SeqLens, ShardCounts: p.Compute.ShardCounts}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("default grid (-want +got):\n%s", diff)
+	}
+	if math.IsInf(p.ReadBandwidth, 0) || p.ReadBandwidth <= 0 {
+		t.Errorf("unthrottled bandwidth %v", p.ReadBandwidth)
+	}
+}
+
+func TestProfileDeviceBadOptions(t *testing.T) {
+	s, _ := convertFixture(t, "fixtures/tiny-bert")
+	for _, tc := range []struct {
+		name string
+		opts elastic.DeviceOptions
+		want string
+	}{
+		{"seq lens not increasing", elastic.DeviceOptions{SeqLens: []int{16, 8}}, "sequence lengths"},
+		{"seq len beyond max position", elastic.DeviceOptions{SeqLens: []int{1000}}, "sequence lengths"},
+		{"empty seq lens", elastic.DeviceOptions{SeqLens: []int{}}, "no sequence lengths"},
+		{"counts not from 0", elastic.DeviceOptions{ShardCounts: []int{1, 2}}, "start at 0"},
+		{"counts beyond heads", elastic.DeviceOptions{ShardCounts: []int{0, 5}}, "within [0, 4]"},
+		{"too many read samples", elastic.DeviceOptions{ReadSamples: 13}, "read samples"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := elastic.ProfileDevice(context.Background(), s, s.Storage(), testBackend(), tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestProfileDeviceCancel(t *testing.T) {
+	s, _ := convertFixture(t, "fixtures/tiny-bert")
+	before := runtime.NumGoroutine()
+	// A slow device, cancelled during the reads: the throttle's wait must
+	// end at once, not after the whole profile.
+	st := storage.Throttle(s.Storage(), storage.ThrottleConfig{Bandwidth: 1e3, Latency: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := elastic.ProfileDevice(ctx, s, st, testBackend(), quickDevice)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", err)
+	}
+	// Not a speed assertion: uncancelled, the first read alone takes a
+	// second and the profile minutes.
+	if el := time.Since(start); el > 30*time.Second {
+		t.Errorf("cancelled profile took %v", el)
+	}
+	if n := settleGoroutines(before); n > before {
+		t.Errorf("%d goroutines before, %d after: leak", before, n)
+	}
+
+	cctx, ccancel := context.WithCancel(context.Background())
+	ccancel()
+	if _, err := elastic.ProfileDevice(cctx, s, s.Storage(), testBackend(), quickDevice); !errors.Is(err, context.Canceled) {
+		t.Errorf("already cancelled: error %v, want context.Canceled", err)
+	}
+}
+
+func TestDeviceSaveLoad(t *testing.T) {
+	s, uri := convertFixture(t, "fixtures/tiny-bert")
+	ctx := context.Background()
+	if _, err := elastic.LoadDevice(ctx, s, "native"); err == nil || !strings.Contains(err.Error(), "run wrx profile device") {
+		t.Fatalf("load from a store without a profile: %v", err)
+	}
+	p, err := elastic.ProfileDevice(ctx, s, s.Storage(), testBackend(), quickDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := elastic.SaveDevice(ctx, uri, p); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := shardstore.OpenURI(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := elastic.LoadDevice(ctx, s2, "native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(p, got); diff != "" {
+		t.Errorf("loaded profile differs (-saved +loaded):\n%s", diff)
+	}
+	if _, err := elastic.LoadDevice(ctx, s2, "gorgonia"); err == nil || !strings.Contains(err.Error(), "--backend gorgonia") {
+		t.Errorf("load for another backend: %v", err)
+	}
+	bad := *p
+	bad.ReadBandwidth = 0
+	if err := elastic.SaveDevice(ctx, uri, &bad); err == nil {
+		t.Error("saving a profile with zero bandwidth succeeded")
+	}
+}
