@@ -1,0 +1,588 @@
+package elastic
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
+)
+
+// The planner turns (target latency T, memory budget B, sequence length S,
+// profiles) into a Plan: which shards run, at which fidelity, in which IO
+// order, and which shard versions stay resident in the preload buffer.
+//
+// Planning is two calls, because the preload buffer must stay resident
+// across requests of different lengths: Planner.Preload chooses the
+// resident set from (T, B) alone, at a reference sequence length, and
+// Planner.Plan plans one request around a given resident set.
+//
+// Timing model (Simulate implements it; both planners and the tests share
+// it). All times are integer nanoseconds, so predictions are exact and
+// deterministic.
+//
+//   - IO is one sequential stream starting at t=0. It first reads the S
+//     word-embedding rows (one batched read, or S reads: Options.RowReads),
+//     then every planned blob that is not preloaded, in IO order: layer by
+//     layer, and within a layer the attention blobs (in head order) before
+//     the FFN blobs. A read of b bytes takes ReadLatency + b/ReadBandwidth.
+//   - The executor buffers at most K blobs (Options.InFlight): a blob's read
+//     cannot start before the blob K places earlier in the stream has been
+//     consumed, i.e. its compute has finished.
+//   - Compute is one sequential stream. It starts when the embedding rows
+//     have arrived, with the embedding time, then runs the layers in order
+//     and ends with the pooler and classifier (head time). Predicted latency
+//     is when the head finishes.
+//   - A layer that runs n shards costs LayerTime(n) in total: the fixed part
+//     LayerTime(0) (resident parts, LayerNorms), half after the attention
+//     half of the layer and half after the FFN half, and
+//     (LayerTime(n)-LayerTime(0))/n per shard, half for its attention blob
+//     and half for its FFN blob, each scaled by the shard's dequantisation
+//     factor. Within a half, the preloaded shards run first (their weights
+//     are already resident), then the streamed ones in IO order, each as
+//     soon as its blob has arrived. The FFN half needs the whole attention
+//     half, so it starts after the attention half's fixed part.
+//
+// A plan is feasible when its predicted latency is at most T and its preload
+// buffer holds at most B bytes. Neither planner ever returns an infeasible
+// plan; when nothing fits they return an *InfeasibleError.
+
+// Strategy names a planning algorithm.
+type Strategy string
+
+// The planning algorithms.
+const (
+	// StrategyGreedy is the paper's two-pass planner (STI): stage 1 keeps
+	// the most important shards whose compute fits, stage 2 starts them at
+	// the lowest fidelity with the first layers preloaded and upgrades the
+	// shards with the best loss reduction per byte while the deadline
+	// holds.
+	StrategyGreedy Strategy = "greedy"
+	// StrategyOptimal is our optimizer: it traces a (latency, loss)
+	// frontier of plans with a marginal-latency search over every shard's
+	// options (drop, each fidelity, preloaded) and picks the best plan that
+	// meets T; see plan_optimal.go. It is the default.
+	StrategyOptimal Strategy = "optimal"
+)
+
+// Strategies lists the planning algorithms, the default first.
+func Strategies() []Strategy { return []Strategy{StrategyOptimal, StrategyGreedy} }
+
+// ParseStrategy parses a strategy name; the empty name is the default.
+func ParseStrategy(name string) (Strategy, error) {
+	switch Strategy(name) {
+	case "":
+		return StrategyOptimal, nil
+	case StrategyGreedy, StrategyOptimal:
+		return Strategy(name), nil
+	}
+	return "", fmt.Errorf("elastic: unknown planner %q (want one of %v)", name, Strategies())
+}
+
+// RowReads says how the executor reads a request's word-embedding rows.
+type RowReads uint8
+
+// Ways of reading the embedding rows.
+const (
+	// RowReadsEach reads every row with its own request (S reads). It is
+	// the zero value because it is the conservative assumption.
+	RowReadsEach RowReads = iota
+	// RowReadsBatched reads all rows with one request.
+	RowReadsBatched
+)
+
+// String returns "each" or "batched".
+func (r RowReads) String() string {
+	if r == RowReadsBatched {
+		return "batched"
+	}
+	return "each"
+}
+
+// MarshalText encodes r as its name.
+func (r RowReads) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText parses "each" or "batched".
+func (r *RowReads) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "each":
+		*r = RowReadsEach
+	case "batched":
+		*r = RowReadsBatched
+	default:
+		return fmt.Errorf("elastic: unknown embedding row read mode %q (want each or batched)", b)
+	}
+	return nil
+}
+
+// DefaultInFlight is K, the number of blobs the executor buffers, when
+// Options.InFlight is zero: enough for IO to run ahead of a layer's
+// attention half while holding only a few shards.
+const DefaultInFlight = 4
+
+// DefaultPreloadSeqLen is the reference sequence length Preload plans at
+// when Options.PreloadSeqLen is zero (SST-2 sentences are mostly shorter).
+const DefaultPreloadSeqLen = 32
+
+// Options configures a planner. The zero value is the optimizer with the
+// defaults below.
+type Options struct {
+	// Strategy selects the algorithm; empty means StrategyOptimal.
+	Strategy Strategy
+	// InFlight is K, the number of blobs the executor buffers; zero means
+	// DefaultInFlight.
+	InFlight int
+	// RowReads says how the executor reads embedding rows.
+	RowReads RowReads
+	// PreloadSeqLen is the sequence length the preload set is chosen at;
+	// zero means DefaultPreloadSeqLen.
+	PreloadSeqLen int
+	// MaxLoss, when positive, rejects plans whose predicted loss exceeds
+	// it. Zero accepts any plan, even one that drops every shard.
+	MaxLoss float64
+}
+
+// Request is one planning problem.
+type Request struct {
+	// Target is the latency target T.
+	Target time.Duration
+	// Budget is B, the most bytes the preload buffer may hold.
+	Budget int64
+	// SeqLen is the request's length in tokens.
+	SeqLen int
+	// Preload is the resident set. Nil means the planner chooses it with
+	// Preload(Target, Budget) first.
+	Preload *Preload
+}
+
+// Planner plans requests. Implementations are pure and deterministic: the
+// same inputs always give the identical plan. They are safe for concurrent
+// use.
+type Planner interface {
+	// Preload chooses the shard versions to keep resident for (target,
+	// budget). It depends on nothing else, so the set can stay resident
+	// across requests; it is chosen at Options.PreloadSeqLen.
+	Preload(target time.Duration, budget int64) (*Preload, error)
+	// Plan plans one request. It returns an *InfeasibleError when no plan
+	// meets the request.
+	Plan(req Request) (*Plan, error)
+}
+
+// ShardVersion names a shard at one fidelity, with its size (both blobs).
+type ShardVersion struct {
+	Layer int            `json:"layer"`
+	Head  int            `json:"head"`
+	Bits  quant.Fidelity `json:"bits"`
+	Bytes int64          `json:"bytes"`
+}
+
+// Preload is the set of shard versions kept resident between requests.
+type Preload struct {
+	// Target, Budget and SeqLen are what the set was chosen for.
+	Target time.Duration `json:"target_ns"`
+	Budget int64         `json:"budget_bytes"`
+	SeqLen int           `json:"seq_len"`
+	// Shards is ordered by layer, then head.
+	Shards []ShardVersion `json:"shards"`
+	// Bytes is the total size of Shards; it is at most Budget.
+	Bytes int64 `json:"bytes"`
+}
+
+// ShardChoice is one shard a plan runs.
+type ShardChoice struct {
+	Head int            `json:"head"`
+	Bits quant.Fidelity `json:"bits"`
+	// Preloaded is true when the resident version is used, so the shard
+	// is not read.
+	Preloaded bool `json:"preloaded,omitempty"`
+}
+
+// LayerPlan is a plan's choice for one layer and its predicted compute
+// window.
+type LayerPlan struct {
+	Layer int `json:"layer"`
+	// Shards is ordered by head; heads not listed are dropped.
+	Shards []ShardChoice `json:"shards"`
+	// Start is when the layer's first computation starts, Finish when its
+	// last ends, both measured from the request's start.
+	Start  time.Duration `json:"start_ns"`
+	Finish time.Duration `json:"finish_ns"`
+}
+
+// BlobRead is one read of the IO stream.
+type BlobRead struct {
+	Layer int
+	Head  int
+	Part  shardstore.Part
+	Bits  quant.Fidelity
+	Bytes int64
+}
+
+type blobReadJSON struct {
+	Layer int            `json:"layer"`
+	Head  int            `json:"head"`
+	Part  string         `json:"part"`
+	Bits  quant.Fidelity `json:"bits"`
+	Bytes int64          `json:"bytes"`
+}
+
+// Key is the store key of the blob.
+func (b BlobRead) Key() shardstore.Key {
+	return shardstore.Key{Layer: b.Layer, Head: b.Head, Part: b.Part, Fidelity: b.Bits}
+}
+
+// MarshalJSON writes the part as "attn" or "ffn".
+func (b BlobRead) MarshalJSON() ([]byte, error) {
+	return json.Marshal(blobReadJSON{b.Layer, b.Head, b.Part.String(), b.Bits, b.Bytes})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (b *BlobRead) UnmarshalJSON(data []byte) error {
+	var j blobReadJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	switch j.Part {
+	case "attn":
+		b.Part = shardstore.Attention
+	case "ffn":
+		b.Part = shardstore.FFN
+	default:
+		return fmt.Errorf("elastic: blob read part %q is not attn or ffn", j.Part)
+	}
+	b.Layer, b.Head, b.Bits, b.Bytes = j.Layer, j.Head, j.Bits, j.Bytes
+	return nil
+}
+
+// Plan is the schedule of one request.
+type Plan struct {
+	Strategy Strategy      `json:"strategy"`
+	Target   time.Duration `json:"target_ns"`
+	Budget   int64         `json:"budget_bytes"`
+	SeqLen   int           `json:"seq_len"`
+	RowReads RowReads      `json:"row_reads"`
+	// Layers holds every layer, in order; a layer may run no shard.
+	Layers []LayerPlan `json:"layers"`
+	// IO is the stream of blob reads, in order (embedding rows, which are
+	// read first, are not listed).
+	IO []BlobRead `json:"io"`
+	// Preload is the resident set the plan was made with (possibly not all
+	// of it used), ordered by layer and head.
+	Preload      []ShardVersion `json:"preload"`
+	PreloadBytes int64          `json:"preload_bytes"`
+	// InFlightBlobs is K, the most blobs the executor may buffer, and
+	// InFlightBytes bounds their memory: K × the largest blob in IO. Peak
+	// resident weight memory is at most PreloadBytes + InFlightBytes.
+	InFlightBlobs int   `json:"in_flight_blobs"`
+	InFlightBytes int64 `json:"in_flight_bytes"`
+	// PredictedLatency is the timing model's latency, at most Target.
+	PredictedLatency time.Duration `json:"predicted_latency_ns"`
+	// PredictedLoss is the sum of the per-shard losses of the plan's
+	// choices (Dropped for the shards it does not run).
+	PredictedLoss float64 `json:"predicted_loss"`
+}
+
+// InfeasibleError says that no plan meets a request, and what would.
+type InfeasibleError struct {
+	Target time.Duration
+	Budget int64
+	SeqLen int
+	// MaxLoss is the loss ceiling in force (0: none).
+	MaxLoss float64
+	// MinTarget is the smallest target that is feasible with this budget
+	// (and this preload, when the request fixed one); 0 when no target is.
+	MinTarget time.Duration
+	// MinBudget is the smallest budget that is feasible at this target, or
+	// -1 when no budget is (or, for a request with a fixed preload, when the
+	// budget is not what limits it).
+	MinBudget int64
+}
+
+func (e *InfeasibleError) Error() string {
+	s := fmt.Sprintf("elastic: no plan meets target %v with budget %s at sequence length %d", e.Target, fmtBytes(e.Budget), e.SeqLen)
+	if e.MaxLoss > 0 {
+		s += fmt.Sprintf(" and loss ≤ %g", e.MaxLoss)
+	}
+	if e.MinTarget > 0 {
+		s += fmt.Sprintf(": the smallest feasible target is %v", e.MinTarget)
+	} else {
+		s += ": no target is feasible"
+	}
+	if e.MinBudget >= 0 {
+		s += fmt.Sprintf("; at %v the smallest feasible budget is %s", e.Target, fmtBytes(e.MinBudget))
+	}
+	return s
+}
+
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2fMiB (%d bytes)", float64(n)/(1<<20), n)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fKiB (%d bytes)", float64(n)/(1<<10), n)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// New returns a planner for the given profiles.
+func New(prof *Profiles, opts Options) (Planner, error) {
+	if err := prof.Validate(); err != nil {
+		return nil, err
+	}
+	strat, err := ParseStrategy(string(opts.Strategy))
+	if err != nil {
+		return nil, err
+	}
+	opts.Strategy = strat
+	if opts.InFlight < 0 {
+		return nil, fmt.Errorf("elastic: in-flight blob count %d is negative", opts.InFlight)
+	}
+	if opts.InFlight == 0 {
+		opts.InFlight = DefaultInFlight
+	}
+	if opts.PreloadSeqLen < 0 {
+		return nil, fmt.Errorf("elastic: preload sequence length %d is negative", opts.PreloadSeqLen)
+	}
+	if opts.PreloadSeqLen == 0 {
+		opts.PreloadSeqLen = DefaultPreloadSeqLen
+	}
+	if opts.MaxLoss < 0 || !finite(opts.MaxLoss) {
+		return nil, fmt.Errorf("elastic: loss ceiling %v is not a nonnegative number", opts.MaxLoss)
+	}
+	if opts.RowReads > RowReadsBatched {
+		return nil, fmt.Errorf("elastic: unknown embedding row read mode %d", opts.RowReads)
+	}
+	pl := &planner{st: newStatic(prof), opts: opts}
+	switch strat {
+	case StrategyGreedy:
+		pl.algo = greedyAlgo{}
+	default:
+		pl.algo = optimalAlgo{}
+	}
+	return pl, nil
+}
+
+// algorithm is what a strategy implements on the internal problem form.
+type algorithm interface {
+	// plan returns the best assignment it finds whose simulated latency is
+	// at most target, using the resident versions res; nil when even
+	// dropping every shard misses the target.
+	plan(p *problem, target int64, res []int8) []int16
+	// preload returns the resident set for (target, budget) at p's
+	// sequence length.
+	preload(p *problem, target, budget int64) []int8
+}
+
+type planner struct {
+	st   *static
+	opts Options
+	algo algorithm
+}
+
+func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error) {
+	if target <= 0 {
+		return nil, fmt.Errorf("elastic: target %v is not positive", target)
+	}
+	if budget < 0 {
+		return nil, fmt.Errorf("elastic: budget %d bytes is negative", budget)
+	}
+	p := pl.st.problem(pl.opts.PreloadSeqLen, pl.opts.InFlight, pl.opts.RowReads)
+	res := pl.algo.preload(p, int64(target), budget)
+	pre := &Preload{Target: target, Budget: budget, SeqLen: pl.opts.PreloadSeqLen, Shards: []ShardVersion{}}
+	for s, f := range res {
+		if f < 0 {
+			continue
+		}
+		v := pl.st.version(s, int(f))
+		pre.Shards = append(pre.Shards, v)
+		pre.Bytes += v.Bytes
+	}
+	if pre.Bytes > budget {
+		return nil, fmt.Errorf("elastic: internal error: %s planner preloaded %d bytes over budget %d", pl.opts.Strategy, pre.Bytes, budget)
+	}
+	return pre, nil
+}
+
+func (pl *planner) Plan(req Request) (*Plan, error) {
+	if req.Target <= 0 {
+		return nil, fmt.Errorf("elastic: target %v is not positive", req.Target)
+	}
+	if req.Budget < 0 {
+		return nil, fmt.Errorf("elastic: budget %d bytes is negative", req.Budget)
+	}
+	if req.SeqLen <= 0 {
+		return nil, fmt.Errorf("elastic: sequence length %d is not positive", req.SeqLen)
+	}
+	pre := req.Preload
+	if pre == nil {
+		var err error
+		if pre, err = pl.Preload(req.Target, req.Budget); err != nil {
+			return nil, err
+		}
+	}
+	res, bytes, err := pl.st.resident(pre)
+	if err != nil {
+		return nil, err
+	}
+	if bytes > req.Budget {
+		return nil, fmt.Errorf("elastic: preload set holds %s, over the budget of %s", fmtBytes(bytes), fmtBytes(req.Budget))
+	}
+	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads)
+	opt := pl.algo.plan(p, int64(req.Target), res)
+	if opt == nil || (pl.opts.MaxLoss > 0 && p.loss(opt) > pl.opts.MaxLoss) {
+		return nil, pl.infeasible(req)
+	}
+	plan := p.materialize(opt, res)
+	plan.Strategy = pl.opts.Strategy
+	plan.Target, plan.Budget = req.Target, req.Budget
+	if plan.PredictedLatency > req.Target {
+		return nil, fmt.Errorf("elastic: internal error: %s planner returned a plan predicted at %v for target %v", pl.opts.Strategy, plan.PredictedLatency, req.Target)
+	}
+	return plan, nil
+}
+
+// feasible reports whether Plan succeeds for the request. It is what the
+// minimum searches bisect on.
+func (pl *planner) feasible(target time.Duration, budget int64, seqLen int, pre *Preload) bool {
+	_, err := pl.Plan(Request{Target: target, Budget: budget, SeqLen: seqLen, Preload: pre})
+	return err == nil
+}
+
+// infeasible builds the error for a request no plan meets.
+func (pl *planner) infeasible(req Request) error {
+	e := &InfeasibleError{Target: req.Target, Budget: req.Budget, SeqLen: req.SeqLen, MaxLoss: pl.opts.MaxLoss, MinBudget: -1}
+	e.MinTarget = pl.minTarget(req.Budget, req.SeqLen, req.Preload)
+	if req.Preload == nil && e.MinTarget > 0 && e.MinTarget <= req.Target*1000 {
+		e.MinBudget = pl.minBudget(req.Target, req.SeqLen)
+	}
+	return e
+}
+
+// minTarget is the smallest target Plan accepts; 0 when none does.
+func (pl *planner) minTarget(budget int64, seqLen int, pre *Preload) time.Duration {
+	p := pl.st.problem(seqLen, pl.opts.InFlight, pl.opts.RowReads)
+	floor := time.Duration(p.allDropped())
+	if pl.opts.MaxLoss == 0 {
+		// Dropping every shard is always a plan, and nothing is faster.
+		return floor
+	}
+	// With a loss ceiling the answer depends on the algorithm: bisect on
+	// Plan itself, so the reported minimum is one Plan accepts and one
+	// nanosecond less is one it rejects.
+	lo, hi := floor-1, floor
+	for !pl.feasible(hi, budget, seqLen, pre) {
+		lo, hi = hi, 2*hi
+		if hi > time.Hour {
+			return 0
+		}
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if pl.feasible(mid, budget, seqLen, pre) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// minBudget is the smallest budget Plan accepts at target; -1 when none
+// does.
+func (pl *planner) minBudget(target time.Duration, seqLen int) int64 {
+	hi := pl.st.maxBytes()
+	if !pl.feasible(target, hi, seqLen, nil) {
+		return -1
+	}
+	lo := int64(-1)
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if pl.feasible(target, mid, seqLen, nil) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi
+}
+
+// MinTarget returns the smallest target that pl accepts for requests of
+// seqLen tokens with the given budget, the preload set being chosen by
+// pl.Preload at each target. With no loss ceiling this is the latency of
+// dropping every shard. It is what `--targets auto` starts from.
+func MinTarget(pl Planner, budget int64, seqLen int) (time.Duration, error) {
+	if budget < 0 || seqLen <= 0 {
+		return 0, fmt.Errorf("elastic: minimum target needs a nonnegative budget and a positive sequence length, got %d bytes and %d tokens", budget, seqLen)
+	}
+	if p, ok := pl.(*planner); ok {
+		t := p.minTarget(budget, seqLen, nil)
+		if t == 0 {
+			return 0, fmt.Errorf("elastic: no target meets the loss ceiling %g with budget %s", p.opts.MaxLoss, fmtBytes(budget))
+		}
+		return t, nil
+	}
+	return 0, errors.New("elastic: MinTarget needs a planner made by New")
+}
+
+// Simulate predicts the timing of a plan with the timing model described
+// at the top of this file. It checks that the plan is consistent with the
+// profiles: known layers, heads and fidelities, preloaded shards present in
+// the preload set, and the IO stream in the canonical order.
+func Simulate(plan *Plan, prof *Profiles) (*Timing, error) {
+	if err := prof.Validate(); err != nil {
+		return nil, err
+	}
+	if plan == nil {
+		return nil, errors.New("elastic: simulate: plan is nil")
+	}
+	st := newStatic(prof)
+	res, _, err := st.resident(&Preload{Shards: plan.Preload})
+	if err != nil {
+		return nil, fmt.Errorf("elastic: simulate: %w", err)
+	}
+	if plan.SeqLen <= 0 || plan.InFlightBlobs < 0 {
+		return nil, fmt.Errorf("elastic: simulate: plan has sequence length %d and %d in-flight blobs", plan.SeqLen, plan.InFlightBlobs)
+	}
+	opt, err := st.assignment(plan, res)
+	if err != nil {
+		return nil, fmt.Errorf("elastic: simulate: %w", err)
+	}
+	p := st.problem(plan.SeqLen, plan.InFlightBlobs, plan.RowReads)
+	want := p.ioOrder(opt)
+	if !slices.Equal(want, plan.IO) {
+		return nil, errors.New("elastic: simulate: the plan's IO stream is not the canonical order of its streamed shards (layer, attention before FFN, head)")
+	}
+	t := &Timing{Layers: make([]LayerTiming, p.L)}
+	t.Latency = time.Duration(p.simulate(opt, t))
+	return t, nil
+}
+
+// Timing is the timing model's prediction for a plan.
+type Timing struct {
+	// EmbeddingRead is when the embedding rows have arrived.
+	EmbeddingRead time.Duration
+	// IOEnd is when the last blob has arrived.
+	IOEnd time.Duration
+	// Layers holds each layer's compute window.
+	Layers []LayerTiming
+	// Latency is when the head finishes.
+	Latency time.Duration
+}
+
+// LayerTiming is one layer's predicted compute window.
+type LayerTiming struct {
+	Start, Finish time.Duration
+}
+
+// lossOf sums per-shard losses in shard order, so that every caller gets the
+// same rounding.
+func lossOf(st *static, opt []int16) float64 {
+	sum := 0.0
+	for s, o := range opt {
+		sum += st.optLoss(s, o)
+	}
+	return sum
+}
