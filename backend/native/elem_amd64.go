@@ -25,3 +25,26 @@ func sumSqDevAVX512(x *float32, n int, mean float32) float32
 
 //go:noescape
 func lnApplyAVX512(x, gamma, beta *float32, n int, mean, inv float32)
+
+// The AVX2 kernels take n a multiple of 8.
+
+//go:noescape
+func geluAVX2(x *float32, n int)
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+//go:noescape
+func expSubSumAVX2(x *float32, n int, m float32) float32
+
+//go:noescape
+func scaleAVX2(x *float32, n int, s float32)
+
+//go:noescape
+func sumAVX2(x *float32, n int) float32
+
+//go:noescape
+func sumSqDevAVX2(x *float32, n int, mean float32) float32
+
+//go:noescape
+func lnApplyAVX2(x, gamma, beta *float32, n int, mean, inv float32)

@@ -1,0 +1,446 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// AVX2 versions of the float32 formulas in elem32.go. Every function takes
+// a count that is a multiple of 8; the Go wrappers handle the tails.
+
+// e256 holds each constant eight times, for use as a 256-bit operand.
+DATA e256<>+0(SB)/4, $0x3fb8aa3b
+DATA e256<>+4(SB)/4, $0x3fb8aa3b
+DATA e256<>+8(SB)/4, $0x3fb8aa3b
+DATA e256<>+12(SB)/4, $0x3fb8aa3b
+DATA e256<>+16(SB)/4, $0x3fb8aa3b
+DATA e256<>+20(SB)/4, $0x3fb8aa3b
+DATA e256<>+24(SB)/4, $0x3fb8aa3b
+DATA e256<>+28(SB)/4, $0x3fb8aa3b
+DATA e256<>+32(SB)/4, $0x3f318000
+DATA e256<>+36(SB)/4, $0x3f318000
+DATA e256<>+40(SB)/4, $0x3f318000
+DATA e256<>+44(SB)/4, $0x3f318000
+DATA e256<>+48(SB)/4, $0x3f318000
+DATA e256<>+52(SB)/4, $0x3f318000
+DATA e256<>+56(SB)/4, $0x3f318000
+DATA e256<>+60(SB)/4, $0x3f318000
+DATA e256<>+64(SB)/4, $0xb95e8083
+DATA e256<>+68(SB)/4, $0xb95e8083
+DATA e256<>+72(SB)/4, $0xb95e8083
+DATA e256<>+76(SB)/4, $0xb95e8083
+DATA e256<>+80(SB)/4, $0xb95e8083
+DATA e256<>+84(SB)/4, $0xb95e8083
+DATA e256<>+88(SB)/4, $0xb95e8083
+DATA e256<>+92(SB)/4, $0xb95e8083
+DATA e256<>+96(SB)/4, $0x39506967
+DATA e256<>+100(SB)/4, $0x39506967
+DATA e256<>+104(SB)/4, $0x39506967
+DATA e256<>+108(SB)/4, $0x39506967
+DATA e256<>+112(SB)/4, $0x39506967
+DATA e256<>+116(SB)/4, $0x39506967
+DATA e256<>+120(SB)/4, $0x39506967
+DATA e256<>+124(SB)/4, $0x39506967
+DATA e256<>+128(SB)/4, $0x3ab743ce
+DATA e256<>+132(SB)/4, $0x3ab743ce
+DATA e256<>+136(SB)/4, $0x3ab743ce
+DATA e256<>+140(SB)/4, $0x3ab743ce
+DATA e256<>+144(SB)/4, $0x3ab743ce
+DATA e256<>+148(SB)/4, $0x3ab743ce
+DATA e256<>+152(SB)/4, $0x3ab743ce
+DATA e256<>+156(SB)/4, $0x3ab743ce
+DATA e256<>+160(SB)/4, $0x3c088908
+DATA e256<>+164(SB)/4, $0x3c088908
+DATA e256<>+168(SB)/4, $0x3c088908
+DATA e256<>+172(SB)/4, $0x3c088908
+DATA e256<>+176(SB)/4, $0x3c088908
+DATA e256<>+180(SB)/4, $0x3c088908
+DATA e256<>+184(SB)/4, $0x3c088908
+DATA e256<>+188(SB)/4, $0x3c088908
+DATA e256<>+192(SB)/4, $0x3d2aa9c1
+DATA e256<>+196(SB)/4, $0x3d2aa9c1
+DATA e256<>+200(SB)/4, $0x3d2aa9c1
+DATA e256<>+204(SB)/4, $0x3d2aa9c1
+DATA e256<>+208(SB)/4, $0x3d2aa9c1
+DATA e256<>+212(SB)/4, $0x3d2aa9c1
+DATA e256<>+216(SB)/4, $0x3d2aa9c1
+DATA e256<>+220(SB)/4, $0x3d2aa9c1
+DATA e256<>+224(SB)/4, $0x3e2aaaaa
+DATA e256<>+228(SB)/4, $0x3e2aaaaa
+DATA e256<>+232(SB)/4, $0x3e2aaaaa
+DATA e256<>+236(SB)/4, $0x3e2aaaaa
+DATA e256<>+240(SB)/4, $0x3e2aaaaa
+DATA e256<>+244(SB)/4, $0x3e2aaaaa
+DATA e256<>+248(SB)/4, $0x3e2aaaaa
+DATA e256<>+252(SB)/4, $0x3e2aaaaa
+DATA e256<>+256(SB)/4, $0x3f000000
+DATA e256<>+260(SB)/4, $0x3f000000
+DATA e256<>+264(SB)/4, $0x3f000000
+DATA e256<>+268(SB)/4, $0x3f000000
+DATA e256<>+272(SB)/4, $0x3f000000
+DATA e256<>+276(SB)/4, $0x3f000000
+DATA e256<>+280(SB)/4, $0x3f000000
+DATA e256<>+284(SB)/4, $0x3f000000
+DATA e256<>+288(SB)/4, $0x3f800000
+DATA e256<>+292(SB)/4, $0x3f800000
+DATA e256<>+296(SB)/4, $0x3f800000
+DATA e256<>+300(SB)/4, $0x3f800000
+DATA e256<>+304(SB)/4, $0x3f800000
+DATA e256<>+308(SB)/4, $0x3f800000
+DATA e256<>+312(SB)/4, $0x3f800000
+DATA e256<>+316(SB)/4, $0x3f800000
+DATA e256<>+320(SB)/4, $0xc2aeac50
+DATA e256<>+324(SB)/4, $0xc2aeac50
+DATA e256<>+328(SB)/4, $0xc2aeac50
+DATA e256<>+332(SB)/4, $0xc2aeac50
+DATA e256<>+336(SB)/4, $0xc2aeac50
+DATA e256<>+340(SB)/4, $0xc2aeac50
+DATA e256<>+344(SB)/4, $0xc2aeac50
+DATA e256<>+348(SB)/4, $0xc2aeac50
+DATA e256<>+352(SB)/4, $0x3f3504f3
+DATA e256<>+356(SB)/4, $0x3f3504f3
+DATA e256<>+360(SB)/4, $0x3f3504f3
+DATA e256<>+364(SB)/4, $0x3f3504f3
+DATA e256<>+368(SB)/4, $0x3f3504f3
+DATA e256<>+372(SB)/4, $0x3f3504f3
+DATA e256<>+376(SB)/4, $0x3f3504f3
+DATA e256<>+380(SB)/4, $0x3f3504f3
+DATA e256<>+384(SB)/4, $0x3ea7ba05
+DATA e256<>+388(SB)/4, $0x3ea7ba05
+DATA e256<>+392(SB)/4, $0x3ea7ba05
+DATA e256<>+396(SB)/4, $0x3ea7ba05
+DATA e256<>+400(SB)/4, $0x3ea7ba05
+DATA e256<>+404(SB)/4, $0x3ea7ba05
+DATA e256<>+408(SB)/4, $0x3ea7ba05
+DATA e256<>+412(SB)/4, $0x3ea7ba05
+DATA e256<>+416(SB)/4, $0x3e827906
+DATA e256<>+420(SB)/4, $0x3e827906
+DATA e256<>+424(SB)/4, $0x3e827906
+DATA e256<>+428(SB)/4, $0x3e827906
+DATA e256<>+432(SB)/4, $0x3e827906
+DATA e256<>+436(SB)/4, $0x3e827906
+DATA e256<>+440(SB)/4, $0x3e827906
+DATA e256<>+444(SB)/4, $0x3e827906
+DATA e256<>+448(SB)/4, $0xbe91a98e
+DATA e256<>+452(SB)/4, $0xbe91a98e
+DATA e256<>+456(SB)/4, $0xbe91a98e
+DATA e256<>+460(SB)/4, $0xbe91a98e
+DATA e256<>+464(SB)/4, $0xbe91a98e
+DATA e256<>+468(SB)/4, $0xbe91a98e
+DATA e256<>+472(SB)/4, $0xbe91a98e
+DATA e256<>+476(SB)/4, $0xbe91a98e
+DATA e256<>+480(SB)/4, $0x3fb5f0e3
+DATA e256<>+484(SB)/4, $0x3fb5f0e3
+DATA e256<>+488(SB)/4, $0x3fb5f0e3
+DATA e256<>+492(SB)/4, $0x3fb5f0e3
+DATA e256<>+496(SB)/4, $0x3fb5f0e3
+DATA e256<>+500(SB)/4, $0x3fb5f0e3
+DATA e256<>+504(SB)/4, $0x3fb5f0e3
+DATA e256<>+508(SB)/4, $0x3fb5f0e3
+DATA e256<>+512(SB)/4, $0xbfba00e3
+DATA e256<>+516(SB)/4, $0xbfba00e3
+DATA e256<>+520(SB)/4, $0xbfba00e3
+DATA e256<>+524(SB)/4, $0xbfba00e3
+DATA e256<>+528(SB)/4, $0xbfba00e3
+DATA e256<>+532(SB)/4, $0xbfba00e3
+DATA e256<>+536(SB)/4, $0xbfba00e3
+DATA e256<>+540(SB)/4, $0xbfba00e3
+DATA e256<>+544(SB)/4, $0x3f87dc22
+DATA e256<>+548(SB)/4, $0x3f87dc22
+DATA e256<>+552(SB)/4, $0x3f87dc22
+DATA e256<>+556(SB)/4, $0x3f87dc22
+DATA e256<>+560(SB)/4, $0x3f87dc22
+DATA e256<>+564(SB)/4, $0x3f87dc22
+DATA e256<>+568(SB)/4, $0x3f87dc22
+DATA e256<>+572(SB)/4, $0x3f87dc22
+DATA e256<>+576(SB)/4, $0x80000000
+DATA e256<>+580(SB)/4, $0x80000000
+DATA e256<>+584(SB)/4, $0x80000000
+DATA e256<>+588(SB)/4, $0x80000000
+DATA e256<>+592(SB)/4, $0x80000000
+DATA e256<>+596(SB)/4, $0x80000000
+DATA e256<>+600(SB)/4, $0x80000000
+DATA e256<>+604(SB)/4, $0x80000000
+DATA e256<>+608(SB)/4, $0x7fffffff
+DATA e256<>+612(SB)/4, $0x7fffffff
+DATA e256<>+616(SB)/4, $0x7fffffff
+DATA e256<>+620(SB)/4, $0x7fffffff
+DATA e256<>+624(SB)/4, $0x7fffffff
+DATA e256<>+628(SB)/4, $0x7fffffff
+DATA e256<>+632(SB)/4, $0x7fffffff
+DATA e256<>+636(SB)/4, $0x7fffffff
+DATA e256<>+640(SB)/4, $0x41800000
+DATA e256<>+644(SB)/4, $0x41800000
+DATA e256<>+648(SB)/4, $0x41800000
+DATA e256<>+652(SB)/4, $0x41800000
+DATA e256<>+656(SB)/4, $0x41800000
+DATA e256<>+660(SB)/4, $0x41800000
+DATA e256<>+664(SB)/4, $0x41800000
+DATA e256<>+668(SB)/4, $0x41800000
+DATA e256<>+672(SB)/4, $0xc1800000
+DATA e256<>+676(SB)/4, $0xc1800000
+DATA e256<>+680(SB)/4, $0xc1800000
+DATA e256<>+684(SB)/4, $0xc1800000
+DATA e256<>+688(SB)/4, $0xc1800000
+DATA e256<>+692(SB)/4, $0xc1800000
+DATA e256<>+696(SB)/4, $0xc1800000
+DATA e256<>+700(SB)/4, $0xc1800000
+DATA e256<>+704(SB)/4, $0x0000007f
+DATA e256<>+708(SB)/4, $0x0000007f
+DATA e256<>+712(SB)/4, $0x0000007f
+DATA e256<>+716(SB)/4, $0x0000007f
+DATA e256<>+720(SB)/4, $0x0000007f
+DATA e256<>+724(SB)/4, $0x0000007f
+DATA e256<>+728(SB)/4, $0x0000007f
+DATA e256<>+732(SB)/4, $0x0000007f
+DATA e256<>+736(SB)/4, $0xff800000
+DATA e256<>+740(SB)/4, $0xff800000
+DATA e256<>+744(SB)/4, $0xff800000
+DATA e256<>+748(SB)/4, $0xff800000
+DATA e256<>+752(SB)/4, $0xff800000
+DATA e256<>+756(SB)/4, $0xff800000
+DATA e256<>+760(SB)/4, $0xff800000
+DATA e256<>+764(SB)/4, $0xff800000
+GLOBL e256<>(SB), RODATA|NOPTR, $768
+
+#define LOG2E e256<>+0(SB)
+#define LN2HI e256<>+32(SB)
+#define LN2LO e256<>+64(SB)
+#define C0 e256<>+96(SB)
+#define C1 e256<>+128(SB)
+#define C2 e256<>+160(SB)
+#define C3 e256<>+192(SB)
+#define C4 e256<>+224(SB)
+#define C5 e256<>+256(SB)
+#define ONE e256<>+288(SB)
+#define LO e256<>+320(SB)
+#define INVSQRT2 e256<>+352(SB)
+#define ERFP e256<>+384(SB)
+#define A1 e256<>+416(SB)
+#define A2 e256<>+448(SB)
+#define A3 e256<>+480(SB)
+#define A4 e256<>+512(SB)
+#define A5 e256<>+544(SB)
+#define SIGN e256<>+576(SB)
+#define ABS e256<>+608(SB)
+#define POS16 e256<>+640(SB)
+#define NEG16 e256<>+672(SB)
+#define BIAS e256<>+704(SB)
+#define NEGINF e256<>+736(SB)
+
+// EXP computes P = e^W for W ≤ 0, and 0 below ln(2⁻¹²⁶) (W is clobbered;
+// N, R, M are scratch).
+#define EXP(W, N, R, P, M) \
+	VCMPPS $0x1D, LO, W, M \
+	VMAXPS LO, W, W \
+	VMULPS LOG2E, W, N \
+	VROUNDPS $0, N, N \
+	VFNMADD231PS LN2HI, N, W \
+	VFNMADD231PS LN2LO, N, W \
+	VMOVUPS C0, P \
+	VFMADD213PS C1, W, P \
+	VFMADD213PS C2, W, P \
+	VFMADD213PS C3, W, P \
+	VFMADD213PS C4, W, P \
+	VFMADD213PS C5, W, P \
+	VMULPS W, W, R \
+	VFMADD213PS W, R, P \
+	VADDPS ONE, P, P \
+	VCVTPS2DQ N, N \
+	VPADDD BIAS, N, N \
+	VPSLLD $23, N, N \
+	VMULPS N, P, P \
+	VANDPS M, P, P
+
+// func geluAVX2(x *float32, n int)
+TEXT ·geluAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), DX
+	SHRQ $3, DX
+	JZ geludone
+	VXORPS Y12, Y12, Y12
+
+geluloop:
+	VMOVUPS (SI), Y0
+	VANDPS ABS, Y0, Y1
+	VMULPS INVSQRT2, Y1, Y1
+	VMOVUPS ONE, Y2
+	VFMADD231PS ERFP, Y1, Y2
+	VMOVUPS ONE, Y3
+	VDIVPS Y2, Y3, Y2
+	VMOVUPS A5, Y3
+	VFMADD213PS A4, Y2, Y3
+	VFMADD213PS A3, Y2, Y3
+	VFMADD213PS A2, Y2, Y3
+	VFMADD213PS A1, Y2, Y3
+	VMULPS Y2, Y3, Y3
+	VMULPS Y1, Y1, Y4
+	VXORPS SIGN, Y4, Y4
+	EXP(Y4, Y5, Y6, Y7, Y8)
+	VMULPS Y7, Y3, Y3
+	VMAXPS NEG16, Y0, Y9
+	VMINPS POS16, Y9, Y9
+	VMULPS C5, Y9, Y9
+	VMULPS Y3, Y9, Y9
+	VSUBPS Y9, Y0, Y10
+	VCMPPS $0x1D, Y12, Y0, Y11
+	VBLENDVPS Y11, Y10, Y9, Y9
+	VMOVUPS Y9, (SI)
+	ADDQ $32, SI
+	DECQ DX
+	JNZ geluloop
+
+geludone:
+	VZEROUPPER
+	RET
+
+// HMAX reduces Y0 to its largest element in X0.
+#define HMAX \
+	VEXTRACTF128 $1, Y0, X1 \
+	VMAXPS X1, X0, X0 \
+	VPERMILPS $0x4E, X0, X1 \
+	VMAXPS X1, X0, X0 \
+	VPERMILPS $0xB1, X0, X1 \
+	VMAXPS X1, X0, X0
+
+// HSUM reduces Y0 to the sum of its elements in X0.
+#define HSUM \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS X1, X0, X0 \
+	VPERMILPS $0x4E, X0, X1 \
+	VADDPS X1, X0, X0 \
+	VPERMILPS $0xB1, X0, X1 \
+	VADDPS X1, X0, X0
+
+// func maxAVX2(x *float32, n int) float32
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), DX
+	VMOVUPS NEGINF, Y0
+	SHRQ $3, DX
+	JZ maxdone
+
+maxloop:
+	VMAXPS (SI), Y0, Y0
+	ADDQ $32, SI
+	DECQ DX
+	JNZ maxloop
+
+maxdone:
+	HMAX
+	MOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func expSubSumAVX2(x *float32, n int, m float32) float32
+TEXT ·expSubSumAVX2(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), DX
+	VBROADCASTSS m+16(FP), Y9
+	VXORPS Y10, Y10, Y10
+	SHRQ $3, DX
+	JZ expdone
+
+exploop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y9, Y0, Y0
+	EXP(Y0, Y1, Y2, Y3, Y4)
+	VMOVUPS Y3, (SI)
+	VADDPS Y3, Y10, Y10
+	ADDQ $32, SI
+	DECQ DX
+	JNZ exploop
+
+expdone:
+	VMOVAPS Y10, Y0
+	HSUM
+	MOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(x *float32, n int, s float32)
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), DX
+	VBROADCASTSS s+16(FP), Y9
+	SHRQ $3, DX
+	JZ scaledone
+
+scaleloop:
+	VMULPS (SI), Y9, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ $32, SI
+	DECQ DX
+	JNZ scaleloop
+
+scaledone:
+	VZEROUPPER
+	RET
+
+// func sumAVX2(x *float32, n int) float32
+TEXT ·sumAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), DX
+	VXORPS Y0, Y0, Y0
+	SHRQ $3, DX
+	JZ sumdone
+
+sumloop:
+	VADDPS (SI), Y0, Y0
+	ADDQ $32, SI
+	DECQ DX
+	JNZ sumloop
+
+sumdone:
+	HSUM
+	MOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func sumSqDevAVX2(x *float32, n int, mean float32) float32
+TEXT ·sumSqDevAVX2(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), DX
+	VBROADCASTSS mean+16(FP), Y9
+	VXORPS Y0, Y0, Y0
+	SHRQ $3, DX
+	JZ sqdone
+
+sqloop:
+	VMOVUPS (SI), Y2
+	VSUBPS Y9, Y2, Y2
+	VFMADD231PS Y2, Y2, Y0
+	ADDQ $32, SI
+	DECQ DX
+	JNZ sqloop
+
+sqdone:
+	HSUM
+	MOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func lnApplyAVX2(x, gamma, beta *float32, n int, mean, inv float32)
+TEXT ·lnApplyAVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ gamma+8(FP), DI
+	MOVQ beta+16(FP), R8
+	MOVQ n+24(FP), DX
+	VBROADCASTSS mean+32(FP), Y9
+	VBROADCASTSS inv+36(FP), Y10
+	SHRQ $3, DX
+	JZ lndone
+
+lnloop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y9, Y0, Y0
+	VMULPS Y10, Y0, Y0
+	VMOVUPS (R8), Y1
+	VFMADD231PS (DI), Y0, Y1
+	VMOVUPS Y1, (SI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	DECQ DX
+	JNZ lnloop
+
+lndone:
+	VZEROUPPER
+	RET
