@@ -8,14 +8,20 @@
 #
 #   scripts/bench-e2e.sh                  # first 200 sentences of SST-2 dev
 #   scripts/bench-e2e.sh --all            # all 872
-#   scripts/bench-e2e.sh --limit 50 --rounds 1 --threads 1
+#   scripts/bench-e2e.sh --limit 50 --passes 1 --threads 1
 #
 # What each peer times: WRX, the whole Classify call (tokenize + forward +
 # softmax); ONNX Runtime, session.run; PyTorch, the forward call. The peers
 # get token ids that bench/e2e wrote, so WRX alone pays for tokenizing (its
-# cost is printed). Each peer warms up on the first --warmup sentences; with
-# --rounds R every sentence keeps its fastest of R timings, which filters out
-# interference from other processes on a shared machine.
+# cost is printed). Each peer warms up on the first --warmup sentences.
+#
+# The machine may be shared, so latency is measured in --passes P passes,
+# each running every peer in turn (native, ONNX Runtime, PyTorch, gorgonia),
+# and every sentence keeps its fastest time over the passes (and over the
+# --rounds R timings within a pass). A burst of load from another process then
+# hits all peers alike instead of whichever one happened to be running. The
+# load average is printed before and after. --nice -10 (root) runs every peer
+# at a higher priority than the machine's other work, again alike for all.
 #
 # PyTorch runs with OMP_WAIT_POLICY=PASSIVE unless --torch-omp-wait says
 # otherwise: with libgomp's default spinning, 2-thread PyTorch collapses to
@@ -39,13 +45,15 @@ MODEL=$SHARED/models/wrx-sst2-small
 DATA=$SHARED/data/glue/SST-2/dev.tsv
 OUT=$ROOT/out/e2e
 LIMIT=200
-ROUNDS=3
+PASSES=3
+ROUNDS=1
 WARMUP=10
 THREADS=1,2
 PEERS=native,gorgonia,ort,torch
 TORCH_MODES=no_grad,inference_mode,jit
 TORCH_OMP_WAIT=PASSIVE
 INSTALL=1
+NICE=0
 PY=/usr/bin/python3
 
 usage() {
@@ -54,7 +62,8 @@ usage() {
 Options:
   --limit N           sentences from the start of dev.tsv (default $LIMIT)
   --all               all sentences (872)
-  --rounds R          timed passes; each sentence keeps its fastest (default $ROUNDS)
+  --passes P          passes over all peers; each sentence keeps its fastest (default $PASSES)
+  --rounds R          timings per sentence within a pass (default $ROUNDS)
   --warmup W          untimed warm-up sentences per run (default $WARMUP)
   --threads LIST      thread counts (default $THREADS)
   --peers LIST        some of native,gorgonia,ort,torch (default $PEERS; native is always run)
@@ -63,6 +72,7 @@ Options:
   --model DIR         model directory (default \$WRX_SHARED/models/wrx-sst2-small)
   --data FILE         SST-2 TSV (default \$WRX_SHARED/data/glue/SST-2/dev.tsv)
   --out DIR           output directory (default out/e2e)
+  --nice N            run every peer under "nice -n N" (negative needs root; default 0)
   --no-install        fail instead of installing missing dependencies
 EOF
 }
@@ -76,6 +86,7 @@ while (($#)); do
 	case $1 in
 	--limit) LIMIT=${2:?--limit needs a value}; shift ;;
 	--all) LIMIT=0 ;;
+	--passes) PASSES=${2:?--passes needs a value}; shift ;;
 	--rounds) ROUNDS=${2:?--rounds needs a value}; shift ;;
 	--warmup) WARMUP=${2:?--warmup needs a value}; shift ;;
 	--threads) THREADS=${2:?--threads needs a value}; shift ;;
@@ -85,6 +96,7 @@ while (($#)); do
 	--model) MODEL=${2:?--model needs a value}; shift ;;
 	--data) DATA=${2:?--data needs a value}; shift ;;
 	--out) OUT=${2:?--out needs a value}; shift ;;
+	--nice) NICE=${2:?--nice needs a value}; shift ;;
 	--no-install) INSTALL=0 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown option $1" ;;
@@ -92,9 +104,16 @@ while (($#)); do
 	shift
 done
 [[ $LIMIT =~ ^[0-9]+$ ]] || die "--limit $LIMIT: want a number (0 or --all for every sentence)"
+[[ $PASSES =~ ^[1-9][0-9]*$ ]] || die "--passes $PASSES: want a number >= 1"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds $ROUNDS: want a number >= 1"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "--warmup $WARMUP: want a number"
 [[ $THREADS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--threads $THREADS: want a comma-separated list like 1,2"
+[[ $NICE =~ ^-?[0-9]+$ ]] || die "--nice $NICE: want an integer"
+RUN=()
+if ((NICE != 0)); then
+	nice -n "$NICE" true 2>/dev/null || die "--nice $NICE: not permitted (a negative value needs root)"
+	RUN=(nice -n "$NICE")
+fi
 has_peer() { [[ ,$PEERS, == *,$1,* ]]; }
 for p in ${PEERS//,/ }; do
 	case $p in native | gorgonia | ort | torch) ;; *) die "--peers: unknown peer $p (want native, gorgonia, ort, torch)" ;; esac
@@ -168,40 +187,44 @@ fi
 
 SUMMARIES=$OUT/summaries.jsonl
 : >"$SUMMARIES"
-echo "bench-e2e: $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-e2e() { # backend threads [extra flags]
-	local be=$1 t=$2
-	shift 2
+echo "bench-e2e: $(nproc) CPUs, nice $NICE, load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+e2e() { # dir backend threads [extra flags]
+	local dir=$1 be=$2 t=$3
+	shift 3
 	echo "bench-e2e: WRX $be, $t thread(s)" >&2
-	"$OUT/e2e" --model "$MODEL" --data "$DATA" --limit "$LIMIT" --backend "$be" --threads "$t" \
-		--warmup "$WARMUP" --rounds "$ROUNDS" --json --preds "$OUT/wrx-$be-$t.jsonl" "$@" >>"$SUMMARIES" ||
+	"${RUN[@]}" "$OUT/e2e" --model "$MODEL" --data "$DATA" --limit "$LIMIT" --backend "$be" --threads "$t" \
+		--warmup "$WARMUP" --rounds "$ROUNDS" --json --preds "$dir/wrx-$be-$t.jsonl" "$@" >>"$SUMMARIES" ||
 		die "bench/e2e --backend $be --threads $t failed"
 }
-first=1
-for t in ${THREADS//,/ }; do
-	if ((first)); then
-		e2e native "$t" --ids "$OUT/ids.jsonl"
-		first=0
-	else
-		e2e native "$t"
+IDS=$OUT/ids.jsonl
+for ((pass = 1; pass <= PASSES; pass++)); do
+	dir=$OUT/pass$pass
+	mkdir -p "$dir"
+	echo "bench-e2e: pass $pass of $PASSES" >&2
+	for t in ${THREADS//,/ }; do
+		if ((pass == 1)) && [[ $t == "${THREADS%%,*}" ]]; then
+			e2e "$dir" native "$t" --ids "$IDS" # every peer is fed these ids
+		else
+			e2e "$dir" native "$t"
+		fi
+	done
+	if has_peer ort; then
+		echo "bench-e2e: ONNX Runtime, threads $THREADS" >&2
+		"${RUN[@]}" node "$ROOT/scripts/e2e/bench_ort.js" --model "$ONNX" --ids "$IDS" --out-dir "$dir" --threads "$THREADS" \
+			--warmup "$WARMUP" --rounds "$ROUNDS" --node-modules "$ORT_MODULES" >>"$SUMMARIES" ||
+			die "ONNX Runtime run failed"
+	fi
+	if has_peer torch; then
+		echo "bench-e2e: PyTorch ($TORCH_MODES), threads $THREADS, OMP_WAIT_POLICY=${TORCH_OMP_WAIT:-default}" >&2
+		"${RUN[@]}" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${TORCH_OMP_WAIT:+OMP_WAIT_POLICY=$TORCH_OMP_WAIT} \
+			"$PY" "$ROOT/scripts/e2e/bench_torch.py" --model "$MODEL" --ids "$IDS" --out-dir "$dir" \
+			--threads "$THREADS" --modes "$TORCH_MODES" --warmup "$WARMUP" --rounds "$ROUNDS" \
+			>>"$SUMMARIES" 2>"$OUT/torch.log" || { tail -5 "$OUT/torch.log" >&2; die "PyTorch run failed; see $OUT/torch.log"; }
+	fi
+	if has_peer gorgonia; then
+		for t in ${THREADS//,/ }; do e2e "$dir" gorgonia "$t"; done
 	fi
 done
-if has_peer ort; then
-	echo "bench-e2e: ONNX Runtime, threads $THREADS" >&2
-	node "$ROOT/scripts/e2e/bench_ort.js" --model "$ONNX" --ids "$OUT/ids.jsonl" --out-dir "$OUT" --threads "$THREADS" \
-		--warmup "$WARMUP" --rounds "$ROUNDS" --node-modules "$ORT_MODULES" >>"$SUMMARIES" ||
-		die "ONNX Runtime run failed"
-fi
-if has_peer torch; then
-	echo "bench-e2e: PyTorch ($TORCH_MODES), threads $THREADS, OMP_WAIT_POLICY=${TORCH_OMP_WAIT:-default}" >&2
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ${TORCH_OMP_WAIT:+OMP_WAIT_POLICY=$TORCH_OMP_WAIT} \
-		"$PY" "$ROOT/scripts/e2e/bench_torch.py" --model "$MODEL" --ids "$OUT/ids.jsonl" --out-dir "$OUT" \
-		--threads "$THREADS" --modes "$TORCH_MODES" --warmup "$WARMUP" --rounds "$ROUNDS" \
-		>>"$SUMMARIES" 2>"$OUT/torch.log" || { tail -5 "$OUT/torch.log" >&2; die "PyTorch run failed; see $OUT/torch.log"; }
-fi
-if has_peer gorgonia; then
-	for t in ${THREADS//,/ }; do e2e gorgonia "$t"; done
-fi
 echo "bench-e2e: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 # ---- report ----------------------------------------------------------------
@@ -216,7 +239,7 @@ set -e
 import json, sys
 for line in open(sys.argv[1]):
     s = json.loads(line)
-    if s["peer"] == "wrx-native":
+    if s["peer"] == "wrx-native" and "/pass1/" in s["preds"]:
         print(f"wrx-native @{s['threads']}: kernels {s.get('kernels')}, tokenize alone median {s['tokenize_median_ms']:.3f} ms"
               f" (inside WRX's figures), {s['mean_tokens']:.1f} tokens per sentence on average")
 EOF
