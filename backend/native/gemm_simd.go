@@ -25,7 +25,7 @@ type kernelSet struct {
 	elem elemOps
 }
 
-var (
+const (
 	// kcMax bounds a K block, so the r rows of A a kernel streams stay in
 	// L1 across the w tiles that reuse them. K blocks split K evenly, so
 	// the order of additions depends on K alone.

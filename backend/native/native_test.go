@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 type path struct {
@@ -16,7 +18,12 @@ type path struct {
 // kernels and each SIMD family this CPU runs, with several thread counts.
 func paths() []path {
 	ps := []path{{"default", New(Options{})}}
-	for _, th := range []int{1, 2, 3} {
+	threads := []int{1, 2, 3}
+	if testing.Short() {
+		// Under qemu every configuration costs a minute.
+		threads = []int{3}
+	}
+	for _, th := range threads {
 		ps = append(ps, path{fmt.Sprintf("go-t%d", th), New(Options{Threads: th, PureGo: true})})
 		for _, ks := range simdKernelSets() {
 			b := New(Options{Threads: th})
@@ -141,4 +148,54 @@ func BenchmarkMatMulT(b *testing.B) {
 			})
 		}
 	}
+}
+
+// a and w are only read, so they may overlap: a·aᵀ (a Gram matrix) and
+// operands cut from one buffer must give the reference result.
+func TestMatMulTOverlappingInputs(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	buf := randSlice(r, 4096)
+	for _, p := range paths() {
+		for _, s := range [][3]int{{7, 33, 7}, {13, 64, 21}} {
+			m, k, n := s[0], s[1], s[2]
+			cases := map[string][2][]float32{
+				"same":    {buf[:m*k], buf[:n*k]},
+				"shifted": {buf[:m*k], buf[5 : 5+n*k]},
+			}
+			for name, c := range cases {
+				out := make([]float32, m*n)
+				ref, bound := refMatMulT(out, c[0], c[1], m, k, n, false)
+				p.b.MatMulT(out, c[0], c[1], m, k, n, false)
+				for i := range ref {
+					if d := math.Abs(float64(out[i]) - ref[i]); !(d <= bound[i]) {
+						t.Fatalf("%s %s %v: out[%d]=%g, want %g", p.name, name, s, i, out[i], ref[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMatMulTDegenerate(t *testing.T) {
+	for _, p := range paths() {
+		out := []float32{1, 2, 3, 4}
+		p.b.MatMulT(out, nil, nil, 2, 0, 2, true)
+		if diff := cmp.Diff([]float32{1, 2, 3, 4}, out); diff != "" {
+			t.Errorf("%s: k=0 accumulate changed out (-want +got):\n%s", p.name, diff)
+		}
+		p.b.MatMulT(out, nil, nil, 2, 0, 2, false)
+		if diff := cmp.Diff([]float32{0, 0, 0, 0}, out); diff != "" {
+			t.Errorf("%s: k=0 did not zero out (-want +got):\n%s", p.name, diff)
+		}
+		p.b.MatMulT(nil, nil, []float32{1, 2}, 0, 2, 1, false) // m=0: nothing to do
+	}
+}
+
+func TestMatMulTNegativeDimensionPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("MatMulT with m=-1 did not panic")
+		}
+	}()
+	New(Options{}).MatMulT(nil, nil, nil, -1, 2, 2, false)
 }
