@@ -81,3 +81,36 @@ func ExampleOpen() {
 	// emb/rows: row0row1row2
 	// row 2: row2
 }
+
+// A device description as the CLI's --throttle flag takes it.
+func ExampleParseThrottle() {
+	cfg, err := storage.ParseThrottle("150MB/s,1ms")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cfg, cfg.ReadTime(300_000))
+	// Output: 150MB/s,1ms 3ms
+}
+
+// An interrupted write, as a test of a converter would inject it: the third
+// Put fails, the caller aborts, and nothing opens.
+func ExampleFaultyWrites() {
+	ctx := context.Background()
+	w, err := storage.Create(ctx, "mem:example-faulty", storage.CreateOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fw := storage.FaultyWrites(w, storage.Fault{Op: storage.OpPut, Call: 3})
+	for _, key := range []string{"a", "b", "c", "d"} {
+		if err := fw.Put(ctx, key, []byte(key)); err != nil {
+			fmt.Println(err)
+			fw.Abort()
+			break
+		}
+	}
+	_, err = storage.Open(ctx, "mem:example-faulty")
+	fmt.Println(err)
+	// Output:
+	// faulty: put "c": injected fault
+	// storage: open mem:example-faulty: file does not exist
+}

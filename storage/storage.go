@@ -22,6 +22,11 @@
 //
 //	import _ "github.com/wrxlabs/wrx/storage/flatfile"
 //
+// Wrappers compose around any Store: [Throttle] emulates a slower device
+// (bandwidth plus per-read latency), [Faulty] and [FaultyWrites] inject
+// errors, short reads and corruption for tests, and [Counting] records
+// every read so a test can prove what a request touched.
+//
 // Checksums of blob contents are the business of the layer above: the
 // manifest records a CRC32C for every shard version and the reader verifies
 // it, because only that layer can name the shard (layer, head, fidelity) that

@@ -55,7 +55,7 @@ func diskDir(t *testing.T) string {
 			t.Cleanup(func() { os.RemoveAll(dir) })
 		}
 		var st unix.Statfs_t
-		if unix.Statfs(dir, &st) != nil || st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC {
+		if unix.Statfs(dir, &st) != nil || uint32(st.Type) == unix.TMPFS_MAGIC || uint32(st.Type) == unix.RAMFS_MAGIC {
 			continue
 		}
 		probe := filepath.Join(dir, ".probe")
