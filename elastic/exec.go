@@ -67,11 +67,6 @@ type ExecOptions struct {
 	LoadAll bool
 }
 
-// DefaultInFlight is the default number of blobs buffered between IO and
-// compute: enough for IO to stay ahead of a layer's attention half on this
-// class of device without holding more than a few shards.
-const DefaultInFlight = 4
-
 // RunStats describes one request.
 type RunStats struct {
 	Latency     time.Duration `json:"latency_ns"`

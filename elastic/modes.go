@@ -1,0 +1,210 @@
+package elastic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
+)
+
+// Mode is a way of serving requests from a shard store: WRX's planned
+// elastic pipeline, or one of the paper's baselines. All of them run on the
+// same Executor; they differ in schedule, preload and buffering.
+type Mode string
+
+// The modes.
+const (
+	// ModeWRX plans every request (target, budget, sequence length) and
+	// streams the planned shard versions, with the planner's preload set
+	// resident between requests.
+	ModeWRX Mode = "wrx"
+	// ModeHoldInMemory keeps the whole model resident at one fidelity: no
+	// IO per request, the most memory.
+	ModeHoldInMemory Mode = "hold-in-memory"
+	// ModeLoadThenExec reads the whole model at one fidelity, then
+	// computes, for every request.
+	ModeLoadThenExec Mode = "load-then-exec"
+	// ModeLayerwise streams the whole model at one fidelity, reading layer
+	// k+1 while layer k computes (the paper's standard pipelining).
+	ModeLayerwise Mode = "layerwise-pipeline"
+)
+
+// Modes lists every mode.
+func Modes() []Mode {
+	return []Mode{ModeWRX, ModeHoldInMemory, ModeLoadThenExec, ModeLayerwise}
+}
+
+// ParseMode returns the mode named s.
+func ParseMode(s string) (Mode, error) {
+	for _, m := range Modes() {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("elastic: unknown mode %q (want one of %v)", s, Modes())
+}
+
+// RunnerOptions configures NewRunner.
+type RunnerOptions struct {
+	// Mode is how requests are served; empty means ModeWRX.
+	Mode Mode
+	// Fidelity is the bitwidth the baselines run every shard at; 0 means
+	// the store's highest. ModeWRX ignores it.
+	Fidelity quant.Fidelity
+	// Target and Budget are ModeWRX's latency target and preload budget
+	// (bytes). The baselines ignore them.
+	Target time.Duration
+	Budget int64
+	// Profiles feed ModeWRX's planner; Planner options choose its strategy.
+	Profiles *Profiles
+	Planner  Options
+}
+
+// Runner serves tokenized requests in one mode.
+type Runner struct {
+	mode    Mode
+	exec    *Executor
+	sched   *Schedule // fixed schedule of the baselines
+	planner Planner
+	target  time.Duration
+	budget  int64
+	preload *Preload
+}
+
+// RunInfo describes one request: the executor's statistics and, in ModeWRX,
+// the plan it ran.
+type RunInfo struct {
+	RunStats
+	Plan *Plan `json:"plan,omitempty"`
+	// Fallback is set when no plan met the target for this request and
+	// the fastest plan within the budget ran instead.
+	Fallback bool `json:"fallback,omitempty"`
+}
+
+// NewRunner prepares a mode over store: the baselines' resident model or
+// the planner and its preload set.
+func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend, opts RunnerOptions) (*Runner, error) {
+	mode := opts.Mode
+	if mode == "" {
+		mode = ModeWRX
+	}
+	r := &Runner{mode: mode, target: opts.Target, budget: opts.Budget}
+	cfg := store.Config()
+	fid := opts.Fidelity
+	if fid == 0 {
+		for _, f := range store.Manifest().Fidelities {
+			fid = max(fid, f)
+		}
+	}
+	if mode != ModeWRX && !store.Manifest().HasFidelity(fid) {
+		return nil, fmt.Errorf("elastic: %s at %d bits: store has fidelities %v", mode, int(fid), store.Manifest().Fidelities)
+	}
+	var exOpts ExecOptions
+	switch mode {
+	case ModeHoldInMemory:
+	case ModeLoadThenExec:
+		exOpts.LoadAll = true
+	case ModeLayerwise:
+		// One layer's blobs buffered ahead while another is computed.
+		exOpts.InFlight = 2 * cfg.Heads
+	case ModeWRX:
+		exOpts.InFlight = opts.Planner.InFlight
+	default:
+		return nil, fmt.Errorf("elastic: unknown mode %q", mode)
+	}
+	ex, err := NewExecutor(ctx, store, be, exOpts)
+	if err != nil {
+		return nil, err
+	}
+	r.exec = ex
+	if mode != ModeWRX {
+		r.sched = Uniform(cfg, fid)
+		if mode == ModeHoldInMemory {
+			if err := ex.SetPreload(ctx, r.sched.Keys()); err != nil {
+				return nil, err
+			}
+		}
+		return r, nil
+	}
+	if opts.Profiles == nil {
+		return nil, errors.New("elastic: wrx mode needs importance and device profiles (run wrx profile importance and wrx profile device)")
+	}
+	pl, err := New(opts.Profiles, opts.Planner)
+	if err != nil {
+		return nil, err
+	}
+	pre, err := pl.Preload(opts.Target, opts.Budget)
+	if err != nil {
+		return nil, err
+	}
+	if err := ex.SetPreload(ctx, pre.Keys()); err != nil {
+		return nil, err
+	}
+	r.planner, r.preload = pl, pre
+	return r, nil
+}
+
+// Mode returns the runner's mode.
+func (r *Runner) Mode() Mode { return r.mode }
+
+// Executor returns the runner's executor.
+func (r *Runner) Executor() *Executor { return r.exec }
+
+// Preload returns ModeWRX's resident set, or nil.
+func (r *Runner) Preload() *Preload { return r.preload }
+
+// Run serves one tokenized request.
+func (r *Runner) Run(ctx context.Context, ids, typeIDs []int) ([]float32, RunInfo, error) {
+	var info RunInfo
+	sched := r.sched
+	if r.mode == ModeWRX {
+		req := Request{Target: r.target, Budget: r.budget, SeqLen: len(ids), Preload: r.preload}
+		plan, err := r.planner.Plan(req)
+		var inf *InfeasibleError
+		if errors.As(err, &inf) && inf.MinTarget > 0 {
+			// Longer than the target allows: run the fastest plan rather
+			// than nothing; the caller sees the predicted miss.
+			req.Target = inf.MinTarget
+			plan, err = r.planner.Plan(req)
+			info.Fallback = true
+		}
+		if err != nil {
+			return nil, info, err
+		}
+		info.Plan = plan
+		sched = ScheduleOf(plan)
+	}
+	logits, st, err := r.exec.Run(ctx, sched, ids, typeIDs)
+	info.RunStats = st
+	return logits, info, err
+}
+
+// ScheduleOf is the executor schedule of a plan.
+func ScheduleOf(p *Plan) *Schedule {
+	n := 0
+	for _, l := range p.Layers {
+		n = max(n, l.Layer+1)
+	}
+	s := &Schedule{Layers: make([][]Choice, n)}
+	for _, l := range p.Layers {
+		for _, c := range l.Shards {
+			s.Layers[l.Layer] = append(s.Layers[l.Layer], Choice{Head: c.Head, Fidelity: c.Bits})
+		}
+	}
+	return s
+}
+
+// Keys lists the shard versions of the preload set, both parts of each.
+func (p *Preload) Keys() []shardstore.Key {
+	var keys []shardstore.Key
+	for _, v := range p.Shards {
+		for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
+			keys = append(keys, shardstore.Key{Layer: v.Layer, Head: v.Head, Part: part, Fidelity: v.Bits})
+		}
+	}
+	return keys
+}
