@@ -16,12 +16,12 @@ import (
 	"github.com/wrxlabs/wrx/storage"
 )
 
-// DeviceOptions tunes ProfileDevice. The zero value takes the median of 5
+// DeviceOptions tunes ProfileDevice. The zero value takes the median of 9
 // repetitions, reads 4 blobs per (fidelity, part), and measures sequence
 // lengths 8 to 128 and shard counts 0, 1, 2, 3, 4, 6, 8, 10 and all.
 type DeviceOptions struct {
 	// Repeats is how many times each compute time is measured; the median
-	// is kept. 0 means 5.
+	// is kept. 0 means 9.
 	Repeats int
 	// ReadSamples is how many distinct blobs are read per (fidelity, part),
 	// and a quarter of how many word-embedding rows; 0 means 4.
@@ -82,6 +82,27 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 	return p, nil
 }
 
+// MeasureReads measures only the read side of ProfileDevice: the fitted
+// bandwidth (bytes per second) and per-read latency of st, which holds the
+// blobs of store. It takes well under a second on a fast device, so a
+// benchmark can re-measure the storage it actually runs on (for example
+// under a different storage.Throttle) without timing compute again. Only
+// opts.ReadSamples and opts.Seed matter.
+func MeasureReads(ctx context.Context, store *shardstore.Store, st storage.Store, opts DeviceOptions) (bandwidth float64, latency time.Duration, err error) {
+	if store == nil || st == nil {
+		return 0, 0, errors.New("measure reads: nil store or storage")
+	}
+	opts.Progress = nil
+	d, err := newDeviceRun(store, st, nil, opts)
+	if err != nil {
+		return 0, 0, fmt.Errorf("measure reads: %w", err)
+	}
+	if bandwidth, latency, err = d.reads(ctx); err != nil {
+		return 0, 0, fmt.Errorf("measure reads: %w", err)
+	}
+	return bandwidth, latency, nil
+}
+
 type deviceRun struct {
 	store *shardstore.Store
 	st    storage.Store
@@ -97,7 +118,7 @@ type deviceRun struct {
 func newDeviceRun(store *shardstore.Store, st storage.Store, be backend.Backend, opts DeviceOptions) (*deviceRun, error) {
 	c := store.Config()
 	if opts.Repeats <= 0 {
-		opts.Repeats = 5
+		opts.Repeats = 9
 	}
 	if opts.ReadSamples <= 0 {
 		opts.ReadSamples = 4

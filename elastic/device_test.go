@@ -3,6 +3,8 @@ package elastic_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log"
 	"math"
 	"runtime"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -45,6 +48,16 @@ func TestProfileDeviceFitsThrottle(t *testing.T) {
 	}
 	if r := float64(p.ReadLatency) / float64(dev.Latency); r < 0.8 || r > 1.2 {
 		t.Errorf("fitted latency %v, throttle %v", p.ReadLatency, dev.Latency)
+	}
+	bw, lat, err := elastic.MeasureReads(context.Background(), s, st, elastic.DeviceOptions{Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := bw / dev.Bandwidth; r < 0.8 || r > 1.2 {
+		t.Errorf("MeasureReads: fitted bandwidth %.3g B/s, throttle %.3g B/s", bw, dev.Bandwidth)
+	}
+	if r := float64(lat) / float64(dev.Latency); r < 0.8 || r > 1.2 {
+		t.Errorf("MeasureReads: fitted latency %v, throttle %v", lat, dev.Latency)
 	}
 	if p.Backend != "native" {
 		t.Errorf("backend %q", p.Backend)
@@ -176,5 +189,31 @@ func TestDeviceSaveLoad(t *testing.T) {
 	bad.ReadBandwidth = 0
 	if err := elastic.SaveDevice(ctx, uri, &bad); err == nil {
 		t.Error("saving a profile with zero bandwidth succeeded")
+	}
+}
+
+// Measure this device reading a store through an emulated SD card, and
+// print what the planner will assume.
+func ExampleProfileDevice() {
+	ctx := context.Background()
+	uri := "file:/path/to/store" // made by wrx convert
+	s, err := shardstore.OpenURI(ctx, uri)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sd := storage.Throttle(s.Storage(), storage.ThrottleConfig{Bandwidth: 25e6, Latency: time.Millisecond})
+	be, err := backend.Get("native")
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := elastic.ProfileDevice(ctx, s, sd, be, elastic.DeviceOptions{})
+	s.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%.0f MB/s, %v per read; a layer of 12 shards on 32 tokens: %v\n",
+		p.ReadBandwidth/1e6, p.ReadLatency, p.LayerTime(12, 32))
+	if err := elastic.SaveDevice(ctx, uri, p); err != nil {
+		log.Fatal(err)
 	}
 }

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/backend/native"
+	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
+	_ "github.com/wrxlabs/wrx/storage/badger"
+	_ "github.com/wrxlabs/wrx/storage/flatfile"
+)
+
+func profileCommand() *cli.Command {
+	store := &cli.StringFlag{Name: "store", Required: true, Usage: "shard store `URI` made by wrx convert (file:PATH, badger:PATH)"}
+	be := &cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"}
+	quiet := &cli.BoolFlag{Name: "quiet", Usage: "no progress bar"}
+	js := &cli.BoolFlag{Name: "json", Usage: "print the profile as JSON instead of a summary"}
+	noSave := &cli.BoolFlag{Name: "no-save", Usage: "measure and print, but do not write the profile into the store"}
+	return &cli.Command{
+		Name:  "profile",
+		Usage: "measure the importance and device profiles the planner needs, and save them in the store",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "importance",
+				Usage: "measure how much each shard version costs in output quality",
+				Description: `For every shard (layer, head) and every stored fidelity, plus "dropped", runs
+the model with only that shard degraded on the first --limit labelled
+examples of --data, and records the mean KL divergence of the label
+distribution from the full-fidelity model's, and the change in accuracy.
+Use training data, never the evaluation set (for SST-2: train.tsv, and
+evaluate on dev.tsv). The profile is saved in the store under
+profile/importance.`,
+				Flags: []cli.Flag{store, be, quiet, js, noSave,
+					&cli.StringFlag{Name: "task", Value: "sst2", Usage: "GLUE `TASK` of --data: sst2, rte, mrpc or qnli"},
+					&cli.StringFlag{Name: "data", Required: true, Usage: "labelled `FILE.tsv` kept apart from evaluation, e.g. SST-2 train.tsv"},
+					&cli.IntFlag{Name: "limit", Value: 500, Usage: "profile on the first `N` rows (0: all)"},
+					&cli.IntFlag{Name: "workers", Usage: "parallel jobs (0: one per CPU)"},
+					&cli.IntFlag{Name: "max-len", Value: elastic.DefaultProfileMaxLen, Usage: "truncate examples to `N` tokens"},
+				},
+				Action: profileImportance,
+			},
+			{
+				Name:  "device",
+				Usage: "measure storage reads and compute time on this device",
+				Description: `Fits the store's per-read latency and bandwidth from cold reads of shard
+blobs of every size, and times one layer per (sequence length, shard count),
+the embedding, the head, and a layer at each fidelity (dequantization cost).
+With --throttle the reads go through an emulated slower device; the saved
+profile then describes that device. The profile is saved in the store under
+profile/device/BACKEND.`,
+				Flags: []cli.Flag{store, be, quiet, js, noSave,
+					&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms"},
+					&cli.IntFlag{Name: "repeats", Value: 9, Usage: "time each point `N` times and keep the median"},
+				},
+				Action: profileDevice,
+			},
+		},
+	}
+}
+
+// profileBackend returns the named backend. Importance profiling runs
+// whole jobs in parallel, so the native backend's own threads would only
+// compete with them: each worker then gets single-threaded kernels.
+func profileBackend(name string, workers int) (backend.Backend, error) {
+	if name == "native" && workers > 1 {
+		return native.New(native.Options{Threads: 1}), nil
+	}
+	return backend.Get(name)
+}
+
+func profileImportance(c *cli.Context) error {
+	ctx, uri := c.Context, c.String("store")
+	task, err := glue.ParseTask(c.String("task"))
+	if err != nil {
+		return err
+	}
+	if task.Regression() {
+		return fmt.Errorf("task %s is a regression; importance needs a classification task", task)
+	}
+	data := c.String("data")
+	if strings.HasPrefix(strings.ToLower(filepath.Base(data)), "dev") {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s looks like an evaluation set; profile on training data so that evaluation stays honest\n", data)
+	}
+	examples, err := glue.ReadFile(ctx, data, task, c.Int("limit"))
+	if err != nil {
+		return err
+	}
+	workers := c.Int("workers")
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	be, err := profileBackend(c.String("backend"), workers)
+	if err != nil {
+		return err
+	}
+	s, err := shardstore.OpenURI(ctx, uri)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	update, finish := newProgress(fmt.Sprintf("importance (%d examples)", len(examples)), c.Bool("quiet"))
+	var refAcc float64
+	start := time.Now()
+	p, err := elastic.ProfileImportance(ctx, s, be, examples, elastic.ImportanceOptions{
+		MaxLen: c.Int("max-len"), Workers: workers, Task: string(task),
+		Progress: update, Reference: func(a float64) { refAcc = a },
+	})
+	finish()
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	// Close before rewriting: Badger allows one handle per directory.
+	s.Close()
+	if !c.Bool("no-save") {
+		if err := elastic.SaveImportance(ctx, uri, p); err != nil {
+			return err
+		}
+	}
+	if c.Bool("json") {
+		return printProfileJSON(c.App.Writer, p)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "importance of %d×%d shards at %v bits + dropped, on %d examples of %s (%s)\n",
+		p.Layers, p.Heads, p.Bits, p.Samples, data, task)
+	fmt.Fprintf(w, "full model accuracy %.4f; %d jobs on %d workers (%s) in %s\n",
+		refAcc, p.Layers*p.Heads*(len(p.Bits)+1), workers, be.Name(), took.Round(time.Millisecond))
+	printImportanceSummary(w, p)
+	if !c.Bool("no-save") {
+		fmt.Fprintf(w, "saved in %s under %s\n", uri, elastic.ImportanceKey)
+	}
+	return nil
+}
+
+// printImportanceSummary prints the mean loss per fidelity and the shards
+// that matter most and least when dropped.
+func printImportanceSummary(w io.Writer, p *elastic.ImportanceProfile) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "bits\tmean KL\tmax KL\tmean Δacc\t")
+	n := float64(p.Layers * p.Heads)
+	row := func(name string, kl func(*elastic.ShardImportance) float64, acc func(*elastic.ShardImportance) float64) {
+		var sum, mx, dacc float64
+		for l := range p.Shards {
+			for h := range p.Shards[l] {
+				sh := &p.Shards[l][h]
+				sum += kl(sh)
+				mx = max(mx, kl(sh))
+				dacc += acc(sh)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%.3g\t%.3g\t%+.4f\t\n", name, sum/n, mx, dacc/n)
+	}
+	for i, b := range p.Bits {
+		row(b.String(),
+			func(s *elastic.ShardImportance) float64 { return s.Loss[i] },
+			func(s *elastic.ShardImportance) float64 {
+				if s.AccDelta == nil {
+					return 0
+				}
+				return s.AccDelta[i]
+			})
+	}
+	row("dropped", func(s *elastic.ShardImportance) float64 { return s.Dropped },
+		func(s *elastic.ShardImportance) float64 { return s.DroppedAccDelta })
+	tw.Flush()
+
+	type shard struct {
+		l, h int
+		kl   float64
+		acc  float64
+	}
+	var all []shard
+	for l := range p.Shards {
+		for h, s := range p.Shards[l] {
+			all = append(all, shard{l, h, s.Dropped, s.DroppedAccDelta})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b shard) int {
+		switch {
+		case a.kl > b.kl:
+			return -1
+		case a.kl < b.kl:
+			return 1
+		}
+		return 0
+	})
+	k := min(5, len(all))
+	show := func(title string, ss []shard) {
+		fmt.Fprintln(w, title)
+		for _, s := range ss {
+			fmt.Fprintf(w, "  layer %d head %2d: KL %.4g, Δacc %+.4f\n", s.l, s.h, s.kl, s.acc)
+		}
+	}
+	show("most important when dropped:", all[:k])
+	show("least important when dropped:", all[len(all)-k:])
+}
+
+func profileDevice(c *cli.Context) error {
+	ctx, uri := c.Context, c.String("store")
+	be, err := backend.Get(c.String("backend"))
+	if err != nil {
+		return err
+	}
+	s, err := shardstore.OpenURI(ctx, uri)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	st := s.Storage()
+	device := "unthrottled"
+	if t := c.String("throttle"); t != "" {
+		cfg, err := storage.ParseThrottle(t)
+		if err != nil {
+			return err
+		}
+		st, device = storage.Throttle(st, cfg), "throttled to "+cfg.String()
+	}
+	update, finish := newProgress("device", c.Bool("quiet"))
+	start := time.Now()
+	p, err := elastic.ProfileDevice(ctx, s, st, be, elastic.DeviceOptions{Repeats: c.Int("repeats"), Progress: update})
+	finish()
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	s.Close()
+	if !c.Bool("no-save") {
+		if err := elastic.SaveDevice(ctx, uri, p); err != nil {
+			return err
+		}
+	}
+	if c.Bool("json") {
+		return printProfileJSON(c.App.Writer, p)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "device profile of %s (%s), backend %s, measured in %s\n", uri, device, p.Backend, took.Round(time.Millisecond))
+	fmt.Fprintf(w, "reads: %.1f MB/s, %v per read\n", p.ReadBandwidth/1e6, p.ReadLatency.Round(time.Microsecond))
+	printComputeTable(w, p)
+	if !c.Bool("no-save") {
+		fmt.Fprintf(w, "saved in %s under %s\n", uri, elastic.DeviceKey(p.Backend))
+	}
+	return nil
+}
+
+func printComputeTable(w io.Writer, p *elastic.DeviceProfile) {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
+	t := &p.Compute
+	fmt.Fprintln(w, "layer compute time (ms) by sequence length (rows) and shards per layer (columns):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "S\\n\t")
+	for _, n := range t.ShardCounts {
+		fmt.Fprintf(tw, "%d\t", n)
+	}
+	fmt.Fprint(tw, "embed\thead\t\n")
+	for i, S := range t.SeqLens {
+		fmt.Fprintf(tw, "%d\t", S)
+		for _, d := range t.Layer[i] {
+			fmt.Fprintf(tw, "%s\t", ms(d))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t\n", ms(t.Embed[i]), ms(t.Head[i]))
+	}
+	tw.Flush()
+	var parts []string
+	for _, f := range p.Dequant {
+		parts = append(parts, fmt.Sprintf("%d:%.2f", f.Bits, f.Factor))
+	}
+	fmt.Fprintf(w, "dequantization factor of the shards' compute, vs the highest fidelity (bits:factor): %s\n", strings.Join(parts, " "))
+}
+
+func printProfileJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
