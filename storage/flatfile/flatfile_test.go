@@ -43,7 +43,7 @@ func randomBlob(r *rand.Rand, n int) []byte {
 }
 
 // writeStore commits blobs to a new store at dir and returns them.
-func writeStore(t *testing.T, dir string, sizes ...int) map[string][]byte {
+func writeStore(t testing.TB, dir string, sizes ...int) map[string][]byte {
 	t.Helper()
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, uint64(len(sizes))))
