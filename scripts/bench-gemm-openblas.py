@@ -1,95 +1,100 @@
 #!/usr/bin/python3
-"""Times float32 out = a @ w.T with numpy/OpenBLAS at the shapes of
-bench/gemm (Go), with the same method: rounds of at least 25 ms, best of N,
-and prints [{"backend","m","k","n","gflops"}] as JSON on stdout.
+"""Compares float32 GEMM throughput, out[m×n] = a[m×k]·w[n×k]ᵀ, of WRX's
+native backend (the Go command bench/gemm/cmd/benchgemm) and of
+numpy/OpenBLAS in this process, at the shapes of bench/gemm.
 
-Used by scripts/bench-gemm-openblas.sh; with --compare it instead joins
-OpenBLAS and native JSON files and prints the ratio table."""
+The machine may be shared, so the two sides alternate shape by shape:
+for each shape, OpenBLAS then native are measured --passes times, each in
+rounds of at least 25 ms, and each side keeps its best round. Both sides
+time the same way. Prints a table with the ratio native/OpenBLAS, and with
+--json FILE also writes every best figure as [{"backend","m","k","n",
+"gflops"}].
+
+Run through scripts/bench-gemm-openblas.sh, which installs the packages,
+builds the Go command and sets the OpenBLAS environment."""
 
 import argparse
 import json
+import subprocess
 import sys
 import time
+
+import numpy as np
 
 M = (1, 8, 32, 128)
 KN = ((384, 384), (384, 1536), (1536, 384), (768, 768), (768, 3072), (3072, 768))
 
 
-def bench(rounds, round_time):
-    import numpy as np
+def report_openblas():
     try:
         from threadpoolctl import threadpool_info
-        for info in threadpool_info():
-            print("openblas: %s %s, kernel %s, %s threads" % (
-                info.get("filepath"), info.get("version"),
-                info.get("architecture"), info.get("num_threads")), file=sys.stderr)
     except ImportError:
         print("openblas: threadpoolctl missing, kernel not reported", file=sys.stderr)
+        return
+    for info in threadpool_info():
+        print("OpenBLAS %s (%s), kernel %s, %s threads" % (
+            info.get("version"), info.get("filepath"),
+            info.get("architecture"), info.get("num_threads")))
+
+
+def openblas_gflops(m, k, n, rounds, round_time):
     rng = np.random.default_rng(1)
-    res = []
-    for m in M:
-        for k, n in KN:
-            a = rng.standard_normal((m, k), dtype=np.float32)
-            w = rng.standard_normal((n, k), dtype=np.float32)
-            out = np.empty((m, n), np.float32)
-            wt = w.T  # a view: OpenBLAS gets a transposed operand, as Go gets w
-            t = time.perf_counter()
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    w = rng.standard_normal((n, k), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    wt = w.T  # a view: OpenBLAS gets a transposed operand, as Go gets w
+    t = time.perf_counter()
+    np.matmul(a, wt, out=out)
+    per = max(time.perf_counter() - t, 1e-6)
+    iters = max(1, int(round_time / per))
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(iters):
             np.matmul(a, wt, out=out)
-            per = max(time.perf_counter() - t, 1e-6)
-            iters = max(1, int(round_time / per))
-            best = float("inf")
-            for _ in range(rounds):
-                t = time.perf_counter()
-                for _ in range(iters):
-                    np.matmul(a, wt, out=out)
-                el = time.perf_counter() - t
-                best = min(best, el / iters)
-                if el < round_time / 2:
-                    iters = max(iters + 1, int(iters * round_time / max(el, 1e-6)))
-            res.append({"backend": "openblas", "m": m, "k": k, "n": n,
-                        "gflops": 2 * m * k * n / best / 1e9})
-    return res
+        el = time.perf_counter() - t
+        best = min(best, el / iters)
+        if el < round_time / 2:
+            iters = max(iters + 1, int(iters * round_time / max(el, 1e-6)))
+    return 2 * m * k * n / best / 1e9
 
 
-def best_of(files):
-    best = {}
-    for f in files:
-        with open(f) as fh:
-            for r in json.load(fh):
-                key = (r["backend"], r["m"], r["k"], r["n"])
-                best[key] = max(best.get(key, 0), r["gflops"])
-    return best
-
-
-def compare(native_files, openblas_files, backend):
-    nat, ob = best_of(native_files), best_of(openblas_files)
-    print("%5s %5s %5s %12s %12s %7s" % ("m", "k", "n", backend, "openblas", "ratio"))
-    worst = {}
-    for m in M:
-        for k, n in KN:
-            g, o = nat.get((backend, m, k, n)), ob.get(("openblas", m, k, n))
-            if g is None or o is None:
-                continue
-            ratio = g / o
-            print("%5d %5d %5d %12.1f %12.1f %7.2f" % (m, k, n, g, o, ratio))
-            worst[m] = min(worst.get(m, ratio), ratio)
-    print("worst ratio per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(worst.items())))
+def native_gflops(cmd, threads, m, k, n, rounds):
+    out = subprocess.run(
+        [cmd, "--json", "--backends", "native", "--threads", str(threads),
+         "--rounds", str(rounds), "--m", str(m), "--kn", "%dx%d" % (k, n)],
+        check=True, capture_output=True, text=True).stdout
+    return json.loads(out)[0]["gflops"]
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--round-time", type=float, default=0.025)
-    p.add_argument("--compare", action="store_true")
-    p.add_argument("--native", nargs="*", default=[])
-    p.add_argument("--openblas", nargs="*", default=[])
-    p.add_argument("--backend", default="native")
+    p.add_argument("--benchgemm", required=True, help="path of the built benchgemm command")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--passes", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args()
-    if args.compare:
-        compare(args.native, args.openblas, args.backend)
-    else:
-        json.dump(bench(args.rounds, args.round_time), sys.stdout)
-        print()
+    report_openblas()
+    print("native vs OpenBLAS, float32 out[m×n] = a[m×k]·w[n×k]ᵀ, %d threads, GFLOP/s, "
+          "best of %d alternating passes × %d rounds" % (args.threads, args.passes, args.rounds))
+    print("%5s %5s %5s %10s %10s %7s" % ("m", "k", "n", "native", "openblas", "ratio"), flush=True)
+    results, worst = [], {}
+    for m in M:
+        for k, n in KN:
+            ob = nat = 0.0
+            for _ in range(args.passes):
+                ob = max(ob, openblas_gflops(m, k, n, args.rounds, 0.025))
+                nat = max(nat, native_gflops(args.benchgemm, args.threads, m, k, n, args.rounds))
+            ratio = nat / ob
+            worst[m] = min(worst.get(m, ratio), ratio)
+            print("%5d %5d %5d %10.1f %10.1f %7.2f" % (m, k, n, nat, ob, ratio), flush=True)
+            results += [{"backend": "native", "m": m, "k": k, "n": n, "gflops": nat},
+                        {"backend": "openblas", "m": m, "k": k, "n": n, "gflops": ob}]
+    print("worst ratio per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(worst.items())))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f)
 
 
 if __name__ == "__main__":

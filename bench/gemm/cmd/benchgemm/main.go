@@ -2,7 +2,7 @@
 // bench/gemm) as a table, or as JSON with --json:
 //
 //	go run ./bench/gemm/cmd/benchgemm --json
-//	go run ./bench/gemm/cmd/benchgemm --backends native --m 1,128 --threads 2
+//	go run ./bench/gemm/cmd/benchgemm --backends native --m 1,128 --kn 768x3072 --threads 2
 package main
 
 import (
@@ -30,6 +30,7 @@ func run() error {
 	jsonOut := flag.Bool("json", false, `print [{"backend","m","k","n","gflops"}] instead of a table`)
 	backends := flag.String("backends", strings.Join(gemm.DefaultBackends, ","), "comma-separated backends to measure")
 	ms := flag.String("m", "", "comma-separated row counts (default 1,8,32,128)")
+	kns := flag.String("kn", "", "comma-separated KxN weight shapes, e.g. 768x3072 (default: BERT-small and BERT-base layers)")
 	threads := flag.Int("threads", 0, "threads for the native backend (0 = GOMAXPROCS)")
 	rounds := flag.Int("rounds", 0, "timed rounds per shape, best reported (default 5)")
 	flag.Parse()
@@ -41,6 +42,15 @@ func run() error {
 				return fmt.Errorf("--m: %w", err)
 			}
 			opts.M = append(opts.M, m)
+		}
+	}
+	if *kns != "" {
+		for _, f := range strings.Split(*kns, ",") {
+			var k, n int
+			if _, err := fmt.Sscanf(strings.TrimSpace(f), "%dx%d", &k, &n); err != nil {
+				return fmt.Errorf("--kn %q: want KxN: %w", f, err)
+			}
+			opts.KN = append(opts.KN, [2]int{k, n})
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
