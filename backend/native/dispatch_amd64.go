@@ -23,6 +23,11 @@ func simdKernelSets() []*kernelSet {
 }
 
 var avx512ElemOps = elemOps{
+	add: func(x, b []float32) {
+		if len(x) > 0 {
+			addAVX512(&x[0], &b[0], len(x))
+		}
+	},
 	gelu: func(x []float32) {
 		if len(x) > 0 {
 			geluAVX512(&x[0], len(x))
@@ -37,6 +42,16 @@ var avx512ElemOps = elemOps{
 }
 
 var avx2ElemOps = elemOps{
+	add: func(x, b []float32) {
+		n := len(x) &^ 7
+		if n > 0 {
+			addAVX2(&x[0], &b[0], n)
+		}
+		b = b[:len(x)]
+		for i := n; i < len(x); i++ {
+			x[i] += b[i]
+		}
+	},
 	gelu: func(x []float32) {
 		n := len(x) &^ 7
 		if n > 0 {

@@ -48,3 +48,9 @@ func sumSqDevAVX2(x *float32, n int, mean float32) float32
 
 //go:noescape
 func lnApplyAVX2(x, gamma, beta *float32, n int, mean, inv float32)
+
+//go:noescape
+func addAVX512(x, b *float32, n int)
+
+//go:noescape
+func addAVX2(x, b *float32, n int)

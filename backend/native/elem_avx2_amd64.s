@@ -444,3 +444,25 @@ lnloop:
 lndone:
 	VZEROUPPER
 	RET
+
+// func addAVX2(x, b *float32, n int)
+// x[i] += b[i] for n a multiple of 8.
+TEXT ·addAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), DX
+	SHRQ $3, DX
+	JZ adddone
+
+addloop:
+	VMOVUPS (SI), Y0
+	VADDPS (DI), Y0, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ DX
+	JNZ addloop
+
+adddone:
+	VZEROUPPER
+	RET

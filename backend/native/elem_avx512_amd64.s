@@ -351,3 +351,58 @@ lntail:
 lndone:
 	VZEROUPPER
 	RET
+
+// func addAVX512(x, b *float32, n int)
+// x[i] += b[i].
+TEXT ·addAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ CX, DX
+	SHRQ $6, DX
+	JZ add16
+
+add64:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	VADDPS (DI), Z0, Z0
+	VADDPS 64(DI), Z1, Z1
+	VADDPS 128(DI), Z2, Z2
+	VADDPS 192(DI), Z3, Z3
+	VMOVUPS Z0, (SI)
+	VMOVUPS Z1, 64(SI)
+	VMOVUPS Z2, 128(SI)
+	VMOVUPS Z3, 192(SI)
+	ADDQ $256, SI
+	ADDQ $256, DI
+	DECQ DX
+	JNZ add64
+
+add16:
+	MOVQ CX, DX
+	ANDQ $63, DX
+	SHRQ $4, DX
+	JZ addtail
+
+add16loop:
+	VMOVUPS (SI), Z0
+	VADDPS (DI), Z0, Z0
+	VMOVUPS Z0, (SI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ DX
+	JNZ add16loop
+
+addtail:
+	TAILMASK
+	JZ adddone
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (DI), K1, Z1
+	VADDPS Z1, Z0, Z0
+	VMOVUPS Z0, K1, (SI)
+
+adddone:
+	VZEROUPPER
+	RET

@@ -8,6 +8,7 @@ import (
 // elemOps are a kernel set's elementwise kernels. Each works on one slice
 // or row; Backend splits large inputs across threads.
 type elemOps struct {
+	add        func(x, b []float32) // x[i] += b[i], len(b) ≥ len(x)
 	gelu       func(x []float32)
 	softmaxRow func(row []float32)
 	layerNorm  func(row, gamma, beta []float32, eps float32)
@@ -15,7 +16,7 @@ type elemOps struct {
 
 // goElemOps are the scalar float32 versions of the SIMD formulas, for CPUs
 // that have SIMD GEMM kernels but no vector elementwise kernels.
-var goElemOps = elemOps{gelu: gelu32Slice, softmaxRow: softmaxRow32, layerNorm: layerNormRow32}
+var goElemOps = elemOps{add: addGo, gelu: gelu32Slice, softmaxRow: softmaxRow32, layerNorm: layerNormRow32}
 
 // Below these sizes an elementwise call is not split across threads.
 const (

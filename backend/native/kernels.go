@@ -40,12 +40,20 @@ func (b *Backend) AddBias(x, bias []float32, rows, cols int) {
 	checkDims("AddBias", rows, cols)
 	checkLen("AddBias", "x", x, rows*cols)
 	checkLen("AddBias", "bias", bias, cols)
+	add := addGo
+	if b.ks != nil {
+		add = b.ks.elem.add
+	}
 	bias = bias[:cols]
 	for r := range rows {
-		row := x[r*cols : r*cols+cols]
-		for j, v := range bias {
-			row[j] += v
-		}
+		add(x[r*cols:r*cols+cols], bias)
+	}
+}
+
+func addGo(x, b []float32) {
+	b = b[:len(x)]
+	for i := range x {
+		x[i] += b[i]
 	}
 }
 
