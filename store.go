@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
 	"github.com/wrxlabs/wrx/storage"
@@ -46,13 +47,13 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 	if err != nil {
 		return nil, fmt.Errorf("wrx: %w", err)
 	}
+	var throttle storage.ThrottleConfig
 	if opts.Throttle != "" {
-		cfg, err := storage.ParseThrottle(opts.Throttle)
-		if err != nil {
+		if throttle, err = storage.ParseThrottle(opts.Throttle); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("wrx: %w", err)
 		}
-		st = storage.Throttle(st, cfg)
+		st = storage.Throttle(st, throttle)
 	}
 	s, err := shardstore.Open(ctx, st)
 	if err != nil {
@@ -64,7 +65,7 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 		s.Close()
 		return nil, fmt.Errorf("wrx: %s: %w", uri, err)
 	}
-	eng, err := storeEngine(ctx, s, be, opts)
+	eng, err := storeEngine(ctx, s, be, opts, throttle)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("wrx: %s: %w", uri, err)
@@ -74,7 +75,25 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 	return c, nil
 }
 
-func storeEngine(ctx context.Context, s *shardstore.Store, be backend.Backend, opts Options) (engine, error) {
+func storeEngine(ctx context.Context, s *shardstore.Store, be backend.Backend, opts Options, throttle storage.ThrottleConfig) (engine, error) {
+	if opts.Target > 0 {
+		prof, err := elastic.LoadProfiles(ctx, s, be.Name(), throttle)
+		if err != nil {
+			return nil, err
+		}
+		strategy, err := elastic.ParseStrategy(opts.Strategy)
+		if err != nil {
+			return nil, err
+		}
+		r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
+			Mode: elastic.ModeWRX, Target: opts.Target, Budget: opts.Budget,
+			Profiles: prof, Planner: elastic.Options{Strategy: strategy},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &elasticEngine{r: r}, nil
+	}
 	f := opts.Fidelity
 	if f == 0 {
 		f = highest(s.Manifest().Fidelities)
@@ -84,6 +103,13 @@ func storeEngine(ctx context.Context, s *shardstore.Store, be backend.Backend, o
 		return nil, err
 	}
 	return &denseEngine{m: m, be: be}, nil
+}
+
+type elasticEngine struct{ r *elastic.Runner }
+
+func (e *elasticEngine) logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
+	logits, info, err := e.r.Run(ctx, ids, typeIDs)
+	return logits, &info, err
 }
 
 func highest(fids []quant.Fidelity) quant.Fidelity {

@@ -23,8 +23,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/elastic"
 	_ "github.com/wrxlabs/wrx/backend/native" // the default backend
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
@@ -54,6 +56,17 @@ type Options struct {
 	// Throttle, for a store, emulates a slower device under it, e.g.
 	// "100MB/s,0.5ms" (bandwidth, per-read latency). Empty: no throttle.
 	Throttle string
+	// Target, for a store, turns on the elastic pipeline: every request is
+	// planned to answer within Target, streaming shard versions from the
+	// store, with at most Budget bytes of shards kept resident between
+	// requests. The store needs importance and device profiles ("wrx
+	// profile"). Zero: hold the model in memory at Fidelity.
+	Target time.Duration
+	// Budget is the elastic pipeline's preload buffer size in bytes.
+	Budget int64
+	// Strategy names the planner: "optimal" (default) or "greedy" (the
+	// paper's two-pass greedy).
+	Strategy string
 }
 
 // Prediction is the result of classifying one input.
@@ -64,12 +77,15 @@ type Prediction struct {
 	Scores map[string]float32 // probability per label
 	Logits []float32          // raw logits, one per label
 	Tokens int                // tokens the model saw, [CLS] and [SEP] included
+	// Run describes the request in the elastic pipeline (Options.Target):
+	// its plan, latency, IO and peak weight memory. Nil otherwise.
+	Run *elastic.RunInfo
 }
 
 // engine computes logits for one tokenized input. Dense models and the
 // elastic pipeline both implement it.
 type engine interface {
-	logits(ctx context.Context, ids, typeIDs []int) ([]float32, error)
+	logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error)
 }
 
 // Classifier classifies text. It is safe for concurrent use. Close it to
@@ -168,11 +184,13 @@ func (c *Classifier) ClassifyPair(ctx context.Context, text, pair string) (Predi
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: tokenize %q: %w", abbreviate(text), err)
 	}
-	logits, err := c.eng.logits(ctx, enc.InputIDs, enc.TokenTypeIDs)
+	logits, run, err := c.eng.logits(ctx, enc.InputIDs, enc.TokenTypeIDs)
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: classify %q: %w", abbreviate(text), err)
 	}
-	return c.predict(logits, len(enc.InputIDs)), nil
+	p := c.predict(logits, len(enc.InputIDs))
+	p.Run = run
+	return p, nil
 }
 
 func (c *Classifier) predict(logits []float32, tokens int) Prediction {
@@ -204,6 +222,7 @@ type denseEngine struct {
 	be backend.Backend
 }
 
-func (e *denseEngine) logits(ctx context.Context, ids, typeIDs []int) ([]float32, error) {
-	return e.m.Forward(ctx, e.be, ids, typeIDs)
+func (e *denseEngine) logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
+	l, err := e.m.Forward(ctx, e.be, ids, typeIDs)
+	return l, nil, err
 }

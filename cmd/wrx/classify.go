@@ -106,11 +106,20 @@ type predictionJSON struct {
 	Label  string             `json:"label"`
 	Score  float32            `json:"score"`
 	Scores map[string]float32 `json:"scores"`
+	// With --target: how the request ran in the elastic pipeline.
+	LatencyMS       *float64 `json:"latency_ms,omitempty"`
+	PeakWeightBytes *int64   `json:"peak_weight_bytes,omitempty"`
+	IOBytes         *int64   `json:"io_bytes,omitempty"`
 }
 
 func printPrediction(w io.Writer, in [2]string, p wrx.Prediction, asJSON bool) error {
 	if asJSON {
-		b, err := json.Marshal(predictionJSON{Text: in[0], Pair: in[1], Label: p.Label, Score: p.Score, Scores: p.Scores})
+		pj := predictionJSON{Text: in[0], Pair: in[1], Label: p.Label, Score: p.Score, Scores: p.Scores}
+		if r := p.Run; r != nil {
+			ms := float64(r.Latency.Microseconds()) / 1000
+			pj.LatencyMS, pj.PeakWeightBytes, pj.IOBytes = &ms, &r.PeakWeightBytes, &r.IOBytes
+		}
+		b, err := json.Marshal(pj)
 		if err != nil {
 			return err
 		}
@@ -120,6 +129,11 @@ func printPrediction(w io.Writer, in [2]string, p wrx.Prediction, asJSON bool) e
 	text := in[0]
 	if in[1] != "" {
 		text += " ||| " + in[1]
+	}
+	if r := p.Run; r != nil {
+		_, err := fmt.Fprintf(w, "%s\t%.4f\t%s\t(%.1fms, %s read, peak weights %s)\n", p.Label, p.Score, text,
+			float64(r.Latency.Microseconds())/1000, formatBytes(r.IOBytes), formatBytes(r.PeakWeightBytes))
+		return err
 	}
 	_, err := fmt.Fprintf(w, "%s\t%.4f\t%s\n", p.Label, p.Score, text)
 	return err

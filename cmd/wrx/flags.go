@@ -41,12 +41,27 @@ var (
 		Name:  "throttle",
 		Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms",
 	}
-	quietFlag = &cli.BoolFlag{Name: "quiet", Usage: "no progress output"}
+	quietFlag  = &cli.BoolFlag{Name: "quiet", Usage: "no progress output"}
+	targetFlag = &cli.DurationFlag{
+		Name:  "target",
+		Usage: "answer within `LATENCY` (e.g. 80ms): stream planned shards from the store instead of holding the model",
+	}
+	budgetFlag = &cli.StringFlag{
+		Name:  "budget",
+		Value: "4MB",
+		Usage: "with --target: `BYTES` of shards kept resident between requests (the preload buffer)",
+	}
+	plannerFlag = &cli.StringFlag{
+		Name:  "planner",
+		Value: "optimal",
+		Usage: "with --target: optimal (our optimizer) or greedy (the paper's two-pass greedy)",
+	}
 )
 
 // modelFlags are the flags that choose and run a model.
 func modelFlags() []cli.Flag {
-	return []cli.Flag{modelFlag, storeFlag, backendFlag, maxLenFlag, fidelityFlag, throttleFlag, quietFlag}
+	return []cli.Flag{modelFlag, storeFlag, backendFlag, maxLenFlag, fidelityFlag, throttleFlag, quietFlag,
+		targetFlag, budgetFlag, plannerFlag}
 }
 
 var errNoModel = errors.New("--model is required: a Hugging Face model directory (or --store URI)")
@@ -88,10 +103,17 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	budget, err := parseBytes(c.String("budget"))
+	if err != nil {
+		return nil, fmt.Errorf("--budget: %w", err)
+	}
 	return wrx.OpenStore(c.Context, uri, wrx.Options{
 		Backend:  name,
 		MaxLen:   c.Int("max-len"),
 		Fidelity: quant.Fidelity(c.Int("fidelity")),
 		Throttle: c.String("throttle"),
+		Target:   c.Duration("target"),
+		Budget:   budget,
+		Strategy: c.String("planner"),
 	})
 }

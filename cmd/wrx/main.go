@@ -43,6 +43,8 @@ func newApp() *cli.App {
 			evalCommand(),
 			tokenizeCommand(),
 			convertCommand(),
+			profileCommand(),
+			planCommand(),
 		},
 		HideHelpCommand: false,
 	}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
+)
+
+func planCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "plan",
+		Usage: "print the plan for a latency target and memory budget",
+		Description: `Plans one request from the store's importance and device profiles: which
+shards run in each layer and at which fidelity, the IO order, the preload set
+kept resident between requests, and the predicted latency and loss. An
+infeasible target or budget is an error that says what the minimum is.`,
+		Flags: []cli.Flag{storeFlag, backendFlag, throttleFlag, plannerFlag, jsonFlag,
+			&cli.DurationFlag{Name: "target", Required: true, Usage: "latency `TARGET`, e.g. 80ms"},
+			&cli.StringFlag{Name: "budget", Value: "4MB", Usage: "preload buffer `BYTES`"},
+			&cli.IntFlag{Name: "seq-len", Value: 32, Usage: "request length in `TOKENS`"},
+		},
+		Action: func(c *cli.Context) error {
+			uri := c.String("store")
+			if uri == "" {
+				return fmt.Errorf("--store is required: a store made by wrx convert and wrx profile")
+			}
+			budget, err := parseBytes(c.String("budget"))
+			if err != nil {
+				return fmt.Errorf("--budget: %w", err)
+			}
+			var throttle storage.ThrottleConfig
+			if t := c.String("throttle"); t != "" {
+				if throttle, err = storage.ParseThrottle(t); err != nil {
+					return err
+				}
+			}
+			strategy, err := elastic.ParseStrategy(c.String("planner"))
+			if err != nil {
+				return err
+			}
+			s, err := shardstore.OpenURI(c.Context, uri)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			prof, err := elastic.LoadProfiles(c.Context, s, c.String("backend"), throttle)
+			if err != nil {
+				return err
+			}
+			pl, err := elastic.New(prof, elastic.Options{Strategy: strategy})
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			plan, err := pl.Plan(elastic.Request{Target: c.Duration("target"), Budget: budget, SeqLen: c.Int("seq-len")})
+			took := time.Since(start)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				b, err := json.MarshalIndent(plan, "", "  ")
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(c.App.Writer, "%s\n", b)
+				return err
+			}
+			printPlan(c, plan, took)
+			return nil
+		},
+	}
+}
+
+func printPlan(c *cli.Context, p *elastic.Plan, took time.Duration) {
+	w := c.App.Writer
+	fmt.Fprintf(w, "planner %s, target %v, budget %s, %d tokens (planned in %v)\n",
+		p.Strategy, p.Target, formatBytes(p.Budget), p.SeqLen, took.Round(time.Microsecond))
+	fmt.Fprintf(w, "predicted latency %v, predicted loss %.4f\n", p.PredictedLatency.Round(10*time.Microsecond), p.PredictedLoss)
+	fmt.Fprintf(w, "preload %d shard versions, %s; in flight at most %d blobs, %s\n",
+		len(p.Preload), formatBytes(p.PreloadBytes), p.InFlightBlobs, formatBytes(p.InFlightBytes))
+	var io int64
+	for _, r := range p.IO {
+		io += r.Bytes
+	}
+	fmt.Fprintf(w, "streamed %d blobs, %s\n", len(p.IO), formatBytes(io))
+	for _, l := range p.Layers {
+		var parts []string
+		for _, s := range l.Shards {
+			tag := fmt.Sprintf("h%d:%d", s.Head, int(s.Bits))
+			if s.Preloaded {
+				tag += "*"
+			}
+			parts = append(parts, tag)
+		}
+		fmt.Fprintf(w, "layer %d  %2d shards  %v..%v  %s\n", l.Layer, len(l.Shards),
+			l.Start.Round(10*time.Microsecond), l.Finish.Round(10*time.Microsecond), strings.Join(parts, " "))
+	}
+	fmt.Fprintln(w, "(hN:B = head N at B bits; * = preloaded)")
+}
