@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
-	"github.com/wrxlabs/wrx/elastic"
 	_ "github.com/wrxlabs/wrx/backend/native" // the default backend
+	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 )
