@@ -20,8 +20,10 @@
 # and every sentence keeps its fastest time over the passes (and over the
 # --rounds R timings within a pass). A burst of load from another process then
 # hits all peers alike instead of whichever one happened to be running. The
-# load average is printed before and after. --nice -10 (root) runs every peer
-# at a higher priority than the machine's other work, again alike for all.
+# load average is printed before and after: compare runs only at similar
+# load. --nice -10 (root) runs every peer at a higher priority than the
+# machine's other work, alike for all; it does not shield them from cache and
+# memory contention, which on the 2-core development VM is most of the noise.
 #
 # PyTorch runs with OMP_WAIT_POLICY=PASSIVE unless --torch-omp-wait says
 # otherwise: with libgomp's default spinning, 2-thread PyTorch collapses to
