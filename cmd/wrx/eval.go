@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"sort"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/wrxlabs/wrx"
+	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/glue"
 )
 
@@ -25,6 +28,63 @@ type evalResult struct {
 	Backend        string   `json:"backend"`
 	MaxLen         int      `json:"max_len"`
 	Mispredictions int      `json:"mispredictions,omitempty"`
+	// With --target: per-request latency and memory in the elastic pipeline.
+	Elastic *elasticSummary `json:"elastic,omitempty"`
+}
+
+// elasticSummary summarises the requests of an elastic run.
+type elasticSummary struct {
+	TargetMS        float64 `json:"target_ms"`
+	P50MS           float64 `json:"p50_ms"`
+	P95MS           float64 `json:"p95_ms"`
+	MaxMS           float64 `json:"max_ms"`
+	MissRate        float64 `json:"miss_rate"`
+	PredictedP50MS  float64 `json:"predicted_p50_ms"`
+	PeakWeightBytes int64   `json:"peak_weight_bytes"`
+	MeanIOBytes     float64 `json:"mean_io_bytes"`
+	Fallbacks       int     `json:"fallbacks"`
+}
+
+func summarize(target time.Duration, runs []*elastic.RunInfo) *elasticSummary {
+	if len(runs) == 0 {
+		return nil
+	}
+	lat := make([]float64, len(runs))
+	pred := make([]float64, 0, len(runs))
+	s := &elasticSummary{TargetMS: ms(target)}
+	var io int64
+	for i, r := range runs {
+		lat[i] = ms(r.Latency)
+		if r.Latency > target {
+			s.MissRate++
+		}
+		if r.Plan != nil {
+			pred = append(pred, ms(r.Plan.PredictedLatency))
+		}
+		if r.Fallback {
+			s.Fallbacks++
+		}
+		s.PeakWeightBytes = max(s.PeakWeightBytes, r.PeakWeightBytes)
+		io += r.IOBytes
+	}
+	s.MissRate /= float64(len(runs))
+	s.MeanIOBytes = float64(io) / float64(len(runs))
+	sort.Float64s(lat)
+	sort.Float64s(pred)
+	s.P50MS, s.P95MS, s.MaxMS = quantile(lat, 0.5), quantile(lat, 0.95), lat[len(lat)-1]
+	s.PredictedP50MS = quantile(pred, 0.5)
+	return s
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// quantile of sorted values, nearest rank.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(i, 0)]
 }
 
 func evalCommand() *cli.Command {
@@ -73,11 +133,15 @@ func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glu
 	pred := make([]int, len(examples))
 	gold := make([]int, len(examples))
 	var predScore, goldScore []float64
+	var runs []*elastic.RunInfo
 	start := time.Now()
 	for i, ex := range examples {
 		p, err := cl.ClassifyPair(c.Context, ex.Text, ex.Pair)
 		if err != nil {
 			return nil, fmt.Errorf("%s line %d: %w", c.String("data"), ex.Line, err)
+		}
+		if p.Run != nil {
+			runs = append(runs, p.Run)
 		}
 		if task.Regression() {
 			predScore = append(predScore, float64(p.Logits[0]))
@@ -90,7 +154,8 @@ func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glu
 		pred[i], gold[i] = p.Class, ex.Label
 	}
 	secs := time.Since(start).Seconds()
-	res := &evalResult{Task: string(task), N: len(examples), Seconds: secs, SentencesPerS: float64(len(examples)) / secs}
+	res := &evalResult{Task: string(task), N: len(examples), Seconds: secs, SentencesPerS: float64(len(examples)) / secs,
+		Elastic: summarize(c.Duration("target"), runs)}
 	if task.Regression() {
 		pe, sp := glue.Pearson(predScore, goldScore), glue.Spearman(predScore, goldScore)
 		res.Pearson, res.Spearman = &pe, &sp
@@ -129,6 +194,12 @@ func printEval(c *cli.Context, r *evalResult) error {
 	}
 	if r.Pearson != nil {
 		fmt.Fprintf(w, "pearson\t%.6f\nspearman\t%.6f\n", *r.Pearson, *r.Spearman)
+	}
+	if e := r.Elastic; e != nil {
+		fmt.Fprintf(w, "target\t%.1fms\nlatency p50/p95/max\t%.1f / %.1f / %.1f ms (predicted p50 %.1f ms)\nmiss rate\t%.3f\n",
+			e.TargetMS, e.P50MS, e.P95MS, e.MaxMS, e.PredictedP50MS, e.MissRate)
+		fmt.Fprintf(w, "peak weights\t%s\nmean IO\t%s per request\nfallbacks\t%d\n",
+			formatBytes(e.PeakWeightBytes), formatBytes(int64(e.MeanIOBytes)), e.Fallbacks)
 	}
 	_, err := fmt.Fprintf(w, "sentences/s\t%.1f\n", r.SentencesPerS)
 	return err
