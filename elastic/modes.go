@@ -64,6 +64,10 @@ type RunnerOptions struct {
 	Planner  Options
 }
 
+// shortestRequest is the token count NewRunner checks a target against:
+// [CLS], a word or two, [SEP].
+const shortestRequest = 4
+
 // Runner serves tokenized requests in one mode.
 type Runner struct {
 	mode    Mode
@@ -139,6 +143,11 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	}
 	pre, err := pl.Preload(opts.Target, opts.Budget)
 	if err != nil {
+		return nil, err
+	}
+	// A target that not even the shortest requests can meet is refused
+	// here, with the minimum, rather than on every request.
+	if _, err := pl.Plan(Request{Target: opts.Target, Budget: opts.Budget, SeqLen: shortestRequest, Preload: pre}); err != nil {
 		return nil, err
 	}
 	if err := ex.SetPreload(ctx, pre.Keys()); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
 )
 
 // This file holds the data the planner consumes: the model's shard sizes
@@ -63,7 +64,8 @@ func UniformGeometry(layers, heads int, bits []quant.Fidelity, rowBytes int64, s
 }
 
 // GeometryFromManifest reads the shard sizes of a converted store from its
-// manifest.
+// manifest, rounded up to storage.Align as the executor reads and holds
+// them.
 func GeometryFromManifest(m *shardstore.Manifest) (*Geometry, error) {
 	g := &Geometry{
 		Layers:            m.Config.Layers,
@@ -84,10 +86,13 @@ func GeometryFromManifest(m *shardstore.Manifest) (*Geometry, error) {
 					if !ok {
 						return nil, fmt.Errorf("elastic: manifest has no entry for %s (key %q)", key.Describe(), key.String())
 					}
+					// A blob costs whole 4 KiB sectors, both to read with
+					// direct IO and to hold in an aligned buffer.
+					size := storage.AlignUp(blob.Size)
 					if part == shardstore.Attention {
-						g.Sizes[l][h][i].Attn = blob.Size
+						g.Sizes[l][h][i].Attn = size
 					} else {
-						g.Sizes[l][h][i].FFN = blob.Size
+						g.Sizes[l][h][i].FFN = size
 					}
 				}
 			}

@@ -1,0 +1,119 @@
+package elastic
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/shardstore"
+)
+
+// handProfiles builds planner inputs for a store by hand: losses that fall
+// with fidelity, and a device where a layer costs 1ms plus 0.5ms a shard
+// and reads run at 100 MB/s with 0.2ms latency.
+func handProfiles(t *testing.T, s *shardstore.Store) *Profiles {
+	t.Helper()
+	g, err := GeometryFromManifest(s.Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Config()
+	imp := &ImportanceProfile{Layers: c.Layers, Heads: c.Heads, Bits: g.Bits}
+	for range c.Layers {
+		var row []ShardImportance
+		for h := range c.Heads {
+			si := ShardImportance{Dropped: 1 + float64(h)}
+			for _, b := range g.Bits {
+				si.Loss = append(si.Loss, (1+float64(h))/float64(b*b))
+			}
+			row = append(row, si)
+		}
+		imp.Shards = append(imp.Shards, row)
+	}
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	dev := &DeviceProfile{
+		ReadBandwidth: 100e6, ReadLatency: ms(0.2),
+		Compute: ComputeTable{
+			SeqLens: []int{8, 128}, ShardCounts: []int{0, c.Heads},
+			Layer: [][]time.Duration{{ms(1), ms(1 + 0.5*float64(c.Heads))}, {ms(2), ms(2 + 1*float64(c.Heads))}},
+			Embed: []time.Duration{ms(0.1), ms(0.2)}, Head: []time.Duration{ms(0.1), ms(0.1)},
+		},
+	}
+	p := &Profiles{Geometry: g, Importance: imp, Device: dev}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRunnerBaselinesAgree(t *testing.T) {
+	m, s, _ := testStore(t, "fixtures/tiny-bert", 4, 32)
+	be, _ := backend.Get("native")
+	ctx := context.Background()
+	want, err := m.Forward(ctx, be, testIDs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := len(Uniform(m.Config, 32).Keys())
+	for _, mode := range []Mode{ModeHoldInMemory, ModeLoadThenExec, ModeLayerwise} {
+		t.Run(string(mode), func(t *testing.T) {
+			r, err := NewRunner(ctx, s, be, RunnerOptions{Mode: mode, Fidelity: 32})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, info, err := r.Run(ctx, testIDs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxDiff(got, want); d > 1e-6 {
+				t.Errorf("logits differ from the dense model by %.2e", d)
+			}
+			wantReads := full
+			if mode == ModeHoldInMemory {
+				wantReads = 0
+			}
+			if info.Reads != wantReads {
+				t.Errorf("%d blobs read per request, want %d", info.Reads, wantReads)
+			}
+		})
+	}
+	if _, err := NewRunner(ctx, s, be, RunnerOptions{Mode: ModeLayerwise, Fidelity: 8}); err == nil {
+		t.Error("a baseline at a fidelity the store lacks was accepted")
+	}
+}
+
+func TestRunnerWRXStaysWithinBudget(t *testing.T) {
+	_, s, _ := testStore(t, "fixtures/tiny-bert", 2, 4, 8, 32)
+	be, _ := backend.Get("native")
+	ctx := context.Background()
+	prof := handProfiles(t, s)
+	for _, budget := range []int64{0, 64 << 10, 1 << 20} {
+		r, err := NewRunner(ctx, s, be, RunnerOptions{Target: 40 * time.Millisecond, Budget: budget, Profiles: prof})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, info, err := r.Run(ctx, testIDs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.PreloadBytes > budget {
+			t.Errorf("budget %d: preload holds %d bytes", budget, info.PreloadBytes)
+		}
+		if info.Plan == nil || info.Plan.PredictedLatency > 40*time.Millisecond {
+			t.Errorf("budget %d: plan %+v predicted over the target", budget, info.Plan)
+		}
+		if bound := info.ResidentBytes + budget + info.Plan.InFlightBytes; info.PeakWeightBytes > bound {
+			t.Errorf("budget %d: peak weight bytes %d above budget + resident + in-flight bound %d", budget, info.PeakWeightBytes, bound)
+		}
+	}
+	_, err := NewRunner(ctx, s, be, RunnerOptions{Target: time.Microsecond, Budget: 0, Profiles: prof})
+	var inf *InfeasibleError
+	if !errors.As(err, &inf) {
+		t.Fatalf("a 1µs target: err = %v, want an InfeasibleError", err)
+	}
+	if _, err := NewRunner(ctx, s, be, RunnerOptions{Target: time.Second}); err == nil {
+		t.Error("wrx mode without profiles was accepted")
+	}
+}
