@@ -215,6 +215,17 @@ func (e *Executor) Run(ctx context.Context, sched *Schedule, ids, typeIDs []int)
 	slots = min(slots, max(len(stream), 1))
 	stats := RunStats{ResidentBytes: e.ResidentBytes(), PreloadBytes: e.pBytes}
 
+	// The word rows are read before the shard stream starts: storage is one
+	// sequential device, as the planner models it, and no layer can start
+	// before its input exists anyway.
+	if len(ids) == 0 {
+		return nil, RunStats{}, errors.New("executor: no tokens")
+	}
+	p := bert.NewPass(e.be, c, len(ids))
+	if err := p.Embed(ctx, &e.skel.Embeddings, ids, typeIDs); err != nil {
+		return nil, RunStats{}, fmt.Errorf("executor: %w", err)
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	arrivals := make(chan arrival, slots)
@@ -250,7 +261,7 @@ func (e *Executor) Run(ctx context.Context, sched *Schedule, ids, typeIDs []int)
 			}
 		}
 	}()
-	logits, err := e.compute(ctx, sched, ids, typeIDs, arrivals, free, &stats)
+	logits, err := e.compute(ctx, p, sched, arrivals, free, &stats)
 	cancel()
 	wg.Wait() // the IO goroutine has returned: nothing leaks, allocated is final
 	if err != nil {
@@ -262,15 +273,7 @@ func (e *Executor) Run(ctx context.Context, sched *Schedule, ids, typeIDs []int)
 	return logits, stats, nil
 }
 
-func (e *Executor) compute(ctx context.Context, sched *Schedule, ids, typeIDs []int, arrivals <-chan arrival, free chan<- []byte, stats *RunStats) ([]float32, error) {
-	c := e.skel.Config
-	if len(ids) == 0 {
-		return nil, errors.New("executor: no tokens")
-	}
-	p := bert.NewPass(e.be, c, len(ids))
-	if err := p.Embed(ctx, &e.skel.Embeddings, ids, typeIDs); err != nil {
-		return nil, fmt.Errorf("executor: %w", err)
-	}
+func (e *Executor) compute(ctx context.Context, p *bert.Pass, sched *Schedule, arrivals <-chan arrival, free chan<- []byte, stats *RunStats) ([]float32, error) {
 	var loaded []arrival // load-then-exec: everything read before compute
 	if e.opts.LoadAll {
 		t := time.Now()
