@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/shardstore"
 )
 
 func tokenizeCommand() *cli.Command {
@@ -17,18 +18,14 @@ func tokenizeCommand() *cli.Command {
 		Description: `Prints {"tokens":[...],"input_ids":[...],"token_type_ids":[...]}: tokens are the
 WordPiece pieces before truncation; ids and type ids are what the model sees
 ([CLS] text [SEP] pair [SEP], truncated longest-first to --max-len).`,
-		Flags: []cli.Flag{modelFlag, maxLenFlag,
+		Flags: []cli.Flag{modelFlag, storeFlag, maxLenFlag,
 			&cli.StringFlag{Name: "pair", Usage: "second sentence of a pair"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("tokenize takes exactly one TEXT argument, got %d", c.NArg())
 			}
-			dir := c.String("model")
-			if dir == "" {
-				return fmt.Errorf("--model is required: a Hugging Face model directory")
-			}
-			tok, err := bert.LoadTokenizer(dir)
+			tok, err := loadTokenizer(c)
 			if err != nil {
 				return err
 			}
@@ -55,4 +52,21 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// loadTokenizer reads the tokenizer of --model, or of --store's manifest.
+func loadTokenizer(c *cli.Context) (*bert.Tokenizer, error) {
+	if uri := c.String("store"); uri != "" {
+		s, err := shardstore.OpenURI(c.Context, uri)
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		return s.Tokenizer()
+	}
+	dir := c.String("model")
+	if dir == "" {
+		return nil, errNoModel
+	}
+	return bert.LoadTokenizer(dir)
 }
