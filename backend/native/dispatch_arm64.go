@@ -10,5 +10,5 @@ func simdKernelSets() []*kernelSet {
 	if !cpu.ARM64.HasASIMD {
 		return nil
 	}
-	return []*kernelSet{{name: "neon", kern: dotNEONKernels[:], kPad: 1, elem: goElemOps}}
+	return []*kernelSet{{name: "neon", kern: dotNEONKernels[:], kPad: 1, elem: neonElemOps}}
 }

@@ -53,3 +53,119 @@ func layerNormWith(row, gamma, beta []float32, eps float32, sum func(*float32, i
 	inv := float32(1 / math.Sqrt(float64(v)+float64(eps)))
 	apply(p, unsafe.SliceData(gamma), unsafe.SliceData(beta), n, mean, inv)
 }
+
+// vecPrims are vector kernels that take a count n that is a multiple of
+// width (at most 16). ops wraps them into elemOps that accept any length,
+// running each kernel once more on the tail copied into a padded block.
+type vecPrims struct {
+	width     int
+	add       func(x, b *float32, n int)
+	gelu      func(x *float32, n int)
+	max       func(x *float32, n int) float32
+	expSubSum func(x *float32, n int, m float32) float32
+	scale     func(x *float32, n int, s float32)
+	sum       func(x *float32, n int) float32
+	sumSqDev  func(x *float32, n int, mean float32) float32
+	lnApply   func(x, g, b *float32, n int, mean, inv float32)
+}
+
+func (v vecPrims) ops() elemOps {
+	w := v.width
+	body := func(n int) int { return n / w * w }
+	// pad returns a block of w copies of fill with the tail of s copied in.
+	pad := func(s []float32, fill float32) *[16]float32 {
+		var buf [16]float32
+		for i := range w {
+			buf[i] = fill
+		}
+		copy(buf[:], s)
+		return &buf
+	}
+	negInf := float32(math.Inf(-1))
+	return elemOps{
+		add: func(x, b []float32) {
+			n := body(len(x))
+			if n > 0 {
+				v.add(&x[0], &b[0], n)
+			}
+			b = b[:len(x)]
+			for i := n; i < len(x); i++ {
+				x[i] += b[i]
+			}
+		},
+		gelu: func(x []float32) {
+			n := body(len(x))
+			if n > 0 {
+				v.gelu(&x[0], n)
+			}
+			if t := x[n:]; len(t) > 0 {
+				buf := pad(t, 0)
+				v.gelu(&buf[0], w)
+				copy(t, buf[:])
+			}
+		},
+		softmaxRow: func(row []float32) {
+			softmaxRowWith(row, func(p *float32, n int) float32 {
+				b, m := body(n), negInf
+				if b > 0 {
+					m = v.max(p, b)
+				}
+				if b < n {
+					m = max(m, v.max(&pad(unsafe.Slice(p, n)[b:], negInf)[0], w))
+				}
+				return m
+			}, func(p *float32, n int, m float32) float32 {
+				b, s := body(n), float32(0)
+				if b > 0 {
+					s = v.expSubSum(p, b, m)
+				}
+				if b < n {
+					t := unsafe.Slice(p, n)[b:]
+					buf := pad(t, negInf) // e^-Inf adds 0 to the sum
+					s += v.expSubSum(&buf[0], w, m)
+					copy(t, buf[:])
+				}
+				return s
+			}, func(p *float32, n int, s float32) {
+				b := body(n)
+				if b > 0 {
+					v.scale(p, b, s)
+				}
+				t := unsafe.Slice(p, n)[b:]
+				for i := range t {
+					t[i] *= s
+				}
+			})
+		},
+		layerNorm: func(row, gamma, beta []float32, eps float32) {
+			layerNormWith(row, gamma, beta, eps, func(p *float32, n int) float32 {
+				b, s := body(n), float32(0)
+				if b > 0 {
+					s = v.sum(p, b)
+				}
+				if b < n {
+					s += v.sum(&pad(unsafe.Slice(p, n)[b:], 0)[0], w)
+				}
+				return s
+			}, func(p *float32, n int, mean float32) float32 {
+				b, s := body(n), float32(0)
+				if b > 0 {
+					s = v.sumSqDev(p, b, mean)
+				}
+				if b < n { // padding with the mean adds nothing
+					s += v.sumSqDev(&pad(unsafe.Slice(p, n)[b:], mean)[0], w, mean)
+				}
+				return s
+			}, func(x, g, bt *float32, n int, mean, inv float32) {
+				b := body(n)
+				if b > 0 {
+					v.lnApply(x, g, bt, b, mean, inv)
+				}
+				xs, gs, bs := unsafe.Slice(x, n), unsafe.Slice(g, n), unsafe.Slice(bt, n)
+				for i := b; i < n; i++ {
+					xs[i] = (xs[i]-mean)*inv*gs[i] + bs[i]
+				}
+			})
+		},
+	}
+}

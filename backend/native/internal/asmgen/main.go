@@ -24,6 +24,7 @@ func main() {
 		"dot_avx512_amd64.s": genAVX512(),
 		"dot_avx2_amd64.s":   genAVX2(),
 		"dot_arm64.s":        genNEON(),
+		"elem_neon_arm64.s":  genNEONElem(),
 		"dot_amd64.go":       goDecls("amd64", []kernelSet{{"dot512", maxRowsAVX512, 4}, {"dot256", maxRowsAVX2, 4}}),
 		"dot_arm64.go":       goDecls("arm64", []kernelSet{{"dotNEON", maxRowsNEON, 4}}),
 	}
