@@ -1,20 +1,39 @@
 // Package native is the WRX compute backend written for speed: float32
-// kernels in Go, with hand-written SIMD assembly for the hot loops where the
-// CPU supports it (AVX2+FMA on amd64, NEON on arm64). The pure-Go kernels are
-// always compiled in and stay the reference: Options.PureGo selects them at
-// run time, and the purego build tag compiles nothing else.
+// kernels with hand-written SIMD assembly where the CPU supports it
+// (AVX-512 or AVX2+FMA on amd64, NEON on arm64), chosen at run time with
+// golang.org/x/sys/cpu. The pure-Go kernels are always compiled in and stay
+// the reference (float64 softmax, layer norm and erf): Options.PureGo
+// selects them, and the purego build tag compiles nothing else.
 //
 // Importing the package registers it as "native":
 //
 //	import _ "github.com/wrxlabs/wrx/backend/native"
 //
-// Aliasing: in MatMulT, out must not overlap a or w (a and w may overlap each
-// other, since they are only read). The in-place kernels read and write x;
-// their other arguments (bias, gamma, beta) must not overlap x.
+// # Matrix multiply
 //
-// Determinism: MatMulT splits work across goroutines only over blocks of
-// output elements, never over K, and the blocking never depends on the thread
-// count, so results are bit-identical whatever Options.Threads is.
+// out = a·wᵀ with w row-major [N×K] means every output is the dot product
+// of two rows that are both contiguous in K. The micro-kernels (generated
+// by internal/asmgen) therefore need no packing: an r×c tile (up to 6×4
+// with AVX-512 and NEON, 3×4 with AVX2) keeps r·c vector accumulators of
+// partial sums along K, loads r rows of a and c rows of w once per vector
+// step, and reduces each accumulator with a fixed addition tree at the end.
+// K is cut into blocks of at most 1024, sized from K alone, so the rows of
+// a a tile streams stay in L1; blocks of w rows sized for L2 are streamed
+// past every row tile of a.
+//
+// Determinism: every output element is computed by the same sequence of
+// operations whichever kernel, tile or goroutine computes it, and work is
+// split across goroutines only over output rows or columns, never over K,
+// so results are bit-identical for every Options.Threads.
+//
+// Elementwise kernels use float32 formulas (elem32.go): a Cephes-style exp
+// and the erf of Abramowitz & Stegun 7.1.26, with errors below 3e-7.
+//
+// # Aliasing
+//
+// In MatMulT, out must not overlap a or w; a and w are only read and may
+// overlap each other (a·aᵀ is fine). The in-place kernels read and write x;
+// their other arguments (bias, gamma, beta) must not overlap x.
 package native
 
 import (
