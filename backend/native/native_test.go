@@ -199,3 +199,28 @@ func TestMatMulTNegativeDimensionPanics(t *testing.T) {
 	}()
 	New(Options{}).MatMulT(nil, nil, nil, -1, 2, 2, false)
 }
+
+// Every kernel reduces an output with the same addition tree, so a row (or
+// column) of the product does not depend on which other rows (or columns)
+// are computed with it: one call for 13×11 outputs must match 13·11 calls
+// for single outputs bit for bit.
+func TestMatMulTBatchInvariant(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const m, n = 13, 11
+	for _, k := range []int{5, 64, 100, 1100, 2100} {
+		a, w := randSlice(r, m*k), randSlice(r, n*k)
+		for _, p := range paths() {
+			all := make([]float32, m*n)
+			p.b.MatMulT(all, a, w, m, k, n, false)
+			for i := range m {
+				for j := range n {
+					one := []float32{0}
+					p.b.MatMulT(one, a[i*k:(i+1)*k], w[j*k:(j+1)*k], 1, k, 1, false)
+					if math.Float32bits(one[0]) != math.Float32bits(all[i*n+j]) {
+						t.Fatalf("%s k=%d: out[%d,%d] = %x in a %d×%d product, %x alone", p.name, k, i, j, math.Float32bits(all[i*n+j]), m, n, math.Float32bits(one[0]))
+					}
+				}
+			}
+		}
+	}
+}
