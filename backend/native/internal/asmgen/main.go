@@ -120,6 +120,11 @@ func genAVX512() []byte {
 	var a asm
 	a.WriteString(header)
 	a.WriteString("//go:build !purego\n\n#include \"textflag.h\"\n\n")
+	a.WriteString("// pairIdx gathers element 0, then element 1, of each 128-bit lane.\n")
+	for i, v := range []int{0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15} {
+		fmt.Fprintf(&a, "DATA pairIdx<>+%d(SB)/4, $%d\n", 4*i, v)
+	}
+	a.WriteString("GLOBL pairIdx<>(SB), RODATA|NOPTR, $64\n\n")
 	for r := 1; r <= maxRowsAVX512; r++ {
 		for c := 1; c <= 4; c++ {
 			genAVX512Kernel(&a, r, c)
@@ -195,19 +200,58 @@ func genAVX512Kernel(a *asm, rows, cols int) {
 		a.f("LEAQ (DI)(BX*2), R10")
 		a.f("ADDQ BX, R10")
 	}
-	for i := range rows {
+	// l1l2 folds the four accumulators of row i into t: 128-bit lane j of
+	// t holds four partial sums of output j, lanes (0,2) and (1,3) of each
+	// vector added, then the two.
+	l1l2 := func(i, s01, s23, lo, hi, t int) {
 		v := func(j int) int { return 4*i + j }
-		// 512 → 4×128: lane pairs (0,2) and (1,3) of each vector added.
-		a.f("VSHUFF32X4 $0x44, Z%d, Z%d, Z28", v(1), v(0))
-		a.f("VSHUFF32X4 $0xEE, Z%d, Z%d, Z29", v(1), v(0))
-		a.f("VADDPS Z29, Z28, Z28")
-		a.f("VSHUFF32X4 $0x44, Z%d, Z%d, Z29", v(3), v(2))
-		a.f("VSHUFF32X4 $0xEE, Z%d, Z%d, Z30", v(3), v(2))
-		a.f("VADDPS Z30, Z29, Z29")
-		// 128-bit lane j of Z30 now holds four partial sums of output j.
-		a.f("VSHUFF32X4 $0x88, Z29, Z28, Z30")
-		a.f("VSHUFF32X4 $0xDD, Z29, Z28, Z31")
-		a.f("VADDPS Z31, Z30, Z30")
+		a.f("VSHUFF32X4 $0x44, Z%d, Z%d, Z%d", v(1), v(0), s01)
+		a.f("VSHUFF32X4 $0xEE, Z%d, Z%d, Z%d", v(1), v(0), lo)
+		a.f("VADDPS Z%d, Z%d, Z%d", lo, s01, s01)
+		a.f("VSHUFF32X4 $0x44, Z%d, Z%d, Z%d", v(3), v(2), s23)
+		a.f("VSHUFF32X4 $0xEE, Z%d, Z%d, Z%d", v(3), v(2), lo)
+		a.f("VADDPS Z%d, Z%d, Z%d", lo, s23, s23)
+		a.f("VSHUFF32X4 $0x88, Z%d, Z%d, Z%d", s23, s01, lo)
+		a.f("VSHUFF32X4 $0xDD, Z%d, Z%d, Z%d", s23, s01, hi)
+		a.f("VADDPS Z%d, Z%d, Z%d", hi, lo, t)
+	}
+	store := func(i, x int) {
+		dst := rowAddr(i, "DI", "R10", "BX")
+		a.f("TESTQ $1, AX")
+		a.f("JZ store%d", i)
+		if cols == 4 {
+			a.f("VADDPS %s, X%d, X%d", dst, x, x)
+		} else {
+			a.f("VMOVUPS.Z %s, K2, X31", dst)
+			a.f("VADDPS X31, X%d, X%d", x, x)
+		}
+		a.label(fmt.Sprintf("store%d", i))
+		if cols == 4 {
+			a.f("VMOVUPS X%d, %s", x, dst)
+		} else {
+			a.f("VMOVUPS X%d, K2, %s", x, dst)
+		}
+	}
+	for i := 0; i < rows; i += 2 {
+		if i+1 < rows {
+			// Two rows share the 4×4 transpose-and-add: per 128-bit lane,
+			// element pairs (0,2) and (1,3) of both rows, then the two;
+			// the same tree as for a single row.
+			l1l2(i, 28, 29, 30, 31, 30)
+			l1l2(i+1, 24, 25, 26, 27, 26)
+			a.f("VUNPCKLPS Z26, Z30, Z28")
+			a.f("VUNPCKHPS Z26, Z30, Z29")
+			a.f("VADDPS Z29, Z28, Z28")
+			a.f("VSHUFPS $0x4E, Z28, Z28, Z29")
+			a.f("VADDPS Z29, Z28, Z28")
+			a.f("VMOVDQU32 pairIdx<>(SB), Z27")
+			a.f("VPERMPS Z28, Z27, Z29")
+			a.f("VEXTRACTF32X4 $1, Y29, X30")
+			store(i, 29)
+			store(i+1, 30)
+			continue
+		}
+		l1l2(i, 28, 29, 30, 31, 30)
 		// 4×4 transpose-and-add: element pairs (0,2), (1,3), then the two.
 		a.f("VEXTRACTF64X4 $1, Z30, Y31")
 		a.f("VUNPCKLPS Y31, Y30, Y28")
@@ -217,21 +261,7 @@ func genAVX512Kernel(a *asm, rows, cols int) {
 		a.f("VADDPS Y29, Y28, Y28")
 		a.f("VEXTRACTF32X4 $1, Y28, X29")
 		a.f("VUNPCKLPS X29, X28, X28")
-		dst := rowAddr(i, "DI", "R10", "BX")
-		a.f("TESTQ $1, AX")
-		a.f("JZ store%d", i)
-		if cols == 4 {
-			a.f("VADDPS %s, X28, X28", dst)
-		} else {
-			a.f("VMOVUPS.Z %s, K2, X29", dst)
-			a.f("VADDPS X29, X28, X28")
-		}
-		a.label(fmt.Sprintf("store%d", i))
-		if cols == 4 {
-			a.f("VMOVUPS X28, %s", dst)
-		} else {
-			a.f("VMOVUPS X28, K2, %s", dst)
-		}
+		store(i, 28)
 	}
 	a.f("LEAQ (R14)(R12*4), R14")
 	a.f("ADDQ $16, DI")
