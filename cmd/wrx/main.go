@@ -45,6 +45,7 @@ func newApp() *cli.App {
 			convertCommand(),
 			profileCommand(),
 			planCommand(),
+			synthCommand(),
 		},
 		HideHelpCommand: false,
 	}
