@@ -26,7 +26,7 @@ import (
 const syntheticImportanceMetric = "synthetic: relative weight error²"
 
 // randomWeightsNotice is said whenever a synthetic store is made or used.
-const randomWeightsNotice = "it holds RANDOM WEIGHTS: its predictions and accuracy mean nothing; only latency and memory measured on it are meaningful"
+const randomWeightsNotice = "its predictions and accuracy mean nothing; only latency and memory measured on it are meaningful"
 
 func synthCommand() *cli.Command {
 	return &cli.Command{
@@ -97,7 +97,7 @@ func synthAction(c *cli.Context) error {
 		return err
 	}
 	seed := c.Uint64("seed")
-	fmt.Fprintf(w, "wrx synth: %s will be a %s-shaped model, seed %d; %s.\n", out, like, seed, randomWeightsNotice)
+	fmt.Fprintf(w, "wrx synth: %s will hold a %s-shaped model of RANDOM WEIGHTS (seed %d): %s.\n", out, like, seed, randomWeightsNotice)
 	fmt.Fprintf(w, "vocabulary: %s\n", vocabFrom)
 
 	start := time.Now()
@@ -110,7 +110,7 @@ func synthAction(c *cli.Context) error {
 	update, finish := newProgress("converting", c.Bool("quiet"))
 	err = shardstore.Convert(ctx, out, m, tok, shardstore.ConvertOptions{
 		Fidelities: fids, Progress: update, Synthetic: true, Overwrite: c.Bool("overwrite"),
-		Source: fmt.Sprintf("wrx synth --like %s --seed %d (random weights)", like, seed),
+		Source: fmt.Sprintf("wrx synth --like %s --seed %d", like, seed),
 	})
 	finish()
 	if err != nil {
@@ -154,7 +154,7 @@ func synthAction(c *cli.Context) error {
 		fmt.Fprintln(w, "no importance profile: the planner (wrx plan, classify --target) needs one; rerun with --uniform-importance")
 	}
 	fmt.Fprintf(w, "next: wrx profile device --store %s\n", out)
-	fmt.Fprintf(w, "REMINDER: %s %s.\n", out, randomWeightsNotice)
+	fmt.Fprintf(w, "REMINDER: %s holds RANDOM WEIGHTS: %s.\n", out, randomWeightsNotice)
 	return nil
 }
 
@@ -284,5 +284,5 @@ func warnIfSynthetic(c *cli.Context, uri string) {
 	if source != "" {
 		source = " (" + source + ")"
 	}
-	fmt.Fprintf(c.App.ErrWriter, "warning: store %s is synthetic%s: %s\n", uri, source, randomWeightsNotice)
+	fmt.Fprintf(c.App.ErrWriter, "warning: store %s holds RANDOM WEIGHTS%s: %s\n", uri, source, randomWeightsNotice)
 }
