@@ -3,7 +3,7 @@
 // models whose trained weights are not at hand (BERT-base, BERT-large).
 //
 // The weights are drawn to look like a trained BERT's to the quantizer:
-// each matrix is Gaussian with a standard deviation between 0.02 and 0.05,
+// each matrix is Gaussian with a standard deviation between 0.025 and 0.05,
 // plus a few outliers (OutlierFraction of the weights, at about
 // OutlierSigma standard deviations), LayerNorm weights near 1 and small
 // biases. A synthetic model computes nothing useful: its predictions, and
