@@ -45,6 +45,7 @@ func newApp() *cli.App {
 			convertCommand(),
 			profileCommand(),
 			planCommand(),
+			benchCommand(),
 			synthCommand(),
 		},
 		HideHelpCommand: false,

@@ -1,0 +1,673 @@
+// Package elasticbench measures WRX's elastic pipeline against the paper's
+// baselines (hold-in-memory, load-then-exec, layerwise-pipeline) on a
+// labelled data set, under latency targets and memory budgets, as `wrx
+// bench` does. It also holds two analyses the planner's claims rest on:
+// Importance (dropping the least important shards costs less than dropping
+// random ones) and the comparison of the two planners (Report.Planners).
+//
+// A benchmark is a set of units (see Unit): each baseline once per
+// fidelity, since it depends on neither target nor budget, and WRX once per
+// (planner, target, budget). A baseline is then scored against every
+// target, and fails a target it misses. Every unit opens the store afresh,
+// serves each example once, and starts each request cold: with direct IO
+// nothing but the resident parts and the preload buffer is in memory.
+// Units run through a Measurer; Subprocess runs each in a child process of
+// its own, which is what makes the reported peak RSS per mode.
+package elasticbench
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/quant"
+)
+
+// Defaults used when the corresponding Options field is empty.
+var (
+	DefaultBudgets     = []int64{1e6, 4e6, 16e6}
+	DefaultAutoTargets = 8
+)
+
+// Options configures Run. Setup and Examples are required; every other zero
+// value has a useful default.
+type Options struct {
+	Setup Setup
+	// Task and Data describe the examples, for the report.
+	Task, Data string
+	// Examples are the labelled requests, served in order.
+	Examples []glue.Example
+	// Modes to measure; nil means all of elastic.Modes().
+	Modes []elastic.Mode
+	// Fidelities the baselines run at; nil means the store's highest.
+	// Hold-in-memory at several fidelities is the paper's "fp32, and at X
+	// bits".
+	Fidelities []quant.Fidelity
+	// Targets for WRX, and to score the baselines against; nil means
+	// automatic: AutoTargets targets from the smallest the planner accepts
+	// (for the median request length, at the largest budget) to the full
+	// model's cold time (the layerwise-pipeline baseline's p50 at 32 bits
+	// when it is measured, else the planner's prediction for the whole
+	// model at 32 bits).
+	Targets     []time.Duration
+	AutoTargets int
+	// Budgets are WRX's preload budgets in bytes; nil means
+	// DefaultBudgets.
+	Budgets []int64
+	// Planners to run WRX with; nil means the default strategy. With more
+	// than one, Report.Planners compares them.
+	Planners []elastic.Strategy
+	// BaselineLimit, when positive, times the baselines that stream the
+	// whole model per request (load-then-exec, layerwise-pipeline) on the
+	// first BaselineLimit examples only. Their accuracy is then
+	// hold-in-memory's at the same fidelity, which runs too: the
+	// computation is the same, and Report.Meta.Checks verifies that the
+	// predicted labels agree on the timed examples.
+	BaselineLimit int
+	// Measurer runs the units; nil means InProcess.
+	Measurer Measurer
+	// Log receives one line per unit; nil discards them.
+	Log io.Writer
+}
+
+// Row is one line of results.json: a mode at one (target, budget).
+type Row struct {
+	Mode     elastic.Mode     `json:"mode"`
+	Planner  elastic.Strategy `json:"planner,omitempty"`
+	Fidelity quant.Fidelity   `json:"fidelity,omitempty"`
+	TargetMS float64          `json:"target_ms"`
+	// BudgetBytes is WRX's preload budget; 0 for the baselines, to which
+	// no budget applies.
+	BudgetBytes int64  `json:"budget_bytes"`
+	Throttle    string `json:"throttle"`
+	// N is the number of examples Accuracy is over, NTimed the number of
+	// requests the latencies are over.
+	N              int     `json:"n"`
+	NTimed         int     `json:"n_timed"`
+	Accuracy       float64 `json:"accuracy"`
+	AccuracySource string  `json:"accuracy_source"`
+	P50MS          float64 `json:"p50_ms"`
+	P95MS          float64 `json:"p95_ms"`
+	MaxMS          float64 `json:"max_ms"`
+	MeanMS         float64 `json:"mean_ms"`
+	Misses         int     `json:"misses"`
+	MissRate       float64 `json:"miss_rate"`
+	// MeetsTarget is p95 ≤ target and miss rate ≤ MaxMissRate.
+	MeetsTarget bool `json:"meets_target"`
+	// PeakWeightBytes is the most weight memory any request held
+	// (elastic.RunStats.PeakWeightBytes): resident parts, preload buffer
+	// and streaming buffers.
+	PeakWeightBytes int64 `json:"peak_weight_bytes"`
+	// PeakRSSBytes is the peak resident set of the process that measured
+	// the mode; RSSIsolated says whether that process measured only it.
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	RSSIsolated  bool    `json:"rss_isolated"`
+	MeanIOBytes  float64 `json:"mean_io_bytes"`
+	// Fallbacks counts the requests WRX's planner could not fit in the
+	// target, which ran its fastest plan instead.
+	Fallbacks int `json:"fallbacks"`
+	// WRX only: the mean predicted loss of the plans, the mean planning
+	// time, the preload buffer, and the weight-memory bound: resident parts
+	// + budget + the plans' largest in-flight bound.
+	PredictedLoss    float64 `json:"predicted_loss,omitempty"`
+	PlanMS           float64 `json:"plan_ms,omitempty"`
+	ResidentBytes    int64   `json:"resident_bytes"`
+	PreloadBytes     int64   `json:"preload_bytes"`
+	WeightBoundBytes int64   `json:"weight_bound_bytes,omitempty"`
+	WithinBound      *bool   `json:"within_bound,omitempty"`
+}
+
+// Label names the row's series in tables and plots, e.g. "wrx/optimal
+// 4.00MB" or "hold-in-memory@32".
+func (r *Row) Label() string {
+	if r.Mode == elastic.ModeWRX {
+		return fmt.Sprintf("wrx/%s %s", r.Planner, fmtBytes(r.BudgetBytes))
+	}
+	return fmt.Sprintf("%s@%d", r.Mode, int(r.Fidelity))
+}
+
+// IOProfile is the read side of the device profile: as stored (adjusted for
+// the throttle) and as re-measured on the storage the benchmark reads.
+type IOProfile struct {
+	ProfileBandwidth  float64       `json:"profile_bandwidth"`
+	ProfileLatency    time.Duration `json:"profile_latency_ns"`
+	MeasuredBandwidth float64       `json:"measured_bandwidth"`
+	MeasuredLatency   time.Duration `json:"measured_latency_ns"`
+	// Used is "profile", "measured" (they differed by more than 10%) or
+	// "given" (Setup set it).
+	Used string `json:"used"`
+}
+
+// Check is the verification that a streaming baseline computes what
+// hold-in-memory computes at the same fidelity.
+type Check struct {
+	Mode      elastic.Mode   `json:"mode"`
+	Fidelity  quant.Fidelity `json:"fidelity"`
+	Reference string         `json:"reference"`
+	// Compared examples, and on how many the predicted labels agree.
+	Compared int  `json:"compared"`
+	Agree    int  `json:"agree"`
+	Equal    bool `json:"equal"`
+}
+
+// Meta describes how a benchmark ran.
+type Meta struct {
+	Store      string `json:"store"`
+	Model      string `json:"model"`
+	Synthetic  bool   `json:"synthetic"`
+	Task       string `json:"task"`
+	Data       string `json:"data"`
+	N          int    `json:"n"`
+	Backend    string `json:"backend"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Throttle   string `json:"throttle"`
+	DirectIO   bool   `json:"direct_io"`
+	// IO is set when WRX ran or the targets were automatic.
+	IO            *IOProfile `json:"io,omitempty"`
+	MedianTokens  int        `json:"median_tokens"`
+	TargetsMS     []float64  `json:"targets_ms"`
+	TargetsAuto   bool       `json:"targets_auto"`
+	AutoTargetMin float64    `json:"auto_target_min_ms,omitempty"`
+	AutoTargetMax float64    `json:"auto_target_max_ms,omitempty"`
+	AutoMaxSource string     `json:"auto_target_max_source,omitempty"`
+	BaselineLimit int        `json:"baseline_limit,omitempty"`
+	Checks        []Check    `json:"checks,omitempty"`
+	Isolated      bool       `json:"rss_isolated"`
+	LoadStart     string     `json:"loadavg_start"`
+	LoadEnd       string     `json:"loadavg_end"`
+	Started       time.Time  `json:"started"`
+	Seconds       float64    `json:"seconds"`
+	Notes         []string   `json:"notes,omitempty"`
+}
+
+// PlannerStats is one planner's outcome at one (target, budget).
+type PlannerStats struct {
+	PredictedLoss float64 `json:"predicted_loss"`
+	Accuracy      float64 `json:"accuracy"`
+	P95MS         float64 `json:"p95_ms"`
+	MissRate      float64 `json:"miss_rate"`
+	Fallbacks     int     `json:"fallbacks"`
+	PlanMS        float64 `json:"plan_ms"`
+}
+
+// PlannerRow compares the planners on the same requests at one (target,
+// budget).
+type PlannerRow struct {
+	TargetMS    float64                           `json:"target_ms"`
+	BudgetBytes int64                             `json:"budget_bytes"`
+	Planners    map[elastic.Strategy]PlannerStats `json:"planners"`
+}
+
+// Report is a benchmark's outcome.
+type Report struct {
+	Meta     Meta         `json:"meta"`
+	Rows     []Row        `json:"rows"`
+	Planners []PlannerRow `json:"planners,omitempty"`
+	// Units holds every measurement with its per-request samples.
+	Units []*UnitResult `json:"units"`
+}
+
+// streams reports whether a baseline reads the whole model per request.
+func streams(m elastic.Mode) bool {
+	return m == elastic.ModeLoadThenExec || m == elastic.ModeLayerwise
+}
+
+// Run measures every unit opts asks for and scores them.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if len(opts.Examples) == 0 {
+		return nil, errors.New("bench: no examples")
+	}
+	if opts.Setup.Store == "" {
+		return nil, errors.New("bench: no store")
+	}
+	modes := opts.Modes
+	if len(modes) == 0 {
+		modes = elastic.Modes()
+	}
+	for _, t := range opts.Targets {
+		if t <= 0 {
+			return nil, fmt.Errorf("bench: target %v is not positive", t)
+		}
+	}
+	budgets := opts.Budgets
+	if len(budgets) == 0 {
+		budgets = DefaultBudgets
+	}
+	for _, b := range budgets {
+		if b < 0 {
+			return nil, fmt.Errorf("bench: budget %d bytes is negative", b)
+		}
+	}
+	planners := opts.Planners
+	if len(planners) == 0 {
+		planners = elastic.Strategies()[:1]
+	}
+	for _, p := range planners {
+		if _, err := elastic.ParseStrategy(string(p)); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	if opts.BaselineLimit < 0 {
+		return nil, fmt.Errorf("bench: baseline limit %d is negative", opts.BaselineLimit)
+	}
+	measurer := opts.Measurer
+	if measurer == nil {
+		measurer = InProcess{}
+	}
+	logw := opts.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	set := opts.Setup
+	b := &bench{opts: opts, set: &set, measurer: measurer, log: logw}
+	b.rep.Meta = Meta{
+		Store: set.Store, Task: opts.Task, Data: opts.Data, N: len(opts.Examples), Backend: set.backendName(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0), Throttle: throttleString(&set), BaselineLimit: opts.BaselineLimit,
+		LoadStart: loadAvg(), Started: time.Now(),
+	}
+	if err := b.prepare(ctx, modes); err != nil {
+		return nil, err
+	}
+	if err := b.baselines(ctx, modes); err != nil {
+		return nil, err
+	}
+	targets, err := b.targets(ctx, budgets, planners[0])
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(modes, elastic.ModeWRX) {
+		for _, pl := range planners {
+			for _, bud := range budgets {
+				for _, t := range targets {
+					if _, err := b.measure(ctx, Unit{Mode: elastic.ModeWRX, Planner: pl, Target: t, Budget: bud}); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	}
+	b.score(targets)
+	if len(planners) > 1 {
+		b.rep.Planners = comparePlanners(b.rep.Rows, planners)
+	}
+	m := &b.rep.Meta
+	m.LoadEnd = loadAvg()
+	m.Seconds = time.Since(m.Started).Seconds()
+	m.Isolated = true
+	for _, u := range b.rep.Units {
+		m.Isolated = m.Isolated && u.Isolated
+	}
+	if !m.Isolated {
+		m.Notes = append(m.Notes, "peak RSS was measured in one process for all modes: it is the process's peak so far, not each mode's")
+	}
+	return &b.rep, nil
+}
+
+type bench struct {
+	opts     Options
+	set      *Setup
+	measurer Measurer
+	log      io.Writer
+
+	rep      Report
+	fids     []quant.Fidelity
+	prof     *elastic.Profiles // with the read side the units use; nil until needed
+	medianS  int
+	hiSource string
+}
+
+func (b *bench) logf(format string, args ...any) { fmt.Fprintf(b.log, format+"\n", args...) }
+
+// prepare reads what the parent needs from the store: the model, the
+// median request length, and (when WRX runs or targets are automatic) the
+// profiles, with the read side re-measured on the storage as the units
+// will read it.
+func (b *bench) prepare(ctx context.Context, modes []elastic.Mode) error {
+	s, direct, err := openStore(ctx, b.set)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	defer s.Close()
+	man := s.Manifest()
+	m := &b.rep.Meta
+	m.DirectIO, m.Model, m.Synthetic = direct, man.Source, man.Synthetic
+	if !direct {
+		m.Notes = append(m.Notes, "the store is not read with direct IO: reads may be served by the page cache")
+	}
+	if man.Synthetic {
+		m.Notes = append(m.Notes, "the store holds random weights (wrx synth): its latency and memory are real, its accuracy means nothing")
+	}
+	b.fids = slices.Clone(b.opts.Fidelities)
+	if len(b.fids) == 0 {
+		b.fids = []quant.Fidelity{slices.Max(man.Fidelities)}
+	}
+	for _, f := range b.fids {
+		if !man.HasFidelity(f) {
+			return fmt.Errorf("bench: the store has no %d-bit shards (it has %v)", f, man.Fidelities)
+		}
+	}
+	tok, err := s.Tokenizer()
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	encs, err := encodeAll(tok, b.opts.Examples, b.set.maxLen())
+	if err != nil {
+		return fmt.Errorf("bench: %s: %w", b.opts.Data, err)
+	}
+	lens := make([]int, len(encs))
+	for i, e := range encs {
+		lens[i] = len(e.InputIDs)
+	}
+	slices.Sort(lens)
+	b.medianS = lens[(len(lens)-1)/2]
+	m.MedianTokens = b.medianS
+	if !slices.Contains(modes, elastic.ModeWRX) && len(b.opts.Targets) > 0 {
+		return nil
+	}
+	prof, err := elastic.LoadProfiles(ctx, s, b.set.backendName(), b.set.Throttle)
+	if err != nil {
+		return fmt.Errorf("bench: WRX and automatic targets need the store's profiles: %w", err)
+	}
+	iop := &IOProfile{ProfileBandwidth: prof.Device.ReadBandwidth, ProfileLatency: prof.Device.ReadLatency, Used: "profile"}
+	iop.MeasuredBandwidth, iop.MeasuredLatency, err = elastic.MeasureReads(ctx, s, s.Storage(), elastic.DeviceOptions{})
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	switch {
+	case b.set.ReadBandwidth > 0:
+		iop.Used = "given"
+	case readsDiffer(iop):
+		b.set.ReadBandwidth, b.set.ReadLatency = iop.MeasuredBandwidth, iop.MeasuredLatency
+		iop.Used = "measured"
+	}
+	if b.set.ReadBandwidth > 0 {
+		dev := *prof.Device
+		dev.ReadBandwidth, dev.ReadLatency = b.set.ReadBandwidth, b.set.ReadLatency
+		prof.Device = &dev
+	}
+	m.IO, b.prof = iop, prof
+	b.logf("reads: profile %.1f MB/s + %v per read; measured now %.1f MB/s + %v; the planner uses the %s values",
+		iop.ProfileBandwidth/1e6, iop.ProfileLatency.Round(time.Microsecond),
+		iop.MeasuredBandwidth/1e6, iop.MeasuredLatency.Round(time.Microsecond), iop.Used)
+	return nil
+}
+
+// readsDiffer reports whether the measured read side is more than 10% off
+// the profile's (and, for the latency, more than 20µs off: below that the
+// fit cannot tell them apart).
+func readsDiffer(p *IOProfile) bool {
+	if math.Abs(p.MeasuredBandwidth/p.ProfileBandwidth-1) > 0.10 {
+		return true
+	}
+	d := (p.MeasuredLatency - p.ProfileLatency).Abs()
+	return d > 20*time.Microsecond && float64(d) > 0.10*float64(p.ProfileLatency)
+}
+
+func (b *bench) measure(ctx context.Context, u Unit) (*UnitResult, error) {
+	n := len(b.opts.Examples)
+	if u.Limit > 0 {
+		n = min(n, u.Limit)
+	}
+	b.logf("[%d] %v: %d requests", len(b.rep.Units)+1, u, n)
+	job := &Job{Setup: *b.set, Unit: u, Examples: b.opts.Examples}
+	res, err := b.measurer.Measure(ctx, job)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if len(res.Samples) != n {
+		return nil, fmt.Errorf("bench: %v: measured %d requests, want %d", u, len(res.Samples), n)
+	}
+	st := Summarize(latencies(res.Samples))
+	line := fmt.Sprintf("    accuracy %.4f, p50 %.2fms, p95 %.2fms, max %.2fms, peak weights %s, peak RSS %s",
+		accuracy(res.Samples), ms(st.P50), ms(st.P95), ms(st.Max), fmtBytes(maxPeak(res.Samples)), fmtBytes(res.PeakRSS))
+	if u.Mode == elastic.ModeWRX {
+		misses, rate := Misses(latencies(res.Samples), u.Target)
+		line += fmt.Sprintf(", %d misses (%.1f%%), %d fallbacks", misses, 100*rate, fallbacks(res.Samples))
+	}
+	b.logf("%s", line)
+	b.rep.Units = append(b.rep.Units, res)
+	return res, nil
+}
+
+// baselines measures each baseline mode once per fidelity, adding
+// hold-in-memory as the accuracy reference of limited streaming baselines.
+func (b *bench) baselines(ctx context.Context, modes []elastic.Mode) error {
+	var base []elastic.Mode
+	for _, m := range elastic.Modes() {
+		if m != elastic.ModeWRX && slices.Contains(modes, m) {
+			base = append(base, m)
+		}
+	}
+	limited := b.opts.BaselineLimit > 0 && slices.ContainsFunc(base, streams)
+	if limited && !slices.Contains(base, elastic.ModeHoldInMemory) {
+		base = append([]elastic.Mode{elastic.ModeHoldInMemory}, base...)
+		b.rep.Meta.Notes = append(b.rep.Meta.Notes, "hold-in-memory was added as the accuracy reference of the baselines timed on the first examples only")
+	}
+	for _, f := range b.fids {
+		for _, m := range base {
+			u := Unit{Mode: m, Fidelity: f}
+			if streams(m) {
+				u.Limit = b.opts.BaselineLimit
+			}
+			if _, err := b.measure(ctx, u); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// targets returns opts.Targets, or the automatic sweep.
+func (b *bench) targets(ctx context.Context, budgets []int64, strat elastic.Strategy) ([]time.Duration, error) {
+	m := &b.rep.Meta
+	if len(b.opts.Targets) > 0 {
+		t := slices.Clone(b.opts.Targets)
+		slices.Sort(t)
+		t = slices.Compact(t)
+		for _, d := range t {
+			m.TargetsMS = append(m.TargetsMS, ms(d))
+		}
+		return t, nil
+	}
+	pl, err := elastic.New(b.prof, elastic.Options{Strategy: strat})
+	if err != nil {
+		return nil, fmt.Errorf("bench: automatic targets: %w", err)
+	}
+	lo, err := elastic.MinTarget(pl, slices.Max(budgets), b.medianS)
+	if err != nil {
+		return nil, fmt.Errorf("bench: automatic targets: %w", err)
+	}
+	var hi time.Duration
+	for _, u := range b.rep.Units {
+		if u.Unit.Mode == elastic.ModeLayerwise && u.Unit.Fidelity == quant.FP32 {
+			hi = Summarize(latencies(u.Samples)).P50
+			m.AutoMaxSource = fmt.Sprintf("layerwise-pipeline@32 p50, measured on %d requests", len(u.Samples))
+		}
+	}
+	if hi == 0 {
+		plan, err := pl.Plan(elastic.Request{Target: time.Hour, Budget: 0, SeqLen: b.medianS})
+		if err != nil {
+			return nil, fmt.Errorf("bench: automatic targets: predicting the full model: %w", err)
+		}
+		hi = plan.PredictedLatency
+		m.AutoMaxSource = "the planner's prediction for the least-loss plan without preload (the whole model)"
+	}
+	n := b.opts.AutoTargets
+	if n <= 0 {
+		n = DefaultAutoTargets
+	}
+	t, err := AutoTargets(lo, hi, n)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	m.TargetsAuto, m.AutoTargetMin, m.AutoTargetMax = true, ms(lo), ms(hi)
+	for _, d := range t {
+		m.TargetsMS = append(m.TargetsMS, ms(d))
+	}
+	b.logf("automatic targets from %v (smallest the planner accepts at %d tokens, budget %s) to %v (%s): %v",
+		lo, b.medianS, fmtBytes(slices.Max(budgets)), hi, m.AutoMaxSource, t)
+	return t, nil
+}
+
+// score turns the units into rows: each baseline once per target, each
+// WRX unit at its own target and budget.
+func (b *bench) score(targets []time.Duration) {
+	hold := map[quant.Fidelity]*UnitResult{}
+	for _, u := range b.rep.Units {
+		if u.Unit.Mode == elastic.ModeHoldInMemory {
+			hold[u.Unit.Fidelity] = u
+		}
+	}
+	thr := throttleString(b.set)
+	for _, u := range b.rep.Units {
+		if u.Unit.Mode == elastic.ModeWRX {
+			b.rep.Rows = append(b.rep.Rows, wrxRow(u, thr))
+			continue
+		}
+		acc, n, src := accuracy(u.Samples), len(u.Samples), "measured"
+		if ref := hold[u.Unit.Fidelity]; ref != nil && u != ref {
+			same, shared := agreement(u.Samples, ref.Samples)
+			c := Check{Mode: u.Unit.Mode, Fidelity: u.Unit.Fidelity, Reference: fmt.Sprintf("%s@%d", ref.Unit.Mode, int(ref.Unit.Fidelity)),
+				Compared: shared, Agree: same, Equal: same == shared && shared == len(u.Samples)}
+			b.rep.Meta.Checks = append(b.rep.Meta.Checks, c)
+			if c.Equal && len(ref.Samples) > len(u.Samples) {
+				acc, n = accuracy(ref.Samples), len(ref.Samples)
+				src = fmt.Sprintf("%s's: same computation, identical labels on the %d timed requests", c.Reference, shared)
+			} else if !c.Equal {
+				src = fmt.Sprintf("measured; labels differ from %s on %d of %d requests", c.Reference, shared-same, shared)
+			}
+		}
+		lat := latencies(u.Samples)
+		st := Summarize(lat)
+		for _, t := range targets {
+			misses, rate := Misses(lat, t)
+			b.rep.Rows = append(b.rep.Rows, Row{
+				Mode: u.Unit.Mode, Fidelity: u.Unit.Fidelity, TargetMS: ms(t), Throttle: thr,
+				N: n, NTimed: len(u.Samples), Accuracy: acc, AccuracySource: src,
+				P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(st.Max), MeanMS: ms(st.Mean),
+				Misses: misses, MissRate: rate, MeetsTarget: Meets(st.P95, rate, t),
+				PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, RSSIsolated: u.Isolated,
+				MeanIOBytes: meanIO(u.Samples), ResidentBytes: u.ResidentBytes, PreloadBytes: u.PreloadBytes,
+			})
+		}
+	}
+	slices.SortStableFunc(b.rep.Rows, func(x, y Row) int {
+		return cmp.Or(cmp.Compare(x.TargetMS, y.TargetMS), cmp.Compare(modeOrder(x.Mode), modeOrder(y.Mode)),
+			cmp.Compare(x.Planner, y.Planner), cmp.Compare(x.BudgetBytes, y.BudgetBytes), cmp.Compare(y.Fidelity, x.Fidelity))
+	})
+}
+
+func modeOrder(m elastic.Mode) int { return slices.Index(elastic.Modes(), m) }
+
+func wrxRow(u *UnitResult, thr string) Row {
+	lat := latencies(u.Samples)
+	st := Summarize(lat)
+	misses, rate := Misses(lat, u.Unit.Target)
+	r := Row{
+		Mode: elastic.ModeWRX, Planner: u.Unit.Planner, TargetMS: ms(u.Unit.Target), BudgetBytes: u.Unit.Budget, Throttle: thr,
+		N: len(u.Samples), NTimed: len(u.Samples), Accuracy: accuracy(u.Samples), AccuracySource: "measured",
+		P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(st.Max), MeanMS: ms(st.Mean),
+		Misses: misses, MissRate: rate, MeetsTarget: Meets(st.P95, rate, u.Unit.Target),
+		PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, RSSIsolated: u.Isolated,
+		MeanIOBytes: meanIO(u.Samples), Fallbacks: fallbacks(u.Samples),
+		ResidentBytes: u.ResidentBytes, PreloadBytes: u.PreloadBytes,
+	}
+	var loss float64
+	var plan time.Duration
+	var bound int64
+	for _, s := range u.Samples {
+		loss += s.PredictedLoss
+		plan += s.Latency - s.Exec
+		bound = max(bound, s.InFlightBound)
+	}
+	n := float64(len(u.Samples))
+	r.PredictedLoss, r.PlanMS = loss/n, ms(plan)/n
+	r.WeightBoundBytes = u.ResidentBytes + u.Unit.Budget + bound
+	within := r.PeakWeightBytes <= r.WeightBoundBytes
+	r.WithinBound = &within
+	return r
+}
+
+// comparePlanners gathers the WRX rows of each (target, budget) by planner.
+func comparePlanners(rows []Row, planners []elastic.Strategy) []PlannerRow {
+	type key struct {
+		t float64
+		b int64
+	}
+	idx := map[key]int{}
+	var out []PlannerRow
+	for _, r := range rows {
+		if r.Mode != elastic.ModeWRX || !slices.Contains(planners, r.Planner) {
+			continue
+		}
+		k := key{r.TargetMS, r.BudgetBytes}
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, PlannerRow{TargetMS: r.TargetMS, BudgetBytes: r.BudgetBytes, Planners: map[elastic.Strategy]PlannerStats{}})
+		}
+		out[i].Planners[r.Planner] = PlannerStats{
+			PredictedLoss: r.PredictedLoss, Accuracy: r.Accuracy, P95MS: r.P95MS,
+			MissRate: r.MissRate, Fallbacks: r.Fallbacks, PlanMS: r.PlanMS,
+		}
+	}
+	slices.SortFunc(out, func(x, y PlannerRow) int {
+		return cmp.Or(cmp.Compare(x.BudgetBytes, y.BudgetBytes), cmp.Compare(x.TargetMS, y.TargetMS))
+	})
+	return out
+}
+
+func maxPeak(samples []Sample) int64 {
+	var m int64
+	for _, s := range samples {
+		m = max(m, s.PeakWeightBytes)
+	}
+	return m
+}
+
+func meanIO(samples []Sample) float64 {
+	var sum float64
+	for _, s := range samples {
+		sum += float64(s.IOBytes)
+	}
+	return sum / float64(max(len(samples), 1))
+}
+
+func fallbacks(samples []Sample) int {
+	n := 0
+	for _, s := range samples {
+		if s.Fallback {
+			n++
+		}
+	}
+	return n
+}
+
+func throttleString(s *Setup) string {
+	if s.Throttle == (Setup{}).Throttle {
+		return "none"
+	}
+	return s.Throttle.String()
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages, or "" where
+// /proc/loadavg does not exist.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}

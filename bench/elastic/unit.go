@@ -1,0 +1,332 @@
+package elasticbench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
+)
+
+// DefaultMaxLen is the token limit inputs are encoded with when
+// Setup.MaxLen is zero: the facade's default, and the one the importance
+// profile was measured at.
+const DefaultMaxLen = elastic.DefaultProfileMaxLen
+
+// Setup is what every measurement of a benchmark shares: the store and how
+// it is read. The zero Backend, Direct and MaxLen are usable defaults.
+type Setup struct {
+	// Store is the shard store URI (file:PATH, badger:PATH, mem:NAME).
+	Store string `json:"store"`
+	// Backend names the tensor backend; empty means "native".
+	Backend string `json:"backend,omitempty"`
+	// Throttle emulates a slower storage device under the store; the zero
+	// value is none.
+	Throttle storage.ThrottleConfig `json:"throttle"`
+	// Direct is how the store is opened. The zero value, DirectAuto, reads
+	// with direct IO (no page cache) wherever the filesystem allows it, so
+	// that every request's reads really come from the device.
+	Direct storage.DirectIO `json:"direct"`
+	// MaxLen truncates inputs to this many tokens; 0 means DefaultMaxLen.
+	MaxLen int `json:"max_len,omitempty"`
+	// ReadBandwidth (bytes/s) and ReadLatency, when ReadBandwidth > 0,
+	// replace the read side of the device profile WRX's planner uses. Run
+	// sets them when a fresh measurement of the (throttled) storage
+	// disagrees with the stored profile.
+	ReadBandwidth float64       `json:"read_bandwidth,omitempty"`
+	ReadLatency   time.Duration `json:"read_latency_ns,omitempty"`
+}
+
+func (s *Setup) backendName() string {
+	if s.Backend == "" {
+		return "native"
+	}
+	return s.Backend
+}
+
+func (s *Setup) maxLen() int {
+	if s.MaxLen <= 0 {
+		return DefaultMaxLen
+	}
+	return s.MaxLen
+}
+
+// Unit is one measurement: one mode serving every example once. A
+// baseline is measured once at one fidelity; WRX once per (planner, target,
+// budget).
+type Unit struct {
+	Mode elastic.Mode `json:"mode"`
+	// Fidelity is the baselines' bitwidth; WRX ignores it.
+	Fidelity quant.Fidelity `json:"fidelity,omitempty"`
+	// Planner, Target and Budget configure WRX; the baselines ignore them.
+	Planner elastic.Strategy `json:"planner,omitempty"`
+	Target  time.Duration    `json:"target_ns,omitempty"`
+	Budget  int64            `json:"budget_bytes,omitempty"`
+	// Limit, when positive, serves only the first Limit examples.
+	Limit int `json:"limit,omitempty"`
+}
+
+// String names the unit in logs, e.g. "wrx/optimal T=20ms B=4.00MB" or
+// "load-then-exec@32".
+func (u Unit) String() string {
+	if u.Mode == elastic.ModeWRX {
+		return fmt.Sprintf("wrx/%s T=%v B=%s", u.Planner, u.Target, fmtBytes(u.Budget))
+	}
+	return fmt.Sprintf("%s@%d", u.Mode, int(u.Fidelity))
+}
+
+// Sample is what one request did.
+type Sample struct {
+	// Line is the example's line in its file; it identifies the example.
+	Line   int `json:"line"`
+	Tokens int `json:"tokens"`
+	Label  int `json:"label"`
+	Pred   int `json:"pred"`
+	// Latency is the wall time of the request: planning (in WRX mode) and
+	// execution, from the tokenized input to the logits.
+	Latency time.Duration `json:"latency_ns"`
+	// Exec is the executor's part of it (elastic.RunStats.Latency).
+	Exec            time.Duration `json:"exec_ns"`
+	IOBytes         int64         `json:"io_bytes"`
+	PeakWeightBytes int64         `json:"peak_weight_bytes"`
+	InFlightBytes   int64         `json:"in_flight_bytes"`
+	// WRX only: whether the planner could not fit the request and ran its
+	// fastest plan, and the plan's predictions and in-flight bound.
+	Fallback         bool          `json:"fallback,omitempty"`
+	PredictedLatency time.Duration `json:"predicted_latency_ns,omitempty"`
+	PredictedLoss    float64       `json:"predicted_loss,omitempty"`
+	InFlightBound    int64         `json:"in_flight_bound_bytes,omitempty"`
+}
+
+// UnitResult is a measured unit.
+type UnitResult struct {
+	Unit    Unit     `json:"unit"`
+	Samples []Sample `json:"samples"`
+	// PeakRSS is the process's peak resident set (VmHWM) at the end of the
+	// unit and StartRSS its resident set before the store was opened.
+	// They describe this unit alone only when Isolated: the unit ran in a
+	// process of its own.
+	PeakRSS  int64 `json:"peak_rss_bytes"`
+	StartRSS int64 `json:"start_rss_bytes"`
+	Isolated bool  `json:"isolated"`
+	// Direct says whether the store read with direct IO.
+	Direct        bool  `json:"direct_io"`
+	ResidentBytes int64 `json:"resident_bytes"`
+	PreloadBytes  int64 `json:"preload_bytes"`
+	// Setup is how long opening the store and preparing the mode took
+	// (loading the resident model or the preload set), not timed per
+	// request.
+	Setup time.Duration `json:"setup_ns"`
+}
+
+// Job is everything a Measurer needs for one unit.
+type Job struct {
+	Setup    Setup          `json:"setup"`
+	Unit     Unit           `json:"unit"`
+	Examples []glue.Example `json:"examples"`
+}
+
+// A Measurer measures units. Measure runs them in this process; Subprocess
+// runs each in a child process, so that each gets its own peak RSS.
+type Measurer interface {
+	Measure(ctx context.Context, job *Job) (*UnitResult, error)
+}
+
+// InProcess is the Measurer that calls Measure.
+type InProcess struct{}
+
+// Measure implements Measurer.
+func (InProcess) Measure(ctx context.Context, job *Job) (*UnitResult, error) { return Measure(ctx, job) }
+
+// Measure runs one unit in this process: it opens the store as job.Setup
+// says, prepares the mode (the baselines' resident model, or WRX's planner
+// and preload set), serves one untimed warm-up request, then every example
+// once, in order. Each request starts cold: only the resident parts and the
+// preload buffer (the whole model for hold-in-memory) stay in memory between
+// requests, and with direct IO every read reaches the device.
+func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
+	u, set := job.Unit, &job.Setup
+	res := &UnitResult{Unit: u, StartRSS: procStatus("VmRSS")}
+	examples := job.Examples
+	if u.Limit > 0 && u.Limit < len(examples) {
+		examples = examples[:u.Limit]
+	}
+	if len(examples) == 0 {
+		return nil, fmt.Errorf("%v: no examples", u)
+	}
+	start := time.Now()
+	s, direct, err := openStore(ctx, set)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", u, err)
+	}
+	defer s.Close()
+	res.Direct = direct
+	tok, err := s.Tokenizer()
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", u, err)
+	}
+	encs, err := encodeAll(tok, examples, set.maxLen())
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", u, err)
+	}
+	be, err := backend.Get(set.backendName())
+	if err != nil {
+		return nil, err
+	}
+	opts := elastic.RunnerOptions{Mode: u.Mode, Fidelity: u.Fidelity}
+	if u.Mode == elastic.ModeWRX {
+		prof, err := loadProfiles(ctx, s, set)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", u, err)
+		}
+		opts.Target, opts.Budget, opts.Profiles = u.Target, u.Budget, prof
+		opts.Planner = elastic.Options{Strategy: u.Planner}
+	}
+	r, err := elastic.NewRunner(ctx, s, be, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", u, err)
+	}
+	res.ResidentBytes = r.Executor().ResidentBytes()
+	res.PreloadBytes = r.Executor().PreloadBytes()
+	// The first request pays one-time costs (thread start-up, first
+	// allocations) that are not the mode's; it is served and dropped.
+	if _, _, err := r.Run(ctx, encs[0].InputIDs, encs[0].TokenTypeIDs); err != nil {
+		return nil, fmt.Errorf("%v: warm-up on line %d: %w", u, examples[0].Line, err)
+	}
+	res.Setup = time.Since(start)
+	for i, ex := range examples {
+		enc := encs[i]
+		t := time.Now()
+		logits, info, err := r.Run(ctx, enc.InputIDs, enc.TokenTypeIDs)
+		lat := time.Since(t)
+		if err != nil {
+			return nil, fmt.Errorf("%v: line %d: %w", u, ex.Line, err)
+		}
+		sm := Sample{
+			Line: ex.Line, Tokens: len(enc.InputIDs), Label: ex.Label, Pred: argmax(logits),
+			Latency: lat, Exec: info.Latency, IOBytes: info.IOBytes,
+			PeakWeightBytes: info.PeakWeightBytes, InFlightBytes: info.InFlightBytes, Fallback: info.Fallback,
+		}
+		if p := info.Plan; p != nil {
+			sm.PredictedLatency, sm.PredictedLoss, sm.InFlightBound = p.PredictedLatency, p.PredictedLoss, p.InFlightBytes
+		}
+		res.Samples = append(res.Samples, sm)
+	}
+	res.PeakRSS = procStatus("VmHWM")
+	return res, nil
+}
+
+// openStore opens the shard store of set: its storage with set.Direct,
+// wrapped in set.Throttle. It reports whether reads bypass the page cache.
+func openStore(ctx context.Context, set *Setup) (*shardstore.Store, bool, error) {
+	st, err := storage.OpenWith(ctx, set.Store, storage.OpenOptions{Direct: set.Direct})
+	if err != nil {
+		return nil, false, err
+	}
+	d, ok := st.(interface{ Direct() bool })
+	direct := ok && d.Direct()
+	if set.Throttle != (storage.ThrottleConfig{}) {
+		st = storage.Throttle(st, set.Throttle)
+	}
+	s, err := shardstore.Open(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, false, fmt.Errorf("%s: %w", set.Store, err)
+	}
+	return s, direct, nil
+}
+
+// loadProfiles loads the planner's profiles for set's backend and
+// throttle, with set's measured read side when it has one.
+func loadProfiles(ctx context.Context, s *shardstore.Store, set *Setup) (*elastic.Profiles, error) {
+	prof, err := elastic.LoadProfiles(ctx, s, set.backendName(), set.Throttle)
+	if err != nil {
+		return nil, err
+	}
+	if set.ReadBandwidth > 0 {
+		dev := *prof.Device
+		dev.ReadBandwidth, dev.ReadLatency = set.ReadBandwidth, set.ReadLatency
+		prof.Device = &dev
+	}
+	return prof, nil
+}
+
+func encodeAll(tok *bert.Tokenizer, examples []glue.Example, maxLen int) ([]bert.Encoding, error) {
+	out := make([]bert.Encoding, len(examples))
+	for i, ex := range examples {
+		enc, err := tok.Encode(ex.Text, ex.Pair, maxLen)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", ex.Line, err)
+		}
+		out[i] = enc
+	}
+	return out, nil
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// procStatus returns a memory field of /proc/self/status ("VmHWM": peak
+// resident set, "VmRSS": current) in bytes, or 0 where there is no such
+// file.
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	v, _ := statusField(b, field)
+	return v
+}
+
+// statusField parses "Field:   1234 kB" out of a /proc/PID/status file.
+func statusField(status []byte, field string) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok || name != field {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, fmt.Errorf("status field %s: unexpected value %q", field, rest)
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("status field %s: %w", field, err)
+		}
+		return n * 1024, nil
+	}
+	return 0, errors.New("status field " + field + " not found")
+}
+
+// fmtBytes prints n with a decimal unit.
+func fmtBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fGB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fMB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fKB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%dB", n)
+}

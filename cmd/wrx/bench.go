@@ -1,0 +1,354 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	elasticbench "github.com/wrxlabs/wrx/bench/elastic"
+	"github.com/wrxlabs/wrx/bench/gemm"
+	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/storage"
+)
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure WRX against its baselines under latency targets and memory budgets",
+		Description: `Serves every example of --data once per mode and writes DIR/results.json (one
+object per mode, target and budget: accuracy, p50/p95/max latency, deadline-miss
+rate, peak resident weight bytes, peak RSS, ...), meta.json, units.json (every
+request), results.md (the tables) and the plots accuracy_vs_target.png,
+latency_vs_target.png and memory.png.
+
+  wrx bench --store file:S --task sst2 --data dev.tsv --targets auto \
+      --budgets 1MB,4MB,16MB --throttle 100MB/s,0.5ms --baseline-limit 50 --out DIR
+
+Every request starts cold: the store is read with direct IO and only the
+resident parts and the preload buffer stay in memory between requests. The
+baselines (hold-in-memory, load-then-exec, layerwise-pipeline, each at every
+--fidelity) do not depend on target or budget: each runs once and is scored
+against every target; one that misses a target (p95 over it, or more than 5%
+of requests over it) fails there. WRX runs once per planner, target and budget.
+Each run happens in a child process of this program, so that its peak RSS is
+its own (--in-process: one process, peak RSS then cumulative).
+
+--targets auto sweeps --auto-targets targets, log-spaced, from the smallest
+the planner accepts (median request length, largest budget) to the full
+model's cold time (layerwise-pipeline@32's p50, else the planner's prediction).
+With --throttle the planner's read side is re-measured on the throttled
+storage; meta.json reports the stored and measured values and which was used.
+
+Subcommands: "importance" (dropping the least important shards vs random
+ones), "gemm" (matrix-multiply throughput per backend) and "report" (render
+the tables and plots of an output directory again). The planners are
+compared with --planner both (planners.json, and a table in results.md).`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "store", Usage: "shard store `URI` made by wrx convert and wrx profile (required)"},
+			&cli.StringFlag{Name: "task", Value: "sst2", Usage: "GLUE `TASK` of --data"},
+			&cli.StringFlag{Name: "data", Usage: "labelled evaluation `FILE.tsv`, e.g. SST-2 dev.tsv (required)"},
+			&cli.IntFlag{Name: "limit", Usage: "use only the first `N` examples (0: all)"},
+			&cli.StringFlag{Name: "modes", Value: "wrx,hold-in-memory,load-then-exec,layerwise-pipeline", Usage: "comma-separated `MODES`"},
+			&cli.StringFlag{Name: "targets", Value: "auto", Usage: "comma-separated latency `TARGETS` (e.g. 20ms,40ms) or auto"},
+			&cli.IntFlag{Name: "auto-targets", Value: elasticbench.DefaultAutoTargets, Usage: "with --targets auto: about `N` targets"},
+			&cli.StringFlag{Name: "budgets", Value: "1MB,4MB,16MB", Usage: "comma-separated preload `BUDGETS` for WRX"},
+			&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms"},
+			&cli.StringFlag{Name: "fidelity", Usage: "comma-separated `BITS` the baselines run at (the paper's X), e.g. 32,8; default: the highest stored"},
+			&cli.StringFlag{Name: "planner", Value: "optimal", Usage: "WRX's planner: optimal, greedy or both (compared in planners.json)"},
+			&cli.IntFlag{Name: "baseline-limit", Usage: "time load-then-exec and layerwise-pipeline on the first `N` examples only; their accuracy is then hold-in-memory's (verified on those N)"},
+			&cli.StringFlag{Name: "out", Usage: "output `DIR` (required)"},
+			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"},
+			&cli.IntFlag{Name: "max-len", Value: elasticbench.DefaultMaxLen, Usage: "truncate inputs to `N` tokens"},
+			&cli.BoolFlag{Name: "in-process", Usage: "measure every mode in this process instead of one child process each"},
+			&cli.BoolFlag{Name: "json", Usage: "print results.json's rows instead of the tables"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no per-run log on stderr"},
+		},
+		Action: benchMain,
+		Subcommands: []*cli.Command{
+			benchImportanceCommand(),
+			benchGemmCommand(),
+			{
+				Name:      "report",
+				Usage:     "render results.md and the plots again from a bench output directory",
+				ArgsUsage: "DIR",
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return errors.New("bench report: give the output directory of a wrx bench run")
+					}
+					rep, err := elasticbench.ReadReport(c.Args().First())
+					if err != nil {
+						return err
+					}
+					if err := rep.WriteFiles(c.Args().First()); err != nil {
+						return err
+					}
+					rep.Markdown(c.App.Writer)
+					return nil
+				},
+			},
+			{
+				Name:   "child",
+				Usage:  "(internal) measure one unit: a job as JSON on stdin, the result as JSON on stdout",
+				Hidden: true,
+				Action: func(c *cli.Context) error {
+					return elasticbench.ServeChild(c.Context, c.App.Reader, c.App.Writer)
+				},
+			},
+		},
+	}
+}
+
+func benchMain(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q (subcommands: importance, gemm)", c.Args().First())
+	}
+	for _, f := range []string{"store", "data", "out"} {
+		if c.String(f) == "" {
+			return fmt.Errorf("bench: --%s is required", f)
+		}
+	}
+	set, err := benchSetup(c)
+	if err != nil {
+		return err
+	}
+	task, examples, err := benchExamples(c)
+	if err != nil {
+		return err
+	}
+	opts := elasticbench.Options{
+		Setup: set, Task: string(task), Data: c.String("data"), Examples: examples,
+		AutoTargets: c.Int("auto-targets"), BaselineLimit: c.Int("baseline-limit"),
+	}
+	if opts.Modes, err = parseModes(c.String("modes")); err != nil {
+		return err
+	}
+	if t := strings.TrimSpace(c.String("targets")); t != "auto" {
+		if opts.Targets, err = parseList(t, "--targets", time.ParseDuration); err != nil {
+			return err
+		}
+	}
+	if opts.Budgets, err = parseList(c.String("budgets"), "--budgets", parseBytes); err != nil {
+		return err
+	}
+	if f := c.String("fidelity"); f != "" {
+		if opts.Fidelities, err = quant.ParseFidelities(f); err != nil {
+			return fmt.Errorf("--fidelity: %w", err)
+		}
+	}
+	switch p := c.String("planner"); p {
+	case "both":
+		opts.Planners = elastic.Strategies()
+	default:
+		s, err := elastic.ParseStrategy(p)
+		if err != nil {
+			return fmt.Errorf("--planner: %w (or both)", err)
+		}
+		opts.Planners = []elastic.Strategy{s}
+	}
+	if !c.Bool("quiet") {
+		opts.Log = c.App.ErrWriter
+	}
+	if !c.Bool("in-process") {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: finding this program to run each mode in a child process (or use --in-process): %w", err)
+		}
+		opts.Measurer = &elasticbench.Subprocess{Path: exe, Args: []string{"bench", "child"}, Stderr: c.App.ErrWriter}
+	}
+	rep, err := elasticbench.Run(c.Context, opts)
+	if err != nil {
+		return err
+	}
+	out := c.String("out")
+	if err := rep.WriteFiles(out); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printProfileJSON(c.App.Writer, rep.Rows)
+	}
+	rep.Markdown(c.App.Writer)
+	fmt.Fprintf(c.App.Writer, "\nwrote %s, %s, %s, %s and the plots into %s\n",
+		elasticbench.ResultsFile, elasticbench.MetaFile, elasticbench.UnitsFile, elasticbench.MarkdownFile, out)
+	return nil
+}
+
+// benchSetup reads the flags every bench command shares.
+func benchSetup(c *cli.Context) (elasticbench.Setup, error) {
+	set := elasticbench.Setup{Store: c.String("store"), Backend: c.String("backend"), MaxLen: c.Int("max-len")}
+	if t := c.String("throttle"); t != "" {
+		cfg, err := storage.ParseThrottle(t)
+		if err != nil {
+			return set, fmt.Errorf("--throttle: %w", err)
+		}
+		set.Throttle = cfg
+	}
+	return set, nil
+}
+
+func benchExamples(c *cli.Context) (glue.Task, []glue.Example, error) {
+	task, err := glue.ParseTask(c.String("task"))
+	if err != nil {
+		return "", nil, err
+	}
+	if task.Regression() {
+		return "", nil, fmt.Errorf("bench: task %s is a regression; the benchmark scores accuracy", task)
+	}
+	data := c.String("data")
+	if strings.HasPrefix(strings.ToLower(filepath.Base(data)), "train") {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s looks like training data; the importance profile is measured on it, so evaluate on dev.tsv\n", data)
+	}
+	ex, err := glue.ReadFile(c.Context, data, task, c.Int("limit"))
+	return task, ex, err
+}
+
+func parseModes(s string) ([]elastic.Mode, error) {
+	return parseList(s, "--modes", elastic.ParseMode)
+}
+
+// parseList parses a comma-separated list with parse, naming flag in
+// errors.
+func parseList[T any](s, flag string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := parse(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: empty list", flag)
+	}
+	return out, nil
+}
+
+func benchImportanceCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "importance",
+		Usage: "check the importance profile: accuracy with the k least important shards dropped vs k random ones",
+		Description: `With every other shard at --fidelity (default: the highest stored) and the
+model held in memory, drops the k least important shards by the store's
+importance profile (their "dropped" loss), the k most important, and k random
+shards (--seeds draws, nested across k), and scores each on --data, which
+should be the evaluation set (the profile was measured on training data).
+Writes DIR/importance.json, importance.md and importance.png.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "store", Required: true, Usage: "profiled shard store `URI`"},
+			&cli.StringFlag{Name: "task", Value: "sst2", Usage: "GLUE `TASK` of --data"},
+			&cli.StringFlag{Name: "data", Required: true, Usage: "labelled evaluation `FILE.tsv`"},
+			&cli.IntFlag{Name: "limit", Usage: "use only the first `N` examples (0: all)"},
+			&cli.StringFlag{Name: "k", Value: "6,12,24,36,48", Usage: "comma-separated numbers of shards to drop"},
+			&cli.IntFlag{Name: "seeds", Value: 5, Usage: "random draws per k"},
+			&cli.IntFlag{Name: "fidelity", Usage: "`BITS` of the kept shards (0: the highest stored)"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "output `DIR`"},
+			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"},
+			&cli.IntFlag{Name: "max-len", Value: elasticbench.DefaultMaxLen, Usage: "truncate inputs to `N` tokens"},
+			&cli.BoolFlag{Name: "json", Usage: "print importance.json instead of the table"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
+		},
+		Action: func(c *cli.Context) error {
+			set, err := benchSetup(c)
+			if err != nil {
+				return err
+			}
+			_, examples, err := benchExamples(c)
+			if err != nil {
+				return err
+			}
+			ks, err := parseList(c.String("k"), "--k", strconv.Atoi)
+			if err != nil {
+				return err
+			}
+			update, finish := newProgress("importance check", c.Bool("quiet"))
+			rep, err := elasticbench.Importance(c.Context, elasticbench.ImportanceOptions{
+				Setup: set, Data: c.String("data"), Examples: examples, Ks: ks, Seeds: c.Int("seeds"),
+				Fidelity: quant.Fidelity(c.Int("fidelity")), Progress: update,
+			})
+			finish()
+			if err != nil {
+				return err
+			}
+			if err := rep.WriteFiles(c.String("out")); err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printProfileJSON(c.App.Writer, rep)
+			}
+			rep.Markdown(c.App.Writer)
+			return nil
+		},
+	}
+}
+
+func benchGemmCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "gemm",
+		Usage: "measure matrix-multiply throughput (GFLOP/s) per backend at BERT layer shapes",
+		Description: `Times out[M×N] = a[M×K]·w[N×K]ᵀ per backend and shape and reports the best round.
+--json prints [{"backend","m","k","n","gflops"}].`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "backends", Usage: "comma-separated `NAMES` (default: " + strings.Join(gemm.DefaultBackends, ",") + ")"},
+			&cli.StringFlag{Name: "m", Usage: "comma-separated row counts `M` (default: 1,8,32,128)"},
+			&cli.IntFlag{Name: "threads", Usage: "native backend threads (0: GOMAXPROCS)"},
+			&cli.IntFlag{Name: "rounds", Usage: "timed rounds per shape, best kept (0: the package default)"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			opts := gemm.Options{Threads: c.Int("threads"), Rounds: c.Int("rounds")}
+			var err error
+			if b := c.String("backends"); b != "" {
+				if opts.Backends, err = parseList(b, "--backends", func(s string) (string, error) { return s, nil }); err != nil {
+					return err
+				}
+			}
+			if m := c.String("m"); m != "" {
+				if opts.M, err = parseList(m, "--m", strconv.Atoi); err != nil {
+					return err
+				}
+			}
+			res, err := gemm.Run(c.Context, opts)
+			if err != nil {
+				return err
+			}
+			return printGemm(c.App.Writer, res, c.Bool("json"))
+		},
+	}
+}
+
+func printGemm(w io.Writer, res []gemm.Result, asJSON bool) error {
+	if asJSON {
+		if res == nil {
+			res = []gemm.Result{}
+		}
+		b, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	if len(res) == 0 {
+		return errors.New("bench gemm: nothing measured")
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "backend\tm\tk\tn\tGFLOP/s\t")
+	for _, r := range res {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t\n", r.Backend, r.M, r.K, r.N, r.GFLOPS)
+	}
+	return tw.Flush()
+}
