@@ -148,7 +148,9 @@ type Measurer interface {
 type InProcess struct{}
 
 // Measure implements Measurer.
-func (InProcess) Measure(ctx context.Context, job *Job) (*UnitResult, error) { return Measure(ctx, job) }
+func (InProcess) Measure(ctx context.Context, job *Job) (*UnitResult, error) {
+	return Measure(ctx, job)
+}
 
 // Measure runs one unit in this process: it opens the store as job.Setup
 // says, prepares the mode (the baselines' resident model, or WRX's planner
