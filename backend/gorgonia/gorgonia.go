@@ -226,6 +226,12 @@ func (b *Backend) Softmax(x []float32, rows, cols int) {
 	release(mx)
 	_, err = tensor.Sub(xt, st, tensor.UseUnsafe())
 	must("Sub", err)
+	// math32.Exp on arm64 (behind tensor.Exp) returns NaN or garbage for
+	// inputs between about -104 and -200 instead of underflowing to 0.
+	// Below expFloor every exp is under float32's smallest normal, far
+	// below the row maximum's exp(0) = 1, so clamping changes no result.
+	_, err = tensor.Clamp(xt, float32(expFloor), float32(0), tensor.UseUnsafe())
+	must("Clamp", err)
 	_, err = tensor.Exp(xt, tensor.UseUnsafe())
 	must("Exp", err)
 	sum, err := xt.Sum(1)
@@ -235,6 +241,10 @@ func (b *Backend) Softmax(x []float32, rows, cols int) {
 	_, err = tensor.Div(xt, st, tensor.UseUnsafe())
 	must("Div", err)
 }
+
+// expFloor is where Softmax clamps its shifted inputs: exp(-87.3) is about
+// float32's smallest normal number.
+const expFloor = -87.3
 
 // LayerNorm implements backend.Backend in two passes: the mean is
 // subtracted before the variance is summed, which keeps rows with a large
