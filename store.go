@@ -72,6 +72,7 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 	}
 	c := newClassifier(s.Config(), tok, eng, opts)
 	c.close = s.Close
+	c.synthetic = s.Manifest().Synthetic
 	return c, nil
 }
 

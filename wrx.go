@@ -96,7 +96,13 @@ type Classifier struct {
 	eng    engine
 	maxLen int
 	close  func() error
+	// synthetic: the store holds random weights (wrx synth).
+	synthetic bool
 }
+
+// Synthetic reports whether the model's weights are random (a store made
+// by "wrx synth"): its latency and memory are real, its answers are not.
+func (c *Classifier) Synthetic() bool { return c.synthetic }
 
 // Close releases the classifier's store. It is safe to call more than once.
 func (c *Classifier) Close() error {

@@ -107,7 +107,7 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--budget: %w", err)
 	}
-	return wrx.OpenStore(c.Context, uri, wrx.Options{
+	cl, err := wrx.OpenStore(c.Context, uri, wrx.Options{
 		Backend:  name,
 		MaxLen:   c.Int("max-len"),
 		Fidelity: quant.Fidelity(c.Int("fidelity")),
@@ -116,4 +116,9 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 		Budget:   budget,
 		Strategy: c.String("planner"),
 	})
+	if err != nil {
+		return nil, err
+	}
+	warnIfSynthetic(c, uri, cl)
+	return cl, nil
 }

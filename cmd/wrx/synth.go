@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/internal/shared"
 	"github.com/wrxlabs/wrx/model/bert"
@@ -266,23 +267,11 @@ func printStoreSizes(w io.Writer, s *shardstore.Store) {
 		formatBytes(total-shards-man.Blobs[shardstore.WordKey].Size-s.ResidentBytes()), formatBytes(total))
 }
 
-// warnIfSynthetic prints a warning on standard error when the store at uri
-// holds random weights (made by wrx synth). Commands that classify or
-// evaluate with a store call it, so that nobody mistakes its predictions or
-// accuracy for a model's. A store that does not open is left for the caller
-// to report.
-func warnIfSynthetic(c *cli.Context, uri string) {
-	s, err := shardstore.OpenURI(c.Context, uri)
-	if err != nil {
+// warnIfSynthetic tells the user, on stderr, that a classifier's answers
+// come from random weights.
+func warnIfSynthetic(c *cli.Context, uri string, cl *wrx.Classifier) {
+	if !cl.Synthetic() {
 		return
 	}
-	synthetic, source := s.Manifest().Synthetic, s.Manifest().Source
-	s.Close()
-	if !synthetic {
-		return
-	}
-	if source != "" {
-		source = " (" + source + ")"
-	}
-	fmt.Fprintf(c.App.ErrWriter, "warning: store %s holds RANDOM WEIGHTS%s: %s\n", uri, source, randomWeightsNotice)
+	fmt.Fprintf(c.App.ErrWriter, "warning: store %s holds RANDOM WEIGHTS: %s\n", uri, randomWeightsNotice)
 }
