@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/model/synth"
@@ -57,8 +58,17 @@ func TestSynthCommand(t *testing.T) {
 	app := &cli.App{ErrWriter: &errOut}
 	c := cli.NewContext(app, nil, nil)
 	c.Context = ctx
-	warnIfSynthetic(c, uri)
-	if !strings.Contains(errOut.String(), "RANDOM WEIGHTS") || !strings.Contains(errOut.String(), "--seed 5") {
+	openAndWarn := func(uri string) {
+		t.Helper()
+		cl, err := wrx.OpenStore(ctx, uri, wrx.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		warnIfSynthetic(c, uri, cl)
+	}
+	openAndWarn(uri)
+	if !strings.Contains(errOut.String(), "RANDOM WEIGHTS") {
 		t.Errorf("warning = %q", errOut.String())
 	}
 
@@ -81,7 +91,7 @@ func TestSynthCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	errOut.Reset()
-	warnIfSynthetic(c, plain)
+	openAndWarn(plain)
 	if errOut.Len() != 0 {
 		t.Errorf("store not marked synthetic: warning %q", errOut.String())
 	}
