@@ -41,10 +41,12 @@ import (
 //     half of the layer and half after the FFN half, and
 //     (LayerTime(n)-LayerTime(0))/n per shard, half for its attention blob
 //     and half for its FFN blob, each scaled by the shard's dequantisation
-//     factor. Within a half, the preloaded shards run first (their weights
-//     are already resident), then the streamed ones in IO order, each as
-//     soon as its blob has arrived. The FFN half needs the whole attention
-//     half, so it starts after the attention half's fixed part.
+//     factor. A streamed shard's half runs once its blob has arrived.
+//     Both halves run the layer's shards in one order (LayerPlan.Shards):
+//     the preloaded ones first (they need no IO, so they cover the wait
+//     for the first blob), then the streamed ones in IO order (head
+//     order). The FFN half needs the whole attention half, so it starts
+//     after the attention half's fixed part.
 //
 // A plan is feasible when its predicted latency is at most T and its preload
 // buffer holds at most B bytes. Neither planner ever returns an infeasible
@@ -61,10 +63,10 @@ const (
 	// shards with the best loss reduction per byte while the deadline
 	// holds.
 	StrategyGreedy Strategy = "greedy"
-	// StrategyOptimal is our optimizer: it traces a (latency, loss)
-	// frontier of plans with a marginal-latency search over every shard's
-	// options (drop, each fidelity, preloaded) and picks the best plan that
-	// meets T; see plan_optimal.go. It is the default.
+	// StrategyOptimal is our optimizer: a marginal-latency search over
+	// every shard's options (drop, each fidelity, resident) combined with
+	// the paper's planner, and a resident set chosen by planning with a
+	// family of candidates; see plan_optimal.go. It is the default.
 	StrategyOptimal Strategy = "optimal"
 )
 
@@ -204,7 +206,9 @@ type ShardChoice struct {
 // window.
 type LayerPlan struct {
 	Layer int `json:"layer"`
-	// Shards is ordered by head; heads not listed are dropped.
+	// Shards is in compute order, which both halves of the layer follow:
+	// the preloaded shards, then the streamed ones in the order the IO
+	// stream reads them; heads not listed are dropped.
 	Shards []ShardChoice `json:"shards"`
 	// Start is when the layer's first computation starts, Finish when its
 	// last ends, both measured from the request's start.
@@ -407,6 +411,19 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 }
 
 func (pl *planner) Plan(req Request) (*Plan, error) {
+	plan, err := pl.plan(req)
+	if err != nil {
+		return nil, err
+	}
+	if plan == nil {
+		return nil, pl.infeasible(req)
+	}
+	return plan, nil
+}
+
+// plan is Plan without the search for the minimum target and budget: it
+// returns a nil plan and no error when nothing is feasible.
+func (pl *planner) plan(req Request) (*Plan, error) {
 	if req.Target <= 0 {
 		return nil, fmt.Errorf("elastic: target %v is not positive", req.Target)
 	}
@@ -433,29 +450,32 @@ func (pl *planner) Plan(req Request) (*Plan, error) {
 	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads)
 	opt := pl.algo.plan(p, int64(req.Target), res)
 	if opt == nil || (pl.opts.MaxLoss > 0 && p.loss(opt) > pl.opts.MaxLoss) {
-		return nil, pl.infeasible(req)
+		return nil, nil
 	}
 	plan := p.materialize(opt, res)
 	plan.Strategy = pl.opts.Strategy
 	plan.Target, plan.Budget = req.Target, req.Budget
-	if plan.PredictedLatency > req.Target {
-		return nil, fmt.Errorf("elastic: internal error: %s planner returned a plan predicted at %v for target %v", pl.opts.Strategy, plan.PredictedLatency, req.Target)
+	if plan.PredictedLatency > req.Target || plan.PreloadBytes > req.Budget {
+		return nil, fmt.Errorf("elastic: internal error: %s planner returned a plan predicted at %v with %d preloaded bytes for target %v and budget %d",
+			pl.opts.Strategy, plan.PredictedLatency, plan.PreloadBytes, req.Target, req.Budget)
 	}
 	return plan, nil
 }
 
-// feasible reports whether Plan succeeds for the request. It is what the
+// feasible reports whether a plan meets the request. It is what the
 // minimum searches bisect on.
 func (pl *planner) feasible(target time.Duration, budget int64, seqLen int, pre *Preload) bool {
-	_, err := pl.Plan(Request{Target: target, Budget: budget, SeqLen: seqLen, Preload: pre})
-	return err == nil
+	plan, err := pl.plan(Request{Target: target, Budget: budget, SeqLen: seqLen, Preload: pre})
+	return err == nil && plan != nil
 }
 
 // infeasible builds the error for a request no plan meets.
 func (pl *planner) infeasible(req Request) error {
 	e := &InfeasibleError{Target: req.Target, Budget: req.Budget, SeqLen: req.SeqLen, MaxLoss: pl.opts.MaxLoss, MinBudget: -1}
 	e.MinTarget = pl.minTarget(req.Budget, req.SeqLen, req.Preload)
-	if req.Preload == nil && e.MinTarget > 0 && e.MinTarget <= req.Target*1000 {
+	// Without a loss ceiling only the fixed costs can make a request
+	// infeasible, and no budget changes them.
+	if req.Preload == nil && pl.opts.MaxLoss > 0 {
 		e.MinBudget = pl.minBudget(req.Target, req.SeqLen)
 	}
 	return e
@@ -551,12 +571,17 @@ func Simulate(plan *Plan, prof *Profiles) (*Timing, error) {
 		return nil, fmt.Errorf("elastic: simulate: %w", err)
 	}
 	p := st.problem(plan.SeqLen, plan.InFlightBlobs, plan.RowReads)
-	want := p.ioOrder(opt)
-	if !slices.Equal(want, plan.IO) {
-		return nil, errors.New("elastic: simulate: the plan's IO stream is not the canonical order of its streamed shards (layer, attention before FFN, head)")
+	orders := make([][]int, p.L)
+	for k, lp := range plan.Layers {
+		for _, c := range lp.Shards {
+			orders[k] = append(orders[k], c.Head)
+		}
+	}
+	if !slices.Equal(p.ioOrder(opt, orders), plan.IO) {
+		return nil, errors.New("elastic: simulate: the plan's IO stream is not its streamed shards in layer order, attention blobs before FFN blobs, each in the layer's order")
 	}
 	t := &Timing{Layers: make([]LayerTiming, p.L)}
-	t.Latency = time.Duration(p.simulate(opt, t))
+	t.Latency = time.Duration(p.simulateOrder(opt, orders, t))
 	return t, nil
 }
 
@@ -572,9 +597,11 @@ type Timing struct {
 	Latency time.Duration
 }
 
-// LayerTiming is one layer's predicted compute window.
+// LayerTiming is one layer's predicted compute window and the order its
+// shards run in (heads; both halves use it).
 type LayerTiming struct {
 	Start, Finish time.Duration
+	Order         []int
 }
 
 // lossOf sums per-shard losses in shard order, so that every caller gets the

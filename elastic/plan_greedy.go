@@ -21,10 +21,20 @@ import (
 // breaks it. The result is checked with the exact K-bounded simulation,
 // undoing the last upgrades if that finds a miss.
 //
-// The preload buffer (Preload) is filled with the first layers' shards at
-// the lowest fidelity, in IO order, until the next one would not fit; when
-// the whole model fits, what is left upgrades the resident versions in the
-// same loss-per-byte order. It depends only on B.
+// Like the paper, the greedy treats compute as independent of fidelity: it
+// gives every shard the compute of its slowest fidelity (the largest
+// dequantisation factor), which can only overestimate, so its plans stay
+// feasible under the true model. That makes latency monotone along the
+// upgrade sequence (upgrades only lengthen reads, and the model is built
+// from max and +), so the exact check can bisect.
+//
+// The preload buffer (Preload) holds the first layers' shards, in IO order,
+// until the next one would not fit; when the whole model fits, what is left
+// upgrades the resident versions in the same loss-per-byte order. The paper
+// sizes this buffer to cover the start of the pipeline; the fidelity of the
+// resident versions is the one free choice, so Preload tries each stored
+// fidelity and keeps the fill that plans best at the reference sequence
+// length. Every candidate depends only on B.
 //
 // Monotone in T. The paper keeps exactly the stage-1 set, whose size m(T)
 // grows with T, but the best plan for a larger kept set can be worse (its
@@ -91,24 +101,47 @@ func (st *static) greedyTables() {
 	slices.SortStableFunc(st.steps, func(a, b upgrade) int { return cmp.Compare(b.ratio, a.ratio) })
 }
 
-func (greedyAlgo) preload(p *problem, _, budget int64) []int8 {
-	return greedyPreload(p.static, budget)
+func (a greedyAlgo) preload(p *problem, target, budget int64) []int8 {
+	cands := firstLayerFills(p.static, budget)
+	best, bestLoss := cands[0], math.Inf(1)
+	for _, res := range cands {
+		if c := a.plan(p, target, res); c != nil {
+			if l := p.loss(c); l < bestLoss {
+				best, bestLoss = res, l
+			}
+		}
+	}
+	return best
 }
 
-// greedyPreload fills the buffer with the first layers' shards at the
-// lowest fidelity, then upgrades them if the whole model fit.
-func greedyPreload(st *static, budget int64) []int8 {
+// firstLayerFills returns, for each fidelity, the buffer filled with the
+// first layers' shards at that fidelity (see fillFirstLayers).
+func firstLayerFills(st *static, budget int64) [][]int8 {
+	var out [][]int8
+	for f := 0; f < st.F; f++ {
+		res := fillFirstLayers(st, budget, f)
+		if !slices.ContainsFunc(out, func(c []int8) bool { return slices.Equal(c, res) }) {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// fillFirstLayers fills the buffer with the first layers' shards at
+// fidelity f, in IO order, until the next would not fit; if the whole model
+// fits, the rest of the budget upgrades them by loss reduction per byte.
+func fillFirstLayers(st *static, budget int64, f int) []int8 {
 	res := make([]int8, st.N)
 	for i := range res {
 		res[i] = -1
 	}
 	var used int64
 	for s := 0; s < st.N; s++ {
-		b := st.shardBytes(s, 0)
+		b := st.shardBytes(s, f)
 		if used+b > budget {
 			return res
 		}
-		res[s] = 0
+		res[s] = int8(f)
 		used += b
 	}
 	for _, u := range st.steps {
@@ -125,6 +158,7 @@ func greedyPreload(st *static, budget int64) []int8 {
 }
 
 func (greedyAlgo) plan(p *problem, target int64, res []int8) []int16 {
+	p = p.uniformCompute()
 	st := p.static
 	opt := p.emptyOpt()
 	keep := func(s int32) int16 {
@@ -145,8 +179,15 @@ func (greedyAlgo) plan(p *problem, target int64, res []int8) []int16 {
 		}
 	}
 	cur := p.loss(opt)
-	var best []int16
-	bestLoss := math.Inf(1)
+	// Each candidate's unbounded-K result is a lower bound on its loss
+	// after the exact check (which can only undo upgrades), so candidates
+	// are checked in increasing order of it until none can win.
+	type cand struct {
+		opt     []int16
+		loss    float64
+		applied int
+	}
+	var cands []cand
 	ptr := 0
 	var applied []int32
 	for top := m; m >= 0; m-- {
@@ -173,38 +214,81 @@ func (greedyAlgo) plan(p *problem, target int64, res []int8) []int16 {
 			applied = append(applied, int32(ptr))
 			ptr++
 		}
-		if cur >= bestLoss {
-			continue
+		cands = append(cands, cand{slices.Clone(opt), cur, len(applied)})
+	}
+	// Stable: among equal losses the larger kept set (found first) wins.
+	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(a.loss, b.loss) })
+	var best []int16
+	bestLoss := math.Inf(1)
+	for _, c := range cands {
+		if c.loss >= bestLoss {
+			break
 		}
-		if c, l := exactPrefix(p, opt, cur, applied, bestLoss, target); c != nil {
-			best, bestLoss = c, l
+		if o, l := exactPrefix(p, c.opt, c.loss, applied[:c.applied], bestLoss, target); o != nil {
+			best, bestLoss = o, l
 		}
 	}
 	return best
 }
 
 // exactPrefix checks opt with the K-bounded simulation and, on a miss,
-// undoes the applied upgrades from the last one until it fits. It gives
-// up (nil) once the loss is no better than bound.
+// undoes the applied upgrades (those of shards still at the step's target
+// fidelity, latest first) until it fits, modifying opt. Latency only grows
+// along the upgrade sequence, so it bisects on the number undone. It gives
+// up (nil) when even undoing all of them misses, or when the loss would be
+// no better than bound.
 func exactPrefix(p *problem, opt []int16, loss float64, applied []int32, bound float64, target int64) ([]int16, float64) {
-	if p.simulate(opt, nil) <= target {
-		return slices.Clone(opt), loss
-	}
 	st := p.static
-	c := slices.Clone(opt)
-	for i := len(applied) - 1; i >= 0; i-- {
+	gain := func(u upgrade) float64 {
+		return st.lossv[int(u.s)*st.F+int(u.from)] - st.lossv[int(u.s)*st.F+int(u.to)]
+	}
+	// tail holds the steps that may be undone, latest first: those of
+	// shards still kept, as long as undoing them keeps the loss below
+	// bound.
+	var tail []upgrade
+	for i, l := len(applied)-1, loss; i >= 0; i-- {
 		u := st.steps[applied[i]]
-		if c[u.s] != u.to {
-			continue // that shard was dropped for a smaller candidate
+		if opt[u.s] < 0 {
+			continue // dropped for a smaller candidate
 		}
-		c[u.s] = u.from
-		loss += st.lossv[int(u.s)*st.F+int(u.from)] - st.lossv[int(u.s)*st.F+int(u.to)]
-		if loss >= bound {
-			return nil, 0
+		if l += gain(u); l >= bound {
+			break
 		}
-		if p.simulate(c, nil) <= target {
-			return c, loss
+		tail = append(tail, u)
+	}
+	done := 0 // steps of tail undone in opt
+	undo := func(n int) {
+		for ; done < n; done++ {
+			opt[tail[done].s] = tail[done].from
+		}
+		for ; done > n; done-- {
+			opt[tail[done-1].s] = tail[done-1].to
 		}
 	}
-	return nil, 0
+	// If undoing all of tail still misses, no undo that could win fits:
+	// one simulation rejects most candidates.
+	most := len(tail)
+	undo(most)
+	if p.simulate(opt, nil) > target {
+		return nil, 0
+	}
+	undo(0)
+	if most == 0 || p.simulate(opt, nil) <= target {
+		return opt, loss
+	}
+	lo, hi := 0, most // lo misses, hi fits
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		undo(mid)
+		if p.simulate(opt, nil) <= target {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	undo(hi)
+	for _, u := range tail[:hi] {
+		loss += gain(u)
+	}
+	return opt, loss
 }

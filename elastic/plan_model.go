@@ -3,6 +3,7 @@ package elastic
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/wrxlabs/wrx/quant"
@@ -224,6 +225,21 @@ func (st *static) problem(seqLen, k int, rows RowReads) *problem {
 	return p
 }
 
+// uniformCompute returns p with every fidelity's per-shard compute set to
+// the slowest one's.
+func (p *problem) uniformCompute() *problem {
+	q := *p
+	q.half = slices.Clone(p.half)
+	for n := 0; n <= p.H; n++ {
+		row := q.half[n*p.F : (n+1)*p.F]
+		slowest := slices.Max(row)
+		for f := range row {
+			row[f] = slowest
+		}
+	}
+	return &q
+}
+
 func (p *problem) loss(opt []int16) float64 { return lossOf(p.static, opt) }
 
 // allDropped is the latency of the plan that runs no shard: the smallest
@@ -309,6 +325,104 @@ func (p *problem) layerSum(k int, opt []int16, s int, o int16) (io, c, w int64) 
 	return ioA + ioFF, c, w
 }
 
+// shardCtx is layer k decomposed around one shard s, so that the layer's
+// summary for every option of s costs O(1) after an O(Heads) setup.
+type shardCtx struct {
+	p   *problem
+	s   int
+	row []int64 // per-shard half compute with s kept
+	// Others' totals: streamed attention/FFN read time and compute before s
+	// (b) and after s (a) in head order, preloaded compute, streamed count.
+	ioAb, sumAb, ioFb, sumFb int64
+	ioAa, sumAa, ioFa, sumFa int64
+	pre                      int64
+	streamed                 int
+	// waB, wfB: max over streamed blobs before s of (read time so far -
+	// compute of the section's earlier streamed items); mA, mF: the same
+	// for blobs after s, relative to the first blob after s.
+	waB, wfB, mA, mF int64
+	// The summary with s dropped.
+	dropIO, dropC, dropW int64
+}
+
+func (p *problem) shardCtx(k int, opt []int16, s int) shardCtx {
+	x := shardCtx{p: p, s: s}
+	x.dropIO, x.dropC, x.dropW = p.layerSum(k, opt, s, optDrop)
+	base, F := k*p.H, p.F
+	n := 1
+	for h := 0; h < p.H; h++ {
+		if base+h != s && opt[base+h] >= 0 {
+			n++
+		}
+	}
+	x.row = p.half[n*F : (n+1)*F]
+	x.waB, x.wfB, x.mA, x.mF = noW, noW, noW, noW
+	for h := 0; h < p.H; h++ {
+		sh := base + h
+		o := int(opt[sh])
+		if sh == s || o < 0 {
+			continue
+		}
+		if o >= F {
+			x.pre += x.row[o-F]
+			continue
+		}
+		d := x.row[o]
+		x.streamed++
+		if sh < s {
+			x.ioAb += p.ioA[sh*F+o]
+			x.waB = max(x.waB, x.ioAb-x.sumAb)
+			x.sumAb += d
+			x.ioFb += p.ioF[sh*F+o]
+			x.wfB = max(x.wfB, x.ioFb-x.sumFb)
+			x.sumFb += d
+		} else {
+			x.ioAa += p.ioA[sh*F+o]
+			x.mA = max(x.mA, x.ioAa-x.sumAa)
+			x.sumAa += d
+			x.ioFa += p.ioF[sh*F+o]
+			x.mF = max(x.mF, x.ioFa-x.sumFa)
+			x.sumFa += d
+		}
+	}
+	return x
+}
+
+// eval is layerSum(k, opt, s, o) in O(1).
+func (x *shardCtx) eval(o int16) (io, c, w int64) {
+	if o < 0 {
+		return x.dropIO, x.dropC, x.dropW
+	}
+	p, F := x.p, x.p.F
+	f := int(o)
+	pre, streamed := x.pre, x.streamed
+	var ta, tf, d int64
+	if f >= F {
+		f -= F
+		pre += x.row[f]
+	} else {
+		ta, tf, d = p.ioA[x.s*F+f], p.ioF[x.s*F+f], x.row[f]
+		streamed++
+	}
+	c = 2*pre + x.sumAb + x.sumAa + x.sumFb + x.sumFa + 2*d + p.fixA + p.fixF
+	if streamed == 0 {
+		return 0, c, noW
+	}
+	ioA := x.ioAb + ta + x.ioAa
+	sumF := x.sumFb + d + x.sumFa
+	wa, wf := x.waB, x.wfB
+	if int(o) < F {
+		wa = max(wa, x.ioAb+ta-x.sumAb)
+		wf = max(wf, x.ioFb+tf-x.sumFb)
+	}
+	if x.mA != noW {
+		wa = max(wa, x.ioAb+ta-x.sumAb-d+x.mA)
+		wf = max(wf, x.ioFb+tf-x.sumFb-d+x.mF)
+	}
+	w = max(wa+c-pre, ioA+wf+sumF+p.fixF)
+	return ioA + x.ioFb + tf + x.ioFa, c, w
+}
+
 // eval keeps the layer summaries of an assignment so that the unbounded-K
 // latency of a one-shard change costs O(Heads) instead of a simulation.
 type eval struct {
@@ -378,6 +492,19 @@ func (e *eval) try(s int, o int16) (lat, dio, dc int64) {
 	return lat, dio, dc
 }
 
+// tryCtx is try for a summary from shardCtx.eval of shard s's layer.
+func (e *eval) tryCtx(k int, io, c, w int64) (lat, dio, dc int64) {
+	dio, dc = io-e.io[k], c-e.c[k]
+	lat = e.pre[k] + dc
+	if w != noW {
+		lat = max(lat, e.a[k]+w+e.cs[k])
+	}
+	if e.suf[k] != noW {
+		lat = max(lat, e.suf[k]+dio)
+	}
+	return lat, dio, dc
+}
+
 // set switches shard s to option o.
 func (e *eval) set(s int, o int16) {
 	e.opt[s] = o
@@ -387,8 +514,18 @@ func (e *eval) set(s int, o int16) {
 }
 
 // simulate runs the timing model with the K-blob buffer bound and returns
-// the latency; t, when not nil, receives the per-layer windows.
+// the latency; t, when not nil, receives the per-layer windows and compute
+// orders. Each layer runs its resident shards first (they need no IO, so
+// they cover the wait for the first blob), then its streamed shards in
+// head order, which is the IO order.
 func (p *problem) simulate(opt []int16, t *Timing) int64 {
+	return p.simulateOrder(opt, nil, t)
+}
+
+// simulateOrder is simulate with, when orders is not nil, each layer's
+// compute order given as heads; the IO stream reads the streamed ones in
+// that order.
+func (p *problem) simulateOrder(opt []int16, orders [][]int, t *Timing) int64 {
 	F, K := p.F, p.K
 	io := p.embedIO
 	clk := io + p.embedC
@@ -412,6 +549,7 @@ func (p *problem) simulate(opt []int16, t *Timing) int64 {
 		j++
 		return begin
 	}
+	seq := make([]int, 0, p.H)
 	for k := 0; k < p.L; k++ {
 		base := k * p.H
 		n := 0
@@ -421,31 +559,43 @@ func (p *problem) simulate(opt []int16, t *Timing) int64 {
 			}
 		}
 		row := p.half[n*F : (n+1)*F]
-		start := int64(-1)
-		mark := func(b int64) {
-			if start < 0 {
-				start = b
-			}
-		}
-		for part := 0; part < 2; part++ {
+		seq = seq[:0]
+		if orders != nil {
+			seq = append(seq, orders[k]...)
+		} else {
 			for h := 0; h < p.H; h++ {
-				if x := int(opt[base+h]); x >= F {
-					mark(clk)
-					clk += row[x-F]
+				if int(opt[base+h]) >= F {
+					seq = append(seq, h)
 				}
 			}
 			for h := 0; h < p.H; h++ {
+				if x := opt[base+h]; x >= 0 && int(x) < F {
+					seq = append(seq, h)
+				}
+			}
+		}
+		start := int64(-1)
+		for part := 0; part < 2; part++ {
+			for _, h := range seq {
 				x := int(opt[base+h])
-				if x < 0 || x >= F {
+				if x >= F {
+					if start < 0 {
+						start = clk
+					}
+					clk += row[x-F]
 					continue
 				}
 				tau := p.ioA[(base+h)*F+x]
 				if part == 1 {
 					tau = p.ioF[(base+h)*F+x]
 				}
-				mark(stream(tau, row[x]))
+				if b := stream(tau, row[x]); start < 0 {
+					start = b
+				}
 			}
-			mark(clk)
+			if start < 0 {
+				start = clk
+			}
 			if part == 0 {
 				clk += p.fixA
 			} else {
@@ -453,7 +603,7 @@ func (p *problem) simulate(opt []int16, t *Timing) int64 {
 			}
 		}
 		if t != nil {
-			t.Layers[k] = LayerTiming{Start: durNS(start), Finish: durNS(clk)}
+			t.Layers[k] = LayerTiming{Start: durNS(start), Finish: durNS(clk), Order: slices.Clone(seq)}
 		}
 	}
 	if t != nil {
@@ -463,13 +613,22 @@ func (p *problem) simulate(opt []int16, t *Timing) int64 {
 	return clk + p.headC
 }
 
-// ioOrder lists the reads of opt in stream order.
-func (p *problem) ioOrder(opt []int16) []BlobRead {
+// ioOrder lists the reads of opt in stream order; orders, when not nil,
+// gives each layer's shard order (otherwise head order).
+func (p *problem) ioOrder(opt []int16, orders [][]int) []BlobRead {
 	F := p.F
 	out := []BlobRead{}
+	heads := make([]int, p.H)
+	for h := range heads {
+		heads[h] = h
+	}
 	for k := 0; k < p.L; k++ {
+		hs := heads
+		if orders != nil {
+			hs = orders[k]
+		}
 		for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
-			for h := 0; h < p.H; h++ {
+			for _, h := range hs {
 				s := k*p.H + h
 				x := int(opt[s])
 				if x < 0 || x >= F {
@@ -496,10 +655,9 @@ func (p *problem) materialize(opt []int16, res []int8) *Plan {
 	plan.Layers = make([]LayerPlan, p.L)
 	for k := 0; k < p.L; k++ {
 		lp := LayerPlan{Layer: k, Shards: []ShardChoice{}, Start: t.Layers[k].Start, Finish: t.Layers[k].Finish}
-		for h := 0; h < p.H; h++ {
+		for _, h := range t.Layers[k].Order {
 			x := int(opt[k*p.H+h])
 			switch {
-			case x < 0:
 			case x >= p.F:
 				lp.Shards = append(lp.Shards, ShardChoice{Head: h, Bits: p.bits[x-p.F], Preloaded: true})
 			default:
@@ -508,7 +666,7 @@ func (p *problem) materialize(opt []int16, res []int8) *Plan {
 		}
 		plan.Layers[k] = lp
 	}
-	plan.IO = p.ioOrder(opt)
+	plan.IO = p.ioOrder(opt, nil)
 	var largest int64
 	for _, r := range plan.IO {
 		largest = max(largest, r.Bytes)

@@ -5,42 +5,43 @@ import (
 	"slices"
 )
 
-// Our optimizer. It does not solve one (T, B) problem at a time: it traces a
-// frontier of plans of increasing latency and decreasing loss that does not
-// depend on T, and answers a target with the last frontier plan that meets
-// it. That makes it monotone in T by construction, and lets one frontier
-// serve every target.
+// Our optimizer.
 //
-// The frontier is built by a marginal-latency search over every shard's
-// options (drop, stream at each fidelity, use the resident version, or in
-// the preload search, preload at each fidelity). From the empty plan it
-// repeatedly applies the one-shard change with the largest loss reduction
-// per unit of cost, where the cost is the increase of the predicted
-// latency (with the unbounded-K model, evaluated in O(Heads) from per-layer
-// summaries) plus a small weight β on the change's total IO and compute
-// time, which steers it away from spending slack that is free now but
-// needed later. Unlike the paper's planner it decides dropping, fidelity
-// and streaming versus preloading jointly, charges each read its latency,
-// and sees which prefix deadline binds (the latency is the largest of the
-// per-layer IO bounds and the compute bound). A lazy priority queue keeps
-// it near O(moves · Heads).
+// Per request (Plan, resident set fixed) it runs a frontier search: from the
+// empty plan it repeatedly applies the one-shard change with the largest
+// loss reduction per unit of cost, over every shard's options (drop, stream
+// at each fidelity, use the resident version). The cost of a change is the
+// increase of the predicted latency (the unbounded-K closed form, evaluated
+// in O(1) per option after an O(Heads) decomposition of the shard's layer)
+// plus a weight β on the compute and read time the change adds, which keeps
+// it from spending slack that is free now but needed later. Unlike the
+// paper's planner it decides dropping and fidelity jointly, charges every
+// read its latency, and sees which deadline binds (the latency is the
+// largest of the per-layer IO bounds and the compute bound). A lazy
+// priority queue keeps it near O(moves · Heads).
 //
-// Plan runs the search for a few weights β and also the paper's planner,
-// and returns the lowest-loss plan that meets T in the exact K-bounded
-// simulation. Every candidate is monotone in T, so their minimum is too,
-// and the result is never worse than the paper's planner for the same
-// resident set.
+// The sequence of plans it passes through does not depend on T; the answer
+// for T is the last one whose exact (K-bounded) simulated latency meets T.
+// The search stops once its latency exceeds T, a truncation that only grows
+// with T, so the answer can only improve as T grows. Plan takes the best of
+// two such searches (β = 1/32 and 1/8) and the paper's planner: each is
+// monotone in T, so their minimum is, and it is never worse than the
+// paper's planner for the same resident set.
 //
-// Preload chooses the resident set among a fixed family of candidates that
-// depend only on B (the paper's first-layers fill, the most important
-// shards at the lowest fidelity, and the resident sets found by the search
-// when preloading is one of its options, priced per byte), by planning at
-// the reference sequence length with each one and keeping the best.
+// Preload is where most of the gain is. It chooses the resident set among a
+// family of candidates that depend only on B: the paper's first-layer
+// fills (one per fidelity) and the resident sets found by the frontier
+// search when preloading at each fidelity is also an option, with a
+// preloaded byte priced at ρ × the time streaming it takes (ρ = 1/2 and 2;
+// the set at the end of the search and the one when the budget first fills
+// up). It plans with each at the reference sequence length and keeps the
+// best, so Plan with that set at that length returns exactly that plan, and
+// the whole Preload-then-Plan flow is monotone in T there too.
 
 type optimalAlgo struct{}
 
 // pathBetas are the resource weights of the frontier searches Plan runs.
-var pathBetas = []float64{0, 1.0 / 8, 1}
+var pathBetas = []float64{1.0 / 32, 1.0 / 8}
 
 type pmove struct {
 	s        int32
@@ -60,7 +61,8 @@ type frontier struct {
 }
 
 type searchCfg struct {
-	beta float64
+	beta   float64 // weight of the change's compute time in its cost
+	betaIO float64 // weight of the change's read time in its cost
 	// res is the fixed resident set; nil means preloading is an option
 	// limited by budget and priced at rho nanoseconds per byte.
 	res    []int8
@@ -139,21 +141,40 @@ func (sr *searcher) bestMove(s int) (r float64, to int16, ok bool) {
 	if int(cur) >= p.F {
 		curB = p.shardBytes(s, int(cur)-p.F)
 	}
-	try := func(o int16) {
+	k := s / p.H
+	x := p.shardCtx(k, e.opt, s)
+	// Options: drop, stream at each fidelity, then the resident version
+	// (fixed set) or preloading at each fidelity (preload search).
+	last := int16(2 * p.F)
+	if sr.cfg.res != nil {
+		last = int16(p.F)
+		if sr.cfg.res[s] >= 0 {
+			last++
+		}
+	}
+	for o := optDrop; o < last; o++ {
+		if o == int16(p.F) && sr.cfg.res != nil {
+			o = int16(p.F) + int16(sr.cfg.res[s])
+			last = o + 1
+		}
+		if o == cur {
+			continue
+		}
 		dl := curL - p.optLoss(s, o)
 		if dl <= 0 {
-			return
+			continue
 		}
 		var db int64
 		if int(o) >= p.F {
 			db = p.shardBytes(s, int(o)-p.F)
 			if sr.cfg.res == nil && sr.used-curB+db > sr.cfg.budget {
-				return
+				continue
 			}
 		}
 		db -= curB
-		lat, dio, dc := e.try(s, o)
-		cost := 1 + float64(max(lat-e.lat, 0)) + sr.cfg.beta*float64(max(dio+dc, 0))
+		io, c, w := x.eval(o)
+		lat, dio, dc := e.tryCtx(k, io, c, w)
+		cost := 1 + float64(max(lat-e.lat, 0)) + sr.cfg.beta*float64(max(dc, 0)) + sr.cfg.betaIO*float64(max(dio, 0))
 		if sr.cfg.res == nil && db > 0 {
 			cost += sr.cfg.rho * float64(db)
 		}
@@ -161,27 +182,12 @@ func (sr *searcher) bestMove(s int) (r float64, to int16, ok bool) {
 			r, to, ok = q, o, true
 		}
 	}
-	if cur != optDrop {
-		try(optDrop)
-	}
-	for f := 0; f < p.F; f++ {
-		if int16(f) != cur {
-			try(int16(f))
-		}
-	}
-	if sr.cfg.res == nil {
-		for f := p.F; f < 2*p.F; f++ {
-			if int16(f) != cur {
-				try(int16(f))
-			}
-		}
-	} else if rf := sr.cfg.res[s]; rf >= 0 && int16(p.F)+int16(rf) != cur {
-		try(int16(p.F) + int16(rf))
-	}
 	return r, to, ok
 }
 
-func search(p *problem, cfg searchCfg) *frontier {
+// search builds the frontier until its latency first exceeds stop: a
+// truncation that only grows with stop, so the answer stays monotone.
+func search(p *problem, cfg searchCfg, stop int64) *frontier {
 	sr := &searcher{p: p, cfg: cfg, e: newEval(p, p.emptyOpt())}
 	if cfg.res == nil {
 		sr.minB = math.MaxInt64
@@ -219,6 +225,9 @@ func search(p *problem, cfg searchCfg) *frontier {
 		fr.lat = append(fr.lat, sr.e.lat)
 		if cfg.res == nil && fr.saturated == nil && cfg.budget-sr.used < sr.minB {
 			fr.saturated = residentOf(p, sr.e.opt)
+		}
+		if sr.e.lat > stop {
+			break
 		}
 		if r, _, ok := sr.bestMove(s); ok {
 			q.push(qitem{r, it.s})
@@ -263,7 +272,7 @@ func (optimalAlgo) plan(p *problem, target int64, res []int8) []int16 {
 		bestLoss = p.loss(best)
 	}
 	for _, beta := range pathBetas {
-		c := search(p, searchCfg{beta: beta, res: res}).best(p, target)
+		c := search(p, searchCfg{beta: beta, betaIO: beta, res: res}, target).best(p, target)
 		if c == nil {
 			continue
 		}
@@ -279,16 +288,15 @@ func (optimalAlgo) plan(p *problem, target int64, res []int8) []int16 {
 var preloadRhos = []float64{0.5, 2}
 
 func (a optimalAlgo) preload(p *problem, target, budget int64) []int8 {
-	cands := [][]int8{greedyPreload(p.static, budget), importanceFill(p.static, budget)}
+	cands := firstLayerFills(p.static, budget)
 	perByte := 1e9 / p.prof.Device.ReadBandwidth
 	for _, rho := range preloadRhos {
-		fr := search(p, searchCfg{beta: 1.0 / 8, budget: budget, rho: rho * perByte})
+		fr := search(p, searchCfg{beta: 1.0 / 8, betaIO: 1.0 / 8, budget: budget, rho: rho * perByte}, math.MaxInt64)
 		cands = append(cands, residentOf(p, fr.final))
 		if fr.saturated != nil {
 			cands = append(cands, fr.saturated)
 		}
 	}
-	cands = append(cands, residentOf(p, p.emptyOpt()))
 	var best []int8
 	bestLoss := math.Inf(1)
 	for i, res := range cands {
@@ -302,26 +310,7 @@ func (a optimalAlgo) preload(p *problem, target, budget int64) []int8 {
 		}
 	}
 	if best == nil {
-		return cands[0]
+		return residentOf(p, p.emptyOpt()) // nothing meets the target: keep nothing
 	}
 	return best
-}
-
-// importanceFill preloads the most important shards at the lowest
-// fidelity until the next one would not fit.
-func importanceFill(st *static, budget int64) []int8 {
-	res := make([]int8, st.N)
-	for i := range res {
-		res[i] = -1
-	}
-	var used int64
-	for _, s := range st.order {
-		b := st.shardBytes(int(s), 0)
-		if used+b > budget {
-			break
-		}
-		res[s] = 0
-		used += b
-	}
-	return res
 }
