@@ -189,6 +189,7 @@ func (st *static) assignment(plan *Plan, res []int8) ([]int16, error) {
 type problem struct {
 	*static
 	S, K            int
+	rows            RowReads
 	embedIO, embedC int64 // embedding rows' read time, embedding compute
 	headC           int64
 	fixA, fixF      int64   // a layer's fixed compute after its attention and FFN halves
@@ -197,7 +198,7 @@ type problem struct {
 
 func (st *static) problem(seqLen, k int, rows RowReads) *problem {
 	d := st.prof.Device
-	p := &problem{static: st, S: seqLen, K: k}
+	p := &problem{static: st, S: seqLen, K: k, rows: rows}
 	rowBytes := st.prof.Geometry.EmbeddingRowBytes
 	if rows == RowReadsBatched {
 		p.embedIO = int64(d.ReadTime(int64(seqLen) * rowBytes))
@@ -648,7 +649,7 @@ func (p *problem) ioOrder(opt []int16, orders [][]int) []BlobRead {
 // materialize turns an assignment into a Plan (without strategy, target
 // and budget, which the caller fills in).
 func (p *problem) materialize(opt []int16, res []int8) *Plan {
-	plan := &Plan{SeqLen: p.S, InFlightBlobs: p.K, Preload: []ShardVersion{}}
+	plan := &Plan{SeqLen: p.S, RowReads: p.rows, InFlightBlobs: p.K, Preload: []ShardVersion{}}
 	t := &Timing{Layers: make([]LayerTiming, p.L)}
 	plan.PredictedLatency = durNS(p.simulate(opt, t))
 	plan.PredictedLoss = p.loss(opt)

@@ -157,8 +157,8 @@ func (sr *searcher) bestMove(s int) (r float64, to int16, ok bool) {
 			o = int16(p.F) + int16(sr.cfg.res[s])
 			last = o + 1
 		}
-		if o == cur {
-			continue
+		if o == cur || (sr.cfg.res != nil && int(o) == int(sr.cfg.res[s])) {
+			continue // streaming the resident version would read it for nothing
 		}
 		dl := curL - p.optLoss(s, o)
 		if dl <= 0 {
