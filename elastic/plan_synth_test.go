@@ -15,12 +15,13 @@ type synthOptions struct {
 	layers, heads    int
 	hidden, headDim  int
 	ffnSlice         int
-	bandwidth        float64       // bytes/s
-	latency          time.Duration // per read
-	layerFull        time.Duration // one layer, all shards, at S=32
-	fixedFrac        float64       // share of layerFull that does not depend on shards
-	dequant          bool          // add per-fidelity dequantisation factors
-	importanceSpread float64       // log-normal sigma of shard importance
+	bandwidth        float64          // bytes/s
+	latency          time.Duration    // per read
+	layerFull        time.Duration    // one layer, all shards, at S=32
+	fixedFrac        float64          // share of layerFull that does not depend on shards
+	dequant          bool             // add per-fidelity dequantisation factors
+	importanceSpread float64          // log-normal sigma of shard importance
+	bits             []quant.Fidelity // nil: synthBits
 }
 
 func smallModel() synthOptions {
@@ -39,13 +40,17 @@ var qualityOf = map[quant.Fidelity]float64{2: 0.6, 3: 0.3, 4: 0.12, 5: 0.05, 6: 
 // synthProfiles builds profiles for o; rng perturbs the importance (and
 // nothing else when nil).
 func synthProfiles(o synthOptions, rng *rand.Rand) *Profiles {
+	bits := o.bits
+	if bits == nil {
+		bits = synthBits
+	}
 	attn := int64(4 * o.hidden * o.headDim)
 	ffn := int64(2 * o.hidden * o.ffnSlice)
-	geo := UniformGeometry(o.layers, o.heads, synthBits, int64(4*o.hidden+4), func(b quant.Fidelity) BlobSizes {
+	geo := UniformGeometry(o.layers, o.heads, bits, int64(4*o.hidden+4), func(b quant.Fidelity) BlobSizes {
 		// Dictionary codes plus a small table of centroids and outliers.
 		return BlobSizes{Attn: attn*int64(b)/8 + 256, FFN: ffn*int64(b)/8 + 256}
 	})
-	im := &ImportanceProfile{Task: "synthetic", Metric: "kl", Layers: o.layers, Heads: o.heads, Bits: synthBits}
+	im := &ImportanceProfile{Task: "synthetic", Metric: "kl", Layers: o.layers, Heads: o.heads, Bits: bits}
 	im.Shards = make([][]ShardImportance, o.layers)
 	for l := range im.Shards {
 		im.Shards[l] = make([]ShardImportance, o.heads)
@@ -54,8 +59,8 @@ func synthProfiles(o synthOptions, rng *rand.Rand) *Profiles {
 			if rng != nil {
 				d *= math.Exp(o.importanceSpread * rng.NormFloat64())
 			}
-			s := ShardImportance{Dropped: d, Loss: make([]float64, len(synthBits))}
-			for i, b := range synthBits {
+			s := ShardImportance{Dropped: d, Loss: make([]float64, len(bits))}
+			for i, b := range bits {
 				noise := 1.0
 				if rng != nil {
 					noise = 0.5 + rng.Float64()
@@ -82,7 +87,7 @@ func synthProfiles(o synthOptions, rng *rand.Rand) *Profiles {
 	}
 	dev := &DeviceProfile{Backend: "synthetic", ReadBandwidth: o.bandwidth, ReadLatency: o.latency, Compute: ct}
 	if o.dequant {
-		for _, b := range synthBits {
+		for _, b := range bits {
 			f := 1.0
 			if b < 16 {
 				f = 1.05 + 0.02*float64(8-min(b, 8))
