@@ -43,22 +43,15 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 	if err != nil {
 		return nil, err
 	}
-	st, err := storage.Open(ctx, uri)
-	if err != nil {
-		return nil, fmt.Errorf("wrx: %w", err)
-	}
 	var throttle storage.ThrottleConfig
 	if opts.Throttle != "" {
 		if throttle, err = storage.ParseThrottle(opts.Throttle); err != nil {
-			st.Close()
 			return nil, fmt.Errorf("wrx: %w", err)
 		}
-		st = storage.Throttle(st, throttle)
 	}
-	s, err := shardstore.Open(ctx, st)
+	s, err := shardstore.OpenURIWith(ctx, uri, shardstore.OpenOptions{Throttle: throttle})
 	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("wrx: %s: %w", uri, err)
+		return nil, fmt.Errorf("wrx: %w", err)
 	}
 	tok, err := s.Tokenizer()
 	if err != nil {

@@ -9,21 +9,24 @@ import (
 )
 
 // WithThrottle returns a copy of d for the same store read through a
-// storage.Throttle of cfg. The throttle adds its latency and its transfer
-// time to every real read, so the latencies add and the inverse
-// bandwidths add.
+// storage.Throttle of cfg. A throttled read lasts as long as the slower of
+// the real read and the emulated one, so the profile keeps the larger
+// latency and the smaller bandwidth.
 func (d *DeviceProfile) WithThrottle(cfg storage.ThrottleConfig) *DeviceProfile {
 	out := *d
-	out.ReadLatency += cfg.Latency
+	out.ReadLatency = max(out.ReadLatency, cfg.Latency)
 	if cfg.Bandwidth > 0 {
-		out.ReadBandwidth = 1 / (1/d.ReadBandwidth + 1/cfg.Bandwidth)
+		out.ReadBandwidth = min(out.ReadBandwidth, cfg.Bandwidth)
 	}
 	return &out
 }
 
 // LoadProfiles reads the planner's inputs from a store: its geometry, its
 // importance profile, and the device profile measured for backendName,
-// adjusted for throttle (zero: none).
+// adjusted for throttle (zero: none). The read side is then measured again
+// on the storage the store reads now (store.Storage(), throttled or not)
+// and the slower of the two is kept: the planner must not promise IO the
+// device cannot deliver today, and timers under load fire late.
 func LoadProfiles(ctx context.Context, store *shardstore.Store, backendName string, throttle storage.ThrottleConfig) (*Profiles, error) {
 	g, err := GeometryFromManifest(store.Manifest())
 	if err != nil {
@@ -37,7 +40,14 @@ func LoadProfiles(ctx context.Context, store *shardstore.Store, backendName stri
 	if err != nil {
 		return nil, err
 	}
-	p := &Profiles{Geometry: g, Importance: imp, Device: dev.WithThrottle(throttle)}
+	dev = dev.WithThrottle(throttle)
+	bw, lat, err := MeasureReads(ctx, store, store.Storage(), DeviceOptions{})
+	if err != nil {
+		return nil, err
+	}
+	dev.ReadBandwidth = min(dev.ReadBandwidth, bw)
+	dev.ReadLatency = max(dev.ReadLatency, lat)
+	p := &Profiles{Geometry: g, Importance: imp, Device: dev}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("elastic: profiles in the store: %w", err)
 	}

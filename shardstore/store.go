@@ -73,9 +73,24 @@ func Open(ctx context.Context, st storage.Store) (*Store, error) {
 // OpenURI opens the storage at uri and the shard store in it. Closing the
 // returned Store closes the storage.
 func OpenURI(ctx context.Context, uri string) (*Store, error) {
+	return OpenURIWith(ctx, uri, OpenOptions{})
+}
+
+// OpenOptions tunes OpenURIWith. The zero value reads the storage as it is.
+type OpenOptions struct {
+	// Throttle, if not zero, emulates a slower device under the store
+	// (storage.Throttle).
+	Throttle storage.ThrottleConfig
+}
+
+// OpenURIWith is OpenURI with options.
+func OpenURIWith(ctx context.Context, uri string, opts OpenOptions) (*Store, error) {
 	st, err := storage.Open(ctx, uri)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Throttle != (storage.ThrottleConfig{}) {
+		st = storage.Throttle(st, opts.Throttle)
 	}
 	s, err := Open(ctx, st)
 	if err != nil {

@@ -45,7 +45,7 @@ infeasible target or budget is an error that says what the minimum is.`,
 			if err != nil {
 				return err
 			}
-			s, err := shardstore.OpenURI(c.Context, uri)
+			s, err := shardstore.OpenURIWith(c.Context, uri, shardstore.OpenOptions{Throttle: throttle})
 			if err != nil {
 				return err
 			}
