@@ -5,21 +5,43 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/wrxlabs/wrx/elastic"
 )
 
-// Plot size: small enough to commit, large enough to read.
-const plotW, plotH = 7 * vg.Inch, 4.5 * vg.Inch
+// Plot size: small enough to commit, large enough to read. The legend
+// gets a column of its own, right of the plot, so that it hides no data.
+const plotW, plotH, legendW = 7 * vg.Inch, 4.5 * vg.Inch, 2.1 * vg.Inch
+
+// savePlot draws p, with its legend in a column to its right, into a PNG.
+func savePlot(p *plot.Plot, path string) error {
+	leg := p.Legend
+	p.Legend = plot.NewLegend()
+	img := vgimg.New(plotW+legendW, plotH)
+	dc := draw.New(img)
+	p.Draw(draw.Crop(dc, 0, -legendW, 0, 0))
+	leg.Top, leg.Left = true, true
+	leg.Draw(draw.Crop(dc, plotW+vg.Points(4), 0, 0, -vg.Points(24)))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
 
 // Plots renders accuracy_vs_target.png, latency_vs_target.png and
 // memory.png into dir.
@@ -35,7 +57,7 @@ func (r *Report) Plots(dir string) error {
 		if err != nil {
 			return fmt.Errorf("bench: %s: %w", f.name, err)
 		}
-		if err := p.Save(plotW, plotH, filepath.Join(dir, f.name)); err != nil {
+		if err := savePlot(p, filepath.Join(dir, f.name)); err != nil {
 			return fmt.Errorf("bench: %s: %w", f.name, err)
 		}
 	}
@@ -107,12 +129,55 @@ func (msTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-func styleOf(i int, row *Row) (color.Color, draw.GlyphDrawer, []vg.Length) {
-	var dashes []vg.Length
-	if row.Mode != elastic.ModeWRX {
-		dashes = []vg.Length{vg.Points(4), vg.Points(2)}
+// palettes give each mode its own hue, darker for the first budget or the
+// highest fidelity, so that 12 series stay apart.
+var palettes = map[string][]color.RGBA{
+	"wrx/optimal":        {{8, 81, 156, 255}, {49, 130, 189, 255}, {107, 174, 214, 255}, {158, 202, 225, 255}},
+	"wrx/greedy":         {{0, 109, 44, 255}, {49, 163, 84, 255}, {116, 196, 118, 255}, {161, 217, 155, 255}},
+	"hold-in-memory":     {{165, 15, 21, 255}, {251, 106, 74, 255}, {252, 146, 114, 255}},
+	"load-then-exec":     {{166, 54, 3, 255}, {253, 141, 60, 255}, {253, 174, 107, 255}},
+	"layerwise-pipeline": {{84, 39, 143, 255}, {158, 154, 200, 255}, {188, 189, 220, 255}},
+}
+
+var glyphs = map[string]draw.GlyphDrawer{
+	"wrx/optimal":        draw.CircleGlyph{},
+	"wrx/greedy":         draw.PyramidGlyph{},
+	"hold-in-memory":     draw.BoxGlyph{},
+	"load-then-exec":     draw.RingGlyph{},
+	"layerwise-pipeline": draw.TriangleGlyph{},
+}
+
+// styles returns each series' color, glyph and dashes (baselines dashed).
+func styles(names []string, rows map[string][]*Row) map[string]style {
+	out := map[string]style{}
+	seen := map[string]int{}
+	for _, n := range names {
+		row := rows[n][0]
+		group := string(row.Mode)
+		if row.Mode == elastic.ModeWRX {
+			group += "/" + string(row.Planner)
+		}
+		pal, ok := palettes[group]
+		if !ok {
+			pal = []color.RGBA{{90, 90, 90, 255}}
+		}
+		st := style{color: pal[seen[group]%len(pal)], glyph: glyphs[group]}
+		if st.glyph == nil {
+			st.glyph = draw.CrossGlyph{}
+		}
+		seen[group]++
+		if row.Mode != elastic.ModeWRX {
+			st.dashes = []vg.Length{vg.Points(4), vg.Points(2)}
+		}
+		out[n] = st
 	}
-	return plotutil.Color(i), plotutil.Shape(i), dashes
+	return out
+}
+
+type style struct {
+	color  color.Color
+	glyph  draw.GlyphDrawer
+	dashes []vg.Length
 }
 
 // accuracyPlot draws accuracy against target per series. A point where the
@@ -122,12 +187,12 @@ func (r *Report) accuracyPlot() (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = r.title("Accuracy vs latency target")
 	p.X.Label.Text = "latency target (ms, log scale)"
-	p.Y.Label.Text = "accuracy (× below the line: misses the target)"
+	p.Y.Label.Text = "accuracy (marks below the line: target missed)"
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, r.targetTicks()
 	r.padX(p)
-	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	names, rows := r.series()
+	sty := styles(names, rows)
 	floor := 1.0
 	for _, row := range r.Rows {
 		floor = min(floor, row.Accuracy)
@@ -144,7 +209,7 @@ func (r *Report) accuracyPlot() (*plot.Plot, error) {
 	sep.Color = color.Gray{Y: 160}
 	p.Add(sep)
 	for i, name := range names {
-		col, glyph, dashes := styleOf(i, rows[name][0])
+		col, glyph, dashes := sty[name].color, sty[name].glyph, sty[name].dashes
 		var met, missed plotter.XYs
 		var runs []plotter.XYs
 		var run plotter.XYs
@@ -186,10 +251,10 @@ func (r *Report) accuracyPlot() (*plot.Plot, error) {
 			if err != nil {
 				return nil, err
 			}
-			s.Color, s.Shape, s.Radius = col, draw.CrossGlyph{}, vg.Points(4)
+			s.Color, s.Shape, s.Radius = col, glyph, vg.Points(2.5)
 			p.Add(s)
 			if !leg {
-				p.Legend.Add(name+" (misses every target)", s)
+				p.Legend.Add(name+" (misses all)", s)
 			}
 		}
 	}
@@ -206,9 +271,9 @@ func (r *Report) latencyPlot() (*plot.Plot, error) {
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, r.targetTicks()
 	r.padX(p)
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, msTicks{}
-	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	names, rows := r.series()
+	sty := styles(names, rows)
 	lo, hi := math.Inf(1), 0.0
 	for _, row := range r.Rows {
 		lo, hi = min(lo, row.TargetMS, row.P95MS), max(hi, row.TargetMS, row.P95MS)
@@ -222,8 +287,8 @@ func (r *Report) latencyPlot() (*plot.Plot, error) {
 	diag.Color, diag.Dashes = color.Gray{Y: 120}, []vg.Length{vg.Points(2), vg.Points(2)}
 	p.Add(diag)
 	p.Legend.Add("p95 = target", diag)
-	for i, name := range names {
-		col, glyph, dashes := styleOf(i, rows[name][0])
+	for _, name := range names {
+		col, glyph, dashes := sty[name].color, sty[name].glyph, sty[name].dashes
 		var xy plotter.XYs
 		for _, row := range rows[name] {
 			xy = append(xy, plotter.XY{X: row.TargetMS, Y: math.Max(row.P95MS, lo)})
@@ -306,7 +371,6 @@ func (r *Report) memoryPlot() (*plot.Plot, error) {
 	p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
 	p.X.Tick.Label.Font.Size = vg.Points(8)
 	p.X.Min, p.X.Max = -0.6, float64(len(names))-0.4
-	p.Legend.Top, p.Legend.Left = true, false
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	return p, nil
 }

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Reproduces the measurements of docs/results.md (issue 4): WRX's elastic
+# pipeline against hold-in-memory, load-then-exec and layerwise-pipeline on
+# SST-2 dev with wrx-sst2-small, unthrottled and under an emulated
+# 100MB/s + 0.5ms-per-read device, plus the importance check, the planner
+# comparison and the BERT-base-scale latency/memory run on random weights.
+#
+#   scripts/bench-elastic.sh              # everything (about 1.5 h on 2 idle cores)
+#   scripts/bench-elastic.sh --quick      # a smoke run with small limits (minutes)
+#   scripts/bench-elastic.sh --reuse      # keep an existing converted and profiled store
+#   scripts/bench-elastic.sh --docs       # also copy the plots into docs/results/
+#
+# Steps, all under --out (default out/bench, ignored by git):
+#   1. build wrx;
+#   2. convert ../shared/models/wrx-sst2-small into a flat-file store
+#      (sst2store/), profile the device (unthrottled; the bench adjusts it for
+#      the throttle and re-measures the reads) and the importance of every
+#      shard on the first IMPORTANCE_LIMIT sentences of SST-2 train.tsv
+#      (never dev.tsv, which is the evaluation set);
+#   3. importance/: dropping the k least important shards vs k random ones;
+#   4. unthrottled/: wrx bench over all of SST-2 dev, automatic targets,
+#      budgets 1MB,4MB,16MB, both planners, baselines at 32 and 8 bits;
+#   5. throttled/: the same under --throttle THROTTLE on the first
+#      THROTTLED_LIMIT sentences (a request there can take half a second);
+#   6. bertbase/ and bertbase-throttled/: wrx synth --like bert-base (random
+#      weights: latency and memory only), profiled, benched on a few sentences.
+# The streaming baselines (load-then-exec, layerwise-pipeline) are timed on
+# the first BASELINE_LIMIT sentences; their accuracy is hold-in-memory's at the
+# same fidelity, which the bench verifies label by label on those sentences.
+#
+# Timings are wall-clock on whatever machine runs this: the load average is
+# recorded in each meta.json. On a shared machine run it when it is idle.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHARED=${WRX_SHARED:-$(cd "$ROOT/.." && pwd)/shared}
+MODEL=$SHARED/models/wrx-sst2-small
+TRAIN=$SHARED/data/glue/SST-2/train.tsv
+DEV=$SHARED/data/glue/SST-2/dev.tsv
+OUT=$ROOT/out/bench
+IMPORTANCE_LIMIT=300
+THROTTLE=100MB/s,0.5ms
+THROTTLED_LIMIT=200
+DEV_LIMIT=0
+BASELINE_LIMIT=50
+BASE_LIMIT=20
+BASE_BASELINE_LIMIT=5
+FIDELITY=32,8
+REUSE=0
+DOCS=0
+SYNTH=1
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--out) OUT=$2; shift 2 ;;
+	--quick)
+		IMPORTANCE_LIMIT=8 DEV_LIMIT=60 THROTTLED_LIMIT=30 BASELINE_LIMIT=5 BASE_LIMIT=4 BASE_BASELINE_LIMIT=2
+		shift ;;
+	--reuse) REUSE=1; shift ;;
+	--docs) DOCS=1; shift ;;
+	--no-synth) SYNTH=0; shift ;;
+	--importance-limit) IMPORTANCE_LIMIT=$2; shift 2 ;;
+	--throttled-limit) THROTTLED_LIMIT=$2; shift 2 ;;
+	--baseline-limit) BASELINE_LIMIT=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) echo "unknown option $1 (see --help)" >&2; exit 1 ;;
+	esac
+done
+for f in "$MODEL/config.json" "$TRAIN" "$DEV"; do
+	[ -e "$f" ] || { echo "missing $f (set WRX_SHARED)" >&2; exit 1; }
+done
+
+mkdir -p "$OUT"
+WRX=$OUT/wrx
+STORE=file:$OUT/sst2store
+log() { printf '\n== %s (load %s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"; }
+timed() { local t0=$SECONDS; "$@"; echo "   ($((SECONDS - t0)) s)"; }
+
+log "build"
+(cd "$ROOT" && go build -o "$WRX" ./cmd/wrx)
+
+if [ "$REUSE" = 1 ] && [ -e "$OUT/sst2store/index" ]; then
+	log "reusing $STORE"
+else
+	rm -rf "$OUT/sst2store"
+	log "convert $MODEL"
+	timed "$WRX" convert --model "$MODEL" --out "$STORE" --quiet
+	log "device profile"
+	timed "$WRX" profile device --store "$STORE" --quiet | tee "$OUT/device.txt"
+	log "importance profile on $IMPORTANCE_LIMIT sentences of train.tsv"
+	timed "$WRX" profile importance --store "$STORE" --task sst2 --data "$TRAIN" --limit "$IMPORTANCE_LIMIT" --quiet | tee "$OUT/importance-profile.txt"
+fi
+
+log "importance check on dev.tsv"
+timed "$WRX" bench importance --store "$STORE" --task sst2 --data "$DEV" --limit "$DEV_LIMIT" --quiet --out "$OUT/importance" >/dev/null
+cat "$OUT/importance/importance.md"
+
+common=(--store "$STORE" --task sst2 --data "$DEV" --targets auto --budgets 1MB,4MB,16MB
+	--planner both --fidelity "$FIDELITY" --baseline-limit "$BASELINE_LIMIT")
+log "bench, unthrottled"
+timed "$WRX" bench "${common[@]}" --limit "$DEV_LIMIT" --out "$OUT/unthrottled" >/dev/null
+log "bench, throttled to $THROTTLE"
+timed "$WRX" bench "${common[@]}" --limit "$THROTTLED_LIMIT" --throttle "$THROTTLE" --out "$OUT/throttled" >/dev/null
+
+if [ "$SYNTH" = 1 ]; then
+	BASE=file:$OUT/bertbase-store
+	if [ "$REUSE" = 1 ] && [ -e "$OUT/bertbase-store/index" ]; then
+		log "reusing $BASE"
+	else
+		rm -rf "$OUT/bertbase-store"
+		log "synth bert-base (random weights)"
+		timed "$WRX" synth --like bert-base --out "$BASE" --fidelities 4,8,16,32 --quiet
+		timed "$WRX" profile device --store "$BASE" --quiet | tee "$OUT/bertbase-device.txt"
+	fi
+	base=(--store "$BASE" --task sst2 --data "$DEV" --targets auto --budgets 4MB,16MB,64MB
+		--fidelity 32,8 --limit "$BASE_LIMIT" --baseline-limit "$BASE_BASELINE_LIMIT")
+	log "bench bert-base, unthrottled"
+	timed "$WRX" bench "${base[@]}" --out "$OUT/bertbase" >/dev/null
+	log "bench bert-base, throttled to $THROTTLE"
+	timed "$WRX" bench "${base[@]}" --throttle "$THROTTLE" --out "$OUT/bertbase-throttled" >/dev/null
+fi
+
+if [ "$DOCS" = 1 ]; then
+	log "copy plots into docs/results"
+	for d in unthrottled throttled bertbase bertbase-throttled; do
+		[ -d "$OUT/$d" ] || continue
+		mkdir -p "$ROOT/docs/results/$d"
+		cp "$OUT/$d"/*.png "$ROOT/docs/results/$d/"
+	done
+	cp "$OUT/importance/importance.png" "$ROOT/docs/results/"
+fi
+
+log "done"
+for d in unthrottled throttled bertbase bertbase-throttled; do
+	[ -f "$OUT/$d/results.md" ] && echo "tables: $OUT/$d/results.md"
+done
+echo "importance: $OUT/importance/importance.md"
