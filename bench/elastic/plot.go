@@ -57,7 +57,11 @@ func (r *Report) Plots(dir string) error {
 		if err != nil {
 			return fmt.Errorf("bench: %s: %w", f.name, err)
 		}
-		if err := savePlot(p, filepath.Join(dir, f.name)); err != nil {
+		save := savePlot
+		if f.name == MemoryPNG {
+			save = func(p *plot.Plot, path string) error { return p.Save(plotW+legendW, plotH, path) }
+		}
+		if err := save(p, filepath.Join(dir, f.name)); err != nil {
 			return fmt.Errorf("bench: %s: %w", f.name, err)
 		}
 	}
@@ -350,7 +354,7 @@ func (r *Report) memoryPlot() (*plot.Plot, error) {
 		for i, v := range set.vals {
 			if v > 0 {
 				labels.XYs = append(labels.XYs, plotter.XY{X: float64(i) + bars.offset, Y: v})
-				labels.Labels = append(labels.Labels, fmtBytes(int64(v)))
+				labels.Labels = append(labels.Labels, shortBytes(int64(v)))
 			}
 		}
 		if len(labels.XYs) > 0 {
@@ -371,8 +375,21 @@ func (r *Report) memoryPlot() (*plot.Plot, error) {
 	p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
 	p.X.Tick.Label.Font.Size = vg.Points(8)
 	p.X.Min, p.X.Max = -0.6, float64(len(names))-0.4
+	p.Legend.Top = true
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	return p, nil
+}
+
+// shortBytes prints n with three significant digits and a decimal unit.
+func shortBytes(n int64) string {
+	v, unit := float64(n), "B"
+	for _, u := range []string{"KB", "MB", "GB"} {
+		if v < 1000 {
+			break
+		}
+		v, unit = v/1000, u
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64) + unit
 }
 
 // logBars is a bar chart that works on a log-scaled y axis: each bar rises
@@ -426,7 +443,7 @@ func (byteTicks) Ticks(lo, hi float64) []plot.Tick {
 		if v < lo || v > hi {
 			continue
 		}
-		ticks = append(ticks, plot.Tick{Value: v, Label: fmtBytes(int64(v))})
+		ticks = append(ticks, plot.Tick{Value: v, Label: shortBytes(int64(v))})
 		for _, m := range []float64{2, 5} {
 			if m*v <= hi {
 				ticks = append(ticks, plot.Tick{Value: m * v})
