@@ -50,7 +50,17 @@ import (
 //
 // A plan is feasible when its predicted latency is at most T and its preload
 // buffer holds at most B bytes. Neither planner ever returns an infeasible
-// plan; when nothing fits they return an *InfeasibleError.
+// plan; when nothing fits they return an *InfeasibleError, which gives the
+// smallest feasible target (and, under a loss ceiling, budget). Dropping
+// every shard is always a plan, so without a ceiling only a target below
+// that plan's latency is infeasible.
+//
+// Guarantees, for both planners: the predicted loss never increases with T
+// for a fixed resident set (any sequence length), nor for the whole
+// Preload-then-Plan flow at Options.PreloadSeqLen; the optimizer's loss is
+// never above the paper planner's for the same resident set, nor for each
+// one's own resident set at that length. A plan may leave resident shards
+// unused (dropped), or read another fidelity of one instead.
 
 // Strategy names a planning algorithm.
 type Strategy string

@@ -21,12 +21,15 @@ import (
 // breaks it. The result is checked with the exact K-bounded simulation,
 // undoing the last upgrades if that finds a miss.
 //
-// Like the paper, the greedy treats compute as independent of fidelity: it
-// gives every shard the compute of its slowest fidelity (the largest
-// dequantisation factor), which can only overestimate, so its plans stay
-// feasible under the true model. That makes latency monotone along the
-// upgrade sequence (upgrades only lengthen reads, and the model is built
-// from max and +), so the exact check can bisect.
+// Like the paper, the greedy treats compute as independent of fidelity: its
+// exact checks give every shard the compute of its slowest fidelity (the
+// largest dequantisation factor), which can only overestimate, so its
+// plans stay feasible under the true model. That makes latency monotone
+// along the upgrade sequence (upgrades only lengthen reads, and the model
+// is built from max and +), so the exact check can bisect. The walk itself
+// uses the unbounded-K closed form with every shard at the smallest
+// per-shard compute of any shard count: a lower bound on the exact model,
+// in which removing a shard only removes work.
 //
 // The preload buffer (Preload) holds the first layers' shards, in IO order,
 // until the next one would not fit; when the whole model fits, what is left
@@ -42,11 +45,12 @@ import (
 // to m(T) the planner considers the paper's plan built on the m most
 // important shards and returns the best of them. For a fixed m, the stage-2
 // result is the longest prefix of a fixed upgrade sequence that is
-// feasible, which only grows with T; the set of m considered also only
-// grows with T; hence the returned loss never increases with T. A
-// two-pointer sweep makes this cheap: removing a shard only lowers every
-// latency, so the upgrade walk for m-1 continues where the walk for m
-// stopped.
+// feasible (every shorter prefix passing the walk's check, the prefix
+// itself passing the exact one), which only grows with T; the set of m
+// considered also only grows with T; hence the returned loss never
+// increases with T. A two-pointer sweep makes this cheap: in the walk's
+// model removing a shard only lowers every latency, so the walk for m-1
+// continues where the walk for m stopped.
 
 type greedyAlgo struct{}
 
@@ -158,7 +162,8 @@ func fillFirstLayers(st *static, budget int64, f int) []int8 {
 }
 
 func (greedyAlgo) plan(p *problem, target int64, res []int8) []int16 {
-	p = p.uniformCompute()
+	pe := p.uniformCompute() // exact checks
+	pw := pe.flatCompute()   // the walk
 	st := p.static
 	opt := p.emptyOpt()
 	keep := func(s int32) int16 {
@@ -167,7 +172,7 @@ func (greedyAlgo) plan(p *problem, target int64, res []int8) []int16 {
 		}
 		return 0
 	}
-	e := newEval(p, opt)
+	e := newEval(pe, opt)
 	// Stage 1: the most important shards whose compute fits.
 	m := 0
 	for ; m < st.N; m++ {
@@ -178,6 +183,7 @@ func (greedyAlgo) plan(p *problem, target int64, res []int8) []int16 {
 			break
 		}
 	}
+	e = newEval(pw, opt)
 	cur := p.loss(opt)
 	// Each candidate's unbounded-K result is a lower bound on its loss
 	// after the exact check (which can only undo upgrades), so candidates
@@ -224,7 +230,7 @@ func (greedyAlgo) plan(p *problem, target int64, res []int8) []int16 {
 		if c.loss >= bestLoss {
 			break
 		}
-		if o, l := exactPrefix(p, c.opt, c.loss, applied[:c.applied], bestLoss, target); o != nil {
+		if o, l := exactPrefix(pe, c.opt, c.loss, applied[:c.applied], bestLoss, target); o != nil {
 			best, bestLoss = o, l
 		}
 	}

@@ -241,6 +241,22 @@ func (p *problem) uniformCompute() *problem {
 	return &q
 }
 
+// flatCompute returns p with every shard's compute, at any shard count and
+// fidelity, set to the smallest of them, so that a layer's items do not
+// change when its shard count does.
+func (p *problem) flatCompute() *problem {
+	q := *p
+	q.half = slices.Clone(p.half)
+	least := int64(math.MaxInt64)
+	for _, d := range p.half[p.F:] {
+		least = min(least, d)
+	}
+	for i := p.F; i < len(q.half); i++ {
+		q.half[i] = least
+	}
+	return &q
+}
+
 func (p *problem) loss(opt []int16) float64 { return lossOf(p.static, opt) }
 
 // allDropped is the latency of the plan that runs no shard: the smallest

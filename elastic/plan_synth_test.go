@@ -22,6 +22,7 @@ type synthOptions struct {
 	dequant          bool             // add per-fidelity dequantisation factors
 	importanceSpread float64          // log-normal sigma of shard importance
 	bits             []quant.Fidelity // nil: synthBits
+	shardExponent    float64          // layer time grows like n^e; 0 means 1 (linear)
 }
 
 func smallModel() synthOptions {
@@ -78,8 +79,12 @@ func synthProfiles(o synthOptions, rng *rand.Rand) *Profiles {
 		scale := (0.3*float64(s) + 0.7*float64(s*s)/32) / 32
 		full := float64(o.layerFull) * scale
 		var row []time.Duration
+		e := o.shardExponent
+		if e == 0 {
+			e = 1
+		}
 		for _, n := range counts {
-			row = append(row, time.Duration(full*(o.fixedFrac+(1-o.fixedFrac)*float64(n)/float64(o.heads))))
+			row = append(row, time.Duration(full*(o.fixedFrac+(1-o.fixedFrac)*math.Pow(float64(n)/float64(o.heads), e))))
 		}
 		ct.Layer = append(ct.Layer, row)
 		ct.Embed = append(ct.Embed, time.Duration(float64(100*time.Microsecond)*float64(s)/32))
@@ -108,5 +113,8 @@ func randomOptions(rng *rand.Rand) synthOptions {
 	o.fixedFrac = 0.05 + 0.2*rng.Float64()
 	o.dequant = rng.IntN(2) == 0
 	o.importanceSpread = 0.3 + 1.2*rng.Float64()
+	if rng.IntN(2) == 0 {
+		o.shardExponent = 0.7 + 0.3*rng.Float64() // batching makes more shards cheaper each
+	}
 	return o
 }
