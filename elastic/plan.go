@@ -494,7 +494,7 @@ func (pl *planner) infeasible(req Request) error {
 // minTarget is the smallest target Plan accepts; 0 when none does.
 func (pl *planner) minTarget(budget int64, seqLen int, pre *Preload) time.Duration {
 	p := pl.st.problem(seqLen, pl.opts.InFlight, pl.opts.RowReads)
-	floor := time.Duration(p.allDropped())
+	floor := max(time.Duration(p.allDropped()), 1) // targets are positive
 	if pl.opts.MaxLoss == 0 {
 		// Dropping every shard is always a plan, and nothing is faster.
 		return floor
@@ -558,9 +558,11 @@ func MinTarget(pl Planner, budget int64, seqLen int) (time.Duration, error) {
 }
 
 // Simulate predicts the timing of a plan with the timing model described
-// at the top of this file. It checks that the plan is consistent with the
-// profiles: known layers, heads and fidelities, preloaded shards present in
-// the preload set, and the IO stream in the canonical order.
+// at the top of this file, running each layer's shards in the order the
+// plan lists them. It checks that the plan is consistent with the
+// profiles and with itself: known layers, heads and fidelities, preloaded
+// shards present in its preload set, and its IO stream listing exactly the
+// streamed shards' blobs in that order.
 func Simulate(plan *Plan, prof *Profiles) (*Timing, error) {
 	if err := prof.Validate(); err != nil {
 		return nil, err

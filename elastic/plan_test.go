@@ -214,3 +214,45 @@ func TestInfeasibleHandCase(t *testing.T) {
 }
 
 func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+func TestSimulateRejectsInconsistentPlans(t *testing.T) {
+	good := func() *Plan {
+		return &Plan{
+			SeqLen: 16, InFlightBlobs: 2,
+			Layers: []LayerPlan{
+				{Layer: 0, Shards: []ShardChoice{{Head: 0, Bits: 4, Preloaded: true}, {Head: 1, Bits: 8}}},
+			},
+			IO: []BlobRead{
+				{Layer: 0, Head: 1, Part: shardstore.Attention, Bits: 8, Bytes: 2000},
+				{Layer: 0, Head: 1, Part: shardstore.FFN, Bits: 8, Bytes: 4000},
+			},
+			Preload: []ShardVersion{{Layer: 0, Head: 0, Bits: 4, Bytes: 3000}},
+		}
+	}
+	prof := timingProfiles(1)
+	if _, err := Simulate(good(), prof); err != nil {
+		t.Fatalf("consistent plan: %v", err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(p *Plan)
+	}{
+		{"IO out of order", func(p *Plan) { p.IO[0], p.IO[1] = p.IO[1], p.IO[0] }},
+		{"IO missing a blob", func(p *Plan) { p.IO = p.IO[:1] }},
+		{"resident version not preloaded", func(p *Plan) { p.Preload = nil }},
+		{"resident at another fidelity", func(p *Plan) { p.Layers[0].Shards[0].Bits = 8 }},
+		{"unknown fidelity", func(p *Plan) { p.Layers[0].Shards[1].Bits = 5 }},
+		{"head out of range", func(p *Plan) { p.Layers[0].Shards[1].Head = 2 }},
+		{"head twice", func(p *Plan) { p.Layers[0].Shards[1].Head = 0 }},
+		{"missing layer", func(p *Plan) { p.Layers = nil }},
+		{"wrong preload size", func(p *Plan) { p.Preload[0].Bytes = 1 }},
+		{"no sequence length", func(p *Plan) { p.SeqLen = 0 }},
+	}
+	for _, tc := range tests {
+		p := good()
+		tc.mutate(p)
+		if _, err := Simulate(p, prof); err == nil {
+			t.Errorf("%s: Simulate accepted the plan", tc.name)
+		}
+	}
+}
