@@ -202,7 +202,7 @@ IDS=$OUT/ids.jsonl
 for ((pass = 1; pass <= PASSES; pass++)); do
 	dir=$OUT/pass$pass
 	mkdir -p "$dir"
-	echo "bench-e2e: pass $pass of $PASSES" >&2
+	echo "bench-e2e: pass $pass of $PASSES, load average $(cut -d" " -f1-3 /proc/loadavg)" >&2
 	for t in ${THREADS//,/ }; do
 		if ((pass == 1)) && [[ $t == "${THREADS%%,*}" ]]; then
 			e2e "$dir" native "$t" --ids "$IDS" # every peer is fed these ids
