@@ -61,8 +61,7 @@ type frontier struct {
 }
 
 type searchCfg struct {
-	beta   float64 // weight of the change's compute time in its cost
-	betaIO float64 // weight of the change's read time in its cost
+	beta float64 // weight of the compute and read time a change adds, in its cost
 	// res is the fixed resident set; nil means preloading is an option
 	// limited by budget and priced at rho nanoseconds per byte.
 	res    []int8
@@ -174,7 +173,7 @@ func (sr *searcher) bestMove(s int) (r float64, to int16, ok bool) {
 		db -= curB
 		io, c, w := x.eval(o)
 		lat, dio, dc := e.tryCtx(k, io, c, w)
-		cost := 1 + float64(max(lat-e.lat, 0)) + sr.cfg.beta*float64(max(dc, 0)) + sr.cfg.betaIO*float64(max(dio, 0))
+		cost := 1 + float64(max(lat-e.lat, 0)) + sr.cfg.beta*float64(max(dc, 0)+max(dio, 0))
 		if sr.cfg.res == nil && db > 0 {
 			cost += sr.cfg.rho * float64(db)
 		}
@@ -272,7 +271,7 @@ func (optimalAlgo) plan(p *problem, target int64, res []int8) []int16 {
 		bestLoss = p.loss(best)
 	}
 	for _, beta := range pathBetas {
-		c := search(p, searchCfg{beta: beta, betaIO: beta, res: res}, target).best(p, target)
+		c := search(p, searchCfg{beta: beta, res: res}, target).best(p, target)
 		if c == nil {
 			continue
 		}
@@ -291,7 +290,7 @@ func (a optimalAlgo) preload(p *problem, target, budget int64) []int8 {
 	cands := firstLayerFills(p.static, budget)
 	perByte := 1e9 / p.prof.Device.ReadBandwidth
 	for _, rho := range preloadRhos {
-		fr := search(p, searchCfg{beta: 1.0 / 8, betaIO: 1.0 / 8, budget: budget, rho: rho * perByte}, math.MaxInt64)
+		fr := search(p, searchCfg{beta: 1.0 / 8, budget: budget, rho: rho * perByte}, math.MaxInt64)
 		cands = append(cands, residentOf(p, fr.final))
 		if fr.saturated != nil {
 			cands = append(cands, fr.saturated)
