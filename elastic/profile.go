@@ -65,13 +65,15 @@ func UniformGeometry(layers, heads int, bits []quant.Fidelity, rowBytes int64, s
 
 // GeometryFromManifest reads the shard sizes of a converted store from its
 // manifest, rounded up to storage.Align as the executor reads and holds
-// them.
+// them; an embedding row counts as the sectors a read of it may cover.
 func GeometryFromManifest(m *shardstore.Manifest) (*Geometry, error) {
 	g := &Geometry{
 		Layers:            m.Config.Layers,
 		Heads:             m.Config.Heads,
 		Bits:              slices.Clone(m.Fidelities),
-		EmbeddingRowBytes: int64(m.WordRowBytes),
+		// A row record sits at an arbitrary offset, so a direct-IO read of
+		// it covers up to one sector more than its aligned size.
+		EmbeddingRowBytes: storage.AlignUp(int64(m.WordRowBytes)) + storage.Align,
 	}
 	slices.Sort(g.Bits)
 	g.Sizes = make([][][]BlobSizes, g.Layers)

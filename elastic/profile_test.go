@@ -124,7 +124,7 @@ func TestGeometryFromManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Geometry{
-		Layers: 1, Heads: 2, Bits: []quant.Fidelity{4, 8}, EmbeddingRowBytes: 1540,
+		Layers: 1, Heads: 2, Bits: []quant.Fidelity{4, 8}, EmbeddingRowBytes: 8192, // 1540 bytes may span two sectors
 		Sizes: [][][]BlobSizes{{
 			{{Attn: 16384, FFN: 32768}, {Attn: 32768, FFN: 65536}},
 			{{Attn: 20480, FFN: 36864}, {Attn: 36864, FFN: 69632}},
