@@ -68,9 +68,9 @@ func UniformGeometry(layers, heads int, bits []quant.Fidelity, rowBytes int64, s
 // them; an embedding row counts as the sectors a read of it may cover.
 func GeometryFromManifest(m *shardstore.Manifest) (*Geometry, error) {
 	g := &Geometry{
-		Layers:            m.Config.Layers,
-		Heads:             m.Config.Heads,
-		Bits:              slices.Clone(m.Fidelities),
+		Layers: m.Config.Layers,
+		Heads:  m.Config.Heads,
+		Bits:   slices.Clone(m.Fidelities),
 		// A row record sits at an arbitrary offset, so a direct-IO read of
 		// it covers up to one sector more than its aligned size.
 		EmbeddingRowBytes: storage.AlignUp(int64(m.WordRowBytes)) + storage.Align,
