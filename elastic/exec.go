@@ -65,6 +65,9 @@ type ExecOptions struct {
 	// LoadAll reads every streamed blob before computing anything (the
 	// load-then-exec baseline); InFlight is then ignored.
 	LoadAll bool
+	// PreloadLimit, if positive, is the memory budget of the preload
+	// buffer: SetPreload refuses a set that would hold more.
+	PreloadLimit int64
 }
 
 // RunStats describes one request.
@@ -123,6 +126,16 @@ func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error 
 	want := make(map[shardstore.Key]bool, len(keys))
 	for _, k := range keys {
 		want[k] = true
+	}
+	var need int64
+	for k := range want {
+		if e.store.Size(k) < 0 {
+			return fmt.Errorf("preload: store has no %s", k.Describe())
+		}
+		need += int64(e.store.BufferSize(k))
+	}
+	if lim := e.opts.PreloadLimit; lim > 0 && need > lim {
+		return fmt.Errorf("preload: %d shard versions need %d bytes, over the %d-byte budget", len(want), need, lim)
 	}
 	e.mu.RLock()
 	var missing []shardstore.Key

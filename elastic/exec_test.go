@@ -151,6 +151,13 @@ func TestExecutorPreload(t *testing.T) {
 	if st1.Reads != st0.Reads-len(pre) || st1.PreloadBytes == 0 {
 		t.Errorf("with %d preloaded: %d reads (cold %d), preload %d bytes", len(pre), st1.Reads, st0.Reads, st1.PreloadBytes)
 	}
+	limited, err := NewExecutor(ctx, s, be, ExecOptions{PreloadLimit: st1.PreloadBytes - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := limited.SetPreload(ctx, pre); err == nil || !strings.Contains(err.Error(), "budget") {
+		t.Errorf("a preload set over the limit: err = %v", err)
+	}
 	if err := e.SetPreload(ctx, nil); err != nil || e.PreloadBytes() != 0 {
 		t.Errorf("emptying the preload buffer: %v, %d bytes left", err, e.PreloadBytes())
 	}

@@ -117,6 +117,7 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 		exOpts.InFlight = 2 * cfg.Heads
 	case ModeWRX:
 		exOpts.InFlight = opts.Planner.InFlight
+		exOpts.PreloadLimit = max(opts.Budget, 1) // a zero budget preloads nothing
 	default:
 		return nil, fmt.Errorf("elastic: unknown mode %q", mode)
 	}
