@@ -121,6 +121,11 @@ type Row struct {
 	// + budget + the plans' largest in-flight bound.
 	PredictedLoss    float64 `json:"predicted_loss,omitempty"`
 	PlanMS           float64 `json:"plan_ms,omitempty"`
+	// PredictedP50MS is the median of the plans' predicted latencies and
+	// Overrun the median ratio of measured to predicted latency: above 1,
+	// the timing model is optimistic on this machine.
+	PredictedP50MS float64 `json:"predicted_p50_ms,omitempty"`
+	Overrun        float64 `json:"overrun,omitempty"`
 	ResidentBytes    int64   `json:"resident_bytes"`
 	PreloadBytes     int64   `json:"preload_bytes"`
 	WeightBoundBytes int64   `json:"weight_bound_bytes,omitempty"`
@@ -522,13 +527,14 @@ func (b *bench) targets(ctx context.Context, budgets []int64, strat elastic.Stra
 // score turns the units into rows: each baseline once per target, each
 // WRX unit at its own target and budget.
 func (b *bench) score(targets []time.Duration) {
+	b.rep.Rows, b.rep.Meta.Checks = nil, nil
 	hold := map[quant.Fidelity]*UnitResult{}
 	for _, u := range b.rep.Units {
 		if u.Unit.Mode == elastic.ModeHoldInMemory {
 			hold[u.Unit.Fidelity] = u
 		}
 	}
-	thr := throttleString(b.set)
+	thr := b.rep.Meta.Throttle
 	for _, u := range b.rep.Units {
 		if u.Unit.Mode == elastic.ModeWRX {
 			b.rep.Rows = append(b.rep.Rows, wrxRow(u, thr))
@@ -567,6 +573,32 @@ func (b *bench) score(targets []time.Duration) {
 	})
 }
 
+// Rescore recomputes the rows, the accuracy checks and the planner
+// comparison of r from its units and Meta.TargetsMS, as Run scored them.
+// It lets a report read back with ReadReport pick up changes in scoring.
+func (r *Report) Rescore() {
+	if len(r.Units) == 0 {
+		return
+	}
+	b := &bench{rep: *r}
+	var targets []time.Duration
+	for _, t := range r.Meta.TargetsMS {
+		targets = append(targets, time.Duration(math.Round(t*1e6)))
+	}
+	b.score(targets)
+	var planners []elastic.Strategy
+	for _, u := range r.Units {
+		if u.Unit.Mode == elastic.ModeWRX && !slices.Contains(planners, u.Unit.Planner) {
+			planners = append(planners, u.Unit.Planner)
+		}
+	}
+	b.rep.Planners = nil
+	if len(planners) > 1 {
+		b.rep.Planners = comparePlanners(b.rep.Rows, planners)
+	}
+	*r = b.rep
+}
+
 func modeOrder(m elastic.Mode) int { return slices.Index(elastic.Modes(), m) }
 
 func wrxRow(u *UnitResult, thr string) Row {
@@ -592,6 +624,18 @@ func wrxRow(u *UnitResult, thr string) Row {
 	}
 	n := float64(len(u.Samples))
 	r.PredictedLoss, r.PlanMS = loss/n, ms(plan)/n
+	pred := make([]time.Duration, 0, len(u.Samples))
+	ratios := make([]float64, 0, len(u.Samples))
+	for _, s := range u.Samples {
+		if s.PredictedLatency > 0 {
+			pred = append(pred, s.PredictedLatency)
+			ratios = append(ratios, float64(s.Latency)/float64(s.PredictedLatency))
+		}
+	}
+	if len(pred) > 0 {
+		slices.Sort(ratios)
+		r.PredictedP50MS, r.Overrun = ms(Summarize(pred).P50), ratios[(len(ratios)-1)/2]
+	}
 	r.WeightBoundBytes = u.ResidentBytes + u.Unit.Budget + bound
 	within := r.PeakWeightBytes <= r.WeightBoundBytes
 	r.WithinBound = &within

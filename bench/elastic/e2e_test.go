@@ -199,6 +199,18 @@ func TestRunEndToEnd(t *testing.T) {
 	if diff := cmp.Diff(rep.Rows, rows); diff != "" {
 		t.Errorf("results.json (-report +file):\n%s", diff)
 	}
+	// Scoring the requests read back gives the same rows and comparisons.
+	back, err := ReadReport(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back.Rescore()
+	if diff := cmp.Diff(rep.Rows, back.Rows); diff != "" {
+		t.Errorf("rescored rows (-run +rescored):\n%s", diff)
+	}
+	if diff := cmp.Diff(rep.Planners, back.Planners); diff != "" {
+		t.Errorf("rescored planners (-run +rescored):\n%s", diff)
+	}
 }
 
 func TestRunAutoTargets(t *testing.T) {

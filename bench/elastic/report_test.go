@@ -47,9 +47,11 @@ func TestScore(t *testing.T) {
 		w.Samples[i].Exec -= time.Millisecond // 1ms of planning each
 		w.Samples[i].PredictedLoss = float64(i)
 		w.Samples[i].InFlightBound = 0.5e6
+		w.Samples[i].PredictedLatency = 10 * time.Millisecond
 	}
 	w.Samples[3].Fallback = true
-	b := &bench{set: &Setup{Throttle: storage.ThrottleConfig{Bandwidth: 100e6, Latency: 500 * time.Microsecond}}}
+	b := &bench{}
+	b.rep.Meta.Throttle = throttleString(&Setup{Throttle: storage.ThrottleConfig{Bandwidth: 100e6, Latency: 500 * time.Microsecond}})
 	b.rep.Units = []*UnitResult{hold, load, w}
 	b.score([]time.Duration{10 * time.Millisecond, 60 * time.Millisecond})
 
@@ -71,7 +73,7 @@ func TestScore(t *testing.T) {
 	wrx := Row{Mode: "wrx", Planner: "optimal", TargetMS: 20, BudgetBytes: 1e6, Throttle: thr, N: 4, NTimed: 4, Accuracy: 0.5,
 		AccuracySource: "measured", P50MS: 12, P95MS: 25, MaxMS: 25, MeanMS: 16.5, Misses: 1, MissRate: 0.25,
 		PeakWeightBytes: 3e6, PeakRSSBytes: 40e6, RSSIsolated: true, MeanIOBytes: 1000, Fallbacks: 1,
-		PredictedLoss: 1.5, PlanMS: 1, ResidentBytes: 1.5e6, PreloadBytes: 0.9e6, WeightBoundBytes: 3e6, WithinBound: &within}
+		PredictedLoss: 1.5, PlanMS: 1, PredictedP50MS: 10, Overrun: 1.2, ResidentBytes: 1.5e6, PreloadBytes: 0.9e6, WeightBoundBytes: 3e6, WithinBound: &within}
 	want = slices.Insert(want, 2, wrx)
 	if diff := cmp.Diff(want, b.rep.Rows, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("rows (-want +got):\n%s", diff)
@@ -85,7 +87,7 @@ func TestScore(t *testing.T) {
 func TestScoreFlagsDisagreeingBaseline(t *testing.T) {
 	hold := &UnitResult{Unit: Unit{Mode: elastic.ModeHoldInMemory, Fidelity: 8}, Samples: samples([]float64{1, 1, 1}, []bool{true, true, true}, 1)}
 	lw := &UnitResult{Unit: Unit{Mode: elastic.ModeLayerwise, Fidelity: 8, Limit: 2}, Samples: samples([]float64{1, 1}, []bool{true, false}, 1)}
-	b := &bench{set: &Setup{}}
+	b := &bench{}
 	b.rep.Units = []*UnitResult{hold, lw}
 	b.score([]time.Duration{time.Second})
 	row := b.rep.Rows[1]

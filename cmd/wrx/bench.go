@@ -80,7 +80,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 			benchGemmCommand(),
 			{
 				Name:      "report",
-				Usage:     "render results.md and the plots again from a bench output directory",
+				Usage:     "score the requests in a bench output directory again and rewrite its tables and plots",
 				ArgsUsage: "DIR",
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
@@ -90,6 +90,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 					if err != nil {
 						return err
 					}
+					rep.Rescore()
 					if err := rep.WriteFiles(c.Args().First()); err != nil {
 						return err
 					}
