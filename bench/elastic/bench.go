@@ -119,13 +119,13 @@ type Row struct {
 	// WRX only: the mean predicted loss of the plans, the mean planning
 	// time, the preload buffer, and the weight-memory bound: resident parts
 	// + budget + the plans' largest in-flight bound.
-	PredictedLoss    float64 `json:"predicted_loss,omitempty"`
-	PlanMS           float64 `json:"plan_ms,omitempty"`
+	PredictedLoss float64 `json:"predicted_loss,omitempty"`
+	PlanMS        float64 `json:"plan_ms,omitempty"`
 	// PredictedP50MS is the median of the plans' predicted latencies and
 	// Overrun the median ratio of measured to predicted latency: above 1,
 	// the timing model is optimistic on this machine.
-	PredictedP50MS float64 `json:"predicted_p50_ms,omitempty"`
-	Overrun        float64 `json:"overrun,omitempty"`
+	PredictedP50MS   float64 `json:"predicted_p50_ms,omitempty"`
+	Overrun          float64 `json:"overrun,omitempty"`
 	ResidentBytes    int64   `json:"resident_bytes"`
 	PreloadBytes     int64   `json:"preload_bytes"`
 	WeightBoundBytes int64   `json:"weight_bound_bytes,omitempty"`
