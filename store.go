@@ -96,6 +96,9 @@ func storeEngine(ctx context.Context, s *shardstore.Store, be backend.Backend, o
 	if err != nil {
 		return nil, err
 	}
+	if err := m.Fuse(); err != nil {
+		return nil, err
+	}
 	return &denseEngine{m: m, be: be}, nil
 }
 

@@ -146,6 +146,9 @@ func Open(ctx context.Context, source string, opts Options) (*Classifier, error)
 	if err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
 	}
+	if err := m.Fuse(); err != nil {
+		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
+	}
 	return newClassifier(m.Config, tok, &denseEngine{m: m, be: be}, opts), nil
 }
 

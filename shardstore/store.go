@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/storage"
@@ -214,7 +215,8 @@ func (s *Store) ResidentBytes() int64 {
 }
 
 // Uniform returns the whole model with every shard at fidelity f, held in
-// memory (the hold-in-memory baseline at f bits).
+// memory (the hold-in-memory baseline at f bits). At 32 bits the shards are
+// plain float32 (*backend.Dense).
 func (s *Store) Uniform(ctx context.Context, f quant.Fidelity) (*bert.Model, error) {
 	if !s.man.HasFidelity(f) {
 		return nil, fmt.Errorf("store has no shard versions at %d bits (has %v)", int(f), s.man.Fidelities)
@@ -233,14 +235,29 @@ func (s *Store) Uniform(ctx context.Context, f quant.Fidelity) (*bert.Model, err
 				}
 				switch v := sh.(type) {
 				case *bert.AttentionShard:
+					if f == quant.FP32 {
+						v.Query, v.Key, v.Value, v.Output = toDense(v.Query), toDense(v.Key), toDense(v.Value), toDense(v.Output)
+					}
 					m.Layers[l].Attention[h] = v
 				case *bert.FFNShard:
+					if f == quant.FP32 {
+						v.Up, v.Down = toDense(v.Up), toDense(v.Down)
+					}
 					m.Layers[l].FFN[h] = v
 				}
 			}
 		}
 	}
 	return m, nil
+}
+
+// toDense copies a matrix out into plain float32: at 32 bits that is
+// lossless, releases the IO buffer and lets Model.Fuse join the shards.
+func toDense(m backend.Matrix) *backend.Dense {
+	n, k := m.Dims()
+	d := &backend.Dense{N: n, K: k, Data: make([]float32, n*k)}
+	m.DecodeRows(d.Data, 0, n)
+	return d
 }
 
 // wordRows serves word embedding rows from the store, one read per

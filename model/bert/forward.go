@@ -38,6 +38,9 @@ type Pass struct {
 	ctxh    []float32 // seq×headDim
 	scores  []float32 // seq×seq
 	inter   []float32 // seq×ffnSlice
+
+	// Buffers of the fused path, allocated on first use.
+	qkv, ctxAll, interAll []float32
 }
 
 // NewPass returns a Pass for a sequence of seqLen tokens.
@@ -175,8 +178,12 @@ func (p *Pass) EndLayer(r *LayerResident) {
 }
 
 // RunLayer runs a whole layer with the shards it holds; nil shards are
-// skipped.
+// skipped. A layer prepared by Model.Fuse runs as a few large products.
 func (p *Pass) RunLayer(l *Layer) {
+	if l.fused != nil {
+		p.runFused(l)
+		return
+	}
 	p.BeginLayer()
 	for _, s := range l.Attention {
 		if s != nil {

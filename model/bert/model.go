@@ -49,6 +49,8 @@ type Layer struct {
 	Resident  LayerResident
 	Attention []*AttentionShard
 	FFN       []*FFNShard
+
+	fused *fusedLayer // set by Model.Fuse when every shard is dense
 }
 
 // Embeddings holds the input embedding parameters. Word rows are looked up

@@ -62,30 +62,43 @@ func TestLogitsMatchPyTorch(t *testing.T) {
 			t.Fatal(err)
 		}
 		refs := readReference(t, filepath.Join(dir, "reference.jsonl"))
-		for _, name := range backend.Names() {
-			t.Run(filepath.Base(rel)+"/"+name, func(t *testing.T) {
-				be, err := backend.Get(name)
-				if err != nil {
-					t.Fatal(err)
-				}
-				worst := 0.0
-				for i, r := range refs {
-					got, err := m.Forward(context.Background(), be, r.InputIDs, r.TokenTypeIDs)
+		fused, err := bert.Load(dir, bert.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fused.Fuse(); err != nil {
+			t.Fatal(err)
+		}
+		for _, variant := range []struct {
+			name string
+			m    *bert.Model
+		}{{"shards", m}, {"fused", fused}} {
+			m := variant.m
+			for _, name := range backend.Names() {
+				t.Run(filepath.Base(rel)+"/"+variant.name+"/"+name, func(t *testing.T) {
+					be, err := backend.Get(name)
 					if err != nil {
-						t.Fatalf("line %d: %v", i+1, err)
+						t.Fatal(err)
 					}
-					if len(got) != len(r.Logits) {
-						t.Fatalf("line %d: %d logits, want %d", i+1, len(got), len(r.Logits))
+					worst := 0.0
+					for i, r := range refs {
+						got, err := m.Forward(context.Background(), be, r.InputIDs, r.TokenTypeIDs)
+						if err != nil {
+							t.Fatalf("line %d: %v", i+1, err)
+						}
+						if len(got) != len(r.Logits) {
+							t.Fatalf("line %d: %d logits, want %d", i+1, len(got), len(r.Logits))
+						}
+						for j := range got {
+							worst = math.Max(worst, math.Abs(float64(got[j])-r.Logits[j]))
+						}
 					}
-					for j := range got {
-						worst = math.Max(worst, math.Abs(float64(got[j])-r.Logits[j]))
+					t.Logf("%d inputs, max |logit - PyTorch| = %.2e", len(refs), worst)
+					if worst > 1e-4 {
+						t.Errorf("max |logit - PyTorch| = %.2e, want <= 1e-4", worst)
 					}
-				}
-				t.Logf("%d inputs, max |logit - PyTorch| = %.2e", len(refs), worst)
-				if worst > 1e-4 {
-					t.Errorf("max |logit - PyTorch| = %.2e, want <= 1e-4", worst)
-				}
-			})
+				})
+			}
 		}
 	}
 }
@@ -296,6 +309,36 @@ func TestShardSubsetsMatchZeroedDenseLayer(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestFuseFallsBackWhenShardsAreMissing: a layer that lacks a shard is not
+// fused, and the model still gives the shard path's logits.
+func TestFuseFallsBackWhenShardsAreMissing(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	m, err := bert.Load(dir, bert.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Layers[1].Attention[2] = nil
+	m.Layers[2].FFN[0] = nil
+	be, _ := backend.Get("native")
+	ids := []int{101, 2009, 1005, 1055, 1037, 11951, 102}
+	want, err := m.Forward(context.Background(), be, ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Fuse(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Forward(context.Background(), be, ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5 {
+			t.Fatalf("logit %d: fused model %v, shard path %v", i, got[i], want[i])
 		}
 	}
 }
