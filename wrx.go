@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
-	_ "github.com/wrxlabs/wrx/backend/native" // the default backend
+	"github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
@@ -45,6 +45,9 @@ type Options struct {
 	// Backend names a registered backend ("native", "gorgonia", ...). Import
 	// the backend's package to register it; native is always registered.
 	Backend string
+	// Threads bounds the native backend's worker threads; 0 means
+	// GOMAXPROCS. Results are bit-identical whatever the thread count.
+	Threads int
 	// MaxLen is the maximum number of tokens per input, [CLS] and [SEP]
 	// included; longer inputs are truncated longest-first. 0 means
 	// DefaultMaxLen.
@@ -156,6 +159,12 @@ func backendFor(opts Options) (backend.Backend, error) {
 	name := opts.Backend
 	if name == "" {
 		name = DefaultBackend
+	}
+	if opts.Threads > 0 {
+		if name != DefaultBackend {
+			return nil, fmt.Errorf("wrx: Threads applies to the %s backend, not %q", DefaultBackend, name)
+		}
+		return native.New(native.Options{Threads: opts.Threads}), nil
 	}
 	be, err := backend.Get(name)
 	if err != nil {
