@@ -41,8 +41,9 @@ var (
 		Name:  "throttle",
 		Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms",
 	}
-	quietFlag  = &cli.BoolFlag{Name: "quiet", Usage: "no progress output"}
-	targetFlag = &cli.DurationFlag{
+	quietFlag   = &cli.BoolFlag{Name: "quiet", Usage: "no progress output"}
+	threadsFlag = &cli.IntFlag{Name: "threads", Usage: "native backend worker `N` (0: all CPUs)"}
+	targetFlag  = &cli.DurationFlag{
 		Name:  "target",
 		Usage: "answer within `LATENCY` (e.g. 80ms): stream planned shards from the store instead of holding the model",
 	}
@@ -61,7 +62,7 @@ var (
 // modelFlags are the flags that choose and run a model.
 func modelFlags() []cli.Flag {
 	return []cli.Flag{modelFlag, storeFlag, backendFlag, maxLenFlag, fidelityFlag, throttleFlag, quietFlag,
-		targetFlag, budgetFlag, plannerFlag}
+		targetFlag, budgetFlag, plannerFlag, threadsFlag}
 }
 
 var errNoModel = errors.New("--model is required: a Hugging Face model directory (or --store URI)")
@@ -109,6 +110,7 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 	}
 	cl, err := wrx.OpenStore(c.Context, uri, wrx.Options{
 		Backend:  name,
+		Threads:  c.Int("threads"),
 		MaxLen:   c.Int("max-len"),
 		Fidelity: quant.Fidelity(c.Int("fidelity")),
 		Throttle: c.String("throttle"),
