@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
 )
@@ -22,8 +23,10 @@ const (
 	// streams the planned shard versions, with the planner's preload set
 	// resident between requests.
 	ModeWRX Mode = "wrx"
-	// ModeHoldInMemory keeps the whole model resident at one fidelity: no
-	// IO per request, the most memory.
+	// ModeHoldInMemory keeps the whole model resident at one fidelity,
+	// word embedding table included: no IO per request, the most memory.
+	// At 32 bits its layers run fused (bert.Model.Fuse), the fastest way
+	// this library computes a layer, so the baseline is not handicapped.
 	ModeHoldInMemory Mode = "hold-in-memory"
 	// ModeLoadThenExec reads the whole model at one fidelity, then
 	// computes, for every request.
@@ -71,6 +74,9 @@ const shortestRequest = 4
 // Runner serves tokenized requests in one mode.
 type Runner struct {
 	mode    Mode
+	hold    *bert.Model // ModeHoldInMemory
+	holdMem int64       // its weight bytes
+	be      backend.Backend
 	exec    *Executor
 	sched   *Schedule // fixed schedule of the baselines
 	planner Planner
@@ -107,9 +113,11 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	if mode != ModeWRX && !store.Manifest().HasFidelity(fid) {
 		return nil, fmt.Errorf("elastic: %s at %d bits: store has fidelities %v", mode, int(fid), store.Manifest().Fidelities)
 	}
+	if mode == ModeHoldInMemory {
+		return holdRunner(ctx, store, be, fid)
+	}
 	var exOpts ExecOptions
 	switch mode {
-	case ModeHoldInMemory:
 	case ModeLoadThenExec:
 		exOpts.LoadAll = true
 	case ModeLayerwise:
@@ -128,11 +136,6 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	r.exec = ex
 	if mode != ModeWRX {
 		r.sched = Uniform(cfg, fid)
-		if mode == ModeHoldInMemory {
-			if err := ex.SetPreload(ctx, r.sched.Keys()); err != nil {
-				return nil, err
-			}
-		}
 		return r, nil
 	}
 	if opts.Profiles == nil {
@@ -158,11 +161,53 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	return r, nil
 }
 
+func holdRunner(ctx context.Context, store *shardstore.Store, be backend.Backend, f quant.Fidelity) (*Runner, error) {
+	m, err := store.Uniform(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	words, err := store.WordTable(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.Embeddings.Word = words
+	if err := m.Fuse(); err != nil {
+		return nil, err
+	}
+	mem := store.ResidentBytes() + 4*int64(len(words.Data)) + m.FusedBytes()
+	for _, k := range Uniform(m.Config, f).Keys() {
+		if (k.Part == shardstore.Attention && m.Layers[k.Layer].Attention[k.Head] != nil) ||
+			(k.Part == shardstore.FFN && m.Layers[k.Layer].FFN[k.Head] != nil) {
+			mem += store.Size(k)
+		}
+	}
+	return &Runner{mode: ModeHoldInMemory, hold: m, holdMem: mem, be: be}, nil
+}
+
 // Mode returns the runner's mode.
 func (r *Runner) Mode() Mode { return r.mode }
 
-// Executor returns the runner's executor.
+// Executor returns the runner's executor; nil in ModeHoldInMemory, which
+// computes from memory alone.
 func (r *Runner) Executor() *Executor { return r.exec }
+
+// ResidentBytes is the weight memory every request of this runner holds:
+// the whole model in ModeHoldInMemory, the resident parts otherwise.
+func (r *Runner) ResidentBytes() int64 {
+	if r.hold != nil {
+		return r.holdMem
+	}
+	return r.exec.ResidentBytes()
+}
+
+// PreloadBytes is the memory of the executor's preload buffer (0 in
+// ModeHoldInMemory, whose whole model is counted as resident).
+func (r *Runner) PreloadBytes() int64 {
+	if r.hold != nil {
+		return 0
+	}
+	return r.exec.PreloadBytes()
+}
 
 // Preload returns ModeWRX's resident set, or nil.
 func (r *Runner) Preload() *Preload { return r.preload }
@@ -170,6 +215,13 @@ func (r *Runner) Preload() *Preload { return r.preload }
 // Run serves one tokenized request.
 func (r *Runner) Run(ctx context.Context, ids, typeIDs []int) ([]float32, RunInfo, error) {
 	var info RunInfo
+	if r.hold != nil {
+		start := time.Now()
+		logits, err := r.hold.Forward(ctx, r.be, ids, typeIDs)
+		info.Latency = time.Since(start)
+		info.PeakWeightBytes, info.ResidentBytes = r.holdMem, r.holdMem
+		return logits, info, err
+	}
 	sched := r.sched
 	if r.mode == ModeWRX {
 		req := Request{Target: r.target, Budget: r.budget, SeqLen: len(ids), Preload: r.preload}

@@ -260,6 +260,28 @@ func toDense(m backend.Matrix) *backend.Dense {
 	return d
 }
 
+// WordTable reads the whole word embedding table into memory, verifying
+// every row, for modes that hold the entire model.
+func (s *Store) WordTable(ctx context.Context) (*bert.DenseWordEmbeddings, error) {
+	b, err := s.ReadBlob(ctx, WordKey, nil)
+	if err != nil {
+		return nil, err
+	}
+	c, rec := &s.man.Config, s.man.WordRowBytes
+	H := c.Hidden
+	t := &bert.DenseWordEmbeddings{Hidden: H, Data: make([]float32, c.VocabSize*H)}
+	for id := range c.VocabSize {
+		r := b[id*rec : (id+1)*rec]
+		if got, want := Checksum(r[4:]), binary.LittleEndian.Uint32(r); got != want {
+			return nil, fmt.Errorf("word embedding row %d: crc32c %08x, recorded %08x: %w", id, got, want, ErrCorrupt)
+		}
+		for j := range H {
+			t.Data[id*H+j] = math.Float32frombits(binary.LittleEndian.Uint32(r[4+4*j:]))
+		}
+	}
+	return t, nil
+}
+
 // wordRows serves word embedding rows from the store, one read per
 // distinct token, each row verified against its own CRC.
 type wordRows struct{ s *Store }

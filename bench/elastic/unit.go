@@ -200,8 +200,8 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", u, err)
 	}
-	res.ResidentBytes = r.Executor().ResidentBytes()
-	res.PreloadBytes = r.Executor().PreloadBytes()
+	res.ResidentBytes = r.ResidentBytes()
+	res.PreloadBytes = r.PreloadBytes()
 	// The first request pays one-time costs (thread start-up, first
 	// allocations) that are not the mode's; it is served and dropped.
 	if _, _, err := r.Run(ctx, encs[0].InputIDs, encs[0].TokenTypeIDs); err != nil {

@@ -21,10 +21,10 @@ type fusedLayer struct {
 	down    *backend.Dense // Hidden × Intermediate
 }
 
-// Fuse prepares every layer whose shards are all present as float32 to run
-// fused (see Pass.RunLayer). It costs one more copy of those layers'
-// weights, and is undone for a layer by changing its shards (call Fuse
-// again after editing a layer).
+// Fuse joins the shards of every layer whose shards are all present as
+// float32 into a layer's dense matrices, and releases the shards: a fused
+// layer always runs whole (see Pass.RunLayer), which is what a model held in
+// memory wants. Layers with absent or encoded shards are left as they are.
 func (m *Model) Fuse() error {
 	for i := range m.Layers {
 		if err := m.Layers[i].fuse(m.Config); err != nil {
@@ -35,7 +35,9 @@ func (m *Model) Fuse() error {
 }
 
 func (l *Layer) fuse(c *Config) error {
-	l.fused = nil
+	if l.fused != nil {
+		return nil
+	}
 	H, d, f, M := c.Hidden, c.HeadDim(), c.FFNSlice(), c.Heads
 	if len(l.Attention) != M || len(l.FFN) != M {
 		return nil
@@ -77,6 +79,8 @@ func (l *Layer) fuse(c *Config) error {
 		copy(fl.upBias[h*f:], ff.UpBias)
 	}
 	l.fused = fl
+	clear(l.Attention)
+	clear(l.FFN)
 	return nil
 }
 
@@ -121,4 +125,21 @@ func (p *Pass) runFused(l *Layer) {
 	be.GELU(inter)
 	be.MatMulT(p.acc, inter, fl.down.Data, n, c.Intermediate, H, true)
 	p.EndLayer(&l.Resident)
+}
+
+// Bytes is the weight memory of the fused matrices.
+func (fl *fusedLayer) bytes() int64 {
+	n := len(fl.qkv.Data) + len(fl.qkvBias) + len(fl.out.Data) + len(fl.up.Data) + len(fl.upBias) + len(fl.down.Data)
+	return 4 * int64(n)
+}
+
+// FusedBytes is the weight memory of the model's fused layers.
+func (m *Model) FusedBytes() int64 {
+	var n int64
+	for i := range m.Layers {
+		if fl := m.Layers[i].fused; fl != nil {
+			n += fl.bytes()
+		}
+	}
+	return n
 }
