@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -65,7 +67,16 @@ type RunnerOptions struct {
 	// Profiles feed ModeWRX's planner; Planner options choose its strategy.
 	Profiles *Profiles
 	Planner  Options
+	// Calibration is how many warm-up requests of random tokens ModeWRX
+	// runs before serving, to measure how this device compares with its
+	// profile right now (see Runner.Slack); 0 means DefaultCalibration,
+	// a negative value none.
+	Calibration int
 }
+
+// DefaultCalibration is the number of warm-up requests NewRunner runs in
+// ModeWRX.
+const DefaultCalibration = 16
 
 // shortestRequest is the token count NewRunner checks a target against:
 // [CLS], a word or two, [SEP].
@@ -83,6 +94,48 @@ type Runner struct {
 	target  time.Duration
 	budget  int64
 	preload *Preload
+
+	mu     sync.Mutex
+	slack  float64   // target divisor, ≥ 1
+	ratios []float64 // measured/predicted latency of recent requests
+	next   int
+}
+
+// Slack adaptation: the timing model is calibrated on a quiet machine, and
+// a request can run slower than predicted (other load, timer slack, cache
+// misses). The runner keeps the ratios of measured to predicted latency of
+// its last slackWindow requests and plans each request for Target divided
+// by their 98th percentile (never below 1), so that at least 95% keep
+// their deadline when the device is slower than profiled. This is the
+// "re-plan when the device drifts" loop: it costs accuracy only while the
+// device is slower than its profile.
+const (
+	slackWindow = 64
+	maxSlack    = 8.0
+)
+
+// Slack returns the factor the runner currently divides its target by.
+func (r *Runner) Slack() float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.slack
+}
+
+func (r *Runner) observe(measured, predicted time.Duration) {
+	if predicted <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ratios) < slackWindow {
+		r.ratios = append(r.ratios, 0)
+	}
+	r.ratios[r.next%slackWindow] = float64(measured) / float64(predicted)
+	r.next++
+	sorted := slices.Clone(r.ratios)
+	slices.Sort(sorted)
+	p98 := sorted[(len(sorted)*98+99)/100-1]
+	r.slack = min(max(p98, 1), maxSlack)
 }
 
 // RunInfo describes one request: the executor's statistics and, in ModeWRX,
@@ -102,7 +155,7 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	if mode == "" {
 		mode = ModeWRX
 	}
-	r := &Runner{mode: mode, target: opts.Target, budget: opts.Budget}
+	r := &Runner{mode: mode, target: opts.Target, budget: opts.Budget, slack: 1}
 	cfg := store.Config()
 	fid := opts.Fidelity
 	if fid == 0 {
@@ -158,6 +211,9 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 		return nil, err
 	}
 	r.planner, r.preload = pl, pre
+	if err := r.calibrate(ctx, opts.Calibration); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -182,6 +238,26 @@ func holdRunner(ctx context.Context, store *shardstore.Store, be backend.Backend
 		}
 	}
 	return &Runner{mode: ModeHoldInMemory, hold: m, holdMem: mem, be: be}, nil
+}
+
+// calibrate runs n requests of random tokens at typical lengths, so that
+// the slack window holds measurements before the first real request.
+func (r *Runner) calibrate(ctx context.Context, n int) error {
+	if n == 0 {
+		n = DefaultCalibration
+	}
+	cfg := r.exec.Config()
+	lengths := []int{8, 16, 24, 32, 48}
+	for i := range max(n, 0) {
+		ids := make([]int, min(lengths[i%len(lengths)], cfg.MaxPosition))
+		for j := range ids {
+			ids[j] = 1000 + (i*7919+j*104729)%(cfg.VocabSize-1000)
+		}
+		if _, _, err := r.Run(ctx, ids, nil); err != nil {
+			return fmt.Errorf("elastic: calibration request %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // Mode returns the runner's mode.
@@ -224,7 +300,8 @@ func (r *Runner) Run(ctx context.Context, ids, typeIDs []int) ([]float32, RunInf
 	}
 	sched := r.sched
 	if r.mode == ModeWRX {
-		req := Request{Target: r.target, Budget: r.budget, SeqLen: len(ids), Preload: r.preload}
+		target := time.Duration(float64(r.target) / r.Slack())
+		req := Request{Target: target, Budget: r.budget, SeqLen: len(ids), Preload: r.preload}
 		plan, err := r.planner.Plan(req)
 		var inf *InfeasibleError
 		if errors.As(err, &inf) && inf.MinTarget > 0 {
@@ -242,6 +319,9 @@ func (r *Runner) Run(ctx context.Context, ids, typeIDs []int) ([]float32, RunInf
 	}
 	logits, st, err := r.exec.Run(ctx, sched, ids, typeIDs)
 	info.RunStats = st
+	if err == nil && info.Plan != nil {
+		r.observe(st.Latency, info.Plan.PredictedLatency)
+	}
 	return logits, info, err
 }
 
