@@ -3,6 +3,7 @@ package elastic
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -115,5 +116,24 @@ func TestRunnerWRXStaysWithinBudget(t *testing.T) {
 	}
 	if _, err := NewRunner(ctx, s, be, RunnerOptions{Target: time.Second}); err == nil {
 		t.Error("wrx mode without profiles was accepted")
+	}
+}
+
+func TestRunnerSlackIsHighPercentileOfRatios(t *testing.T) {
+	r := &Runner{slack: 1}
+	for i := range 50 {
+		// Measured/predicted ratios 0.5, 0.52, …, 1.48.
+		r.observe(time.Duration(500+20*i)*time.Microsecond, time.Millisecond)
+	}
+	// The 98th percentile of 50 ratios is the 49th smallest: 1.46.
+	if got := r.Slack(); math.Abs(got-1.46) > 1e-9 {
+		t.Errorf("slack = %v, want 1.46", got)
+	}
+	fast := &Runner{slack: 1}
+	for range 10 {
+		fast.observe(time.Millisecond/2, time.Millisecond)
+	}
+	if got := fast.Slack(); got != 1 {
+		t.Errorf("a device faster than its profile: slack = %v, want 1 (never plan past the target)", got)
 	}
 }
