@@ -74,6 +74,12 @@ type Options struct {
 	// computation is the same, and Report.Meta.Checks verifies that the
 	// predicted labels agree on the timed examples.
 	BaselineLimit int
+	// Resume, when set, is an earlier report of the same benchmark (same
+	// store, throttle, data and examples), typically one that was
+	// interrupted: its units are reused instead of measured again, and so
+	// are its automatic targets and its choice of read profile, so that the
+	// units still to measure are the same ones.
+	Resume *Report
 	// Measurer runs the units; nil means InProcess.
 	Measurer Measurer
 	// Log receives one line per unit; nil discards them.
@@ -280,27 +286,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		GOMAXPROCS: runtime.GOMAXPROCS(0), Throttle: throttleString(&set), BaselineLimit: opts.BaselineLimit,
 		LoadStart: loadAvg(), Started: time.Now(),
 	}
+	if opts.Resume != nil {
+		if err := b.checkResume(opts.Resume); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.prepare(ctx, modes); err != nil {
 		return nil, err
 	}
-	if err := b.baselines(ctx, modes); err != nil {
-		return nil, err
-	}
-	targets, err := b.targets(ctx, budgets, planners[0])
-	if err != nil {
-		return nil, err
-	}
-	if slices.Contains(modes, elastic.ModeWRX) {
-		for _, pl := range planners {
-			for _, bud := range budgets {
-				for _, t := range targets {
-					if _, err := b.measure(ctx, Unit{Mode: elastic.ModeWRX, Planner: pl, Target: t, Budget: bud}); err != nil {
-						return nil, err
-					}
-				}
-			}
-		}
-	}
+	targets, err := b.run(ctx, modes, budgets, planners)
 	b.score(targets)
 	if len(planners) > 1 {
 		b.rep.Planners = comparePlanners(b.rep.Rows, planners)
@@ -315,7 +309,45 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if !m.Isolated {
 		m.Notes = append(m.Notes, "peak RSS was measured in one process for all modes: it is the process's peak so far, not each mode's")
 	}
+	if r := opts.Resume; r != nil {
+		reused := 0
+		for _, u := range b.rep.Units {
+			if slices.Contains(r.Units, u) {
+				reused++
+			}
+		}
+		m.Notes = append(m.Notes, fmt.Sprintf("resumed an earlier run: %d of the %d runs are reused from it (its load average at start: %s)", reused, len(b.rep.Units), r.Meta.LoadStart))
+	}
+	if err != nil {
+		m.Notes = append(m.Notes, "INCOMPLETE: "+err.Error())
+		return &b.rep, err
+	}
 	return &b.rep, nil
+}
+
+// run measures the baselines, chooses the targets and measures WRX. On an
+// error it returns the targets chosen so far (nil before they are), and
+// b.rep holds the units measured so far.
+func (b *bench) run(ctx context.Context, modes []elastic.Mode, budgets []int64, planners []elastic.Strategy) ([]time.Duration, error) {
+	if err := b.baselines(ctx, modes); err != nil {
+		return nil, err
+	}
+	targets, err := b.targets(ctx, budgets, planners[0])
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(modes, elastic.ModeWRX) {
+		for _, pl := range planners {
+			for _, bud := range budgets {
+				for _, t := range targets {
+					if _, err := b.measure(ctx, Unit{Mode: elastic.ModeWRX, Planner: pl, Target: t, Budget: bud}); err != nil {
+						return targets, err
+					}
+				}
+			}
+		}
+	}
+	return targets, nil
 }
 
 type bench struct {
@@ -388,9 +420,16 @@ func (b *bench) prepare(ctx context.Context, modes []elastic.Mode) error {
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	switch {
+	switch prev := b.resumedIO(); {
 	case b.set.ReadBandwidth > 0:
 		iop.Used = "given"
+	case prev != nil:
+		// Keep the earlier run's profile, so that the units still to
+		// measure plan as the reused ones did.
+		iop = prev
+		if iop.Used == "measured" {
+			b.set.ReadBandwidth, b.set.ReadLatency = iop.MeasuredBandwidth, iop.MeasuredLatency
+		}
 	case readsDiffer(iop):
 		b.set.ReadBandwidth, b.set.ReadLatency = iop.MeasuredBandwidth, iop.MeasuredLatency
 		iop.Used = "measured"
@@ -404,6 +443,29 @@ func (b *bench) prepare(ctx context.Context, modes []elastic.Mode) error {
 	b.logf("reads: profile %.1f MB/s + %v per read; measured now %.1f MB/s + %v; the planner uses the %s values",
 		iop.ProfileBandwidth/1e6, iop.ProfileLatency.Round(time.Microsecond),
 		iop.MeasuredBandwidth/1e6, iop.MeasuredLatency.Round(time.Microsecond), iop.Used)
+	return nil
+}
+
+// resumedIO returns the read profile of the run being resumed, if any.
+func (b *bench) resumedIO() *IOProfile {
+	if r := b.opts.Resume; r != nil && r.Meta.IO != nil {
+		io := *r.Meta.IO
+		return &io
+	}
+	return nil
+}
+
+// checkResume reports why r cannot be resumed by this benchmark.
+func (b *bench) checkResume(r *Report) error {
+	m := &b.rep.Meta
+	switch {
+	case r.Meta.Store != m.Store:
+		return fmt.Errorf("bench: cannot resume a run on store %s with store %s", r.Meta.Store, m.Store)
+	case r.Meta.Throttle != m.Throttle:
+		return fmt.Errorf("bench: cannot resume a run with throttle %s with throttle %s", r.Meta.Throttle, m.Throttle)
+	case r.Meta.N != m.N || r.Meta.Data != m.Data:
+		return fmt.Errorf("bench: cannot resume a run on %d examples of %s with %d examples of %s", r.Meta.N, r.Meta.Data, m.N, m.Data)
+	}
 	return nil
 }
 
@@ -422,6 +484,15 @@ func (b *bench) measure(ctx context.Context, u Unit) (*UnitResult, error) {
 	n := len(b.opts.Examples)
 	if u.Limit > 0 {
 		n = min(n, u.Limit)
+	}
+	if r := b.opts.Resume; r != nil {
+		for _, prev := range r.Units {
+			if prev.Unit == u && len(prev.Samples) == n {
+				b.logf("[%d] %v: reused from the earlier run", len(b.rep.Units)+1, u)
+				b.rep.Units = append(b.rep.Units, prev)
+				return prev, nil
+			}
+		}
 	}
 	b.logf("[%d] %v: %d requests", len(b.rep.Units)+1, u, n)
 	job := &Job{Setup: *b.set, Unit: u, Examples: b.opts.Examples}
@@ -482,6 +553,16 @@ func (b *bench) targets(ctx context.Context, budgets []int64, strat elastic.Stra
 		for _, d := range t {
 			m.TargetsMS = append(m.TargetsMS, ms(d))
 		}
+		return t, nil
+	}
+	if r := b.opts.Resume; r != nil && r.Meta.TargetsAuto {
+		m.TargetsAuto, m.AutoTargetMin, m.AutoTargetMax, m.AutoMaxSource = true, r.Meta.AutoTargetMin, r.Meta.AutoTargetMax, r.Meta.AutoMaxSource
+		m.TargetsMS = slices.Clone(r.Meta.TargetsMS)
+		var t []time.Duration
+		for _, v := range m.TargetsMS {
+			t = append(t, time.Duration(math.Round(v*1e6)))
+		}
+		b.logf("automatic targets of the earlier run: %v", t)
 		return t, nil
 	}
 	pl, err := elastic.New(b.prof, elastic.Options{Strategy: strat})

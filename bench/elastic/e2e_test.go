@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -210,6 +211,75 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	if diff := cmp.Diff(rep.Planners, back.Planners); diff != "" {
 		t.Errorf("rescored planners (-run +rescored):\n%s", diff)
+	}
+}
+
+// failAfter measures n units in process, then fails.
+type failAfter struct {
+	n, calls int
+}
+
+func (f *failAfter) Measure(ctx context.Context, job *Job) (*UnitResult, error) {
+	f.calls++
+	if f.calls > f.n {
+		return nil, errors.New("injected failure")
+	}
+	return Measure(ctx, job)
+}
+
+func TestRunResume(t *testing.T) {
+	uri := tinyStore(t)
+	opts := Options{
+		Setup: Setup{Store: uri}, Data: "inline", Examples: tinyExamples[:3], Budgets: []int64{0, 1 << 20},
+		Modes: []elastic.Mode{elastic.ModeWRX, elastic.ModeLayerwise}, AutoTargets: 3,
+	}
+	// Layerwise and two WRX units, then a failure.
+	opts.Measurer = &failAfter{n: 3}
+	partial, err := Run(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "injected failure") {
+		t.Fatalf("err = %v, want the injected failure", err)
+	}
+	if partial == nil || len(partial.Units) != 3 || len(partial.Rows) == 0 {
+		t.Fatalf("partial report %+v, want 3 units and their rows", partial)
+	}
+	if !strings.Contains(strings.Join(partial.Meta.Notes, " "), "INCOMPLETE") {
+		t.Errorf("partial report notes %q do not say it is incomplete", partial.Meta.Notes)
+	}
+	dir := t.TempDir()
+	if err := partial.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	prev, err := ReadReport(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	counter := &failAfter{n: 1000}
+	opts.Measurer, opts.Resume = counter, prev
+	full, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(full.Meta.TargetsMS)
+	if diff := cmp.Diff(prev.Meta.TargetsMS, full.Meta.TargetsMS); diff != "" {
+		t.Errorf("resumed targets (-earlier +resumed):\n%s", diff)
+	}
+	if want := 1 + 2*n; len(full.Units) != want || counter.calls != want-3 {
+		t.Errorf("resumed run has %d units and measured %d; want %d and %d", len(full.Units), counter.calls, want, want-3)
+	}
+	for i := range 3 {
+		if diff := cmp.Diff(prev.Units[i], full.Units[i]); diff != "" {
+			t.Errorf("unit %d was not reused (-earlier +resumed):\n%s", i, diff)
+		}
+	}
+	if diff := cmp.Diff(prev.Meta.IO, full.Meta.IO); diff != "" {
+		t.Errorf("read profile (-earlier +resumed):\n%s", diff)
+	}
+
+	other := opts
+	other.Setup.Throttle.Bandwidth = 1e6
+	if _, err := Run(context.Background(), other); err == nil || !strings.Contains(err.Error(), "cannot resume") {
+		t.Errorf("resuming with another throttle: err = %v", err)
 	}
 }
 

@@ -71,6 +71,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"},
 			&cli.IntFlag{Name: "max-len", Value: elasticbench.DefaultMaxLen, Usage: "truncate inputs to `N` tokens"},
 			&cli.BoolFlag{Name: "in-process", Usage: "measure every mode in this process instead of one child process each"},
+			&cli.BoolFlag{Name: "resume", Usage: "reuse the runs an earlier (interrupted) bench with the same flags wrote into --out"},
 			&cli.BoolFlag{Name: "json", Usage: "print results.json's rows instead of the tables"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no per-run log on stderr"},
 		},
@@ -167,12 +168,26 @@ func benchMain(c *cli.Context) error {
 		}
 		opts.Measurer = &elasticbench.Subprocess{Path: exe, Args: []string{"bench", "child"}, Stderr: c.App.ErrWriter}
 	}
-	rep, err := elasticbench.Run(c.Context, opts)
-	if err != nil {
-		return err
-	}
 	out := c.String("out")
-	if err := rep.WriteFiles(out); err != nil {
+	if c.Bool("resume") {
+		if _, err := os.Stat(filepath.Join(out, elasticbench.UnitsFile)); err == nil {
+			if opts.Resume, err = elasticbench.ReadReport(out); err != nil {
+				return fmt.Errorf("--resume: %w", err)
+			}
+		}
+	}
+	rep, err := elasticbench.Run(c.Context, opts)
+	if rep != nil && len(rep.Units) > 0 {
+		// Written even when the run failed or was interrupted, so that
+		// --resume can carry on from the units measured.
+		if werr := rep.WriteFiles(out); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		if rep != nil {
+			return fmt.Errorf("%w (the %d runs measured are in %s; --resume carries on)", err, len(rep.Units), out)
+		}
 		return err
 	}
 	if c.Bool("json") {

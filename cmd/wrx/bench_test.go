@@ -92,6 +92,12 @@ func TestBenchCommand(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// Resuming a complete run measures nothing again.
+	_, stderr, err := run(t, "", "bench", "--store", uri, "--data", data, "--targets", "1s,2s", "--budgets", "0,1MB",
+		"--planner", "both", "--fidelity", "4,32", "--baseline-limit", "2", "--in-process", "--resume", "--out", out)
+	if err != nil || strings.Count(stderr, "reused from the earlier run") != 2*3+2*2*2 || strings.Contains(stderr, "requests\n") {
+		t.Errorf("--resume: %v; log:\n%s", err, stderr)
+	}
 	stdout, _, err = run(t, "", "bench", "report", out)
 	if err != nil || !strings.Contains(stdout, "**Baselines**") || !strings.Contains(stdout, "**Planners on the same requests**") {
 		t.Errorf("bench report: %v\n%s", err, stdout)
