@@ -7,7 +7,7 @@
 #
 #   scripts/bench-elastic.sh              # everything (about 1.5 h on 2 idle cores)
 #   scripts/bench-elastic.sh --quick      # a smoke run with small limits (minutes)
-#   scripts/bench-elastic.sh --reuse      # keep an existing converted and profiled store
+#   scripts/bench-elastic.sh --reuse      # keep the stores and results there are, resume interrupted benches
 #   scripts/bench-elastic.sh --docs       # also copy the plots into docs/results/
 #
 # Steps, all under --out (default out/bench, ignored by git):
@@ -79,6 +79,15 @@ timed() { local t0=$SECONDS; "$@"; echo "   ($((SECONDS - t0)) s)"; }
 
 log "build"
 (cd "$ROOT" && go build -o "$WRX" ./cmd/wrx)
+{
+	echo "commit $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+	echo "uncommitted changes: $(git -C "$ROOT" status --short 2>/dev/null | grep -vc '^??' || true)"
+	echo "built $(date -u +%FT%TZ) with $(go version)"
+	grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
+	echo "cpus $(nproc)"
+} >"$OUT/version.txt"
+resume=()
+[ "$REUSE" = 1 ] && resume=(--resume)
 
 if [ "$REUSE" = 1 ] && [ -e "$OUT/sst2store/index" ]; then
 	log "reusing $STORE"
@@ -92,16 +101,20 @@ else
 	timed "$WRX" profile importance --store "$STORE" --task sst2 --data "$TRAIN" --limit "$IMPORTANCE_LIMIT" --quiet | tee "$OUT/importance-profile.txt"
 fi
 
-log "importance check on dev.tsv"
-timed "$WRX" bench importance --store "$STORE" --task sst2 --data "$DEV" --limit "$DEV_LIMIT" --quiet --out "$OUT/importance" >/dev/null
+if [ "$REUSE" = 1 ] && [ -e "$OUT/importance/importance.json" ]; then
+	log "reusing the importance check"
+else
+	log "importance check on dev.tsv"
+	timed "$WRX" bench importance --store "$STORE" --task sst2 --data "$DEV" --limit "$DEV_LIMIT" --quiet --out "$OUT/importance" >/dev/null
+fi
 cat "$OUT/importance/importance.md"
 
 common=(--store "$STORE" --task sst2 --data "$DEV" --targets auto --budgets 1MB,4MB,16MB
 	--planner both --fidelity "$FIDELITY" --baseline-limit "$BASELINE_LIMIT")
 log "bench, unthrottled"
-timed "$WRX" bench "${common[@]}" --limit "$DEV_LIMIT" --out "$OUT/unthrottled" >/dev/null
+timed "$WRX" bench "${common[@]}" "${resume[@]}" --limit "$DEV_LIMIT" --out "$OUT/unthrottled" >/dev/null
 log "bench, throttled to $THROTTLE"
-timed "$WRX" bench "${common[@]}" --limit "$THROTTLED_LIMIT" --throttle "$THROTTLE" --out "$OUT/throttled" >/dev/null
+timed "$WRX" bench "${common[@]}" "${resume[@]}" --limit "$THROTTLED_LIMIT" --throttle "$THROTTLE" --out "$OUT/throttled" >/dev/null
 
 if [ "$SYNTH" = 1 ]; then
 	BASE=file:$OUT/bertbase-store
@@ -116,9 +129,9 @@ if [ "$SYNTH" = 1 ]; then
 	base=(--store "$BASE" --task sst2 --data "$DEV" --targets auto --budgets 4MB,16MB,64MB
 		--fidelity 32,8 --limit "$BASE_LIMIT" --baseline-limit "$BASE_BASELINE_LIMIT")
 	log "bench bert-base, unthrottled"
-	timed "$WRX" bench "${base[@]}" --out "$OUT/bertbase" >/dev/null
+	timed "$WRX" bench "${base[@]}" "${resume[@]}" --out "$OUT/bertbase" >/dev/null
 	log "bench bert-base, throttled to $THROTTLE"
-	timed "$WRX" bench "${base[@]}" --throttle "$THROTTLE" --out "$OUT/bertbase-throttled" >/dev/null
+	timed "$WRX" bench "${base[@]}" "${resume[@]}" --throttle "$THROTTLE" --out "$OUT/bertbase-throttled" >/dev/null
 fi
 
 if [ "$DOCS" = 1 ]; then
