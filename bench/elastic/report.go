@@ -129,6 +129,7 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 
 	r.verdict(w)
+	r.budgetVerdict(w)
 	if len(r.Planners) > 0 {
 		r.plannerTable(w)
 	}
@@ -185,6 +186,83 @@ func (r *Report) verdict(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// budgetVerdict writes, per (target, budget), WRX's most accurate row that
+// meets the target against the baselines that meet both constraints: the
+// target, and WRX's weight-memory bound at that budget.
+func (r *Report) budgetVerdict(w io.Writer) {
+	type key struct {
+		t float64
+		b int64
+	}
+	var keys []key
+	best := map[key]*Row{}
+	bound := map[key]int64{}
+	for i := range r.Rows {
+		row := &r.Rows[i]
+		if row.Mode != elastic.ModeWRX {
+			continue
+		}
+		k := key{row.TargetMS, row.BudgetBytes}
+		if _, ok := bound[k]; !ok {
+			keys = append(keys, k)
+		}
+		bound[k] = max(bound[k], row.WeightBoundBytes)
+		if row.MeetsTarget && (best[k] == nil || row.Accuracy > best[k].Accuracy) {
+			best[k] = row
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.t != b.t {
+			return cmpFloat(a.t, b.t)
+		}
+		return int(a.b - b.b)
+	})
+	fmt.Fprintf(w, "\n**Per target and budget**: a baseline counts when it meets the target and its peak weight bytes are within WRX's bound at that budget (resident parts + budget + in-flight blobs).\n\n")
+	fmt.Fprintln(w, "| target ms | budget | WRX bound | WRX | best baseline within both | WRX ≥ it |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | --- | --- | --- |")
+	for _, k := range keys {
+		var base *Row
+		for i := range r.Rows {
+			row := &r.Rows[i]
+			if row.Mode == elastic.ModeWRX || row.TargetMS != k.t || !row.MeetsTarget || row.PeakWeightBytes > bound[k] {
+				continue
+			}
+			if base == nil || row.Accuracy > base.Accuracy {
+				base = row
+			}
+		}
+		wrx, baseCell, ok := "misses", "none", "yes"
+		if b := best[k]; b != nil {
+			wrx = fmt.Sprintf("%.4f (%s)", b.Accuracy, b.Planner)
+		}
+		if base != nil {
+			baseCell = fmt.Sprintf("%.4f (%s, %s)", base.Accuracy, base.Label(), fmtBytes(base.PeakWeightBytes))
+		}
+		switch {
+		case best[k] == nil && base == nil:
+			ok = "neither meets it"
+		case best[k] == nil:
+			ok = "no"
+		case base != nil && base.Accuracy > best[k].Accuracy:
+			ok = "no"
+		}
+		fmt.Fprintf(w, "| %.4g | %s | %s | %s | %s | %s |\n", k.t, fmtBytes(k.b), fmtBytes(bound[k]), wrx, baseCell, ok)
+	}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func (r *Report) plannerTable(w io.Writer) {
