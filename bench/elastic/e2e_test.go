@@ -430,7 +430,7 @@ func TestImportanceEndToEnd(t *testing.T) {
 		t.Errorf("%d rows and %d summaries, want 8 and 2", len(rep.Rows), len(rep.Summary))
 	}
 	for _, s := range rep.Summary {
-		if s.Seeds != 2 || s.RandomMin > s.RandomMean+1e-12 || s.RandomMean > s.RandomMax+1e-12 {
+		if s.Seeds != 2 || s.RandomMin > s.RandomMean+1e-12 || s.RandomMean > s.RandomMax+1e-12 || s.AgreementBeats > s.Seeds || s.LeastBeats+s.Ties > s.Seeds {
 			t.Errorf("summary %+v inconsistent", s)
 		}
 	}
@@ -450,6 +450,13 @@ func TestImportanceEndToEnd(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
+	}
+	back, err := ReadImportanceReport(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rep, back); diff != "" {
+		t.Errorf("importance report read back (-wrote +read):\n%s", diff)
 	}
 	if _, err := Importance(context.Background(), ImportanceOptions{Setup: Setup{Store: uri}, Examples: tinyExamples, Ks: []int{13}}); err == nil {
 		t.Error("dropping 13 of 12 shards gave no error")

@@ -3,6 +3,7 @@ package elasticbench
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,10 +80,13 @@ type ImportanceSummary struct {
 	LeastAgreement  float64 `json:"least_agreement"`
 	RandomAgreement float64 `json:"random_mean_agreement"`
 	// LeastBeats counts the random draws whose accuracy is below the
-	// least-important drop's, Ties those equal to it, of Seeds draws.
-	LeastBeats int `json:"least_beats"`
-	Ties       int `json:"ties"`
-	Seeds      int `json:"seeds"`
+	// least-important drop's, Ties those equal to it, of Seeds draws;
+	// AgreementBeats those whose agreement with the full model is below
+	// the least-important drop's.
+	LeastBeats     int `json:"least_beats"`
+	Ties           int `json:"ties"`
+	AgreementBeats int `json:"agreement_beats"`
+	Seeds          int `json:"seeds"`
 }
 
 // ImportanceReport is the outcome of Importance.
@@ -263,7 +267,7 @@ func summarizeImportance(rows []ImportanceRow, ks []int) []ImportanceSummary {
 	var out []ImportanceSummary
 	for _, k := range ks {
 		s := ImportanceSummary{K: k, RandomMin: math.Inf(1), RandomMax: math.Inf(-1)}
-		var least float64
+		var least, leastAgree float64
 		var rand []ImportanceRow
 		for _, r := range rows {
 			if r.K != k {
@@ -271,7 +275,7 @@ func summarizeImportance(rows []ImportanceRow, ks []int) []ImportanceSummary {
 			}
 			switch r.Kind {
 			case "least":
-				least, s.LeastAccuracy, s.LeastAgreement = r.Accuracy, r.Accuracy, r.Agreement
+				least, s.LeastAccuracy, s.LeastAgreement, leastAgree = r.Accuracy, r.Accuracy, r.Agreement, r.Agreement
 			case "most":
 				s.MostAccuracy = r.Accuracy
 			case "random":
@@ -288,6 +292,9 @@ func summarizeImportance(rows []ImportanceRow, ks []int) []ImportanceSummary {
 			case r.Accuracy == least:
 				s.Ties++
 			}
+			if r.Agreement < leastAgree {
+				s.AgreementBeats++
+			}
 		}
 		s.Seeds = len(rand)
 		if len(rand) == 0 {
@@ -298,16 +305,43 @@ func summarizeImportance(rows []ImportanceRow, ks []int) []ImportanceSummary {
 	return out
 }
 
+// ReadImportanceReport reads back the importance.json WriteFiles wrote
+// into dir and summarises its rows again.
+func ReadImportanceReport(dir string) (*ImportanceReport, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ImportanceFile))
+	if err != nil {
+		return nil, fmt.Errorf("importance bench: %w", err)
+	}
+	var r ImportanceReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("importance bench: %s: %w", filepath.Join(dir, ImportanceFile), err)
+	}
+	var ks []int
+	for _, row := range r.Rows {
+		if !slices.Contains(ks, row.K) {
+			ks = append(ks, row.K)
+		}
+	}
+	r.Summary = summarizeImportance(r.Rows, ks)
+	return &r, nil
+}
+
 // Markdown writes the summary table.
 func (r *ImportanceReport) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "Store `%s`: %d shards; importance profile: %s on %d %s examples. Evaluated on %d examples of `%s`, kept shards at %d bits; full model accuracy %.4f.\n\n",
 		r.Store, r.Shards, r.ProfileMetric, r.ProfileSamples, r.ProfileTask, r.N, r.Data, int(r.Fidelity), r.FullAccuracy)
-	fmt.Fprintln(w, "| k dropped | least important: acc | agreement | random: mean acc | min | max | agreement | least beats random | most important: acc |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| k dropped | least important: acc | agreement | random: mean acc | min | max | mean agreement | random draws below least (acc) | (agreement) | most important: acc | agreement |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range r.Summary {
-		fmt.Fprintf(w, "| %d | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %d of %d (%d ties) | %.4f |\n",
+		most := 0.0
+		for _, row := range r.Rows {
+			if row.K == s.K && row.Kind == "most" {
+				most = row.Agreement
+			}
+		}
+		fmt.Fprintf(w, "| %d | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %d of %d (%d ties) | %d of %d | %.4f | %.4f |\n",
 			s.K, s.LeastAccuracy, s.LeastAgreement, s.RandomMean, s.RandomMin, s.RandomMax, s.RandomAgreement,
-			s.LeastBeats, s.Seeds, s.Ties, s.MostAccuracy)
+			s.LeastBeats, s.Seeds, s.Ties, s.AgreementBeats, s.Seeds, s.MostAccuracy, most)
 	}
 	fmt.Fprintln(w, "\n(agreement: fraction of predictions equal to the full model's)")
 }

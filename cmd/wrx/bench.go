@@ -81,11 +81,23 @@ compared with --planner both (planners.json, and a table in results.md).`,
 			benchGemmCommand(),
 			{
 				Name:      "report",
-				Usage:     "score the requests in a bench output directory again and rewrite its tables and plots",
+				Usage:     "score the requests in a bench (or bench importance) output directory again and rewrite its tables and plots",
 				ArgsUsage: "DIR",
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return errors.New("bench report: give the output directory of a wrx bench run")
+					}
+					dir := c.Args().First()
+					if _, err := os.Stat(filepath.Join(dir, elasticbench.ImportanceFile)); err == nil {
+						rep, err := elasticbench.ReadImportanceReport(dir)
+						if err != nil {
+							return err
+						}
+						if err := rep.WriteFiles(dir); err != nil {
+							return err
+						}
+						rep.Markdown(c.App.Writer)
+						return nil
 					}
 					rep, err := elasticbench.ReadReport(c.Args().First())
 					if err != nil {
