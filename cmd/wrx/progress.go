@@ -5,12 +5,14 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
 // newProgress returns a progress callback drawing a bar on stderr, and a
-// function that finishes the bar. With quiet set both do nothing.
+// function that finishes the bar. With quiet set, or when stderr is not a
+// terminal (a log file, CI), both do nothing.
 func newProgress(desc string, quiet bool) (update func(done, total int), finish func()) {
-	if quiet {
+	if quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
 		return func(int, int) {}, func() {}
 	}
 	bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr),
