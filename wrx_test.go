@@ -1,7 +1,6 @@
 package wrx_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,37 +17,10 @@ import (
 
 // reference is one line of a model's reference.jsonl: logits computed by
 // PyTorch, one sequence per forward pass.
-type reference struct {
-	Text     string    `json:"text"`
-	TextPair *string   `json:"text_pair"`
-	InputIDs []int     `json:"input_ids"`
-	Logits   []float64 `json:"logits"`
-}
+type reference = shared.Reference
 
 func readReferences(t *testing.T, path string) []reference {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var refs []reference
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<16), 1<<22)
-	for sc.Scan() {
-		var r reference
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("%s line %d: %v", path, len(refs)+1, err)
-		}
-		refs = append(refs, r)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(refs) == 0 {
-		t.Fatalf("%s: no reference lines", path)
-	}
-	return refs
+	return shared.References(t, filepath.Dir(path))
 }
 
 // softmax64 is an independent float64 softmax of the reference logits.

@@ -96,7 +96,7 @@ func TestClassifyJSON(t *testing.T) {
 			for _, r := range tc.refs {
 				args = append(args, r.Text)
 				if tc.pairs {
-					args = append(args, r.pair())
+					args = append(args, r.Pair())
 				}
 			}
 			out, _, err := run(t, "", args...)
@@ -138,8 +138,8 @@ func checkJSONLine(t *testing.T, line string, r reference, labels []string) {
 	}
 	want := softmax64(r.Logits)
 	k := argmax(r.Logits)
-	if got.Text != r.Text || got.Pair != r.pair() {
-		t.Errorf("echoed (%q, %q), want (%q, %q)", got.Text, got.Pair, r.Text, r.pair())
+	if got.Text != r.Text || got.Pair != r.Pair() {
+		t.Errorf("echoed (%q, %q), want (%q, %q)", got.Text, got.Pair, r.Text, r.Pair())
 	}
 	if got.Label != labels[k] {
 		t.Errorf("%q: label %q, reference %q", r.Text, got.Label, labels[k])
@@ -166,7 +166,7 @@ func TestClassifyStdin(t *testing.T) {
 	for _, r := range readReferences(t, dir) {
 		if r.TextPair == nil {
 			singles = append(singles, r)
-		} else if !strings.ContainsAny(r.Text+r.pair(), "\t\n") {
+		} else if !strings.ContainsAny(r.Text+r.Pair(), "\t\n") {
 			pairs = append(pairs, r)
 		}
 	}
@@ -192,7 +192,7 @@ func TestClassifyStdin(t *testing.T) {
 	t.Run("pairs", func(t *testing.T) {
 		var in strings.Builder
 		for _, r := range pairs {
-			in.WriteString(r.Text + "\t" + r.pair() + "\n")
+			in.WriteString(r.Text + "\t" + r.Pair() + "\n")
 		}
 		out, _, err := run(t, in.String(), "classify", "--model", dir, "--pairs", "--json")
 		if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -31,41 +30,9 @@ func run(t *testing.T, stdin string, args ...string) (stdout, stderr string, err
 }
 
 // reference is one line of a model's reference.jsonl (PyTorch logits).
-type reference struct {
-	Text     string    `json:"text"`
-	TextPair *string   `json:"text_pair"`
-	Logits   []float64 `json:"logits"`
-}
+type reference = shared.Reference
 
-func (r reference) pair() string {
-	if r.TextPair == nil {
-		return ""
-	}
-	return *r.TextPair
-}
-
-func readReferences(t *testing.T, dir string) []reference {
-	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "reference.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var refs []reference
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<16), 1<<22)
-	for sc.Scan() {
-		var r reference
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatal(err)
-		}
-		refs = append(refs, r)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return refs
-}
+func readReferences(t *testing.T, dir string) []reference { return shared.References(t, dir) }
 
 // softmax64 and argmax are independent of the code under test: expected
 // labels and scores come from the PyTorch logits.

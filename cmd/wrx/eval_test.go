@@ -104,7 +104,7 @@ func TestEvalMRPC(t *testing.T) {
 	dir := shared.Path(t, "fixtures", "tiny-distilbert")
 	var refs []reference
 	for _, r := range readReferences(t, dir) {
-		if r.TextPair != nil && !strings.ContainsAny(r.Text+r.pair(), "\t\n") {
+		if r.TextPair != nil && !strings.ContainsAny(r.Text+r.Pair(), "\t\n") {
 			refs = append(refs, r)
 		}
 	}
@@ -117,7 +117,7 @@ func TestEvalMRPC(t *testing.T) {
 	}
 	data, _ := evalTSV(t, "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String", refs, flip,
 		func(r reference, label int) string {
-			return fmt.Sprintf("%d\t1\t2\t%s\t%s", label, r.Text, r.pair())
+			return fmt.Sprintf("%d\t1\t2\t%s\t%s", label, r.Text, r.Pair())
 		})
 	// Accuracy and F1 of the positive class, computed here from the
 	// reference predictions and the gold labels written above.

@@ -1,13 +1,10 @@
 package bert_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -20,34 +17,10 @@ import (
 
 // referenceLine is one line of a fixture's reference.jsonl, computed by
 // PyTorch.
-type referenceLine struct {
-	Text         string    `json:"text"`
-	InputIDs     []int     `json:"input_ids"`
-	TokenTypeIDs []int     `json:"token_type_ids"`
-	Logits       []float64 `json:"logits"`
-}
+type referenceLine = shared.Reference
 
 func readReference(t *testing.T, path string) []referenceLine {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []referenceLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r referenceLine
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, r)
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s: no reference lines", path)
-	}
-	return out
+	return shared.References(t, filepath.Dir(path))
 }
 
 var parityModels = []string{"fixtures/tiny-bert", "fixtures/tiny-distilbert", "models/wrx-sst2-small"}
