@@ -139,9 +139,11 @@ if [ "$DOCS" = 1 ]; then
 	for d in unthrottled throttled bertbase bertbase-throttled; do
 		[ -d "$OUT/$d" ] || continue
 		mkdir -p "$ROOT/docs/results/$d"
-		cp "$OUT/$d"/*.png "$ROOT/docs/results/$d/"
+		cp "$OUT/$d"/results.md "$OUT/$d"/results.json "$OUT/$d"/{latency_vs_target,memory}.png "$ROOT/docs/results/$d/"
+		# Random weights: the bert-base accuracy plot means nothing.
+		case $d in bertbase*) ;; *) cp "$OUT/$d/accuracy_vs_target.png" "$ROOT/docs/results/$d/" ;; esac
 	done
-	cp "$OUT/importance/importance.png" "$ROOT/docs/results/"
+	cp "$OUT/importance/importance.png" "$OUT/importance/importance.md" "$ROOT/docs/results/"
 fi
 
 log "done"
