@@ -96,14 +96,18 @@ func (r *Report) title(what string) string {
 	if r.Meta.Throttle != "none" && r.Meta.Throttle != "" {
 		thr = "throttle " + r.Meta.Throttle
 	}
-	return fmt.Sprintf("%s — %s, %s, n=%d", what, r.Meta.Task, thr, r.Meta.N)
+	data := r.Meta.Task
+	if r.Meta.Synthetic {
+		data = "random weights"
+	}
+	return fmt.Sprintf("%s — %s, %s, n=%d", what, data, thr, r.Meta.N)
 }
 
 // targetTicks puts a labelled tick at every target.
 func (r *Report) targetTicks() plot.ConstantTicks {
 	var ticks plot.ConstantTicks
 	for _, t := range r.Meta.TargetsMS {
-		ticks = append(ticks, plot.Tick{Value: t, Label: fmt.Sprintf("%.3g", t)})
+		ticks = append(ticks, plot.Tick{Value: t, Label: strconv.FormatFloat(t, 'f', -1, 64)})
 	}
 	return ticks
 }
