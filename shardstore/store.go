@@ -271,15 +271,23 @@ func (s *Store) WordTable(ctx context.Context) (*bert.DenseWordEmbeddings, error
 	H := c.Hidden
 	t := &bert.DenseWordEmbeddings{Hidden: H, Data: make([]float32, c.VocabSize*H)}
 	for id := range c.VocabSize {
-		r := b[id*rec : (id+1)*rec]
-		if got, want := Checksum(r[4:]), binary.LittleEndian.Uint32(r); got != want {
-			return nil, fmt.Errorf("word embedding row %d: crc32c %08x, recorded %08x: %w", id, got, want, ErrCorrupt)
-		}
-		for j := range H {
-			t.Data[id*H+j] = math.Float32frombits(binary.LittleEndian.Uint32(r[4+4*j:]))
+		if err := decodeWordRow(t.Data[id*H:(id+1)*H], b[id*rec:(id+1)*rec], id); err != nil {
+			return nil, err
 		}
 	}
 	return t, nil
+}
+
+// decodeWordRow checks a row record (CRC32C, then the fp32 row) and
+// decodes it into dst.
+func decodeWordRow(dst []float32, rec []byte, id int) error {
+	if got, want := Checksum(rec[4:]), binary.LittleEndian.Uint32(rec); got != want {
+		return fmt.Errorf("word embedding row %d: crc32c %08x, recorded %08x: %w", id, got, want, ErrCorrupt)
+	}
+	for j := range dst {
+		dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(rec[4+4*j:]))
+	}
+	return nil
 }
 
 // wordRows serves word embedding rows from the store, one read per
@@ -305,12 +313,8 @@ func (w *wordRows) Rows(ctx context.Context, ids []int, dst []float32) error {
 		if _, err := w.s.st.ReadAt(ctx, WordKey, b, int64(id)*int64(rec)); err != nil {
 			return fmt.Errorf("word embedding row %d: %w", id, err)
 		}
-		if got, want := Checksum(b[4:]), binary.LittleEndian.Uint32(b); got != want {
-			return fmt.Errorf("word embedding row %d: crc32c %08x, recorded %08x: %w", id, got, want, ErrCorrupt)
-		}
-		row := dst[i*H : (i+1)*H]
-		for j := range row {
-			row[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4+4*j:]))
+		if err := decodeWordRow(dst[i*H:(i+1)*H], b, id); err != nil {
+			return err
 		}
 	}
 	return nil
