@@ -98,7 +98,9 @@ type Executor struct {
 
 	mu      sync.RWMutex
 	preload map[shardstore.Key]any // decoded shards viewing their own buffers
-	pBytes  int64
+	pBytes  int64                  // preloaded shards and rows
+	words   bert.WordEmbeddings    // the store's rows, read per request
+	rows    *cachedWords           // preloaded word rows; nil when none
 }
 
 // NewExecutor loads the store's resident parts and returns an executor with
@@ -111,7 +113,7 @@ func NewExecutor(ctx context.Context, s *shardstore.Store, be backend.Backend, o
 	if opts.InFlight <= 0 {
 		opts.InFlight = DefaultInFlight
 	}
-	return &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]any{}}, nil
+	return &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]any{}, words: skel.Embeddings.Word}, nil
 }
 
 // Config returns the model architecture.
@@ -134,8 +136,8 @@ func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error 
 		}
 		need += int64(e.store.BufferSize(k))
 	}
-	if lim := e.opts.PreloadLimit; lim > 0 && need > lim {
-		return fmt.Errorf("preload: %d shard versions need %d bytes, over the %d-byte budget", len(want), need, lim)
+	if lim := e.opts.PreloadLimit; lim > 0 && need+e.rowBytes() > lim {
+		return fmt.Errorf("preload: %d shard versions need %d bytes and word rows %d, over the %d-byte budget", len(want), need, e.rowBytes(), lim)
 	}
 	e.mu.RLock()
 	var missing []shardstore.Key
@@ -163,7 +165,7 @@ func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error 
 	for k, sh := range loaded {
 		e.preload[k] = sh
 	}
-	e.pBytes = 0
+	e.pBytes = e.rowBytes()
 	for k := range e.preload {
 		e.pBytes += int64(e.store.BufferSize(k))
 	}

@@ -207,6 +207,9 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	if _, err := pl.Plan(Request{Target: opts.Target, Budget: opts.Budget, SeqLen: shortestRequest, Preload: pre}); err != nil {
 		return nil, err
 	}
+	if err := ex.SetRows(ctx, pre.Rows); err != nil {
+		return nil, err
+	}
 	if err := ex.SetPreload(ctx, pre.Keys()); err != nil {
 		return nil, err
 	}
@@ -301,7 +304,7 @@ func (r *Runner) Run(ctx context.Context, ids, typeIDs []int) ([]float32, RunInf
 	sched := r.sched
 	if r.mode == ModeWRX {
 		target := time.Duration(float64(r.target) / r.Slack())
-		req := Request{Target: target, Budget: r.budget, SeqLen: len(ids), Preload: r.preload}
+		req := Request{Target: target, Budget: r.budget, SeqLen: len(ids), Preload: r.preload, CachedRows: r.exec.CachedRows(ids)}
 		plan, err := r.planner.Plan(req)
 		var inf *InfeasibleError
 		if errors.As(err, &inf) && inf.MinTarget > 0 {

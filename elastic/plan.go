@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -168,6 +169,11 @@ type Request struct {
 	// Preload is the resident set. Nil means the planner chooses it with
 	// Preload(Target, Budget) first.
 	Preload *Preload
+	// CachedRows is how many of the request's tokens need no word-row
+	// read: their rows are in the preload buffer, or they repeat an
+	// earlier token. The planner charges SeqLen − CachedRows row reads, so
+	// the zero value is the conservative one.
+	CachedRows int
 }
 
 // Planner plans requests. Implementations are pure and deterministic: the
@@ -199,7 +205,11 @@ type Preload struct {
 	SeqLen int           `json:"seq_len"`
 	// Shards is ordered by layer, then head.
 	Shards []ShardVersion `json:"shards"`
-	// Bytes is the total size of Shards; it is at most Budget.
+	// Rows are the token ids whose word rows the buffer keeps, sorted;
+	// RowBytes is their memory.
+	Rows     []int `json:"rows,omitempty"`
+	RowBytes int64 `json:"row_bytes,omitempty"`
+	// Bytes is the total size of Shards and Rows; it is at most Budget.
 	Bytes int64 `json:"bytes"`
 }
 
@@ -278,6 +288,8 @@ type Plan struct {
 	Budget   int64         `json:"budget_bytes"`
 	SeqLen   int           `json:"seq_len"`
 	RowReads RowReads      `json:"row_reads"`
+	// CachedRows is the request's tokens that read no word row.
+	CachedRows int `json:"cached_rows,omitempty"`
 	// Layers holds every layer, in order; a layer may run no shard.
 	Layers []LayerPlan `json:"layers"`
 	// IO is the stream of blob reads, in order (embedding rows, which are
@@ -285,8 +297,10 @@ type Plan struct {
 	IO []BlobRead `json:"io"`
 	// Preload is the resident set the plan was made with (possibly not all
 	// of it used), ordered by layer and head.
-	Preload      []ShardVersion `json:"preload"`
-	PreloadBytes int64          `json:"preload_bytes"`
+	Preload []ShardVersion `json:"preload"`
+	// PreloadRows is how many word rows the preload buffer holds.
+	PreloadRows  int   `json:"preload_rows,omitempty"`
+	PreloadBytes int64 `json:"preload_bytes"`
 	// InFlightBlobs is K, the most blobs the executor may buffer, and
 	// InFlightBytes bounds their memory: K × the largest blob in IO. Peak
 	// resident weight memory is at most PreloadBytes + InFlightBytes.
@@ -403,9 +417,10 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 	if budget < 0 {
 		return nil, fmt.Errorf("elastic: budget %d bytes is negative", budget)
 	}
-	p := pl.st.problem(pl.opts.PreloadSeqLen, pl.opts.InFlight, pl.opts.RowReads)
-	res := pl.algo.preload(p, int64(target), budget)
 	pre := &Preload{Target: target, Budget: budget, SeqLen: pl.opts.PreloadSeqLen, Shards: []ShardVersion{}}
+	rows, rowBytes, res := pl.preloadSplit(int64(target), budget)
+	pre.Rows, pre.RowBytes = rows, rowBytes
+	pre.Bytes = pre.RowBytes
 	for s, f := range res {
 		if f < 0 {
 			continue
@@ -418,6 +433,42 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 		return nil, fmt.Errorf("elastic: internal error: %s planner preloaded %d bytes over budget %d", pl.opts.Strategy, pre.Bytes, budget)
 	}
 	return pre, nil
+}
+
+// rowShares are the parts of the budget Preload tries giving to word rows.
+var rowShares = []int64{0, 8, 4, 2} // budget/n; 0: none
+
+// preloadSplit divides budget between word rows and shards: for each
+// share in rowShares it keeps the most frequent rows that fit, chooses the
+// shards for the rest, and plans the reference request with them, its
+// cached rows being the rows' expected hits. It returns the split whose
+// plan has the least loss, or, when none meets target, the one with the
+// most rows, which lowers the smallest feasible target the most.
+func (pl *planner) preloadSplit(target, budget int64) (rows []int, rowBytes int64, res []int8) {
+	words, g, S := pl.st.prof.Words, pl.st.prof.Geometry, pl.opts.PreloadSeqLen
+	bestLoss, prev := math.Inf(1), -1
+	for _, n := range rowShares {
+		var ids []int
+		if n > 0 {
+			ids = words.HotRows(budget/n, g.RowMemBytes)
+		}
+		if len(ids) == prev {
+			continue // the same rows as the smaller share before: same result
+		}
+		prev = len(ids)
+		bytes := int64(len(ids)) * g.RowMemBytes
+		p := pl.st.problem(S, pl.opts.InFlight, pl.opts.RowReads)
+		p.readRows(S - int(words.expectedHits(ids, S)))
+		r := pl.algo.preload(p, target, budget-bytes)
+		loss := math.Inf(1)
+		if opt := pl.algo.plan(p, target, r); opt != nil {
+			loss = p.loss(opt)
+		}
+		if res == nil || loss < bestLoss || (math.IsInf(bestLoss, 1) && len(ids) > len(rows)) {
+			rows, rowBytes, res, bestLoss = ids, bytes, r, loss
+		}
+	}
+	return rows, rowBytes, res
 }
 
 func (pl *planner) Plan(req Request) (*Plan, error) {
@@ -454,15 +505,22 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if bytes > req.Budget {
+	if bytes += pre.RowBytes; bytes > req.Budget {
 		return nil, fmt.Errorf("elastic: preload set holds %s, over the budget of %s", fmtBytes(bytes), fmtBytes(req.Budget))
 	}
+	if req.CachedRows < 0 || req.CachedRows > req.SeqLen {
+		return nil, fmt.Errorf("elastic: %d cached word rows for a request of %d tokens", req.CachedRows, req.SeqLen)
+	}
 	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads)
+	p.readRows(req.SeqLen - req.CachedRows)
 	opt := pl.algo.plan(p, int64(req.Target), res)
 	if opt == nil || (pl.opts.MaxLoss > 0 && p.loss(opt) > pl.opts.MaxLoss) {
 		return nil, nil
 	}
 	plan := p.materialize(opt, res)
+	plan.CachedRows = req.CachedRows
+	plan.PreloadRows = len(pre.Rows)
+	plan.PreloadBytes += pre.RowBytes
 	plan.Strategy = pl.opts.Strategy
 	plan.Target, plan.Budget = req.Target, req.Budget
 	if plan.PredictedLatency > req.Target || plan.PreloadBytes > req.Budget {
@@ -474,26 +532,30 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 
 // feasible reports whether a plan meets the request. It is what the
 // minimum searches bisect on.
-func (pl *planner) feasible(target time.Duration, budget int64, seqLen int, pre *Preload) bool {
-	plan, err := pl.plan(Request{Target: target, Budget: budget, SeqLen: seqLen, Preload: pre})
+func (pl *planner) feasible(req Request, target time.Duration, budget int64) bool {
+	req.Target, req.Budget = target, budget
+	plan, err := pl.plan(req)
 	return err == nil && plan != nil
 }
 
 // infeasible builds the error for a request no plan meets.
 func (pl *planner) infeasible(req Request) error {
 	e := &InfeasibleError{Target: req.Target, Budget: req.Budget, SeqLen: req.SeqLen, MaxLoss: pl.opts.MaxLoss, MinBudget: -1}
-	e.MinTarget = pl.minTarget(req.Budget, req.SeqLen, req.Preload)
+	e.MinTarget = pl.minTarget(req)
 	// Without a loss ceiling only the fixed costs can make a request
 	// infeasible, and no budget changes them.
 	if req.Preload == nil && pl.opts.MaxLoss > 0 {
-		e.MinBudget = pl.minBudget(req.Target, req.SeqLen)
+		e.MinBudget = pl.minBudget(req)
 	}
 	return e
 }
 
-// minTarget is the smallest target Plan accepts; 0 when none does.
-func (pl *planner) minTarget(budget int64, seqLen int, pre *Preload) time.Duration {
-	p := pl.st.problem(seqLen, pl.opts.InFlight, pl.opts.RowReads)
+// minTarget is the smallest target Plan accepts for req (whatever its
+// Target); 0 when none does.
+func (pl *planner) minTarget(req Request) time.Duration {
+	budget := req.Budget
+	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads)
+	p.readRows(req.SeqLen - req.CachedRows)
 	floor := max(time.Duration(p.allDropped()), 1) // targets are positive
 	if pl.opts.MaxLoss == 0 {
 		// Dropping every shard is always a plan, and nothing is faster.
@@ -503,7 +565,7 @@ func (pl *planner) minTarget(budget int64, seqLen int, pre *Preload) time.Durati
 	// Plan itself, so the reported minimum is one Plan accepts and one
 	// nanosecond less is one it rejects.
 	lo, hi := floor-1, floor
-	for !pl.feasible(hi, budget, seqLen, pre) {
+	for !pl.feasible(req, hi, budget) {
 		lo, hi = hi, 2*hi
 		if hi > time.Hour {
 			return 0
@@ -511,7 +573,7 @@ func (pl *planner) minTarget(budget int64, seqLen int, pre *Preload) time.Durati
 	}
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
-		if pl.feasible(mid, budget, seqLen, pre) {
+		if pl.feasible(req, mid, budget) {
 			hi = mid
 		} else {
 			lo = mid
@@ -520,17 +582,18 @@ func (pl *planner) minTarget(budget int64, seqLen int, pre *Preload) time.Durati
 	return hi
 }
 
-// minBudget is the smallest budget Plan accepts at target; -1 when none
-// does.
-func (pl *planner) minBudget(target time.Duration, seqLen int) int64 {
+// minBudget is the smallest budget Plan accepts at req's target; -1 when
+// none does.
+func (pl *planner) minBudget(req Request) int64 {
+	target := req.Target
 	hi := pl.st.maxBytes()
-	if !pl.feasible(target, hi, seqLen, nil) {
+	if !pl.feasible(req, target, hi) {
 		return -1
 	}
 	lo := int64(-1)
 	for hi-lo > 1 {
 		mid := lo + (hi-lo)/2
-		if pl.feasible(target, mid, seqLen, nil) {
+		if pl.feasible(req, target, mid) {
 			hi = mid
 		} else {
 			lo = mid
@@ -541,20 +604,28 @@ func (pl *planner) minBudget(target time.Duration, seqLen int) int64 {
 
 // MinTarget returns the smallest target that pl accepts for requests of
 // seqLen tokens with the given budget, the preload set being chosen by
-// pl.Preload at each target. With no loss ceiling this is the latency of
-// dropping every shard. It is what `--targets auto` starts from.
+// pl.Preload at each target, and every word row read. With no loss ceiling
+// this is the latency of dropping every shard.
 func MinTarget(pl Planner, budget int64, seqLen int) (time.Duration, error) {
-	if budget < 0 || seqLen <= 0 {
-		return 0, fmt.Errorf("elastic: minimum target needs a nonnegative budget and a positive sequence length, got %d bytes and %d tokens", budget, seqLen)
+	return MinTargetFor(pl, Request{Budget: budget, SeqLen: seqLen})
+}
+
+// MinTargetFor returns the smallest target that pl accepts for req, whose
+// Target is ignored: MinTarget for a request with its own preload set and
+// cached word rows. It is what `--targets auto` starts from.
+func MinTargetFor(pl Planner, req Request) (time.Duration, error) {
+	if req.Budget < 0 || req.SeqLen <= 0 || req.CachedRows < 0 || req.CachedRows > req.SeqLen {
+		return 0, fmt.Errorf("elastic: minimum target needs a nonnegative budget, a positive sequence length and at most that many cached rows, got %d bytes, %d tokens and %d rows", req.Budget, req.SeqLen, req.CachedRows)
 	}
-	if p, ok := pl.(*planner); ok {
-		t := p.minTarget(budget, seqLen, nil)
-		if t == 0 {
-			return 0, fmt.Errorf("elastic: no target meets the loss ceiling %g with budget %s", p.opts.MaxLoss, fmtBytes(budget))
-		}
-		return t, nil
+	p, ok := pl.(*planner)
+	if !ok {
+		return 0, errors.New("elastic: MinTarget needs a planner made by New")
 	}
-	return 0, errors.New("elastic: MinTarget needs a planner made by New")
+	t := p.minTarget(req)
+	if t == 0 {
+		return 0, fmt.Errorf("elastic: no target meets the loss ceiling %g with budget %s", p.opts.MaxLoss, fmtBytes(req.Budget))
+	}
+	return t, nil
 }
 
 // Simulate predicts the timing of a plan with the timing model described
@@ -582,7 +653,11 @@ func Simulate(plan *Plan, prof *Profiles) (*Timing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elastic: simulate: %w", err)
 	}
+	if plan.CachedRows < 0 || plan.CachedRows > plan.SeqLen {
+		return nil, fmt.Errorf("elastic: simulate: plan has %d cached word rows for %d tokens", plan.CachedRows, plan.SeqLen)
+	}
 	p := st.problem(plan.SeqLen, plan.InFlightBlobs, plan.RowReads)
+	p.readRows(plan.SeqLen - plan.CachedRows)
 	orders := make([][]int, p.L)
 	for k, lp := range plan.Layers {
 		for _, c := range lp.Shards {

@@ -199,12 +199,7 @@ type problem struct {
 func (st *static) problem(seqLen, k int, rows RowReads) *problem {
 	d := st.prof.Device
 	p := &problem{static: st, S: seqLen, K: k, rows: rows}
-	rowBytes := st.prof.Geometry.EmbeddingRowBytes
-	if rows == RowReadsBatched {
-		p.embedIO = int64(d.ReadTime(int64(seqLen) * rowBytes))
-	} else {
-		p.embedIO = int64(seqLen) * int64(d.ReadTime(rowBytes))
-	}
+	p.readRows(seqLen)
 	p.embedC = int64(d.EmbedTime(seqLen))
 	p.headC = int64(d.HeadTime(seqLen))
 	lt := make([]int64, st.H+1)
@@ -224,6 +219,21 @@ func (st *static) problem(seqLen, k int, rows RowReads) *problem {
 		}
 	}
 	return p
+}
+
+// readRows sets the embedding read time to that of n word rows: the
+// request's tokens whose rows are not in the preload buffer.
+func (p *problem) readRows(n int) {
+	n = max(n, 0)
+	d, rowBytes := p.prof.Device, p.prof.Geometry.EmbeddingRowBytes
+	switch {
+	case n == 0:
+		p.embedIO = 0
+	case p.rows == RowReadsBatched:
+		p.embedIO = int64(d.ReadTime(int64(n) * rowBytes))
+	default:
+		p.embedIO = int64(n) * int64(d.ReadTime(rowBytes))
+	}
 }
 
 // uniformCompute returns p with every fidelity's per-shard compute set to

@@ -44,6 +44,9 @@ type Geometry struct {
 	// EmbeddingRowBytes is the size of one word-embedding row record. A
 	// request reads one row per token before the first layer can run.
 	EmbeddingRowBytes int64 `json:"embedding_row_bytes"`
+	// RowMemBytes is the memory one word row takes in the preload buffer;
+	// zero means rows are never preloaded.
+	RowMemBytes int64 `json:"row_mem_bytes,omitempty"`
 }
 
 // UniformGeometry returns a Geometry whose every shard has the sizes
@@ -74,6 +77,7 @@ func GeometryFromManifest(m *shardstore.Manifest) (*Geometry, error) {
 		// A row record sits at an arbitrary offset, so a direct-IO read of
 		// it covers up to one sector more than its aligned size.
 		EmbeddingRowBytes: storage.AlignUp(int64(m.WordRowBytes)) + storage.Align,
+		RowMemBytes:       4 * int64(m.Config.Hidden),
 	}
 	slices.Sort(g.Bits)
 	g.Sizes = make([][][]BlobSizes, g.Layers)
@@ -417,6 +421,9 @@ type Profiles struct {
 	Geometry   *Geometry          `json:"geometry"`
 	Importance *ImportanceProfile `json:"importance"`
 	Device     *DeviceProfile     `json:"device"`
+	// Words, when set, lets the preload buffer keep the word rows of the
+	// most frequent tokens.
+	Words *WordProfile `json:"words,omitempty"`
 }
 
 // Validate checks each profile and that they describe the same model.
@@ -432,6 +439,11 @@ func (p *Profiles) Validate() error {
 	}
 	if err := p.Device.Validate(); err != nil {
 		return err
+	}
+	if p.Words != nil {
+		if err := p.Words.Validate(0); err != nil {
+			return err
+		}
 	}
 	g, im := p.Geometry, p.Importance
 	if im.Layers != g.Layers || im.Heads != g.Heads {

@@ -47,7 +47,11 @@ func LoadProfiles(ctx context.Context, store *shardstore.Store, backendName stri
 	}
 	dev.ReadBandwidth = min(dev.ReadBandwidth, bw)
 	dev.ReadLatency = max(dev.ReadLatency, lat)
-	p := &Profiles{Geometry: g, Importance: imp, Device: dev}
+	words, err := LoadWords(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	p := &Profiles{Geometry: g, Importance: imp, Device: dev, Words: words}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("elastic: profiles in the store: %w", err)
 	}

@@ -83,8 +83,8 @@ func printPlan(c *cli.Context, p *elastic.Plan, took time.Duration) {
 	fmt.Fprintf(w, "planner %s, target %v, budget %s, %d tokens (planned in %v)\n",
 		p.Strategy, p.Target, formatBytes(p.Budget), p.SeqLen, took.Round(time.Microsecond))
 	fmt.Fprintf(w, "predicted latency %v, predicted loss %.4f\n", p.PredictedLatency.Round(10*time.Microsecond), p.PredictedLoss)
-	fmt.Fprintf(w, "preload %d shard versions, %s; in flight at most %d blobs, %s\n",
-		len(p.Preload), formatBytes(p.PreloadBytes), p.InFlightBlobs, formatBytes(p.InFlightBytes))
+	fmt.Fprintf(w, "preload %d shard versions and %d word rows, %s; in flight at most %d blobs, %s\n",
+		len(p.Preload), p.PreloadRows, formatBytes(p.PreloadBytes), p.InFlightBlobs, formatBytes(p.InFlightBytes))
 	var io int64
 	for _, r := range p.IO {
 		io += r.Bytes
