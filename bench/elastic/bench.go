@@ -37,6 +37,12 @@ import (
 var (
 	DefaultBudgets     = []int64{1e6, 4e6, 16e6}
 	DefaultAutoTargets = 8
+	// AutoTargetHeadroom multiplies the smallest target the planner accepts
+	// for the longest request, to give the smallest automatic target. The
+	// runner plans for the target divided by its slack (the 98th percentile
+	// of measured/predicted latency, 1.1–1.4 on a shared machine), so a
+	// target at the planner's bare minimum is one it would reject.
+	AutoTargetHeadroom = 1.5
 )
 
 // Options configures Run. Setup and Examples are required; every other zero
@@ -55,8 +61,8 @@ type Options struct {
 	Fidelities []quant.Fidelity
 	// Targets for WRX, and to score the baselines against; nil means
 	// automatic: AutoTargets targets from the smallest the planner accepts
-	// (for the median request length, at the largest budget) to the full
-	// model's cold time (the layerwise-pipeline baseline's p50 at 32 bits
+	// for every request at every budget, times AutoTargetHeadroom, to the
+	// full model's cold time (the layerwise-pipeline baseline's p50 at 32 bits
 	// when it is measured, else the planner's prediction for the whole
 	// model at 32 bits).
 	Targets     []time.Duration
@@ -184,21 +190,26 @@ type Meta struct {
 	Throttle   string `json:"throttle"`
 	DirectIO   bool   `json:"direct_io"`
 	// IO is set when WRX ran or the targets were automatic.
-	IO            *IOProfile `json:"io,omitempty"`
-	MedianTokens  int        `json:"median_tokens"`
-	TargetsMS     []float64  `json:"targets_ms"`
-	TargetsAuto   bool       `json:"targets_auto"`
-	AutoTargetMin float64    `json:"auto_target_min_ms,omitempty"`
-	AutoTargetMax float64    `json:"auto_target_max_ms,omitempty"`
-	AutoMaxSource string     `json:"auto_target_max_source,omitempty"`
-	BaselineLimit int        `json:"baseline_limit,omitempty"`
-	Checks        []Check    `json:"checks,omitempty"`
-	Isolated      bool       `json:"rss_isolated"`
-	LoadStart     string     `json:"loadavg_start"`
-	LoadEnd       string     `json:"loadavg_end"`
-	Started       time.Time  `json:"started"`
-	Seconds       float64    `json:"seconds"`
-	Notes         []string   `json:"notes,omitempty"`
+	IO           *IOProfile `json:"io,omitempty"`
+	MedianTokens int        `json:"median_tokens"`
+	MaxTokens    int        `json:"max_tokens"`
+	// AutoTargetAccepted is the smallest target the planner accepts for
+	// every request at every budget; AutoTargetMin is it times
+	// AutoTargetHeadroom.
+	AutoTargetAccepted float64   `json:"auto_target_accepted_ms,omitempty"`
+	TargetsMS          []float64 `json:"targets_ms"`
+	TargetsAuto        bool      `json:"targets_auto"`
+	AutoTargetMin      float64   `json:"auto_target_min_ms,omitempty"`
+	AutoTargetMax      float64   `json:"auto_target_max_ms,omitempty"`
+	AutoMaxSource      string    `json:"auto_target_max_source,omitempty"`
+	BaselineLimit      int       `json:"baseline_limit,omitempty"`
+	Checks             []Check   `json:"checks,omitempty"`
+	Isolated           bool      `json:"rss_isolated"`
+	LoadStart          string    `json:"loadavg_start"`
+	LoadEnd            string    `json:"loadavg_end"`
+	Started            time.Time `json:"started"`
+	Seconds            float64   `json:"seconds"`
+	Notes              []string  `json:"notes,omitempty"`
 }
 
 // PlannerStats is one planner's outcome at one (target, budget).
@@ -360,6 +371,8 @@ type bench struct {
 	fids     []quant.Fidelity
 	prof     *elastic.Profiles // with the read side the units use; nil until needed
 	medianS  int
+	maxS     int
+	ids      [][]int // every request's input ids
 	hiSource string
 }
 
@@ -402,12 +415,14 @@ func (b *bench) prepare(ctx context.Context, modes []elastic.Mode) error {
 		return fmt.Errorf("bench: %s: %w", b.opts.Data, err)
 	}
 	lens := make([]int, len(encs))
+	b.ids = make([][]int, len(encs))
 	for i, e := range encs {
 		lens[i] = len(e.InputIDs)
+		b.ids[i] = e.InputIDs
 	}
 	slices.Sort(lens)
-	b.medianS = lens[(len(lens)-1)/2]
-	m.MedianTokens = b.medianS
+	b.medianS, b.maxS = lens[(len(lens)-1)/2], lens[len(lens)-1]
+	m.MedianTokens, m.MaxTokens = b.medianS, b.maxS
 	if !slices.Contains(modes, elastic.ModeWRX) && len(b.opts.Targets) > 0 {
 		return nil
 	}
@@ -569,10 +584,24 @@ func (b *bench) targets(ctx context.Context, budgets []int64, strat elastic.Stra
 	if err != nil {
 		return nil, fmt.Errorf("bench: automatic targets: %w", err)
 	}
-	lo, err := elastic.MinTarget(pl, slices.Max(budgets), b.medianS)
-	if err != nil {
-		return nil, fmt.Errorf("bench: automatic targets: %w", err)
+	// The longest request is not always the slowest: word rows in the
+	// preload buffer (at most half the budget, when the planner gives rows
+	// the most) need no read.
+	var accepted time.Duration
+	for _, budget := range budgets {
+		hot := map[int]bool{}
+		for _, id := range b.prof.Words.HotRows(budget/2, b.prof.Geometry.RowMemBytes) {
+			hot[id] = true
+		}
+		for _, ids := range b.ids {
+			t, err := elastic.MinTargetFor(pl, elastic.Request{Budget: budget, SeqLen: len(ids), CachedRows: cachedRows(ids, hot)})
+			if err != nil {
+				return nil, fmt.Errorf("bench: automatic targets: %w", err)
+			}
+			accepted = max(accepted, t)
+		}
 	}
+	lo := time.Duration(float64(accepted) * AutoTargetHeadroom)
 	var hi time.Duration
 	for _, u := range b.rep.Units {
 		if u.Unit.Mode == elastic.ModeLayerwise && u.Unit.Fidelity == quant.FP32 {
@@ -596,12 +625,12 @@ func (b *bench) targets(ctx context.Context, budgets []int64, strat elastic.Stra
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	m.TargetsAuto, m.AutoTargetMin, m.AutoTargetMax = true, ms(lo), ms(hi)
+	m.TargetsAuto, m.AutoTargetAccepted, m.AutoTargetMin, m.AutoTargetMax = true, ms(accepted), ms(lo), ms(hi)
 	for _, d := range t {
 		m.TargetsMS = append(m.TargetsMS, ms(d))
 	}
-	b.logf("automatic targets from %v (smallest the planner accepts at %d tokens, budget %s) to %v (%s): %v",
-		lo, b.medianS, fmtBytes(slices.Max(budgets)), hi, m.AutoMaxSource, t)
+	b.logf("automatic targets from %v (%.2g × %v, the smallest the planner accepts for every request at every budget) to %v (%s): %v",
+		lo, AutoTargetHeadroom, accepted, hi, m.AutoMaxSource, t)
 	return t, nil
 }
 
@@ -795,4 +824,18 @@ func loadAvg() string {
 	}
 	f := strings.Fields(string(b))
 	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// cachedRows is how many of ids need no word-row read with the rows of hot
+// preloaded (elastic.Request.CachedRows).
+func cachedRows(ids []int, hot map[int]bool) int {
+	seen := make(map[int]bool, len(ids))
+	n := 0
+	for _, id := range ids {
+		if hot[id] || seen[id] {
+			n++
+		}
+		seen[id] = true
+	}
+	return n
 }

@@ -82,8 +82,13 @@ func (r *Report) Markdown(w io.Writer) {
 			m.IO.ProfileBandwidth/1e6, float64(m.IO.ProfileLatency)/1e3, m.IO.MeasuredBandwidth/1e6, float64(m.IO.MeasuredLatency)/1e3, m.IO.Used)
 	}
 	if m.TargetsAuto {
-		fmt.Fprintf(w, "Targets (automatic): %.3g ms (smallest the planner accepts at the median length, %d tokens) to %.4g ms (%s), log-spaced.\n",
-			m.AutoTargetMin, m.MedianTokens, m.AutoTargetMax, m.AutoMaxSource)
+		if m.AutoTargetAccepted > 0 {
+			fmt.Fprintf(w, "Targets (automatic): %.3g ms (%.2g × %.3g ms, the smallest the planner accepts for every request at every budget; lengths up to %d tokens, median %d) to %.4g ms (%s), log-spaced.\n",
+				m.AutoTargetMin, m.AutoTargetMin/m.AutoTargetAccepted, m.AutoTargetAccepted, m.MaxTokens, m.MedianTokens, m.AutoTargetMax, m.AutoMaxSource)
+		} else { // a report from before the longest-request rule
+			fmt.Fprintf(w, "Targets (automatic): %.3g ms (smallest the planner accepts at the median length, %d tokens) to %.4g ms (%s), log-spaced.\n",
+				m.AutoTargetMin, m.MedianTokens, m.AutoTargetMax, m.AutoMaxSource)
+		}
 	}
 	fmt.Fprintf(w, "Load average at start %s, at end %s; %.0f s in all.\n", m.LoadStart, m.LoadEnd, m.Seconds)
 	for _, n := range m.Notes {
