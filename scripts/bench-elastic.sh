@@ -16,7 +16,8 @@
 #      (sst2store/), profile the device (unthrottled; the bench adjusts it for
 #      the throttle and re-measures the reads) and the importance of every
 #      shard on the first IMPORTANCE_LIMIT sentences of SST-2 train.tsv
-#      (never dev.tsv, which is the evaluation set);
+#      (never dev.tsv, which is the evaluation set), and count the tokens of
+#      all of train.tsv (wrx profile words: which word rows to preload);
 #   3. importance/: dropping the k least important shards vs k random ones;
 #   4. unthrottled/: wrx bench over all of SST-2 dev, automatic targets,
 #      budgets 1MB,4MB,16MB, both planners, baselines at 32 and 8 bits;
@@ -100,6 +101,8 @@ else
 	log "importance profile on $IMPORTANCE_LIMIT sentences of train.tsv"
 	timed "$WRX" profile importance --store "$STORE" --task sst2 --data "$TRAIN" --limit "$IMPORTANCE_LIMIT" --quiet | tee "$OUT/importance-profile.txt"
 fi
+log "word profile on train.tsv"
+timed "$WRX" profile words --store "$STORE" --task sst2 --data "$TRAIN" | tee "$OUT/words-profile.txt"
 
 if [ "$REUSE" = 1 ] && [ -e "$OUT/importance/importance.json" ]; then
 	log "reusing the importance check"
