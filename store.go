@@ -39,6 +39,9 @@ func isStoreURI(s string) bool {
 // storage) and mem: are always registered, badger: comes with
 // github.com/wrxlabs/wrx/storage/badger.
 func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, error) {
+	if opts.Target > 0 && opts.Threads == 0 && (opts.Backend == "" || opts.Backend == DefaultBackend) {
+		opts.Threads = elastic.ComputeThreads() // a core for the IO goroutine
+	}
 	be, err := backendFor(opts)
 	if err != nil {
 		return nil, err

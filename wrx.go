@@ -46,7 +46,9 @@ type Options struct {
 	// the backend's package to register it; native is always registered.
 	Backend string
 	// Threads bounds the native backend's worker threads; 0 means
-	// GOMAXPROCS. Results are bit-identical whatever the thread count.
+	// GOMAXPROCS, or with a Target one fewer (elastic.ComputeThreads),
+	// the thread count the device profile is measured with. Results are
+	// bit-identical whatever the thread count.
 	Threads int
 	// MaxLen is the maximum number of tokens per input, [CLS] and [SEP]
 	// included; longer inputs are truncated longest-first. 0 means

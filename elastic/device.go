@@ -70,6 +70,9 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 		return nil, fmt.Errorf("profile device: %w", err)
 	}
 	p := &DeviceProfile{Backend: be.Name()}
+	if t, ok := be.(Threaded); ok {
+		p.Threads = t.Threads()
+	}
 	if p.ReadBandwidth, p.ReadLatency, err = d.reads(ctx); err != nil {
 		return nil, fmt.Errorf("profile device: reads: %w", err)
 	}

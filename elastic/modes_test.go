@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"math"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/shardstore"
 )
 
@@ -121,13 +124,20 @@ func TestRunnerWRXStaysWithinBudget(t *testing.T) {
 
 func TestRunnerSlackIsHighPercentileOfRatios(t *testing.T) {
 	r := &Runner{slack: 1}
-	for i := range 50 {
-		// Measured/predicted ratios 0.5, 0.52, …, 1.48.
-		r.observe(time.Duration(500+20*i)*time.Microsecond, time.Millisecond)
+	for i := range 100 {
+		// Measured/predicted ratios 0.5, 0.51, …, 1.49.
+		r.observe(time.Duration(500+10*i)*time.Microsecond, time.Millisecond)
 	}
-	// The 98th percentile of 50 ratios is the 49th smallest: 1.46.
-	if got := r.Slack(); math.Abs(got-1.46) > 1e-9 {
-		t.Errorf("slack = %v, want 1.46", got)
+	// The 99th percentile of 100 ratios is the 99th smallest: 1.48.
+	if got := r.Slack(); math.Abs(got-1.48) > 1e-9 {
+		t.Errorf("slack = %v, want 1.48", got)
+	}
+	// The window keeps the last 100: after 100 ratios of 0.9 the slack is 1.
+	for range 100 {
+		r.observe(900*time.Microsecond, time.Millisecond)
+	}
+	if got := r.Slack(); got != 1 {
+		t.Errorf("after the window moved past the slow requests: slack = %v, want 1", got)
 	}
 	fast := &Runner{slack: 1}
 	for range 10 {
@@ -135,5 +145,23 @@ func TestRunnerSlackIsHighPercentileOfRatios(t *testing.T) {
 	}
 	if got := fast.Slack(); got != 1 {
 		t.Errorf("a device faster than its profile: slack = %v, want 1 (never plan past the target)", got)
+	}
+}
+
+func TestRunnerRefusesAProfileOfOtherThreads(t *testing.T) {
+	_, s, _ := testStore(t, "fixtures/tiny-bert", 2, 32)
+	prof := handProfiles(t, s)
+	prof.Device.Threads = 3
+	be := native.New(native.Options{Threads: 1})
+	_, err := NewRunner(context.Background(), s, be, RunnerOptions{Target: time.Second, Profiles: prof})
+	if err == nil || !strings.Contains(err.Error(), "3 compute threads") || !strings.Contains(err.Error(), "has 1") {
+		t.Errorf("a profile of 3 threads with a 1-thread backend: err = %v", err)
+	}
+	prof.Device.Threads = 1
+	if _, err := NewRunner(context.Background(), s, be, RunnerOptions{Target: time.Second, Profiles: prof}); err != nil {
+		t.Errorf("matching threads: %v", err)
+	}
+	if n := ComputeThreads(); n < 1 || n > max(1, runtime.GOMAXPROCS(0)-1) {
+		t.Errorf("ComputeThreads() = %d with GOMAXPROCS %d", n, runtime.GOMAXPROCS(0))
 	}
 }

@@ -235,6 +235,9 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 type DeviceProfile struct {
 	// Backend names the kernel backend the compute times were measured on.
 	Backend string `json:"backend,omitempty"`
+	// Threads is the backend's worker threads then, when it has a fixed
+	// number (see Threaded); 0 when unknown.
+	Threads int `json:"threads,omitempty"`
 	// ReadBandwidth is the store's sequential read bandwidth in bytes per
 	// second.
 	ReadBandwidth float64 `json:"read_bandwidth"`

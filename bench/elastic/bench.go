@@ -39,7 +39,7 @@ var (
 	DefaultAutoTargets = 8
 	// AutoTargetHeadroom multiplies the smallest target the planner accepts
 	// for the longest request, to give the smallest automatic target. The
-	// runner plans for the target divided by its slack (the 98th percentile
+	// runner plans for the target divided by its slack (the 99th percentile
 	// of measured/predicted latency, 1.1–1.4 on a shared machine), so a
 	// target at the planner's bare minimum is one it would reject.
 	AutoTargetHeadroom = 1.5

@@ -1,6 +1,8 @@
 package elasticbench
 
 import (
+	"github.com/wrxlabs/wrx/backend/native"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -187,6 +189,9 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if overlapsIO(u.Mode) && set.backendName() == "native" {
+		be = native.New(native.Options{Threads: elastic.ComputeThreads()})
+	}
 	opts := elastic.RunnerOptions{Mode: u.Mode, Fidelity: u.Fidelity}
 	if u.Mode == elastic.ModeWRX {
 		prof, err := loadProfiles(ctx, s, set)
@@ -332,3 +337,8 @@ func fmtBytes(n int64) string {
 	}
 	return fmt.Sprintf("%dB", n)
 }
+
+// overlapsIO reports whether mode streams while it computes: such modes
+// compute on elastic.ComputeThreads, leaving a core to their IO goroutine.
+// The others (hold-in-memory, load-then-exec) compute with every thread.
+func overlapsIO(m elastic.Mode) bool { return m == elastic.ModeWRX || m == elastic.ModeLayerwise }

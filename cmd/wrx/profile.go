@@ -65,6 +65,7 @@ profile/device/BACKEND.`,
 				Flags: []cli.Flag{store, be, quiet, js, noSave,
 					&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms"},
 					&cli.IntFlag{Name: "repeats", Value: 9, Usage: "time each point `N` times and keep the median"},
+					&cli.IntFlag{Name: "threads", Usage: "native backend compute `THREADS` (0: one fewer than GOMAXPROCS, what WRX streams with)"},
 				},
 				Action: profileDevice,
 			},
@@ -307,6 +308,15 @@ func profileDevice(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if be.Name() == "native" {
+		threads := c.Int("threads")
+		if threads <= 0 {
+			threads = elastic.ComputeThreads()
+		}
+		be = native.New(native.Options{Threads: threads})
+	} else if c.Int("threads") > 0 {
+		return fmt.Errorf("--threads applies to the native backend, not %s", be.Name())
+	}
 	s, err := shardstore.OpenURI(ctx, uri)
 	if err != nil {
 		return err
@@ -339,7 +349,7 @@ func profileDevice(c *cli.Context) error {
 		return printProfileJSON(c.App.Writer, p)
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "device profile of %s (%s), backend %s, measured in %s\n", uri, device, p.Backend, took.Round(time.Millisecond))
+	fmt.Fprintf(w, "device profile of %s (%s), backend %s (%d compute threads), measured in %s\n", uri, device, p.Backend, p.Threads, took.Round(time.Millisecond))
 	fmt.Fprintf(w, "reads: %.1f MB/s, %v per read\n", p.ReadBandwidth/1e6, p.ReadLatency.Round(time.Microsecond))
 	printComputeTable(w, p)
 	if !c.Bool("no-save") {
