@@ -439,14 +439,20 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 var rowShares = []int64{0, 8, 4, 2} // budget/n; 0: none
 
 // preloadSplit divides budget between word rows and shards: for each
-// share in rowShares it keeps the most frequent rows that fit, chooses the
-// shards for the rest, and plans the reference request with them, its
-// cached rows being the rows' expected hits. It returns the split whose
-// plan has the least loss, or, when none meets target, the one with the
-// most rows, which lowers the smallest feasible target the most.
+// share in rowShares it keeps the most frequent rows that fit and chooses
+// the shards for the rest at the reference length S. It scores the split
+// by the losses of the plans for requests of S/2, S, 2S and 4S tokens,
+// each with the rows' expected hits cached; a request no plan meets costs
+// more than any plan, and the more the further its smallest feasible
+// target is above target (rows lower that of long requests most). It
+// returns the best split.
 func (pl *planner) preloadSplit(target, budget int64) (rows []int, rowBytes int64, res []int8) {
 	words, g, S := pl.st.prof.Words, pl.st.prof.Geometry, pl.opts.PreloadSeqLen
-	bestLoss, prev := math.Inf(1), -1
+	var allDropped float64
+	for s := range pl.st.N {
+		allDropped += pl.st.dropped[s]
+	}
+	best, prev := math.Inf(1), -1
 	for _, n := range rowShares {
 		var ids []int
 		if n > 0 {
@@ -457,15 +463,23 @@ func (pl *planner) preloadSplit(target, budget int64) (rows []int, rowBytes int6
 		}
 		prev = len(ids)
 		bytes := int64(len(ids)) * g.RowMemBytes
-		p := pl.st.problem(S, pl.opts.InFlight, pl.opts.RowReads)
-		p.readRows(S - int(words.expectedHits(ids, S)))
-		r := pl.algo.preload(p, target, budget-bytes)
-		loss := math.Inf(1)
-		if opt := pl.algo.plan(p, target, r); opt != nil {
-			loss = p.loss(opt)
+		problemAt := func(seqLen int) *problem {
+			p := pl.st.problem(seqLen, pl.opts.InFlight, pl.opts.RowReads)
+			p.readRows(seqLen - int(words.expectedHits(ids, seqLen)))
+			return p
 		}
-		if res == nil || loss < bestLoss || (math.IsInf(bestLoss, 1) && len(ids) > len(rows)) {
-			rows, rowBytes, res, bestLoss = ids, bytes, r, loss
+		r := pl.algo.preload(problemAt(S), target, budget-bytes)
+		var score float64
+		for _, seqLen := range []int{max(S/2, 1), S, 2 * S, 4 * S} {
+			p := problemAt(seqLen)
+			if opt := pl.algo.plan(p, target, r); opt != nil {
+				score += p.loss(opt)
+			} else {
+				score += allDropped + 1 + float64(p.allDropped()-target)/float64(target)
+			}
+		}
+		if res == nil || score < best {
+			rows, rowBytes, res, best = ids, bytes, r, score
 		}
 	}
 	return rows, rowBytes, res
