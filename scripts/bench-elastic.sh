@@ -13,11 +13,12 @@
 # Steps, all under --out (default out/bench, ignored by git):
 #   1. build wrx;
 #   2. convert ../shared/models/wrx-sst2-small into a flat-file store
-#      (sst2store/), profile the device (unthrottled; the bench adjusts it for
-#      the throttle and re-measures the reads) and the importance of every
+#      (sst2store/) and profile the importance of every
 #      shard on the first IMPORTANCE_LIMIT sentences of SST-2 train.tsv
-#      (never dev.tsv, which is the evaluation set), and count the tokens of
-#      all of train.tsv (wrx profile words: which word rows to preload);
+#      (never dev.tsv, which is the evaluation set); then, in every run,
+#      profile the device (unthrottled; the bench adjusts it for the throttle
+#      and re-measures the reads) and count the tokens of all of train.tsv
+#      (wrx profile words: which word rows to preload);
 #   3. importance/: dropping the k least important shards vs k random ones;
 #   4. unthrottled/: wrx bench over all of SST-2 dev, automatic targets,
 #      budgets 1MB,4MB,16MB, both planners, baselines at 32 and 8 bits;
@@ -96,11 +97,13 @@ else
 	rm -rf "$OUT/sst2store"
 	log "convert $MODEL"
 	timed "$WRX" convert --model "$MODEL" --out "$STORE" --quiet
-	log "device profile"
-	timed "$WRX" profile device --store "$STORE" --quiet | tee "$OUT/device.txt"
 	log "importance profile on $IMPORTANCE_LIMIT sentences of train.tsv"
 	timed "$WRX" profile importance --store "$STORE" --task sst2 --data "$TRAIN" --limit "$IMPORTANCE_LIMIT" --quiet | tee "$OUT/importance-profile.txt"
 fi
+# The device profile takes seconds: measure it in every run, on this
+# machine as it is now, with the compute threads the streaming modes use.
+log "device profile"
+timed "$WRX" profile device --store "$STORE" --quiet | tee "$OUT/device.txt"
 log "word profile on train.tsv"
 timed "$WRX" profile words --store "$STORE" --task sst2 --data "$TRAIN" | tee "$OUT/words-profile.txt"
 
@@ -127,8 +130,8 @@ if [ "$SYNTH" = 1 ]; then
 		rm -rf "$OUT/bertbase-store"
 		log "synth bert-base (random weights)"
 		timed "$WRX" synth --like bert-base --out "$BASE" --fidelities 4,8,16,32 --quiet
-		timed "$WRX" profile device --store "$BASE" --quiet | tee "$OUT/bertbase-device.txt"
 	fi
+	timed "$WRX" profile device --store "$BASE" --quiet | tee "$OUT/bertbase-device.txt"
 	base=(--store "$BASE" --task sst2 --data "$DEV" --targets auto --budgets 4MB,16MB,64MB
 		--fidelity 32,8 --limit "$BASE_LIMIT" --baseline-limit "$BASE_BASELINE_LIMIT")
 	log "bench bert-base, unthrottled"
