@@ -187,8 +187,11 @@ type Meta struct {
 	N          int    `json:"n"`
 	Backend    string `json:"backend"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
-	Throttle   string `json:"throttle"`
-	DirectIO   bool   `json:"direct_io"`
+	// StreamThreads is the compute threads of wrx and layerwise-pipeline
+	// (the others use GOMAXPROCS); 0 in reports from before it was set.
+	StreamThreads int    `json:"stream_threads,omitempty"`
+	Throttle      string `json:"throttle"`
+	DirectIO      bool   `json:"direct_io"`
 	// IO is set when WRX ran or the targets were automatic.
 	IO           *IOProfile `json:"io,omitempty"`
 	MedianTokens int        `json:"median_tokens"`
@@ -294,7 +297,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	b := &bench{opts: opts, set: &set, measurer: measurer, log: logw}
 	b.rep.Meta = Meta{
 		Store: set.Store, Task: opts.Task, Data: opts.Data, N: len(opts.Examples), Backend: set.backendName(),
-		GOMAXPROCS: runtime.GOMAXPROCS(0), Throttle: throttleString(&set), BaselineLimit: opts.BaselineLimit,
+		GOMAXPROCS: runtime.GOMAXPROCS(0), StreamThreads: set.streamThreads(), Throttle: throttleString(&set), BaselineLimit: opts.BaselineLimit,
 		LoadStart: loadAvg(), Started: time.Now(),
 	}
 	if opts.Resume != nil {
@@ -572,6 +575,7 @@ func (b *bench) targets(ctx context.Context, budgets []int64, strat elastic.Stra
 	}
 	if r := b.opts.Resume; r != nil && r.Meta.TargetsAuto {
 		m.TargetsAuto, m.AutoTargetMin, m.AutoTargetMax, m.AutoMaxSource = true, r.Meta.AutoTargetMin, r.Meta.AutoTargetMax, r.Meta.AutoMaxSource
+		m.AutoTargetAccepted = r.Meta.AutoTargetAccepted
 		m.TargetsMS = slices.Clone(r.Meta.TargetsMS)
 		var t []time.Duration
 		for _, v := range m.TargetsMS {

@@ -77,6 +77,9 @@ func (r *Report) Markdown(w io.Writer) {
 	m := &r.Meta
 	fmt.Fprintf(w, "Store `%s` (model %s), %s on %d examples of `%s`; backend %s, GOMAXPROCS %d; throttle %s; direct IO %v.\n",
 		m.Store, m.Model, m.Task, m.N, m.Data, m.Backend, m.GOMAXPROCS, m.Throttle, m.DirectIO)
+	if m.StreamThreads > 0 {
+		fmt.Fprintf(w, "wrx and layerwise-pipeline compute on %d thread(s), leaving the rest to their IO goroutine; the other modes on %d.\n", m.StreamThreads, m.GOMAXPROCS)
+	}
 	if m.IO != nil {
 		fmt.Fprintf(w, "Reads: profile %.1f MB/s + %.0fµs per read, re-measured %.1f MB/s + %.0fµs; the planner used the %s values.\n",
 			m.IO.ProfileBandwidth/1e6, float64(m.IO.ProfileLatency)/1e3, m.IO.MeasuredBandwidth/1e6, float64(m.IO.MeasuredLatency)/1e3, m.IO.Used)

@@ -176,3 +176,14 @@ func TestReadsDiffer(t *testing.T) {
 		}
 	}
 }
+
+func TestCachedRowsCountsPreloadedAndRepeatedTokens(t *testing.T) {
+	hot := map[int]bool{101: true, 102: true}
+	// [CLS] and [SEP] are preloaded; the second 7 repeats the first.
+	if got := cachedRows([]int{101, 7, 8, 7, 102}, hot); got != 3 {
+		t.Errorf("cachedRows = %d, want 3", got)
+	}
+	if got := cachedRows([]int{5, 6}, nil); got != 0 {
+		t.Errorf("no preloaded rows, no repeats: cachedRows = %d, want 0", got)
+	}
+}

@@ -43,6 +43,11 @@ type Setup struct {
 	Direct storage.DirectIO `json:"direct"`
 	// MaxLen truncates inputs to this many tokens; 0 means DefaultMaxLen.
 	MaxLen int `json:"max_len,omitempty"`
+	// StreamThreads is the native backend's threads in the modes that
+	// stream while they compute (wrx, layerwise-pipeline); 0 means
+	// elastic.ComputeThreads. WRX needs a device profile measured with as
+	// many.
+	StreamThreads int `json:"stream_threads,omitempty"`
 	// ReadBandwidth (bytes/s) and ReadLatency, when ReadBandwidth > 0,
 	// replace the read side of the device profile WRX's planner uses. Run
 	// sets them when a fresh measurement of the (throttled) storage
@@ -56,6 +61,13 @@ func (s *Setup) backendName() string {
 		return "native"
 	}
 	return s.Backend
+}
+
+func (s *Setup) streamThreads() int {
+	if s.StreamThreads > 0 {
+		return s.StreamThreads
+	}
+	return elastic.ComputeThreads()
 }
 
 func (s *Setup) maxLen() int {
@@ -190,7 +202,7 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		return nil, err
 	}
 	if overlapsIO(u.Mode) && set.backendName() == "native" {
-		be = native.New(native.Options{Threads: elastic.ComputeThreads()})
+		be = native.New(native.Options{Threads: set.streamThreads()})
 	}
 	opts := elastic.RunnerOptions{Mode: u.Mode, Fidelity: u.Fidelity}
 	if u.Mode == elastic.ModeWRX {

@@ -69,6 +69,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 			&cli.IntFlag{Name: "baseline-limit", Usage: "time load-then-exec and layerwise-pipeline on the first `N` examples only; their accuracy is then hold-in-memory's (verified on those N)"},
 			&cli.StringFlag{Name: "out", Usage: "output `DIR` (required)"},
 			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"},
+			&cli.IntFlag{Name: "stream-threads", Usage: "native backend `THREADS` of the modes that stream while computing (0: one fewer than GOMAXPROCS; WRX needs a device profile measured with as many)"},
 			&cli.IntFlag{Name: "max-len", Value: elasticbench.DefaultMaxLen, Usage: "truncate inputs to `N` tokens"},
 			&cli.BoolFlag{Name: "in-process", Usage: "measure every mode in this process instead of one child process each"},
 			&cli.BoolFlag{Name: "resume", Usage: "reuse the runs an earlier (interrupted) bench with the same flags wrote into --out"},
@@ -213,7 +214,7 @@ func benchMain(c *cli.Context) error {
 
 // benchSetup reads the flags every bench command shares.
 func benchSetup(c *cli.Context) (elasticbench.Setup, error) {
-	set := elasticbench.Setup{Store: c.String("store"), Backend: c.String("backend"), MaxLen: c.Int("max-len")}
+	set := elasticbench.Setup{Store: c.String("store"), Backend: c.String("backend"), MaxLen: c.Int("max-len"), StreamThreads: c.Int("stream-threads")}
 	if t := c.String("throttle"); t != "" {
 		cfg, err := storage.ParseThrottle(t)
 		if err != nil {
