@@ -90,9 +90,9 @@ type RunStats struct {
 // executor's IO goroutine issues each read when the previous one returns;
 // if every processor is busy in a matrix product, it waits for the next
 // scheduling point, and IO stops overlapping compute. On the 2-core
-// development machine, one compute thread and a free core for IO let the
-// planner stream 1.5–2× the bytes per request at the same target, for
-// higher accuracy, than two compute threads do (docs/results.md).
+// development machine one compute thread gave up to 9 points more accuracy
+// at the same targets with small budgets, where most weights stream, and
+// about the same with large ones (docs/results.md).
 func ComputeThreads() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // Threaded is implemented by backends with a fixed number of worker

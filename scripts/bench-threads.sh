@@ -38,7 +38,7 @@ WRX=$OUT/wrx
 (cd "$ROOT" && go build -o "$WRX" ./cmd/wrx)
 run() { # name threads store
 	local name=$1 threads=$2 store=$3
-	"$WRX" profile device --store "file:$store" --threads "$threads" --quiet | head -2
+	"$WRX" profile device --store "file:$store" --threads "$threads" --quiet | sed -n 1,2p
 	"$WRX" bench --store "file:$store" --task sst2 --data "$DEV" --limit "$LIMIT" --modes wrx \
 		--targets "$TARGETS" --budgets 1MB,4MB,16MB --stream-threads "$threads" --quiet --out "$OUT/$name" >/dev/null
 }
