@@ -2,7 +2,6 @@ package elastic
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -463,30 +462,20 @@ func SaveDevice(ctx context.Context, uri string, p *DeviceProfile) error {
 	if p.Backend == "" {
 		return errors.New("save device profile: the profile names no backend")
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("save device profile: %w", err)
-	}
-	if err := shardstore.AddExtras(ctx, uri, map[string][]byte{DeviceKey(p.Backend): b}); err != nil {
-		return fmt.Errorf("save device profile: %w", err)
-	}
-	return nil
+	return saveProfile(ctx, uri, DeviceKey(p.Backend), "device profile", p)
 }
 
 // LoadDevice reads the device profile saved in store for the named
 // backend. A store without one gives an error that says how to make it.
 func LoadDevice(ctx context.Context, store *shardstore.Store, backendName string) (*DeviceProfile, error) {
 	key := DeviceKey(backendName)
-	if !store.HasExtra(key) {
+	var p DeviceProfile
+	found, err := loadProfile(ctx, store, key, "device profile", &p)
+	if !found {
 		return nil, fmt.Errorf("store has no device profile for backend %q (%s): run wrx profile device --backend %s first", backendName, key, backendName)
 	}
-	b, err := store.ReadExtra(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("load device profile: %w", err)
-	}
-	var p DeviceProfile
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("load device profile %s: %w", key, err)
+		return nil, err
 	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("load device profile %s: %w", key, err)

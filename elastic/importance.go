@@ -2,7 +2,6 @@ package elastic
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -464,29 +463,19 @@ func SaveImportance(ctx context.Context, uri string, p *ImportanceProfile) error
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("save importance profile: %w", err)
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("save importance profile: %w", err)
-	}
-	if err := shardstore.AddExtras(ctx, uri, map[string][]byte{ImportanceKey: b}); err != nil {
-		return fmt.Errorf("save importance profile: %w", err)
-	}
-	return nil
+	return saveProfile(ctx, uri, ImportanceKey, "importance profile", p)
 }
 
 // LoadImportance reads the importance profile saved in store. A store
 // without one gives an error that says how to make it.
 func LoadImportance(ctx context.Context, store *shardstore.Store) (*ImportanceProfile, error) {
-	if !store.HasExtra(ImportanceKey) {
+	var p ImportanceProfile
+	found, err := loadProfile(ctx, store, ImportanceKey, "importance profile", &p)
+	if !found {
 		return nil, fmt.Errorf("store has no importance profile (%s): run wrx profile importance first", ImportanceKey)
 	}
-	b, err := store.ReadExtra(ctx, ImportanceKey)
 	if err != nil {
-		return nil, fmt.Errorf("load importance profile: %w", err)
-	}
-	var p ImportanceProfile
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("load importance profile %s: %w", ImportanceKey, err)
+		return nil, err
 	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("load importance profile %s: %w", ImportanceKey, err)

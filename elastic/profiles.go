@@ -2,6 +2,7 @@ package elastic
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/wrxlabs/wrx/shardstore"
@@ -56,4 +57,33 @@ func LoadProfiles(ctx context.Context, store *shardstore.Store, backendName stri
 		return nil, fmt.Errorf("elastic: profiles in the store: %w", err)
 	}
 	return p, nil
+}
+
+// saveProfile writes v as JSON into the store at uri under key, replacing
+// what was there (see shardstore.AddExtras); what names it in errors.
+func saveProfile(ctx context.Context, uri, key, what string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", what, err)
+	}
+	if err := shardstore.AddExtras(ctx, uri, map[string][]byte{key: b}); err != nil {
+		return fmt.Errorf("save %s: %w", what, err)
+	}
+	return nil
+}
+
+// loadProfile decodes the JSON saved in store under key into v; found is
+// false, with no error, when the store has none.
+func loadProfile(ctx context.Context, store *shardstore.Store, key, what string, v any) (found bool, err error) {
+	if !store.HasExtra(key) {
+		return false, nil
+	}
+	b, err := store.ReadExtra(ctx, key)
+	if err != nil {
+		return true, fmt.Errorf("load %s: %w", what, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return true, fmt.Errorf("load %s %s: %w", what, key, err)
+	}
+	return true, nil
 }

@@ -3,7 +3,6 @@ package elastic
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -146,29 +145,15 @@ func SaveWords(ctx context.Context, uri string, p *WordProfile) error {
 	if err := p.Validate(0); err != nil {
 		return fmt.Errorf("save word profile: %w", err)
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("save word profile: %w", err)
-	}
-	if err := shardstore.AddExtras(ctx, uri, map[string][]byte{WordsKey: b}); err != nil {
-		return fmt.Errorf("save word profile: %w", err)
-	}
-	return nil
+	return saveProfile(ctx, uri, WordsKey, "word profile", p)
 }
 
 // LoadWords reads the word profile saved in store; nil and no error when
 // there is none.
 func LoadWords(ctx context.Context, store *shardstore.Store) (*WordProfile, error) {
-	if !store.HasExtra(WordsKey) {
-		return nil, nil
-	}
-	b, err := store.ReadExtra(ctx, WordsKey)
-	if err != nil {
-		return nil, fmt.Errorf("load word profile: %w", err)
-	}
 	var p WordProfile
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("load word profile %s: %w", WordsKey, err)
+	if found, err := loadProfile(ctx, store, WordsKey, "word profile", &p); !found || err != nil {
+		return nil, err
 	}
 	if err := p.Validate(store.Config().VocabSize); err != nil {
 		return nil, fmt.Errorf("load word profile %s: %w", WordsKey, err)

@@ -111,10 +111,7 @@ func profileImportance(c *cli.Context) error {
 		return fmt.Errorf("task %s is a regression; importance needs a classification task", task)
 	}
 	data := c.String("data")
-	if strings.HasPrefix(strings.ToLower(filepath.Base(data)), "dev") {
-		fmt.Fprintf(c.App.ErrWriter, "warning: %s looks like an evaluation set; profile on training data so that evaluation stays honest\n", data)
-	}
-	examples, err := glue.ReadFile(ctx, data, task, c.Int("limit"))
+	examples, err := readProfilingData(c, task)
 	if err != nil {
 		return err
 	}
@@ -165,16 +162,23 @@ func profileImportance(c *cli.Context) error {
 	return nil
 }
 
+// readProfilingData reads the first --limit examples of --data, warning
+// when the file looks like an evaluation set.
+func readProfilingData(c *cli.Context, task glue.Task) ([]glue.Example, error) {
+	data := c.String("data")
+	if strings.HasPrefix(strings.ToLower(filepath.Base(data)), "dev") {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s looks like an evaluation set; profile on training data so that evaluation stays honest\n", data)
+	}
+	return glue.ReadFile(c.Context, data, task, c.Int("limit"))
+}
+
 func profileWords(c *cli.Context) error {
 	ctx, uri, data := c.Context, c.String("store"), c.String("data")
 	task, err := glue.ParseTask(c.String("task"))
 	if err != nil {
 		return err
 	}
-	if strings.HasPrefix(strings.ToLower(filepath.Base(data)), "dev") {
-		fmt.Fprintf(c.App.ErrWriter, "warning: %s looks like an evaluation set; profile on training data so that evaluation stays honest\n", data)
-	}
-	examples, err := glue.ReadFile(ctx, data, task, c.Int("limit"))
+	examples, err := readProfilingData(c, task)
 	if err != nil {
 		return err
 	}
