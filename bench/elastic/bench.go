@@ -30,6 +30,7 @@ import (
 
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/quant"
 )
 
@@ -148,7 +149,7 @@ type Row struct {
 // 4.00MB" or "hold-in-memory@32".
 func (r *Row) Label() string {
 	if r.Mode == elastic.ModeWRX {
-		return fmt.Sprintf("wrx/%s %s", r.Planner, fmtBytes(r.BudgetBytes))
+		return fmt.Sprintf("wrx/%s %s", r.Planner, units.Bytes(r.BudgetBytes))
 	}
 	return fmt.Sprintf("%s@%d", r.Mode, int(r.Fidelity))
 }
@@ -523,7 +524,7 @@ func (b *bench) measure(ctx context.Context, u Unit) (*UnitResult, error) {
 	}
 	st := Summarize(latencies(res.Samples))
 	line := fmt.Sprintf("    accuracy %.4f, p50 %.2fms, p95 %.2fms, max %.2fms, peak weights %s, peak RSS %s",
-		accuracy(res.Samples), ms(st.P50), ms(st.P95), ms(st.Max), fmtBytes(maxPeak(res.Samples)), fmtBytes(res.PeakRSS))
+		accuracy(res.Samples), ms(st.P50), ms(st.P95), ms(st.Max), units.Bytes(maxPeak(res.Samples)), units.Bytes(res.PeakRSS))
 	if u.Mode == elastic.ModeWRX {
 		misses, rate := Misses(latencies(res.Samples), u.Target)
 		line += fmt.Sprintf(", %d misses (%.1f%%), %d fallbacks", misses, 100*rate, fallbacks(res.Samples))

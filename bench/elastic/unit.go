@@ -16,6 +16,7 @@ import (
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -96,7 +97,7 @@ type Unit struct {
 // "load-then-exec@32".
 func (u Unit) String() string {
 	if u.Mode == elastic.ModeWRX {
-		return fmt.Sprintf("wrx/%s T=%v B=%s", u.Planner, u.Target, fmtBytes(u.Budget))
+		return fmt.Sprintf("wrx/%s T=%v B=%s", u.Planner, u.Target, units.Bytes(u.Budget))
 	}
 	return fmt.Sprintf("%s@%d", u.Mode, int(u.Fidelity))
 }
@@ -335,19 +336,6 @@ func statusField(status []byte, field string) (int64, error) {
 		return n * 1024, nil
 	}
 	return 0, errors.New("status field " + field + " not found")
-}
-
-// fmtBytes prints n with a decimal unit.
-func fmtBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2fGB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fMB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1fKB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%dB", n)
 }
 
 // overlapsIO reports whether mode streams while it computes: such modes

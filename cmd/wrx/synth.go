@@ -17,6 +17,7 @@ import (
 	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/internal/shared"
+	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/model/synth"
 	"github.com/wrxlabs/wrx/quant"
@@ -259,12 +260,12 @@ func printStoreSizes(w io.Writer, s *shardstore.Store) {
 			}
 		}
 		shards += sum
-		fmt.Fprintf(tw, "%d\t%s\t%s\t\n", int(f), formatBytes(sum), formatBytes(sum/n))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t\n", int(f), units.Bytes(sum), units.Bytes(sum/n))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "word embeddings %s, position embeddings + resident %s, profiles %s; %s in all\n",
-		formatBytes(man.Blobs[shardstore.WordKey].Size), formatBytes(s.ResidentBytes()),
-		formatBytes(total-shards-man.Blobs[shardstore.WordKey].Size-s.ResidentBytes()), formatBytes(total))
+		units.Bytes(man.Blobs[shardstore.WordKey].Size), units.Bytes(s.ResidentBytes()),
+		units.Bytes(total-shards-man.Blobs[shardstore.WordKey].Size-s.ResidentBytes()), units.Bytes(total))
 }
 
 // warnIfSynthetic tells the user, on stderr, that a classifier's answers

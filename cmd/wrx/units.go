@@ -30,16 +30,3 @@ func parseBytes(s string) (int64, error) {
 	}
 	return int64(v * scale), nil
 }
-
-// formatBytes prints n with a decimal unit.
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2fGB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.2fMB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1fKB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%dB", n)
-}
