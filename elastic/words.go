@@ -104,7 +104,7 @@ const MinRowShare = 0.002
 // each, fit in bytes, leaving out tokens in fewer than MinRowShare of the
 // profiled requests. The ids are sorted.
 func (p *WordProfile) HotRows(bytes, rowBytes int64) []int {
-	if p == nil || rowBytes <= 0 {
+	if p == nil || rowBytes <= 0 || bytes < rowBytes {
 		return nil
 	}
 	n := min(bytes/rowBytes, int64(len(p.Top)))

@@ -34,6 +34,9 @@ func TestProfileWordsCountsRequestsNotOccurrences(t *testing.T) {
 	if got := p.HotRows(1000, 100); !cmp.Equal(got, []int{5, 7, 9, 101, 102}) {
 		t.Errorf("HotRows(1000, 100) = %v, want all five", got)
 	}
+	if got := p.HotRows(-1, 100); got != nil {
+		t.Errorf("HotRows(-1, 100) = %v, want none", got)
+	}
 	if _, err := ProfileWords("none", nil); err == nil {
 		t.Error("a profile of no requests was accepted")
 	}
