@@ -142,24 +142,13 @@ func profileImportance(c *cli.Context) error {
 	took := time.Since(start)
 	// Close before rewriting: Badger allows one handle per directory.
 	s.Close()
-	if !c.Bool("no-save") {
-		if err := elastic.SaveImportance(ctx, uri, p); err != nil {
-			return err
-		}
-	}
-	if c.Bool("json") {
-		return printProfileJSON(c.App.Writer, p)
-	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "importance of %d×%d shards at %v bits + dropped, on %d examples of %s (%s)\n",
-		p.Layers, p.Heads, p.Bits, p.Samples, data, task)
-	fmt.Fprintf(w, "full model accuracy %.4f; %d jobs on %d workers (%s) in %s\n",
-		refAcc, p.Layers*p.Heads*(len(p.Bits)+1), workers, be.Name(), took.Round(time.Millisecond))
-	printImportanceSummary(w, p)
-	if !c.Bool("no-save") {
-		fmt.Fprintf(w, "saved in %s under %s\n", uri, elastic.ImportanceKey)
-	}
-	return nil
+	return saveAndShow(c, p, elastic.ImportanceKey, func() error { return elastic.SaveImportance(ctx, uri, p) }, func(w io.Writer) {
+		fmt.Fprintf(w, "importance of %d×%d shards at %v bits + dropped, on %d examples of %s (%s)\n",
+			p.Layers, p.Heads, p.Bits, p.Samples, data, task)
+		fmt.Fprintf(w, "full model accuracy %.4f; %d jobs on %d workers (%s) in %s\n",
+			refAcc, p.Layers*p.Heads*(len(p.Bits)+1), workers, be.Name(), took.Round(time.Millisecond))
+		printImportanceSummary(w, p)
+	})
 }
 
 // readProfilingData reads the first --limit examples of --data, warning
@@ -204,15 +193,14 @@ func profileWords(c *cli.Context) error {
 		return err
 	}
 	s.Close() // before rewriting: Badger allows one handle per directory
-	if !c.Bool("no-save") {
-		if err := elastic.SaveWords(ctx, uri, p); err != nil {
-			return err
-		}
-	}
-	if c.Bool("json") {
-		return printProfileJSON(c.App.Writer, p)
-	}
-	w := c.App.Writer
+	return saveAndShow(c, p, elastic.WordsKey, func() error { return elastic.SaveWords(ctx, uri, p) }, func(w io.Writer) {
+		printWordCoverage(w, p, reqs, data)
+	})
+}
+
+// printWordCoverage prints how much of the requests' token positions the
+// most frequent tokens cover.
+func printWordCoverage(w io.Writer, p *elastic.WordProfile, reqs [][]int, data string) {
 	var tokens int
 	for _, ids := range reqs {
 		tokens += len(ids)
@@ -237,8 +225,24 @@ func profileWords(c *cli.Context) error {
 		fmt.Fprintf(w, "  the %4d most frequent cover %5.1f%% of token positions (the last in %.1f%% of examples)\n",
 			n, 100*float64(covered)/float64(tokens), 100*float64(p.Top[n-1].Requests)/float64(p.Requests))
 	}
-	if !c.Bool("no-save") {
-		fmt.Fprintf(w, "saved in %s under %s\n", uri, elastic.WordsKey)
+}
+
+// saveAndShow writes a measured profile into the store unless --no-save,
+// then prints it: as JSON with --json, else as summary followed by where
+// it was saved.
+func saveAndShow(c *cli.Context, p any, key string, save func() error, summary func(io.Writer)) error {
+	saved := !c.Bool("no-save")
+	if saved {
+		if err := save(); err != nil {
+			return err
+		}
+	}
+	if c.Bool("json") {
+		return printProfileJSON(c.App.Writer, p)
+	}
+	summary(c.App.Writer)
+	if saved {
+		fmt.Fprintf(c.App.Writer, "saved in %s under %s\n", c.String("store"), key)
 	}
 	return nil
 }
@@ -344,22 +348,11 @@ func profileDevice(c *cli.Context) error {
 	}
 	took := time.Since(start)
 	s.Close()
-	if !c.Bool("no-save") {
-		if err := elastic.SaveDevice(ctx, uri, p); err != nil {
-			return err
-		}
-	}
-	if c.Bool("json") {
-		return printProfileJSON(c.App.Writer, p)
-	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "device profile of %s (%s), backend %s (%d compute threads), measured in %s\n", uri, device, p.Backend, p.Threads, took.Round(time.Millisecond))
-	fmt.Fprintf(w, "reads: %.1f MB/s, %v per read\n", p.ReadBandwidth/1e6, p.ReadLatency.Round(time.Microsecond))
-	printComputeTable(w, p)
-	if !c.Bool("no-save") {
-		fmt.Fprintf(w, "saved in %s under %s\n", uri, elastic.DeviceKey(p.Backend))
-	}
-	return nil
+	return saveAndShow(c, p, elastic.DeviceKey(p.Backend), func() error { return elastic.SaveDevice(ctx, uri, p) }, func(w io.Writer) {
+		fmt.Fprintf(w, "device profile of %s (%s), backend %s (%d compute threads), measured in %s\n", uri, device, p.Backend, p.Threads, took.Round(time.Millisecond))
+		fmt.Fprintf(w, "reads: %.1f MB/s, %v per read\n", p.ReadBandwidth/1e6, p.ReadLatency.Round(time.Microsecond))
+		printComputeTable(w, p)
+	})
 }
 
 func printComputeTable(w io.Writer, p *elastic.DeviceProfile) {
