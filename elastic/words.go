@@ -195,17 +195,17 @@ func (c *cachedWords) Rows(ctx context.Context, ids []int, dst []float32) error 
 	return nil
 }
 
-// rowsToRead is how many word rows a request of ids reads when the rows
-// of cached are in memory: one per distinct token that is not.
-func rowsToRead(ids []int, cached map[int]int) int {
+// CountCachedRows is how many of the tokens ids need no word-row read
+// when preloaded reports the rows in memory: those rows, and repeats of an
+// earlier token (Request.CachedRows).
+func CountCachedRows(ids []int, preloaded func(id int) bool) int {
 	seen := make(map[int]bool, len(ids))
 	n := 0
 	for _, id := range ids {
-		if _, ok := cached[id]; ok || seen[id] {
-			continue
+		if seen[id] || preloaded(id) {
+			n++
 		}
 		seen[id] = true
-		n++
 	}
 	return n
 }
@@ -265,9 +265,11 @@ func (e *Executor) rowBytes() int64 {
 func (e *Executor) CachedRows(ids []int) int {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	var index map[int]int
-	if e.rows != nil {
-		index = e.rows.index
-	}
-	return len(ids) - rowsToRead(ids, index)
+	return CountCachedRows(ids, func(id int) bool {
+		if e.rows == nil {
+			return false
+		}
+		_, ok := e.rows.index[id]
+		return ok
+	})
 }

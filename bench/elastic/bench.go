@@ -834,13 +834,5 @@ func loadAvg() string {
 // cachedRows is how many of ids need no word-row read with the rows of hot
 // preloaded (elastic.Request.CachedRows).
 func cachedRows(ids []int, hot map[int]bool) int {
-	seen := make(map[int]bool, len(ids))
-	n := 0
-	for _, id := range ids {
-		if hot[id] || seen[id] {
-			n++
-		}
-		seen[id] = true
-	}
-	return n
+	return elastic.CountCachedRows(ids, func(id int) bool { return hot[id] })
 }
