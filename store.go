@@ -7,6 +7,9 @@ import (
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/pipeline"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
 	"github.com/wrxlabs/wrx/storage"
@@ -40,7 +43,7 @@ func isStoreURI(s string) bool {
 // github.com/wrxlabs/wrx/storage/badger.
 func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, error) {
 	if opts.Target > 0 && opts.Threads == 0 && (opts.Backend == "" || opts.Backend == DefaultBackend) {
-		opts.Threads = elastic.ComputeThreads() // a core for the IO goroutine
+		opts.Threads = pipeline.ComputeThreads() // a core for the IO goroutine
 	}
 	be, err := backendFor(opts)
 	if err != nil {
@@ -74,17 +77,17 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 
 func storeEngine(ctx context.Context, s *shardstore.Store, be backend.Backend, opts Options, throttle storage.ThrottleConfig) (engine, error) {
 	if opts.Target > 0 {
-		prof, err := elastic.LoadProfiles(ctx, s, be.Name(), throttle)
+		prof, err := profile.LoadProfiles(ctx, s, be.Name(), throttle)
 		if err != nil {
 			return nil, err
 		}
-		strategy, err := elastic.ParseStrategy(opts.Strategy)
+		strategy, err := plan.ParseStrategy(opts.Strategy)
 		if err != nil {
 			return nil, err
 		}
 		r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
-			Mode: elastic.ModeWRX, Target: opts.Target, Budget: opts.Budget,
-			Profiles: prof, Planner: elastic.Options{Strategy: strategy},
+			Target: opts.Target, Budget: opts.Budget,
+			Profiles: prof, Planner: plan.Options{Strategy: strategy},
 		})
 		if err != nil {
 			return nil, err

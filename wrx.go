@@ -46,7 +46,7 @@ type Options struct {
 	// the backend's package to register it; native is always registered.
 	Backend string
 	// Threads bounds the native backend's worker threads; 0 means
-	// GOMAXPROCS, or with a Target one fewer (elastic.ComputeThreads),
+	// GOMAXPROCS, or with a Target one fewer (pipeline.ComputeThreads),
 	// the thread count the device profile is measured with. Results are
 	// bit-identical whatever the thread count.
 	Threads int

@@ -28,7 +28,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/quant"
@@ -54,8 +55,8 @@ type Options struct {
 	Task, Data string
 	// Examples are the labelled requests, served in order.
 	Examples []glue.Example
-	// Modes to measure; nil means all of elastic.Modes().
-	Modes []elastic.Mode
+	// Modes to measure; nil means all of Modes().
+	Modes []Mode
 	// Fidelities the baselines run at; nil means the store's highest.
 	// Hold-in-memory at several fidelities is the paper's "fp32, and at X
 	// bits".
@@ -73,7 +74,7 @@ type Options struct {
 	Budgets []int64
 	// Planners to run WRX with; nil means the default strategy. With more
 	// than one, Report.Planners compares them.
-	Planners []elastic.Strategy
+	Planners []plan.Strategy
 	// BaselineLimit, when positive, times the baselines that stream the
 	// whole model per request (load-then-exec, layerwise-pipeline) on the
 	// first BaselineLimit examples only. Their accuracy is then
@@ -95,10 +96,10 @@ type Options struct {
 
 // Row is one line of results.json: a mode at one (target, budget).
 type Row struct {
-	Mode     elastic.Mode     `json:"mode"`
-	Planner  elastic.Strategy `json:"planner,omitempty"`
-	Fidelity quant.Fidelity   `json:"fidelity,omitempty"`
-	TargetMS float64          `json:"target_ms"`
+	Mode     Mode           `json:"mode"`
+	Planner  plan.Strategy  `json:"planner,omitempty"`
+	Fidelity quant.Fidelity `json:"fidelity,omitempty"`
+	TargetMS float64        `json:"target_ms"`
 	// BudgetBytes is WRX's preload budget; 0 for the baselines, to which
 	// no budget applies.
 	BudgetBytes int64  `json:"budget_bytes"`
@@ -118,7 +119,7 @@ type Row struct {
 	// MeetsTarget is p95 ≤ target and miss rate ≤ MaxMissRate.
 	MeetsTarget bool `json:"meets_target"`
 	// PeakWeightBytes is the most weight memory any request held
-	// (elastic.RunStats.PeakWeightBytes): resident parts, preload buffer
+	// (pipeline.RunStats.PeakWeightBytes): resident parts, preload buffer
 	// and streaming buffers.
 	PeakWeightBytes int64 `json:"peak_weight_bytes"`
 	// PeakRSSBytes is the peak resident set of the process that measured
@@ -148,7 +149,7 @@ type Row struct {
 // Label names the row's series in tables and plots, e.g. "wrx/optimal
 // 4.00MB" or "hold-in-memory@32".
 func (r *Row) Label() string {
-	if r.Mode == elastic.ModeWRX {
+	if r.Mode == ModeWRX {
 		return fmt.Sprintf("wrx/%s %s", r.Planner, units.Bytes(r.BudgetBytes))
 	}
 	return fmt.Sprintf("%s@%d", r.Mode, int(r.Fidelity))
@@ -169,7 +170,7 @@ type IOProfile struct {
 // Check is the verification that a streaming baseline computes what
 // hold-in-memory computes at the same fidelity.
 type Check struct {
-	Mode      elastic.Mode   `json:"mode"`
+	Mode      Mode           `json:"mode"`
 	Fidelity  quant.Fidelity `json:"fidelity"`
 	Reference string         `json:"reference"`
 	// Compared examples, and on how many the predicted labels agree.
@@ -229,9 +230,9 @@ type PlannerStats struct {
 // PlannerRow compares the planners on the same requests at one (target,
 // budget).
 type PlannerRow struct {
-	TargetMS    float64                           `json:"target_ms"`
-	BudgetBytes int64                             `json:"budget_bytes"`
-	Planners    map[elastic.Strategy]PlannerStats `json:"planners"`
+	TargetMS    float64                        `json:"target_ms"`
+	BudgetBytes int64                          `json:"budget_bytes"`
+	Planners    map[plan.Strategy]PlannerStats `json:"planners"`
 }
 
 // Report is a benchmark's outcome.
@@ -244,8 +245,8 @@ type Report struct {
 }
 
 // streams reports whether a baseline reads the whole model per request.
-func streams(m elastic.Mode) bool {
-	return m == elastic.ModeLoadThenExec || m == elastic.ModeLayerwise
+func streams(m Mode) bool {
+	return m == ModeLoadThenExec || m == ModeLayerwise
 }
 
 // Run measures every unit opts asks for and scores them.
@@ -258,7 +259,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	modes := opts.Modes
 	if len(modes) == 0 {
-		modes = elastic.Modes()
+		modes = Modes()
 	}
 	for _, t := range opts.Targets {
 		if t <= 0 {
@@ -276,10 +277,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	planners := opts.Planners
 	if len(planners) == 0 {
-		planners = elastic.Strategies()[:1]
+		planners = plan.Strategies()[:1]
 	}
 	for _, p := range planners {
-		if _, err := elastic.ParseStrategy(string(p)); err != nil {
+		if _, err := plan.ParseStrategy(string(p)); err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 	}
@@ -343,7 +344,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 // run measures the baselines, chooses the targets and measures WRX. On an
 // error it returns the targets chosen so far (nil before they are), and
 // b.rep holds the units measured so far.
-func (b *bench) run(ctx context.Context, modes []elastic.Mode, budgets []int64, planners []elastic.Strategy) ([]time.Duration, error) {
+func (b *bench) run(ctx context.Context, modes []Mode, budgets []int64, planners []plan.Strategy) ([]time.Duration, error) {
 	if err := b.baselines(ctx, modes); err != nil {
 		return nil, err
 	}
@@ -351,11 +352,11 @@ func (b *bench) run(ctx context.Context, modes []elastic.Mode, budgets []int64, 
 	if err != nil {
 		return nil, err
 	}
-	if slices.Contains(modes, elastic.ModeWRX) {
+	if slices.Contains(modes, ModeWRX) {
 		for _, pl := range planners {
 			for _, bud := range budgets {
 				for _, t := range targets {
-					if _, err := b.measure(ctx, Unit{Mode: elastic.ModeWRX, Planner: pl, Target: t, Budget: bud}); err != nil {
+					if _, err := b.measure(ctx, Unit{Mode: ModeWRX, Planner: pl, Target: t, Budget: bud}); err != nil {
 						return targets, err
 					}
 				}
@@ -373,7 +374,7 @@ type bench struct {
 
 	rep      Report
 	fids     []quant.Fidelity
-	prof     *elastic.Profiles // with the read side the units use; nil until needed
+	prof     *plan.Profiles // with the read side the units use; nil until needed
 	medianS  int
 	maxS     int
 	ids      [][]int // every request's input ids
@@ -386,7 +387,7 @@ func (b *bench) logf(format string, args ...any) { fmt.Fprintf(b.log, format+"\n
 // median request length, and (when WRX runs or targets are automatic) the
 // profiles, with the read side re-measured on the storage as the units
 // will read it.
-func (b *bench) prepare(ctx context.Context, modes []elastic.Mode) error {
+func (b *bench) prepare(ctx context.Context, modes []Mode) error {
 	s, direct, err := openStore(ctx, b.set)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -427,15 +428,15 @@ func (b *bench) prepare(ctx context.Context, modes []elastic.Mode) error {
 	slices.Sort(lens)
 	b.medianS, b.maxS = lens[(len(lens)-1)/2], lens[len(lens)-1]
 	m.MedianTokens, m.MaxTokens = b.medianS, b.maxS
-	if !slices.Contains(modes, elastic.ModeWRX) && len(b.opts.Targets) > 0 {
+	if !slices.Contains(modes, ModeWRX) && len(b.opts.Targets) > 0 {
 		return nil
 	}
-	prof, err := elastic.LoadProfiles(ctx, s, b.set.backendName(), b.set.Throttle)
+	prof, err := profile.LoadProfiles(ctx, s, b.set.backendName(), b.set.Throttle)
 	if err != nil {
 		return fmt.Errorf("bench: WRX and automatic targets need the store's profiles: %w", err)
 	}
 	iop := &IOProfile{ProfileBandwidth: prof.Device.ReadBandwidth, ProfileLatency: prof.Device.ReadLatency, Used: "profile"}
-	iop.MeasuredBandwidth, iop.MeasuredLatency, err = elastic.MeasureReads(ctx, s, s.Storage(), elastic.DeviceOptions{})
+	iop.MeasuredBandwidth, iop.MeasuredLatency, err = profile.MeasureReads(ctx, s, s.Storage(), profile.DeviceOptions{})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -525,7 +526,7 @@ func (b *bench) measure(ctx context.Context, u Unit) (*UnitResult, error) {
 	st := Summarize(latencies(res.Samples))
 	line := fmt.Sprintf("    accuracy %.4f, p50 %.2fms, p95 %.2fms, max %.2fms, peak weights %s, peak RSS %s",
 		accuracy(res.Samples), ms(st.P50), ms(st.P95), ms(st.Max), units.Bytes(maxPeak(res.Samples)), units.Bytes(res.PeakRSS))
-	if u.Mode == elastic.ModeWRX {
+	if u.Mode == ModeWRX {
 		misses, rate := Misses(latencies(res.Samples), u.Target)
 		line += fmt.Sprintf(", %d misses (%.1f%%), %d fallbacks", misses, 100*rate, fallbacks(res.Samples))
 	}
@@ -536,16 +537,16 @@ func (b *bench) measure(ctx context.Context, u Unit) (*UnitResult, error) {
 
 // baselines measures each baseline mode once per fidelity, adding
 // hold-in-memory as the accuracy reference of limited streaming baselines.
-func (b *bench) baselines(ctx context.Context, modes []elastic.Mode) error {
-	var base []elastic.Mode
-	for _, m := range elastic.Modes() {
-		if m != elastic.ModeWRX && slices.Contains(modes, m) {
+func (b *bench) baselines(ctx context.Context, modes []Mode) error {
+	var base []Mode
+	for _, m := range Modes() {
+		if m != ModeWRX && slices.Contains(modes, m) {
 			base = append(base, m)
 		}
 	}
 	limited := b.opts.BaselineLimit > 0 && slices.ContainsFunc(base, streams)
-	if limited && !slices.Contains(base, elastic.ModeHoldInMemory) {
-		base = append([]elastic.Mode{elastic.ModeHoldInMemory}, base...)
+	if limited && !slices.Contains(base, ModeHoldInMemory) {
+		base = append([]Mode{ModeHoldInMemory}, base...)
 		b.rep.Meta.Notes = append(b.rep.Meta.Notes, "hold-in-memory was added as the accuracy reference of the baselines timed on the first examples only")
 	}
 	for _, f := range b.fids {
@@ -563,7 +564,7 @@ func (b *bench) baselines(ctx context.Context, modes []elastic.Mode) error {
 }
 
 // targets returns opts.Targets, or the automatic sweep.
-func (b *bench) targets(ctx context.Context, budgets []int64, strat elastic.Strategy) ([]time.Duration, error) {
+func (b *bench) targets(ctx context.Context, budgets []int64, strat plan.Strategy) ([]time.Duration, error) {
 	m := &b.rep.Meta
 	if len(b.opts.Targets) > 0 {
 		t := slices.Clone(b.opts.Targets)
@@ -585,7 +586,7 @@ func (b *bench) targets(ctx context.Context, budgets []int64, strat elastic.Stra
 		b.logf("automatic targets of the earlier run: %v", t)
 		return t, nil
 	}
-	pl, err := elastic.New(b.prof, elastic.Options{Strategy: strat})
+	pl, err := plan.New(b.prof, plan.Options{Strategy: strat})
 	if err != nil {
 		return nil, fmt.Errorf("bench: automatic targets: %w", err)
 	}
@@ -599,7 +600,7 @@ func (b *bench) targets(ctx context.Context, budgets []int64, strat elastic.Stra
 			hot[id] = true
 		}
 		for _, ids := range b.ids {
-			t, err := elastic.MinTargetFor(pl, elastic.Request{Budget: budget, SeqLen: len(ids), CachedRows: cachedRows(ids, hot)})
+			t, err := plan.MinTargetFor(pl, plan.Request{Budget: budget, SeqLen: len(ids), CachedRows: cachedRows(ids, hot)})
 			if err != nil {
 				return nil, fmt.Errorf("bench: automatic targets: %w", err)
 			}
@@ -609,13 +610,13 @@ func (b *bench) targets(ctx context.Context, budgets []int64, strat elastic.Stra
 	lo := time.Duration(float64(accepted) * AutoTargetHeadroom)
 	var hi time.Duration
 	for _, u := range b.rep.Units {
-		if u.Unit.Mode == elastic.ModeLayerwise && u.Unit.Fidelity == quant.FP32 {
+		if u.Unit.Mode == ModeLayerwise && u.Unit.Fidelity == quant.FP32 {
 			hi = Summarize(latencies(u.Samples)).P50
 			m.AutoMaxSource = fmt.Sprintf("layerwise-pipeline@32 p50, measured on %d requests", len(u.Samples))
 		}
 	}
 	if hi == 0 {
-		plan, err := pl.Plan(elastic.Request{Target: time.Hour, Budget: 0, SeqLen: b.medianS})
+		plan, err := pl.Plan(plan.Request{Target: time.Hour, Budget: 0, SeqLen: b.medianS})
 		if err != nil {
 			return nil, fmt.Errorf("bench: automatic targets: predicting the full model: %w", err)
 		}
@@ -645,13 +646,13 @@ func (b *bench) score(targets []time.Duration) {
 	b.rep.Rows, b.rep.Meta.Checks = nil, nil
 	hold := map[quant.Fidelity]*UnitResult{}
 	for _, u := range b.rep.Units {
-		if u.Unit.Mode == elastic.ModeHoldInMemory {
+		if u.Unit.Mode == ModeHoldInMemory {
 			hold[u.Unit.Fidelity] = u
 		}
 	}
 	thr := b.rep.Meta.Throttle
 	for _, u := range b.rep.Units {
-		if u.Unit.Mode == elastic.ModeWRX {
+		if u.Unit.Mode == ModeWRX {
 			b.rep.Rows = append(b.rep.Rows, wrxRow(u, thr))
 			continue
 		}
@@ -701,9 +702,9 @@ func (r *Report) Rescore() {
 		targets = append(targets, time.Duration(math.Round(t*1e6)))
 	}
 	b.score(targets)
-	var planners []elastic.Strategy
+	var planners []plan.Strategy
 	for _, u := range r.Units {
-		if u.Unit.Mode == elastic.ModeWRX && !slices.Contains(planners, u.Unit.Planner) {
+		if u.Unit.Mode == ModeWRX && !slices.Contains(planners, u.Unit.Planner) {
 			planners = append(planners, u.Unit.Planner)
 		}
 	}
@@ -714,14 +715,14 @@ func (r *Report) Rescore() {
 	*r = b.rep
 }
 
-func modeOrder(m elastic.Mode) int { return slices.Index(elastic.Modes(), m) }
+func modeOrder(m Mode) int { return slices.Index(Modes(), m) }
 
 func wrxRow(u *UnitResult, thr string) Row {
 	lat := latencies(u.Samples)
 	st := Summarize(lat)
 	misses, rate := Misses(lat, u.Unit.Target)
 	r := Row{
-		Mode: elastic.ModeWRX, Planner: u.Unit.Planner, TargetMS: ms(u.Unit.Target), BudgetBytes: u.Unit.Budget, Throttle: thr,
+		Mode: ModeWRX, Planner: u.Unit.Planner, TargetMS: ms(u.Unit.Target), BudgetBytes: u.Unit.Budget, Throttle: thr,
 		N: len(u.Samples), NTimed: len(u.Samples), Accuracy: accuracy(u.Samples), AccuracySource: "measured",
 		P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(st.Max), MeanMS: ms(st.Mean),
 		Misses: misses, MissRate: rate, MeetsTarget: Meets(st.P95, rate, u.Unit.Target),
@@ -758,7 +759,7 @@ func wrxRow(u *UnitResult, thr string) Row {
 }
 
 // comparePlanners gathers the WRX rows of each (target, budget) by planner.
-func comparePlanners(rows []Row, planners []elastic.Strategy) []PlannerRow {
+func comparePlanners(rows []Row, planners []plan.Strategy) []PlannerRow {
 	type key struct {
 		t float64
 		b int64
@@ -766,7 +767,7 @@ func comparePlanners(rows []Row, planners []elastic.Strategy) []PlannerRow {
 	idx := map[key]int{}
 	var out []PlannerRow
 	for _, r := range rows {
-		if r.Mode != elastic.ModeWRX || !slices.Contains(planners, r.Planner) {
+		if r.Mode != ModeWRX || !slices.Contains(planners, r.Planner) {
 			continue
 		}
 		k := key{r.TargetMS, r.BudgetBytes}
@@ -774,7 +775,7 @@ func comparePlanners(rows []Row, planners []elastic.Strategy) []PlannerRow {
 		if !ok {
 			i = len(out)
 			idx[k] = i
-			out = append(out, PlannerRow{TargetMS: r.TargetMS, BudgetBytes: r.BudgetBytes, Planners: map[elastic.Strategy]PlannerStats{}})
+			out = append(out, PlannerRow{TargetMS: r.TargetMS, BudgetBytes: r.BudgetBytes, Planners: map[plan.Strategy]PlannerStats{}})
 		}
 		out[i].Planners[r.Planner] = PlannerStats{
 			PredictedLoss: r.PredictedLoss, Accuracy: r.Accuracy, P95MS: r.P95MS,
@@ -832,7 +833,7 @@ func loadAvg() string {
 }
 
 // cachedRows is how many of ids need no word-row read with the rows of hot
-// preloaded (elastic.Request.CachedRows).
+// preloaded (plan.Request.CachedRows).
 func cachedRows(ids []int, hot map[int]bool) int {
-	return elastic.CountCachedRows(ids, func(id int) bool { return hot[id] })
+	return plan.CountCachedRows(ids, func(id int) bool { return hot[id] })
 }

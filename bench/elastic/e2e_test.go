@@ -16,7 +16,8 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	_ "github.com/wrxlabs/wrx/backend/native"
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
 	"github.com/wrxlabs/wrx/internal/shared"
 	"github.com/wrxlabs/wrx/model/bert"
@@ -60,27 +61,27 @@ func tinyStore(t *testing.T) string {
 	if err := shardstore.Convert(ctx, uri, m, tok, shardstore.ConvertOptions{Fidelities: []quant.Fidelity{4, 32}}); err != nil {
 		t.Fatal(err)
 	}
-	imp := &elastic.ImportanceProfile{Task: "sst2", Metric: "kl", Samples: 1, Layers: 3, Heads: 4, Bits: []quant.Fidelity{4, 32}}
+	imp := &plan.ImportanceProfile{Task: "sst2", Metric: "kl", Samples: 1, Layers: 3, Heads: 4, Bits: []quant.Fidelity{4, 32}}
 	for l := range 3 {
 		imp.Shards = append(imp.Shards, nil)
 		for h := range 4 {
 			v := 0.1 * float64(4*l+h+1)
-			imp.Shards[l] = append(imp.Shards[l], elastic.ShardImportance{Loss: []float64{v / 10, 0}, Dropped: v})
+			imp.Shards[l] = append(imp.Shards[l], plan.ShardImportance{Loss: []float64{v / 10, 0}, Dropped: v})
 		}
 	}
-	if err := elastic.SaveImportance(ctx, uri, imp); err != nil {
+	if err := profile.SaveImportance(ctx, uri, imp); err != nil {
 		t.Fatal(err)
 	}
 	us := time.Microsecond
-	dev := &elastic.DeviceProfile{
+	dev := &plan.DeviceProfile{
 		Backend: "native", ReadBandwidth: 1e9, ReadLatency: 10 * us,
-		Compute: elastic.ComputeTable{
+		Compute: plan.ComputeTable{
 			SeqLens: []int{8, 64}, ShardCounts: []int{0, 4},
 			Layer: [][]time.Duration{{10 * us, 50 * us}, {20 * us, 200 * us}},
 			Embed: []time.Duration{5 * us, 10 * us}, Head: []time.Duration{5 * us, 10 * us},
 		},
 	}
-	if err := elastic.SaveDevice(ctx, uri, dev); err != nil {
+	if err := profile.SaveDevice(ctx, uri, dev); err != nil {
 		t.Fatal(err)
 	}
 	return uri
@@ -101,7 +102,7 @@ func TestRunEndToEnd(t *testing.T) {
 	budgets := []int64{0, 1 << 20}
 	opts := Options{
 		Setup: Setup{Store: uri}, Task: "sst2", Data: "inline", Examples: tinyExamples,
-		Targets: targets, Budgets: budgets, Planners: []elastic.Strategy{elastic.StrategyOptimal, elastic.StrategyGreedy},
+		Targets: targets, Budgets: budgets, Planners: []plan.Strategy{plan.StrategyOptimal, plan.StrategyGreedy},
 		BaselineLimit: 3,
 	}
 	rep, err := Run(context.Background(), opts)
@@ -110,20 +111,20 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	type key struct {
-		mode    elastic.Mode
-		planner elastic.Strategy
+		mode    Mode
+		planner plan.Strategy
 		target  float64
 		budget  int64
 	}
 	count := map[key]int{}
 	var want []key
 	for _, tg := range targets {
-		for _, m := range []elastic.Mode{elastic.ModeHoldInMemory, elastic.ModeLoadThenExec, elastic.ModeLayerwise} {
+		for _, m := range []Mode{ModeHoldInMemory, ModeLoadThenExec, ModeLayerwise} {
 			want = append(want, key{m, "", ms(tg), 0})
 		}
 		for _, p := range opts.Planners {
 			for _, b := range budgets {
-				want = append(want, key{elastic.ModeWRX, p, ms(tg), b})
+				want = append(want, key{ModeWRX, p, ms(tg), b})
 			}
 		}
 	}
@@ -141,13 +142,13 @@ func TestRunEndToEnd(t *testing.T) {
 
 	var holdAcc float64
 	for _, r := range rep.Rows {
-		if r.Mode == elastic.ModeHoldInMemory {
+		if r.Mode == ModeHoldInMemory {
 			holdAcc = r.Accuracy
 		}
 	}
 	for _, r := range rep.Rows {
 		switch r.Mode {
-		case elastic.ModeLoadThenExec, elastic.ModeLayerwise:
+		case ModeLoadThenExec, ModeLayerwise:
 			if r.Accuracy != holdAcc || r.N != len(tinyExamples) || r.NTimed != 3 {
 				t.Errorf("%s: accuracy %v over %d (timed %d); want hold-in-memory's %v over %d (timed 3)",
 					r.Mode, r.Accuracy, r.N, r.NTimed, holdAcc, len(tinyExamples))
@@ -155,11 +156,11 @@ func TestRunEndToEnd(t *testing.T) {
 			if r.MeanIOBytes == 0 {
 				t.Errorf("%s read nothing per request", r.Mode)
 			}
-		case elastic.ModeHoldInMemory:
+		case ModeHoldInMemory:
 			if r.MeanIOBytes != 0 {
 				t.Errorf("hold-in-memory read %v bytes per request", r.MeanIOBytes)
 			}
-		case elastic.ModeWRX:
+		case ModeWRX:
 			if r.WithinBound == nil || r.PeakWeightBytes <= 0 || r.PeakWeightBytes > r.WeightBoundBytes {
 				t.Errorf("wrx T=%vms B=%d: peak weights %d over the bound %d", r.TargetMS, r.BudgetBytes, r.PeakWeightBytes, r.WeightBoundBytes)
 			}
@@ -231,7 +232,7 @@ func TestRunResume(t *testing.T) {
 	uri := tinyStore(t)
 	opts := Options{
 		Setup: Setup{Store: uri}, Data: "inline", Examples: tinyExamples[:3], Budgets: []int64{0, 1 << 20},
-		Modes: []elastic.Mode{elastic.ModeWRX, elastic.ModeLayerwise}, AutoTargets: 3,
+		Modes: []Mode{ModeWRX, ModeLayerwise}, AutoTargets: 3,
 	}
 	// Layerwise and two WRX units, then a failure.
 	opts.Measurer = &failAfter{n: 3}
@@ -286,7 +287,7 @@ func TestRunResume(t *testing.T) {
 func TestRunAutoTargets(t *testing.T) {
 	uri := tinyStore(t)
 	rep, err := Run(context.Background(), Options{
-		Setup: Setup{Store: uri}, Examples: tinyExamples[:2], Modes: []elastic.Mode{elastic.ModeWRX},
+		Setup: Setup{Store: uri}, Examples: tinyExamples[:2], Modes: []Mode{ModeWRX},
 		Budgets: []int64{1 << 20}, AutoTargets: 4,
 	})
 	if err != nil {
@@ -318,8 +319,8 @@ func TestRunErrors(t *testing.T) {
 		{"no store", Options{Examples: tinyExamples}, "no store"},
 		{"bad target", Options{Setup: Setup{Store: uri}, Examples: tinyExamples, Targets: []time.Duration{-time.Second}}, "not positive"},
 		{"bad budget", Options{Setup: Setup{Store: uri}, Examples: tinyExamples, Budgets: []int64{-1}}, "negative"},
-		{"bad planner", Options{Setup: Setup{Store: uri}, Examples: tinyExamples, Planners: []elastic.Strategy{"magic"}}, "magic"},
-		{"missing fidelity", Options{Setup: Setup{Store: uri}, Examples: tinyExamples, Modes: []elastic.Mode{elastic.ModeHoldInMemory},
+		{"bad planner", Options{Setup: Setup{Store: uri}, Examples: tinyExamples, Planners: []plan.Strategy{"magic"}}, "magic"},
+		{"missing fidelity", Options{Setup: Setup{Store: uri}, Examples: tinyExamples, Modes: []Mode{ModeHoldInMemory},
 			Fidelities: []quant.Fidelity{8}, Targets: []time.Duration{time.Second}}, "no 8-bit"},
 		{"missing store", Options{Setup: Setup{Store: "file:" + filepath.Join(t.TempDir(), "none")}, Examples: tinyExamples}, "none"},
 	}
@@ -340,7 +341,7 @@ func TestSubprocess(t *testing.T) {
 		t.Skip("no executable path:", err)
 	}
 	t.Setenv(childEnv, "1")
-	job := &Job{Setup: Setup{Store: uri}, Unit: Unit{Mode: elastic.ModeLayerwise, Fidelity: 4, Limit: 2}, Examples: tinyExamples}
+	job := &Job{Setup: Setup{Store: uri}, Unit: Unit{Mode: ModeLayerwise, Fidelity: 4, Limit: 2}, Examples: tinyExamples}
 	sub := &Subprocess{Path: exe}
 	res, err := sub.Measure(context.Background(), job)
 	if err != nil {
@@ -435,7 +436,7 @@ func TestImportanceEndToEnd(t *testing.T) {
 		}
 	}
 	// The full model held in memory is what hold-in-memory@32 serves.
-	hold, err := Measure(context.Background(), &Job{Setup: Setup{Store: uri}, Unit: Unit{Mode: elastic.ModeHoldInMemory, Fidelity: 32}, Examples: tinyExamples})
+	hold, err := Measure(context.Background(), &Job{Setup: Setup{Store: uri}, Unit: Unit{Mode: ModeHoldInMemory, Fidelity: 32}, Examples: tinyExamples})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,9 +19,12 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/wrxlabs/wrx/backend"
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/pipeline"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
 	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
 )
 
 // DefaultKs are the numbers of dropped shards Importance tries when
@@ -126,7 +129,7 @@ func Importance(ctx context.Context, opts ImportanceOptions) (*ImportanceReport,
 		return nil, fmt.Errorf("importance bench: %w", err)
 	}
 	defer s.Close()
-	imp, err := elastic.LoadImportance(ctx, s)
+	imp, err := profile.LoadImportance(ctx, s)
 	if err != nil {
 		return nil, fmt.Errorf("importance bench: %w", err)
 	}
@@ -167,12 +170,23 @@ func Importance(ctx context.Context, opts ImportanceOptions) (*ImportanceReport,
 	if err != nil {
 		return nil, err
 	}
-	ex, err := elastic.NewExecutor(ctx, s, be, elastic.ExecOptions{})
+	ex, err := pipeline.NewExecutor(ctx, s, be, pipeline.ExecOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("importance bench: %w", err)
 	}
-	full := elastic.Uniform(cfg, fid)
-	if err := ex.SetPreload(ctx, full.Keys()); err != nil {
+	geo, err := profile.GeometryFromManifest(s.Manifest())
+	if err != nil {
+		return nil, fmt.Errorf("importance bench: %w", err)
+	}
+	full, err := plan.Full(geo, fid)
+	if err != nil {
+		return nil, fmt.Errorf("importance bench: %w", err)
+	}
+	var keys []shardstore.Key
+	for _, r := range full.IO {
+		keys = append(keys, pipeline.Key(r.Layer, r.Head, r.Part, r.Bits))
+	}
+	if err := ex.SetPreload(ctx, keys); err != nil {
 		return nil, fmt.Errorf("importance bench: %w", err)
 	}
 
@@ -205,16 +219,17 @@ func Importance(ctx context.Context, opts ImportanceOptions) (*ImportanceReport,
 
 	total := len(rows) + 1
 	run := func(drop [][2]int) ([]int, error) {
-		sched := &elastic.Schedule{Layers: make([][]elastic.Choice, cfg.Layers)}
+		// Every shard is preloaded: the plan reads nothing.
+		sched := &plan.Plan{Layers: make([]plan.LayerPlan, cfg.Layers)}
 		gone := map[[2]int]bool{}
 		for _, d := range drop {
 			gone[d] = true
 		}
 		for l := range cfg.Layers {
-			sched.Layers[l] = []elastic.Choice{}
+			sched.Layers[l] = plan.LayerPlan{Layer: l, Shards: []plan.ShardChoice{}}
 			for h := range cfg.Heads {
 				if !gone[[2]int{l, h}] {
-					sched.Layers[l] = append(sched.Layers[l], elastic.Choice{Head: h, Fidelity: fid})
+					sched.Layers[l].Shards = append(sched.Layers[l].Shards, plan.ShardChoice{Head: h, Bits: fid, Preloaded: true})
 				}
 			}
 		}

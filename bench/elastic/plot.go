@@ -15,8 +15,6 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-
-	"github.com/wrxlabs/wrx/elastic"
 )
 
 // Plot size: small enough to commit, large enough to read. The legend
@@ -162,7 +160,7 @@ func styles(names []string, rows map[string][]*Row) map[string]style {
 	for _, n := range names {
 		row := rows[n][0]
 		group := string(row.Mode)
-		if row.Mode == elastic.ModeWRX {
+		if row.Mode == ModeWRX {
 			group += "/" + string(row.Planner)
 		}
 		pal, ok := palettes[group]
@@ -174,7 +172,7 @@ func styles(names []string, rows map[string][]*Row) map[string]style {
 			st.glyph = draw.CrossGlyph{}
 		}
 		seen[group]++
-		if row.Mode != elastic.ModeWRX {
+		if row.Mode != ModeWRX {
 			st.dashes = []vg.Length{vg.Points(4), vg.Points(2)}
 		}
 		out[n] = st

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/internal/units"
 )
 
@@ -105,7 +105,7 @@ func (r *Report) Markdown(w io.Writer) {
 	seen := map[string]bool{}
 	for i := range r.Rows {
 		row := &r.Rows[i]
-		if row.Mode == elastic.ModeWRX || seen[row.Label()] {
+		if row.Mode == ModeWRX || seen[row.Label()] {
 			continue
 		}
 		seen[row.Label()] = true
@@ -127,7 +127,7 @@ func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintln(w, "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for i := range r.Rows {
 		row := &r.Rows[i]
-		if row.Mode != elastic.ModeWRX {
+		if row.Mode != ModeWRX {
 			continue
 		}
 		fmt.Fprintf(w, "| %.4g | %s | %s | %.4f | %.1f | %.1f | %.1f | %.1f%% | %s | %d | %s | %s | %s | %s | %.3g | %.2f | %.1f | %.2f |\n",
@@ -151,7 +151,7 @@ func (r *Report) verdict(w io.Writer) {
 	targets := []float64{}
 	for i := range r.Rows {
 		row := &r.Rows[i]
-		if row.Mode != elastic.ModeWRX && !slices.Contains(base, row.Label()) {
+		if row.Mode != ModeWRX && !slices.Contains(base, row.Label()) {
 			base = append(base, row.Label())
 		}
 		if !slices.Contains(targets, row.TargetMS) {
@@ -173,7 +173,7 @@ func (r *Report) verdict(w io.Writer) {
 			if row.TargetMS != t {
 				continue
 			}
-			if row.Mode != elastic.ModeWRX {
+			if row.Mode != ModeWRX {
 				if row.MeetsTarget {
 					cells[row.Label()] = fmt.Sprintf("%.4f", row.Accuracy)
 				} else {
@@ -210,7 +210,7 @@ func (r *Report) budgetVerdict(w io.Writer) {
 	bound := map[key]int64{}
 	for i := range r.Rows {
 		row := &r.Rows[i]
-		if row.Mode != elastic.ModeWRX {
+		if row.Mode != ModeWRX {
 			continue
 		}
 		k := key{row.TargetMS, row.BudgetBytes}
@@ -238,7 +238,7 @@ func (r *Report) budgetVerdict(w io.Writer) {
 		var base *Row
 		for i := range r.Rows {
 			row := &r.Rows[i]
-			if row.Mode == elastic.ModeWRX || row.TargetMS != k.t || !row.MeetsTarget || row.PeakWeightBytes > bound[k] {
+			if row.Mode == ModeWRX || row.TargetMS != k.t || !row.MeetsTarget || row.PeakWeightBytes > bound[k] {
 				continue
 			}
 			if base == nil || row.Accuracy > base.Accuracy {
@@ -275,7 +275,7 @@ func cmpFloat(a, b float64) int {
 }
 
 func (r *Report) plannerTable(w io.Writer) {
-	var names []elastic.Strategy
+	var names []plan.Strategy
 	for _, p := range r.Planners {
 		for s := range p.Planners {
 			if !slices.Contains(names, s) {

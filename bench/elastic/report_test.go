@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/storage"
 )
 
@@ -34,13 +34,13 @@ func samples(lat []float64, right []bool, peak int64) []Sample {
 
 func TestScore(t *testing.T) {
 	right := []bool{true, true, true, false}
-	hold := &UnitResult{Unit: Unit{Mode: elastic.ModeHoldInMemory, Fidelity: 32},
+	hold := &UnitResult{Unit: Unit{Mode: ModeHoldInMemory, Fidelity: 32},
 		Samples: samples([]float64{5, 6, 7, 8}, right, 90e6), PeakRSS: 200e6, Isolated: true}
 	// Timed on the first two examples only, with the same predictions.
-	load := &UnitResult{Unit: Unit{Mode: elastic.ModeLoadThenExec, Fidelity: 32, Limit: 2},
+	load := &UnitResult{Unit: Unit{Mode: ModeLoadThenExec, Fidelity: 32, Limit: 2},
 		Samples: samples([]float64{30, 50}, right[:2], 95e6), PeakRSS: 300e6, Isolated: true}
 	// WRX at 20ms: one request in 4 over the target.
-	w := &UnitResult{Unit: Unit{Mode: elastic.ModeWRX, Planner: "optimal", Target: 20 * time.Millisecond, Budget: 1e6},
+	w := &UnitResult{Unit: Unit{Mode: ModeWRX, Planner: "optimal", Target: 20 * time.Millisecond, Budget: 1e6},
 		Samples: samples([]float64{10, 12, 19, 25}, []bool{true, false, true, false}, 3e6), PeakRSS: 40e6, Isolated: true,
 		ResidentBytes: 1.5e6, PreloadBytes: 0.9e6}
 	for i := range w.Samples {
@@ -85,13 +85,13 @@ func TestScore(t *testing.T) {
 }
 
 func TestScoreFlagsDisagreeingBaseline(t *testing.T) {
-	hold := &UnitResult{Unit: Unit{Mode: elastic.ModeHoldInMemory, Fidelity: 8}, Samples: samples([]float64{1, 1, 1}, []bool{true, true, true}, 1)}
-	lw := &UnitResult{Unit: Unit{Mode: elastic.ModeLayerwise, Fidelity: 8, Limit: 2}, Samples: samples([]float64{1, 1}, []bool{true, false}, 1)}
+	hold := &UnitResult{Unit: Unit{Mode: ModeHoldInMemory, Fidelity: 8}, Samples: samples([]float64{1, 1, 1}, []bool{true, true, true}, 1)}
+	lw := &UnitResult{Unit: Unit{Mode: ModeLayerwise, Fidelity: 8, Limit: 2}, Samples: samples([]float64{1, 1}, []bool{true, false}, 1)}
 	b := &bench{}
 	b.rep.Units = []*UnitResult{hold, lw}
 	b.score([]time.Duration{time.Second})
 	row := b.rep.Rows[1]
-	if row.Mode != elastic.ModeLayerwise || row.N != 2 || row.Accuracy != 0.5 || !strings.Contains(row.AccuracySource, "differ") {
+	if row.Mode != ModeLayerwise || row.N != 2 || row.Accuracy != 0.5 || !strings.Contains(row.AccuracySource, "differ") {
 		t.Errorf("a baseline that disagrees with hold-in-memory got row %+v; want its own accuracy over its 2 requests, flagged", row)
 	}
 	if c := b.rep.Meta.Checks; len(c) != 1 || c[0].Equal || c[0].Agree != 1 {
@@ -106,10 +106,10 @@ func TestComparePlanners(t *testing.T) {
 		{Mode: "wrx", Planner: "greedy", TargetMS: 20, BudgetBytes: 4e6, PredictedLoss: 0.2, Accuracy: 0.88, P95MS: 18, Fallbacks: 3},
 		{Mode: "wrx", Planner: "greedy", TargetMS: 10, BudgetBytes: 4e6, PredictedLoss: 0.5, Accuracy: 0.8, P95MS: 9},
 	}
-	got := comparePlanners(rows, []elastic.Strategy{"optimal", "greedy"})
+	got := comparePlanners(rows, []plan.Strategy{"optimal", "greedy"})
 	want := []PlannerRow{
-		{TargetMS: 10, BudgetBytes: 4e6, Planners: map[elastic.Strategy]PlannerStats{"greedy": {PredictedLoss: 0.5, Accuracy: 0.8, P95MS: 9}}},
-		{TargetMS: 20, BudgetBytes: 4e6, Planners: map[elastic.Strategy]PlannerStats{
+		{TargetMS: 10, BudgetBytes: 4e6, Planners: map[plan.Strategy]PlannerStats{"greedy": {PredictedLoss: 0.5, Accuracy: 0.8, P95MS: 9}}},
+		{TargetMS: 20, BudgetBytes: 4e6, Planners: map[plan.Strategy]PlannerStats{
 			"optimal": {PredictedLoss: 0.1, Accuracy: 0.9, P95MS: 19},
 			"greedy":  {PredictedLoss: 0.2, Accuracy: 0.88, P95MS: 18, Fallbacks: 3},
 		}},

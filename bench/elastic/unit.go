@@ -2,6 +2,9 @@ package elasticbench
 
 import (
 	"github.com/wrxlabs/wrx/backend/native"
+	"github.com/wrxlabs/wrx/elastic/pipeline"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 
 	"bufio"
 	"bytes"
@@ -26,7 +29,7 @@ import (
 // DefaultMaxLen is the token limit inputs are encoded with when
 // Setup.MaxLen is zero: the facade's default, and the one the importance
 // profile was measured at.
-const DefaultMaxLen = elastic.DefaultProfileMaxLen
+const DefaultMaxLen = profile.DefaultProfileMaxLen
 
 // Setup is what every measurement of a benchmark shares: the store and how
 // it is read. The zero Backend, Direct and MaxLen are usable defaults.
@@ -46,7 +49,7 @@ type Setup struct {
 	MaxLen int `json:"max_len,omitempty"`
 	// StreamThreads is the native backend's threads in the modes that
 	// stream while they compute (wrx, layerwise-pipeline); 0 means
-	// elastic.ComputeThreads. WRX needs a device profile measured with as
+	// pipeline.ComputeThreads. WRX needs a device profile measured with as
 	// many.
 	StreamThreads int `json:"stream_threads,omitempty"`
 	// ReadBandwidth (bytes/s) and ReadLatency, when ReadBandwidth > 0,
@@ -68,7 +71,7 @@ func (s *Setup) streamThreads() int {
 	if s.StreamThreads > 0 {
 		return s.StreamThreads
 	}
-	return elastic.ComputeThreads()
+	return pipeline.ComputeThreads()
 }
 
 func (s *Setup) maxLen() int {
@@ -82,13 +85,13 @@ func (s *Setup) maxLen() int {
 // baseline is measured once at one fidelity; WRX once per (planner, target,
 // budget).
 type Unit struct {
-	Mode elastic.Mode `json:"mode"`
+	Mode Mode `json:"mode"`
 	// Fidelity is the baselines' bitwidth; WRX ignores it.
 	Fidelity quant.Fidelity `json:"fidelity,omitempty"`
 	// Planner, Target and Budget configure WRX; the baselines ignore them.
-	Planner elastic.Strategy `json:"planner,omitempty"`
-	Target  time.Duration    `json:"target_ns,omitempty"`
-	Budget  int64            `json:"budget_bytes,omitempty"`
+	Planner plan.Strategy `json:"planner,omitempty"`
+	Target  time.Duration `json:"target_ns,omitempty"`
+	Budget  int64         `json:"budget_bytes,omitempty"`
 	// Limit, when positive, serves only the first Limit examples.
 	Limit int `json:"limit,omitempty"`
 }
@@ -96,7 +99,7 @@ type Unit struct {
 // String names the unit in logs, e.g. "wrx/optimal T=20ms B=4.00MB" or
 // "load-then-exec@32".
 func (u Unit) String() string {
-	if u.Mode == elastic.ModeWRX {
+	if u.Mode == ModeWRX {
 		return fmt.Sprintf("wrx/%s T=%v B=%s", u.Planner, u.Target, units.Bytes(u.Budget))
 	}
 	return fmt.Sprintf("%s@%d", u.Mode, int(u.Fidelity))
@@ -112,7 +115,7 @@ type Sample struct {
 	// Latency is the wall time of the request: planning (in WRX mode) and
 	// execution, from the tokenized input to the logits.
 	Latency time.Duration `json:"latency_ns"`
-	// Exec is the executor's part of it (elastic.RunStats.Latency).
+	// Exec is the executor's part of it (pipeline.RunStats.Latency).
 	Exec            time.Duration `json:"exec_ns"`
 	IOBytes         int64         `json:"io_bytes"`
 	PeakWeightBytes int64         `json:"peak_weight_bytes"`
@@ -205,17 +208,18 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	if overlapsIO(u.Mode) && set.backendName() == "native" {
 		be = native.New(native.Options{Threads: set.streamThreads()})
 	}
-	opts := elastic.RunnerOptions{Mode: u.Mode, Fidelity: u.Fidelity}
-	if u.Mode == elastic.ModeWRX {
+	var r server
+	if u.Mode == ModeWRX {
 		prof, err := loadProfiles(ctx, s, set)
 		if err != nil {
 			return nil, fmt.Errorf("%v: %w", u, err)
 		}
-		opts.Target, opts.Budget, opts.Profiles = u.Target, u.Budget, prof
-		opts.Planner = elastic.Options{Strategy: u.Planner}
-	}
-	r, err := elastic.NewRunner(ctx, s, be, opts)
-	if err != nil {
+		r, err = elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
+			Target: u.Target, Budget: u.Budget, Profiles: prof, Planner: plan.Options{Strategy: u.Planner}})
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", u, err)
+		}
+	} else if r, err = newBaseline(ctx, s, be, u.Mode, u.Fidelity); err != nil {
 		return nil, fmt.Errorf("%v: %w", u, err)
 	}
 	res.ResidentBytes = r.ResidentBytes()
@@ -270,8 +274,8 @@ func openStore(ctx context.Context, set *Setup) (*shardstore.Store, bool, error)
 
 // loadProfiles loads the planner's profiles for set's backend and
 // throttle, with set's measured read side when it has one.
-func loadProfiles(ctx context.Context, s *shardstore.Store, set *Setup) (*elastic.Profiles, error) {
-	prof, err := elastic.LoadProfiles(ctx, s, set.backendName(), set.Throttle)
+func loadProfiles(ctx context.Context, s *shardstore.Store, set *Setup) (*plan.Profiles, error) {
+	prof, err := profile.LoadProfiles(ctx, s, set.backendName(), set.Throttle)
 	if err != nil {
 		return nil, err
 	}
@@ -339,6 +343,6 @@ func statusField(status []byte, field string) (int64, error) {
 }
 
 // overlapsIO reports whether mode streams while it computes: such modes
-// compute on elastic.ComputeThreads, leaving a core to their IO goroutine.
+// compute on pipeline.ComputeThreads, leaving a core to their IO goroutine.
 // The others (hold-in-memory, load-then-exec) compute with every thread.
-func overlapsIO(m elastic.Mode) bool { return m == elastic.ModeWRX || m == elastic.ModeLayerwise }
+func overlapsIO(m Mode) bool { return m == ModeWRX || m == ModeLayerwise }

@@ -16,7 +16,7 @@ import (
 
 	elasticbench "github.com/wrxlabs/wrx/bench/elastic"
 	"github.com/wrxlabs/wrx/bench/gemm"
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/glue"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/storage"
@@ -163,13 +163,13 @@ func benchMain(c *cli.Context) error {
 	}
 	switch p := c.String("planner"); p {
 	case "both":
-		opts.Planners = elastic.Strategies()
+		opts.Planners = plan.Strategies()
 	default:
-		s, err := elastic.ParseStrategy(p)
+		s, err := plan.ParseStrategy(p)
 		if err != nil {
 			return fmt.Errorf("--planner: %w (or both)", err)
 		}
-		opts.Planners = []elastic.Strategy{s}
+		opts.Planners = []plan.Strategy{s}
 	}
 	if !c.Bool("quiet") {
 		opts.Log = c.App.ErrWriter
@@ -241,8 +241,8 @@ func benchExamples(c *cli.Context) (glue.Task, []glue.Example, error) {
 	return task, ex, err
 }
 
-func parseModes(s string) ([]elastic.Mode, error) {
-	return parseList(s, "--modes", elastic.ParseMode)
+func parseModes(s string) ([]elasticbench.Mode, error) {
+	return parseList(s, "--modes", elasticbench.ParseMode)
 }
 
 // parseList parses a comma-separated list with parse, naming flag in

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	elasticbench "github.com/wrxlabs/wrx/bench/elastic"
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/shared"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
@@ -38,22 +39,22 @@ func profiledTinyStore(t *testing.T) string {
 	if err := shardstore.Convert(ctx, uri, m, tok, shardstore.ConvertOptions{Fidelities: []quant.Fidelity{4, 32}}); err != nil {
 		t.Fatal(err)
 	}
-	imp := &elastic.ImportanceProfile{Layers: 3, Heads: 4, Bits: []quant.Fidelity{4, 32}}
+	imp := &plan.ImportanceProfile{Layers: 3, Heads: 4, Bits: []quant.Fidelity{4, 32}}
 	for l := range 3 {
 		imp.Shards = append(imp.Shards, nil)
 		for h := range 4 {
-			imp.Shards[l] = append(imp.Shards[l], elastic.ShardImportance{Loss: []float64{0.01, 0}, Dropped: float64(1 + l*4 + h)})
+			imp.Shards[l] = append(imp.Shards[l], plan.ShardImportance{Loss: []float64{0.01, 0}, Dropped: float64(1 + l*4 + h)})
 		}
 	}
-	if err := elastic.SaveImportance(ctx, uri, imp); err != nil {
+	if err := profile.SaveImportance(ctx, uri, imp); err != nil {
 		t.Fatal(err)
 	}
 	us := time.Microsecond
-	dev := &elastic.DeviceProfile{Backend: "native", ReadBandwidth: 1e9, ReadLatency: 10 * us,
-		Compute: elastic.ComputeTable{SeqLens: []int{8, 64}, ShardCounts: []int{0, 4},
+	dev := &plan.DeviceProfile{Backend: "native", ReadBandwidth: 1e9, ReadLatency: 10 * us,
+		Compute: plan.ComputeTable{SeqLens: []int{8, 64}, ShardCounts: []int{0, 4},
 			Layer: [][]time.Duration{{10 * us, 50 * us}, {20 * us, 200 * us}},
 			Embed: []time.Duration{5 * us, 10 * us}, Head: []time.Duration{5 * us, 10 * us}}}
-	if err := elastic.SaveDevice(ctx, uri, dev); err != nil {
+	if err := profile.SaveDevice(ctx, uri, dev); err != nil {
 		t.Fatal(err)
 	}
 	return uri

@@ -8,7 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/shardstore"
 	"github.com/wrxlabs/wrx/storage"
@@ -42,7 +43,7 @@ infeasible target or budget is an error that says what the minimum is.`,
 					return err
 				}
 			}
-			strategy, err := elastic.ParseStrategy(c.String("planner"))
+			strategy, err := plan.ParseStrategy(c.String("planner"))
 			if err != nil {
 				return err
 			}
@@ -51,16 +52,16 @@ infeasible target or budget is an error that says what the minimum is.`,
 				return err
 			}
 			defer s.Close()
-			prof, err := elastic.LoadProfiles(c.Context, s, c.String("backend"), throttle)
+			prof, err := profile.LoadProfiles(c.Context, s, c.String("backend"), throttle)
 			if err != nil {
 				return err
 			}
-			pl, err := elastic.New(prof, elastic.Options{Strategy: strategy})
+			pl, err := plan.New(prof, plan.Options{Strategy: strategy})
 			if err != nil {
 				return err
 			}
 			start := time.Now()
-			plan, err := pl.Plan(elastic.Request{Target: c.Duration("target"), Budget: budget, SeqLen: c.Int("seq-len")})
+			plan, err := pl.Plan(plan.Request{Target: c.Duration("target"), Budget: budget, SeqLen: c.Int("seq-len")})
 			took := time.Since(start)
 			if err != nil {
 				return err
@@ -79,7 +80,7 @@ infeasible target or budget is an error that says what the minimum is.`,
 	}
 }
 
-func printPlan(c *cli.Context, p *elastic.Plan, took time.Duration) {
+func printPlan(c *cli.Context, p *plan.Plan, took time.Duration) {
 	w := c.App.Writer
 	fmt.Fprintf(w, "planner %s, target %v, budget %s, %d tokens (planned in %v)\n",
 		p.Strategy, p.Target, units.Bytes(p.Budget), p.SeqLen, took.Round(time.Microsecond))

@@ -15,7 +15,9 @@ import (
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/backend/native"
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/pipeline"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -49,7 +51,7 @@ profile/importance.`,
 					&cli.StringFlag{Name: "data", Required: true, Usage: "labelled `FILE.tsv` kept apart from evaluation, e.g. SST-2 train.tsv"},
 					&cli.IntFlag{Name: "limit", Value: 500, Usage: "profile on the first `N` rows (0: all)"},
 					&cli.IntFlag{Name: "workers", Usage: "parallel jobs (0: one per CPU)"},
-					&cli.IntFlag{Name: "max-len", Value: elastic.DefaultProfileMaxLen, Usage: "truncate examples to `N` tokens"},
+					&cli.IntFlag{Name: "max-len", Value: profile.DefaultProfileMaxLen, Usage: "truncate examples to `N` tokens"},
 				},
 				Action: profileImportance,
 			},
@@ -131,7 +133,11 @@ func profileImportance(c *cli.Context) error {
 	update, finish := newProgress(fmt.Sprintf("importance (%d examples)", len(examples)), c.Bool("quiet"))
 	var refAcc float64
 	start := time.Now()
-	p, err := elastic.ProfileImportance(ctx, s, be, examples, elastic.ImportanceOptions{
+	labelled := make([]profile.Example, len(examples))
+	for i, ex := range examples {
+		labelled[i] = profile.Example{Text: ex.Text, Pair: ex.Pair, Label: ex.Label, Line: ex.Line}
+	}
+	p, err := profile.ProfileImportance(ctx, s, be, labelled, profile.ImportanceOptions{
 		MaxLen: c.Int("max-len"), Workers: workers, Task: string(task),
 		Progress: update, Reference: func(a float64) { refAcc = a },
 	})
@@ -142,7 +148,7 @@ func profileImportance(c *cli.Context) error {
 	took := time.Since(start)
 	// Close before rewriting: Badger allows one handle per directory.
 	s.Close()
-	return saveAndShow(c, p, elastic.ImportanceKey, func() error { return elastic.SaveImportance(ctx, uri, p) }, func(w io.Writer) {
+	return saveAndShow(c, p, profile.ImportanceKey, func() error { return profile.SaveImportance(ctx, uri, p) }, func(w io.Writer) {
 		fmt.Fprintf(w, "importance of %d×%d shards at %v bits + dropped, on %d examples of %s (%s)\n",
 			p.Layers, p.Heads, p.Bits, p.Samples, data, task)
 		fmt.Fprintf(w, "full model accuracy %.4f; %d jobs on %d workers (%s) in %s\n",
@@ -188,19 +194,19 @@ func profileWords(c *cli.Context) error {
 		}
 		reqs = append(reqs, enc.InputIDs)
 	}
-	p, err := elastic.ProfileWords(fmt.Sprintf("%s (%s, %d examples)", filepath.Base(data), task, len(examples)), reqs)
+	p, err := profile.ProfileWords(fmt.Sprintf("%s (%s, %d examples)", filepath.Base(data), task, len(examples)), reqs)
 	if err != nil {
 		return err
 	}
 	s.Close() // before rewriting: Badger allows one handle per directory
-	return saveAndShow(c, p, elastic.WordsKey, func() error { return elastic.SaveWords(ctx, uri, p) }, func(w io.Writer) {
+	return saveAndShow(c, p, profile.WordsKey, func() error { return profile.SaveWords(ctx, uri, p) }, func(w io.Writer) {
 		printWordCoverage(w, p, reqs, data)
 	})
 }
 
 // printWordCoverage prints how much of the requests' token positions the
 // most frequent tokens cover.
-func printWordCoverage(w io.Writer, p *elastic.WordProfile, reqs [][]int, data string) {
+func printWordCoverage(w io.Writer, p *plan.WordProfile, reqs [][]int, data string) {
 	var tokens int
 	for _, ids := range reqs {
 		tokens += len(ids)
@@ -249,11 +255,11 @@ func saveAndShow(c *cli.Context, p any, key string, save func() error, summary f
 
 // printImportanceSummary prints the mean loss per fidelity and the shards
 // that matter most and least when dropped.
-func printImportanceSummary(w io.Writer, p *elastic.ImportanceProfile) {
+func printImportanceSummary(w io.Writer, p *plan.ImportanceProfile) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "bits\tmean KL\tmax KL\tmean Δacc\t")
 	n := float64(p.Layers * p.Heads)
-	row := func(name string, kl func(*elastic.ShardImportance) float64, acc func(*elastic.ShardImportance) float64) {
+	row := func(name string, kl func(*plan.ShardImportance) float64, acc func(*plan.ShardImportance) float64) {
 		var sum, mx, dacc float64
 		for l := range p.Shards {
 			for h := range p.Shards[l] {
@@ -267,16 +273,16 @@ func printImportanceSummary(w io.Writer, p *elastic.ImportanceProfile) {
 	}
 	for i, b := range p.Bits {
 		row(b.String(),
-			func(s *elastic.ShardImportance) float64 { return s.Loss[i] },
-			func(s *elastic.ShardImportance) float64 {
+			func(s *plan.ShardImportance) float64 { return s.Loss[i] },
+			func(s *plan.ShardImportance) float64 {
 				if s.AccDelta == nil {
 					return 0
 				}
 				return s.AccDelta[i]
 			})
 	}
-	row("dropped", func(s *elastic.ShardImportance) float64 { return s.Dropped },
-		func(s *elastic.ShardImportance) float64 { return s.DroppedAccDelta })
+	row("dropped", func(s *plan.ShardImportance) float64 { return s.Dropped },
+		func(s *plan.ShardImportance) float64 { return s.DroppedAccDelta })
 	tw.Flush()
 
 	type shard struct {
@@ -319,7 +325,7 @@ func profileDevice(c *cli.Context) error {
 	if be.Name() == "native" {
 		threads := c.Int("threads")
 		if threads <= 0 {
-			threads = elastic.ComputeThreads()
+			threads = pipeline.ComputeThreads()
 		}
 		be = native.New(native.Options{Threads: threads})
 	} else if c.Int("threads") > 0 {
@@ -341,21 +347,21 @@ func profileDevice(c *cli.Context) error {
 	}
 	update, finish := newProgress("device", c.Bool("quiet"))
 	start := time.Now()
-	p, err := elastic.ProfileDevice(ctx, s, st, be, elastic.DeviceOptions{Repeats: c.Int("repeats"), Progress: update})
+	p, err := profile.ProfileDevice(ctx, s, st, be, profile.DeviceOptions{Repeats: c.Int("repeats"), Progress: update})
 	finish()
 	if err != nil {
 		return err
 	}
 	took := time.Since(start)
 	s.Close()
-	return saveAndShow(c, p, elastic.DeviceKey(p.Backend), func() error { return elastic.SaveDevice(ctx, uri, p) }, func(w io.Writer) {
+	return saveAndShow(c, p, profile.DeviceKey(p.Backend), func() error { return profile.SaveDevice(ctx, uri, p) }, func(w io.Writer) {
 		fmt.Fprintf(w, "device profile of %s (%s), backend %s (%d compute threads), measured in %s\n", uri, device, p.Backend, p.Threads, took.Round(time.Millisecond))
 		fmt.Fprintf(w, "reads: %.1f MB/s, %v per read\n", p.ReadBandwidth/1e6, p.ReadLatency.Round(time.Microsecond))
 		printComputeTable(w, p)
 	})
 }
 
-func printComputeTable(w io.Writer, p *elastic.DeviceProfile) {
+func printComputeTable(w io.Writer, p *plan.DeviceProfile) {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
 	t := &p.Compute
 	fmt.Fprintln(w, "layer compute time (ms) by sequence length (rows) and shards per layer (columns):")

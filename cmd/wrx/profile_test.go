@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/shardstore"
 )
 
@@ -18,7 +19,7 @@ func TestProfileWords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p elastic.WordProfile
+	var p plan.WordProfile
 	if err := json.Unmarshal([]byte(stdout), &p); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, stdout)
 	}
@@ -44,7 +45,7 @@ func TestProfileWords(t *testing.T) {
 	if p.Requests != 3 || counts[cls] != 3 || counts[sep] != 3 || counts[movie] != 2 {
 		t.Errorf("requests %d; [CLS] in %d, [SEP] in %d, movie in %d; want 3, 3, 3, 2", p.Requests, counts[cls], counts[sep], counts[movie])
 	}
-	saved, err := elastic.LoadWords(context.Background(), s)
+	saved, err := profile.LoadWords(context.Background(), s)
 	if err != nil || saved == nil || saved.Requests != 3 || len(saved.Top) != len(p.Top) {
 		t.Errorf("saved profile %+v, err %v; want the printed one", saved, err)
 	}

@@ -15,7 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wrxlabs/wrx"
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/shared"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
@@ -131,7 +132,7 @@ func synthAction(c *cli.Context) error {
 		// it resident.
 		m = nil
 		runtime.GC()
-		if err := elastic.SaveImportance(ctx, out, p); err != nil {
+		if err := profile.SaveImportance(ctx, out, p); err != nil {
 			return err
 		}
 		profiled = time.Since(t0)
@@ -151,7 +152,7 @@ func synthAction(c *cli.Context) error {
 	fmt.Fprintln(w, ")")
 	printStoreSizes(w, s)
 	if c.Bool("uniform-importance") {
-		fmt.Fprintf(w, "importance profile: synthetic (%s; dropped = 1), saved under %s\n", syntheticImportanceMetric, elastic.ImportanceKey)
+		fmt.Fprintf(w, "importance profile: synthetic (%s; dropped = 1), saved under %s\n", syntheticImportanceMetric, profile.ImportanceKey)
 	} else {
 		fmt.Fprintln(w, "no importance profile: the planner (wrx plan, classify --target) needs one; rerun with --uniform-importance")
 	}
@@ -200,7 +201,7 @@ func synthTokenizer(path string, vocabSize int) (*bert.Tokenizer, string, error)
 
 // syntheticImportance measures the weight error of every shard version in
 // the store at uri against m and makes it an importance profile.
-func syntheticImportance(c *cli.Context, uri string, m *bert.Model) (*elastic.ImportanceProfile, error) {
+func syntheticImportance(c *cli.Context, uri string, m *bert.Model) (*plan.ImportanceProfile, error) {
 	s, err := shardstore.OpenURI(c.Context, uri)
 	if err != nil {
 		return nil, err
@@ -215,15 +216,15 @@ func syntheticImportance(c *cli.Context, uri string, m *bert.Model) (*elastic.Im
 		return nil, err
 	}
 	cfg := m.Config
-	p := &elastic.ImportanceProfile{
+	p := &plan.ImportanceProfile{
 		Task: "synthetic", Metric: syntheticImportanceMetric,
 		Layers: cfg.Layers, Heads: cfg.Heads, Bits: bits,
-		Shards: make([][]elastic.ShardImportance, cfg.Layers),
+		Shards: make([][]plan.ShardImportance, cfg.Layers),
 	}
 	for l := range p.Shards {
-		p.Shards[l] = make([]elastic.ShardImportance, cfg.Heads)
+		p.Shards[l] = make([]plan.ShardImportance, cfg.Heads)
 		for h := range p.Shards[l] {
-			p.Shards[l][h] = elastic.ShardImportance{Loss: errs[l][h], Dropped: 1}
+			p.Shards[l][h] = plan.ShardImportance{Loss: errs[l][h], Dropped: 1}
 		}
 	}
 	return p, nil

@@ -8,7 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wrxlabs/wrx"
-	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/model/synth"
 	"github.com/wrxlabs/wrx/quant"
@@ -36,7 +36,7 @@ func TestSynthCommand(t *testing.T) {
 	if !man.Synthetic || len(man.Config.Labels) != 3 || man.Config.Hidden != 384 {
 		t.Errorf("manifest: synthetic %v, %d labels, hidden %d; want true, 3, 384", man.Synthetic, len(man.Config.Labels), man.Config.Hidden)
 	}
-	p, err := elastic.LoadImportance(ctx, s)
+	p, err := profile.LoadImportance(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,166 @@
+package elasticbench
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/pipeline"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
+	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
+)
+
+// Mode is a way of serving requests from a shard store: WRX's planned
+// elastic pipeline, or one of the paper's baselines. The streaming ones
+// run on the same pipeline.Executor as WRX; they differ in plan, preload
+// and buffering.
+type Mode string
+
+// The modes.
+const (
+	// ModeWRX plans every request (target, budget, sequence length) and
+	// streams the planned shard versions, with the planner's preload set
+	// resident between requests (elastic.Runner).
+	ModeWRX Mode = "wrx"
+	// ModeHoldInMemory keeps the whole model resident at one fidelity,
+	// word embedding table included: no IO per request, the most memory.
+	// At 32 bits its layers run fused (bert.Model.Fuse), the fastest way
+	// this library computes a layer, so the baseline is not handicapped.
+	ModeHoldInMemory Mode = "hold-in-memory"
+	// ModeLoadThenExec reads the whole model at one fidelity, then
+	// computes, for every request.
+	ModeLoadThenExec Mode = "load-then-exec"
+	// ModeLayerwise streams the whole model at one fidelity, reading layer
+	// k+1 while layer k computes (the paper's standard pipelining).
+	ModeLayerwise Mode = "layerwise-pipeline"
+)
+
+// Modes lists every mode.
+func Modes() []Mode {
+	return []Mode{ModeWRX, ModeHoldInMemory, ModeLoadThenExec, ModeLayerwise}
+}
+
+// ParseMode returns the mode named s.
+func ParseMode(s string) (Mode, error) {
+	for _, m := range Modes() {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("bench: unknown mode %q (want one of %v)", s, Modes())
+}
+
+// server serves tokenized requests in one mode.
+type server interface {
+	Run(ctx context.Context, ids, typeIDs []int) ([]float32, elastic.RunInfo, error)
+	// ResidentBytes is the weight memory every request holds.
+	ResidentBytes() int64
+	// PreloadBytes is the memory of the preload buffer.
+	PreloadBytes() int64
+}
+
+// newBaseline prepares a baseline mode over store at fidelity f (0: the
+// store's highest).
+func newBaseline(ctx context.Context, store *shardstore.Store, be backend.Backend, mode Mode, f quant.Fidelity) (server, error) {
+	if f == 0 {
+		for _, b := range store.Manifest().Fidelities {
+			f = max(f, b)
+		}
+	}
+	if !store.Manifest().HasFidelity(f) {
+		return nil, fmt.Errorf("bench: %s at %d bits: store has fidelities %v", mode, int(f), store.Manifest().Fidelities)
+	}
+	var opts pipeline.ExecOptions
+	switch mode {
+	case ModeHoldInMemory:
+		return newHold(ctx, store, be, f)
+	case ModeLoadThenExec:
+		opts.LoadAll = true
+	case ModeLayerwise:
+		// One layer's blobs buffered ahead while another is computed.
+		opts.InFlight = 2 * store.Config().Heads
+	default:
+		return nil, fmt.Errorf("bench: %q is not a baseline mode", mode)
+	}
+	g, err := profile.GeometryFromManifest(store.Manifest())
+	if err != nil {
+		return nil, err
+	}
+	p, err := plan.Full(g, f)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := pipeline.NewExecutor(ctx, store, be, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &fixed{ex: ex, plan: p}, nil
+}
+
+// fixed streams the same plan for every request.
+type fixed struct {
+	ex   *pipeline.Executor
+	plan *plan.Plan
+}
+
+func (s *fixed) Run(ctx context.Context, ids, typeIDs []int) ([]float32, elastic.RunInfo, error) {
+	logits, st, err := s.ex.Run(ctx, s.plan, ids, typeIDs)
+	return logits, elastic.RunInfo{RunStats: st}, err
+}
+
+func (s *fixed) ResidentBytes() int64 { return s.ex.ResidentBytes() }
+func (s *fixed) PreloadBytes() int64  { return s.ex.PreloadBytes() }
+
+// hold computes from a whole model in memory.
+type hold struct {
+	m   *bert.Model
+	be  backend.Backend
+	mem int64 // its weight bytes
+}
+
+func newHold(ctx context.Context, store *shardstore.Store, be backend.Backend, f quant.Fidelity) (*hold, error) {
+	m, err := store.Uniform(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	words, err := store.WordTable(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.Embeddings.Word = words
+	if err := m.Fuse(); err != nil {
+		return nil, err
+	}
+	mem := store.ResidentBytes() + 4*int64(len(words.Data)) + m.FusedBytes()
+	for l, layer := range m.Layers {
+		for h := range m.Config.Heads {
+			for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
+				held := layer.Attention[h] != nil
+				if part == shardstore.FFN {
+					held = layer.FFN[h] != nil
+				}
+				if held {
+					mem += store.Size(shardstore.Key{Layer: l, Head: h, Part: part, Fidelity: f})
+				}
+			}
+		}
+	}
+	return &hold{m: m, be: be, mem: mem}, nil
+}
+
+func (s *hold) Run(ctx context.Context, ids, typeIDs []int) ([]float32, elastic.RunInfo, error) {
+	var info elastic.RunInfo
+	start := time.Now()
+	logits, err := s.m.Forward(ctx, s.be, ids, typeIDs)
+	info.Latency = time.Since(start)
+	info.PeakWeightBytes, info.ResidentBytes = s.mem, s.mem
+	return logits, info, err
+}
+
+func (s *hold) ResidentBytes() int64 { return s.mem }
+func (s *hold) PreloadBytes() int64  { return 0 }

@@ -1,0 +1,51 @@
+package elasticbench
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/internal/storetest"
+)
+
+func TestBaselinesAgreeWithTheDenseModel(t *testing.T) {
+	m, s, _ := storetest.Fixture(t, "fixtures/tiny-bert", 4, 32)
+	be, _ := backend.Get("native")
+	ctx := context.Background()
+	ids := []int{101, 2009, 1005, 1055, 1037, 11951, 1998, 2411, 12473, 4990, 1012, 102}
+	want, err := m.Forward(ctx, be, ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := 2 * m.Config.Layers * m.Config.Heads
+	for _, mode := range []Mode{ModeHoldInMemory, ModeLoadThenExec, ModeLayerwise} {
+		t.Run(string(mode), func(t *testing.T) {
+			r, err := newBaseline(ctx, s, be, mode, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, info, err := r.Run(ctx, ids, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d float64
+			for i := range got {
+				d = max(d, math.Abs(float64(got[i]-want[i])))
+			}
+			if d > 1e-6 {
+				t.Errorf("logits differ from the dense model by %.2e", d)
+			}
+			wantReads := full
+			if mode == ModeHoldInMemory {
+				wantReads = 0
+			}
+			if info.Reads != wantReads {
+				t.Errorf("%d blobs read per request, want %d", info.Reads, wantReads)
+			}
+		})
+	}
+	if _, err := newBaseline(ctx, s, be, ModeLayerwise, 8); err == nil {
+		t.Error("a baseline at a fidelity the store lacks was accepted")
+	}
+}

@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/model/bert"
+)
+
+// cachedWords serves word rows from memory when it holds them and reads
+// the others from the store's rows.
+type cachedWords struct {
+	hidden int
+	index  map[int]int // token id → row in data
+	data   []float32
+	store  bert.WordEmbeddings
+}
+
+// Rows implements bert.WordEmbeddings: one store read for the rows the
+// cache lacks, in the order of ids.
+func (c *cachedWords) Rows(ctx context.Context, ids []int, dst []float32) error {
+	H := c.hidden
+	var missIDs, missPos []int
+	for i, id := range ids {
+		if r, ok := c.index[id]; ok {
+			copy(dst[i*H:(i+1)*H], c.data[r*H:(r+1)*H])
+			continue
+		}
+		missIDs, missPos = append(missIDs, id), append(missPos, i)
+	}
+	if len(missIDs) == 0 {
+		return nil
+	}
+	buf := make([]float32, len(missIDs)*H)
+	if err := c.store.Rows(ctx, missIDs, buf); err != nil {
+		return err
+	}
+	for j, i := range missPos {
+		copy(dst[i*H:(i+1)*H], buf[j*H:(j+1)*H])
+	}
+	return nil
+}
+
+// SetRows makes the preload buffer hold the word rows of ids, read from
+// the store and verified, in place of the rows it held. The rows count
+// against ExecOptions.PreloadLimit together with the preloaded shards.
+func (e *Executor) SetRows(ctx context.Context, ids []int) error {
+	c := e.skel.Config
+	H := c.Hidden
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	for _, id := range ids {
+		if id < 0 || id >= c.VocabSize {
+			return fmt.Errorf("preload rows: token id %d outside the vocabulary of %d", id, c.VocabSize)
+		}
+	}
+	bytes := int64(len(ids)) * int64(4*H)
+	e.mu.RLock()
+	shards := e.pBytes - e.rowBytes()
+	e.mu.RUnlock()
+	if lim := e.opts.PreloadLimit; lim > 0 && shards+bytes > lim {
+		return fmt.Errorf("preload rows: %d word rows need %d bytes and shards %d, over the %d-byte budget", len(ids), bytes, shards, lim)
+	}
+	var rows *cachedWords
+	if len(ids) > 0 {
+		rows = &cachedWords{hidden: H, index: make(map[int]int, len(ids)), data: make([]float32, len(ids)*H), store: e.words}
+		if err := e.words.Rows(ctx, ids, rows.data); err != nil {
+			return fmt.Errorf("preload rows: %w", err)
+		}
+		for i, id := range ids {
+			rows.index[id] = i
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pBytes += bytes - e.rowBytes()
+	e.rows = rows
+	e.skel.Embeddings.Word = e.words
+	if rows != nil {
+		e.skel.Embeddings.Word = rows
+	}
+	return nil
+}
+
+// rowBytes is the memory of the preloaded word rows; the caller holds mu.
+func (e *Executor) rowBytes() int64 {
+	if e.rows == nil {
+		return 0
+	}
+	return int64(4 * len(e.rows.data))
+}
+
+// CachedRows is how many of the tokens ids need no word-row read: their
+// rows are preloaded or they repeat an earlier token (Request.CachedRows).
+func (e *Executor) CachedRows(ids []int) int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return plan.CountCachedRows(ids, func(id int) bool {
+		if e.rows == nil {
+			return false
+		}
+		_, ok := e.rows.index[id]
+		return ok
+	})
+}

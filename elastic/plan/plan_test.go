@@ -1,0 +1,257 @@
+package plan
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/wrxlabs/wrx/quant"
+)
+
+const us = time.Microsecond
+
+// timingProfiles is a model small enough to time by hand: L layers of 2
+// heads, stored at 4 and 8 bits. A byte takes 1 µs to read and a read
+// costs 100 µs more, so an attention blob reads in 1100 µs at 4 bits and
+// 2100 µs at 8, an FFN blob in 2100 µs and 4100 µs. A layer costs 200 µs
+// with no shard and 1000 µs with both (600 µs with one), so a shard's half
+// costs 200 µs either way and each fixed part 100 µs. At S=16 the batched
+// embedding read is 100 + 16×100 µs.
+func timingProfiles(layers int) *Profiles {
+	bits := []quant.Fidelity{4, 8}
+	geo := UniformGeometry(layers, 2, bits, 100, func(b quant.Fidelity) BlobSizes {
+		return BlobSizes{Attn: 250 * int64(b), FFN: 500 * int64(b)}
+	})
+	im := &ImportanceProfile{Layers: layers, Heads: 2, Bits: bits, Shards: make([][]ShardImportance, layers)}
+	for l := range im.Shards {
+		im.Shards[l] = []ShardImportance{
+			{Loss: []float64{0.3, 0.1}, Dropped: 1},
+			{Loss: []float64{0.2, 0.05}, Dropped: 0.5},
+		}
+	}
+	dev := &DeviceProfile{
+		ReadBandwidth: 1e6,
+		ReadLatency:   100 * us,
+		Compute: ComputeTable{
+			SeqLens:     []int{16},
+			ShardCounts: []int{0, 2},
+			Layer:       [][]time.Duration{{200 * us, 1000 * us}},
+			Embed:       []time.Duration{50 * us},
+			Head:        []time.Duration{30 * us},
+		},
+	}
+	return &Profiles{Geometry: geo, Importance: im, Device: dev}
+}
+
+func TestSimulateHandComputed(t *testing.T) {
+	prof := timingProfiles(2)
+	// Layer 0: head 0 resident at 4 bits, head 1 streamed at 4 bits.
+	// Layer 1: head 0 streamed at 8 bits, head 1 dropped.
+	plan := &Plan{
+		SeqLen:   16,
+		RowReads: RowReadsBatched,
+		Layers: []LayerPlan{
+			{Layer: 0, Shards: []ShardChoice{{Head: 0, Bits: 4, Preloaded: true}, {Head: 1, Bits: 4}}},
+			{Layer: 1, Shards: []ShardChoice{{Head: 0, Bits: 8}}},
+		},
+		IO: []BlobRead{
+			{Layer: 0, Head: 1, Part: Attention, Bits: 4, Bytes: 1000},
+			{Layer: 0, Head: 1, Part: FFN, Bits: 4, Bytes: 2000},
+			{Layer: 1, Head: 0, Part: Attention, Bits: 8, Bytes: 2000},
+			{Layer: 1, Head: 0, Part: FFN, Bits: 8, Bytes: 4000},
+		},
+		Preload: []ShardVersion{{Layer: 0, Head: 0, Bits: 4, Bytes: 3000}},
+	}
+	tests := []struct {
+		name string
+		k    int
+		want Timing
+	}{
+		{
+			// Rows arrive at 1700, compute starts at 1750. Layer 0: the
+			// resident half 1750-1950; blob 0 arrives 2800, runs to 3000;
+			// fixed to 3100; resident FFN half to 3300; blob 1 may only be
+			// read once blob 0 is consumed (3000), arrives 5100, runs to
+			// 5300; fixed to 5400. Layer 1: blob 2 is read from 5300 (blob 1
+			// consumed), arrives 7400, runs to 7600, fixed to 7700; blob 3 is
+			// read from 7600, arrives 11700, runs to 11900, fixed to 12000.
+			// Head: 12030.
+			name: "one buffer",
+			k:    1,
+			want: Timing{
+				EmbeddingRead: 1700 * us, IOEnd: 11700 * us, Latency: 12030 * us,
+				Layers: []LayerTiming{{Start: 1750 * us, Finish: 5400 * us, Order: []int{0, 1}}, {Start: 7400 * us, Finish: 12000 * us, Order: []int{0}}},
+			},
+		},
+		{
+			// Reads back to back: 2800, 4900, 7000, 11100. Layer 0: 1750,
+			// 1950, blob 0 2800-3000, 3100, 3300, blob 1 4900-5100, 5200.
+			// Layer 1: blob 2 7000-7200, 7300, blob 3 11100-11300, 11400.
+			name: "unbounded",
+			k:    0,
+			want: Timing{
+				EmbeddingRead: 1700 * us, IOEnd: 11100 * us, Latency: 11430 * us,
+				Layers: []LayerTiming{{Start: 1750 * us, Finish: 5200 * us, Order: []int{0, 1}}, {Start: 7000 * us, Finish: 11400 * us, Order: []int{0}}},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			plan.InFlightBlobs = tc.k
+			got, err := Simulate(plan, prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(&tc.want, got); diff != "" {
+				t.Errorf("timing (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// One layer of the hand model with nothing preloaded and T = 12 ms. By hand
+// (reads back to back from 1700 µs, compute from 1750 µs):
+//
+//	nothing          1980 µs  loss 1.5
+//	both at 4 bits   8430 µs  loss 0.5
+//	head 0 at 8      11430 µs loss 0.3   <- best within 12 ms
+//	head 1 at 8      11430 µs loss 0.35
+//	both at 8        14430 µs loss 0.15  (misses)
+//
+// The head 0 at 8 bits plan: reads end at 3800, 4900, 9000, 11100; compute
+// 3800-4000, 4900-5100, fixed to 5200, 9000-9200, 11100-11300, fixed to
+// 11400, head to 11430.
+const handPlanJSON = `{
+  "strategy": "%s",
+  "target_ns": 12000000,
+  "budget_bytes": 0,
+  "seq_len": 16,
+  "row_reads": "batched",
+  "layers": [
+    {"layer": 0, "shards": [{"head": 0, "bits": 8}, {"head": 1, "bits": 4}], "start_ns": 3800000, "finish_ns": 11400000}
+  ],
+  "io": [
+    {"layer": 0, "head": 0, "part": "attn", "bits": 8, "bytes": 2000},
+    {"layer": 0, "head": 1, "part": "attn", "bits": 4, "bytes": 1000},
+    {"layer": 0, "head": 0, "part": "ffn", "bits": 8, "bytes": 4000},
+    {"layer": 0, "head": 1, "part": "ffn", "bits": 4, "bytes": 2000}
+  ],
+  "preload": [],
+  "preload_bytes": 0,
+  "in_flight_blobs": 4,
+  "in_flight_bytes": 16000,
+  "predicted_latency_ns": 11430000,
+  "predicted_loss": 0.3
+}`
+
+func TestPlanJSONHandCase(t *testing.T) {
+	for _, strat := range Strategies() {
+		t.Run(string(strat), func(t *testing.T) {
+			pl, err := New(timingProfiles(1), Options{Strategy: strat, RowReads: RowReadsBatched})
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := pl.Plan(Request{Target: 12 * time.Millisecond, Budget: 0, SeqLen: 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, want any
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(sprintf(handPlanJSON, strat)), &want); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-12)); diff != "" {
+				t.Errorf("plan JSON (-want +got):\n%s", diff)
+			}
+			var back Plan
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(plan, &back); diff != "" {
+				t.Errorf("JSON round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Below the latency of dropping every shard nothing is feasible, and the
+// error says so: by hand, 1700 + 50 + 200 + 30 µs for one layer.
+func TestInfeasibleHandCase(t *testing.T) {
+	pl, err := New(timingProfiles(1), Options{RowReads: RowReadsBatched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pl.Plan(Request{Target: 1979 * us, Budget: 1 << 20, SeqLen: 16})
+	var ie *InfeasibleError
+	if !errors.As(err, &ie) {
+		t.Fatalf("got %v, want an *InfeasibleError", err)
+	}
+	want := &InfeasibleError{Target: 1979 * us, Budget: 1 << 20, SeqLen: 16, MinTarget: 1980 * us, MinBudget: -1}
+	if diff := cmp.Diff(want, ie); diff != "" {
+		t.Errorf("error (-want +got):\n%s", diff)
+	}
+	if got, err := MinTarget(pl, 1<<20, 16); err != nil || got != 1980*us {
+		t.Errorf("MinTarget = %v, %v; want 1.98ms", got, err)
+	}
+	plan, err := pl.Plan(Request{Target: 1980 * us, Budget: 1 << 20, SeqLen: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.PredictedLoss != 1.5 || len(plan.IO) != 0 {
+		t.Errorf("at the minimum target the plan runs %v with loss %v, want nothing and 1.5", plan.Layers, plan.PredictedLoss)
+	}
+}
+
+func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+func TestSimulateRejectsInconsistentPlans(t *testing.T) {
+	good := func() *Plan {
+		return &Plan{
+			SeqLen: 16, InFlightBlobs: 2,
+			Layers: []LayerPlan{
+				{Layer: 0, Shards: []ShardChoice{{Head: 0, Bits: 4, Preloaded: true}, {Head: 1, Bits: 8}}},
+			},
+			IO: []BlobRead{
+				{Layer: 0, Head: 1, Part: Attention, Bits: 8, Bytes: 2000},
+				{Layer: 0, Head: 1, Part: FFN, Bits: 8, Bytes: 4000},
+			},
+			Preload: []ShardVersion{{Layer: 0, Head: 0, Bits: 4, Bytes: 3000}},
+		}
+	}
+	prof := timingProfiles(1)
+	if _, err := Simulate(good(), prof); err != nil {
+		t.Fatalf("consistent plan: %v", err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(p *Plan)
+	}{
+		{"IO out of order", func(p *Plan) { p.IO[0], p.IO[1] = p.IO[1], p.IO[0] }},
+		{"IO missing a blob", func(p *Plan) { p.IO = p.IO[:1] }},
+		{"resident version not preloaded", func(p *Plan) { p.Preload = nil }},
+		{"resident at another fidelity", func(p *Plan) { p.Layers[0].Shards[0].Bits = 8 }},
+		{"unknown fidelity", func(p *Plan) { p.Layers[0].Shards[1].Bits = 5 }},
+		{"head out of range", func(p *Plan) { p.Layers[0].Shards[1].Head = 2 }},
+		{"head twice", func(p *Plan) { p.Layers[0].Shards[1].Head = 0 }},
+		{"missing layer", func(p *Plan) { p.Layers = nil }},
+		{"wrong preload size", func(p *Plan) { p.Preload[0].Bytes = 1 }},
+		{"no sequence length", func(p *Plan) { p.SeqLen = 0 }},
+	}
+	for _, tc := range tests {
+		p := good()
+		tc.mutate(p)
+		if _, err := Simulate(p, prof); err == nil {
+			t.Errorf("%s: Simulate accepted the plan", tc.name)
+		}
+	}
+}

@@ -1,0 +1,488 @@
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
+)
+
+// DeviceOptions tunes ProfileDevice. The zero value takes the median of 9
+// repetitions, reads 4 blobs per (fidelity, part), and measures sequence
+// lengths 8 to 128 and shard counts 0, 1, 2, 3, 4, 6, 8, 10 and all.
+type DeviceOptions struct {
+	// Repeats is how many times each compute time is measured; the median
+	// is kept. 0 means 9.
+	Repeats int
+	// ReadSamples is how many distinct blobs are read per (fidelity, part),
+	// and a quarter of how many word-embedding rows; 0 means 4.
+	ReadSamples int
+	// SeqLens are the sequence lengths to time, increasing; nil means 8,
+	// 16, 32, 64 and 128 (those within the model's max_position).
+	SeqLens []int
+	// ShardCounts are the shard counts per layer to time, increasing from 0
+	// and at most the number of heads; nil means 0, 1, 2, 3, 4, 6, 8, 10
+	// and the number of heads (those below it).
+	ShardCounts []int
+	// Seed seeds the random token ids and the choice of blobs.
+	Seed uint64
+	// Progress, if set, is called after each measurement with the number
+	// done and the total.
+	Progress func(done, total int)
+}
+
+// ProfileDevice measures how fast this device reads the store and runs the
+// model on be:
+//
+//   - reads: each shard blob of a sample, at every fidelity and both
+//     parts, and a sample of word-embedding rows, is read once through st
+//     (cold: the flat-file store reads with direct IO, so no page cache),
+//     and read time = latency + bytes/bandwidth is fitted by least squares
+//     to the median time of each (fidelity, part) group;
+//   - compute: with the real Pass on random token ids, one layer at every
+//     (sequence length, shard count), with shards at the store's highest
+//     fidelity as the executor reads them; the embedding (from rows
+//     already read) and the classification head at every sequence length;
+//   - dequantization: a layer with every shard at each fidelity against
+//     the highest; the factor is the ratio of the shard-dependent part of
+//     the layer time, the largest over the sequence lengths measured
+//     (decoding costs the same at any length, so short sequences feel it
+//     most and the largest is the safe bound).
+//
+// st is normally store.Storage(), possibly wrapped (storage.Throttle) to
+// emulate a slower device; compute reads shards through store, unthrottled,
+// since only their computation is timed.
+func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Store, be backend.Backend, opts DeviceOptions) (*plan.DeviceProfile, error) {
+	if store == nil || st == nil || be == nil {
+		return nil, errors.New("profile device: nil store, storage or backend")
+	}
+	d, err := newDeviceRun(store, st, be, opts)
+	if err != nil {
+		return nil, fmt.Errorf("profile device: %w", err)
+	}
+	p := &plan.DeviceProfile{Backend: be.Name()}
+	if t, ok := be.(backend.Threaded); ok {
+		p.Threads = t.Threads()
+	}
+	if p.ReadBandwidth, p.ReadLatency, err = d.reads(ctx); err != nil {
+		return nil, fmt.Errorf("profile device: reads: %w", err)
+	}
+	if p.Compute, p.Dequant, err = d.compute(ctx); err != nil {
+		return nil, fmt.Errorf("profile device: compute: %w", err)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("profile device: %w", err)
+	}
+	return p, nil
+}
+
+// MeasureReads measures only the read side of ProfileDevice: the fitted
+// bandwidth (bytes per second) and per-read latency of st, which holds the
+// blobs of store. It takes well under a second on a fast device, so a
+// benchmark can re-measure the storage it actually runs on (for example
+// under a different storage.Throttle) without timing compute again. Only
+// opts.ReadSamples and opts.Seed matter.
+func MeasureReads(ctx context.Context, store *shardstore.Store, st storage.Store, opts DeviceOptions) (bandwidth float64, latency time.Duration, err error) {
+	if store == nil || st == nil {
+		return 0, 0, errors.New("measure reads: nil store or storage")
+	}
+	opts.Progress = nil
+	d, err := newDeviceRun(store, st, nil, opts)
+	if err != nil {
+		return 0, 0, fmt.Errorf("measure reads: %w", err)
+	}
+	if bandwidth, latency, err = d.reads(ctx); err != nil {
+		return 0, 0, fmt.Errorf("measure reads: %w", err)
+	}
+	return bandwidth, latency, nil
+}
+
+type deviceRun struct {
+	store *shardstore.Store
+	st    storage.Store
+	be    backend.Backend
+	cfg   *bert.Config
+	opts  DeviceOptions
+	fids  []quant.Fidelity // increasing
+	rng   *rand.Rand
+
+	done, total int
+}
+
+func newDeviceRun(store *shardstore.Store, st storage.Store, be backend.Backend, opts DeviceOptions) (*deviceRun, error) {
+	c := store.Config()
+	if opts.Repeats <= 0 {
+		opts.Repeats = 9
+	}
+	if opts.ReadSamples <= 0 {
+		opts.ReadSamples = 4
+	}
+	if opts.ReadSamples > c.Layers*c.Heads {
+		return nil, fmt.Errorf("%d read samples per group, but the model has only %d shards", opts.ReadSamples, c.Layers*c.Heads)
+	}
+	if opts.SeqLens == nil {
+		for _, s := range []int{8, 16, 32, 64, 128} {
+			if s <= c.MaxPosition {
+				opts.SeqLens = append(opts.SeqLens, s)
+			}
+		}
+	}
+	for i, s := range opts.SeqLens {
+		if s <= 0 || s > c.MaxPosition || (i > 0 && s <= opts.SeqLens[i-1]) {
+			return nil, fmt.Errorf("sequence lengths %v must increase within [1, %d]", opts.SeqLens, c.MaxPosition)
+		}
+	}
+	if len(opts.SeqLens) == 0 {
+		return nil, errors.New("no sequence lengths to measure")
+	}
+	if opts.ShardCounts == nil {
+		for _, n := range []int{0, 1, 2, 3, 4, 6, 8, 10} {
+			if n < c.Heads {
+				opts.ShardCounts = append(opts.ShardCounts, n)
+			}
+		}
+		opts.ShardCounts = append(opts.ShardCounts, c.Heads)
+	}
+	sc := opts.ShardCounts
+	if len(sc) < 2 || sc[0] != 0 {
+		return nil, fmt.Errorf("shard counts %v must start at 0 and hold at least two counts", sc)
+	}
+	for i := 1; i < len(sc); i++ {
+		if sc[i] <= sc[i-1] || sc[i] > c.Heads {
+			return nil, fmt.Errorf("shard counts %v must increase within [0, %d]", sc, c.Heads)
+		}
+	}
+	fids := slices.Clone(store.Manifest().Fidelities)
+	slices.Sort(fids)
+	d := &deviceRun{store: store, st: st, be: be, cfg: c, opts: opts, fids: fids,
+		rng: rand.New(rand.NewPCG(opts.Seed, 0x5752585f44455649))}
+	nS := len(opts.SeqLens)
+	d.total = 2*len(fids) + 1 + nS*(len(sc)+2) + nS*len(fids)
+	return d, nil
+}
+
+func (d *deviceRun) step() {
+	d.done++
+	if d.opts.Progress != nil {
+		d.opts.Progress(d.done, d.total)
+	}
+}
+
+// readGroup is the reads of blobs of about one size.
+type readGroup struct {
+	bytes float64       // mean size
+	time  time.Duration // median time
+}
+
+// reads times cold reads of blobs of every size the store holds and fits
+// latency + bytes/bandwidth.
+func (d *deviceRun) reads(ctx context.Context) (bw float64, lat time.Duration, err error) {
+	c, man := d.cfg, d.store.Manifest()
+	k := d.opts.ReadSamples
+	// Every group reads distinct shards, and no blob is read twice, so no
+	// read is served by a cache the first one filled.
+	shards := d.rng.Perm(c.Layers * c.Heads)
+	var groups []readGroup
+	var buf []byte
+	timeRead := func(key string, off int64, n int) (time.Duration, error) {
+		if cap(buf) < int(storage.AlignUp(int64(n))) {
+			buf = storage.AlignedBuffer(n)
+		}
+		start := time.Now()
+		got, err := d.st.ReadAt(ctx, key, buf[:n], off)
+		el := time.Since(start)
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", key, err)
+		}
+		if got != n {
+			return 0, fmt.Errorf("read %s: %d bytes, want %d", key, got, n)
+		}
+		return el, nil
+	}
+	next := 0
+	for _, f := range d.fids {
+		for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
+			var times []time.Duration
+			var total float64
+			for i := range k {
+				s := shards[(next+i)%len(shards)]
+				key := shardstore.Key{Layer: s / c.Heads, Head: s % c.Heads, Part: part, Fidelity: f}.String()
+				size := man.Blobs[key].Size
+				t, err := timeRead(key, 0, int(size))
+				if err != nil {
+					return 0, 0, err
+				}
+				times = append(times, t)
+				total += float64(size)
+			}
+			next += k
+			groups = append(groups, readGroup{bytes: total / float64(k), time: median(times)})
+			d.step()
+		}
+	}
+	var times []time.Duration
+	rec := man.WordRowBytes
+	for _, id := range d.rng.Perm(c.VocabSize)[:min(4*k, c.VocabSize)] {
+		t, err := timeRead(shardstore.WordKey, int64(id)*int64(rec), rec)
+		if err != nil {
+			return 0, 0, err
+		}
+		times = append(times, t)
+	}
+	groups = append(groups, readGroup{bytes: float64(rec), time: median(times)})
+	d.step()
+	bw, lat, err = fitReads(groups)
+	return bw, lat, err
+}
+
+// fitReads fits time = lat + bytes/bw by least squares. A negative
+// intercept (noise around a latency near zero) is taken as zero latency,
+// with the bandwidth refitted through the origin.
+func fitReads(groups []readGroup) (float64, time.Duration, error) {
+	var mx, my float64
+	for _, g := range groups {
+		mx += g.bytes
+		my += g.time.Seconds()
+	}
+	n := float64(len(groups))
+	mx, my = mx/n, my/n
+	var sxx, sxy float64
+	for _, g := range groups {
+		dx := g.bytes - mx
+		sxx += dx * dx
+		sxy += dx * (g.time.Seconds() - my)
+	}
+	if sxx == 0 {
+		return 0, 0, fmt.Errorf("cannot fit bandwidth: all %d read groups have the same size", len(groups))
+	}
+	slope := sxy / sxx
+	icept := my - slope*mx
+	if icept < 0 || slope <= 0 {
+		// Through the origin: slope = Σxy / Σxx.
+		var xy, xx float64
+		for _, g := range groups {
+			xy += g.bytes * g.time.Seconds()
+			xx += g.bytes * g.bytes
+		}
+		slope, icept = xy/xx, 0
+	}
+	if !(slope > 0) {
+		return 0, 0, fmt.Errorf("cannot fit bandwidth: reads took no measurable time (%+v)", groups)
+	}
+	return 1 / slope, time.Duration(icept * 1e9), nil
+}
+
+// compute fills the compute table and the dequantization factors.
+func (d *deviceRun) compute(ctx context.Context) (plan.ComputeTable, []plan.DequantFactor, error) {
+	c := d.cfg
+	o := d.opts
+	skel, err := d.store.Skeleton(ctx)
+	if err != nil {
+		return plan.ComputeTable{}, nil, err
+	}
+	// Layer 0's shards at every fidelity, each version in its own buffer,
+	// as the executor holds them.
+	type shards struct {
+		attn []*bert.AttentionShard
+		ffn  []*bert.FFNShard
+	}
+	byFid := make([]shards, len(d.fids))
+	for i, f := range d.fids {
+		for h := range c.Heads {
+			a, err := d.store.ReadShard(ctx, shardstore.Key{Layer: 0, Head: h, Part: shardstore.Attention, Fidelity: f}, nil)
+			if err != nil {
+				return plan.ComputeTable{}, nil, err
+			}
+			ff, err := d.store.ReadShard(ctx, shardstore.Key{Layer: 0, Head: h, Part: shardstore.FFN, Fidelity: f}, nil)
+			if err != nil {
+				return plan.ComputeTable{}, nil, err
+			}
+			byFid[i].attn = append(byFid[i].attn, a.(*bert.AttentionShard))
+			byFid[i].ffn = append(byFid[i].ffn, ff.(*bert.FFNShard))
+		}
+	}
+	res := &skel.Layers[0].Resident
+	top := len(d.fids) - 1
+	runLayer := func(p *bert.Pass, x0 []float32, s shards, n int) (time.Duration, error) {
+		if err := p.SetHidden(x0); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		p.BeginLayer()
+		for _, a := range s.attn[:n] {
+			p.AddAttention(a)
+		}
+		p.EndAttention(res)
+		for _, f := range s.ffn[:n] {
+			p.AddFFN(f)
+		}
+		p.EndLayer(res)
+		return time.Since(start), nil
+	}
+
+	t := plan.ComputeTable{SeqLens: slices.Clone(o.SeqLens), ShardCounts: slices.Clone(o.ShardCounts)}
+	factors := make([]float64, len(d.fids))
+	for _, S := range o.SeqLens {
+		if err := ctx.Err(); err != nil {
+			return plan.ComputeTable{}, nil, err
+		}
+		// Random ids; their rows are read once, then served from memory so
+		// that the embedding is timed without IO.
+		ids := make([]int, S)
+		for i := range ids {
+			ids[i] = d.rng.IntN(c.VocabSize)
+		}
+		rows := make([]float32, S*c.Hidden)
+		if err := skel.Embeddings.Word.Rows(ctx, ids, rows); err != nil {
+			return plan.ComputeTable{}, nil, err
+		}
+		emb := skel.Embeddings
+		emb.Word = &bert.DenseWordEmbeddings{Hidden: c.Hidden, Data: rows}
+		local := make([]int, S)
+		for i := range local {
+			local[i] = i
+		}
+		p := bert.NewPass(d.be, c, S)
+		embed := make([]time.Duration, o.Repeats)
+		for r := range embed {
+			start := time.Now()
+			if err := p.Embed(ctx, &emb, local, nil); err != nil {
+				return plan.ComputeTable{}, nil, err
+			}
+			embed[r] = time.Since(start)
+		}
+		t.Embed = append(t.Embed, median(embed))
+		d.step()
+		x0 := slices.Clone(p.Hidden())
+
+		// A warm-up layer (not kept) wakes the backend's helpers and brings
+		// the shards into cache, as in a run of many requests.
+		if _, err := runLayer(p, x0, byFid[top], c.Heads); err != nil {
+			return plan.ComputeTable{}, nil, err
+		}
+		// Repetitions go round the shard counts so that a slow moment
+		// spreads over all of them instead of skewing one.
+		times := make([][]time.Duration, len(o.ShardCounts))
+		for range o.Repeats {
+			for j, n := range o.ShardCounts {
+				el, err := runLayer(p, x0, byFid[top], n)
+				if err != nil {
+					return plan.ComputeTable{}, nil, err
+				}
+				times[j] = append(times[j], el)
+			}
+			if err := ctx.Err(); err != nil {
+				return plan.ComputeTable{}, nil, err
+			}
+		}
+		row := make([]time.Duration, len(times))
+		for j := range times {
+			row[j] = median(times[j])
+			d.step()
+		}
+		t.Layer = append(t.Layer, row)
+
+		if err := p.SetHidden(x0); err != nil {
+			return plan.ComputeTable{}, nil, err
+		}
+		head := make([]time.Duration, o.Repeats)
+		for r := range head {
+			start := time.Now()
+			p.Logits(&skel.Head)
+			head[r] = time.Since(start)
+		}
+		t.Head = append(t.Head, median(head))
+		d.step()
+
+		// Dequantization: a full layer at each fidelity, round-robin.
+		ft := make([][]time.Duration, len(d.fids))
+		for range o.Repeats {
+			for i := range d.fids {
+				el, err := runLayer(p, x0, byFid[i], c.Heads)
+				if err != nil {
+					return plan.ComputeTable{}, nil, err
+				}
+				ft[i] = append(ft[i], el)
+			}
+			if err := ctx.Err(); err != nil {
+				return plan.ComputeTable{}, nil, err
+			}
+		}
+		base := float64(row[0])
+		ref := float64(median(ft[top])) - base
+		for i := range d.fids {
+			f := float64(median(ft[i])) - base
+			if ref <= 0 || f <= 0 {
+				// The shards' share is lost in the noise: compare whole layers.
+				f, ref = float64(median(ft[i])), float64(median(ft[top]))
+			}
+			factors[i] = max(factors[i], f/ref)
+			d.step()
+		}
+	}
+	var dq []plan.DequantFactor
+	for i, f := range d.fids {
+		dq = append(dq, plan.DequantFactor{Bits: f, Factor: factors[i]})
+	}
+	return t, dq, nil
+}
+
+func median(ts []time.Duration) time.Duration {
+	s := slices.Clone(ts)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// DeviceKey is the store key the device profile for a backend is saved
+// under.
+func DeviceKey(backendName string) string {
+	return shardstore.ProfilePrefix + "device/" + backendName
+}
+
+// SaveDevice validates p and writes it as JSON into the store at uri,
+// under DeviceKey(p.Backend), replacing any previous profile for that
+// backend. As with SaveImportance, the store is rewritten atomically and no
+// Badger handle on it may be open.
+func SaveDevice(ctx context.Context, uri string, p *plan.DeviceProfile) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("save device profile: %w", err)
+	}
+	if p.Backend == "" {
+		return errors.New("save device profile: the profile names no backend")
+	}
+	return saveProfile(ctx, uri, DeviceKey(p.Backend), "device profile", p)
+}
+
+// LoadDevice reads the device profile saved in store for the named
+// backend. A store without one gives an error that says how to make it.
+func LoadDevice(ctx context.Context, store *shardstore.Store, backendName string) (*plan.DeviceProfile, error) {
+	key := DeviceKey(backendName)
+	var p plan.DeviceProfile
+	found, err := loadProfile(ctx, store, key, "device profile", &p)
+	if !found {
+		return nil, fmt.Errorf("store has no device profile for backend %q (%s): run wrx profile device --backend %s first", backendName, key, backendName)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("load device profile %s: %w", key, err)
+	}
+	if p.Backend != backendName {
+		return nil, fmt.Errorf("load device profile %s: it was measured on backend %q", key, p.Backend)
+	}
+	return &p, nil
+}

@@ -1,0 +1,46 @@
+// Package storetest converts the shared fixture models into in-memory
+// shard stores for tests. It is imported by tests only.
+package storetest
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/wrxlabs/wrx/internal/shared"
+	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
+)
+
+// Fixture converts the shared model at rel (such as "fixtures/tiny-bert")
+// at fids (nil: every fidelity) into a fresh mem: store named after the
+// test, and opens it. It returns the model as loaded, the open store and
+// its URI; both are cleaned up with the test. Without ../shared the test
+// is skipped (see shared.Path).
+func Fixture(t testing.TB, rel string, fids ...quant.Fidelity) (*bert.Model, *shardstore.Store, string) {
+	t.Helper()
+	dir := shared.Path(t, filepath.FromSlash(rel))
+	m, err := bert.Load(dir, bert.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := bert.LoadTokenizer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := t.Name()
+	uri := "mem:" + name
+	t.Cleanup(func() { storage.DeleteMem(name) })
+	ctx := context.Background()
+	if err := shardstore.Convert(ctx, uri, m, tok, shardstore.ConvertOptions{Fidelities: fids, Source: dir}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := shardstore.OpenURI(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s, uri
+}
