@@ -129,7 +129,7 @@ if [ "$SYNTH" = 1 ]; then
 	else
 		rm -rf "$OUT/bertbase-store"
 		log "synth bert-base (random weights)"
-		timed "$WRX" synth --like bert-base --out "$BASE" --fidelities 4,8,16,32 --quiet
+		timed "$WRX" synth --like bert-base --vocab "$SHARED/fixtures/tokenizer/vocab.txt" --out "$BASE" --fidelities 4,8,16,32 --quiet
 	fi
 	timed "$WRX" profile device --store "$BASE" --quiet | tee "$OUT/bertbase-device.txt"
 	base=(--store "$BASE" --task sst2 --data "$DEV" --targets auto --budgets 4MB,16MB,64MB

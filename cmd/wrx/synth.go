@@ -1,13 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,18 +11,13 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wrxlabs/wrx"
-	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
-	"github.com/wrxlabs/wrx/internal/shared"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/model/synth"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
 )
-
-// syntheticImportanceMetric labels the importance profile wrx synth writes.
-const syntheticImportanceMetric = "synthetic: relative weight error²"
 
 // randomWeightsNotice is said whenever a synthetic store is made or used.
 const randomWeightsNotice = "its predictions and accuracy mean nothing; only latency and memory measured on it are meaningful"
@@ -50,9 +41,9 @@ synthetic, and wrx classify and eval warn when they use it: its predictions
 and accuracy mean nothing. Only latency and memory measured on it are
 meaningful.
 
-The vocabulary is --vocab, else the bert-base-uncased vocab.txt of the shared
-fixtures when they are found (WRX_SHARED), else a synthetic one in which every
-word is [UNK] (one token per word).
+The vocabulary is --vocab (for BERT shapes, a bert-base-uncased vocab.txt such
+as ../shared/fixtures/tokenizer/vocab.txt), else a synthetic one in which
+every word is [UNK] (one token per word).
 
 With --uniform-importance (the default) the store also gets an importance
 profile, so that wrx plan, classify --target and bench work on it without
@@ -60,7 +51,7 @@ wrx profile importance (which would measure nothing on random weights): the
 loss of a shard version is its measured relative weight error squared,
 sum ||w - q(w)||^2 / sum ||w||^2 over the shard's six matrices, and a dropped
 shard costs 1. Every shard then matters alike, and fewer bits cost more. The
-profile's metric reads "` + syntheticImportanceMetric + `".
+profile's metric reads "` + profile.WeightErrorMetric + `".
 Run wrx profile device on the store before planning.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "like", Required: true, Usage: "architecture `NAME`: " + strings.Join(synth.Likes(), ", ")},
@@ -79,155 +70,64 @@ Run wrx profile device on the store before planning.`,
 
 func synthAction(c *cli.Context) error {
 	ctx, out, like, w := c.Context, c.String("out"), c.String("like"), c.App.Writer
-	cfg, err := synth.Config(like)
-	if err != nil {
-		return fmt.Errorf("--like: %w", err)
-	}
 	fids, err := quant.ParseFidelities(c.String("fidelities"))
 	if err != nil {
 		return fmt.Errorf("--fidelities: %w", err)
 	}
 	if n := c.Int("labels"); n < 1 {
 		return fmt.Errorf("--labels %d: a classifier needs at least one class", n)
-	} else if n != len(cfg.Labels) {
-		cfg.Labels = make([]string, n)
-		for i := range cfg.Labels {
-			cfg.Labels[i] = fmt.Sprintf("LABEL_%d", i)
-		}
 	}
-	tok, vocabFrom, err := synthTokenizer(c.String("vocab"), cfg.VocabSize)
-	if err != nil {
-		return err
+	if v := c.String("vocab"); v != "" {
+		if _, err := os.Stat(v); err != nil {
+			return fmt.Errorf("--vocab: %w", err)
+		}
 	}
 	seed := c.Uint64("seed")
 	fmt.Fprintf(w, "wrx synth: %s will hold a %s-shaped model of RANDOM WEIGHTS (seed %d): %s.\n", out, like, seed, randomWeightsNotice)
-	fmt.Fprintf(w, "vocabulary: %s\n", vocabFrom)
-
-	start := time.Now()
-	m, err := synth.Model(cfg, seed)
-	if err != nil {
-		return err
-	}
-	drawn := time.Since(start)
-
-	update, finish := newProgress("converting", c.Bool("quiet"))
-	err = shardstore.Convert(ctx, out, m, tok, shardstore.ConvertOptions{
-		Fidelities: fids, Progress: update, Synthetic: true, Overwrite: c.Bool("overwrite"),
-		Source: fmt.Sprintf("wrx synth --like %s --seed %d", like, seed),
+	bars := map[string]func(done, total int){}
+	var finish func()
+	res, err := wrx.Synthesize(ctx, out, wrx.SynthOptions{
+		Like: like, Seed: seed, Labels: c.Int("labels"), Vocab: c.String("vocab"), Fidelities: fids,
+		NoImportance: !c.Bool("uniform-importance"), Overwrite: c.Bool("overwrite"),
+		Progress: func(stage string, done, total int) {
+			if bars[stage] == nil {
+				if finish != nil {
+					finish()
+				}
+				bars[stage], finish = newProgress(stage, c.Bool("quiet"))
+			}
+			bars[stage](done, total)
+		},
 	})
-	finish()
+	if finish != nil {
+		finish()
+	}
 	if err != nil {
 		return err
 	}
-	converted := time.Since(start) - drawn
-
-	var profiled time.Duration
-	if c.Bool("uniform-importance") {
-		t0 := time.Now()
-		p, err := syntheticImportance(c, out, m)
-		if err != nil {
-			return err
-		}
-		// The model is no longer needed; let the rewrite below run without
-		// it resident.
-		m = nil
-		runtime.GC()
-		if err := profile.SaveImportance(ctx, out, p); err != nil {
-			return err
-		}
-		profiled = time.Since(t0)
-	}
-
+	cfg := res.Config
 	s, err := shardstore.OpenURI(ctx, out)
 	if err != nil {
 		return fmt.Errorf("reopen synthesized store: %w", err)
 	}
 	defer s.Close()
+	fmt.Fprintf(w, "vocabulary: %s\n", res.Vocab)
 	fmt.Fprintf(w, "wrote %s: %s, %d layers × %d heads, %.1fM parameters, in %s (draw %s, convert %s",
-		out, like, cfg.Layers, cfg.Heads, float64(paramCount(cfg))/1e6, time.Since(start).Round(100*time.Millisecond),
-		drawn.Round(100*time.Millisecond), converted.Round(100*time.Millisecond))
-	if profiled > 0 {
-		fmt.Fprintf(w, ", importance %s", profiled.Round(100*time.Millisecond))
+		out, like, cfg.Layers, cfg.Heads, float64(paramCount(cfg))/1e6, (res.Draw + res.Convert + res.Importance).Round(100*time.Millisecond),
+		res.Draw.Round(100*time.Millisecond), res.Convert.Round(100*time.Millisecond))
+	if res.Importance > 0 {
+		fmt.Fprintf(w, ", importance %s", res.Importance.Round(100*time.Millisecond))
 	}
 	fmt.Fprintln(w, ")")
 	printStoreSizes(w, s)
 	if c.Bool("uniform-importance") {
-		fmt.Fprintf(w, "importance profile: synthetic (%s; dropped = 1), saved under %s\n", syntheticImportanceMetric, profile.ImportanceKey)
+		fmt.Fprintf(w, "importance profile: synthetic (%s; dropped = 1)\n", profile.WeightErrorMetric)
 	} else {
 		fmt.Fprintln(w, "no importance profile: the planner (wrx plan, classify --target) needs one; rerun with --uniform-importance")
 	}
 	fmt.Fprintf(w, "next: wrx profile device --store %s\n", out)
 	fmt.Fprintf(w, "REMINDER: %s holds RANDOM WEIGHTS: %s.\n", out, randomWeightsNotice)
 	return nil
-}
-
-// synthTokenizer returns the tokenizer for a synthetic model of vocabSize
-// tokens and says where its vocabulary came from.
-func synthTokenizer(path string, vocabSize int) (*bert.Tokenizer, string, error) {
-	if path == "" {
-		if d := shared.Dir(); d != "" {
-			cand := filepath.Join(d, "fixtures", "tokenizer", bert.VocabFile)
-			if _, err := os.Stat(cand); err == nil {
-				path = cand
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return nil, "", fmt.Errorf("shared vocabulary: %w", err)
-			}
-		}
-	}
-	if path == "" {
-		v, err := synth.Vocab(vocabSize)
-		if err != nil {
-			return nil, "", err
-		}
-		tok, err := bert.NewTokenizer(v, bert.TokenizerOptions{})
-		if err != nil {
-			return nil, "", err
-		}
-		return tok, fmt.Sprintf("synthetic, %d tokens (special tokens + fillers: every word is [UNK])", vocabSize), nil
-	}
-	v, err := bert.LoadVocab(path)
-	if err != nil {
-		return nil, "", fmt.Errorf("--vocab: %w", err)
-	}
-	if v.Len() != vocabSize {
-		return nil, "", fmt.Errorf("--vocab %s has %d tokens, the architecture's vocabulary has %d", path, v.Len(), vocabSize)
-	}
-	tok, err := bert.NewTokenizer(v.Tokens(), bert.TokenizerOptions{})
-	if err != nil {
-		return nil, "", fmt.Errorf("--vocab %s: %w", path, err)
-	}
-	return tok, fmt.Sprintf("%s, %d tokens (uncased WordPiece)", path, v.Len()), nil
-}
-
-// syntheticImportance measures the weight error of every shard version in
-// the store at uri against m and makes it an importance profile.
-func syntheticImportance(c *cli.Context, uri string, m *bert.Model) (*plan.ImportanceProfile, error) {
-	s, err := shardstore.OpenURI(c.Context, uri)
-	if err != nil {
-		return nil, err
-	}
-	// Closed before the caller rewrites the store: Badger allows one handle
-	// per directory.
-	defer s.Close()
-	update, finish := newProgress("measuring weight errors", c.Bool("quiet"))
-	bits, errs, err := synth.WeightErrors(c.Context, s, m, synth.ErrorOptions{Progress: update})
-	finish()
-	if err != nil {
-		return nil, err
-	}
-	cfg := m.Config
-	p := &plan.ImportanceProfile{
-		Task: "synthetic", Metric: syntheticImportanceMetric,
-		Layers: cfg.Layers, Heads: cfg.Heads, Bits: bits,
-		Shards: make([][]plan.ShardImportance, cfg.Layers),
-	}
-	for l := range p.Shards {
-		p.Shards[l] = make([]plan.ShardImportance, cfg.Heads)
-		for h := range p.Shards[l] {
-			p.Shards[l][h] = plan.ShardImportance{Loss: errs[l][h], Dropped: 1}
-		}
-	}
-	return p, nil
 }
 
 // paramCount is the number of parameters of a model of architecture c.

@@ -40,7 +40,7 @@ func TestSynthCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Metric != syntheticImportanceMetric || len(p.Bits) != 2 || p.Bits[0] != quant.Bits4 {
+	if p.Metric != profile.WeightErrorMetric || len(p.Bits) != 2 || p.Bits[0] != quant.Bits4 {
 		t.Fatalf("importance profile: metric %q, bits %v", p.Metric, p.Bits)
 	}
 	for l := range p.Shards {

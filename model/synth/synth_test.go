@@ -1,7 +1,6 @@
 package synth_test
 
 import (
-	"context"
 	"math"
 	"strings"
 	"testing"
@@ -13,8 +12,6 @@ import (
 	_ "github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/model/synth"
-	"github.com/wrxlabs/wrx/quant"
-	"github.com/wrxlabs/wrx/shardstore"
 )
 
 // The published architectures (Hugging Face config.json of
@@ -260,101 +257,5 @@ func TestVocab(t *testing.T) {
 	}
 	if _, err := synth.Vocab(4); err == nil {
 		t.Error("vocab of 4: no error")
-	}
-}
-
-// TestConvertAndRun converts a tiny synthetic model into an in-memory store,
-// runs it from the store, and measures its shard versions' weight errors.
-func TestConvertAndRun(t *testing.T) {
-	ctx := context.Background()
-	c := tinyConfig()
-	m, err := synth.Model(c, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vocab, err := synth.Vocab(c.VocabSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := bert.NewTokenizer(vocab, bert.TokenizerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	uri := "mem:synth-convert-and-run"
-	if err := shardstore.Convert(ctx, uri, m, tok, shardstore.ConvertOptions{Synthetic: true, Source: "synth test"}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := shardstore.OpenURI(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if !s.Manifest().Synthetic {
-		t.Error("manifest does not mark the store synthetic")
-	}
-	sm, err := s.Uniform(ctx, 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	be, err := backend.Get("native")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logits, err := sm.Forward(ctx, be, []int{2, 1, 7, 150, 3}, []int{0, 0, 0, 1, 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(logits) != 3 {
-		t.Fatalf("%d logits, want 3", len(logits))
-	}
-	for _, v := range logits {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			t.Fatalf("logits %v are not finite", logits)
-		}
-	}
-
-	bits, errs, err := synth.WeightErrors(ctx, s, m, synth.ErrorOptions{Workers: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(quant.AllFidelities(), bits); diff != "" {
-		t.Fatalf("bits (-want +got):\n%s", diff)
-	}
-	// Lloyd–Max distortion of a unit Gaussian (Max 1960): 0.1175 at 2 bits,
-	// 0.03454 at 3, 0.009497 at 4. The quantizer keeps the tail beyond 3.5σ
-	// exactly, so it may do somewhat better, never much worse. fp16 keeps
-	// 11 significant bits: a relative error² of about 1e-7.
-	t.Logf("layer 0 head 0 error² by bits %v: %.3g", bits, errs[0][0])
-	lloydMax := map[quant.Fidelity]float64{2: 0.1175, 3: 0.03454, 4: 0.009497}
-	for l := range c.Layers {
-		for h := range c.Heads {
-			e := errs[l][h]
-			for i, b := range bits {
-				if i > 0 && !(e[i] < e[i-1]) && e[i-1] > 0 {
-					t.Errorf("layer %d head %d: error² %g at %d bits is not below %g at %d bits", l, h, e[i], b, e[i-1], bits[i-1])
-				}
-				if ref, ok := lloydMax[b]; ok && (e[i] > 1.1*ref || e[i] < 0.5*ref) {
-					t.Errorf("layer %d head %d: error² %.4f at %d bits, Lloyd–Max gives %.4f", l, h, e[i], b, ref)
-				}
-			}
-			if e[len(e)-1] != 0 || e[len(e)-2] > 1e-6 {
-				t.Errorf("layer %d head %d: error² %g at 16 bits and %g at 32, want ≈ 0 and 0", l, h, e[len(e)-2], e[len(e)-1])
-			}
-		}
-	}
-
-	other := tinyConfig()
-	other.Layers = 3
-	om, err := synth.Model(other, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := synth.WeightErrors(ctx, s, om, synth.ErrorOptions{}); err == nil {
-		t.Error("a 3-layer model against a 2-layer store: no error")
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, _, err := synth.WeightErrors(cctx, s, m, synth.ErrorOptions{}); err == nil {
-		t.Error("cancelled context: no error")
 	}
 }

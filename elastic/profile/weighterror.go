@@ -1,4 +1,4 @@
-package synth
+package profile
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 	"sync"
 
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
 )
 
-// ErrorOptions tunes WeightErrors. The zero value uses GOMAXPROCS workers.
+// ErrorOptions tunes WeightErrors and WeightErrorImportance. The zero value uses GOMAXPROCS workers.
 type ErrorOptions struct {
 	// Workers measure shards in parallel; 0 means runtime.GOMAXPROCS(0).
 	// The result does not depend on it.
@@ -37,15 +38,15 @@ type ErrorOptions struct {
 // treats every shard alike.
 func WeightErrors(ctx context.Context, s *shardstore.Store, m *bert.Model, opts ErrorOptions) (bits []quant.Fidelity, errs [][][]float64, err error) {
 	if s == nil || m == nil || m.Config == nil {
-		return nil, nil, errors.New("synth: weight errors: nil store or model")
+		return nil, nil, errors.New("profile weight errors: nil store or model")
 	}
 	c, sc := m.Config, s.Config()
 	if c.Layers != sc.Layers || c.Heads != sc.Heads || c.Hidden != sc.Hidden || c.Intermediate != sc.Intermediate {
-		return nil, nil, fmt.Errorf("synth: weight errors: model is %d layers × %d heads (hidden %d, intermediate %d), store is %d × %d (hidden %d, intermediate %d)",
+		return nil, nil, fmt.Errorf("profile weight errors: model is %d layers × %d heads (hidden %d, intermediate %d), store is %d × %d (hidden %d, intermediate %d)",
 			c.Layers, c.Heads, c.Hidden, c.Intermediate, sc.Layers, sc.Heads, sc.Hidden, sc.Intermediate)
 	}
 	if err := m.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("synth: weight errors: %w", err)
+		return nil, nil, fmt.Errorf("profile weight errors: %w", err)
 	}
 	bits = slices.Clone(s.Manifest().Fidelities)
 	slices.Sort(bits)
@@ -100,10 +101,10 @@ feed:
 	close(jobs)
 	wg.Wait()
 	if firstErr != nil {
-		return nil, nil, fmt.Errorf("synth: weight errors: %w", firstErr)
+		return nil, nil, fmt.Errorf("profile weight errors: %w", firstErr)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, nil, fmt.Errorf("synth: weight errors: %w", err)
+		return nil, nil, fmt.Errorf("profile weight errors: %w", err)
 	}
 	return bits, errs, nil
 }
@@ -170,4 +171,33 @@ func sumSquares(w []float32) float64 {
 		s += float64(v) * float64(v)
 	}
 	return s
+}
+
+// WeightErrorMetric is the ImportanceProfile.Metric of
+// WeightErrorImportance.
+const WeightErrorMetric = "synthetic: relative weight error²"
+
+// WeightErrorImportance is an importance profile for a model whose task
+// loss means nothing, such as one of random weights (model/synth): the
+// loss of a shard version is its squared relative weight error
+// (WeightErrors) and a dropped shard costs 1. Every shard then matters
+// alike, and fewer bits cost more.
+func WeightErrorImportance(ctx context.Context, s *shardstore.Store, m *bert.Model, opts ErrorOptions) (*plan.ImportanceProfile, error) {
+	bits, errs, err := WeightErrors(ctx, s, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	c := m.Config
+	p := &plan.ImportanceProfile{
+		Task: "synthetic", Metric: WeightErrorMetric,
+		Layers: c.Layers, Heads: c.Heads, Bits: bits,
+		Shards: make([][]plan.ShardImportance, c.Layers),
+	}
+	for l := range p.Shards {
+		p.Shards[l] = make([]plan.ShardImportance, c.Heads)
+		for h := range p.Shards[l] {
+			p.Shards[l][h] = plan.ShardImportance{Loss: errs[l][h], Dropped: 1}
+		}
+	}
+	return p, nil
 }
