@@ -8,8 +8,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-
-	"github.com/pierrec/lz4/v4"
 )
 
 const (
@@ -17,6 +15,8 @@ const (
 	magic      = "WRXQ"
 	version    = 1
 
+	// flagLZ4 marked a payload stored as one lz4 block. Encode no longer
+	// compresses, and Decode rejects blobs with the flag (see doc.go).
 	flagLZ4 = 1
 
 	// maxElems bounds N·K so outlier positions fit in uint32 and every
@@ -52,13 +52,8 @@ const DefaultOutlierSigma = 3.5
 // layer).
 const DefaultLloydIterations = 100
 
-// EncodeOptions tunes Encode. The zero value gives the defaults above and
-// no compression.
+// EncodeOptions tunes Encode. The zero value gives the defaults above.
 type EncodeOptions struct {
-	// Compress wraps the payload in one lz4 block. It is a request: when lz4
-	// does not shrink the payload the blob is stored uncompressed. Use
-	// DefaultCompress(f) for the measured per-fidelity choice.
-	Compress bool
 	// OutlierSigma is the outlier threshold c in |w−mean| > c·std for the
 	// dictionary codecs; 0 means DefaultOutlierSigma. Non-positive values
 	// other than 0 are an error.
@@ -70,18 +65,7 @@ type EncodeOptions struct {
 	// linear8 selects the per-row linear codec at 8 bits; it exists to
 	// measure the two 8-bit codecs against each other.
 	linear8 bool
-	// forceLZ4 keeps the lz4 block even when it is not smaller, so its
-	// decode cost can be measured.
-	forceLZ4 bool
 }
-
-// DefaultCompress reports whether lz4 pays for its decode time at fidelity
-// f. Measured on wrx-sst2-small (scripts/quant-report) it never does: lz4
-// leaves every fidelity 0.4 % larger, fp32 and fp16 included, because
-// weights have no repeated 4-byte sequences to match (only exponent bytes
-// repeat, one at a time), and packed dictionary indices are near-uniform.
-// It also adds 0.03–0.16 ns per weight to Decode.
-func DefaultCompress(f Fidelity) bool { return false }
 
 // Encode encodes the row-major matrix w of n rows and k columns at fidelity f.
 // The result is self-describing; Decode reads it back. Weights must be finite
@@ -131,27 +115,13 @@ func Encode(w []float32, n, k int, f Fidelity, opts EncodeOptions) ([]byte, erro
 			payload, h.centroids, h.outliers = encodeDict(w, n, k, int(f), opts)
 		}
 	}
-	h.rawLen = len(payload)
-	stored := payload
-	if opts.Compress && len(payload) > 0 {
-		buf := make([]byte, lz4.CompressBlockBound(len(payload)))
-		var c lz4.Compressor
-		m, err := c.CompressBlock(payload, buf)
-		if err != nil {
-			return nil, fmt.Errorf("quant: encode: lz4: %w", err)
-		}
-		if m > 0 && (m < len(payload) || opts.forceLZ4) {
-			stored = buf[:m]
-			h.flags |= flagLZ4
-		}
-	}
-	if len(stored) > math.MaxUint32 || h.rawLen > math.MaxUint32 {
+	if len(payload) > math.MaxUint32 {
 		return nil, errors.New("quant: encode: payload exceeds 4 GiB")
 	}
-	h.storedLen = len(stored)
-	blob := make([]byte, headerSize+len(stored))
+	h.rawLen, h.storedLen = len(payload), len(payload)
+	blob := make([]byte, headerSize+len(payload))
 	h.put(blob)
-	copy(blob[headerSize:], stored)
+	copy(blob[headerSize:], payload)
 	return blob, nil
 }
 
@@ -159,7 +129,6 @@ func Encode(w []float32, n, k int, f Fidelity, opts EncodeOptions) ([]byte, erro
 type header struct {
 	fid               Fidelity
 	codec             codec
-	flags             uint8
 	n, k              int
 	centroids         int
 	outliers          int
@@ -171,7 +140,7 @@ func (h *header) put(b []byte) {
 	b[4] = version
 	b[5] = uint8(h.fid)
 	b[6] = uint8(h.codec)
-	b[7] = h.flags
+	b[7] = 0 // flags: none are defined
 	le := binary.LittleEndian
 	le.PutUint32(b[8:], uint32(h.n))
 	le.PutUint32(b[12:], uint32(h.k))

@@ -15,10 +15,7 @@ func ExampleEncode() {
 		0.10, -0.20, 0.05, 0.00,
 		-0.10, 0.20, 0.15, 9.00, // 9 is far from the rest: kept exactly
 	}
-	blob, err := quant.Encode(w, n, k, quant.Bits4, quant.EncodeOptions{
-		Compress:     quant.DefaultCompress(quant.Bits4),
-		OutlierSigma: 2,
-	})
+	blob, err := quant.Encode(w, n, k, quant.Bits4, quant.EncodeOptions{OutlierSigma: 2})
 	if err != nil {
 		log.Fatal(err)
 	}
