@@ -22,7 +22,7 @@ func smallBlobs(t testing.TB) map[string][]byte {
 		}
 		blobs[f.String()] = b
 	}
-	b, err := Encode(w, n, k, Bits8, EncodeOptions{linear8: true})
+	b, err := encodeLinear8(w, n, k)
 	if err != nil {
 		t.Fatal(err)
 	}

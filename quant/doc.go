@@ -23,8 +23,9 @@
 //     slightly more accurate (mean relative error 0.006204 against
 //     0.006208), smaller (1.047 against 1.055 bytes per weight: one
 //     centroid table instead of a scale pair per row) and faster to decode
-//     (a table lookup instead of a multiply-add), so Encode uses the
-//     dictionary at 8 bits. Decode reads both.
+//     (a table lookup instead of a multiply-add), so Encode writes only
+//     the dictionary at 8 bits. Decode reads both; the linear encoder
+//     lives in the tests, which check and measure the codec with it.
 //   - 16: IEEE fp16, round to nearest even, subnormals kept, overflow to Inf.
 //   - 32: raw fp32, bit-exact.
 //

@@ -61,10 +61,6 @@ type EncodeOptions struct {
 	// LloydIterations caps the centroid refinement; 0 means
 	// DefaultLloydIterations.
 	LloydIterations int
-
-	// linear8 selects the per-row linear codec at 8 bits; it exists to
-	// measure the two 8-bit codecs against each other.
-	linear8 bool
 }
 
 // Encode encodes the row-major matrix w of n rows and k columns at fidelity f.
@@ -107,14 +103,15 @@ func Encode(w []float32, n, k int, f Fidelity, opts EncodeOptions) ([]byte, erro
 		if i := slices.IndexFunc(w, func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }); i >= 0 {
 			return nil, fmt.Errorf("quant: encode: weight %d (row %d, column %d) is %v; %d-bit codes need finite weights", i, i/k, i%k, w[i], int(f))
 		}
-		if f == Bits8 && opts.linear8 {
-			h.codec = codecLinear8
-			payload = encodeLinear8(w, n, k)
-		} else {
-			h.codec = codecDict
-			payload, h.centroids, h.outliers = encodeDict(w, n, k, int(f), opts)
-		}
+		h.codec = codecDict
+		payload, h.centroids, h.outliers = encodeDict(w, n, k, int(f), opts)
 	}
+	return seal(h, payload)
+}
+
+// seal returns the blob of header h (its lengths filled in here) followed
+// by payload.
+func seal(h header, payload []byte) ([]byte, error) {
 	if len(payload) > math.MaxUint32 {
 		return nil, errors.New("quant: encode: payload exceeds 4 GiB")
 	}
@@ -354,31 +351,6 @@ func sortFloats(v []float32) {
 		}
 		v[i] = math.Float32frombits(u)
 	}
-}
-
-// encodeLinear8 quantizes each row to uint8 between its own min and max.
-func encodeLinear8(w []float32, n, k int) []byte {
-	payload := make([]byte, 8*n+n*k)
-	le := binary.LittleEndian
-	q := payload[8*n:]
-	for r := range n {
-		row := w[r*k : (r+1)*k]
-		var lo, hi float32
-		if k > 0 {
-			lo, hi = slices.Min(row), slices.Max(row)
-		}
-		step := (hi - lo) / 255
-		le.PutUint32(payload[8*r:], math.Float32bits(lo))
-		le.PutUint32(payload[8*r+4:], math.Float32bits(step))
-		if step == 0 {
-			continue
-		}
-		for j, v := range row {
-			x := math.Round(float64(v-lo) / float64(step))
-			q[r*k+j] = byte(min(255, max(0, x)))
-		}
-	}
-	return payload
 }
 
 // initCompanded places the centroids on the quantiles (j+½)/c of the density
