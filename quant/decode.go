@@ -18,7 +18,6 @@ import (
 // buffer must not go back to the pool before the Matrix is dropped. A
 // Matrix is immutable and safe for concurrent use.
 type Matrix struct {
-	fid   Fidelity
 	codec codec
 	n, k  int
 
@@ -43,13 +42,6 @@ type Matrix struct {
 // Dims implements backend.Matrix.
 func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
 
-// Fidelity returns the fidelity the blob was encoded at.
-func (m *Matrix) Fidelity() Fidelity { return m.fid }
-
-// Outliers returns how many weights the blob keeps exactly beside the
-// dictionary codes (0 for the other codecs).
-func (m *Matrix) Outliers() int { return m.nOut }
-
 // Decode validates blob and returns a Matrix over it. Every header field,
 // length, centroid and outlier position is checked, so a corrupted or
 // truncated blob gives an error, and so does a blob with an lz4-compressed
@@ -61,7 +53,7 @@ func Decode(blob []byte) (*Matrix, error) {
 		return nil, err
 	}
 	payload := blob[headerSize:]
-	m := &Matrix{fid: h.fid, codec: h.codec, n: h.n, k: h.k}
+	m := &Matrix{codec: h.codec, n: h.n, k: h.k}
 	le := binary.LittleEndian
 	switch h.codec {
 	case codecFP32:

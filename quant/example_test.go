@@ -25,8 +25,8 @@ func ExampleEncode() {
 	}
 	row := make([]float32, k)
 	m.DecodeRows(row, 1, 2)
-	fmt.Println(len(blob), "bytes;", m.Outliers(), "outlier; row 1 ends with", row[3])
-	// Output: 112 bytes; 1 outlier; row 1 ends with 9
+	fmt.Println(len(blob), "bytes; row 1 ends with", row[3])
+	// Output: 112 bytes; row 1 ends with 9
 }
 
 func ExampleParseFidelities() {

@@ -59,8 +59,9 @@ func mustRoundTrip(t testing.TB, w []float32, n, k int, f Fidelity, opts EncodeO
 	if err != nil {
 		t.Fatalf("Decode %d×%d at %v: %v", n, k, f, err)
 	}
-	if gn, gk := m.Dims(); gn != n || gk != k || m.Fidelity() != f {
-		t.Fatalf("decoded %d×%d at %v, want %d×%d at %v", gn, gk, m.Fidelity(), n, k, f)
+	h, _ := parseHeader(blob)
+	if gn, gk := m.Dims(); gn != n || gk != k || h.fid != f {
+		t.Fatalf("decoded %d×%d at %v, want %d×%d at %v", gn, gk, h.fid, n, k, f)
 	}
 	return m
 }
@@ -164,8 +165,8 @@ func TestDictionaryAccuracy(t *testing.T) {
 		}
 		prev = e
 		if bound, ok := lloydMaxRelErr[f]; ok {
-			if m.Outliers() < len(injected) {
-				t.Errorf("fidelity %v: %d outliers kept, %d injected", f, m.Outliers(), len(injected))
+			if m.nOut < len(injected) {
+				t.Errorf("fidelity %v: %d outliers kept, %d injected", f, m.nOut, len(injected))
 			}
 			// Relative to the inliers' energy: the outliers are exact.
 			var num, den float64

@@ -55,7 +55,7 @@ func TestReport(t *testing.T) {
 			dec += d
 			rows += r
 			errSum += RelativeError(m.w, mat)
-			outl += mat.Outliers()
+			outl += mat.nOut
 		}
 		nw := float64(weights)
 		ns := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / nw }
