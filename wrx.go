@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
-	"github.com/wrxlabs/wrx/backend/native"
+	_ "github.com/wrxlabs/wrx/backend/native" // DefaultBackend is always registered
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
@@ -45,10 +45,12 @@ type Options struct {
 	// Backend names a registered backend ("native", "gorgonia", ...). Import
 	// the backend's package to register it; native is always registered.
 	Backend string
-	// Threads bounds the native backend's worker threads; 0 means
-	// GOMAXPROCS, or with a Target one fewer (pipeline.ComputeThreads),
-	// the thread count the device profile is measured with. Results are
-	// bit-identical whatever the thread count.
+	// Threads bounds the backend's worker threads (backend.Config.Threads);
+	// a backend that cannot bound them, such as gorgonia, makes Open fail
+	// when it is set. 0 means the backend's default: GOMAXPROCS for
+	// native, or with a Target one fewer (pipeline.ComputeThreads), the
+	// thread count the device profile is measured with. Native's results
+	// are bit-identical whatever the thread count.
 	Threads int
 	// MaxLen is the maximum number of tokens per input, [CLS] and [SEP]
 	// included; longer inputs are truncated longest-first. 0 means
@@ -162,13 +164,7 @@ func backendFor(opts Options) (backend.Backend, error) {
 	if name == "" {
 		name = DefaultBackend
 	}
-	if opts.Threads > 0 {
-		if name != DefaultBackend {
-			return nil, fmt.Errorf("wrx: Threads applies to the %s backend, not %q", DefaultBackend, name)
-		}
-		return native.New(native.Options{Threads: opts.Threads}), nil
-	}
-	be, err := backend.Get(name)
+	be, err := backend.Open(name, backend.Config{Threads: opts.Threads})
 	if err != nil {
 		return nil, fmt.Errorf("wrx: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -193,6 +194,29 @@ func TestMaxLen(t *testing.T) {
 	}
 }
 
+// TestThreads checks that Options.Threads reaches the native backend
+// through the registry and, as documented, does not change the logits.
+func TestThreads(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	ctx := context.Background()
+	var want []float32
+	for _, threads := range []int{0, 1, 3} {
+		c, err := wrx.Open(ctx, dir, wrx.Options{Threads: threads})
+		if err != nil {
+			t.Fatalf("Threads %d: %v", threads, err)
+		}
+		p, err := c.Classify(ctx, "a charming and often affecting journey")
+		if err != nil {
+			t.Fatalf("Threads %d: %v", threads, err)
+		}
+		if want == nil {
+			want = p.Logits
+		} else if !slices.Equal(p.Logits, want) {
+			t.Errorf("Threads %d: logits %v, Threads 0 gave %v", threads, p.Logits, want)
+		}
+	}
+}
+
 func TestClassifyEmptyText(t *testing.T) {
 	dir := shared.Path(t, "fixtures", "tiny-bert")
 	ctx := context.Background()
@@ -240,6 +264,8 @@ func TestOpenErrors(t *testing.T) {
 		{"directory without a model", ctx, empty, wrx.Options{}, []string{empty, "config.json"}, os.ErrNotExist},
 		{"file instead of directory", ctx, file, wrx.Options{}, []string{file}, nil},
 		{"unknown backend", ctx, tiny, wrx.Options{Backend: "no-such-backend"}, []string{`"no-such-backend"`}, nil},
+		{"threads on gorgonia", ctx, tiny, wrx.Options{Backend: "gorgonia", Threads: 2}, []string{`"gorgonia"`, "Threads"}, nil},
+		{"negative threads", ctx, tiny, wrx.Options{Threads: -1}, []string{`"native"`, "Threads"}, nil},
 		{"cancelled context", cancelled, tiny, wrx.Options{}, nil, context.Canceled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

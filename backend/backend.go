@@ -6,10 +6,11 @@
 // its weight as N rows of K values, so every product is out = act · Wᵀ.
 //
 // Implementations register themselves from an init function, the way
-// database/sql drivers do:
+// database/sql drivers do, and callers open them by name with a Config, so
+// they can set options without importing the implementation:
 //
 //	import _ "github.com/wrxlabs/wrx/backend/native"
-//	b, err := backend.Get("native")
+//	b, err := backend.Open("native", backend.Config{Threads: 2})
 package backend
 
 import (
@@ -47,15 +48,28 @@ type Backend interface {
 	LayerNorm(x, gamma, beta []float32, rows, cols int, eps float32)
 }
 
+// Config holds the options any backend can be opened with. The zero value
+// asks for the backend's defaults. A backend that cannot honour a non-zero
+// field makes Open fail with an error naming the backend and the field,
+// rather than ignoring it.
+type Config struct {
+	// Threads bounds how many goroutines one kernel call may use. 0 means
+	// the backend's default: runtime.GOMAXPROCS(0) for native. Negative
+	// values are an error.
+	Threads int
+}
+
 var (
 	mu       sync.RWMutex
-	registry = map[string]func() Backend{}
+	registry = map[string]func(Config) (Backend, error){}
 )
 
-// Register makes a backend available under name. It panics if name is empty
-// or already registered, since that is a programming error in an init
-// function.
-func Register(name string, factory func() Backend) {
+// Register makes a backend available under name. Open calls factory with the
+// caller's Config, already checked for values that are invalid for every
+// backend (negative Threads); factory returns an error for a Config it cannot
+// honour. Register panics if name is empty, factory is nil or name is already
+// registered, since that is a programming error in an init function.
+func Register(name string, factory func(Config) (Backend, error)) {
 	mu.Lock()
 	defer mu.Unlock()
 	if name == "" || factory == nil {
@@ -67,16 +81,31 @@ func Register(name string, factory func() Backend) {
 	registry[name] = factory
 }
 
-// Get returns a new instance of the backend registered under name.
-func Get(name string) (Backend, error) {
+// Open returns a new instance of the backend registered under name,
+// configured by cfg.
+func Open(name string, cfg Config) (Backend, error) {
 	mu.RLock()
 	f, ok := registry[name]
 	mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("backend %q is not registered (have %v)", name, Names())
 	}
-	return f(), nil
+	if cfg.Threads < 0 {
+		return nil, fmt.Errorf("backend %q: Config.Threads is %d; want 0 (the backend's default) or more", name, cfg.Threads)
+	}
+	b, err := f(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("backend %q: open: %w", name, err)
+	}
+	if b == nil {
+		return nil, fmt.Errorf("backend %q: open: factory returned no backend and no error", name)
+	}
+	return b, nil
 }
+
+// Get returns a new instance of the backend registered under name with its
+// default configuration: it is Open(name, Config{}).
+func Get(name string) (Backend, error) { return Open(name, Config{}) }
 
 // Names lists the registered backends in sorted order.
 func Names() []string {

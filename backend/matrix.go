@@ -27,13 +27,6 @@ func (d *Dense) DecodeRows(dst []float32, r0, r1 int) {
 	copy(dst[:(r1-r0)*d.K], d.Data[r0*d.K:r1*d.K])
 }
 
-// EncodedMatMuler is implemented by backends that multiply an encoded Matrix
-// with a fused kernel of their own. MatMulEncoded reports false when it does
-// not handle w's encoding, and MatMul then uses the generic tiled path.
-type EncodedMatMuler interface {
-	MatMulEncoded(out, a []float32, m int, w Matrix, accumulate bool) bool
-}
-
 // tileRows is how many weight rows the generic path decodes at a time. It
 // keeps the decoded tile (tileRows×K floats) inside L2 for BERT shapes.
 const tileRows = 32
@@ -42,15 +35,12 @@ var tilePool = sync.Pool{New: func() any { return new([]float32) }}
 
 // MatMul computes out[m×n] = a[m×k] · wᵀ (or adds it when accumulate is
 // true) for any Matrix. Dense matrices go straight to b.MatMulT. Encoded ones
-// go to the backend's fused kernel when it has one, and otherwise are decoded
-// tileRows rows at a time, each tile multiplied and scattered into out.
+// are decoded tileRows rows at a time, each tile multiplied with b.MatMulT
+// and scattered into out.
 func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 	n, k := w.Dims()
 	if d, ok := w.(*Dense); ok {
 		b.MatMulT(out, a, d.Data, m, k, n, accumulate)
-		return
-	}
-	if f, ok := b.(EncodedMatMuler); ok && f.MatMulEncoded(out, a, m, w, accumulate) {
 		return
 	}
 	bufp := tilePool.Get().(*[]float32)

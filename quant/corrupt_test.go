@@ -2,13 +2,13 @@ package quant
 
 import (
 	"encoding/binary"
-	"fmt"
 	"hash/crc32"
+	"strings"
 	"testing"
 )
 
-// smallBlobs returns one small blob per fidelity, plain and with lz4 kept
-// even where it does not shrink the payload, each holding an outlier.
+// smallBlobs returns one small blob per fidelity and one of the linear8
+// codec, each holding an outlier.
 func smallBlobs(t testing.TB) map[string][]byte {
 	t.Helper()
 	const n, k = 3, 17
@@ -16,15 +16,13 @@ func smallBlobs(t testing.TB) map[string][]byte {
 	w[20] = 2 // outlier
 	blobs := map[string][]byte{}
 	for _, f := range AllFidelities() {
-		for _, opts := range []EncodeOptions{{}, {Compress: true, forceLZ4: true}} {
-			b, err := Encode(w, n, k, f, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			blobs[fmt.Sprintf("%v/lz4=%v", f, opts.Compress)] = b
+		b, err := Encode(w, n, k, f, EncodeOptions{})
+		if err != nil {
+			t.Fatal(err)
 		}
+		blobs[f.String()] = b
 	}
-	b, err := Encode(w, n, k, Bits8, EncodeOptions{linear8: true})
+	b, err := encodeLinear8(w, n, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +78,21 @@ func TestTruncatedBlobs(t *testing.T) {
 		}
 		if err := exercise(append(append([]byte(nil), blob...), 0)); err == nil {
 			t.Errorf("%s: blob with a trailing byte decoded", name)
+		}
+	}
+}
+
+// TestLZ4FlagRejected checks that a blob whose header has the retired lz4
+// flag set, as version 1 once allowed, is refused with an error saying so
+// rather than read as a plain payload or reported as corrupt.
+func TestLZ4FlagRejected(t *testing.T) {
+	for name, blob := range smallBlobs(t) {
+		c := append([]byte(nil), blob...)
+		c[7] |= flagLZ4
+		binary.LittleEndian.PutUint32(c[32:], crc32.Checksum(c[:32], castagnoli))
+		_, err := Decode(c)
+		if err == nil || !strings.Contains(err.Error(), "lz4-compressed") {
+			t.Errorf("%s with the lz4 flag: Decode error %v, want one saying the payload is lz4-compressed", name, err)
 		}
 	}
 }

@@ -6,21 +6,18 @@ import (
 	"hash/crc32"
 	"math"
 	"unsafe"
-
-	"github.com/pierrec/lz4/v4"
 )
 
 // Matrix is a decoded view of a blob. It implements backend.Matrix: Dims,
 // and DecodeRows, which expands any range of rows into float32 in
 // O(rows·K) time without allocating.
 //
-// An uncompressed blob is not copied: the Matrix reads it in place, so the
-// blob must outlive the Matrix and must not be modified while the Matrix is
+// The blob is not copied: the Matrix reads it in place, so the blob must
+// outlive the Matrix and must not be modified while the Matrix is
 // in use. In particular, a blob read into a pooled (e.g. aligned direct-IO)
 // buffer must not go back to the pool before the Matrix is dropped. A
 // Matrix is immutable and safe for concurrent use.
 type Matrix struct {
-	fid   Fidelity
 	codec codec
 	n, k  int
 
@@ -45,40 +42,18 @@ type Matrix struct {
 // Dims implements backend.Matrix.
 func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
 
-// Fidelity returns the fidelity the blob was encoded at.
-func (m *Matrix) Fidelity() Fidelity { return m.fid }
-
-// Outliers returns how many weights the blob keeps exactly beside the
-// dictionary codes (0 for the other codecs).
-func (m *Matrix) Outliers() int { return m.nOut }
-
 // Decode validates blob and returns a Matrix over it. Every header field,
 // length, centroid and outlier position is checked, so a corrupted or
-// truncated blob gives an error. An uncompressed blob is referenced, not
-// copied: see Matrix.
+// truncated blob gives an error, and so does a blob with an lz4-compressed
+// payload, which this package no longer reads (see the package comment).
+// The blob is referenced, not copied: see Matrix.
 func Decode(blob []byte) (*Matrix, error) {
 	h, err := parseHeader(blob)
 	if err != nil {
 		return nil, err
 	}
 	payload := blob[headerSize:]
-	if h.flags&flagLZ4 != 0 {
-		// A valid lz4 block expands at most 255-fold; checking that first
-		// keeps a corrupt length from allocating gigabytes.
-		if h.rawLen/255 > h.storedLen {
-			return nil, fmt.Errorf("quant: decode: lz4 payload of %d bytes cannot expand to %d", h.storedLen, h.rawLen)
-		}
-		raw := make([]byte, h.rawLen)
-		got, err := lz4.UncompressBlock(payload, raw)
-		if err != nil {
-			return nil, fmt.Errorf("quant: decode: lz4 payload (%d bytes): %w", h.storedLen, err)
-		}
-		if got != h.rawLen {
-			return nil, fmt.Errorf("quant: decode: lz4 payload expands to %d bytes, header says %d", got, h.rawLen)
-		}
-		payload = raw
-	}
-	m := &Matrix{fid: h.fid, codec: h.codec, n: h.n, k: h.k}
+	m := &Matrix{codec: h.codec, n: h.n, k: h.k}
 	le := binary.LittleEndian
 	switch h.codec {
 	case codecFP32:
@@ -148,7 +123,6 @@ func parseHeader(blob []byte) (header, error) {
 	h = header{
 		fid:       Fidelity(blob[5]),
 		codec:     codec(blob[6]),
-		flags:     blob[7],
 		n:         int(le.Uint32(blob[8:])),
 		k:         int(le.Uint32(blob[12:])),
 		centroids: int(le.Uint32(blob[16:])),
@@ -159,8 +133,11 @@ func parseHeader(blob []byte) (header, error) {
 	if !h.fid.Valid() {
 		return h, fmt.Errorf("quant: decode: fidelity %d is not one of %v", int(h.fid), AllFidelities())
 	}
-	if h.flags&^flagLZ4 != 0 {
-		return h, fmt.Errorf("quant: decode: unknown flags %#x", h.flags)
+	switch flags := blob[7]; {
+	case flags&flagLZ4 != 0:
+		return h, fmt.Errorf("quant: decode: payload is lz4-compressed (header flags %#x), which this build no longer reads; re-encode the %d×%d matrix", flags, h.n, h.k)
+	case flags != 0:
+		return h, fmt.Errorf("quant: decode: unknown header flags %#x", flags)
 	}
 	if h.n < 0 || h.k < 0 || (h.k > 0 && h.n > maxElems/h.k) {
 		return h, fmt.Errorf("quant: decode: dims %d×%d exceed %d weights", h.n, h.k, maxElems)
@@ -168,8 +145,8 @@ func parseHeader(blob []byte) (header, error) {
 	if h.storedLen != len(blob)-headerSize {
 		return h, fmt.Errorf("quant: decode: header states a %d-byte payload, blob holds %d (truncated or padded)", h.storedLen, len(blob)-headerSize)
 	}
-	if h.flags&flagLZ4 == 0 && h.rawLen != h.storedLen {
-		return h, fmt.Errorf("quant: decode: uncompressed payload length %d differs from stored length %d", h.rawLen, h.storedLen)
+	if h.rawLen != h.storedLen {
+		return h, fmt.Errorf("quant: decode: payload length %d differs from stored length %d", h.rawLen, h.storedLen)
 	}
 	switch h.codec {
 	case codecFP32, codecFP16, codecLinear8:

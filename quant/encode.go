@@ -8,8 +8,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-
-	"github.com/pierrec/lz4/v4"
 )
 
 const (
@@ -17,6 +15,8 @@ const (
 	magic      = "WRXQ"
 	version    = 1
 
+	// flagLZ4 marked a payload stored as one lz4 block. Encode no longer
+	// compresses, and Decode rejects blobs with the flag (see doc.go).
 	flagLZ4 = 1
 
 	// maxElems bounds N·K so outlier positions fit in uint32 and every
@@ -52,13 +52,8 @@ const DefaultOutlierSigma = 3.5
 // layer).
 const DefaultLloydIterations = 100
 
-// EncodeOptions tunes Encode. The zero value gives the defaults above and
-// no compression.
+// EncodeOptions tunes Encode. The zero value gives the defaults above.
 type EncodeOptions struct {
-	// Compress wraps the payload in one lz4 block. It is a request: when lz4
-	// does not shrink the payload the blob is stored uncompressed. Use
-	// DefaultCompress(f) for the measured per-fidelity choice.
-	Compress bool
 	// OutlierSigma is the outlier threshold c in |w−mean| > c·std for the
 	// dictionary codecs; 0 means DefaultOutlierSigma. Non-positive values
 	// other than 0 are an error.
@@ -66,22 +61,7 @@ type EncodeOptions struct {
 	// LloydIterations caps the centroid refinement; 0 means
 	// DefaultLloydIterations.
 	LloydIterations int
-
-	// linear8 selects the per-row linear codec at 8 bits; it exists to
-	// measure the two 8-bit codecs against each other.
-	linear8 bool
-	// forceLZ4 keeps the lz4 block even when it is not smaller, so its
-	// decode cost can be measured.
-	forceLZ4 bool
 }
-
-// DefaultCompress reports whether lz4 pays for its decode time at fidelity
-// f. Measured on wrx-sst2-small (scripts/quant-report) it never does: lz4
-// leaves every fidelity 0.4 % larger, fp32 and fp16 included, because
-// weights have no repeated 4-byte sequences to match (only exponent bytes
-// repeat, one at a time), and packed dictionary indices are near-uniform.
-// It also adds 0.03–0.16 ns per weight to Decode.
-func DefaultCompress(f Fidelity) bool { return false }
 
 // Encode encodes the row-major matrix w of n rows and k columns at fidelity f.
 // The result is self-describing; Decode reads it back. Weights must be finite
@@ -123,35 +103,22 @@ func Encode(w []float32, n, k int, f Fidelity, opts EncodeOptions) ([]byte, erro
 		if i := slices.IndexFunc(w, func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }); i >= 0 {
 			return nil, fmt.Errorf("quant: encode: weight %d (row %d, column %d) is %v; %d-bit codes need finite weights", i, i/k, i%k, w[i], int(f))
 		}
-		if f == Bits8 && opts.linear8 {
-			h.codec = codecLinear8
-			payload = encodeLinear8(w, n, k)
-		} else {
-			h.codec = codecDict
-			payload, h.centroids, h.outliers = encodeDict(w, n, k, int(f), opts)
-		}
+		h.codec = codecDict
+		payload, h.centroids, h.outliers = encodeDict(w, n, k, int(f), opts)
 	}
-	h.rawLen = len(payload)
-	stored := payload
-	if opts.Compress && len(payload) > 0 {
-		buf := make([]byte, lz4.CompressBlockBound(len(payload)))
-		var c lz4.Compressor
-		m, err := c.CompressBlock(payload, buf)
-		if err != nil {
-			return nil, fmt.Errorf("quant: encode: lz4: %w", err)
-		}
-		if m > 0 && (m < len(payload) || opts.forceLZ4) {
-			stored = buf[:m]
-			h.flags |= flagLZ4
-		}
-	}
-	if len(stored) > math.MaxUint32 || h.rawLen > math.MaxUint32 {
+	return seal(h, payload)
+}
+
+// seal returns the blob of header h (its lengths filled in here) followed
+// by payload.
+func seal(h header, payload []byte) ([]byte, error) {
+	if len(payload) > math.MaxUint32 {
 		return nil, errors.New("quant: encode: payload exceeds 4 GiB")
 	}
-	h.storedLen = len(stored)
-	blob := make([]byte, headerSize+len(stored))
+	h.rawLen, h.storedLen = len(payload), len(payload)
+	blob := make([]byte, headerSize+len(payload))
 	h.put(blob)
-	copy(blob[headerSize:], stored)
+	copy(blob[headerSize:], payload)
 	return blob, nil
 }
 
@@ -159,7 +126,6 @@ func Encode(w []float32, n, k int, f Fidelity, opts EncodeOptions) ([]byte, erro
 type header struct {
 	fid               Fidelity
 	codec             codec
-	flags             uint8
 	n, k              int
 	centroids         int
 	outliers          int
@@ -171,7 +137,7 @@ func (h *header) put(b []byte) {
 	b[4] = version
 	b[5] = uint8(h.fid)
 	b[6] = uint8(h.codec)
-	b[7] = h.flags
+	b[7] = 0 // flags: none are defined
 	le := binary.LittleEndian
 	le.PutUint32(b[8:], uint32(h.n))
 	le.PutUint32(b[12:], uint32(h.k))
@@ -385,31 +351,6 @@ func sortFloats(v []float32) {
 		}
 		v[i] = math.Float32frombits(u)
 	}
-}
-
-// encodeLinear8 quantizes each row to uint8 between its own min and max.
-func encodeLinear8(w []float32, n, k int) []byte {
-	payload := make([]byte, 8*n+n*k)
-	le := binary.LittleEndian
-	q := payload[8*n:]
-	for r := range n {
-		row := w[r*k : (r+1)*k]
-		var lo, hi float32
-		if k > 0 {
-			lo, hi = slices.Min(row), slices.Max(row)
-		}
-		step := (hi - lo) / 255
-		le.PutUint32(payload[8*r:], math.Float32bits(lo))
-		le.PutUint32(payload[8*r+4:], math.Float32bits(step))
-		if step == 0 {
-			continue
-		}
-		for j, v := range row {
-			x := math.Round(float64(v-lo) / float64(step))
-			q[r*k+j] = byte(min(255, max(0, x)))
-		}
-	}
-	return payload
 }
 
 // initCompanded places the centroids on the quantiles (j+½)/c of the density

@@ -15,10 +15,7 @@ func ExampleEncode() {
 		0.10, -0.20, 0.05, 0.00,
 		-0.10, 0.20, 0.15, 9.00, // 9 is far from the rest: kept exactly
 	}
-	blob, err := quant.Encode(w, n, k, quant.Bits4, quant.EncodeOptions{
-		Compress:     quant.DefaultCompress(quant.Bits4),
-		OutlierSigma: 2,
-	})
+	blob, err := quant.Encode(w, n, k, quant.Bits4, quant.EncodeOptions{OutlierSigma: 2})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -28,8 +25,8 @@ func ExampleEncode() {
 	}
 	row := make([]float32, k)
 	m.DecodeRows(row, 1, 2)
-	fmt.Println(len(blob), "bytes;", m.Outliers(), "outlier; row 1 ends with", row[3])
-	// Output: 112 bytes; 1 outlier; row 1 ends with 9
+	fmt.Println(len(blob), "bytes; row 1 ends with", row[3])
+	// Output: 112 bytes; row 1 ends with 9
 }
 
 func ExampleParseFidelities() {

@@ -59,15 +59,16 @@ func mustRoundTrip(t testing.TB, w []float32, n, k int, f Fidelity, opts EncodeO
 	if err != nil {
 		t.Fatalf("Decode %d×%d at %v: %v", n, k, f, err)
 	}
-	if gn, gk := m.Dims(); gn != n || gk != k || m.Fidelity() != f {
-		t.Fatalf("decoded %d×%d at %v, want %d×%d at %v", gn, gk, m.Fidelity(), n, k, f)
+	h, _ := parseHeader(blob)
+	if gn, gk := m.Dims(); gn != n || gk != k || h.fid != f {
+		t.Fatalf("decoded %d×%d at %v, want %d×%d at %v", gn, gk, h.fid, n, k, f)
 	}
 	return m
 }
 
 // TestFP32BitExact round-trips arbitrary bit patterns, NaN payloads,
-// infinities, subnormals and negative zero included, with and without lz4
-// and from a blob that is not 4-byte aligned in memory.
+// infinities, subnormals and negative zero included, from a blob that is
+// 4-byte aligned in memory and from one that is not.
 func TestFP32BitExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const n, k = 7, 13
@@ -86,21 +87,19 @@ func TestFP32BitExact(t *testing.T) {
 		}
 		return out
 	}
-	for _, compress := range []bool{false, true} {
-		blob, err := Encode(w, n, k, FP32, EncodeOptions{Compress: compress})
+	blob, err := Encode(w, n, k, FP32, EncodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unaligned := make([]byte, len(blob)+1)[1:]
+	copy(unaligned, blob)
+	for name, b := range map[string][]byte{"aligned": blob, "unaligned": unaligned} {
+		m, err := Decode(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		unaligned := make([]byte, len(blob)+1)[1:]
-		copy(unaligned, blob)
-		for _, b := range [][]byte{blob, unaligned} {
-			m, err := Decode(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(bits(w), bits(decodeAll(t, m))); diff != "" {
-				t.Errorf("compress=%v: fp32 round trip not bit-exact (-want +got):\n%s", compress, diff)
-			}
+		if diff := cmp.Diff(bits(w), bits(decodeAll(t, m))); diff != "" {
+			t.Errorf("%s blob: fp32 round trip not bit-exact (-want +got):\n%s", name, diff)
 		}
 	}
 }
@@ -166,8 +165,8 @@ func TestDictionaryAccuracy(t *testing.T) {
 		}
 		prev = e
 		if bound, ok := lloydMaxRelErr[f]; ok {
-			if m.Outliers() < len(injected) {
-				t.Errorf("fidelity %v: %d outliers kept, %d injected", f, m.Outliers(), len(injected))
+			if m.nOut < len(injected) {
+				t.Errorf("fidelity %v: %d outliers kept, %d injected", f, m.nOut, len(injected))
 			}
 			// Relative to the inliers' energy: the outliers are exact.
 			var num, den float64
@@ -196,7 +195,14 @@ func TestLinear8(t *testing.T) {
 	for j := range k {
 		w[4*k+j] = 0.25 // a constant row
 	}
-	m := mustRoundTrip(t, w, n, k, Bits8, EncodeOptions{linear8: true})
+	blob, err := encodeLinear8(w, n, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Decode(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := decodeAll(t, m)
 	for r := range n {
 		lo, hi := math.Inf(1), math.Inf(-1)
@@ -212,8 +218,7 @@ func TestLinear8(t *testing.T) {
 	}
 }
 
-// TestShapesAndRowRanges covers odd shapes at every fidelity, with and
-// without lz4, and checks that every row range decodes to the same values
+// TestShapesAndRowRanges covers odd shapes at every fidelity, and checks that every row range decodes to the same values
 // as the full decode.
 func TestShapesAndRowRanges(t *testing.T) {
 	shapes := [][2]int{{1, 1}, {3, 17}, {5, 13}, {2, 1}, {1, 9}, {4, 7}, {33, 24}, {6, 3}, {0, 5}, {4, 0}}
@@ -224,20 +229,18 @@ func TestShapesAndRowRanges(t *testing.T) {
 			w[n*k/2] = 1.5 // an outlier in the middle
 		}
 		for _, f := range AllFidelities() {
-			for _, compress := range []bool{false, true} {
-				m := mustRoundTrip(t, w, n, k, f, EncodeOptions{Compress: compress})
-				full := decodeAll(t, m)
-				if e := RelativeError(w, m); e > 0.5 {
-					t.Errorf("%d×%d at %v: relative error %v", n, k, f, e)
-				}
-				for r0 := 0; r0 <= n; r0++ {
-					for r1 := r0; r1 <= n; r1++ {
-						part := make([]float32, (r1-r0)*k+1)
-						part[len(part)-1] = 42 // must stay untouched
-						m.DecodeRows(part, r0, r1)
-						if diff := cmp.Diff(full[r0*k:r1*k], part[:len(part)-1]); diff != "" || part[len(part)-1] != 42 {
-							t.Fatalf("%d×%d at %v: rows [%d,%d) differ from the full decode (-full +rows):\n%s", n, k, f, r0, r1, diff)
-						}
+			m := mustRoundTrip(t, w, n, k, f, EncodeOptions{})
+			full := decodeAll(t, m)
+			if e := RelativeError(w, m); e > 0.5 {
+				t.Errorf("%d×%d at %v: relative error %v", n, k, f, e)
+			}
+			for r0 := 0; r0 <= n; r0++ {
+				for r1 := r0; r1 <= n; r1++ {
+					part := make([]float32, (r1-r0)*k+1)
+					part[len(part)-1] = 42 // must stay untouched
+					m.DecodeRows(part, r0, r1)
+					if diff := cmp.Diff(full[r0*k:r1*k], part[:len(part)-1]); diff != "" || part[len(part)-1] != 42 {
+						t.Fatalf("%d×%d at %v: rows [%d,%d) differ from the full decode (-full +rows):\n%s", n, k, f, r0, r1, diff)
 					}
 				}
 			}

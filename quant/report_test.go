@@ -8,8 +8,8 @@ import (
 )
 
 // TestReport measures every codec on the head-shard matrices of
-// wrx-sst2-small: bytes per weight, mean relative error, lz4 ratio and
-// decode cost with and without lz4, and the outlier-threshold sweep behind
+// wrx-sst2-small: bytes per weight, mean relative error, decode cost, and
+// the outlier-threshold sweep behind
 // DefaultOutlierSigma. It only runs with WRX_QUANT_REPORT=1 (see
 // scripts/quant-report) because it takes tens of seconds; it prints
 // measurements and asserts only that every blob decodes.
@@ -25,59 +25,49 @@ func TestReport(t *testing.T) {
 	fmt.Printf("wrx-sst2-small: %d head-shard matrices, %d weights\n\n", len(mats), weights)
 
 	type variant struct {
-		name string
-		f    Fidelity
-		opts EncodeOptions
+		name   string
+		encode func(w []float32, n, k int) ([]byte, error)
 	}
 	var vs []variant
 	for _, f := range AllFidelities() {
-		vs = append(vs, variant{f.String(), f, EncodeOptions{}})
+		vs = append(vs, variant{f.String(), func(w []float32, n, k int) ([]byte, error) {
+			return Encode(w, n, k, f, EncodeOptions{})
+		}})
 		if f == Bits8 {
-			vs = append(vs, variant{"8-linear", f, EncodeOptions{linear8: true}})
+			vs = append(vs, variant{"8-linear", encodeLinear8})
 		}
 	}
-	fmt.Printf("%-9s %7s %10s %8s %9s %11s %11s %11s %11s %9s\n",
-		"fidelity", "B/w", "rel.err", "outl.%", "lz4 ratio", "dec ns/w", "dec+lz4", "rows ns/w", "rows+lz4", "enc s")
+	fmt.Printf("%-9s %7s %10s %8s %11s %11s %9s\n",
+		"fidelity", "B/w", "rel.err", "outl.%", "dec ns/w", "rows ns/w", "enc s")
 	for _, v := range vs {
-		var bytes, lzBytes, outl int
+		var bytes, outl int
 		var errSum float64
-		var encDur, dec, decLZ, rows, rowsLZ time.Duration
+		var encDur, dec, rows time.Duration
 		for _, m := range mats {
 			t0 := time.Now()
-			blob, err := Encode(m.w, m.n, m.k, v.f, v.opts)
+			blob, err := v.encode(m.w, m.n, m.k)
 			encDur += time.Since(t0)
 			if err != nil {
 				t.Fatalf("%s at %s: %v", m.name, v.name, err)
 			}
-			o := v.opts
-			o.Compress, o.forceLZ4 = true, true
-			lz, err := Encode(m.w, m.n, m.k, v.f, o)
-			if err != nil {
-				t.Fatalf("%s at %s with lz4: %v", m.name, v.name, err)
-			}
 			bytes += len(blob)
-			lzBytes += len(lz)
 			d, r, mat := timeDecode(t, blob, m)
 			dec += d
 			rows += r
 			errSum += RelativeError(m.w, mat)
-			outl += mat.Outliers()
-			d, r, _ = timeDecode(t, lz, m)
-			decLZ += d
-			rowsLZ += r
+			outl += mat.nOut
 		}
 		nw := float64(weights)
 		ns := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / nw }
-		fmt.Printf("%-9s %7.4f %10.6f %8.3f %9.3f %11.3f %11.3f %11.3f %11.3f %9.2f\n",
+		fmt.Printf("%-9s %7.4f %10.6f %8.3f %11.3f %11.3f %9.2f\n",
 			v.name, float64(bytes)/nw, errSum/float64(len(mats)), 100*float64(outl)/nw,
-			float64(bytes)/float64(lzBytes), ns(dec), ns(decLZ), ns(rows), ns(rowsLZ), encDur.Seconds())
+			ns(dec), ns(rows), encDur.Seconds())
 	}
 	fmt.Println(`
 B/w: blob bytes per weight (headers included); rel.err: mean over matrices
-of ‖W−Ŵ‖/‖W‖; outl.%: weights kept exactly; lz4 ratio: plain/lz4 blob bytes
-(lz4 block kept even when larger); dec: Decode (validation, and lz4 when on);
+of ‖W−Ŵ‖/‖W‖; outl.%: weights kept exactly; dec: Decode (validation);
 rows: Decode plus DecodeRows of every row in 32-row tiles (both the best of
-7 runs per matrix); enc s: Encode of all matrices without lz4.`)
+7 runs per matrix); enc s: Encode of all matrices.`)
 
 	fmt.Printf("\noutlier threshold sweep (dictionary codecs): B/w and mean rel.err\n%-6s", "sigma")
 	sigmas := []float64{3, 3.5, 4, 5, 100}

@@ -107,7 +107,7 @@ func denseOf(m backend.Matrix) ([]float32, int, int) {
 
 func encodeMatrix(m backend.Matrix, f quant.Fidelity) ([]byte, error) {
 	w, n, k := denseOf(m)
-	return quant.Encode(w, n, k, f, quant.EncodeOptions{Compress: quant.DefaultCompress(f)})
+	return quant.Encode(w, n, k, f, quant.EncodeOptions{})
 }
 
 // EncodeAttention encodes an attention shard at fidelity f.

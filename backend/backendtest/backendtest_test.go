@@ -277,17 +277,6 @@ func (b geluPanicsOnEmpty) GELU(x []float32) {
 	b.naive.GELU(x)
 }
 
-// fusedIgnoresAccumulate has a fused encoded kernel that always overwrites.
-type fusedIgnoresAccumulate struct{ naive }
-
-func (b fusedIgnoresAccumulate) MatMulEncoded(out, a []float32, m int, w backend.Matrix, _ bool) bool {
-	n, k := w.Dims()
-	d := make([]float32, n*k)
-	w.DecodeRows(d, 0, n)
-	b.MatMulT(out, a, d, m, k, n, false)
-	return true
-}
-
 type unnamed struct{ naive }
 
 func (unnamed) Name() string { return "" }
@@ -364,7 +353,6 @@ func TestBrokenBackendsFail(t *testing.T) {
 		{"ReLU as abs", reluAbs{}, "ReLU", "out of tolerance"},
 		{"AddBias by row", biasByRow{}, "AddBias", "out of tolerance"},
 		{"GELU panics on empty input", geluPanicsOnEmpty{}, "GELU", "panic"},
-		{"fused encoded kernel ignores accumulate", fusedIgnoresAccumulate{}, "MatMulEncoded", "accumulate=true"},
 		{"empty name", unnamed{}, "none", "Name() is empty"},
 	}
 	for _, tc := range tests {

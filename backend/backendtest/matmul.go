@@ -224,10 +224,9 @@ func (s *scaledMatrix) DecodeRows(dst []float32, r0, r1 int) {
 	}
 }
 
-// testMatMulEncoded checks backend.MatMul with an encoded matrix against
-// the float64 reference, and against the same product through the dense
-// path. It goes through the backend's fused kernel if it has one for this
-// encoding, and through the generic tiled path otherwise.
+// testMatMulEncoded checks backend.MatMul with an encoded matrix, which it
+// multiplies tile by tile with b.MatMulT, against the float64 reference and
+// against the same product through the dense path.
 func testMatMulEncoded(t testingT, b backend.Backend) {
 	shapes := [][3]int{{1, 7, 1}, {3, 17, 31}, {5, 64, 32}, {7, 33, 33}, {16, 65, 70}, {13, 384, 129}, {128, 64, 96}}
 	for i, s := range shapes {

@@ -3,7 +3,12 @@
 // Go tensor library. Importing the package registers it as "gorgonia":
 //
 //	import _ "github.com/wrxlabs/wrx/backend/gorgonia"
-//	b, err := backend.Get("gorgonia")
+//	b, err := backend.Open("gorgonia", backend.Config{})
+//
+// It cannot honour backend.Config.Threads, and Open fails when it is set:
+// tensor multiplies with gonum's BLAS, whose Sgemm sizes its pool of
+// workers from runtime.GOMAXPROCS, a setting of the whole process, and the
+// only way to swap that BLAS (tensor.Use) is global too.
 //
 // Every kernel wraps the caller's slices as tensor.Dense values without
 // copying (tensor.WithBacking) and runs tensor operations on them in place
@@ -44,7 +49,16 @@ import (
 )
 
 func init() {
-	backend.Register("gorgonia", func() backend.Backend { return New() })
+	backend.Register("gorgonia", open)
+}
+
+// open is the registry's factory. It rejects every non-zero Config field,
+// since none can be honoured per Backend (see the package comment).
+func open(cfg backend.Config) (backend.Backend, error) {
+	if cfg.Threads != 0 {
+		return nil, fmt.Errorf("Config.Threads = %d is not supported: gonum's BLAS, which gorgonia.org/tensor multiplies with, sizes its worker pool from GOMAXPROCS for the whole process; leave Threads 0", cfg.Threads)
+	}
+	return New(), nil
 }
 
 // Backend implements backend.Backend on gorgonia.org/tensor. The zero value

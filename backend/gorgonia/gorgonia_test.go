@@ -2,6 +2,7 @@ package gorgonia_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -63,12 +64,30 @@ func TestEmptyDimensions(t *testing.T) {
 	}
 }
 
+// TestOpenThreads checks that the registry opens gorgonia with the zero
+// Config and refuses a thread count it cannot honour, naming the backend
+// and the field.
+func TestOpenThreads(t *testing.T) {
+	if b, err := backend.Open("gorgonia", backend.Config{}); err != nil || b.Name() != "gorgonia" {
+		t.Fatalf("Open(gorgonia, Config{}) = %v, %v", b, err)
+	}
+	b, err := backend.Open("gorgonia", backend.Config{Threads: 2})
+	if err == nil {
+		t.Fatalf("Open(gorgonia, Threads 2) = %v, want an error", b)
+	}
+	for _, w := range []string{`"gorgonia"`, "Config.Threads"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %s", err, w)
+		}
+	}
+}
+
 func BenchmarkKernels(b *testing.B) {
 	backendtest.Bench(b, gorgonia.New())
 }
 
 func Example() {
-	b, err := backend.Get("gorgonia")
+	b, err := backend.Open("gorgonia", backend.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

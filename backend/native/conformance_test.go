@@ -1,6 +1,7 @@
 package native
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -14,12 +15,17 @@ func TestConformance(t *testing.T) {
 }
 
 func TestRegistered(t *testing.T) {
-	b, err := backend.Get("native")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.Name() != "native" {
-		t.Fatalf("Name() = %q, want native", b.Name())
+	for _, c := range []struct{ threads, want int }{{0, runtime.GOMAXPROCS(0)}, {3, 3}} {
+		b, err := backend.Open("native", backend.Config{Threads: c.threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Name() != "native" {
+			t.Fatalf("Name() = %q, want native", b.Name())
+		}
+		if got := b.(*Backend).Threads(); got != c.want {
+			t.Errorf("Open(native, Threads %d): Threads() = %d, want %d", c.threads, got, c.want)
+		}
 	}
 }
 

@@ -5,9 +5,14 @@
 // the reference (float64 softmax, layer norm and erf): Options.PureGo
 // selects them, and the purego build tag compiles nothing else.
 //
-// Importing the package registers it as "native":
+// Importing the package registers it as "native", honouring
+// backend.Config.Threads:
 //
 //	import _ "github.com/wrxlabs/wrx/backend/native"
+//	b, err := backend.Open("native", backend.Config{Threads: 2})
+//
+// New builds one directly, with the options only native has (PureGo) and
+// methods beyond backend.Backend (Threads, Kernels).
 //
 // # Matrix multiply
 //
@@ -44,7 +49,13 @@ import (
 )
 
 func init() {
-	backend.Register("native", func() backend.Backend { return New(Options{}) })
+	backend.Register("native", open)
+}
+
+// open is the registry's factory: every backend.Config field maps onto
+// Options.
+func open(cfg backend.Config) (backend.Backend, error) {
+	return New(Options{Threads: cfg.Threads}), nil
 }
 
 // Options configures a Backend. The zero value uses every CPU and the

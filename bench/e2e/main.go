@@ -255,7 +255,7 @@ func backendName(name string, threads int) (reg, kernels string, err error) {
 	opts := native.Options{Threads: threads}
 	reg = fmt.Sprintf("native-e2e-threads-%d", threads)
 	if !slices.Contains(backend.Names(), reg) {
-		backend.Register(reg, func() backend.Backend { return native.New(opts) })
+		backend.Register(reg, func(backend.Config) (backend.Backend, error) { return native.New(opts), nil })
 	}
 	return reg, native.New(opts).Kernels(), nil
 }

@@ -144,6 +144,7 @@ func TestErrors(t *testing.T) {
 		{"classify model path is a file", "", []string{"classify", "--model", modelFile, "text"}, []string{modelFile, "not a directory"}, false},
 		{"classify dir without a model", "", []string{"classify", "--model", notModel, "text"}, []string{notModel, "config.json"}, false},
 		{"classify unknown backend", "", []string{"classify", "--model", model, "--backend", "no-such-backend", "text"}, []string{"no-such-backend"}, true},
+		{"classify --threads on gorgonia", "", []string{"classify", "--model", model, "--backend", "gorgonia", "--threads", "2", "text"}, []string{`"gorgonia"`, "Threads"}, true},
 		{"classify empty text", "", []string{"classify", "--model", model, ""}, []string{"empty text"}, true},
 		{"classify blank text", "", []string{"classify", "--model", model, "  \t "}, []string{"empty text"}, true},
 		{"classify empty stdin line", "good\n\n", []string{"classify", "--model", model}, []string{"empty text"}, true},

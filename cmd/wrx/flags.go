@@ -42,7 +42,7 @@ var (
 		Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms",
 	}
 	quietFlag   = &cli.BoolFlag{Name: "quiet", Usage: "no progress output"}
-	threadsFlag = &cli.IntFlag{Name: "threads", Usage: "native backend worker `N` (0: all CPUs; with --target one fewer, as wrx profile device measures)"}
+	threadsFlag = &cli.IntFlag{Name: "threads", Usage: "backend worker `N` (0: all CPUs for native, with --target one fewer, as wrx profile device measures; gorgonia takes only 0)"}
 	targetFlag  = &cli.DurationFlag{
 		Name:  "target",
 		Usage: "answer within `LATENCY` (e.g. 80ms): stream planned shards from the store instead of holding the model",

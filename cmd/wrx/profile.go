@@ -14,7 +14,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wrxlabs/wrx/backend"
-	"github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
@@ -67,7 +66,7 @@ profile/device/BACKEND.`,
 				Flags: []cli.Flag{store, be, quiet, js, noSave,
 					&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms"},
 					&cli.IntFlag{Name: "repeats", Value: 9, Usage: "time each point `N` times and keep the median"},
-					&cli.IntFlag{Name: "threads", Usage: "native backend compute `THREADS` (0: one fewer than GOMAXPROCS, what WRX streams with)"},
+					&cli.IntFlag{Name: "threads", Usage: "backend compute `THREADS` (0: for native one fewer than GOMAXPROCS, what WRX streams with; gorgonia takes only 0)"},
 				},
 				Action: profileDevice,
 			},
@@ -96,11 +95,13 @@ evaluation set. The profile is saved in the store under profile/words.`,
 // profileBackend returns the named backend. Importance profiling runs
 // whole jobs in parallel, so the native backend's own threads would only
 // compete with them: each worker then gets single-threaded kernels.
+// Backends that cannot bound their threads (gorgonia) keep their default.
 func profileBackend(name string, workers int) (backend.Backend, error) {
+	var cfg backend.Config
 	if name == "native" && workers > 1 {
-		return native.New(native.Options{Threads: 1}), nil
+		cfg.Threads = 1
 	}
-	return backend.Get(name)
+	return backend.Open(name, cfg)
 }
 
 func profileImportance(c *cli.Context) error {
@@ -318,18 +319,13 @@ func printImportanceSummary(w io.Writer, p *plan.ImportanceProfile) {
 
 func profileDevice(c *cli.Context) error {
 	ctx, uri := c.Context, c.String("store")
-	be, err := backend.Get(c.String("backend"))
-	if err != nil {
-		return err
+	name, threads := c.String("backend"), c.Int("threads")
+	if threads == 0 && name == "native" {
+		threads = pipeline.ComputeThreads()
 	}
-	if be.Name() == "native" {
-		threads := c.Int("threads")
-		if threads <= 0 {
-			threads = pipeline.ComputeThreads()
-		}
-		be = native.New(native.Options{Threads: threads})
-	} else if c.Int("threads") > 0 {
-		return fmt.Errorf("--threads applies to the native backend, not %s", be.Name())
+	be, err := backend.Open(name, backend.Config{Threads: threads})
+	if err != nil {
+		return fmt.Errorf("--backend %s --threads %d: %w", name, c.Int("threads"), err)
 	}
 	s, err := shardstore.OpenURI(ctx, uri)
 	if err != nil {

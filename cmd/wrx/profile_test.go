@@ -55,3 +55,12 @@ func TestProfileWords(t *testing.T) {
 		t.Errorf("a missing data file: err = %v, want it named", err)
 	}
 }
+
+// TestProfileDeviceThreads checks that --threads reaches the backend through
+// the registry, which refuses it for gorgonia before the store is opened.
+func TestProfileDeviceThreads(t *testing.T) {
+	_, _, err := run(t, "", "profile", "device", "--store", "mem:no-such-store", "--backend", "gorgonia", "--threads", "2")
+	if err == nil || !strings.Contains(err.Error(), `"gorgonia"`) || !strings.Contains(err.Error(), "Config.Threads") {
+		t.Errorf("profile device --backend gorgonia --threads 2: err = %v, want it to name gorgonia and Config.Threads", err)
+	}
+}
