@@ -60,6 +60,9 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 		return nil, fmt.Errorf("wrx: %w", err)
 	}
 	tok, err := s.Tokenizer()
+	if err == nil {
+		tok, err = withTruncation(tok, opts)
+	}
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("wrx: %s: %w", uri, err)

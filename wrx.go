@@ -56,6 +56,12 @@ type Options struct {
 	// included; longer inputs are truncated longest-first. 0 means
 	// DefaultMaxLen.
 	MaxLen int
+	// Truncation, if bert.TruncatePython, cuts a sentence pair too long
+	// for MaxLen as transformers' slow BertTokenizer does. The zero value
+	// keeps the model's tokenizer setting: Hugging Face's Rust tokenizer
+	// (bert.TruncateRust, what AutoTokenizer gives) for a model directory
+	// and for every store "wrx convert" writes.
+	Truncation bert.Truncation
 	// Fidelity, for a store, holds every shard in memory at this many bits
 	// (one of the store's fidelities). 0 means the highest stored fidelity.
 	// It is ignored when Target is set.
@@ -153,10 +159,21 @@ func Open(ctx context.Context, source string, opts Options) (*Classifier, error)
 	if err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
 	}
+	if tok, err = withTruncation(tok, opts); err != nil {
+		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
+	}
 	if err := m.Fuse(); err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
 	}
 	return newClassifier(m.Config, tok, &denseEngine{m: m, be: be}, opts), nil
+}
+
+// withTruncation applies Options.Truncation to a model's tokenizer.
+func withTruncation(tok *bert.Tokenizer, opts Options) (*bert.Tokenizer, error) {
+	if opts.Truncation == bert.TruncateRust {
+		return tok, nil
+	}
+	return tok.WithTruncation(opts.Truncation)
 }
 
 func backendFor(opts Options) (backend.Backend, error) {

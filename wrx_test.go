@@ -11,9 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/wrxlabs/wrx"
 	_ "github.com/wrxlabs/wrx/backend/gorgonia"
 	"github.com/wrxlabs/wrx/internal/shared"
+	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
 )
 
 // reference is one line of a model's reference.jsonl: logits computed by
@@ -244,6 +248,54 @@ func TestClassifyEmptyText(t *testing.T) {
 	}
 }
 
+// TestTruncation checks that Options.Truncation reaches the classifier's
+// tokenizer, from a model directory and from a store, and that the zero
+// value is the Rust tokenizer's rule.
+func TestTruncation(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	ctx := context.Background()
+	uri, _, err := wrx.DefaultStore(ctx, dir, wrx.DefaultStoreOptions{CacheDir: t.TempDir(), Fidelities: []quant.Fidelity{32}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 + 4 tokens into 6 - 3: Rust keeps 1 + 2, Python 2 + 1.
+	const text, pair, maxLen = "a a a", "b b b b", 6
+	tests := []struct {
+		name  string
+		opts  wrx.Options
+		trunc bert.Truncation
+		types []int
+	}{
+		{"default", wrx.Options{MaxLen: maxLen}, bert.TruncateRust, []int{0, 0, 0, 1, 1, 1}},
+		{"python", wrx.Options{MaxLen: maxLen, Truncation: bert.TruncatePython}, bert.TruncatePython, []int{0, 0, 0, 0, 1, 1}},
+	}
+	for _, tc := range tests {
+		for _, src := range []struct{ name, source string }{{"directory", dir}, {"store", uri}} {
+			t.Run(tc.name+"/"+src.name, func(t *testing.T) {
+				c, err := wrx.Open(ctx, src.source, tc.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				tok := c.Tokenizer()
+				if got := tok.Options().Truncation; got != tc.trunc {
+					t.Errorf("tokenizer truncation = %v, want %v", got, tc.trunc)
+				}
+				enc, err := tok.Encode(text, pair, maxLen)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(tc.types, enc.TokenTypeIDs); d != "" {
+					t.Errorf("token type ids (-want +got):\n%s", d)
+				}
+				if _, err := c.ClassifyPair(ctx, text, pair); err != nil {
+					t.Errorf("ClassifyPair: %v", err)
+				}
+			})
+		}
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
 	tiny := shared.Path(t, "fixtures", "tiny-bert")
@@ -267,6 +319,7 @@ func TestOpenErrors(t *testing.T) {
 		{"threads on gorgonia", ctx, tiny, wrx.Options{Backend: "gorgonia", Threads: 2}, []string{`"gorgonia"`, "Threads"}, nil},
 		{"negative threads", ctx, tiny, wrx.Options{Threads: -1}, []string{`"native"`, "Threads"}, nil},
 		{"cancelled context", cancelled, tiny, wrx.Options{}, nil, context.Canceled},
+		{"unknown truncation", ctx, tiny, wrx.Options{Truncation: 9}, []string{tiny, "truncation"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := wrx.Open(tc.ctx, tc.dir, tc.opts)

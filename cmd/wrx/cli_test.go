@@ -170,6 +170,8 @@ func TestErrors(t *testing.T) {
 		{"tokenize dir without vocab", "", []string{"tokenize", "--model", notModel, "text"}, []string{"vocab.txt"}, false},
 		{"tokenize two texts", "", []string{"tokenize", "--model", model, "a", "b"}, []string{"one TEXT", "2"}, false},
 		{"tokenize no text", "", []string{"tokenize", "--model", model}, []string{"one TEXT", "0"}, false},
+		{"tokenize unknown truncation", "", []string{"tokenize", "--model", model, "--truncation", "fast", "text"}, []string{"--truncation", `"fast"`}, false},
+		{"classify unknown truncation", "", []string{"classify", "--model", model, "--truncation", "fast", "text"}, []string{"--truncation", `"fast"`}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.model {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 )
 
@@ -27,6 +28,11 @@ var (
 		Name:  "max-len",
 		Value: wrx.DefaultMaxLen,
 		Usage: "truncate inputs to `N` tokens, [CLS] and [SEP] included",
+	}
+	truncationFlag = &cli.StringFlag{
+		Name:  "truncation",
+		Value: bert.TruncateRust.String(),
+		Usage: "cut a sentence pair too long for --max-len as `MODE` does: rust (Hugging Face's Rust tokenizer, what AutoTokenizer gives) or python (the slow Python BertTokenizer)",
 	}
 	jsonFlag  = &cli.BoolFlag{Name: "json", Usage: "print JSON"}
 	storeFlag = &cli.StringFlag{
@@ -61,8 +67,17 @@ var (
 
 // modelFlags are the flags that choose and run a model.
 func modelFlags() []cli.Flag {
-	return []cli.Flag{modelFlag, storeFlag, backendFlag, maxLenFlag, fidelityFlag, throttleFlag, quietFlag,
+	return []cli.Flag{modelFlag, storeFlag, backendFlag, maxLenFlag, truncationFlag, fidelityFlag, throttleFlag, quietFlag,
 		targetFlag, budgetFlag, plannerFlag, threadsFlag}
+}
+
+// truncation parses --truncation.
+func truncation(c *cli.Context) (bert.Truncation, error) {
+	m, err := bert.ParseTruncation(c.String(truncationFlag.Name))
+	if err != nil {
+		return 0, fmt.Errorf("--truncation: %w", err)
+	}
+	return m, nil
 }
 
 var errNoModel = errors.New("--model is required: a Hugging Face model directory (or --store URI)")
@@ -100,6 +115,10 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 	if _, err := backend.Get(name); err != nil {
 		return nil, err
 	}
+	trunc, err := truncation(c)
+	if err != nil {
+		return nil, err
+	}
 	uri, err := storeURI(c)
 	if err != nil {
 		return nil, err
@@ -109,14 +128,15 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 		return nil, fmt.Errorf("--budget: %w", err)
 	}
 	cl, err := wrx.OpenStore(c.Context, uri, wrx.Options{
-		Backend:  name,
-		Threads:  c.Int("threads"),
-		MaxLen:   c.Int("max-len"),
-		Fidelity: quant.Fidelity(c.Int("fidelity")),
-		Throttle: c.String("throttle"),
-		Target:   c.Duration("target"),
-		Budget:   budget,
-		Strategy: c.String("planner"),
+		Backend:    name,
+		Threads:    c.Int("threads"),
+		MaxLen:     c.Int("max-len"),
+		Truncation: trunc,
+		Fidelity:   quant.Fidelity(c.Int("fidelity")),
+		Throttle:   c.String("throttle"),
+		Target:     c.Duration("target"),
+		Budget:     budget,
+		Strategy:   c.String("planner"),
 	})
 	if err != nil {
 		return nil, err

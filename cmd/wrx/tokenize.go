@@ -17,17 +17,28 @@ func tokenizeCommand() *cli.Command {
 		ArgsUsage: "TEXT",
 		Description: `Prints {"tokens":[...],"input_ids":[...],"token_type_ids":[...]}: tokens are the
 WordPiece pieces before truncation; ids and type ids are what the model sees
-([CLS] text [SEP] pair [SEP], truncated longest-first to --max-len).`,
-		Flags: []cli.Flag{modelFlag, storeFlag, maxLenFlag,
+([CLS] text [SEP] pair [SEP], truncated longest-first to --max-len, a pair
+as Hugging Face's Rust tokenizer cuts it, or with --truncation python as the
+slow Python BertTokenizer does). Text without tokens gives [CLS] [SEP].`,
+		Flags: []cli.Flag{modelFlag, storeFlag, maxLenFlag, truncationFlag,
 			&cli.StringFlag{Name: "pair", Usage: "second sentence of a pair"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("tokenize takes exactly one TEXT argument, got %d", c.NArg())
 			}
+			trunc, err := truncation(c)
+			if err != nil {
+				return err
+			}
 			tok, err := loadTokenizer(c)
 			if err != nil {
 				return err
+			}
+			if trunc != bert.TruncateRust { // as wrx.Options.Truncation
+				if tok, err = tok.WithTruncation(trunc); err != nil {
+					return err
+				}
 			}
 			enc, err := tok.EncodeWith(c.Args().First(), c.String("pair"), bert.EncodeOptions{MaxLen: c.Int("max-len"), AllowEmpty: true})
 			if err != nil {

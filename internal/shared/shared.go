@@ -3,6 +3,7 @@
 package shared
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,16 +33,27 @@ func Dir() string {
 }
 
 // Path returns filepath.Join(Dir(), elem...), skipping the test with a clear
-// message when the shared directory or that path is absent.
+// message when the shared directory or that path is absent. Under CI
+// (the environment variable CI is "true") a missing path fails the test
+// instead, so that a broken checkout cannot pass by skipping.
 func Path(tb testing.TB, elem ...string) string {
 	tb.Helper()
 	d := Dir()
 	if d == "" {
-		tb.Skip("skipping: ../shared (models, fixtures, GLUE data) not found beside the repository; set WRX_SHARED to point at it")
+		missing(tb, "../shared (models, fixtures, GLUE data) not found beside the repository; set WRX_SHARED to point at it")
 	}
 	p := filepath.Join(append([]string{d}, elem...)...)
 	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("skipping: %s not present in the shared directory: %v", filepath.Join(elem...), err)
+		missing(tb, fmt.Sprintf("%s not present in the shared directory: %v", filepath.Join(elem...), err))
 	}
 	return p
+}
+
+// missing skips the test, or fails it under CI.
+func missing(tb testing.TB, why string) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("CI=true and %s", why)
+	}
+	tb.Skip("skipping: " + why)
 }

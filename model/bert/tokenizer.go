@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"unicode"
@@ -38,18 +39,75 @@ const (
 	AccentsKeep
 )
 
-// TokenizerOptions are the settings that tokenizer_config.json may change.
-// The zero value is the uncased BERT tokenizer. The struct is JSON-ready so
-// that a store can keep it beside the vocabulary.
+// Truncation says how longest-first truncation shares the length limit
+// between the two sequences of a pair. The two Hugging Face tokenizers
+// agree except when both sequences must be cut and the tokens left for
+// them are odd in number: the Python one gives the extra token to the
+// first sequence, the Rust one to the one it sees as longer (see
+// TruncateRust).
+type Truncation int
+
+// Truncation modes. The zero value follows the Rust tokenizer.
+const (
+	// TruncateRust is Hugging Face's Rust tokenizer, the tokenizers
+	// library from v0.23 (BertTokenizerFast, tokenizer.json, and what
+	// AutoTokenizer returns by default). Of the n tokens left after the
+	// special ones, a shorter sequence of at most n/2 tokens is kept whole
+	// and the longer gets the rest; otherwise the shorter keeps n/2 and
+	// the longer n - n/2, the second sequence counting as the longer on
+	// equal lengths. The lengths compared are the tokenizer's: it stops
+	// tokenizing a sequence after the word or punctuation mark that takes
+	// it to the full limit (special tokens included), so two sequences
+	// that both reach the limit compare by where their words end.
+	TruncateRust Truncation = iota
+	// TruncatePython is transformers' slow Python BertTokenizer: one token
+	// at a time from the end of the longer sequence, from the second on a
+	// tie, so that the first keeps the extra token.
+	TruncatePython
+)
+
+// String returns "rust" or "python", the names ParseTruncation accepts.
+func (m Truncation) String() string {
+	switch m {
+	case TruncateRust:
+		return "rust"
+	case TruncatePython:
+		return "python"
+	}
+	return fmt.Sprintf("Truncation(%d)", int(m))
+}
+
+// ParseTruncation returns the truncation mode named "rust" or "python".
+func ParseTruncation(name string) (Truncation, error) {
+	for _, m := range []Truncation{TruncateRust, TruncatePython} {
+		if name == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("bert: unknown truncation %q (want rust or python)", name)
+}
+
+// TokenizerOptions are the settings that tokenizer_config.json may change,
+// and the pair truncation. The zero value is the uncased BERT tokenizer
+// truncating as the Rust tokenizer does. The struct is JSON-ready so that
+// a store can keep it beside the vocabulary.
 type TokenizerOptions struct {
 	// KeepCase turns off lowercasing (do_lower_case false: cased models).
 	KeepCase bool `json:"keep_case,omitempty"`
 	// Accents overrides accent stripping (strip_accents true or false).
 	Accents AccentMode `json:"accents,omitempty"`
+	// Truncation selects how a pair too long for the limit is cut:
+	// TruncateRust (the zero value) or TruncatePython.
+	Truncation Truncation `json:"truncation,omitempty"`
 }
 
 // Tokenizer is the BERT BasicTokenizer followed by WordPiece, reproducing
-// Hugging Face's slow BertTokenizer. It is safe for concurrent use.
+// Hugging Face's tokenizers for BERT: by default the Rust tokenizer
+// (BertTokenizerFast, what AutoTokenizer gives), token for token; with
+// TokenizerOptions.Truncation set to TruncatePython (or WithTruncation),
+// the slow Python BertTokenizer. The two split text identically and differ
+// only in how a pair too long for the limit is cut (see Truncation). It is
+// safe for concurrent use.
 //
 // The steps, for each text:
 //  1. drop NUL, U+FFFD, invalid UTF-8 and every code point of category C*
@@ -86,6 +144,9 @@ func newTokenizer(v *Vocab, opts TokenizerOptions) (*Tokenizer, error) {
 	if opts.Accents < AccentsDefault || opts.Accents > AccentsKeep {
 		return nil, fmt.Errorf("bert: unknown accent mode %d", opts.Accents)
 	}
+	if opts.Truncation != TruncateRust && opts.Truncation != TruncatePython {
+		return nil, fmt.Errorf("bert: unknown truncation mode %d", int(opts.Truncation))
+	}
 	t := &Tokenizer{vocab: v, opts: opts, lower: !opts.KeepCase}
 	t.strip = (t.lower && opts.Accents != AccentsKeep) || opts.Accents == AccentsStrip
 	t.cls, _ = v.ID(TokenCLS)
@@ -108,6 +169,12 @@ type tokenizerConfig struct {
 // do_lower_case in it, the tokenizer lowercases, as BertTokenizer does.
 // Settings this package does not implement (tokenize_chinese_chars or
 // do_basic_tokenize set to false) are refused rather than ignored.
+//
+// The tokenizer truncates as the Rust tokenizer does whatever
+// tokenizer_class says: AutoTokenizer loads "BertTokenizer" as
+// BertTokenizerFast too, so the class name does not tell which tokenizer
+// a model was used with. Call WithTruncation(TruncatePython) to follow
+// the slow tokenizer.
 func LoadTokenizer(dir string) (*Tokenizer, error) {
 	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("bert: tokenizer directory: %w", err)
@@ -162,6 +229,14 @@ func (t *Tokenizer) LowerCase() bool { return t.lower }
 // Options returns the options the tokenizer was built with.
 func (t *Tokenizer) Options() TokenizerOptions { return t.opts }
 
+// WithTruncation returns a tokenizer that is t but for its pair
+// truncation; t itself is unchanged and the two share the vocabulary.
+func (t *Tokenizer) WithTruncation(m Truncation) (*Tokenizer, error) {
+	opts := t.opts
+	opts.Truncation = m
+	return newTokenizer(t.vocab, opts)
+}
+
 // TokenID returns the id of a vocabulary token.
 func (t *Tokenizer) TokenID(tok string) (int, bool) { return t.vocab.ID(tok) }
 
@@ -189,10 +264,12 @@ type EncodeOptions struct {
 
 // Encode tokenizes text, or the sentence pair (text, pair) when pair is not
 // "", into at most maxLen ids (<= 0 means DefaultMaxLen), truncating longest
-// first as Hugging Face does: one token at a time from the end of the
-// longer sequence, from the pair's on a tie. A text or a non-empty pair
-// without tokens gives an error wrapping ErrEmptyText; a maxLen below the
-// number of special tokens (2, or 3 for a pair) is an error.
+// first as Hugging Face does: tokens go from the end of the longer
+// sequence, and when both are too long the tokenizer's Truncation decides
+// which keeps the extra token of an odd limit. A text or a non-empty pair
+// without tokens gives an error wrapping ErrEmptyText (EncodeWith with
+// AllowEmpty encodes them as Hugging Face does); a maxLen below the number
+// of special tokens (2, or 3 for a pair) is an error.
 func (t *Tokenizer) Encode(text, pair string, maxLen int) (Encoding, error) {
 	return t.EncodeWith(text, pair, EncodeOptions{MaxLen: maxLen})
 }
@@ -215,13 +292,14 @@ func (t *Tokenizer) EncodeWith(text, pair string, opts EncodeOptions) (Encoding,
 	// fine, but it saves most reallocations.
 	guess := (len(text)+len(pair))/5 + 4
 	s := scratch{clean: make([]byte, 0, max(len(text), len(pair))+16)}
-	toks, ids := t.tokenize(&s, text, make([]string, 0, guess), make([]int, 0, guess))
+	toks, ids, seenA := t.tokenize(&s, text, maxLen, make([]string, 0, guess), make([]int, 0, guess))
 	na := len(ids)
 	if na == 0 && !opts.AllowEmpty {
 		return Encoding{}, fmt.Errorf("bert: encode: %w: text %s has no tokens", ErrEmptyText, quoteShort(text))
 	}
+	seenB := 0
 	if hasPair {
-		toks, ids = t.tokenize(&s, pair, toks, ids)
+		toks, ids, seenB = t.tokenize(&s, pair, maxLen, toks, ids)
 		if len(ids) == na && !opts.AllowEmpty {
 			return Encoding{}, fmt.Errorf("bert: encode: %w: text pair %s has no tokens", ErrEmptyText, quoteShort(pair))
 		}
@@ -229,7 +307,11 @@ func (t *Tokenizer) EncodeWith(text, pair string, opts EncodeOptions) (Encoding,
 	a, b := ids[:na], ids[na:]
 	budget := maxLen - special
 	if hasPair {
-		a, b = truncateLongestFirst(a, b, budget)
+		if t.opts.Truncation == TruncatePython {
+			a, b = truncatePython(a, b, budget)
+		} else {
+			a, b = truncateRust(a, b, seenA, seenB, budget)
+		}
 	} else if len(a) > budget {
 		a = a[:budget]
 	}
@@ -252,9 +334,35 @@ func (t *Tokenizer) EncodeWith(text, pair string, opts EncodeOptions) (Encoding,
 	return enc, nil
 }
 
-// truncateLongestFirst drops tokens from the end of the longer of a and b,
-// from b on a tie, until both fit in budget: Hugging Face's longest_first.
-func truncateLongestFirst(a, b []int, budget int) ([]int, []int) {
+// truncateRust shortens a and b to fit in budget as the Rust tokenizer's
+// LongestFirst does, given the lengths la <= len(a) and lb <= len(b) that
+// it sees (see tokenize): if the shorter fits in half the budget it is
+// kept and the longer gets the rest; otherwise the shorter (a on equal
+// lengths) keeps budget/2 and the longer budget - budget/2.
+//
+// A seen length below the real one is at least the full length limit,
+// above budget, so the slices below stay in range: in the first case the
+// longer keeps fewer than it has, in the second both keep at most
+// budget - budget/2 <= the shorter seen length.
+func truncateRust(a, b []int, la, lb, budget int) ([]int, []int) {
+	if la+lb <= budget {
+		return a, b
+	}
+	short := min(la, lb)
+	if short > budget-short {
+		short = budget / 2
+	}
+	long := budget - short
+	if la > lb {
+		return a[:long], b[:short]
+	}
+	return a[:short], b[:long]
+}
+
+// truncatePython drops tokens from the end of the longer of a and b, from
+// b on a tie, until both fit in budget: the slow Python tokenizer's
+// longest_first.
+func truncatePython(a, b []int, budget int) ([]int, []int) {
 	excess := len(a) + len(b) - budget
 	if excess <= 0 {
 		return a, b
@@ -296,18 +404,28 @@ func quoteShort(s string) string {
 // or truncation. Empty text gives no tokens.
 func (t *Tokenizer) Tokenize(text string) []string {
 	var s scratch
-	toks, _ := t.tokenize(&s, text, nil, nil)
+	toks, _, _ := t.tokenize(&s, text, math.MaxInt, nil, nil)
 	return toks
 }
 
-// scratch holds the buffers of one call, so that a shared Tokenizer needs
-// no locking.
+// scratch holds the buffers and the state of one call, so that a shared
+// Tokenizer needs no locking.
 type scratch struct {
 	clean, low, nfd, cand []byte
+	// The sequence being tokenized: its first index in ids, the count at
+	// which the Rust tokenizer stops, and the count when it stopped (-1
+	// while it has not).
+	start, limit, seen int
 }
 
-// tokenize appends the WordPiece tokens of text and their ids.
-func (t *Tokenizer) tokenize(s *scratch, text string, toks []string, ids []int) ([]string, []int) {
+// tokenize appends the WordPiece tokens of text and their ids. It also
+// returns how many tokens the Rust tokenizer produces for text when
+// truncating to limit: with truncation on, it stops after the first
+// pre-token (word or punctuation mark) that brings the count to limit or
+// more, so a longer text counts as that many tokens; a shorter text
+// counts all its tokens.
+func (t *Tokenizer) tokenize(s *scratch, text string, limit int, toks []string, ids []int) ([]string, []int, int) {
+	s.start, s.limit, s.seen = len(ids), limit, -1
 	b := cleanText(s.clean[:0], text)
 	s.clean = b
 	if !norm.NFC.IsNormal(b) {
@@ -336,7 +454,10 @@ func (t *Tokenizer) tokenize(s *scratch, text string, toks []string, ids []int) 
 		toks, ids = t.word(s, b[i:j], toks, ids)
 		i = j
 	}
-	return toks, ids
+	if s.seen < 0 {
+		s.seen = len(ids) - s.start
+	}
+	return toks, ids, s.seen
 }
 
 // word runs step 4 and WordPiece on one whitespace-delimited word.
@@ -358,15 +479,25 @@ func (t *Tokenizer) word(s *scratch, w []byte, toks []string, ids []int) ([]stri
 		}
 		if isPunct(r) {
 			if start < i {
-				toks, ids = t.wordPiece(s, w[start:i], toks, ids)
+				toks, ids = t.preToken(s, w[start:i], toks, ids)
 			}
-			toks, ids = t.wordPiece(s, w[i:i+size], toks, ids)
+			toks, ids = t.preToken(s, w[i:i+size], toks, ids)
 			start = i + size
 		}
 		i += size
 	}
 	if start < len(w) {
-		toks, ids = t.wordPiece(s, w[start:], toks, ids)
+		toks, ids = t.preToken(s, w[start:], toks, ids)
+	}
+	return toks, ids
+}
+
+// preToken runs WordPiece on one pre-token and notes whether the Rust
+// tokenizer would stop after it (see tokenize).
+func (t *Tokenizer) preToken(s *scratch, w []byte, toks []string, ids []int) ([]string, []int) {
+	toks, ids = t.wordPiece(s, w, toks, ids)
+	if n := len(ids) - s.start; s.seen < 0 && n >= s.limit {
+		s.seen = n
 	}
 	return toks, ids
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,8 +15,8 @@ import (
 	"github.com/wrxlabs/wrx/internal/shared"
 )
 
-// goldenCase is one line of fixtures/tokenizer/golden.jsonl, produced by the
-// Hugging Face BERT uncased tokenizer.
+// goldenCase is one line of fixtures/tokenizer/golden.jsonl (the Python
+// BertTokenizer) or hf-rust.jsonl (the Rust tokenizer), both bert-base-uncased.
 type goldenCase struct {
 	Text         string   `json:"text"`
 	TextPair     *string  `json:"text_pair"`
@@ -25,71 +26,120 @@ type goldenCase struct {
 	TokenTypeIDs []int    `json:"token_type_ids"`
 }
 
-func TestTokenizerGolden(t *testing.T) {
-	path := shared.Path(t, "fixtures", "tokenizer", "golden.jsonl")
-	tok, err := LoadTokenizer(filepath.Dir(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !tok.LowerCase() {
-		t.Fatal("tokenizer without tokenizer_config.json must lowercase")
-	}
+// readGolden reads a golden file, failing tb on any error, an empty file or
+// an empty text_pair (which Encode cannot tell apart from no pair).
+func readGolden(tb testing.TB, path string) []goldenCase {
+	tb.Helper()
 	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer f.Close()
+	var cases []goldenCase
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 1<<20), 1<<24)
-	var n, bad, empty int
 	for line := 1; sc.Scan(); line++ {
 		var c goldenCase
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			t.Fatalf("%s:%d: %v", path, line, err)
+			tb.Fatalf("%s:%d: %v", path, line, err)
 		}
-		n++
-		pair := ""
-		if c.TextPair != nil {
-			pair = *c.TextPair
-			if pair == "" {
-				t.Fatalf("%s:%d: an empty text_pair cannot be told apart from no pair", path, line)
-			}
+		if c.TextPair != nil && *c.TextPair == "" {
+			tb.Fatalf("%s:%d: an empty text_pair cannot be told apart from no pair", path, line)
 		}
-		want := Encoding{Tokens: c.Tokens, InputIDs: c.InputIDs, TokenTypeIDs: c.TokenTypeIDs}
-		got, err := tok.EncodeWith(c.Text, pair, EncodeOptions{MaxLen: c.MaxLen, AllowEmpty: true})
-		if err != nil {
-			t.Errorf("%s:%d: %v", path, line, err)
-			bad++
-			continue
-		}
-		if d := cmp.Diff(want, got); d != "" {
-			bad++
-			if bad <= 5 {
-				t.Errorf("%s:%d: text %q pair %q (-want +got):\n%s", path, line, c.Text, pair, d)
-			}
-			continue
-		}
-		// The strict path must agree wherever it does not refuse.
-		strict, err := tok.Encode(c.Text, pair, c.MaxLen)
-		if len(c.Tokens) == 0 {
-			empty++
-			if !errors.Is(err, ErrEmptyText) {
-				t.Errorf("%s:%d: Encode(%q) = %v, want ErrEmptyText", path, line, c.Text, err)
-			}
-		} else if err != nil || !cmp.Equal(strict, got) {
-			t.Errorf("%s:%d: Encode differs from EncodeWith: %v", path, line, err)
-		}
+		cases = append(cases, c)
 	}
 	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		tb.Fatalf("%s: %v", path, err)
 	}
-	if n == 0 {
-		t.Fatalf("%s has no cases", path)
+	if len(cases) == 0 {
+		tb.Fatalf("%s has no cases", path)
 	}
-	if bad > 0 {
-		t.Errorf("%d of %d golden cases differ", bad, n)
+	return cases
+}
+
+func (c goldenCase) pair() string {
+	if c.TextPair == nil {
+		return ""
 	}
-	t.Logf("%d golden cases (%d without tokens), %d mismatches", n, empty, bad)
+	return *c.TextPair
+}
+
+// TestTokenizerGolden checks every case of each reference file, tokens,
+// ids and type ids, under the truncation of the tokenizer that made it, and
+// counts the cases the other truncation gets wrong: 21 pairs of hf-rust.jsonl
+// where both sequences reach the length limit (so the Python rule is
+// tested there), none of golden.jsonl, whose pairs never need the extra
+// token (the Python rule is tested by TestEncode).
+func TestTokenizerGolden(t *testing.T) {
+	tests := []struct {
+		file         string
+		trunc, other Truncation
+		otherMisses  int
+	}{
+		{"golden.jsonl", TruncatePython, TruncateRust, 0},
+		{"hf-rust.jsonl", TruncateRust, TruncatePython, 21},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			path := shared.Path(t, "fixtures", "tokenizer", tc.file)
+			loaded, err := LoadTokenizer(filepath.Dir(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !loaded.LowerCase() || loaded.Options().Truncation != TruncateRust {
+				t.Fatalf("tokenizer without tokenizer_config.json: LowerCase() = %v, Truncation = %v; want true, rust", loaded.LowerCase(), loaded.Options().Truncation)
+			}
+			tok, err := loaded.WithTruncation(tc.trunc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := loaded.WithTruncation(tc.other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cases := readGolden(t, path)
+			var bad, empty, otherBad int
+			for i, c := range cases {
+				line, pair := i+1, c.pair()
+				want := Encoding{Tokens: c.Tokens, InputIDs: c.InputIDs, TokenTypeIDs: c.TokenTypeIDs}
+				opts := EncodeOptions{MaxLen: c.MaxLen, AllowEmpty: true}
+				got, err := tok.EncodeWith(c.Text, pair, opts)
+				if err != nil {
+					t.Errorf("%s:%d: %v", path, line, err)
+					bad++
+					continue
+				}
+				if d := cmp.Diff(want, got); d != "" {
+					bad++
+					if bad <= 5 {
+						t.Errorf("%s:%d: text %q pair %q (-want +got):\n%s", path, line, c.Text, pair, d)
+					}
+					continue
+				}
+				if o, err := other.EncodeWith(c.Text, pair, opts); err != nil || !cmp.Equal(want, o) {
+					otherBad++
+				}
+				// The strict path must agree wherever it does not refuse.
+				strict, err := tok.Encode(c.Text, pair, c.MaxLen)
+				if len(tok.Tokenize(c.Text)) == 0 || (pair != "" && len(tok.Tokenize(pair)) == 0) {
+					empty++
+					if !errors.Is(err, ErrEmptyText) {
+						t.Errorf("%s:%d: Encode(%q, %q) = %v, want ErrEmptyText", path, line, c.Text, pair, err)
+					}
+				} else if err != nil || !cmp.Equal(strict, got) {
+					t.Errorf("%s:%d: Encode differs from EncodeWith: %v", path, line, err)
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%d of %d cases differ under %v truncation", bad, len(cases), tc.trunc)
+			}
+			if bad == 0 && otherBad != tc.otherMisses {
+				t.Errorf("%v truncation misses %d cases, want %d", tc.other, otherBad, tc.otherMisses)
+			}
+			t.Logf("%s: %d/%d cases match under %v truncation (%d with an empty text or pair); %v truncation would miss %d",
+				tc.file, len(cases)-bad, len(cases), tc.trunc, empty, tc.other, otherBad)
+		})
+	}
 }
 
 // testVocab is small enough that every expected tokenization below can be
@@ -197,40 +247,105 @@ func TestTokenizeOptions(t *testing.T) {
 func TestEncode(t *testing.T) {
 	// Ids in testVocab: [CLS]=2 [SEP]=3 a=22 b=24 x=28.
 	const cls, sep, a, b, x = 2, 3, 22, 24, 28
+	// Both behaviours unless a case names one.
+	const both Truncation = -1
 	tests := []struct {
 		name       string
+		trunc      Truncation
 		text, pair string
 		maxLen     int
 		ids, types []int
 	}{
-		{"single", "a b", "", 0, []int{cls, a, b, sep}, []int{0, 0, 0, 0}},
-		{"single truncated", "a a a a a", "", 4, []int{cls, a, a, sep}, []int{0, 0, 0, 0}},
-		{"single at two keeps only specials", "a b", "", 2, []int{cls, sep}, []int{0, 0}},
-		{"pair", "a", "b b", 0, []int{cls, a, sep, b, b, sep}, []int{0, 0, 0, 1, 1, 1}},
-		{"pair fits exactly", "a", "b b", 6, []int{cls, a, sep, b, b, sep}, []int{0, 0, 0, 1, 1, 1}},
-		// 5+2 tokens into 3: the first loses 3 to reach 2, then the tie
-		// costs the second one.
-		{"longer first is cut", "a a a a a", "b b", 6, []int{cls, a, a, sep, b, sep}, []int{0, 0, 0, 0, 1, 1}},
-		{"longer second is cut", "x", "b b b b", 6, []int{cls, x, sep, b, b, sep}, []int{0, 0, 0, 1, 1, 1}},
-		// 3+3 into 4: tie cuts the second, then the first is longer.
-		{"even tie", "a a a", "b b b", 7, []int{cls, a, a, sep, b, b, sep}, []int{0, 0, 0, 0, 1, 1, 1}},
-		// 3+3 into 3: second, first, second.
-		{"odd tie favours the first", "a a a", "b b b", 6, []int{cls, a, a, sep, b, sep}, []int{0, 0, 0, 0, 1, 1}},
-		{"pair at three keeps only specials", "a a", "b", 3, []int{cls, sep, sep}, []int{0, 0, 1}},
+		{"single", both, "a b", "", 0, []int{cls, a, b, sep}, []int{0, 0, 0, 0}},
+		{"single truncated", both, "a a a a a", "", 4, []int{cls, a, a, sep}, []int{0, 0, 0, 0}},
+		{"single at two keeps only specials", both, "a b", "", 2, []int{cls, sep}, []int{0, 0}},
+		{"pair", both, "a", "b b", 0, []int{cls, a, sep, b, b, sep}, []int{0, 0, 0, 1, 1, 1}},
+		{"pair fits exactly", both, "a", "b b", 6, []int{cls, a, sep, b, b, sep}, []int{0, 0, 0, 1, 1, 1}},
+		// 5+2 tokens into 3: Python cuts the first to 2, then the tie
+		// costs the second one; Rust keeps 3/2 = 1 of the shorter.
+		{"longer first is cut", both, "a a a a a", "b b", 6, []int{cls, a, a, sep, b, sep}, []int{0, 0, 0, 0, 1, 1}},
+		{"longer second is cut", both, "x", "b b b b", 6, []int{cls, x, sep, b, b, sep}, []int{0, 0, 0, 1, 1, 1}},
+		{"even tie", both, "a a a", "b b b", 7, []int{cls, a, a, sep, b, b, sep}, []int{0, 0, 0, 0, 1, 1, 1}},
+		{"odd budget, first longer", both, "a a a a", "b b b", 6, []int{cls, a, a, sep, b, sep}, []int{0, 0, 0, 0, 1, 1}},
+		// The extra token of an odd budget: Python gives it to the first,
+		// Rust to the longer, the second on a tie.
+		{"odd tie, Python", TruncatePython, "a a a", "b b b", 6, []int{cls, a, a, sep, b, sep}, []int{0, 0, 0, 0, 1, 1}},
+		{"odd tie, Rust", TruncateRust, "a a a", "b b b", 6, []int{cls, a, sep, b, b, sep}, []int{0, 0, 0, 1, 1, 1}},
+		{"odd budget, second longer, Python", TruncatePython, "a a a", "b b b b", 6, []int{cls, a, a, sep, b, sep}, []int{0, 0, 0, 0, 1, 1}},
+		{"odd budget, second longer, Rust", TruncateRust, "a a a", "b b b b", 6, []int{cls, a, sep, b, b, sep}, []int{0, 0, 0, 1, 1, 1}},
+		// Rust stops tokenizing a sequence after the word that takes it
+		// to maxLen (6) tokens: 8 a's count as 6, and "b b b b
+		// unaffable" (4 + 3 pieces) as 7, so the second is the longer.
+		{"Rust compares lengths up to the limit", TruncateRust, "a a a a a a a a", "b b b b unaffable", 6, []int{cls, a, sep, b, b, sep}, []int{0, 0, 0, 1, 1, 1}},
+		{"Python compares whole lengths", TruncatePython, "a a a a a a a a", "b b b b unaffable", 6, []int{cls, a, a, sep, b, sep}, []int{0, 0, 0, 0, 1, 1}},
+		// Both stop at exactly 6: a tie, though the first is longer.
+		{"both at the limit tie in Rust", TruncateRust, "a a a a a a a a", "b b b b b b b", 6, []int{cls, a, sep, b, b, sep}, []int{0, 0, 0, 1, 1, 1}},
+		{"the word that crosses the limit counts whole", TruncateRust, "a a a a unaffable", "b b b b b b b", 6, []int{cls, a, a, sep, b, sep}, []int{0, 0, 0, 0, 1, 1}},
+		{"pair at three keeps only specials", both, "a a", "b", 3, []int{cls, sep, sep}, []int{0, 0, 1}},
 	}
-	tok := newTestTokenizer(t, TokenizerOptions{})
+	rust := newTestTokenizer(t, TokenizerOptions{})
+	python := newTestTokenizer(t, TokenizerOptions{Truncation: TruncatePython})
+	for _, tc := range tests {
+		for _, tok := range []*Tokenizer{rust, python} {
+			mode := tok.Options().Truncation
+			if tc.trunc != both && tc.trunc != mode {
+				continue
+			}
+			t.Run(tc.name+"/"+mode.String(), func(t *testing.T) {
+				got, err := tok.Encode(tc.text, tc.pair, tc.maxLen)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := Encoding{Tokens: slices.Concat(tok.Tokenize(tc.text), tok.Tokenize(tc.pair)), InputIDs: tc.ids, TokenTypeIDs: tc.types}
+				if d := cmp.Diff(want, got); d != "" {
+					t.Errorf("Encode(%q, %q, %d) (-want +got):\n%s", tc.text, tc.pair, tc.maxLen, d)
+				}
+			})
+		}
+	}
+}
+
+func TestTruncation(t *testing.T) {
+	tests := []struct {
+		name string
+		mode Truncation
+	}{
+		{"rust", TruncateRust},
+		{"python", TruncatePython},
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tok.Encode(tc.text, tc.pair, tc.maxLen)
-			if err != nil {
-				t.Fatal(err)
+			if got := tc.mode.String(); got != tc.name {
+				t.Errorf("String() = %q, want %q", got, tc.name)
 			}
-			// Every word here is a single vocabulary token.
-			want := Encoding{Tokens: strings.Fields(tc.text + " " + tc.pair), InputIDs: tc.ids, TokenTypeIDs: tc.types}
-			if d := cmp.Diff(want, got); d != "" {
-				t.Errorf("Encode(%q, %q, %d) (-want +got):\n%s", tc.text, tc.pair, tc.maxLen, d)
+			m, err := ParseTruncation(tc.name)
+			if err != nil || m != tc.mode {
+				t.Errorf("ParseTruncation(%q) = %v, %v; want %v", tc.name, m, err, tc.mode)
 			}
 		})
+	}
+	if _, err := ParseTruncation("fast"); err == nil || !strings.Contains(err.Error(), `"fast"`) {
+		t.Errorf("ParseTruncation(fast) = %v, want an error naming it", err)
+	}
+	if _, err := NewTokenizer(testVocab, TokenizerOptions{Truncation: 2}); err == nil || !strings.Contains(err.Error(), "truncation") {
+		t.Errorf("NewTokenizer with truncation mode 2 = %v, want an error naming the truncation", err)
+	}
+
+	// WithTruncation copies: the original keeps its mode.
+	rust := newTestTokenizer(t, TokenizerOptions{KeepCase: true})
+	python, err := rust.WithTruncation(TruncatePython)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := TokenizerOptions{KeepCase: true, Truncation: TruncatePython}
+	if d := cmp.Diff(want, python.Options()); d != "" {
+		t.Errorf("WithTruncation(TruncatePython).Options() (-want +got):\n%s", d)
+	}
+	if rust.Options().Truncation != TruncateRust {
+		t.Errorf("WithTruncation changed the original to %v", rust.Options().Truncation)
+	}
+	if _, err := rust.WithTruncation(-1); err == nil {
+		t.Error("WithTruncation(-1) succeeded")
 	}
 }
 
