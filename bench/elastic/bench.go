@@ -31,6 +31,7 @@ import (
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/quant"
 )
@@ -135,9 +136,10 @@ type Row struct {
 	// + budget + the plans' largest in-flight bound.
 	PredictedLoss float64 `json:"predicted_loss,omitempty"`
 	PlanMS        float64 `json:"plan_ms,omitempty"`
-	// PredictedP50MS is the median of the plans' predicted latencies and
-	// Overrun the median ratio of measured to predicted latency: above 1,
-	// the timing model is optimistic on this machine.
+	// PredictedP50MS is the nearest-rank p50 of the plans' predicted
+	// latencies and Overrun the nearest-rank p50 of the ratios of measured
+	// to predicted latency (stats.Quantile): above 1, the timing model is
+	// optimistic on this machine.
 	PredictedP50MS   float64 `json:"predicted_p50_ms,omitempty"`
 	Overrun          float64 `json:"overrun,omitempty"`
 	ResidentBytes    int64   `json:"resident_bytes"`
@@ -425,8 +427,7 @@ func (b *bench) prepare(ctx context.Context, modes []Mode) error {
 		lens[i] = len(e.InputIDs)
 		b.ids[i] = e.InputIDs
 	}
-	slices.Sort(lens)
-	b.medianS, b.maxS = lens[(len(lens)-1)/2], lens[len(lens)-1]
+	b.medianS, b.maxS = stats.Quantile(lens, 0.5), stats.Quantile(lens, 1)
 	m.MedianTokens, m.MaxTokens = b.medianS, b.maxS
 	if !slices.Contains(modes, ModeWRX) && len(b.opts.Targets) > 0 {
 		return nil
@@ -749,8 +750,7 @@ func wrxRow(u *UnitResult, thr string) Row {
 		}
 	}
 	if len(pred) > 0 {
-		slices.Sort(ratios)
-		r.PredictedP50MS, r.Overrun = ms(Summarize(pred).P50), ratios[(len(ratios)-1)/2]
+		r.PredictedP50MS, r.Overrun = ms(Summarize(pred).P50), stats.Quantile(ratios, 0.5)
 	}
 	r.WeightBoundBytes = u.ResidentBytes + u.Unit.Budget + bound
 	within := r.PeakWeightBytes <= r.WeightBoundBytes
