@@ -152,7 +152,7 @@ type Row struct {
 // 4.00MB" or "hold-in-memory@32".
 func (r *Row) Label() string {
 	if r.Mode == ModeWRX {
-		return fmt.Sprintf("wrx/%s %s", r.Planner, units.Bytes(r.BudgetBytes))
+		return fmt.Sprintf("wrx/%s %s", r.Planner, units.FormatBytes(r.BudgetBytes))
 	}
 	return fmt.Sprintf("%s@%d", r.Mode, int(r.Fidelity))
 }
@@ -526,7 +526,7 @@ func (b *bench) measure(ctx context.Context, u Unit) (*UnitResult, error) {
 	}
 	st := Summarize(latencies(res.Samples))
 	line := fmt.Sprintf("    accuracy %.4f, p50 %.2fms, p95 %.2fms, max %.2fms, peak weights %s, peak RSS %s",
-		accuracy(res.Samples), ms(st.P50), ms(st.P95), ms(st.Max), units.Bytes(maxPeak(res.Samples)), units.Bytes(res.PeakRSS))
+		accuracy(res.Samples), ms(st.P50), ms(st.P95), ms(st.Max), units.FormatBytes(maxPeak(res.Samples)), units.FormatBytes(res.PeakRSS))
 	if u.Mode == ModeWRX {
 		misses, rate := Misses(latencies(res.Samples), u.Target)
 		line += fmt.Sprintf(", %d misses (%.1f%%), %d fallbacks", misses, 100*rate, fallbacks(res.Samples))

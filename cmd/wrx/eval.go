@@ -188,7 +188,7 @@ func printEval(c *cli.Context, r *evalResult) error {
 		fmt.Fprintf(w, "target\t%.1fms\nlatency p50/p95/max\t%.1f / %.1f / %.1f ms (predicted p50 %.1f ms)\nmiss rate\t%.3f\n",
 			e.TargetMS, e.P50MS, e.P95MS, e.MaxMS, e.PredictedP50MS, e.MissRate)
 		fmt.Fprintf(w, "peak weights\t%s\nmean IO\t%s per request\nfallbacks\t%d\n",
-			units.Bytes(e.PeakWeightBytes), units.Bytes(int64(e.MeanIOBytes)), e.Fallbacks)
+			units.FormatBytes(e.PeakWeightBytes), units.FormatBytes(int64(e.MeanIOBytes)), e.Fallbacks)
 	}
 	_, err := fmt.Fprintf(w, "sentences/s\t%.1f\n", r.SentencesPerS)
 	return err
