@@ -33,7 +33,7 @@ infeasible target or budget is an error that says what the minimum is.`,
 			if uri == "" {
 				return fmt.Errorf("--store is required: a store made by wrx convert and wrx profile")
 			}
-			budget, err := parseBytes(c.String("budget"))
+			budget, err := units.ParseBytes(c.String("budget"))
 			if err != nil {
 				return fmt.Errorf("--budget: %w", err)
 			}
