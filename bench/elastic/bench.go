@@ -461,9 +461,9 @@ func (b *bench) prepare(ctx context.Context, modes []Mode) error {
 		prof.Device = &dev
 	}
 	m.IO, b.prof = iop, prof
-	b.logf("reads: profile %.1f MB/s + %v per read; measured now %.1f MB/s + %v; the planner uses the %s values",
-		iop.ProfileBandwidth/1e6, iop.ProfileLatency.Round(time.Microsecond),
-		iop.MeasuredBandwidth/1e6, iop.MeasuredLatency.Round(time.Microsecond), iop.Used)
+	b.logf("reads: profile %s + %v per read; measured now %s + %v; the planner uses the %s values",
+		units.FormatBandwidth(iop.ProfileBandwidth), iop.ProfileLatency.Round(time.Microsecond),
+		units.FormatBandwidth(iop.MeasuredBandwidth), iop.MeasuredLatency.Round(time.Microsecond), iop.Used)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/internal/units"
@@ -82,8 +83,9 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "wrx and layerwise-pipeline compute on %d thread(s), leaving the rest to their IO goroutine; the other modes on %d.\n", m.StreamThreads, m.GOMAXPROCS)
 	}
 	if m.IO != nil {
-		fmt.Fprintf(w, "Reads: profile %.1f MB/s + %.0fµs per read, re-measured %.1f MB/s + %.0fµs; the planner used the %s values.\n",
-			m.IO.ProfileBandwidth/1e6, float64(m.IO.ProfileLatency)/1e3, m.IO.MeasuredBandwidth/1e6, float64(m.IO.MeasuredLatency)/1e3, m.IO.Used)
+		fmt.Fprintf(w, "Reads: profile %s + %v per read, re-measured %s + %v; the planner used the %s values.\n",
+			units.FormatBandwidth(m.IO.ProfileBandwidth), m.IO.ProfileLatency.Round(time.Microsecond),
+			units.FormatBandwidth(m.IO.MeasuredBandwidth), m.IO.MeasuredLatency.Round(time.Microsecond), m.IO.Used)
 	}
 	if m.TargetsAuto {
 		if m.AutoTargetAccepted > 0 {
