@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/shardstore"
 )
 
@@ -57,10 +57,10 @@ type Runner struct {
 // a request can run slower than predicted (other load, timer slack, cache
 // misses). The runner keeps the ratios of measured to predicted latency of
 // its last slackWindow requests and plans each request for Target divided
-// by their 99th percentile (never below 1), so that at least 95% keep
-// their deadline when the device is slower than profiled. This is the
-// "re-plan when the device drifts" loop: it costs accuracy only while the
-// device is slower than its profile.
+// by their nearest-rank 99th percentile (stats.Quantile; never below 1),
+// so that at least 95% keep their deadline when the device is slower than
+// profiled. This is the "re-plan when the device drifts" loop: it costs
+// accuracy only while the device is slower than its profile.
 const (
 	slackWindow = 100
 	// slackPercentile: the 98th left 5–6% of requests late at some
@@ -87,9 +87,7 @@ func (r *Runner) observe(measured, predicted time.Duration) {
 	}
 	r.ratios[r.next%slackWindow] = float64(measured) / float64(predicted)
 	r.next++
-	sorted := slices.Clone(r.ratios)
-	slices.Sort(sorted)
-	p := sorted[(len(sorted)*slackPercentile+99)/100-1]
+	p := stats.Quantile(r.ratios, slackPercentile/100.0)
 	r.slack = min(max(p, 1), maxSlack)
 }
 

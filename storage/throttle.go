@@ -2,11 +2,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wrxlabs/wrx/internal/units"
 )
 
 // ThrottleConfig describes an emulated storage device. The zero value is an
@@ -30,20 +31,13 @@ func (c ThrottleConfig) ReadTime(n int) time.Duration {
 }
 
 // String formats c in the syntax ParseThrottle reads, e.g. "150MB/s,1ms".
+// The bandwidth is printed in decimal units, exactly, so that the text
+// parses back to the same number (units.FormatBandwidthExact: 80MiB/s
+// prints as 83.88608MB/s).
 func (c ThrottleConfig) String() string {
 	var parts []string
 	if c.Bandwidth > 0 {
-		// The largest unit that divides the rate exactly, so that the text
-		// parses back to the same number.
-		bw, unit := c.Bandwidth, "B/s"
-		for _, u := range []string{"GiB/s", "GB/s", "MiB/s", "MB/s", "KiB/s", "KB/s"} {
-			scale := unitScale(u)
-			if q := c.Bandwidth / scale; q >= 1 && q == math.Trunc(q) && q*scale == c.Bandwidth {
-				bw, unit = q, u
-				break
-			}
-		}
-		parts = append(parts, strconv.FormatFloat(bw, 'g', -1, 64)+unit)
+		parts = append(parts, units.FormatBandwidthExact(c.Bandwidth))
 	}
 	if c.Latency > 0 {
 		parts = append(parts, c.Latency.String())
@@ -54,22 +48,13 @@ func (c ThrottleConfig) String() string {
 	return strings.Join(parts, ",")
 }
 
-var bandwidthUnits = []struct {
-	suffix string
-	scale  float64
-}{
-	// Longest suffixes first, so "KiB/s" is not read as "B/s".
-	{"KiB/s", 1 << 10}, {"MiB/s", 1 << 20}, {"GiB/s", 1 << 30},
-	{"KB/s", 1e3}, {"kB/s", 1e3}, {"MB/s", 1e6}, {"GB/s", 1e9},
-	{"B/s", 1},
-}
-
 // ParseThrottle reads a device description such as "150MB/s,1ms": a
 // bandwidth, a per-read latency, or both, separated by a comma, in either
-// order. Bandwidth units are B/s, KB/s (or kB/s), MB/s, GB/s (powers of
-// 1000) and KiB/s, MiB/s, GiB/s (powers of 1024); bits per second are not
-// accepted, to avoid the Mb/MB mix-up. The latency is a Go duration: "1ms",
-// "250us", "250µs", "2.5ms".
+// order. The bandwidth is read by units.ParseBandwidth: B/s, KB/s (or
+// kB/s), MB/s, GB/s (powers of 1000) or KiB/s, MiB/s, GiB/s (powers of
+// 1024); bits per second are not accepted, to avoid the Mb/MB mix-up. The
+// latency is a non-negative Go duration, read by units.ParseDuration:
+// "1ms", "250us", "250µs", "2.5ms".
 func ParseThrottle(s string) (ThrottleConfig, error) {
 	var c ThrottleConfig
 	var haveBW, haveLat bool
@@ -82,7 +67,7 @@ func ParseThrottle(s string) (ThrottleConfig, error) {
 			if haveBW {
 				return c, fmt.Errorf("throttle %q: two bandwidths", s)
 			}
-			bw, err := parseBandwidth(part)
+			bw, err := units.ParseBandwidth(part)
 			if err != nil {
 				return c, fmt.Errorf("throttle %q: %w", s, err)
 			}
@@ -92,40 +77,16 @@ func ParseThrottle(s string) (ThrottleConfig, error) {
 		if haveLat {
 			return c, fmt.Errorf("throttle %q: two latencies", s)
 		}
-		d, err := time.ParseDuration(part)
-		if err != nil {
-			return c, fmt.Errorf("throttle %q: %q is neither a bandwidth (like 150MB/s) nor a latency (like 1ms)", s, part)
+		d, err := units.ParseDuration(part)
+		if errors.Is(err, units.ErrSyntax) {
+			return c, fmt.Errorf("throttle %q: %q is neither a bandwidth (like 150MB/s) nor a latency (like 1ms): %w", s, part, err)
 		}
-		if d < 0 {
-			return c, fmt.Errorf("throttle %q: negative latency %v", s, d)
+		if err != nil {
+			return c, fmt.Errorf("throttle %q: latency: %w", s, err)
 		}
 		c.Latency, haveLat = d, true
 	}
 	return c, nil
-}
-
-func unitScale(suffix string) float64 {
-	for _, u := range bandwidthUnits {
-		if u.suffix == suffix {
-			return u.scale
-		}
-	}
-	return 1
-}
-
-func parseBandwidth(s string) (float64, error) {
-	for _, u := range bandwidthUnits {
-		num, ok := strings.CutSuffix(s, u.suffix)
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil || v <= 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-			return 0, fmt.Errorf("bandwidth %q: want a positive number before %s", s, u.suffix)
-		}
-		return v * u.scale, nil
-	}
-	return 0, fmt.Errorf("bandwidth %q: unknown unit (want B/s, KB/s, MB/s, GB/s, KiB/s, MiB/s or GiB/s)", s)
 }
 
 // Throttle wraps s so that reads take as long as they would on the device

@@ -115,6 +115,33 @@ func TestParseThrottle(t *testing.T) {
 	}
 }
 
+// String prints decimal units only, exactly: a binary rate prints as the
+// decimal number of the same bytes per second.
+func TestThrottleString(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+	}{
+		{"150MB/s,1ms", "150MB/s,1ms"},
+		{"1ms, 150MB/s", "150MB/s,1ms"},
+		{"1.5GB/s,250us", "1.5GB/s,250µs"},
+		{"80MiB/s", "83.88608MB/s"},
+		{"4KiB/s", "4.096KB/s"},
+		{"100B/s", "100B/s"},
+		{"2.5ms", "2.5ms"},
+	} {
+		c, err := storage.ParseThrottle(tc.in)
+		if err != nil {
+			t.Fatalf("ParseThrottle(%q): %v", tc.in, err)
+		}
+		if got := c.String(); got != tc.want {
+			t.Errorf("ParseThrottle(%q).String() = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := (storage.ThrottleConfig{}).String(); got != "unlimited" {
+		t.Errorf("zero ThrottleConfig.String() = %q, want unlimited", got)
+	}
+}
+
 func TestThrottleReadTime(t *testing.T) {
 	c := storage.ThrottleConfig{Bandwidth: 1e6, Latency: time.Millisecond}
 	for _, tc := range []struct {

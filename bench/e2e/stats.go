@@ -1,9 +1,10 @@
 package main
 
 import (
-	"math"
 	"slices"
 	"time"
+
+	"github.com/wrxlabs/wrx/internal/stats"
 )
 
 // summary describes a set of per-sentence latencies, in milliseconds.
@@ -32,24 +33,12 @@ func summarize(ds []time.Duration) summary {
 	}
 	slices.Sort(ms)
 	n := len(ms)
-	med := ms[n/2]
-	if n%2 == 0 {
-		med = (ms[n/2-1] + ms[n/2]) / 2
-	}
 	return summary{
 		N:      n,
-		Median: med,
-		P95:    ms[nearestRank(n, 0.95)],
+		Median: stats.Median(ms),
+		P95:    stats.Quantile(ms, 0.95),
 		Mean:   sum / float64(n),
 		Min:    ms[0],
 		Max:    ms[n-1],
 	}
-}
-
-// nearestRank returns the 0-based index of the q-quantile of n sorted values
-// by the nearest-rank definition, ⌈q·n⌉-th smallest. The epsilon keeps q·n
-// that is an integer in exact arithmetic (0.95·20 = 19) from rounding up.
-func nearestRank(n int, q float64) int {
-	r := int(math.Ceil(q*float64(n) - 1e-9))
-	return min(max(r, 1), n) - 1
 }

@@ -42,23 +42,3 @@ func TestSummarize(t *testing.T) {
 		})
 	}
 }
-
-func TestNearestRank(t *testing.T) {
-	tests := []struct {
-		n    int
-		q    float64
-		want int
-	}{
-		{1, 0.95, 0},
-		{10, 0.95, 9},   // ⌈9.5⌉ = 10th
-		{100, 0.95, 94}, // 95th
-		{200, 0.95, 189},
-		{872, 0.95, 828}, // ⌈828.4⌉ = 829th
-		{10, 0.5, 4},
-	}
-	for _, tc := range tests {
-		if got := nearestRank(tc.n, tc.q); got != tc.want {
-			t.Errorf("nearestRank(%d, %v) = %d, want %d", tc.n, tc.q, got, tc.want)
-		}
-	}
-}

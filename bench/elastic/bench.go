@@ -31,6 +31,7 @@ import (
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/quant"
 )
@@ -135,9 +136,10 @@ type Row struct {
 	// + budget + the plans' largest in-flight bound.
 	PredictedLoss float64 `json:"predicted_loss,omitempty"`
 	PlanMS        float64 `json:"plan_ms,omitempty"`
-	// PredictedP50MS is the median of the plans' predicted latencies and
-	// Overrun the median ratio of measured to predicted latency: above 1,
-	// the timing model is optimistic on this machine.
+	// PredictedP50MS is the nearest-rank p50 of the plans' predicted
+	// latencies and Overrun the nearest-rank p50 of the ratios of measured
+	// to predicted latency (stats.Quantile): above 1, the timing model is
+	// optimistic on this machine.
 	PredictedP50MS   float64 `json:"predicted_p50_ms,omitempty"`
 	Overrun          float64 `json:"overrun,omitempty"`
 	ResidentBytes    int64   `json:"resident_bytes"`
@@ -150,7 +152,7 @@ type Row struct {
 // 4.00MB" or "hold-in-memory@32".
 func (r *Row) Label() string {
 	if r.Mode == ModeWRX {
-		return fmt.Sprintf("wrx/%s %s", r.Planner, units.Bytes(r.BudgetBytes))
+		return fmt.Sprintf("wrx/%s %s", r.Planner, units.FormatBytes(r.BudgetBytes))
 	}
 	return fmt.Sprintf("%s@%d", r.Mode, int(r.Fidelity))
 }
@@ -425,8 +427,7 @@ func (b *bench) prepare(ctx context.Context, modes []Mode) error {
 		lens[i] = len(e.InputIDs)
 		b.ids[i] = e.InputIDs
 	}
-	slices.Sort(lens)
-	b.medianS, b.maxS = lens[(len(lens)-1)/2], lens[len(lens)-1]
+	b.medianS, b.maxS = stats.Quantile(lens, 0.5), stats.Quantile(lens, 1)
 	m.MedianTokens, m.MaxTokens = b.medianS, b.maxS
 	if !slices.Contains(modes, ModeWRX) && len(b.opts.Targets) > 0 {
 		return nil
@@ -460,9 +461,9 @@ func (b *bench) prepare(ctx context.Context, modes []Mode) error {
 		prof.Device = &dev
 	}
 	m.IO, b.prof = iop, prof
-	b.logf("reads: profile %.1f MB/s + %v per read; measured now %.1f MB/s + %v; the planner uses the %s values",
-		iop.ProfileBandwidth/1e6, iop.ProfileLatency.Round(time.Microsecond),
-		iop.MeasuredBandwidth/1e6, iop.MeasuredLatency.Round(time.Microsecond), iop.Used)
+	b.logf("reads: profile %s + %v per read; measured now %s + %v; the planner uses the %s values",
+		units.FormatBandwidth(iop.ProfileBandwidth), iop.ProfileLatency.Round(time.Microsecond),
+		units.FormatBandwidth(iop.MeasuredBandwidth), iop.MeasuredLatency.Round(time.Microsecond), iop.Used)
 	return nil
 }
 
@@ -525,7 +526,7 @@ func (b *bench) measure(ctx context.Context, u Unit) (*UnitResult, error) {
 	}
 	st := Summarize(latencies(res.Samples))
 	line := fmt.Sprintf("    accuracy %.4f, p50 %.2fms, p95 %.2fms, max %.2fms, peak weights %s, peak RSS %s",
-		accuracy(res.Samples), ms(st.P50), ms(st.P95), ms(st.Max), units.Bytes(maxPeak(res.Samples)), units.Bytes(res.PeakRSS))
+		accuracy(res.Samples), ms(st.P50), ms(st.P95), ms(st.Max), units.FormatBytes(maxPeak(res.Samples)), units.FormatBytes(res.PeakRSS))
 	if u.Mode == ModeWRX {
 		misses, rate := Misses(latencies(res.Samples), u.Target)
 		line += fmt.Sprintf(", %d misses (%.1f%%), %d fallbacks", misses, 100*rate, fallbacks(res.Samples))
@@ -749,8 +750,7 @@ func wrxRow(u *UnitResult, thr string) Row {
 		}
 	}
 	if len(pred) > 0 {
-		slices.Sort(ratios)
-		r.PredictedP50MS, r.Overrun = ms(Summarize(pred).P50), ratios[(len(ratios)-1)/2]
+		r.PredictedP50MS, r.Overrun = ms(Summarize(pred).P50), stats.Quantile(ratios, 0.5)
 	}
 	r.WeightBoundBytes = u.ResidentBytes + u.Unit.Budget + bound
 	within := r.PeakWeightBytes <= r.WeightBoundBytes

@@ -15,6 +15,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/wrxlabs/wrx/internal/units"
 )
 
 // Plot size: small enough to commit, large enough to read. The legend
@@ -356,7 +358,7 @@ func (r *Report) memoryPlot() (*plot.Plot, error) {
 		for i, v := range set.vals {
 			if v > 0 {
 				labels.XYs = append(labels.XYs, plotter.XY{X: float64(i) + bars.offset, Y: v})
-				labels.Labels = append(labels.Labels, shortBytes(int64(v)))
+				labels.Labels = append(labels.Labels, units.FormatBytesShort(int64(v)))
 			}
 		}
 		if len(labels.XYs) > 0 {
@@ -380,18 +382,6 @@ func (r *Report) memoryPlot() (*plot.Plot, error) {
 	p.Legend.Top = true
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	return p, nil
-}
-
-// shortBytes prints n with three significant digits and a decimal unit.
-func shortBytes(n int64) string {
-	v, unit := float64(n), "B"
-	for _, u := range []string{"KB", "MB", "GB"} {
-		if v < 1000 {
-			break
-		}
-		v, unit = v/1000, u
-	}
-	return strconv.FormatFloat(v, 'g', 3, 64) + unit
 }
 
 // logBars is a bar chart that works on a log-scaled y axis: each bar rises
@@ -445,7 +435,7 @@ func (byteTicks) Ticks(lo, hi float64) []plot.Tick {
 		if v < lo || v > hi {
 			continue
 		}
-		ticks = append(ticks, plot.Tick{Value: v, Label: shortBytes(int64(v))})
+		ticks = append(ticks, plot.Tick{Value: v, Label: units.FormatBytesShort(int64(v))})
 		for _, m := range []float64{2, 5} {
 			if m*v <= hi {
 				ticks = append(ticks, plot.Tick{Value: m * v})

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/internal/units"
@@ -82,8 +83,9 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "wrx and layerwise-pipeline compute on %d thread(s), leaving the rest to their IO goroutine; the other modes on %d.\n", m.StreamThreads, m.GOMAXPROCS)
 	}
 	if m.IO != nil {
-		fmt.Fprintf(w, "Reads: profile %.1f MB/s + %.0fµs per read, re-measured %.1f MB/s + %.0fµs; the planner used the %s values.\n",
-			m.IO.ProfileBandwidth/1e6, float64(m.IO.ProfileLatency)/1e3, m.IO.MeasuredBandwidth/1e6, float64(m.IO.MeasuredLatency)/1e3, m.IO.Used)
+		fmt.Fprintf(w, "Reads: profile %s + %v per read, re-measured %s + %v; the planner used the %s values.\n",
+			units.FormatBandwidth(m.IO.ProfileBandwidth), m.IO.ProfileLatency.Round(time.Microsecond),
+			units.FormatBandwidth(m.IO.MeasuredBandwidth), m.IO.MeasuredLatency.Round(time.Microsecond), m.IO.Used)
 	}
 	if m.TargetsAuto {
 		if m.AutoTargetAccepted > 0 {
@@ -114,7 +116,7 @@ func (r *Report) Markdown(w io.Writer) {
 			acc += "†"
 		}
 		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.1f | %s | %s | %s |\n", row.Label(), acc, row.NTimed,
-			row.P50MS, row.P95MS, row.MaxMS, units.Bytes(row.PeakWeightBytes), units.Bytes(row.PeakRSSBytes), units.Bytes(int64(row.MeanIOBytes)))
+			row.P50MS, row.P95MS, row.MaxMS, units.FormatBytes(row.PeakWeightBytes), units.FormatBytes(row.PeakRSSBytes), units.FormatBytes(int64(row.MeanIOBytes)))
 	}
 	for _, c := range m.Checks {
 		fmt.Fprintf(w, "\n† %s@%d computes what %s computes: predicted labels agree on %d of %d requests (equal: %v).",
@@ -131,9 +133,9 @@ func (r *Report) Markdown(w io.Writer) {
 			continue
 		}
 		fmt.Fprintf(w, "| %.4g | %s | %s | %.4f | %.1f | %.1f | %.1f | %.1f%% | %s | %d | %s | %s | %s | %s | %.3g | %.2f | %.1f | %.2f |\n",
-			row.TargetMS, units.Bytes(row.BudgetBytes), row.Planner, row.Accuracy, row.P50MS, row.P95MS, row.MaxMS,
-			100*row.MissRate, yesNo(row.MeetsTarget), row.Fallbacks, units.Bytes(row.PeakWeightBytes),
-			units.Bytes(row.WeightBoundBytes), units.Bytes(row.PeakRSSBytes), units.Bytes(int64(row.MeanIOBytes)), row.PredictedLoss, row.PlanMS,
+			row.TargetMS, units.FormatBytes(row.BudgetBytes), row.Planner, row.Accuracy, row.P50MS, row.P95MS, row.MaxMS,
+			100*row.MissRate, yesNo(row.MeetsTarget), row.Fallbacks, units.FormatBytes(row.PeakWeightBytes),
+			units.FormatBytes(row.WeightBoundBytes), units.FormatBytes(row.PeakRSSBytes), units.FormatBytes(int64(row.MeanIOBytes)), row.PredictedLoss, row.PlanMS,
 			row.PredictedP50MS, row.Overrun)
 	}
 
@@ -187,7 +189,7 @@ func (r *Report) verdict(w io.Writer) {
 		}
 		wrx := "none meets it"
 		if best != nil {
-			wrx = fmt.Sprintf("%.4f (%s, p95 %.1f, peak %s)", best.Accuracy, best.Label(), best.P95MS, units.Bytes(best.PeakWeightBytes))
+			wrx = fmt.Sprintf("%.4f (%s, p95 %.1f, peak %s)", best.Accuracy, best.Label(), best.P95MS, units.FormatBytes(best.PeakWeightBytes))
 		}
 		fmt.Fprintf(w, "| %.4g | %s |", t, wrx)
 		for _, b := range base {
@@ -250,7 +252,7 @@ func (r *Report) budgetVerdict(w io.Writer) {
 			wrx = fmt.Sprintf("%.4f (%s)", b.Accuracy, b.Planner)
 		}
 		if base != nil {
-			baseCell = fmt.Sprintf("%.4f (%s, %s)", base.Accuracy, base.Label(), units.Bytes(base.PeakWeightBytes))
+			baseCell = fmt.Sprintf("%.4f (%s, %s)", base.Accuracy, base.Label(), units.FormatBytes(base.PeakWeightBytes))
 		}
 		switch {
 		case best[k] == nil && base == nil:
@@ -260,7 +262,7 @@ func (r *Report) budgetVerdict(w io.Writer) {
 		case base != nil && base.Accuracy > best[k].Accuracy:
 			ok = "no"
 		}
-		fmt.Fprintf(w, "| %.4g | %s | %s | %s | %s | %s |\n", k.t, units.Bytes(k.b), units.Bytes(bound[k]), wrx, baseCell, ok)
+		fmt.Fprintf(w, "| %.4g | %s | %s | %s | %s | %s |\n", k.t, units.FormatBytes(k.b), units.FormatBytes(bound[k]), wrx, baseCell, ok)
 	}
 }
 
@@ -290,7 +292,7 @@ func (r *Report) plannerTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n| ---: | ---: |%s\n", strings.Repeat(" ---: |", 4*len(names)))
 	for _, p := range r.Planners {
-		fmt.Fprintf(w, "| %s | %.4g |", units.Bytes(p.BudgetBytes), p.TargetMS)
+		fmt.Fprintf(w, "| %s | %.4g |", units.FormatBytes(p.BudgetBytes), p.TargetMS)
 		for _, n := range names {
 			s, ok := p.Planners[n]
 			if !ok {

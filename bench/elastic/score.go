@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/wrxlabs/wrx/internal/stats"
 )
 
 // MaxMissRate is the largest deadline-miss rate at which a mode still
@@ -16,22 +18,10 @@ type LatencyStats struct {
 	P50, P95, Max, Mean time.Duration
 }
 
-// Percentile returns the q-quantile (0 < q ≤ 1) of sorted by the
-// nearest-rank method: the smallest value such that at least a fraction q
-// of the values are at most it. It is a value that was measured, never an
-// interpolation, so "p95 ≤ T" means that at least 95% of the requests took
-// at most T. It returns 0 for no values.
-func Percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(math.Ceil(q*float64(len(sorted)) - 1e-9))
-	rank = min(max(rank, 1), len(sorted))
-	return sorted[rank-1]
-}
-
-// Summarize returns the nearest-rank p50 and p95, the maximum and the mean
-// of latencies, which it does not modify.
+// Summarize returns the nearest-rank p50 and p95 ([stats.Quantile]: each is
+// a latency that was measured, never an interpolation, so "p95 ≤ T" means
+// that at least 95% of the requests took at most T), the maximum and the
+// mean of latencies, which it does not modify.
 func Summarize(latencies []time.Duration) LatencyStats {
 	if len(latencies) == 0 {
 		return LatencyStats{}
@@ -43,8 +33,8 @@ func Summarize(latencies []time.Duration) LatencyStats {
 		sum += d
 	}
 	return LatencyStats{
-		P50:  Percentile(s, 0.50),
-		P95:  Percentile(s, 0.95),
+		P50:  stats.Quantile(s, 0.50),
+		P95:  stats.Quantile(s, 0.95),
 		Max:  s[len(s)-1],
 		Mean: sum / time.Duration(len(s)),
 	}

@@ -16,36 +16,6 @@ func msd(v ...float64) []time.Duration {
 	return out
 }
 
-func TestPercentile(t *testing.T) {
-	oneTo20 := make([]float64, 20)
-	for i := range oneTo20 {
-		oneTo20[i] = float64(i + 1)
-	}
-	cases := []struct {
-		name   string
-		sorted []time.Duration
-		q      float64
-		want   time.Duration
-	}{
-		{"empty", nil, 0.95, 0},
-		{"one value", msd(7), 0.95, msd(7)[0]},
-		// Nearest rank: the ceil(q·n)-th smallest value.
-		{"p50 of 1..20 is the 10th", msd(oneTo20...), 0.50, msd(10)[0]},
-		{"p95 of 1..20 is the 19th", msd(oneTo20...), 0.95, msd(19)[0]},
-		{"p100 is the max", msd(oneTo20...), 1, msd(20)[0]},
-		{"p95 of 10 values is the 10th", msd(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 0.95, msd(10)[0]},
-		{"p50 of 4 values is the 2nd", msd(1, 2, 3, 4), 0.50, msd(2)[0]},
-		{"tiny q is the min", msd(3, 4), 0.001, msd(3)[0]},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if got := Percentile(c.sorted, c.q); got != c.want {
-				t.Errorf("Percentile(%v, %v) = %v, want %v", c.sorted, c.q, got, c.want)
-			}
-		})
-	}
-}
-
 func TestSummarize(t *testing.T) {
 	in := msd(9, 1, 5, 3, 7)
 	orig := slices.Clone(in)

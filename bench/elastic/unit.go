@@ -100,7 +100,7 @@ type Unit struct {
 // "load-then-exec@32".
 func (u Unit) String() string {
 	if u.Mode == ModeWRX {
-		return fmt.Sprintf("wrx/%s T=%v B=%s", u.Planner, u.Target, units.Bytes(u.Budget))
+		return fmt.Sprintf("wrx/%s T=%v B=%s", u.Planner, u.Target, units.FormatBytes(u.Budget))
 	}
 	return fmt.Sprintf("%s@%d", u.Mode, int(u.Fidelity))
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/wrxlabs/wrx/bench/gemm"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/storage"
 )
@@ -149,11 +149,11 @@ func benchMain(c *cli.Context) error {
 		return err
 	}
 	if t := strings.TrimSpace(c.String("targets")); t != "auto" {
-		if opts.Targets, err = parseList(t, "--targets", time.ParseDuration); err != nil {
+		if opts.Targets, err = parseList(t, "--targets", units.ParseDuration); err != nil {
 			return err
 		}
 	}
-	if opts.Budgets, err = parseList(c.String("budgets"), "--budgets", parseBytes); err != nil {
+	if opts.Budgets, err = parseList(c.String("budgets"), "--budgets", units.ParseBytes); err != nil {
 		return err
 	}
 	if f := c.String("fidelity"); f != "" {

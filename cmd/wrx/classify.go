@@ -133,7 +133,7 @@ func printPrediction(w io.Writer, in [2]string, p wrx.Prediction, asJSON bool) e
 	}
 	if r := p.Run; r != nil {
 		_, err := fmt.Fprintf(w, "%s\t%.4f\t%s\t(%.1fms, %s read, peak weights %s)\n", p.Label, p.Score, text,
-			float64(r.Latency.Microseconds())/1000, units.Bytes(r.IOBytes), units.Bytes(r.PeakWeightBytes))
+			float64(r.Latency.Microseconds())/1000, units.FormatBytes(r.IOBytes), units.FormatBytes(r.PeakWeightBytes))
 		return err
 	}
 	_, err := fmt.Fprintf(w, "%s\t%.4f\t%s\n", p.Label, p.Score, text)

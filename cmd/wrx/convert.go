@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -72,7 +73,7 @@ func convertModel(c *cli.Context, m *bert.Model, tok *bert.Tokenizer, fids []qua
 	for _, b := range s.Manifest().Blobs {
 		total += b.Size
 	}
-	fmt.Fprintf(c.App.Writer, "wrote %s: %d layers × %d heads at fidelities %v, %.1f MB, in %.1fs\n",
-		out, m.Config.Layers, m.Config.Heads, fids, float64(total)/1e6, time.Since(start).Seconds())
+	fmt.Fprintf(c.App.Writer, "wrote %s: %d layers × %d heads at fidelities %v, %s, in %.1fs\n",
+		out, m.Config.Layers, m.Config.Heads, fids, units.FormatBytes(total), time.Since(start).Seconds())
 	return nil
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"sort"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -12,6 +10,7 @@ import (
 	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/internal/units"
 )
 
@@ -70,23 +69,12 @@ func summarize(target time.Duration, runs []*elastic.RunInfo) *elasticSummary {
 	}
 	s.MissRate /= float64(len(runs))
 	s.MeanIOBytes = float64(io) / float64(len(runs))
-	sort.Float64s(lat)
-	sort.Float64s(pred)
-	s.P50MS, s.P95MS, s.MaxMS = quantile(lat, 0.5), quantile(lat, 0.95), lat[len(lat)-1]
-	s.PredictedP50MS = quantile(pred, 0.5)
+	s.P50MS, s.P95MS, s.MaxMS = stats.Quantile(lat, 0.5), stats.Quantile(lat, 0.95), stats.Quantile(lat, 1)
+	s.PredictedP50MS = stats.Quantile(pred, 0.5)
 	return s
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// quantile of sorted values, nearest rank.
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(i, 0)]
-}
 
 func evalCommand() *cli.Command {
 	return &cli.Command{
@@ -200,7 +188,7 @@ func printEval(c *cli.Context, r *evalResult) error {
 		fmt.Fprintf(w, "target\t%.1fms\nlatency p50/p95/max\t%.1f / %.1f / %.1f ms (predicted p50 %.1f ms)\nmiss rate\t%.3f\n",
 			e.TargetMS, e.P50MS, e.P95MS, e.MaxMS, e.PredictedP50MS, e.MissRate)
 		fmt.Fprintf(w, "peak weights\t%s\nmean IO\t%s per request\nfallbacks\t%d\n",
-			units.Bytes(e.PeakWeightBytes), units.Bytes(int64(e.MeanIOBytes)), e.Fallbacks)
+			units.FormatBytes(e.PeakWeightBytes), units.FormatBytes(int64(e.MeanIOBytes)), e.Fallbacks)
 	}
 	_, err := fmt.Fprintf(w, "sentences/s\t%.1f\n", r.SentencesPerS)
 	return err

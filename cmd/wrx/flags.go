@@ -10,6 +10,7 @@ import (
 
 	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 )
@@ -123,7 +124,7 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	budget, err := parseBytes(c.String("budget"))
+	budget, err := units.ParseBytes(c.String("budget"))
 	if err != nil {
 		return nil, fmt.Errorf("--budget: %w", err)
 	}

@@ -33,7 +33,7 @@ infeasible target or budget is an error that says what the minimum is.`,
 			if uri == "" {
 				return fmt.Errorf("--store is required: a store made by wrx convert and wrx profile")
 			}
-			budget, err := parseBytes(c.String("budget"))
+			budget, err := units.ParseBytes(c.String("budget"))
 			if err != nil {
 				return fmt.Errorf("--budget: %w", err)
 			}
@@ -83,15 +83,15 @@ infeasible target or budget is an error that says what the minimum is.`,
 func printPlan(c *cli.Context, p *plan.Plan, took time.Duration) {
 	w := c.App.Writer
 	fmt.Fprintf(w, "planner %s, target %v, budget %s, %d tokens (planned in %v)\n",
-		p.Strategy, p.Target, units.Bytes(p.Budget), p.SeqLen, took.Round(time.Microsecond))
+		p.Strategy, p.Target, units.FormatBytes(p.Budget), p.SeqLen, took.Round(time.Microsecond))
 	fmt.Fprintf(w, "predicted latency %v, predicted loss %.4f\n", p.PredictedLatency.Round(10*time.Microsecond), p.PredictedLoss)
 	fmt.Fprintf(w, "preload %d shard versions and %d word rows, %s; in flight at most %d blobs, %s\n",
-		len(p.Preload), p.PreloadRows, units.Bytes(p.PreloadBytes), p.InFlightBlobs, units.Bytes(p.InFlightBytes))
+		len(p.Preload), p.PreloadRows, units.FormatBytes(p.PreloadBytes), p.InFlightBlobs, units.FormatBytes(p.InFlightBytes))
 	var io int64
 	for _, r := range p.IO {
 		io += r.Bytes
 	}
-	fmt.Fprintf(w, "streamed %d blobs, %s\n", len(p.IO), units.Bytes(io))
+	fmt.Fprintf(w, "streamed %d blobs, %s\n", len(p.IO), units.FormatBytes(io))
 	for _, l := range p.Layers {
 		var parts []string
 		for _, s := range l.Shards {

@@ -18,6 +18,7 @@ import (
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/shardstore"
 	"github.com/wrxlabs/wrx/storage"
@@ -352,7 +353,7 @@ func profileDevice(c *cli.Context) error {
 	s.Close()
 	return saveAndShow(c, p, profile.DeviceKey(p.Backend), func() error { return profile.SaveDevice(ctx, uri, p) }, func(w io.Writer) {
 		fmt.Fprintf(w, "device profile of %s (%s), backend %s (%d compute threads), measured in %s\n", uri, device, p.Backend, p.Threads, took.Round(time.Millisecond))
-		fmt.Fprintf(w, "reads: %.1f MB/s, %v per read\n", p.ReadBandwidth/1e6, p.ReadLatency.Round(time.Microsecond))
+		fmt.Fprintf(w, "reads: %s, %v per read\n", units.FormatBandwidth(p.ReadBandwidth), p.ReadLatency.Round(time.Microsecond))
 		printComputeTable(w, p)
 	})
 }

@@ -161,12 +161,12 @@ func printStoreSizes(w io.Writer, s *shardstore.Store) {
 			}
 		}
 		shards += sum
-		fmt.Fprintf(tw, "%d\t%s\t%s\t\n", int(f), units.Bytes(sum), units.Bytes(sum/n))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t\n", int(f), units.FormatBytes(sum), units.FormatBytes(sum/n))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "word embeddings %s, position embeddings + resident %s, profiles %s; %s in all\n",
-		units.Bytes(man.Blobs[shardstore.WordKey].Size), units.Bytes(s.ResidentBytes()),
-		units.Bytes(total-shards-man.Blobs[shardstore.WordKey].Size-s.ResidentBytes()), units.Bytes(total))
+		units.FormatBytes(man.Blobs[shardstore.WordKey].Size), units.FormatBytes(s.ResidentBytes()),
+		units.FormatBytes(total-shards-man.Blobs[shardstore.WordKey].Size-s.ResidentBytes()), units.FormatBytes(total))
 }
 
 // warnIfSynthetic tells the user, on stderr, that a classifier's answers

@@ -3,10 +3,10 @@ package plan
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
+	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/quant"
 )
 
@@ -98,9 +98,8 @@ func TestPlannersAgainstBruteForce(t *testing.T) {
 		solved++
 	}
 	for j, name := range names {
-		slices.Sort(gaps[j])
 		t.Logf("%-7s optimal in %d of %d instances; excess loss over the optimum: median %.1f%%, 90th percentile %.1f%%",
-			name, exact[j], solved, 100*gaps[j][len(gaps[j])/2], 100*gaps[j][len(gaps[j])*9/10])
+			name, exact[j], solved, 100*stats.Median(gaps[j]), 100*stats.Quantile(gaps[j], 0.9))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/quant"
 )
 
@@ -292,7 +293,7 @@ type InfeasibleError struct {
 }
 
 func (e *InfeasibleError) Error() string {
-	s := fmt.Sprintf("elastic: no plan meets target %v with budget %s at sequence length %d", e.Target, fmtBytes(e.Budget), e.SeqLen)
+	s := fmt.Sprintf("elastic: no plan meets target %v with budget %s at sequence length %d", e.Target, units.FormatBytesExact(e.Budget), e.SeqLen)
 	if e.MaxLoss > 0 {
 		s += fmt.Sprintf(" and loss ≤ %g", e.MaxLoss)
 	}
@@ -302,19 +303,9 @@ func (e *InfeasibleError) Error() string {
 		s += ": no target is feasible"
 	}
 	if e.MinBudget >= 0 {
-		s += fmt.Sprintf("; at %v the smallest feasible budget is %s", e.Target, fmtBytes(e.MinBudget))
+		s += fmt.Sprintf("; at %v the smallest feasible budget is %s", e.Target, units.FormatBytesExact(e.MinBudget))
 	}
 	return s
-}
-
-func fmtBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.2fMiB (%d bytes)", float64(n)/(1<<20), n)
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fKiB (%d bytes)", float64(n)/(1<<10), n)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // New returns a planner for the given profiles.
@@ -482,7 +473,7 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 		return nil, err
 	}
 	if bytes += pre.RowBytes; bytes > req.Budget {
-		return nil, fmt.Errorf("elastic: preload set holds %s, over the budget of %s", fmtBytes(bytes), fmtBytes(req.Budget))
+		return nil, fmt.Errorf("elastic: preload set holds %s, over the budget of %s", units.FormatBytesExact(bytes), units.FormatBytesExact(req.Budget))
 	}
 	if req.CachedRows < 0 || req.CachedRows > req.SeqLen {
 		return nil, fmt.Errorf("elastic: %d cached word rows for a request of %d tokens", req.CachedRows, req.SeqLen)
@@ -599,7 +590,7 @@ func MinTargetFor(pl Planner, req Request) (time.Duration, error) {
 	}
 	t := p.minTarget(req)
 	if t == 0 {
-		return 0, fmt.Errorf("elastic: no target meets the loss ceiling %g with budget %s", p.opts.MaxLoss, fmtBytes(req.Budget))
+		return 0, fmt.Errorf("elastic: no target meets the loss ceiling %g with budget %s", p.opts.MaxLoss, units.FormatBytesExact(req.Budget))
 	}
 	return t, nil
 }

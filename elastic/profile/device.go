@@ -10,6 +10,7 @@ import (
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -225,7 +226,7 @@ func (d *deviceRun) reads(ctx context.Context) (bw float64, lat time.Duration, e
 				total += float64(size)
 			}
 			next += k
-			groups = append(groups, readGroup{bytes: total / float64(k), time: median(times)})
+			groups = append(groups, readGroup{bytes: total / float64(k), time: stats.Median(times)})
 			d.step()
 		}
 	}
@@ -238,7 +239,7 @@ func (d *deviceRun) reads(ctx context.Context) (bw float64, lat time.Duration, e
 		}
 		times = append(times, t)
 	}
-	groups = append(groups, readGroup{bytes: float64(rec), time: median(times)})
+	groups = append(groups, readGroup{bytes: float64(rec), time: stats.Median(times)})
 	d.step()
 	bw, lat, err = fitReads(groups)
 	return bw, lat, err
@@ -360,7 +361,7 @@ func (d *deviceRun) compute(ctx context.Context) (plan.ComputeTable, []plan.Dequ
 			}
 			embed[r] = time.Since(start)
 		}
-		t.Embed = append(t.Embed, median(embed))
+		t.Embed = append(t.Embed, stats.Median(embed))
 		d.step()
 		x0 := slices.Clone(p.Hidden())
 
@@ -386,7 +387,7 @@ func (d *deviceRun) compute(ctx context.Context) (plan.ComputeTable, []plan.Dequ
 		}
 		row := make([]time.Duration, len(times))
 		for j := range times {
-			row[j] = median(times[j])
+			row[j] = stats.Median(times[j])
 			d.step()
 		}
 		t.Layer = append(t.Layer, row)
@@ -400,7 +401,7 @@ func (d *deviceRun) compute(ctx context.Context) (plan.ComputeTable, []plan.Dequ
 			p.Logits(&skel.Head)
 			head[r] = time.Since(start)
 		}
-		t.Head = append(t.Head, median(head))
+		t.Head = append(t.Head, stats.Median(head))
 		d.step()
 
 		// Dequantization: a full layer at each fidelity, round-robin.
@@ -418,12 +419,12 @@ func (d *deviceRun) compute(ctx context.Context) (plan.ComputeTable, []plan.Dequ
 			}
 		}
 		base := float64(row[0])
-		ref := float64(median(ft[top])) - base
+		ref := float64(stats.Median(ft[top])) - base
 		for i := range d.fids {
-			f := float64(median(ft[i])) - base
+			f := float64(stats.Median(ft[i])) - base
 			if ref <= 0 || f <= 0 {
 				// The shards' share is lost in the noise: compare whole layers.
-				f, ref = float64(median(ft[i])), float64(median(ft[top]))
+				f, ref = float64(stats.Median(ft[i])), float64(stats.Median(ft[top]))
 			}
 			factors[i] = max(factors[i], f/ref)
 			d.step()
@@ -434,16 +435,6 @@ func (d *deviceRun) compute(ctx context.Context) (plan.ComputeTable, []plan.Dequ
 		dq = append(dq, plan.DequantFactor{Bits: f, Factor: factors[i]})
 	}
 	return t, dq, nil
-}
-
-func median(ts []time.Duration) time.Duration {
-	s := slices.Clone(ts)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // DeviceKey is the store key the device profile for a backend is saved

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/storage"
 	"github.com/wrxlabs/wrx/storage/flatfile"
 )
@@ -97,7 +98,7 @@ func build(ctx context.Context, dir string, target int64) error {
 	if err := w.Commit(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("built %s: %d blobs, %.1f MB\n", dir, blobs, float64(total)/1e6)
+	fmt.Printf("built %s: %d blobs, %s\n", dir, blobs, units.FormatBytes(total))
 	return nil
 }
 
