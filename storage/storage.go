@@ -7,9 +7,12 @@
 // atomic: a crash or an error leaves either the previous store or none, never
 // a half-written one that opens.
 //
-// Reads land in buffers the caller provides, so that a flat-file store can
-// read with direct IO straight into 4 KiB-aligned memory (see [AlignedBuffer]
-// and [ReadAll]) and the caller controls every byte of resident memory.
+// Reads land in buffers the caller provides, so that the caller controls
+// every byte of resident memory. [Store.ReadAt] has the plain io.ReaderAt
+// contract and never writes past len(dst). A flat-file store can also read
+// with direct IO straight into 4 KiB-aligned memory, landing whole sectors;
+// it offers that through the optional [AlignedReader], which [ReadAligned]
+// and [ReadAll] use when a store has it (see [AlignedBuffer]).
 //
 // Implementations register under a URI scheme, as database/sql drivers do,
 // and are chosen by the URI given to [Open] or [Create]:
@@ -75,11 +78,10 @@ type Store interface {
 	// runs past the end of the blob, the bytes that exist are read and the
 	// error wraps io.EOF. A negative off is an error.
 	//
-	// ReadAt may also write into dst[len(dst):cap(dst)], up to the next
-	// multiple of [Align] bytes, so that a direct-IO read can land whole
-	// sectors in the caller's memory without a bounce copy. A caller that
-	// packs several reads into one arena limits this with a full slice
-	// expression, buf[i:j:j].
+	// ReadAt never writes past len(dst), whatever the capacity of dst. A
+	// store that reads with direct IO bounces what it cannot read straight
+	// into dst; a caller that can spare the slack past len(dst) avoids that
+	// with [AlignedReader].
 	ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error)
 
 	// Keys returns, in sorted order, every key that starts with prefix.
