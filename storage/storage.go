@@ -36,6 +36,18 @@
 // failed. The stores themselves guard their own structure: the flat-file
 // index carries its own checksum and per-blob CRCs, and Badger checksums its
 // tables.
+//
+// # Sidecars
+//
+// A store never changes once committed, but some small metadata about it
+// does: a device profile measured against it, for instance. Such metadata
+// goes in sidecars, named files of up to [MaxSidecarSize] bytes kept beside
+// the store and addressed by the store's URI ([WriteSidecar],
+// [ReadSidecar], [SidecarNames]). Writing one is atomic and leaves the
+// store, and handles open on it, untouched; replacing the store drops them.
+// Drivers offer them through the optional [SidecarDriver]: file: and
+// badger: keep them as files in a subdirectory of the store directory, mem:
+// in memory. The wrappers need nothing, since sidecars go by URI.
 package storage
 
 import (
@@ -162,7 +174,8 @@ type OpenOptions struct {
 
 // Driver opens and creates the stores of one URI scheme. Location is the
 // URI with the scheme and its colon removed (and a leading "//" removed, so
-// file:///tmp/x and file:/tmp/x are the same).
+// file:///tmp/x and file:/tmp/x are the same). A driver may also keep
+// sidecars, by implementing [SidecarDriver].
 type Driver interface {
 	Open(ctx context.Context, location string, opts OpenOptions) (Store, error)
 	Create(ctx context.Context, location string, opts CreateOptions) (Writer, error)

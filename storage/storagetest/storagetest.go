@@ -10,6 +10,9 @@
 //
 // Expected values are always the bytes the test itself put, never something
 // an implementation computed.
+//
+// The sidecar tests (storage.WriteSidecar and its kin) run for drivers that
+// implement storage.SidecarDriver and skip for the others.
 package storagetest
 
 import (
@@ -59,6 +62,12 @@ func RunWith(t *testing.T, newURI func(t *testing.T) string, opts storage.OpenOp
 		{"ConcurrentReads", testConcurrentReads},
 		{"Cancelled", testCancelled},
 		{"Closed", testClosed},
+		{"SidecarRoundTrip", testSidecarRoundTrip},
+		{"SidecarNotFound", testSidecarNotFound},
+		{"SidecarBadNames", testSidecarBadNames},
+		{"SidecarConcurrent", testSidecarConcurrent},
+		{"SidecarStoreUntouched", testSidecarStoreUntouched},
+		{"SidecarOverwrite", testSidecarOverwrite},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, target{uri: newURI(t), opts: opts}) })
