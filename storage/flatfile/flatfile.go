@@ -8,6 +8,13 @@
 // is described in format.go). Every blob starts at a 4 KiB-aligned offset of
 // the data file.
 //
+// The directory may also hold a "sidecar" subdirectory with one file per
+// sidecar ([storage.WriteSidecar]): small mutable metadata, each file
+// replaced atomically (temporary file, fsync, rename, fsync of the
+// directory), never touching the data file or the index. Open and Verify
+// ignore it. Replacing the store (Create with Overwrite) replaces the
+// directory, sidecars included: they described the old store.
+//
 // # Direct IO
 //
 // On Linux the data file is opened with O_DIRECT, so reads go from the device
@@ -80,6 +87,7 @@ import (
 	"sync/atomic"
 
 	"github.com/wrxlabs/wrx/storage"
+	"github.com/wrxlabs/wrx/storage/internal/fsutil"
 )
 
 // The two files of a store directory.
@@ -98,6 +106,26 @@ func (driver) Open(ctx context.Context, path string, opts storage.OpenOptions) (
 
 func (driver) Create(ctx context.Context, path string, opts storage.CreateOptions) (storage.Writer, error) {
 	return Create(ctx, path, opts)
+}
+
+// sidecars are the sidecar files of the store in directory path.
+func sidecars(path string) fsutil.Sidecars {
+	return fsutil.Sidecars{Dir: filepath.Clean(path), Marker: IndexFile}
+}
+
+// WriteSidecar implements [storage.SidecarDriver].
+func (driver) WriteSidecar(ctx context.Context, path, name string, data []byte) error {
+	return sidecars(path).Write(name, data)
+}
+
+// ReadSidecar implements [storage.SidecarDriver].
+func (driver) ReadSidecar(ctx context.Context, path, name string) ([]byte, error) {
+	return sidecars(path).Read(name)
+}
+
+// SidecarNames implements [storage.SidecarDriver].
+func (driver) SidecarNames(ctx context.Context, path string) ([]string, error) {
+	return sidecars(path).Names()
 }
 
 // Store is an open flat-file store. It is safe for concurrent use.
@@ -388,4 +416,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-var _ storage.AlignedReader = (*Store)(nil)
+var (
+	_ storage.AlignedReader = (*Store)(nil)
+	_ storage.SidecarDriver = driver{}
+)
