@@ -38,11 +38,11 @@
 //
 // [Store.ReadAligned] ([storage.AlignedReader]) may also write the rest of
 // the last sector into dst[len(dst):cap(dst)]. A whole blob read with it
-// into a buffer from [storage.AlignedBuffer] (as [storage.ReadAll] and
-// [storage.ReadAligned] do) is one read straight into that buffer with no
-// copy at all: the blob starts aligned and the buffer's capacity covers the
-// rounded-up length. The storage wrappers forward ReadAligned, so a
-// throttled or counted store keeps this path.
+// (directly, or through [storage.ReadAligned] or [storage.ReadAll]) into a
+// buffer from [storage.AlignedBuffer] is one read straight into that buffer
+// with no copy at all: the blob starts aligned and the buffer's capacity
+// covers the rounded-up length. The storage wrappers forward ReadAligned,
+// so a throttled or counted store keeps this path.
 //
 // Some filesystems refuse O_DIRECT (tmpfs, some network and FUSE
 // filesystems). With [storage.DirectAuto], the default, Open detects this
@@ -266,8 +266,9 @@ var (
 	smallBouncePool = sync.Pool{New: func() any { return new(storage.AlignedBuffer(smallBounceSize)) }}
 )
 
-// getBounce returns a pooled bounce buffer for a read of need bytes, from
-// an aligned offset, or of as many as fit.
+// getBounce returns a pooled bounce buffer for a read whose covering
+// sectors span need bytes: a small one if they fit in it, else a 1 MiB one
+// that the read goes through in chunks.
 func (s *Store) getBounce(need int) *[]byte {
 	s.bounced.Add(1)
 	if need <= smallBounceSize {
