@@ -138,7 +138,10 @@ func (s *Store) BufferSize(k Key) int {
 }
 
 // ReadBlob reads the blob under key into buf (grown, aligned, if too small)
-// and verifies its checksum. It returns the blob, a prefix of buf.
+// and verifies its checksum. It returns the blob, a prefix of buf. It reads
+// with storage.ReadAligned, so a direct-IO store lands the whole blob in buf
+// with no bounce copy, and the bytes of buf after the blob, up to its size
+// rounded up to storage.Align, are overwritten with unspecified bytes.
 func (s *Store) ReadBlob(ctx context.Context, key string, buf []byte) ([]byte, error) {
 	b, ok := s.man.Blobs[key]
 	if !ok {
@@ -148,7 +151,7 @@ func (s *Store) ReadBlob(ctx context.Context, key string, buf []byte) ([]byte, e
 		buf = storage.AlignedBuffer(int(b.Size))
 	}
 	buf = buf[:b.Size]
-	if _, err := s.st.ReadAt(ctx, key, buf, 0); err != nil {
+	if _, err := storage.ReadAligned(ctx, s.st, key, buf, 0); err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	if key != WordKey {

@@ -16,8 +16,8 @@ func AlignUp(n int64) int64 { return (n + Align - 1) &^ (Align - 1) }
 
 // AlignedBuffer returns a slice of length n whose first byte sits at a
 // multiple of [Align] in memory and whose capacity is n rounded up to a
-// multiple of Align. A whole blob read into such a buffer is a single
-// direct-IO read with no bounce copy.
+// multiple of Align. A whole blob read into such a buffer with
+// [ReadAligned] is a single direct-IO read with no bounce copy.
 //
 // It panics if n is negative, as make does.
 func AlignedBuffer(n int) []byte {
@@ -46,11 +46,51 @@ func IsAligned(b []byte) bool {
 	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))&(Align-1) == 0
 }
 
+// AlignedReader is an optional capability of a [Store]: a read allowed to
+// land whole [Align]-byte sectors in the caller's memory, so that a store
+// reading with direct IO needs no bounce buffer for the partial sector at
+// the end of a range. Callers reach it through [ReadAligned], which falls
+// back to ReadAt for stores without it.
+//
+// The wrappers of this package ([Throttle], [Counting], [Faulty]) implement
+// it by forwarding to the store they wrap, so wrapping a direct-IO store
+// keeps its reads direct.
+type AlignedReader interface {
+	// ReadAligned reads like [Store.ReadAt], with the same results: the
+	// same n, errors and bytes in dst[:n]. In addition it may overwrite
+	// dst[len(dst):m], where m is the smaller of cap(dst) and len(dst)
+	// rounded up to a multiple of Align; what those bytes hold afterwards
+	// is unspecified. It never writes past m. By calling it the caller
+	// offers that slack as scratch space; a caller that packs several
+	// reads into one arena withholds it with a full slice expression,
+	// buf[i:j:j], and then gets exactly ReadAt.
+	//
+	// What the slack buys depends on the store. storage/flatfile reads
+	// straight into dst, with no copy, when dst comes from [AlignedBuffer]
+	// (aligned in memory, with capacity for the rounded-up length) and off
+	// is a multiple of Align, as for a whole blob.
+	ReadAligned(ctx context.Context, key string, dst []byte, off int64) (int, error)
+}
+
+// ReadAligned reads len(dst) bytes of the blob under key at off into dst,
+// through s's [AlignedReader] when s has one and through s.ReadAt
+// otherwise. Either way it may overwrite dst[len(dst):cap(dst)] up to the
+// next multiple of [Align], as AlignedReader describes, and returns what
+// ReadAt would.
+func ReadAligned(ctx context.Context, s Store, key string, dst []byte, off int64) (int, error) {
+	if ar, ok := s.(AlignedReader); ok {
+		return ar.ReadAligned(ctx, key, dst, off)
+	}
+	return s.ReadAt(ctx, key, dst, off)
+}
+
 // ReadAll reads the whole blob under key. It reuses buf when buf is aligned
 // and its capacity holds the blob rounded up to [Align], and otherwise
 // allocates a new buffer with [AlignedBuffer]; either way the result is
 // aligned, so passing it back in on the next call lets a stream of reads
-// share one buffer.
+// share one buffer. It reads with [ReadAligned], so that for a direct-IO
+// store each blob is a single read straight into the buffer; the bytes of
+// the buffer past the blob are unspecified afterwards.
 func ReadAll(ctx context.Context, s Store, key string, buf []byte) ([]byte, error) {
 	size, err := s.Size(ctx, key)
 	if err != nil {
@@ -63,7 +103,7 @@ func ReadAll(ctx context.Context, s Store, key string, buf []byte) ([]byte, erro
 		buf = AlignedBuffer(int(size))
 	}
 	buf = buf[:size]
-	n, err := s.ReadAt(ctx, key, buf, 0)
+	n, err := ReadAligned(ctx, s, key, buf, 0)
 	if err != nil {
 		return buf[:n], err
 	}

@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// Read records one ReadAt call seen by a [CountingStore].
+// Read records one ReadAt or ReadAligned call seen by a [CountingStore].
 type Read struct {
 	Key string
 	Off int64 // offset in the blob
@@ -24,6 +24,8 @@ type CountingStore struct {
 	reads []Read
 }
 
+var _ AlignedReader = (*CountingStore)(nil)
+
 // Counting wraps s to record its reads.
 func Counting(s Store) *CountingStore { return &CountingStore{s: s} }
 
@@ -35,10 +37,23 @@ func (c *CountingStore) Size(ctx context.Context, key string) (int64, error) {
 // ReadAt implements [Store] and records the call, failed or not.
 func (c *CountingStore) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
 	n, err := c.s.ReadAt(ctx, key, dst, off)
-	c.mu.Lock()
-	c.reads = append(c.reads, Read{Key: key, Off: off, Len: len(dst), N: n})
-	c.mu.Unlock()
+	c.record(key, off, len(dst), n)
 	return n, err
+}
+
+// ReadAligned implements [AlignedReader] by forwarding to the wrapped
+// store's ReadAligned (its ReadAt if it has none), and records the call as
+// ReadAt does.
+func (c *CountingStore) ReadAligned(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	n, err := ReadAligned(ctx, c.s, key, dst, off)
+	c.record(key, off, len(dst), n)
+	return n, err
+}
+
+func (c *CountingStore) record(key string, off int64, asked, n int) {
+	c.mu.Lock()
+	c.reads = append(c.reads, Read{Key: key, Off: off, Len: asked, N: n})
+	c.mu.Unlock()
 }
 
 // Keys implements [Store]; it is not counted.

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 
@@ -113,4 +114,32 @@ func ExampleFaultyWrites() {
 	// Output:
 	// faulty: put "c": injected fault
 	// storage: open mem:example-faulty: file does not exist
+}
+
+// Sidecars hold small mutable metadata beside an immutable store, by URI.
+func ExampleWriteSidecar() {
+	ctx := context.Background()
+	defer storage.DeleteMem("example-sidecar")
+	w, err := storage.Create(ctx, "mem:example-sidecar", storage.CreateOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		log.Fatal(err)
+	}
+
+	const uri = "mem:example-sidecar"
+	if err := storage.WriteSidecar(ctx, uri, "profile.json", []byte(`{"bandwidth":85e6}`)); err != nil {
+		log.Fatal(err)
+	}
+	b, err := storage.ReadSidecar(ctx, uri, "profile.json")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(b))
+	_, err = storage.ReadSidecar(ctx, uri, "other.json")
+	fmt.Println(errors.Is(err, storage.ErrNotFound))
+	// Output:
+	// {"bandwidth":85e6}
+	// true
 }

@@ -15,7 +15,7 @@ var ErrInjected = errors.New("injected fault")
 type Op int
 
 const (
-	// OpRead is Store.ReadAt.
+	// OpRead is Store.ReadAt and AlignedReader.ReadAligned.
 	OpRead Op = iota
 	// OpSize is Store.Size.
 	OpSize
@@ -140,6 +140,8 @@ type FaultyStore struct {
 	faults *faults
 }
 
+var _ AlignedReader = (*FaultyStore)(nil)
+
 // Faulty wraps s so that the calls the faults select fail, return short, or
 // return corrupted bytes. A Fault with an invalid Key pattern matches
 // nothing.
@@ -161,13 +163,27 @@ func (f *FaultyStore) Size(ctx context.Context, key string) (int64, error) {
 
 // ReadAt implements [Store].
 func (f *FaultyStore) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	return f.read(ctx, key, dst, off, f.s.ReadAt)
+}
+
+// ReadAligned implements [AlignedReader] by forwarding to the wrapped
+// store's ReadAligned (its ReadAt if it has none). Faults on [OpRead]
+// apply to it as to ReadAt.
+func (f *FaultyStore) ReadAligned(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	return f.read(ctx, key, dst, off, func(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+		return ReadAligned(ctx, f.s, key, dst, off)
+	})
+}
+
+// read applies the first read fault that fires to a read done by readAt.
+func (f *FaultyStore) read(ctx context.Context, key string, dst []byte, off int64, readAt func(context.Context, string, []byte, int64) (int, error)) (int, error) {
 	ft, ok := f.faults.match(OpRead, key)
 	if !ok {
-		return f.s.ReadAt(ctx, key, dst, off)
+		return readAt(ctx, key, dst, off)
 	}
 	switch ft.Kind {
 	case FaultShortRead:
-		n, err := f.s.ReadAt(ctx, key, dst[:len(dst)/2], off)
+		n, err := readAt(ctx, key, dst[:len(dst)/2], off)
 		if err != nil {
 			return n, err
 		}
@@ -176,7 +192,7 @@ func (f *FaultyStore) ReadAt(ctx context.Context, key string, dst []byte, off in
 		}
 		return n, nil
 	case FaultCorrupt:
-		n, err := f.s.ReadAt(ctx, key, dst, off)
+		n, err := readAt(ctx, key, dst, off)
 		flipByte(dst[:n], ft.At)
 		return n, err
 	default:

@@ -16,7 +16,8 @@ import (
 // the driver registry; like it, it is a registry. Each Open returns a handle
 // on the snapshot committed at that moment, so a later overwrite does not
 // change what an open handle reads. Stores live until [DeleteMem] or the end
-// of the process.
+// of the process. A store's sidecars ([WriteSidecar]) live in a map beside
+// its snapshot, guarded by a mutex of their own.
 var (
 	memMu     sync.Mutex
 	memStores = map[string]*memSnapshot{}
@@ -24,8 +25,9 @@ var (
 
 func init() { Register("mem", memDriver{}) }
 
-// DeleteMem forgets the in-memory store called name (the part after "mem:")
-// and reports whether there was one. Handles already open keep working.
+// DeleteMem forgets the in-memory store called name (the part after "mem:"),
+// and its sidecars, and reports whether there was one. Handles already open
+// keep working.
 func DeleteMem(name string) bool {
 	memMu.Lock()
 	defer memMu.Unlock()
@@ -35,8 +37,78 @@ func DeleteMem(name string) bool {
 }
 
 type memSnapshot struct {
-	blobs map[string][]byte
-	keys  []string // sorted
+	blobs    map[string][]byte
+	keys     []string // sorted
+	sidecars memSidecars
+}
+
+// memSidecars are the sidecars of one committed mem store. They live with
+// its snapshot, so a store that replaces it starts with none, as a
+// replaced file: store does.
+type memSidecars struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// committed returns the snapshot committed under name, or an error
+// wrapping fs.ErrNotExist.
+func committed(name string) (*memSnapshot, error) {
+	memMu.Lock()
+	defer memMu.Unlock()
+	snap, ok := memStores[name]
+	if !ok {
+		return nil, fmt.Errorf("no store mem:%s: %w", name, fs.ErrNotExist)
+	}
+	return snap, nil
+}
+
+// WriteSidecar implements [SidecarDriver].
+func (memDriver) WriteSidecar(ctx context.Context, name, sidecar string, data []byte) error {
+	snap, err := committed(name)
+	if err != nil {
+		return err
+	}
+	side := &snap.sidecars
+	side.mu.Lock()
+	defer side.mu.Unlock()
+	if side.m == nil {
+		side.m = map[string][]byte{}
+	}
+	side.m[sidecar] = append([]byte{}, data...)
+	return nil
+}
+
+// ReadSidecar implements [SidecarDriver].
+func (memDriver) ReadSidecar(ctx context.Context, name, sidecar string) ([]byte, error) {
+	snap, err := committed(name)
+	if err != nil {
+		return nil, err
+	}
+	side := &snap.sidecars
+	side.mu.Lock()
+	defer side.mu.Unlock()
+	b, ok := side.m[sidecar]
+	if !ok {
+		return nil, fmt.Errorf("mem:%s has no sidecar %q: %w", name, sidecar, ErrNotFound)
+	}
+	return append([]byte{}, b...), nil
+}
+
+// SidecarNames implements [SidecarDriver].
+func (memDriver) SidecarNames(ctx context.Context, name string) ([]string, error) {
+	snap, err := committed(name)
+	if err != nil {
+		return nil, err
+	}
+	side := &snap.sidecars
+	side.mu.Lock()
+	defer side.mu.Unlock()
+	names := make([]string, 0, len(side.m))
+	for n := range side.m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 type memDriver struct{}

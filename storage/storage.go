@@ -7,9 +7,12 @@
 // atomic: a crash or an error leaves either the previous store or none, never
 // a half-written one that opens.
 //
-// Reads land in buffers the caller provides, so that a flat-file store can
-// read with direct IO straight into 4 KiB-aligned memory (see [AlignedBuffer]
-// and [ReadAll]) and the caller controls every byte of resident memory.
+// Reads land in buffers the caller provides, so that the caller controls
+// every byte of resident memory. [Store.ReadAt] has the plain io.ReaderAt
+// contract and never writes past len(dst). A flat-file store can also read
+// with direct IO straight into 4 KiB-aligned memory, landing whole sectors;
+// it offers that through the optional [AlignedReader], which [ReadAligned]
+// and [ReadAll] use when a store has it (see [AlignedBuffer]).
 //
 // Implementations register under a URI scheme, as database/sql drivers do,
 // and are chosen by the URI given to [Open] or [Create]:
@@ -33,6 +36,18 @@
 // failed. The stores themselves guard their own structure: the flat-file
 // index carries its own checksum and per-blob CRCs, and Badger checksums its
 // tables.
+//
+// # Sidecars
+//
+// A store never changes once committed, but some small metadata about it
+// does: a device profile measured against it, for instance. Such metadata
+// goes in sidecars, named files of up to [MaxSidecarSize] bytes kept beside
+// the store and addressed by the store's URI ([WriteSidecar],
+// [ReadSidecar], [SidecarNames]). Writing one is atomic and leaves the
+// store, and handles open on it, untouched; replacing the store drops them.
+// Drivers offer them through the optional [SidecarDriver]: file: and
+// badger: keep them as files in a subdirectory of the store directory, mem:
+// in memory. The wrappers need nothing, since sidecars go by URI.
 package storage
 
 import (
@@ -75,11 +90,10 @@ type Store interface {
 	// runs past the end of the blob, the bytes that exist are read and the
 	// error wraps io.EOF. A negative off is an error.
 	//
-	// ReadAt may also write into dst[len(dst):cap(dst)], up to the next
-	// multiple of [Align] bytes, so that a direct-IO read can land whole
-	// sectors in the caller's memory without a bounce copy. A caller that
-	// packs several reads into one arena limits this with a full slice
-	// expression, buf[i:j:j].
+	// ReadAt never writes past len(dst), whatever the capacity of dst. A
+	// store that reads with direct IO bounces what it cannot read straight
+	// into dst; a caller that can spare the slack past len(dst) avoids that
+	// with [AlignedReader].
 	ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error)
 
 	// Keys returns, in sorted order, every key that starts with prefix.
@@ -160,7 +174,8 @@ type OpenOptions struct {
 
 // Driver opens and creates the stores of one URI scheme. Location is the
 // URI with the scheme and its colon removed (and a leading "//" removed, so
-// file:///tmp/x and file:/tmp/x are the same).
+// file:///tmp/x and file:/tmp/x are the same). A driver may also keep
+// sidecars, by implementing [SidecarDriver].
 type Driver interface {
 	Open(ctx context.Context, location string, opts OpenOptions) (Store, error)
 	Create(ctx context.Context, location string, opts CreateOptions) (Writer, error)

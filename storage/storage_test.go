@@ -117,3 +117,49 @@ func TestCheckKey(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckSidecarName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"profile.json", true},
+		{"device-pi5_v2.json", true},
+		{"0", true},
+		{strings.Repeat("a", storage.MaxSidecarNameLen), true},
+		{"", false},
+		{strings.Repeat("a", storage.MaxSidecarNameLen+1), false},
+		{".", false},
+		{"..", false},
+		{".profile.json.tmp-1", false},
+		{"-x", false},
+		{"Profile.json", false},
+		{"a/b", false},
+		{`a\b`, false},
+		{"a b", false},
+		{"a\x00", false},
+		{"é", false},
+	} {
+		if err := storage.CheckSidecarName(tc.name); (err == nil) != tc.ok {
+			t.Errorf("CheckSidecarName(%.20q) = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+// TestSidecarsUnsupported: a driver without sidecars says so.
+func TestSidecarsUnsupported(t *testing.T) {
+	ctx := context.Background()
+	uri := "test-counting:" + strings.TrimPrefix(memURI(t), "mem:")
+	if err := storage.WriteSidecar(ctx, uri, "profile.json", nil); !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), uri) {
+		t.Errorf("WriteSidecar: err = %v, want errors.ErrUnsupported naming %s", err, uri)
+	}
+	if _, err := storage.ReadSidecar(ctx, uri, "profile.json"); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("ReadSidecar: err = %v, want errors.ErrUnsupported", err)
+	}
+	if _, err := storage.SidecarNames(ctx, uri); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("SidecarNames: err = %v, want errors.ErrUnsupported", err)
+	}
+	if err := storage.WriteSidecar(ctx, "nosuch:/x", "profile.json", nil); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("WriteSidecar with an unknown scheme: err = %v", err)
+	}
+}

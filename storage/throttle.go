@@ -99,7 +99,8 @@ func ParseThrottle(s string) (ThrottleConfig, error) {
 // with an error when ctx is cancelled.
 //
 // Size, Keys and Close are not throttled: stores answer them from an index
-// in memory.
+// in memory. The returned Store is an [AlignedReader] that forwards to s,
+// so a throttled direct-IO store still reads straight into aligned buffers.
 func Throttle(s Store, cfg ThrottleConfig) Store {
 	return &throttled{Store: s, cfg: cfg, device: make(chan struct{}, 1), now: time.Now, sleep: sleepCtx}
 }
@@ -112,6 +113,8 @@ type throttled struct {
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 }
+
+var _ AlignedReader = (*throttled)(nil)
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -128,6 +131,18 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 func (t *throttled) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	return t.read(ctx, key, func() (int, error) { return t.Store.ReadAt(ctx, key, dst, off) })
+}
+
+// ReadAligned implements [AlignedReader] by forwarding to the wrapped
+// store's ReadAligned (its ReadAt if it has none), throttled like ReadAt.
+func (t *throttled) ReadAligned(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	return t.read(ctx, key, func() (int, error) { return ReadAligned(ctx, t.Store, key, dst, off) })
+}
+
+// read holds the device for one read, done by do, for as long as the
+// emulated device takes.
+func (t *throttled) read(ctx context.Context, key string, do func() (int, error)) (int, error) {
 	select {
 	case t.device <- struct{}{}:
 	case <-ctx.Done():
@@ -135,7 +150,7 @@ func (t *throttled) ReadAt(ctx context.Context, key string, dst []byte, off int6
 	}
 	defer func() { <-t.device }()
 	start := t.now()
-	n, err := t.Store.ReadAt(ctx, key, dst, off)
+	n, err := do()
 	if err != nil && n == 0 {
 		return n, err
 	}

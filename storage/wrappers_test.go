@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -374,5 +375,66 @@ func TestCounting(t *testing.T) {
 	c.Reset()
 	if r, _ := c.Count(""); r != 0 {
 		t.Errorf("after Reset, Count = %d", r)
+	}
+}
+
+// callLog is a Store that records which read method reached it.
+type callLog struct {
+	storage.Store
+	calls []string
+}
+
+func (c *callLog) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	c.calls = append(c.calls, "ReadAt")
+	return c.Store.ReadAt(ctx, key, dst, off)
+}
+
+// alignedLog is a callLog with the AlignedReader capability.
+type alignedLog struct{ *callLog }
+
+func (c alignedLog) ReadAligned(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	c.calls = append(c.calls, "ReadAligned")
+	return c.Store.ReadAt(ctx, key, dst, off)
+}
+
+// TestWrappersForwardReadAligned: every wrapper passes ReadAligned on to a
+// store that has it, so wrapping keeps direct IO, and falls back to ReadAt
+// for one that does not. So do the wrappers stacked.
+func TestWrappersForwardReadAligned(t *testing.T) {
+	ctx := context.Background()
+	wrappers := []struct {
+		name string
+		wrap func(storage.Store) storage.Store
+	}{
+		{"Throttle", func(s storage.Store) storage.Store { return storage.Throttle(s, storage.ThrottleConfig{}) }},
+		{"Faulty", func(s storage.Store) storage.Store { return storage.Faulty(s) }},
+		{"Counting", func(s storage.Store) storage.Store { return storage.Counting(s) }},
+		{"all three", func(s storage.Store) storage.Store {
+			return storage.Throttle(storage.Faulty(storage.Counting(s)), storage.ThrottleConfig{})
+		}},
+	}
+	for _, w := range wrappers {
+		for _, capable := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/aligned reader %v", w.name, capable), func(t *testing.T) {
+				log := &callLog{Store: testStore(t, map[string]string{"k": "value"})}
+				var inner storage.Store = log
+				want := []string{"ReadAt", "ReadAt"}
+				if capable {
+					inner = alignedLog{log}
+					want = []string{"ReadAligned", "ReadAt"}
+				}
+				s := w.wrap(inner)
+				dst := storage.AlignedBuffer(5)
+				if n, err := storage.ReadAligned(ctx, s, "k", dst, 0); err != nil || string(dst[:n]) != "value" {
+					t.Errorf("ReadAligned = %q, %v", dst[:n], err)
+				}
+				if n, err := s.ReadAt(ctx, "k", dst, 0); err != nil || string(dst[:n]) != "value" {
+					t.Errorf("ReadAt = %q, %v", dst[:n], err)
+				}
+				if diff := cmp.Diff(want, log.calls); diff != "" {
+					t.Errorf("calls reaching the wrapped store (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }

@@ -199,7 +199,9 @@ func (d *deviceRun) reads(ctx context.Context) (bw float64, lat time.Duration, e
 			buf = storage.AlignedBuffer(n)
 		}
 		start := time.Now()
-		got, err := d.st.ReadAt(ctx, key, buf[:n], off)
+		// ReadAligned, as shardstore.ReadBlob reads shards: the timed
+		// read is the one the executor will do.
+		got, err := storage.ReadAligned(ctx, d.st, key, buf[:n], off)
 		el := time.Since(start)
 		if err != nil {
 			return 0, fmt.Errorf("read %s: %w", key, err)

@@ -17,7 +17,18 @@
 // directory into place, as storage/flatfile does. Before the rename it
 // records every file of the database and its size (files.go), because
 // Badger itself reads a truncated value log without complaint; Open refuses
-// a store whose files do not match. A committed store is opened read-only. The Badger settings, and why, are in dbOptions.
+// a store whose files do not match. A committed store is opened read-only.
+// The Badger settings, and why, are in dbOptions.
+//
+// Sidecars ([storage.WriteSidecar]) are files in a "sidecar" subdirectory
+// of the database directory, written as storage/flatfile writes them, not
+// keys of the database. Badger opens a directory read-write only under an
+// exclusive lock, which it cannot take while any reader holds its shared
+// one, so writing a key would fail (or, retried, wait) for as long as a
+// running classifier has the store open: profiling a device would have to
+// stop the model it profiles. It would also rewrite the immutable store.
+// Badger ignores the subdirectory, and the file list check covers only the
+// database's own files.
 //
 // Content checksums are left to the layer above, as for every store; Badger
 // checksums its own tables and value-log entries when it writes them.
@@ -56,6 +67,29 @@ func (driver) Open(ctx context.Context, path string, opts storage.OpenOptions) (
 func (driver) Create(ctx context.Context, path string, opts storage.CreateOptions) (storage.Writer, error) {
 	return Create(ctx, path, opts)
 }
+
+// sidecars are the sidecar files of the store in directory path; see the
+// package documentation for why they are files and not keys.
+func sidecars(path string) fsutil.Sidecars {
+	return fsutil.Sidecars{Dir: filepath.Clean(path), Marker: fileList}
+}
+
+// WriteSidecar implements [storage.SidecarDriver].
+func (driver) WriteSidecar(ctx context.Context, path, name string, data []byte) error {
+	return sidecars(path).Write(name, data)
+}
+
+// ReadSidecar implements [storage.SidecarDriver].
+func (driver) ReadSidecar(ctx context.Context, path, name string) ([]byte, error) {
+	return sidecars(path).Read(name)
+}
+
+// SidecarNames implements [storage.SidecarDriver].
+func (driver) SidecarNames(ctx context.Context, path string) ([]string, error) {
+	return sidecars(path).Names()
+}
+
+var _ storage.SidecarDriver = driver{}
 
 // dbOptions returns the Badger settings for a WRX store in dir. Each departs
 // from Badger's defaults (tuned for a long-running, mutable, server-side

@@ -70,3 +70,52 @@ func TestReadOnlyFilesystem(t *testing.T) {
 		t.Errorf("Create on a read-only filesystem: err = %v, want EROFS naming %s", err, path)
 	}
 }
+
+// TestSidecarFullDisk: a sidecar write that runs out of space fails with
+// ENOSPC, leaves no temporary file, and leaves the previous version and the
+// store as they were.
+func TestSidecarFullDisk(t *testing.T) {
+	ctx := context.Background()
+	mnt := mount(t, "tmpfs", "size=48m", 0)
+	dir := filepath.Join(mnt, "store")
+	writeStore(t, dir)
+	uri := "badger:" + dir
+	old := []byte(`{"version":1}`)
+	if err := storage.WriteSidecar(ctx, uri, "profile.json", old); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the filesystem.
+	f, err := os.Create(filepath.Join(mnt, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chunk := make([]byte, 1<<20); len(chunk) > 0; {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling %s: %v", mnt, err)
+			}
+			chunk = chunk[:len(chunk)/2]
+		}
+	}
+	f.Close()
+
+	err = storage.WriteSidecar(ctx, uri, "profile.json", make([]byte, 200_000))
+	sidecars := filepath.Join(dir, "sidecar")
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), sidecars) {
+		t.Fatalf("WriteSidecar on a full filesystem: err = %v, want ENOSPC naming %s", err, sidecars)
+	}
+	if entries, _ := os.ReadDir(sidecars); len(entries) != 1 || entries[0].Name() != "profile.json" {
+		t.Errorf("sidecar directory after the failed write holds %v, want only profile.json", entries)
+	}
+	if got, err := storage.ReadSidecar(ctx, uri, "profile.json"); err != nil || string(got) != string(old) {
+		t.Errorf("ReadSidecar after the failed write = %q, %v; want the previous version %q", got, err, old)
+	}
+	s, err := storage.Open(ctx, uri)
+	if err != nil {
+		t.Fatalf("Open after the failed write: %v", err)
+	}
+	defer s.Close()
+	if got, err := storage.ReadAll(ctx, s, "a", nil); err != nil || len(got) != 100_000 {
+		t.Errorf("ReadAll(a) after the failed write: %d bytes, %v", len(got), err)
+	}
+}

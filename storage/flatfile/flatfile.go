@@ -8,26 +8,41 @@
 // is described in format.go). Every blob starts at a 4 KiB-aligned offset of
 // the data file.
 //
+// The directory may also hold a "sidecar" subdirectory with one file per
+// sidecar ([storage.WriteSidecar]): small mutable metadata, each file
+// replaced atomically (temporary file, fsync, rename, fsync of the
+// directory), never touching the data file or the index. Open and Verify
+// ignore it. Replacing the store (Create with Overwrite) replaces the
+// directory, sidecars included: they described the old store.
+//
 // # Direct IO
 //
 // On Linux the data file is opened with O_DIRECT, so reads go from the device
 // to the caller's memory without passing through, or filling, the page cache:
 // the memory a model run uses is the memory WRX accounts for, and a read
 // costs what the device costs. O_DIRECT needs the memory address, the file
-// offset and the length all aligned to 4 KiB ([storage.Align]):
+// offset and the length all aligned to 4 KiB ([storage.Align]). [Store.ReadAt]
+// never writes past len(dst), so:
 //
-//   - A whole blob read into a buffer from [storage.AlignedBuffer] (or
-//     [storage.ReadAll]) is one read straight into that buffer: the blob
-//     starts aligned and the buffer's capacity covers the rounded-up length.
+//   - A read at an aligned offset into an aligned buffer reads its whole
+//     sectors straight into the buffer. A partial last sector (a blob whose
+//     size is not a multiple of 4 KiB) lands in a pooled 16 KiB bounce
+//     buffer in the same preadv(2) call and its bytes are copied out: at
+//     most 4 KiB copied, no extra system call.
 //   - Any other read (an unaligned offset, such as one embedding row, or an
-//     unaligned buffer) goes through an internal aligned bounce buffer in
-//     chunks of up to 1 MiB: the device reads the covering 4 KiB blocks and
-//     the requested bytes are copied out. The cost is that copy plus at most
-//     one extra block at each end of the range: for a 1.5 KiB embedding row,
-//     one 4 KiB read.
-//   - When the offset and buffer are aligned but the capacity stops short of
-//     the next block, the aligned part is read directly and only the tail is
-//     bounced.
+//     unaligned buffer) goes through a pooled aligned bounce buffer in
+//     chunks of up to 1 MiB (16 KiB for reads that fit in one): the device
+//     reads the covering 4 KiB blocks and the requested bytes are copied
+//     out. The cost is that copy plus at most one extra block at each end
+//     of the range: for a 1.5 KiB embedding row, one 4 KiB read.
+//
+// [Store.ReadAligned] ([storage.AlignedReader]) may also write the rest of
+// the last sector into dst[len(dst):cap(dst)]. A whole blob read with it
+// (directly, or through [storage.ReadAligned] or [storage.ReadAll]) into a
+// buffer from [storage.AlignedBuffer] is one read straight into that buffer
+// with no copy at all: the blob starts aligned and the buffer's capacity
+// covers the rounded-up length. The storage wrappers forward ReadAligned,
+// so a throttled or counted store keeps this path.
 //
 // Some filesystems refuse O_DIRECT (tmpfs, some network and FUSE
 // filesystems). With [storage.DirectAuto], the default, Open detects this
@@ -72,6 +87,7 @@ import (
 	"sync/atomic"
 
 	"github.com/wrxlabs/wrx/storage"
+	"github.com/wrxlabs/wrx/storage/internal/fsutil"
 )
 
 // The two files of a store directory.
@@ -92,6 +108,26 @@ func (driver) Create(ctx context.Context, path string, opts storage.CreateOption
 	return Create(ctx, path, opts)
 }
 
+// sidecars are the sidecar files of the store in directory path.
+func sidecars(path string) fsutil.Sidecars {
+	return fsutil.Sidecars{Dir: filepath.Clean(path), Marker: IndexFile}
+}
+
+// WriteSidecar implements [storage.SidecarDriver].
+func (driver) WriteSidecar(ctx context.Context, path, name string, data []byte) error {
+	return sidecars(path).Write(name, data)
+}
+
+// ReadSidecar implements [storage.SidecarDriver].
+func (driver) ReadSidecar(ctx context.Context, path, name string) ([]byte, error) {
+	return sidecars(path).Read(name)
+}
+
+// SidecarNames implements [storage.SidecarDriver].
+func (driver) SidecarNames(ctx context.Context, path string) ([]string, error) {
+	return sidecars(path).Names()
+}
+
 // Store is an open flat-file store. It is safe for concurrent use.
 type Store struct {
 	dir      string
@@ -101,6 +137,7 @@ type Store struct {
 	entries  []entry // sorted by key
 	keys     []string
 	closed   atomic.Bool
+	bounced  atomic.Int64 // reads that took a bounce buffer, for tests
 }
 
 // Open opens the store in directory path. It reads and validates the whole
@@ -179,16 +216,32 @@ func (s *Store) Size(ctx context.Context, key string) (int64, error) {
 	return e.size, err
 }
 
-// ReadAt implements [storage.Store]. See the package documentation for when
-// a read is a single direct read and when it is bounced.
+// ReadAt implements [storage.Store]. It never writes past len(dst). See
+// the package documentation for when a read is a single direct read and
+// when part of it is bounced.
 func (s *Store) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	return s.readAt(ctx, key, dst, off, false)
+}
+
+// ReadAligned implements [storage.AlignedReader]: it reads like ReadAt but
+// may overwrite dst[len(dst):cap(dst)] up to the next multiple of
+// [storage.Align], so that a read at an aligned offset into a buffer from
+// [storage.AlignedBuffer] lands whole sectors straight in dst, with no
+// bounce copy.
+func (s *Store) ReadAligned(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	return s.readAt(ctx, key, dst, off, true)
+}
+
+func (s *Store) readAt(ctx context.Context, key string, dst []byte, off int64, slack bool) (int, error) {
 	e, err := s.lookup(ctx, "read", key)
 	if err != nil {
 		return 0, err
 	}
 	n, rerr := storage.CheckRange(key, e.size, off, len(dst))
 	if n > 0 {
-		if err := s.read(ctx, dst[:n], e.offset+off); err != nil {
+		// dst[:n] keeps the capacity of dst, so with slack the last sector
+		// may land in dst[n:], which the caller offered (n <= len(dst)).
+		if err := s.read(ctx, dst[:n], e.offset+off, slack); err != nil {
 			return 0, fmt.Errorf("flatfile %s: read %q (%d bytes at blob offset %d): %w", s.dir, key, n, off, err)
 		}
 	}
@@ -198,24 +251,51 @@ func (s *Store) ReadAt(ctx context.Context, key string, dst []byte, off int64) (
 	return n, nil
 }
 
-// bounceSize bounds the bounce buffer, and so the extra memory an unaligned
-// read costs, per concurrent read.
-const bounceSize = 1 << 20
+// Bounce buffers, aligned, hold the sectors a direct read cannot land in
+// the caller's memory. bounceSize bounds a bounce buffer, and so the extra
+// memory an unaligned read costs, per concurrent read; reads that need no
+// more than smallBounceSize (an embedding row, or the partial last sector
+// of an aligned read) take a small one instead.
+const (
+	bounceSize      = 1 << 20
+	smallBounceSize = 4 * storage.Align
+)
 
-var bouncePool = sync.Pool{New: func() any {
-	b := storage.AlignedBuffer(bounceSize)
-	return &b
-}}
+var (
+	bouncePool      = sync.Pool{New: func() any { return new(storage.AlignedBuffer(bounceSize)) }}
+	smallBouncePool = sync.Pool{New: func() any { return new(storage.AlignedBuffer(smallBounceSize)) }}
+)
 
-// read fills dst from the data file at off.
-func (s *Store) read(ctx context.Context, dst []byte, off int64) error {
+// getBounce returns a pooled bounce buffer for a read whose covering
+// sectors span need bytes: a small one if they fit in it, else a 1 MiB one
+// that the read goes through in chunks.
+func (s *Store) getBounce(need int) *[]byte {
+	s.bounced.Add(1)
+	if need <= smallBounceSize {
+		return smallBouncePool.Get().(*[]byte)
+	}
+	return bouncePool.Get().(*[]byte)
+}
+
+func putBounce(b *[]byte) {
+	if cap(*b) == smallBounceSize {
+		smallBouncePool.Put(b)
+	} else {
+		bouncePool.Put(b)
+	}
+}
+
+// read fills dst from the data file at off. With slack it may also
+// overwrite dst[len(dst):cap(dst)] up to the next multiple of Align;
+// without, it writes only dst.
+func (s *Store) read(ctx context.Context, dst []byte, off int64, slack bool) error {
 	if !s.direct {
 		return s.pread(dst, off, len(dst))
 	}
 	var bounce *[]byte
 	defer func() {
 		if bounce != nil {
-			bouncePool.Put(bounce)
+			putBounce(bounce)
 		}
 	}()
 	for len(dst) > 0 {
@@ -223,27 +303,32 @@ func (s *Store) read(ctx context.Context, dst []byte, off int64) error {
 			return err
 		}
 		if off%storage.Align == 0 && storage.IsAligned(dst) {
-			// Read straight into dst: all of it when its capacity covers the
-			// last block, else the whole blocks, leaving the tail to bounce.
-			n := len(dst) &^ (storage.Align - 1)
-			if up := int(storage.AlignUp(int64(len(dst)))); cap(dst) >= up {
-				n = up
+			whole := len(dst) &^ (storage.Align - 1)
+			if whole == len(dst) || slack && cap(dst) >= whole+storage.Align {
+				// Every sector straight into dst, the last one into the
+				// slack the caller offered.
+				return s.pread(dst[:storage.AlignUp(int64(len(dst)))], off, len(dst))
 			}
-			if n > 0 {
-				if err := s.pread(dst[:n], off, min(n, len(dst))); err != nil {
-					return err
-				}
-				k := min(n, len(dst))
-				dst, off = dst[k:], off+int64(k)
-				continue
+			// The whole sectors straight into dst and the partial last
+			// one into a bounce buffer, in one system call.
+			if bounce == nil {
+				bounce = s.getBounce(storage.Align)
 			}
+			sector := (*bounce)[:storage.Align]
+			if err := s.preadv(dst[:whole], sector, off, len(dst)); err != nil {
+				return err
+			}
+			copy(dst[whole:], sector)
+			return nil
 		}
-		if bounce == nil {
-			bounce = bouncePool.Get().(*[]byte)
-		}
+		// Bounce: read the covering sectors and copy the bytes out, up to
+		// a bounce buffer at a time.
 		start := off &^ (storage.Align - 1)
 		skip := int(off - start)
-		want := min(len(dst), bounceSize-skip)
+		if bounce == nil {
+			bounce = s.getBounce(int(storage.AlignUp(int64(skip + len(dst)))))
+		}
+		want := min(len(dst), cap(*bounce)-skip)
 		buf := (*bounce)[:storage.AlignUp(int64(skip+want))]
 		if err := s.pread(buf, start, skip+want); err != nil {
 			return err
@@ -252,6 +337,26 @@ func (s *Store) read(ctx context.Context, dst []byte, off int64) error {
 		dst, off = dst[want:], off+int64(want)
 	}
 	return nil
+}
+
+// preadv reads head and then tail from off, both aligned for direct IO, in
+// one system call where the platform has one; it fails unless at least need
+// bytes arrive.
+func (s *Store) preadv(head, tail []byte, off int64, need int) error {
+	var n int
+	var err error
+	if len(head) == 0 {
+		n, err = s.data.ReadAt(tail, off)
+	} else {
+		n, err = preadv(s.data, head, tail, off)
+	}
+	if n >= need {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("data file %s: %d bytes at offset %d: %w", s.dataPath, need, off, err)
 }
 
 // pread reads into b at off and fails unless at least need bytes arrive;
@@ -311,3 +416,8 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+var (
+	_ storage.AlignedReader = (*Store)(nil)
+	_ storage.SidecarDriver = driver{}
+)

@@ -249,3 +249,69 @@ func TestReadOnlyFilesystem(t *testing.T) {
 		t.Errorf("Create on a read-only filesystem: err = %v, want EROFS naming %s", err, path)
 	}
 }
+
+// fill writes a file in dir until the filesystem is full, and returns it.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling %s: %v", dir, err)
+			}
+			break
+		}
+	}
+	for n := len(chunk) / 2; n > 0; n /= 2 { // the last partial chunk's worth
+		f.Write(chunk[:n])
+	}
+	return path
+}
+
+// TestSidecarFullDisk: a sidecar write that runs out of space fails with
+// ENOSPC naming the file, leaves no temporary file, and leaves the previous
+// version and the store as they were.
+func TestSidecarFullDisk(t *testing.T) {
+	ctx := context.Background()
+	mnt := mount(t, "tmpfs", "size=1m", 0)
+	dir := filepath.Join(mnt, "store")
+	writeStore(t, dir, 100_000)
+	uri := "file:" + dir
+	old := []byte(`{"version":1}`)
+	if err := storage.WriteSidecar(ctx, uri, "profile.json", old); err != nil {
+		t.Fatal(err)
+	}
+	filler := fill(t, mnt)
+
+	err := storage.WriteSidecar(ctx, uri, "profile.json", make([]byte, 200_000))
+	sidecars := filepath.Join(dir, "sidecar")
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), sidecars) || !strings.Contains(err.Error(), "profile.json") {
+		t.Fatalf("WriteSidecar on a full filesystem: err = %v, want ENOSPC naming %s and the sidecar", err, sidecars)
+	}
+	t.Logf("error: %v", err)
+	if entries, _ := os.ReadDir(sidecars); len(entries) != 1 || entries[0].Name() != "profile.json" {
+		t.Errorf("sidecar directory after the failed write holds %v, want only profile.json", entries)
+	}
+	if got, err := storage.ReadSidecar(ctx, uri, "profile.json"); err != nil || !bytes.Equal(got, old) {
+		t.Errorf("ReadSidecar after the failed write = %q, %v; want the previous version %q", got, err, old)
+	}
+	s, err := flatfile.Open(ctx, dir, storage.OpenOptions{})
+	if err != nil {
+		t.Fatalf("Open after the failed write: %v", err)
+	}
+	defer s.Close()
+	if err := s.Verify(ctx); err != nil {
+		t.Errorf("Verify after the failed write: %v", err)
+	}
+
+	os.Remove(filler)
+	if err := storage.WriteSidecar(ctx, uri, "profile.json", make([]byte, 200_000)); err != nil {
+		t.Errorf("WriteSidecar once there is room again: %v", err)
+	}
+}

@@ -31,9 +31,9 @@ type Writer struct {
 
 // Create starts a store in directory path. The parent directory must exist.
 // Without opts.Overwrite an existing path is refused with an error wrapping
-// [storage.ErrExists]; with it, only an existing flat-file store or an empty
-// directory may be replaced, so that a mistyped path cannot wipe unrelated
-// files.
+// [storage.ErrExists]; with it, only an existing flat-file store (with or
+// without sidecars) or an empty directory may be replaced, so that a
+// mistyped path cannot wipe unrelated files.
 func Create(ctx context.Context, path string, opts storage.CreateOptions) (*Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("flatfile: create %s: %w", path, err)
@@ -58,10 +58,11 @@ func Create(ctx context.Context, path string, opts storage.CreateOptions) (*Writ
 	}, nil
 }
 
-// isStore accepts a directory holding only a store's two files.
+// isStore accepts a directory holding only a store's two files and its
+// sidecar directory.
 func isStore(names []string) bool {
 	for _, n := range names {
-		if n != DataFile && n != IndexFile {
+		if n != DataFile && n != IndexFile && n != fsutil.SidecarDir {
 			return false
 		}
 	}

@@ -10,6 +10,9 @@
 //
 // Expected values are always the bytes the test itself put, never something
 // an implementation computed.
+//
+// The sidecar tests (storage.WriteSidecar and its kin) run for drivers that
+// implement storage.SidecarDriver and skip for the others.
 package storagetest
 
 import (
@@ -59,6 +62,12 @@ func RunWith(t *testing.T, newURI func(t *testing.T) string, opts storage.OpenOp
 		{"ConcurrentReads", testConcurrentReads},
 		{"Cancelled", testCancelled},
 		{"Closed", testClosed},
+		{"SidecarRoundTrip", testSidecarRoundTrip},
+		{"SidecarNotFound", testSidecarNotFound},
+		{"SidecarBadNames", testSidecarBadNames},
+		{"SidecarConcurrent", testSidecarConcurrent},
+		{"SidecarStoreUntouched", testSidecarStoreUntouched},
+		{"SidecarOverwrite", testSidecarOverwrite},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, target{uri: newURI(t), opts: opts}) })
@@ -186,11 +195,68 @@ func testRoundTrip(t *testing.T, c target) {
 	}
 }
 
+// reader is one way to read a store: ReadAt, or ReadAligned, which may
+// use the slack after len(dst) up to the next multiple of Align.
+type reader struct {
+	name  string
+	slack bool
+	read  func(ctx context.Context, key string, dst []byte, off int64) (int, error)
+}
+
+// readers returns ReadAt and storage.ReadAligned on s; the latter uses the
+// store's AlignedReader when it has one and its ReadAt otherwise, and must
+// honour the AlignedReader contract either way.
+func readers(s storage.Store) []reader {
+	return []reader{
+		{"ReadAt", false, s.ReadAt},
+		{"ReadAligned", true, func(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+			return storage.ReadAligned(ctx, s, key, dst, off)
+		}},
+	}
+}
+
+const guard = 0xA5
+
+// guarded returns a destination of n bytes at byte pre of a guard-filled
+// aligned arena, with capacity to the end of the arena unless limited (cut
+// to n with a full slice expression), and the arena.
+func guarded(pre, n int, limited bool) (dst, arena []byte) {
+	arena = storage.AlignedBuffer(pre + n + 2*storage.Align)
+	for i := range arena {
+		arena[i] = guard
+	}
+	if limited {
+		return arena[pre : pre+n : pre+n], arena
+	}
+	return arena[pre : pre+n], arena
+}
+
+// checkGuard reports a write outside the bytes a read of len(dst) bytes at
+// byte pre of arena may touch: dst itself, and with slack the rest of its
+// last Align-byte block as far as cap(dst) reaches.
+func checkGuard(t *testing.T, what string, arena, dst []byte, pre int, slack bool) {
+	t.Helper()
+	end := pre + len(dst)
+	if slack {
+		end = pre + min(cap(dst), int(storage.AlignUp(int64(len(dst)))))
+	}
+	for i, b := range arena {
+		if (i < pre || i >= end) && b != guard {
+			t.Errorf("%s: wrote byte %d of dst[%d:%d] (len %d, cap %d), outside the bytes it may touch", what, i-pre, i-pre, i-pre+1, len(dst), cap(dst))
+			return
+		}
+	}
+}
+
+// testReadAtRanges reads ranges of a blob with ReadAt and ReadAligned, into
+// aligned and unaligned buffers with room after them, and checks the
+// results and that nothing outside the allowed bytes was written: for
+// ReadAt, nothing past len(dst).
 func testReadAtRanges(t *testing.T, c target) {
 	ctx := context.Background()
 	const key = "L00/H00/attn/q8"
 	const size = 3*4096 + 123
-	blobs := map[string][]byte{key: content(key, size), "empty": {}}
+	blobs := map[string][]byte{key: content(key, size), "empty": {}, "sector": content("sector", 4096)}
 	write(t, c.uri, blobs, storage.CreateOptions{})
 	s := c.open(t)
 
@@ -207,45 +273,52 @@ func testReadAtRanges(t *testing.T, c target) {
 		{"empty read at 0", key, 0, 0, 0, false, false},
 		{"empty read at end", key, size, 0, 0, false, false},
 		{"aligned middle", key, 4096, 4096, 4096, false, false},
+		{"aligned head", key, 0, 100, 100, false, false},
+		{"aligned head, blocks and part", key, 0, 2*4096 + 100, 2*4096 + 100, false, false},
+		{"aligned tail", key, 3 * 4096, 123, 123, false, false},
 		{"unaligned middle", key, 1000, 5000, 5000, false, false},
 		{"crosses every block", key, 4095, 2*4096 + 2, 2*4096 + 2, false, false},
 		{"tail", key, size - 10, 10, 10, false, false},
 		{"last byte", key, size - 1, 1, 1, false, false},
 		{"past end partially", key, size - 10, 100, 10, true, false},
 		{"longer than blob", key, 0, size + 4096, size, true, false},
+		{"longer than blob by a little", key, 0, size + 1, size, true, false},
 		{"at end", key, size, 1, 0, true, false},
 		{"beyond end", key, size + 5000, 10, 0, true, false},
 		{"negative offset", key, -1, 10, 0, false, true},
 		{"empty blob whole", "empty", 0, 0, 0, false, false},
 		{"empty blob one byte", "empty", 0, 1, 0, true, false},
+		{"one-block blob whole", "sector", 0, 4096, 4096, false, false},
+		{"one-block blob past end", "sector", 0, 5000, 4096, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, aligned := range []bool{true, false} {
-				var dst []byte
-				if aligned {
-					dst = storage.AlignedBuffer(tc.n)
-				} else {
-					dst = storage.AlignedBuffer(tc.n + 3)[3:]
-				}
-				n, err := s.ReadAt(ctx, tc.key, dst, tc.off)
-				if n != tc.wantN {
-					t.Errorf("aligned=%v: n = %d, want %d (err %v)", aligned, n, tc.wantN, err)
-				}
-				switch {
-				case tc.wantEOF && !errors.Is(err, io.EOF):
-					t.Errorf("aligned=%v: err = %v, want one wrapping io.EOF", aligned, err)
-				case tc.wantErr && err == nil:
-					t.Errorf("aligned=%v: err = nil, want an error", aligned)
-				case !tc.wantEOF && !tc.wantErr && err != nil:
-					t.Errorf("aligned=%v: unexpected error %v", aligned, err)
-				}
-				if err != nil && !strings.Contains(err.Error(), tc.key) {
-					t.Errorf("aligned=%v: error %q does not name the key %q", aligned, err, tc.key)
-				}
-				if n > 0 && n <= tc.wantN {
-					if want := blobs[tc.key][tc.off : tc.off+int64(n)]; !bytes.Equal(dst[:n], want) {
-						t.Errorf("aligned=%v: content differs from what was put", aligned)
+			for _, r := range readers(s) {
+				for _, pre := range []int{0, 3} {
+					for _, limited := range []bool{false, true} {
+						what := fmt.Sprintf("%s into dst at arena byte %d, capacity limited %v", r.name, pre, limited)
+						dst, arena := guarded(pre, tc.n, limited)
+						n, err := r.read(ctx, tc.key, dst, tc.off)
+						if n != tc.wantN {
+							t.Errorf("%s: n = %d, want %d (err %v)", what, n, tc.wantN, err)
+						}
+						switch {
+						case tc.wantEOF && !errors.Is(err, io.EOF):
+							t.Errorf("%s: err = %v, want one wrapping io.EOF", what, err)
+						case tc.wantErr && err == nil:
+							t.Errorf("%s: err = nil, want an error", what)
+						case !tc.wantEOF && !tc.wantErr && err != nil:
+							t.Errorf("%s: unexpected error %v", what, err)
+						}
+						if err != nil && !strings.Contains(err.Error(), tc.key) {
+							t.Errorf("%s: error %q does not name the key %q", what, err, tc.key)
+						}
+						if n > 0 && n <= tc.wantN {
+							if want := blobs[tc.key][tc.off : tc.off+int64(n)]; !bytes.Equal(dst[:n], want) {
+								t.Errorf("%s: content differs from what was put", what)
+							}
+						}
+						checkGuard(t, what, arena, dst, pre, r.slack)
 					}
 				}
 			}
@@ -253,53 +326,33 @@ func testReadAtRanges(t *testing.T, c target) {
 	}
 }
 
-// testReadAtCapacity checks the documented limit on writes past len(dst):
-// at most up to the next multiple of Align, and never past cap(dst).
+// testReadAtCapacity reads whole blobs of every size into buffers from
+// AlignedBuffer, the case where a direct-IO store is most tempted to land
+// whole sectors: ReadAt must not write past len(dst), ReadAligned not past
+// the end of its last block.
 func testReadAtCapacity(t *testing.T, c target) {
 	ctx := context.Background()
-	const key = "blob"
-	const size = 4096 + 100
-	blob := content(key, size)
-	write(t, c.uri, map[string][]byte{key: blob}, storage.CreateOptions{})
+	blobs := map[string][]byte{}
+	for _, n := range sizes {
+		k := fmt.Sprintf("blob%d", n)
+		blobs[k] = content(k, n)
+	}
+	write(t, c.uri, blobs, storage.CreateOptions{})
 	s := c.open(t)
 
-	const guard = 0xA5
-	for _, tc := range []struct {
-		name    string
-		off     int64
-		n       int
-		limited bool // capacity cut to len with a full slice expression
-	}{
-		{"whole blob", 0, size, false},
-		{"whole blob limited", 0, size, true},
-		{"short aligned read", 0, 100, false},
-		{"short aligned read limited", 0, 100, true},
-		{"unaligned read", 10, 100, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			arena := storage.AlignedBuffer(4 * 4096)
-			for i := range arena {
-				arena[i] = guard
+	for _, k := range sortedKeys(blobs) {
+		want := blobs[k]
+		for _, r := range readers(s) {
+			// An aligned buffer with more room than the blob needs, as a
+			// reused ReadAll buffer has.
+			dst, arena := guarded(0, len(want), false)
+			n, err := r.read(ctx, k, dst, 0)
+			what := fmt.Sprintf("%s of %d-byte %q", r.name, len(want), k)
+			if err != nil || n != len(want) || !bytes.Equal(dst, want) {
+				t.Errorf("%s = %d, %v; content equal %v", what, n, err, bytes.Equal(dst[:n], want))
 			}
-			dst := arena[:tc.n]
-			free := int(storage.AlignUp(int64(tc.n)))
-			if tc.limited {
-				dst = arena[:tc.n:tc.n]
-				free = tc.n
-			}
-			n, err := s.ReadAt(ctx, key, dst, tc.off)
-			if err != nil || n != tc.n {
-				t.Fatalf("ReadAt = %d, %v; want %d, nil", n, err, tc.n)
-			}
-			if !bytes.Equal(dst, blob[tc.off:tc.off+int64(tc.n)]) {
-				t.Errorf("content differs from what was put")
-			}
-			for i := free; i < len(arena); i++ {
-				if arena[i] != guard {
-					t.Fatalf("ReadAt wrote arena[%d], beyond the %d bytes it may touch", i, free)
-				}
-			}
-		})
+			checkGuard(t, what, arena, dst, 0, r.slack)
+		}
 	}
 }
 
