@@ -67,7 +67,7 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 		s.Close()
 		return nil, fmt.Errorf("wrx: %s: %w", uri, err)
 	}
-	eng, err := storeEngine(ctx, s, be, opts, throttle)
+	eng, err := storeEngine(ctx, uri, s, be, opts, throttle)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("wrx: %s: %w", uri, err)
@@ -78,9 +78,9 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 	return c, nil
 }
 
-func storeEngine(ctx context.Context, s *shardstore.Store, be backend.Backend, opts Options, throttle storage.ThrottleConfig) (engine, error) {
+func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backend.Backend, opts Options, throttle storage.ThrottleConfig) (engine, error) {
 	if opts.Target > 0 {
-		prof, err := profile.LoadProfiles(ctx, s, be.Name(), throttle)
+		prof, err := profile.LoadProfiles(ctx, uri, s, be, throttle)
 		if err != nil {
 			return nil, err
 		}

@@ -3,7 +3,6 @@ package wrx
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/wrxlabs/wrx/elastic/profile"
@@ -101,14 +100,12 @@ func Synthesize(ctx context.Context, uri string, opts SynthOptions) (*SynthResul
 	if err != nil {
 		return nil, fmt.Errorf("wrx: synthesize: %w", err)
 	}
+	defer s.Close()
 	p, err := profile.WeightErrorImportance(ctx, s, m, profile.ErrorOptions{Progress: progress("importance")})
-	s.Close() // Badger allows one handle per directory
 	if err != nil {
 		return nil, fmt.Errorf("wrx: synthesize: %w", err)
 	}
-	m = nil // not needed while saving
-	runtime.GC()
-	if err := profile.SaveImportance(ctx, uri, p); err != nil {
+	if err := profile.SaveImportance(ctx, uri, s, p); err != nil {
 		return nil, fmt.Errorf("wrx: synthesize: %w", err)
 	}
 	res.Importance = time.Since(start)

@@ -10,6 +10,7 @@ import (
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/shardstore"
 )
@@ -114,7 +115,7 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	}
 	r.exec = ex
 	if opts.Profiles == nil {
-		return nil, errors.New("elastic: wrx mode needs importance and device profiles (run wrx profile importance and wrx profile device)")
+		return nil, fmt.Errorf("elastic: the runner needs importance and device profiles (see package profile): %w", profile.ErrNoProfile)
 	}
 	if t, ok := be.(backend.Threaded); ok && opts.Profiles.Device != nil && opts.Profiles.Device.Threads > 0 && t.Threads() != opts.Profiles.Device.Threads {
 		return nil, fmt.Errorf("elastic: the device profile was measured with %d compute threads, the backend has %d: its timings would not hold (profile the device again, or use %d threads)",

@@ -20,7 +20,7 @@
 #      and re-measures the reads) and count the tokens of all of train.tsv
 #      (wrx profile words: which word rows to preload);
 #   3. importance/: dropping the k least important shards vs k random ones;
-#   4. unthrottled/: wrx bench over all of SST-2 dev, automatic targets,
+#   4. unthrottled/: wrx-bench over all of SST-2 dev, automatic targets,
 #      budgets 1MB,4MB,16MB, both planners, baselines at 32 and 8 bits;
 #   5. throttled/: the same under --throttle THROTTLE on the first
 #      THROTTLED_LIMIT sentences (a request there can take half a second);
@@ -75,12 +75,13 @@ done
 
 mkdir -p "$OUT"
 WRX=$OUT/wrx
+WRXBENCH=$OUT/wrx-bench
 STORE=file:$OUT/sst2store
 log() { printf '\n== %s (load %s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"; }
 timed() { local t0=$SECONDS; "$@"; echo "   ($((SECONDS - t0)) s)"; }
 
 log "build"
-(cd "$ROOT" && go build -o "$WRX" ./cmd/wrx)
+(cd "$ROOT" && go build -o "$WRX" ./cmd/wrx && go build -o "$WRXBENCH" ./cmd/wrx-bench)
 {
 	echo "commit $(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
 	echo "uncommitted changes: $(git -C "$ROOT" status --short 2>/dev/null | grep -vc '^??' || true)"
@@ -111,16 +112,16 @@ if [ "$REUSE" = 1 ] && [ -e "$OUT/importance/importance.json" ]; then
 	log "reusing the importance check"
 else
 	log "importance check on dev.tsv"
-	timed "$WRX" bench importance --store "$STORE" --task sst2 --data "$DEV" --limit "$DEV_LIMIT" --quiet --out "$OUT/importance" >/dev/null
+	timed "$WRXBENCH" importance --store "$STORE" --task sst2 --data "$DEV" --limit "$DEV_LIMIT" --quiet --out "$OUT/importance" >/dev/null
 fi
 cat "$OUT/importance/importance.md"
 
 common=(--store "$STORE" --task sst2 --data "$DEV" --targets auto --budgets 1MB,4MB,16MB
 	--planner both --fidelity "$FIDELITY" --baseline-limit "$BASELINE_LIMIT")
 log "bench, unthrottled"
-timed "$WRX" bench "${common[@]}" "${resume[@]}" --limit "$DEV_LIMIT" --out "$OUT/unthrottled" >/dev/null
+timed "$WRXBENCH" "${common[@]}" "${resume[@]}" --limit "$DEV_LIMIT" --out "$OUT/unthrottled" >/dev/null
 log "bench, throttled to $THROTTLE"
-timed "$WRX" bench "${common[@]}" "${resume[@]}" --limit "$THROTTLED_LIMIT" --throttle "$THROTTLE" --out "$OUT/throttled" >/dev/null
+timed "$WRXBENCH" "${common[@]}" "${resume[@]}" --limit "$THROTTLED_LIMIT" --throttle "$THROTTLE" --out "$OUT/throttled" >/dev/null
 
 if [ "$SYNTH" = 1 ]; then
 	BASE=file:$OUT/bertbase-store
@@ -135,9 +136,9 @@ if [ "$SYNTH" = 1 ]; then
 	base=(--store "$BASE" --task sst2 --data "$DEV" --targets auto --budgets 4MB,16MB,64MB
 		--fidelity 32,8 --limit "$BASE_LIMIT" --baseline-limit "$BASE_BASELINE_LIMIT")
 	log "bench bert-base, unthrottled"
-	timed "$WRX" bench "${base[@]}" "${resume[@]}" --out "$OUT/bertbase" >/dev/null
+	timed "$WRXBENCH" "${base[@]}" "${resume[@]}" --out "$OUT/bertbase" >/dev/null
 	log "bench bert-base, throttled to $THROTTLE"
-	timed "$WRX" bench "${base[@]}" "${resume[@]}" --throttle "$THROTTLE" --out "$OUT/bertbase-throttled" >/dev/null
+	timed "$WRXBENCH" "${base[@]}" "${resume[@]}" --throttle "$THROTTLE" --out "$OUT/bertbase-throttled" >/dev/null
 fi
 
 if [ "$DOCS" = 1 ]; then

@@ -35,11 +35,12 @@ CORES=$(nproc)
 
 mkdir -p "$OUT"
 WRX=$OUT/wrx
-(cd "$ROOT" && go build -o "$WRX" ./cmd/wrx)
+WRXBENCH=$OUT/wrx-bench
+(cd "$ROOT" && go build -o "$WRX" ./cmd/wrx && go build -o "$WRXBENCH" ./cmd/wrx-bench)
 run() { # name threads store
 	local name=$1 threads=$2 store=$3
 	"$WRX" profile device --store "file:$store" --threads "$threads" --quiet | sed -n 1,2p
-	"$WRX" bench --store "file:$store" --task sst2 --data "$DEV" --limit "$LIMIT" --modes wrx \
+	"$WRXBENCH" --store "file:$store" --task sst2 --data "$DEV" --limit "$LIMIT" --modes wrx \
 		--targets "$TARGETS" --budgets 1MB,4MB,16MB --stream-threads "$threads" --quiet --out "$OUT/$name" >/dev/null
 }
 rm -rf "$OUT/store-all"

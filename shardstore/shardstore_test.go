@@ -234,31 +234,6 @@ func TestOpenRefusesDamagedStores(t *testing.T) {
 	})
 }
 
-func TestAddExtras(t *testing.T) {
-	m, tok, _ := loadModel(t, "fixtures/tiny-distilbert")
-	ctx := context.Background()
-	uri := "file:" + filepath.Join(t.TempDir(), "store")
-	convert(t, m, tok, uri, []quant.Fidelity{3}).Close()
-	if err := shardstore.AddExtras(ctx, uri, map[string][]byte{"profile/x": []byte("hello")}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := shardstore.OpenURI(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	got, err := s.ReadExtra(ctx, "profile/x")
-	if err != nil || string(got) != "hello" {
-		t.Fatalf("ReadExtra = %q, %v", got, err)
-	}
-	if _, err := s.Uniform(ctx, 3); err != nil {
-		t.Fatalf("shards after rewrite: %v", err)
-	}
-	if err := shardstore.AddExtras(ctx, uri, map[string][]byte{"L00/H00/attn/3": nil}); err == nil {
-		t.Fatal("AddExtras replaced a shard")
-	}
-}
-
 // TestInterruptedConvertLeavesNoStore injects a write failure midway
 // through a conversion into a file: store; nothing may open afterwards.
 func TestInterruptedConvertLeavesNoStore(t *testing.T) {

@@ -2,7 +2,9 @@ package shardstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -20,6 +22,7 @@ var ErrCorrupt = errors.New("checksum mismatch")
 type Store struct {
 	st  storage.Store
 	man *Manifest
+	id  string // content ID: a hash of the manifest
 }
 
 // Open reads and checks the manifest of st: its format, its checksum, and
@@ -38,7 +41,8 @@ func Open(ctx context.Context, st storage.Store) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open shard store: %w", err)
 	}
-	s := &Store{st: st, man: man}
+	sum := sha256.Sum256(buf)
+	s := &Store{st: st, man: man, id: hex.EncodeToString(sum[:12])}
 	c := &man.Config
 	for l := range c.Layers {
 		for h := range c.Heads {
@@ -106,6 +110,12 @@ func (s *Store) Close() error { return s.st.Close() }
 
 // Storage returns the underlying storage.
 func (s *Store) Storage() storage.Store { return s.st }
+
+// ContentID identifies the store's contents: a hash of its manifest, which
+// records the size and checksum of every blob. Two stores with the same
+// ContentID hold the same model; a converted-again store gets a new one.
+// Data kept beside a store, such as its profiles, is keyed by it.
+func (s *Store) ContentID() string { return s.id }
 
 // Manifest returns the store's manifest. Callers must not modify it.
 func (s *Store) Manifest() *Manifest { return s.man }

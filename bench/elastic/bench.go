@@ -432,7 +432,11 @@ func (b *bench) prepare(ctx context.Context, modes []Mode) error {
 	if !slices.Contains(modes, ModeWRX) && len(b.opts.Targets) > 0 {
 		return nil
 	}
-	prof, err := profile.LoadProfiles(ctx, s, b.set.backendName(), b.set.Throttle)
+	be, err := b.set.backend(ModeWRX)
+	if err != nil {
+		return err
+	}
+	prof, err := profile.LoadProfiles(ctx, b.set.Store, s, be, b.set.Throttle)
 	if err != nil {
 		return fmt.Errorf("bench: WRX and automatic targets need the store's profiles: %w", err)
 	}

@@ -17,12 +17,9 @@ import (
 
 	_ "github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/elastic/plan"
-	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
-	"github.com/wrxlabs/wrx/internal/shared"
-	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/internal/profiletest"
 	"github.com/wrxlabs/wrx/quant"
-	"github.com/wrxlabs/wrx/shardstore"
 	_ "github.com/wrxlabs/wrx/storage/flatfile"
 )
 
@@ -41,49 +38,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// tinyStore converts the tiny-bert fixture (3 layers, 4 heads, 3 labels)
-// into a flat-file store at 4 and 32 bits, with hand-made profiles: shard
-// (l, h) has dropped loss 0.1·(4l+h+1), so layer 0's heads are the least
-// important, and the device profile is small and fixed.
+// tinyStore converts tiny-bert into a flat-file store with hand-made
+// profiles (profiletest.Store).
 func tinyStore(t *testing.T) string {
-	t.Helper()
-	dir := shared.Path(t, "fixtures", "tiny-bert")
-	m, err := bert.Load(dir, bert.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := bert.LoadTokenizer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	uri := "file:" + filepath.Join(t.TempDir(), "store")
-	ctx := context.Background()
-	if err := shardstore.Convert(ctx, uri, m, tok, shardstore.ConvertOptions{Fidelities: []quant.Fidelity{4, 32}}); err != nil {
-		t.Fatal(err)
-	}
-	imp := &plan.ImportanceProfile{Task: "sst2", Metric: "kl", Samples: 1, Layers: 3, Heads: 4, Bits: []quant.Fidelity{4, 32}}
-	for l := range 3 {
-		imp.Shards = append(imp.Shards, nil)
-		for h := range 4 {
-			v := 0.1 * float64(4*l+h+1)
-			imp.Shards[l] = append(imp.Shards[l], plan.ShardImportance{Loss: []float64{v / 10, 0}, Dropped: v})
-		}
-	}
-	if err := profile.SaveImportance(ctx, uri, imp); err != nil {
-		t.Fatal(err)
-	}
-	us := time.Microsecond
-	dev := &plan.DeviceProfile{
-		Backend: "native", ReadBandwidth: 1e9, ReadLatency: 10 * us,
-		Compute: plan.ComputeTable{
-			SeqLens: []int{8, 64}, ShardCounts: []int{0, 4},
-			Layer: [][]time.Duration{{10 * us, 50 * us}, {20 * us, 200 * us}},
-			Embed: []time.Duration{5 * us, 10 * us}, Head: []time.Duration{5 * us, 10 * us},
-		},
-	}
-	if err := profile.SaveDevice(ctx, uri, dev); err != nil {
-		t.Fatal(err)
-	}
+	profiletest.Store(t, uri)
 	return uri
 }
 

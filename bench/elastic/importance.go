@@ -129,7 +129,7 @@ func Importance(ctx context.Context, opts ImportanceOptions) (*ImportanceReport,
 		return nil, fmt.Errorf("importance bench: %w", err)
 	}
 	defer s.Close()
-	imp, err := profile.LoadImportance(ctx, s)
+	imp, err := profile.LoadImportance(ctx, set.Store, s)
 	if err != nil {
 		return nil, fmt.Errorf("importance bench: %w", err)
 	}

@@ -1,7 +1,6 @@
 package elasticbench
 
 import (
-	"github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
@@ -65,6 +64,16 @@ func (s *Setup) backendName() string {
 		return "native"
 	}
 	return s.Backend
+}
+
+// backend opens set's backend for mode: the native backend of the
+// streaming modes computes on streamThreads.
+func (s *Setup) backend(mode Mode) (backend.Backend, error) {
+	var cfg backend.Config
+	if overlapsIO(mode) && s.backendName() == "native" {
+		cfg.Threads = s.streamThreads()
+	}
+	return backend.Open(s.backendName(), cfg)
 }
 
 func (s *Setup) streamThreads() int {
@@ -201,16 +210,13 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", u, err)
 	}
-	be, err := backend.Get(set.backendName())
+	be, err := set.backend(u.Mode)
 	if err != nil {
 		return nil, err
 	}
-	if overlapsIO(u.Mode) && set.backendName() == "native" {
-		be = native.New(native.Options{Threads: set.streamThreads()})
-	}
 	var r server
 	if u.Mode == ModeWRX {
-		prof, err := loadProfiles(ctx, s, set)
+		prof, err := loadProfiles(ctx, s, be, set)
 		if err != nil {
 			return nil, fmt.Errorf("%v: %w", u, err)
 		}
@@ -274,8 +280,8 @@ func openStore(ctx context.Context, set *Setup) (*shardstore.Store, bool, error)
 
 // loadProfiles loads the planner's profiles for set's backend and
 // throttle, with set's measured read side when it has one.
-func loadProfiles(ctx context.Context, s *shardstore.Store, set *Setup) (*plan.Profiles, error) {
-	prof, err := profile.LoadProfiles(ctx, s, set.backendName(), set.Throttle)
+func loadProfiles(ctx context.Context, s *shardstore.Store, be backend.Backend, set *Setup) (*plan.Profiles, error) {
+	prof, err := profile.LoadProfiles(ctx, set.Store, s, be, set.Throttle)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wrxlabs/wrx/internal/progress"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
@@ -58,7 +59,7 @@ func convertModel(c *cli.Context, m *bert.Model, tok *bert.Tokenizer, fids []qua
 	out := c.String("out")
 	opts.Fidelities = fids
 	opts.Overwrite = c.Bool("overwrite")
-	update, finish := newProgress("converting", c.Bool("quiet"))
+	update, finish := progress.New("converting", c.Bool("quiet"))
 	opts.Progress = update
 	defer finish()
 	if err := shardstore.Convert(c.Context, out, m, tok, opts); err != nil {

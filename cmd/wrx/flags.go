@@ -10,6 +10,7 @@ import (
 
 	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/internal/progress"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
@@ -98,7 +99,7 @@ func storeURI(c *cli.Context) (string, error) {
 	} else if !st.IsDir() {
 		return "", fmt.Errorf("model %s is not a directory", dir)
 	}
-	update, finish := newProgress("converting "+filepath.Base(dir)+" into the default store (once)", c.Bool("quiet"))
+	update, finish := progress.New("converting "+filepath.Base(dir)+" into the default store (once)", c.Bool("quiet"))
 	uri, converted, err := wrx.DefaultStore(c.Context, dir, wrx.DefaultStoreOptions{Progress: update})
 	finish()
 	if err != nil {

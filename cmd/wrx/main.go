@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 
 	_ "github.com/wrxlabs/wrx/backend/gorgonia"
 	_ "github.com/wrxlabs/wrx/backend/native"
+	"github.com/wrxlabs/wrx/elastic/profile"
 	_ "github.com/wrxlabs/wrx/storage/badger"
 	_ "github.com/wrxlabs/wrx/storage/flatfile"
 )
@@ -28,8 +30,23 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
+		if h := hint(err); h != "" {
+			fmt.Fprintln(os.Stderr, "hint:", h)
+		}
 		os.Exit(1)
 	}
+}
+
+// hint says which command cures err, for errors the library reports
+// without naming CLI commands.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, profile.ErrOtherHost):
+		return "measure this device with: wrx profile device --store URI"
+	case errors.Is(err, profile.ErrNoProfile):
+		return "profile the store first: wrx profile importance|device|words --store URI (see wrx help profile)"
+	}
+	return ""
 }
 
 func newApp() *cli.App {
@@ -45,7 +62,6 @@ func newApp() *cli.App {
 			convertCommand(),
 			profileCommand(),
 			planCommand(),
-			benchCommand(),
 			synthCommand(),
 		},
 		HideHelpCommand: false,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/units"
@@ -23,7 +24,7 @@ func planCommand() *cli.Command {
 shards run in each layer and at which fidelity, the IO order, the preload set
 kept resident between requests, and the predicted latency and loss. An
 infeasible target or budget is an error that says what the minimum is.`,
-		Flags: []cli.Flag{storeFlag, backendFlag, throttleFlag, plannerFlag, jsonFlag,
+		Flags: []cli.Flag{storeFlag, backendFlag, threadsFlag, throttleFlag, plannerFlag, jsonFlag,
 			&cli.DurationFlag{Name: "target", Required: true, Usage: "latency `TARGET`, e.g. 80ms"},
 			&cli.StringFlag{Name: "budget", Value: "4MB", Usage: "preload buffer `BYTES`"},
 			&cli.IntFlag{Name: "seq-len", Value: 32, Usage: "request length in `TOKENS`"},
@@ -52,7 +53,11 @@ infeasible target or budget is an error that says what the minimum is.`,
 				return err
 			}
 			defer s.Close()
-			prof, err := profile.LoadProfiles(c.Context, s, c.String("backend"), throttle)
+			be, err := pipeline.OpenBackend(c.String("backend"), c.Int("threads"))
+			if err != nil {
+				return fmt.Errorf("--backend %s: %w", c.String("backend"), err)
+			}
+			prof, err := profile.LoadProfiles(c.Context, uri, s, be, throttle)
 			if err != nil {
 				return err
 			}

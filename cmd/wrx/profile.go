@@ -18,6 +18,7 @@ import (
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/progress"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -132,7 +133,7 @@ func profileImportance(c *cli.Context) error {
 		return err
 	}
 	defer s.Close()
-	update, finish := newProgress(fmt.Sprintf("importance (%d examples)", len(examples)), c.Bool("quiet"))
+	update, finish := progress.New(fmt.Sprintf("importance (%d examples)", len(examples)), c.Bool("quiet"))
 	var refAcc float64
 	start := time.Now()
 	labelled := make([]profile.Example, len(examples))
@@ -148,9 +149,7 @@ func profileImportance(c *cli.Context) error {
 		return err
 	}
 	took := time.Since(start)
-	// Close before rewriting: Badger allows one handle per directory.
-	s.Close()
-	return saveAndShow(c, p, profile.ImportanceKey, func() error { return profile.SaveImportance(ctx, uri, p) }, func(w io.Writer) {
+	return saveAndShow(c, p, profile.ImportanceSidecar, func() error { return profile.SaveImportance(ctx, uri, s, p) }, func(w io.Writer) {
 		fmt.Fprintf(w, "importance of %d×%d shards at %v bits + dropped, on %d examples of %s (%s)\n",
 			p.Layers, p.Heads, p.Bits, p.Samples, data, task)
 		fmt.Fprintf(w, "full model accuracy %.4f; %d jobs on %d workers (%s) in %s\n",
@@ -200,8 +199,7 @@ func profileWords(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	s.Close() // before rewriting: Badger allows one handle per directory
-	return saveAndShow(c, p, profile.WordsKey, func() error { return profile.SaveWords(ctx, uri, p) }, func(w io.Writer) {
+	return saveAndShow(c, p, profile.WordsSidecar, func() error { return profile.SaveWords(ctx, uri, s, p) }, func(w io.Writer) {
 		printWordCoverage(w, p, reqs, data)
 	})
 }
@@ -250,7 +248,7 @@ func saveAndShow(c *cli.Context, p any, key string, save func() error, summary f
 	}
 	summary(c.App.Writer)
 	if saved {
-		fmt.Fprintf(c.App.Writer, "saved in %s under %s\n", c.String("store"), key)
+		fmt.Fprintf(c.App.Writer, "saved beside %s as %s\n", c.String("store"), key)
 	}
 	return nil
 }
@@ -320,11 +318,8 @@ func printImportanceSummary(w io.Writer, p *plan.ImportanceProfile) {
 
 func profileDevice(c *cli.Context) error {
 	ctx, uri := c.Context, c.String("store")
-	name, threads := c.String("backend"), c.Int("threads")
-	if threads == 0 && name == "native" {
-		threads = pipeline.ComputeThreads()
-	}
-	be, err := backend.Open(name, backend.Config{Threads: threads})
+	name := c.String("backend")
+	be, err := pipeline.OpenBackend(name, c.Int("threads"))
 	if err != nil {
 		return fmt.Errorf("--backend %s --threads %d: %w", name, c.Int("threads"), err)
 	}
@@ -342,7 +337,7 @@ func profileDevice(c *cli.Context) error {
 		}
 		st, device = storage.Throttle(st, cfg), "throttled to "+cfg.String()
 	}
-	update, finish := newProgress("device", c.Bool("quiet"))
+	update, finish := progress.New("device", c.Bool("quiet"))
 	start := time.Now()
 	p, err := profile.ProfileDevice(ctx, s, st, be, profile.DeviceOptions{Repeats: c.Int("repeats"), Progress: update})
 	finish()
@@ -350,8 +345,7 @@ func profileDevice(c *cli.Context) error {
 		return err
 	}
 	took := time.Since(start)
-	s.Close()
-	return saveAndShow(c, p, profile.DeviceKey(p.Backend), func() error { return profile.SaveDevice(ctx, uri, p) }, func(w io.Writer) {
+	return saveAndShow(c, p, profile.DeviceSidecar(p.Backend), func() error { return profile.SaveDevice(ctx, uri, s, p) }, func(w io.Writer) {
 		fmt.Fprintf(w, "device profile of %s (%s), backend %s (%d compute threads), measured in %s\n", uri, device, p.Backend, p.Threads, took.Round(time.Millisecond))
 		fmt.Fprintf(w, "reads: %s, %v per read\n", units.FormatBandwidth(p.ReadBandwidth), p.ReadLatency.Round(time.Microsecond))
 		printComputeTable(w, p)

@@ -9,12 +9,13 @@ import (
 
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
+	"github.com/wrxlabs/wrx/internal/profiletest"
 	"github.com/wrxlabs/wrx/shardstore"
 )
 
 func TestProfileWords(t *testing.T) {
 	uri := profiledTinyStore(t)
-	data := writeSST2(t)
+	data := profiletest.SST2(t)
 	stdout, _, err := run(t, "", "profile", "words", "--store", uri, "--data", data, "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func TestProfileWords(t *testing.T) {
 	if p.Requests != 3 || counts[cls] != 3 || counts[sep] != 3 || counts[movie] != 2 {
 		t.Errorf("requests %d; [CLS] in %d, [SEP] in %d, movie in %d; want 3, 3, 3, 2", p.Requests, counts[cls], counts[sep], counts[movie])
 	}
-	saved, err := profile.LoadWords(context.Background(), s)
+	saved, err := profile.LoadWords(context.Background(), uri, s)
 	if err != nil || saved == nil || saved.Requests != 3 || len(saved.Top) != len(p.Top) {
 		t.Errorf("saved profile %+v, err %v; want the printed one", saved, err)
 	}

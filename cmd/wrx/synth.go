@@ -12,6 +12,7 @@ import (
 
 	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/elastic/profile"
+	"github.com/wrxlabs/wrx/internal/progress"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/model/synth"
@@ -94,7 +95,7 @@ func synthAction(c *cli.Context) error {
 				if finish != nil {
 					finish()
 				}
-				bars[stage], finish = newProgress(stage, c.Bool("quiet"))
+				bars[stage], finish = progress.New(stage, c.Bool("quiet"))
 			}
 			bars[stage](done, total)
 		},

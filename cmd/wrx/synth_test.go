@@ -36,7 +36,7 @@ func TestSynthCommand(t *testing.T) {
 	if !man.Synthetic || len(man.Config.Labels) != 3 || man.Config.Hidden != 384 {
 		t.Errorf("manifest: synthetic %v, %d labels, hidden %d; want true, 3, 384", man.Synthetic, len(man.Config.Labels), man.Config.Hidden)
 	}
-	p, err := profile.LoadImportance(ctx, s)
+	p, err := profile.LoadImportance(ctx, uri, s)
 	if err != nil {
 		t.Fatal(err)
 	}

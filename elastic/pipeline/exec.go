@@ -399,3 +399,13 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 	}
 	return pass.Logits(&e.skel.Head), nil
 }
+
+// OpenBackend opens the named backend to compute under a streaming
+// Executor. threads 0 gives a backend that takes a thread count (native)
+// ComputeThreads, the count device profiles are measured with.
+func OpenBackend(name string, threads int) (backend.Backend, error) {
+	if threads == 0 && name == "native" {
+		threads = ComputeThreads()
+	}
+	return backend.Open(name, backend.Config{Threads: threads})
+}

@@ -126,18 +126,18 @@ func (st *static) resident(pre *Preload) ([]int8, int64, error) {
 	var total int64
 	for _, v := range pre.Shards {
 		if v.Layer < 0 || v.Layer >= st.L || v.Head < 0 || v.Head >= st.H {
-			return nil, 0, fmt.Errorf("elastic: preload names layer %d head %d, outside the model's %d layers × %d heads", v.Layer, v.Head, st.L, st.H)
+			return nil, 0, fmt.Errorf("plan: preload names layer %d head %d, outside the model's %d layers × %d heads", v.Layer, v.Head, st.L, st.H)
 		}
 		f := st.fidIndex(v.Bits)
 		if f < 0 {
-			return nil, 0, fmt.Errorf("elastic: preload holds layer %d head %d at %d bits, which the model does not store", v.Layer, v.Head, v.Bits)
+			return nil, 0, fmt.Errorf("plan: preload holds layer %d head %d at %d bits, which the model does not store", v.Layer, v.Head, v.Bits)
 		}
 		s := v.Layer*st.H + v.Head
 		if res[s] >= 0 {
-			return nil, 0, fmt.Errorf("elastic: preload holds layer %d head %d twice", v.Layer, v.Head)
+			return nil, 0, fmt.Errorf("plan: preload holds layer %d head %d twice", v.Layer, v.Head)
 		}
 		if b := st.shardBytes(s, f); v.Bytes != 0 && v.Bytes != b {
-			return nil, 0, fmt.Errorf("elastic: preload says layer %d head %d at %d bits is %d bytes, the model's version is %d", v.Layer, v.Head, v.Bits, v.Bytes, b)
+			return nil, 0, fmt.Errorf("plan: preload says layer %d head %d at %d bits is %d bytes, the model's version is %d", v.Layer, v.Head, v.Bits, v.Bytes, b)
 		}
 		res[s] = int8(f)
 		total += st.shardBytes(s, f)

@@ -41,7 +41,7 @@ func ParseStrategy(name string) (Strategy, error) {
 	case StrategyGreedy, StrategyOptimal:
 		return Strategy(name), nil
 	}
-	return "", fmt.Errorf("elastic: unknown planner %q (want one of %v)", name, Strategies())
+	return "", fmt.Errorf("plan: unknown planner %q (want one of %v)", name, Strategies())
 }
 
 // RowReads says how the executor reads a request's word-embedding rows.
@@ -75,7 +75,7 @@ func (r *RowReads) UnmarshalText(b []byte) error {
 	case "batched":
 		*r = RowReadsBatched
 	default:
-		return fmt.Errorf("elastic: unknown embedding row read mode %q (want each or batched)", b)
+		return fmt.Errorf("plan: unknown embedding row read mode %q (want each or batched)", b)
 	}
 	return nil
 }
@@ -238,7 +238,7 @@ func (b *BlobRead) UnmarshalJSON(data []byte) error {
 	case "ffn":
 		b.Part = FFN
 	default:
-		return fmt.Errorf("elastic: blob read part %q is not attn or ffn", j.Part)
+		return fmt.Errorf("plan: blob read part %q is not attn or ffn", j.Part)
 	}
 	b.Layer, b.Head, b.Bits, b.Bytes = j.Layer, j.Head, j.Bits, j.Bytes
 	return nil
@@ -293,7 +293,7 @@ type InfeasibleError struct {
 }
 
 func (e *InfeasibleError) Error() string {
-	s := fmt.Sprintf("elastic: no plan meets target %v with budget %s at sequence length %d", e.Target, units.FormatBytesExact(e.Budget), e.SeqLen)
+	s := fmt.Sprintf("plan: no plan meets target %v with budget %s at sequence length %d", e.Target, units.FormatBytesExact(e.Budget), e.SeqLen)
 	if e.MaxLoss > 0 {
 		s += fmt.Sprintf(" and loss ≤ %g", e.MaxLoss)
 	}
@@ -319,22 +319,22 @@ func New(prof *Profiles, opts Options) (Planner, error) {
 	}
 	opts.Strategy = strat
 	if opts.InFlight < 0 {
-		return nil, fmt.Errorf("elastic: in-flight blob count %d is negative", opts.InFlight)
+		return nil, fmt.Errorf("plan: in-flight blob count %d is negative", opts.InFlight)
 	}
 	if opts.InFlight == 0 {
 		opts.InFlight = DefaultInFlight
 	}
 	if opts.PreloadSeqLen < 0 {
-		return nil, fmt.Errorf("elastic: preload sequence length %d is negative", opts.PreloadSeqLen)
+		return nil, fmt.Errorf("plan: preload sequence length %d is negative", opts.PreloadSeqLen)
 	}
 	if opts.PreloadSeqLen == 0 {
 		opts.PreloadSeqLen = DefaultPreloadSeqLen
 	}
 	if opts.MaxLoss < 0 || !finite(opts.MaxLoss) {
-		return nil, fmt.Errorf("elastic: loss ceiling %v is not a nonnegative number", opts.MaxLoss)
+		return nil, fmt.Errorf("plan: loss ceiling %v is not a nonnegative number", opts.MaxLoss)
 	}
 	if opts.RowReads > RowReadsBatched {
-		return nil, fmt.Errorf("elastic: unknown embedding row read mode %d", opts.RowReads)
+		return nil, fmt.Errorf("plan: unknown embedding row read mode %d", opts.RowReads)
 	}
 	pl := &planner{st: newStatic(prof), opts: opts}
 	switch strat {
@@ -365,10 +365,10 @@ type planner struct {
 
 func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error) {
 	if target <= 0 {
-		return nil, fmt.Errorf("elastic: target %v is not positive", target)
+		return nil, fmt.Errorf("plan: target %v is not positive", target)
 	}
 	if budget < 0 {
-		return nil, fmt.Errorf("elastic: budget %d bytes is negative", budget)
+		return nil, fmt.Errorf("plan: budget %d bytes is negative", budget)
 	}
 	pre := &Preload{Target: target, Budget: budget, SeqLen: pl.opts.PreloadSeqLen, Shards: []ShardVersion{}}
 	rows, rowBytes, res := pl.preloadSplit(int64(target), budget)
@@ -383,7 +383,7 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 		pre.Bytes += v.Bytes
 	}
 	if pre.Bytes > budget {
-		return nil, fmt.Errorf("elastic: internal error: %s planner preloaded %d bytes over budget %d", pl.opts.Strategy, pre.Bytes, budget)
+		return nil, fmt.Errorf("plan: internal error: %s planner preloaded %d bytes over budget %d", pl.opts.Strategy, pre.Bytes, budget)
 	}
 	return pre, nil
 }
@@ -453,13 +453,13 @@ func (pl *planner) Plan(req Request) (*Plan, error) {
 // returns a nil plan and no error when nothing is feasible.
 func (pl *planner) plan(req Request) (*Plan, error) {
 	if req.Target <= 0 {
-		return nil, fmt.Errorf("elastic: target %v is not positive", req.Target)
+		return nil, fmt.Errorf("plan: target %v is not positive", req.Target)
 	}
 	if req.Budget < 0 {
-		return nil, fmt.Errorf("elastic: budget %d bytes is negative", req.Budget)
+		return nil, fmt.Errorf("plan: budget %d bytes is negative", req.Budget)
 	}
 	if req.SeqLen <= 0 {
-		return nil, fmt.Errorf("elastic: sequence length %d is not positive", req.SeqLen)
+		return nil, fmt.Errorf("plan: sequence length %d is not positive", req.SeqLen)
 	}
 	pre := req.Preload
 	if pre == nil {
@@ -473,10 +473,10 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 		return nil, err
 	}
 	if bytes += pre.RowBytes; bytes > req.Budget {
-		return nil, fmt.Errorf("elastic: preload set holds %s, over the budget of %s", units.FormatBytesExact(bytes), units.FormatBytesExact(req.Budget))
+		return nil, fmt.Errorf("plan: preload set holds %s, over the budget of %s", units.FormatBytesExact(bytes), units.FormatBytesExact(req.Budget))
 	}
 	if req.CachedRows < 0 || req.CachedRows > req.SeqLen {
-		return nil, fmt.Errorf("elastic: %d cached word rows for a request of %d tokens", req.CachedRows, req.SeqLen)
+		return nil, fmt.Errorf("plan: %d cached word rows for a request of %d tokens", req.CachedRows, req.SeqLen)
 	}
 	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads)
 	p.readRows(req.SeqLen - req.CachedRows)
@@ -491,7 +491,7 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 	plan.Strategy = pl.opts.Strategy
 	plan.Target, plan.Budget = req.Target, req.Budget
 	if plan.PredictedLatency > req.Target || plan.PreloadBytes > req.Budget {
-		return nil, fmt.Errorf("elastic: internal error: %s planner returned a plan predicted at %v with %d preloaded bytes for target %v and budget %d",
+		return nil, fmt.Errorf("plan: internal error: %s planner returned a plan predicted at %v with %d preloaded bytes for target %v and budget %d",
 			pl.opts.Strategy, plan.PredictedLatency, plan.PreloadBytes, req.Target, req.Budget)
 	}
 	return plan, nil
@@ -582,15 +582,15 @@ func MinTarget(pl Planner, budget int64, seqLen int) (time.Duration, error) {
 // cached word rows. It is what `--targets auto` starts from.
 func MinTargetFor(pl Planner, req Request) (time.Duration, error) {
 	if req.Budget < 0 || req.SeqLen <= 0 || req.CachedRows < 0 || req.CachedRows > req.SeqLen {
-		return 0, fmt.Errorf("elastic: minimum target needs a nonnegative budget, a positive sequence length and at most that many cached rows, got %d bytes, %d tokens and %d rows", req.Budget, req.SeqLen, req.CachedRows)
+		return 0, fmt.Errorf("plan: minimum target needs a nonnegative budget, a positive sequence length and at most that many cached rows, got %d bytes, %d tokens and %d rows", req.Budget, req.SeqLen, req.CachedRows)
 	}
 	p, ok := pl.(*planner)
 	if !ok {
-		return 0, errors.New("elastic: MinTarget needs a planner made by New")
+		return 0, errors.New("plan: MinTarget needs a planner made by New")
 	}
 	t := p.minTarget(req)
 	if t == 0 {
-		return 0, fmt.Errorf("elastic: no target meets the loss ceiling %g with budget %s", p.opts.MaxLoss, units.FormatBytesExact(req.Budget))
+		return 0, fmt.Errorf("plan: no target meets the loss ceiling %g with budget %s", p.opts.MaxLoss, units.FormatBytesExact(req.Budget))
 	}
 	return t, nil
 }
@@ -606,22 +606,22 @@ func Simulate(plan *Plan, prof *Profiles) (*Timing, error) {
 		return nil, err
 	}
 	if plan == nil {
-		return nil, errors.New("elastic: simulate: plan is nil")
+		return nil, errors.New("plan: simulate: plan is nil")
 	}
 	st := newStatic(prof)
 	res, _, err := st.resident(&Preload{Shards: plan.Preload})
 	if err != nil {
-		return nil, fmt.Errorf("elastic: simulate: %w", err)
+		return nil, fmt.Errorf("plan: simulate: %w", err)
 	}
 	if plan.SeqLen <= 0 || plan.InFlightBlobs < 0 {
-		return nil, fmt.Errorf("elastic: simulate: plan has sequence length %d and %d in-flight blobs", plan.SeqLen, plan.InFlightBlobs)
+		return nil, fmt.Errorf("plan: simulate: plan has sequence length %d and %d in-flight blobs", plan.SeqLen, plan.InFlightBlobs)
 	}
 	opt, err := st.assignment(plan, res)
 	if err != nil {
-		return nil, fmt.Errorf("elastic: simulate: %w", err)
+		return nil, fmt.Errorf("plan: simulate: %w", err)
 	}
 	if plan.CachedRows < 0 || plan.CachedRows > plan.SeqLen {
-		return nil, fmt.Errorf("elastic: simulate: plan has %d cached word rows for %d tokens", plan.CachedRows, plan.SeqLen)
+		return nil, fmt.Errorf("plan: simulate: plan has %d cached word rows for %d tokens", plan.CachedRows, plan.SeqLen)
 	}
 	p := st.problem(plan.SeqLen, plan.InFlightBlobs, plan.RowReads)
 	p.readRows(plan.SeqLen - plan.CachedRows)
@@ -632,7 +632,7 @@ func Simulate(plan *Plan, prof *Profiles) (*Timing, error) {
 		}
 	}
 	if !slices.Equal(p.ioOrder(opt, orders), plan.IO) {
-		return nil, errors.New("elastic: simulate: the plan's IO stream is not its streamed shards in layer order, attention blobs before FFN blobs, each in the layer's order")
+		return nil, errors.New("plan: simulate: the plan's IO stream is not its streamed shards in layer order, attention blobs before FFN blobs, each in the layer's order")
 	}
 	t := &Timing{Layers: make([]LayerTiming, p.L)}
 	t.Latency = time.Duration(p.simulateOrder(opt, orders, t))
@@ -679,7 +679,7 @@ func Fixed(g *Geometry, layers [][]ShardChoice) (*Plan, error) {
 		return nil, err
 	}
 	if len(layers) > g.Layers {
-		return nil, fmt.Errorf("elastic: fixed plan of %d layers for a model of %d", len(layers), g.Layers)
+		return nil, fmt.Errorf("plan: fixed plan of %d layers for a model of %d", len(layers), g.Layers)
 	}
 	p := &Plan{Layers: make([]LayerPlan, len(layers)), InFlightBlobs: DefaultInFlight}
 	var largest int64
@@ -692,7 +692,7 @@ func Fixed(g *Geometry, layers [][]ShardChoice) (*Plan, error) {
 			for _, ch := range shards {
 				i := slices.Index(g.Bits, ch.Bits)
 				if ch.Head < 0 || ch.Head >= g.Heads || i < 0 {
-					return nil, fmt.Errorf("elastic: fixed plan: layer %d has no head %d at %d bits", l, ch.Head, ch.Bits)
+					return nil, fmt.Errorf("plan: fixed plan: layer %d has no head %d at %d bits", l, ch.Head, ch.Bits)
 				}
 				size := g.Sizes[l][ch.Head][i].Attn
 				if part == FFN {

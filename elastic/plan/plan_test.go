@@ -265,11 +265,11 @@ func TestInfeasibleErrorMessage(t *testing.T) {
 	}{
 		{
 			InfeasibleError{Target: 20 * time.Millisecond, Budget: 2_000_000, SeqLen: 32, MinTarget: 35 * time.Millisecond, MinBudget: 2_097_152},
-			"elastic: no plan meets target 20ms with budget 2.00MB (2000000 bytes) at sequence length 32: the smallest feasible target is 35ms; at 20ms the smallest feasible budget is 2.10MB (2097152 bytes)",
+			"plan: no plan meets target 20ms with budget 2.00MB (2000000 bytes) at sequence length 32: the smallest feasible target is 35ms; at 20ms the smallest feasible budget is 2.10MB (2097152 bytes)",
 		},
 		{
 			InfeasibleError{Target: time.Millisecond, Budget: 512, SeqLen: 8, MaxLoss: 0.5, MinBudget: -1},
-			"elastic: no plan meets target 1ms with budget 512 bytes at sequence length 8 and loss ≤ 0.5: no target is feasible",
+			"plan: no plan meets target 1ms with budget 512 bytes at sequence length 8 and loss ≤ 0.5: no target is feasible",
 		},
 	} {
 		if got := tc.err.Error(); got != tc.want {

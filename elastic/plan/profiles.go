@@ -67,31 +67,31 @@ func UniformGeometry(layers, heads int, bits []quant.Fidelity, rowBytes int64, s
 // Validate reports the first inconsistency in g.
 func (g *Geometry) Validate() error {
 	if g == nil {
-		return errors.New("elastic: geometry is missing")
+		return errors.New("plan: geometry is missing")
 	}
 	if g.Layers <= 0 || g.Heads <= 0 {
-		return fmt.Errorf("elastic: geometry has %d layers and %d heads; both must be positive", g.Layers, g.Heads)
+		return fmt.Errorf("plan: geometry has %d layers and %d heads; both must be positive", g.Layers, g.Heads)
 	}
 	if err := validBits("geometry", g.Bits); err != nil {
 		return err
 	}
 	if g.EmbeddingRowBytes < 0 {
-		return fmt.Errorf("elastic: geometry embedding row size %d is negative", g.EmbeddingRowBytes)
+		return fmt.Errorf("plan: geometry embedding row size %d is negative", g.EmbeddingRowBytes)
 	}
 	if len(g.Sizes) != g.Layers {
-		return fmt.Errorf("elastic: geometry sizes cover %d layers, want %d", len(g.Sizes), g.Layers)
+		return fmt.Errorf("plan: geometry sizes cover %d layers, want %d", len(g.Sizes), g.Layers)
 	}
 	for l, heads := range g.Sizes {
 		if len(heads) != g.Heads {
-			return fmt.Errorf("elastic: geometry sizes of layer %d cover %d heads, want %d", l, len(heads), g.Heads)
+			return fmt.Errorf("plan: geometry sizes of layer %d cover %d heads, want %d", l, len(heads), g.Heads)
 		}
 		for h, vs := range heads {
 			if len(vs) != len(g.Bits) {
-				return fmt.Errorf("elastic: geometry sizes of layer %d head %d have %d fidelities, want %d", l, h, len(vs), len(g.Bits))
+				return fmt.Errorf("plan: geometry sizes of layer %d head %d have %d fidelities, want %d", l, h, len(vs), len(g.Bits))
 			}
 			for i, v := range vs {
 				if v.Attn <= 0 || v.FFN <= 0 {
-					return fmt.Errorf("elastic: geometry size of layer %d head %d at %d bits is %+v; both blobs must be positive", l, h, g.Bits[i], v)
+					return fmt.Errorf("plan: geometry size of layer %d head %d at %d bits is %+v; both blobs must be positive", l, h, g.Bits[i], v)
 				}
 			}
 		}
@@ -101,14 +101,14 @@ func (g *Geometry) Validate() error {
 
 func validBits(what string, bits []quant.Fidelity) error {
 	if len(bits) == 0 {
-		return fmt.Errorf("elastic: %s lists no fidelities", what)
+		return fmt.Errorf("plan: %s lists no fidelities", what)
 	}
 	for i, b := range bits {
 		if b <= 0 {
-			return fmt.Errorf("elastic: %s fidelity %d is not positive", what, b)
+			return fmt.Errorf("plan: %s fidelity %d is not positive", what, b)
 		}
 		if i > 0 && b <= bits[i-1] {
-			return fmt.Errorf("elastic: %s fidelities %v are not strictly increasing", what, bits)
+			return fmt.Errorf("plan: %s fidelities %v are not strictly increasing", what, bits)
 		}
 	}
 	return nil
@@ -152,32 +152,32 @@ type ShardImportance struct {
 // Validate reports the first inconsistency in p.
 func (p *ImportanceProfile) Validate() error {
 	if p == nil {
-		return errors.New("elastic: importance profile is missing")
+		return errors.New("plan: importance profile is missing")
 	}
 	if err := validBits("importance profile", p.Bits); err != nil {
 		return err
 	}
 	if len(p.Shards) != p.Layers {
-		return fmt.Errorf("elastic: importance profile covers %d layers, header says %d", len(p.Shards), p.Layers)
+		return fmt.Errorf("plan: importance profile covers %d layers, header says %d", len(p.Shards), p.Layers)
 	}
 	for l, heads := range p.Shards {
 		if len(heads) != p.Heads {
-			return fmt.Errorf("elastic: importance profile of layer %d covers %d heads, header says %d", l, len(heads), p.Heads)
+			return fmt.Errorf("plan: importance profile of layer %d covers %d heads, header says %d", l, len(heads), p.Heads)
 		}
 		for h, s := range heads {
 			if len(s.Loss) != len(p.Bits) {
-				return fmt.Errorf("elastic: importance of layer %d head %d has %d losses for %d fidelities", l, h, len(s.Loss), len(p.Bits))
+				return fmt.Errorf("plan: importance of layer %d head %d has %d losses for %d fidelities", l, h, len(s.Loss), len(p.Bits))
 			}
 			if s.AccDelta != nil && len(s.AccDelta) != len(p.Bits) {
-				return fmt.Errorf("elastic: importance of layer %d head %d has %d accuracy deltas for %d fidelities", l, h, len(s.AccDelta), len(p.Bits))
+				return fmt.Errorf("plan: importance of layer %d head %d has %d accuracy deltas for %d fidelities", l, h, len(s.AccDelta), len(p.Bits))
 			}
 			for i, v := range s.Loss {
 				if !finite(v) {
-					return fmt.Errorf("elastic: importance of layer %d head %d at %d bits is %v", l, h, p.Bits[i], v)
+					return fmt.Errorf("plan: importance of layer %d head %d at %d bits is %v", l, h, p.Bits[i], v)
 				}
 			}
 			if !finite(s.Dropped) {
-				return fmt.Errorf("elastic: importance of layer %d head %d when dropped is %v", l, h, s.Dropped)
+				return fmt.Errorf("plan: importance of layer %d head %d when dropped is %v", l, h, s.Dropped)
 			}
 		}
 	}
@@ -190,6 +190,10 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // store reads and how long the encoder takes to compute. It is measured by
 // the device profiler, never assumed.
 type DeviceProfile struct {
+	// Host identifies the machine, system and kernels the profile was
+	// measured on; timings from another host do not hold. Nil in profiles
+	// made before hosts were recorded.
+	Host *Host `json:"host,omitempty"`
 	// Backend names the kernel backend the compute times were measured on.
 	Backend string `json:"backend,omitempty"`
 	// Threads is the backend's worker threads then, when it has a fixed
@@ -208,6 +212,42 @@ type DeviceProfile struct {
 	// missing fidelity has factor 1. The profiler reports them relative to
 	// the fidelity Compute.Layer was measured at.
 	Dequant []DequantFactor `json:"dequant,omitempty"`
+}
+
+// Host identifies where a device profile was measured: the timings of
+// reads and kernels hold for this CPU, system, backend, kernel variant and
+// thread count, and for no other.
+type Host struct {
+	CPU string `json:"cpu"` // CPU model name
+	// CPUFlags is a digest of the CPU's feature flags: two CPUs of one
+	// model name can still differ in what the kernels may use.
+	CPUFlags string `json:"cpu_flags"`
+	OS       string `json:"os"`     // GOOS/GOARCH
+	Kernel   string `json:"kernel"` // OS kernel release
+	Backend  string `json:"backend"`
+	// Kernels is the backend's kernel variant, such as "avx512" or "go".
+	Kernels string `json:"kernels,omitempty"`
+	Threads int    `json:"threads,omitempty"`
+}
+
+// Diff lists the fields in which h and o differ, as "field a ≠ b".
+func (h Host) Diff(o Host) []string {
+	var d []string
+	add := func(field, a, b string) {
+		if a != b {
+			d = append(d, fmt.Sprintf("%s %q ≠ %q", field, a, b))
+		}
+	}
+	add("cpu", h.CPU, o.CPU)
+	add("cpu flags", h.CPUFlags, o.CPUFlags)
+	add("os", h.OS, o.OS)
+	add("kernel", h.Kernel, o.Kernel)
+	add("backend", h.Backend, o.Backend)
+	add("kernels", h.Kernels, o.Kernels)
+	if h.Threads != o.Threads {
+		d = append(d, fmt.Sprintf("threads %d ≠ %d", h.Threads, o.Threads))
+	}
+	return d
 }
 
 // DequantFactor is the compute slowdown of shards stored at Bits.
@@ -250,55 +290,55 @@ type ComputeTable struct {
 // Validate reports the first inconsistency in d.
 func (d *DeviceProfile) Validate() error {
 	if d == nil {
-		return errors.New("elastic: device profile is missing")
+		return errors.New("plan: device profile is missing")
 	}
 	if !(d.ReadBandwidth > 0) || math.IsInf(d.ReadBandwidth, 0) {
-		return fmt.Errorf("elastic: device read bandwidth %v bytes/s is not a positive number", d.ReadBandwidth)
+		return fmt.Errorf("plan: device read bandwidth %v bytes/s is not a positive number", d.ReadBandwidth)
 	}
 	if d.ReadLatency < 0 {
-		return fmt.Errorf("elastic: device read latency %v is negative", d.ReadLatency)
+		return fmt.Errorf("plan: device read latency %v is negative", d.ReadLatency)
 	}
 	c := &d.Compute
 	if len(c.SeqLens) == 0 {
-		return errors.New("elastic: device compute table has no sequence lengths")
+		return errors.New("plan: device compute table has no sequence lengths")
 	}
 	for i, s := range c.SeqLens {
 		if s <= 0 || (i > 0 && s <= c.SeqLens[i-1]) {
-			return fmt.Errorf("elastic: device compute sequence lengths %v are not positive and strictly increasing", c.SeqLens)
+			return fmt.Errorf("plan: device compute sequence lengths %v are not positive and strictly increasing", c.SeqLens)
 		}
 	}
 	if len(c.ShardCounts) < 2 || c.ShardCounts[0] != 0 {
-		return fmt.Errorf("elastic: device compute shard counts %v must start at 0 and hold at least two counts", c.ShardCounts)
+		return fmt.Errorf("plan: device compute shard counts %v must start at 0 and hold at least two counts", c.ShardCounts)
 	}
 	for i := 1; i < len(c.ShardCounts); i++ {
 		if c.ShardCounts[i] <= c.ShardCounts[i-1] {
-			return fmt.Errorf("elastic: device compute shard counts %v are not strictly increasing", c.ShardCounts)
+			return fmt.Errorf("plan: device compute shard counts %v are not strictly increasing", c.ShardCounts)
 		}
 	}
 	if len(c.Layer) != len(c.SeqLens) || len(c.Embed) != len(c.SeqLens) || len(c.Head) != len(c.SeqLens) {
-		return fmt.Errorf("elastic: device compute table has %d layer rows, %d embed and %d head times for %d sequence lengths",
+		return fmt.Errorf("plan: device compute table has %d layer rows, %d embed and %d head times for %d sequence lengths",
 			len(c.Layer), len(c.Embed), len(c.Head), len(c.SeqLens))
 	}
 	for i, row := range c.Layer {
 		if len(row) != len(c.ShardCounts) {
-			return fmt.Errorf("elastic: device compute row for sequence length %d has %d times for %d shard counts", c.SeqLens[i], len(row), len(c.ShardCounts))
+			return fmt.Errorf("plan: device compute row for sequence length %d has %d times for %d shard counts", c.SeqLens[i], len(row), len(c.ShardCounts))
 		}
 		for j, t := range row {
 			if t < 0 {
-				return fmt.Errorf("elastic: device layer time at sequence length %d and %d shards is negative (%v)", c.SeqLens[i], c.ShardCounts[j], t)
+				return fmt.Errorf("plan: device layer time at sequence length %d and %d shards is negative (%v)", c.SeqLens[i], c.ShardCounts[j], t)
 			}
 		}
 		if c.Embed[i] < 0 || c.Head[i] < 0 {
-			return fmt.Errorf("elastic: device embed or head time at sequence length %d is negative", c.SeqLens[i])
+			return fmt.Errorf("plan: device embed or head time at sequence length %d is negative", c.SeqLens[i])
 		}
 	}
 	for i, f := range d.Dequant {
 		if !(f.Factor > 0) || math.IsInf(f.Factor, 0) {
-			return fmt.Errorf("elastic: device dequant factor at %d bits is %v; it must be positive", f.Bits, f.Factor)
+			return fmt.Errorf("plan: device dequant factor at %d bits is %v; it must be positive", f.Bits, f.Factor)
 		}
 		for _, g := range d.Dequant[:i] {
 			if g.Bits == f.Bits {
-				return fmt.Errorf("elastic: device dequant factor at %d bits is listed twice", f.Bits)
+				return fmt.Errorf("plan: device dequant factor at %d bits is listed twice", f.Bits)
 			}
 		}
 	}
@@ -389,7 +429,7 @@ type Profiles struct {
 // Validate checks each profile and that they describe the same model.
 func (p *Profiles) Validate() error {
 	if p == nil {
-		return errors.New("elastic: profiles are missing")
+		return errors.New("plan: profiles are missing")
 	}
 	if err := p.Geometry.Validate(); err != nil {
 		return err
@@ -407,11 +447,11 @@ func (p *Profiles) Validate() error {
 	}
 	g, im := p.Geometry, p.Importance
 	if im.Layers != g.Layers || im.Heads != g.Heads {
-		return fmt.Errorf("elastic: importance profile is for %d layers × %d heads, the model has %d × %d", im.Layers, im.Heads, g.Layers, g.Heads)
+		return fmt.Errorf("plan: importance profile is for %d layers × %d heads, the model has %d × %d", im.Layers, im.Heads, g.Layers, g.Heads)
 	}
 	for _, b := range g.Bits {
 		if !slices.Contains(im.Bits, b) {
-			return fmt.Errorf("elastic: importance profile has no losses at %d bits, which the model stores", b)
+			return fmt.Errorf("plan: importance profile has no losses at %d bits, which the model stores", b)
 		}
 	}
 	return nil

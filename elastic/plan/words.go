@@ -36,22 +36,22 @@ type WordCount struct {
 // vocab tokens (0: any).
 func (p *WordProfile) Validate(vocab int) error {
 	if p == nil {
-		return errors.New("elastic: word profile is missing")
+		return errors.New("plan: word profile is missing")
 	}
 	if p.Requests <= 0 {
-		return fmt.Errorf("elastic: word profile counts %d requests", p.Requests)
+		return fmt.Errorf("plan: word profile counts %d requests", p.Requests)
 	}
 	seen := make(map[int]bool, len(p.Top))
 	for i, w := range p.Top {
 		switch {
 		case w.ID < 0 || (vocab > 0 && w.ID >= vocab):
-			return fmt.Errorf("elastic: word profile names token id %d, outside the vocabulary of %d", w.ID, vocab)
+			return fmt.Errorf("plan: word profile names token id %d, outside the vocabulary of %d", w.ID, vocab)
 		case seen[w.ID]:
-			return fmt.Errorf("elastic: word profile counts token id %d twice", w.ID)
+			return fmt.Errorf("plan: word profile counts token id %d twice", w.ID)
 		case w.Requests <= 0 || w.Requests > p.Requests:
-			return fmt.Errorf("elastic: word profile says token id %d is in %d of %d requests", w.ID, w.Requests, p.Requests)
+			return fmt.Errorf("plan: word profile says token id %d is in %d of %d requests", w.ID, w.Requests, p.Requests)
 		case i > 0 && w.Requests > p.Top[i-1].Requests:
-			return fmt.Errorf("elastic: word profile is not sorted by count at token id %d", w.ID)
+			return fmt.Errorf("plan: word profile is not sorted by count at token id %d", w.ID)
 		}
 		seen[w.ID] = true
 	}

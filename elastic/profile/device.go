@@ -70,7 +70,8 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 	if err != nil {
 		return nil, fmt.Errorf("profile device: %w", err)
 	}
-	p := &plan.DeviceProfile{Backend: be.Name()}
+	host := CurrentHost(be)
+	p := &plan.DeviceProfile{Backend: be.Name(), Host: &host}
 	if t, ok := be.(backend.Threaded); ok {
 		p.Threads = t.Threads()
 	}
@@ -437,45 +438,4 @@ func (d *deviceRun) compute(ctx context.Context) (plan.ComputeTable, []plan.Dequ
 		dq = append(dq, plan.DequantFactor{Bits: f, Factor: factors[i]})
 	}
 	return t, dq, nil
-}
-
-// DeviceKey is the store key the device profile for a backend is saved
-// under.
-func DeviceKey(backendName string) string {
-	return shardstore.ProfilePrefix + "device/" + backendName
-}
-
-// SaveDevice validates p and writes it as JSON into the store at uri,
-// under DeviceKey(p.Backend), replacing any previous profile for that
-// backend. As with SaveImportance, the store is rewritten atomically and no
-// Badger handle on it may be open.
-func SaveDevice(ctx context.Context, uri string, p *plan.DeviceProfile) error {
-	if err := p.Validate(); err != nil {
-		return fmt.Errorf("save device profile: %w", err)
-	}
-	if p.Backend == "" {
-		return errors.New("save device profile: the profile names no backend")
-	}
-	return saveProfile(ctx, uri, DeviceKey(p.Backend), "device profile", p)
-}
-
-// LoadDevice reads the device profile saved in store for the named
-// backend. A store without one gives an error that says how to make it.
-func LoadDevice(ctx context.Context, store *shardstore.Store, backendName string) (*plan.DeviceProfile, error) {
-	key := DeviceKey(backendName)
-	var p plan.DeviceProfile
-	found, err := loadProfile(ctx, store, key, "device profile", &p)
-	if !found {
-		return nil, fmt.Errorf("store has no device profile for backend %q (%s): run wrx profile device --backend %s first", backendName, key, backendName)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("load device profile %s: %w", key, err)
-	}
-	if p.Backend != backendName {
-		return nil, fmt.Errorf("load device profile %s: it was measured on backend %q", key, p.Backend)
-	}
-	return &p, nil
 }

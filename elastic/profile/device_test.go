@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wrxlabs/wrx/backend"
+	_ "github.com/wrxlabs/wrx/backend/gorgonia"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/quant"
@@ -175,34 +176,55 @@ func TestProfileDeviceCancel(t *testing.T) {
 func TestDeviceSaveLoad(t *testing.T) {
 	s, uri := convertFixture(t, "fixtures/tiny-bert")
 	ctx := context.Background()
-	if _, err := profile.LoadDevice(ctx, s, "native"); err == nil || !strings.Contains(err.Error(), "run wrx profile device") {
+	be := testBackend()
+	if _, err := profile.LoadDevice(ctx, uri, s, be); !errors.Is(err, profile.ErrNoProfile) {
 		t.Fatalf("load from a store without a profile: %v", err)
 	}
-	p, err := profile.ProfileDevice(ctx, s, s.Storage(), testBackend(), quickDevice)
+	p, err := profile.ProfileDevice(ctx, s, s.Storage(), be, quickDevice)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := profile.SaveDevice(ctx, uri, p); err != nil {
+	if want := profile.CurrentHost(be); p.Host == nil || !cmp.Equal(*p.Host, want) {
+		t.Fatalf("profile host %+v, want this host %+v", p.Host, want)
+	}
+	if err := profile.SaveDevice(ctx, uri, s, p); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := shardstore.OpenURI(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	got, err := profile.LoadDevice(ctx, s2, "native")
+	got, err := profile.LoadDevice(ctx, uri, s, be)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(p, got); diff != "" {
 		t.Errorf("loaded profile differs (-saved +loaded):\n%s", diff)
 	}
-	if _, err := profile.LoadDevice(ctx, s2, "gorgonia"); err == nil || !strings.Contains(err.Error(), "--backend gorgonia") {
+	gorgonia, err := backend.Open("gorgonia", backend.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := profile.LoadDevice(ctx, uri, s, gorgonia); !errors.Is(err, profile.ErrNoProfile) {
 		t.Errorf("load for another backend: %v", err)
+	}
+	// The same store on another machine, or with another thread count.
+	for name, change := range map[string]func(h *plan.Host){
+		"cpu":     func(h *plan.Host) { h.CPU = "Some Other CPU @ 1.2GHz" },
+		"kernel":  func(h *plan.Host) { h.Kernel = "0.0.1-other" },
+		"threads": func(h *plan.Host) { h.Threads++ },
+	} {
+		other := *p
+		host := *p.Host
+		change(&host)
+		other.Host = &host
+		if err := profile.SaveDevice(ctx, uri, s, &other); err != nil {
+			t.Fatal(err)
+		}
+		_, err := profile.LoadDevice(ctx, uri, s, be)
+		if !errors.Is(err, profile.ErrOtherHost) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "measure the device again") {
+			t.Errorf("a profile of another %s: err = %v", name, err)
+		}
 	}
 	bad := *p
 	bad.ReadBandwidth = 0
-	if err := profile.SaveDevice(ctx, uri, &bad); err == nil {
+	if err := profile.SaveDevice(ctx, uri, s, &bad); err == nil {
 		t.Error("saving a profile with zero bandwidth succeeded")
 	}
 }
@@ -221,14 +243,15 @@ func ExampleProfileDevice() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer s.Close()
 	p, err := profile.ProfileDevice(ctx, s, sd, be, profile.DeviceOptions{})
-	s.Close()
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("%.0f MB/s, %v per read; a layer of 12 shards on 32 tokens: %v\n",
 		p.ReadBandwidth/1e6, p.ReadLatency, p.LayerTime(12, 32))
-	if err := profile.SaveDevice(ctx, uri, p); err != nil {
+	// Saved beside the store; shard data is not touched.
+	if err := profile.SaveDevice(ctx, uri, s, p); err != nil {
 		log.Fatal(err)
 	}
 }

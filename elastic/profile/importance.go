@@ -459,38 +459,3 @@ func profArgmax(v []float64) int {
 	}
 	return best
 }
-
-// ImportanceKey is the store key the importance profile is saved under.
-const ImportanceKey = shardstore.ProfilePrefix + "importance"
-
-// SaveImportance validates p and writes it as JSON into the store at uri,
-// under ImportanceKey, replacing any previous one. The store is rewritten
-// atomically (see shardstore.AddExtras), so no handle on it should be open
-// for writing; close any open handle on a Badger store first, since Badger
-// allows one process-wide handle per directory.
-func SaveImportance(ctx context.Context, uri string, p *plan.ImportanceProfile) error {
-	if err := p.Validate(); err != nil {
-		return fmt.Errorf("save importance profile: %w", err)
-	}
-	return saveProfile(ctx, uri, ImportanceKey, "importance profile", p)
-}
-
-// LoadImportance reads the importance profile saved in store. A store
-// without one gives an error that says how to make it.
-func LoadImportance(ctx context.Context, store *shardstore.Store) (*plan.ImportanceProfile, error) {
-	var p plan.ImportanceProfile
-	found, err := loadProfile(ctx, store, ImportanceKey, "importance profile", &p)
-	if !found {
-		return nil, fmt.Errorf("store has no importance profile (%s): run wrx profile importance first", ImportanceKey)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("load importance profile %s: %w", ImportanceKey, err)
-	}
-	if c := store.Config(); p.Layers != c.Layers || p.Heads != c.Heads {
-		return nil, fmt.Errorf("load importance profile %s: it is for %d layers × %d heads, the store's model has %d × %d", ImportanceKey, p.Layers, p.Heads, c.Layers, c.Heads)
-	}
-	return &p, nil
-}

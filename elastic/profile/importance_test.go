@@ -316,23 +316,18 @@ func TestProfileImportanceCancel(t *testing.T) {
 func TestImportanceSaveLoad(t *testing.T) {
 	s, uri := convertFixture(t, "fixtures/tiny-bert")
 	ctx := context.Background()
-	_, err := profile.LoadImportance(ctx, s)
-	if err == nil || !strings.Contains(err.Error(), "run wrx profile importance first") {
+	_, err := profile.LoadImportance(ctx, uri, s)
+	if !errors.Is(err, profile.ErrNoProfile) {
 		t.Fatalf("load from a store without a profile: %v", err)
 	}
 	p, err := profile.ProfileImportance(ctx, s, testBackend(), profileExamples[:3], profile.ImportanceOptions{Task: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := profile.SaveImportance(ctx, uri, p); err != nil {
+	if err := profile.SaveImportance(ctx, uri, s, p); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := shardstore.OpenURI(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	got, err := profile.LoadImportance(ctx, s2)
+	got, err := profile.LoadImportance(ctx, uri, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,14 +336,14 @@ func TestImportanceSaveLoad(t *testing.T) {
 	}
 	bad := *p
 	bad.Shards = bad.Shards[:1]
-	if err := profile.SaveImportance(ctx, uri, &bad); err == nil {
+	if err := profile.SaveImportance(ctx, uri, s, &bad); err == nil {
 		t.Error("saving an inconsistent profile succeeded")
 	}
 }
 
 // Profile a converted store on SST-2 training rows (never the dev set,
-// which is kept for evaluation) and save the result in the store, where
-// the planner finds it with LoadImportance.
+// which is kept for evaluation) and save the result beside the store,
+// where the planner finds it with LoadImportance.
 func ExampleProfileImportance() {
 	ctx := context.Background()
 	uri := "file:/path/to/store" // made by wrx convert
@@ -366,12 +361,12 @@ func ExampleProfileImportance() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer s.Close()
 	p, err := profile.ProfileImportance(ctx, s, be, examples, profile.ImportanceOptions{Task: "sst2"})
-	s.Close() // a store is rewritten, not updated in place, when saving
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := profile.SaveImportance(ctx, uri, p); err != nil {
+	if err := profile.SaveImportance(ctx, uri, s, p); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("KL of layer 0 head 0 when dropped: %.3g\n", p.Shards[0][0].Dropped)

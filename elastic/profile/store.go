@@ -1,8 +1,6 @@
 package profile
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -10,72 +8,6 @@ import (
 	"github.com/wrxlabs/wrx/shardstore"
 	"github.com/wrxlabs/wrx/storage"
 )
-
-// LoadProfiles reads the planner's inputs from a store: its geometry, its
-// importance profile, and the device profile measured for backendName,
-// adjusted for throttle (zero: none). The read side is then measured again
-// on the storage the store reads now (store.Storage(), throttled or not)
-// and the slower of the two is kept: the planner must not promise IO the
-// device cannot deliver today, and timers under load fire late.
-func LoadProfiles(ctx context.Context, store *shardstore.Store, backendName string, throttle storage.ThrottleConfig) (*plan.Profiles, error) {
-	g, err := GeometryFromManifest(store.Manifest())
-	if err != nil {
-		return nil, err
-	}
-	imp, err := LoadImportance(ctx, store)
-	if err != nil {
-		return nil, err
-	}
-	dev, err := LoadDevice(ctx, store, backendName)
-	if err != nil {
-		return nil, err
-	}
-	dev = Throttled(dev, throttle)
-	bw, lat, err := MeasureReads(ctx, store, store.Storage(), DeviceOptions{})
-	if err != nil {
-		return nil, err
-	}
-	dev.ReadBandwidth = min(dev.ReadBandwidth, bw)
-	dev.ReadLatency = max(dev.ReadLatency, lat)
-	words, err := LoadWords(ctx, store)
-	if err != nil {
-		return nil, err
-	}
-	p := &plan.Profiles{Geometry: g, Importance: imp, Device: dev, Words: words}
-	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("elastic: profiles in the store: %w", err)
-	}
-	return p, nil
-}
-
-// saveProfile writes v as JSON into the store at uri under key, replacing
-// what was there (see shardstore.AddExtras); what names it in errors.
-func saveProfile(ctx context.Context, uri, key, what string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("save %s: %w", what, err)
-	}
-	if err := shardstore.AddExtras(ctx, uri, map[string][]byte{key: b}); err != nil {
-		return fmt.Errorf("save %s: %w", what, err)
-	}
-	return nil
-}
-
-// loadProfile decodes the JSON saved in store under key into v; found is
-// false, with no error, when the store has none.
-func loadProfile(ctx context.Context, store *shardstore.Store, key, what string, v any) (found bool, err error) {
-	if !store.HasExtra(key) {
-		return false, nil
-	}
-	b, err := store.ReadExtra(ctx, key)
-	if err != nil {
-		return true, fmt.Errorf("load %s: %w", what, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return true, fmt.Errorf("load %s %s: %w", what, key, err)
-	}
-	return true, nil
-}
 
 // GeometryFromManifest reads the shard sizes of a converted store from its
 // manifest, rounded up to storage.Align as the executor reads and holds
@@ -101,7 +33,7 @@ func GeometryFromManifest(m *shardstore.Manifest) (*plan.Geometry, error) {
 					key := shardstore.Key{Layer: l, Head: h, Part: part, Fidelity: b}
 					blob, ok := m.Blobs[key.String()]
 					if !ok {
-						return nil, fmt.Errorf("elastic: manifest has no entry for %s (key %q)", key.Describe(), key.String())
+						return nil, fmt.Errorf("profile geometry: manifest has no entry for %s (key %q)", key.Describe(), key.String())
 					}
 					// A blob costs whole 4 KiB sectors, both to read with
 					// direct IO and to hold in an aligned buffer.

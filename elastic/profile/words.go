@@ -2,22 +2,17 @@ package profile
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/wrxlabs/wrx/elastic/plan"
-	"github.com/wrxlabs/wrx/shardstore"
 )
-
-// WordsKey is the store key the word profile is saved under.
-const WordsKey = shardstore.ProfilePrefix + "words"
 
 // ProfileWords counts the tokens of requests, each given as its input ids.
 func ProfileWords(source string, requests [][]int) (*plan.WordProfile, error) {
 	if len(requests) == 0 {
-		return nil, errors.New("elastic: word profile: no requests")
+		return nil, errors.New("profile words: no requests")
 	}
 	counts := map[int]int{}
 	seen := map[int]bool{}
@@ -25,7 +20,7 @@ func ProfileWords(source string, requests [][]int) (*plan.WordProfile, error) {
 		clear(seen)
 		for _, id := range ids {
 			if id < 0 {
-				return nil, fmt.Errorf("elastic: word profile: negative token id %d", id)
+				return nil, fmt.Errorf("profile words: negative token id %d", id)
 			}
 			if !seen[id] {
 				seen[id] = true
@@ -41,26 +36,4 @@ func ProfileWords(source string, requests [][]int) (*plan.WordProfile, error) {
 		return cmp.Or(cmp.Compare(b.Requests, a.Requests), cmp.Compare(a.ID, b.ID))
 	})
 	return p, nil
-}
-
-// SaveWords validates p and writes it as JSON into the store at uri, under
-// WordsKey, replacing any previous one (see SaveImportance).
-func SaveWords(ctx context.Context, uri string, p *plan.WordProfile) error {
-	if err := p.Validate(0); err != nil {
-		return fmt.Errorf("save word profile: %w", err)
-	}
-	return saveProfile(ctx, uri, WordsKey, "word profile", p)
-}
-
-// LoadWords reads the word profile saved in store; nil and no error when
-// there is none.
-func LoadWords(ctx context.Context, store *shardstore.Store) (*plan.WordProfile, error) {
-	var p plan.WordProfile
-	if found, err := loadProfile(ctx, store, WordsKey, "word profile", &p); !found || err != nil {
-		return nil, err
-	}
-	if err := p.Validate(store.Config().VocabSize); err != nil {
-		return nil, fmt.Errorf("load word profile %s: %w", WordsKey, err)
-	}
-	return &p, nil
 }

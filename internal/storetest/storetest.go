@@ -1,10 +1,12 @@
-// Package storetest converts the shared fixture models into in-memory
-// shard stores for tests. It is imported by tests only.
+// Package storetest converts the shared fixture models into shard stores
+// for tests, with hand-made profiles where a test needs them. It is
+// imported by tests only.
 package storetest
 
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/wrxlabs/wrx/internal/shared"
@@ -21,7 +23,7 @@ import (
 // is skipped (see shared.Path).
 func Fixture(t testing.TB, rel string, fids ...quant.Fidelity) (*bert.Model, *shardstore.Store, string) {
 	t.Helper()
-	dir := shared.Path(t, filepath.FromSlash(rel))
+	dir := sharedDir(t, rel)
 	m, err := bert.Load(dir, bert.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -30,9 +32,8 @@ func Fixture(t testing.TB, rel string, fids ...quant.Fidelity) (*bert.Model, *sh
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := t.Name()
-	uri := "mem:" + name
-	t.Cleanup(func() { storage.DeleteMem(name) })
+	uri := "mem:" + t.Name()
+	CleanupMem(t, uri)
 	ctx := context.Background()
 	if err := shardstore.Convert(ctx, uri, m, tok, shardstore.ConvertOptions{Fidelities: fids, Source: dir}); err != nil {
 		t.Fatal(err)
@@ -43,4 +44,17 @@ func Fixture(t testing.TB, rel string, fids ...quant.Fidelity) (*bert.Model, *sh
 	}
 	t.Cleanup(func() { s.Close() })
 	return m, s, uri
+}
+
+// sharedDir is the shared directory rel, or skips the test (shared.Path).
+func sharedDir(t testing.TB, rel string) string {
+	t.Helper()
+	return shared.Path(t, filepath.FromSlash(rel))
+}
+
+// CleanupMem deletes a mem: store when the test ends.
+func CleanupMem(t testing.TB, uri string) {
+	if name, ok := strings.CutPrefix(uri, "mem:"); ok {
+		t.Cleanup(func() { storage.DeleteMem(name) })
+	}
 }

@@ -1,14 +1,26 @@
+// Command wrx-bench measures WRX against the paper's baselines under
+// latency targets and memory budgets, and the kernels against each other.
+// It is kept apart from the wrx command so that the shipped binary links
+// no bench harness, plotting or test code.
+//
+//	wrx-bench --store file:S --task sst2 --data dev.tsv --targets auto --budgets 2MB,4MB --out DIR
+//	wrx-bench report DIR
+//	wrx-bench importance --store file:S --data dev.tsv --out DIR
+//	wrx-bench gemm
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -17,10 +29,26 @@ import (
 	"github.com/wrxlabs/wrx/bench/gemm"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/progress"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/storage"
 )
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp().RunContext(ctx, os.Args)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	b := benchCommand()
+	return &cli.App{Name: "wrx-bench", Usage: b.Usage, Description: b.Description, Flags: b.Flags, Action: b.Action, Commands: b.Subcommands}
+}
 
 func benchCommand() *cli.Command {
 	return &cli.Command{
@@ -32,7 +60,7 @@ rate, peak resident weight bytes, peak RSS, ...), meta.json, units.json (every
 request), results.md (the tables) and the plots accuracy_vs_target.png,
 latency_vs_target.png and memory.png.
 
-  wrx bench --store file:S --task sst2 --data dev.tsv --targets auto \
+  wrx-bench --store file:S --task sst2 --data dev.tsv --targets auto \
       --budgets 1MB,4MB,16MB --throttle 100MB/s,0.5ms --baseline-limit 50 --out DIR
 
 Every request starts cold: the store is read with direct IO and only the
@@ -179,7 +207,7 @@ func benchMain(c *cli.Context) error {
 		if err != nil {
 			return fmt.Errorf("bench: finding this program to run each mode in a child process (or use --in-process): %w", err)
 		}
-		opts.Measurer = &elasticbench.Subprocess{Path: exe, Args: []string{"bench", "child"}, Stderr: c.App.ErrWriter}
+		opts.Measurer = &elasticbench.Subprocess{Path: exe, Args: []string{"child"}, Stderr: c.App.ErrWriter}
 	}
 	out := c.String("out")
 	if c.Bool("resume") {
@@ -204,7 +232,7 @@ func benchMain(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("json") {
-		return printProfileJSON(c.App.Writer, rep.Rows)
+		return printJSON(c.App.Writer, rep.Rows)
 	}
 	rep.Markdown(c.App.Writer)
 	fmt.Fprintf(c.App.Writer, "\nwrote %s, %s, %s, %s and the plots into %s\n",
@@ -303,7 +331,7 @@ Writes DIR/importance.json, importance.md and importance.png.`,
 			if err != nil {
 				return err
 			}
-			update, finish := newProgress("importance check", c.Bool("quiet"))
+			update, finish := progress.New("importance check", c.Bool("quiet"))
 			rep, err := elasticbench.Importance(c.Context, elasticbench.ImportanceOptions{
 				Setup: set, Data: c.String("data"), Examples: examples, Ks: ks, Seeds: c.Int("seeds"),
 				Fidelity: quant.Fidelity(c.Int("fidelity")), Progress: update,
@@ -316,7 +344,7 @@ Writes DIR/importance.json, importance.md and importance.png.`,
 				return err
 			}
 			if c.Bool("json") {
-				return printProfileJSON(c.App.Writer, rep)
+				return printJSON(c.App.Writer, rep)
 			}
 			rep.Markdown(c.App.Writer)
 			return nil
@@ -380,4 +408,13 @@ func printGemm(w io.Writer, res []gemm.Result, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t\n", r.Backend, r.M, r.K, r.N, r.GFLOPS)
 	}
 	return tw.Flush()
+}
+
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }

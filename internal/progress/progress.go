@@ -1,4 +1,5 @@
-package main
+// Package progress draws progress bars for the command-line tools.
+package progress
 
 import (
 	"os"
@@ -8,10 +9,10 @@ import (
 	"golang.org/x/term"
 )
 
-// newProgress returns a progress callback drawing a bar on stderr, and a
+// New returns a progress callback drawing a bar on stderr, and a
 // function that finishes the bar. With quiet set, or when stderr is not a
 // terminal (a log file, CI), both do nothing.
-func newProgress(desc string, quiet bool) (update func(done, total int), finish func()) {
+func New(desc string, quiet bool) (update func(done, total int), finish func()) {
 	if quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
 		return func(int, int) {}, func() {}
 	}
