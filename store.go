@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic"
@@ -74,6 +75,9 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 	}
 	c := newClassifier(s.Config(), tok, eng, opts)
 	c.close = s.Close
+	if _, ok := eng.(*elasticEngine); ok {
+		c.target = opts.Target
+	}
 	c.synthetic = s.Manifest().Synthetic
 	return c, nil
 }
@@ -113,8 +117,8 @@ func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backen
 
 type elasticEngine struct{ r *elastic.Runner }
 
-func (e *elasticEngine) logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
-	logits, info, err := e.r.Run(ctx, ids, typeIDs)
+func (e *elasticEngine) logits(ctx context.Context, ids, typeIDs []int, target time.Duration) ([]float32, *elastic.RunInfo, error) {
+	logits, info, err := e.r.RunTarget(ctx, target, ids, typeIDs)
 	return logits, &info, err
 }
 

@@ -97,8 +97,9 @@ type Prediction struct {
 
 // engine computes logits for one tokenized input. Dense models and the
 // elastic pipeline both implement it.
+// A target, if nonzero, replaces the elastic pipeline's for the request.
 type engine interface {
-	logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error)
+	logits(ctx context.Context, ids, typeIDs []int, target time.Duration) ([]float32, *elastic.RunInfo, error)
 }
 
 // Classifier classifies text. It is safe for concurrent use. Close it to
@@ -108,6 +109,8 @@ type Classifier struct {
 	tok    *bert.Tokenizer
 	eng    engine
 	maxLen int
+	// target is Options.Target when the elastic pipeline runs, else 0.
+	target time.Duration
 	close  func() error
 	// synthetic: the store holds random weights (wrx synth).
 	synthetic bool
@@ -129,6 +132,11 @@ func (c *Classifier) Close() error {
 
 // ErrEmptyText is returned for an input that has no text to classify.
 var ErrEmptyText = bert.ErrEmptyText
+
+// ErrDeadline means the request cannot meet its deadline. Errors that wrap
+// it are refusals: the request was not run, or was stopped, because its
+// answer could not come in time.
+var ErrDeadline = errors.New("wrx: the request cannot meet its deadline")
 
 // Open loads the model at source. A directory is read as a Hugging Face
 // BERT or DistilBERT sequence classifier (config.json, model.safetensors,
@@ -205,19 +213,44 @@ func (c *Classifier) Config() *bert.Config { return c.cfg }
 // Tokenizer returns the model's tokenizer.
 func (c *Classifier) Tokenizer() *bert.Tokenizer { return c.tok }
 
+// Target is the latency target the classifier plans requests for
+// (Options.Target), or 0 when it holds the model in memory.
+func (c *Classifier) Target() time.Duration { return c.target }
+
+// RequestOptions tunes one request. The zero value runs it as the
+// classifier's Options say.
+type RequestOptions struct {
+	// Target, if nonzero, plans this request for Target instead of
+	// Options.Target: a tighter target answers sooner and less accurately.
+	// It needs the elastic pipeline (Options.Target).
+	Target time.Duration
+}
+
 // Classify classifies one text.
 func (c *Classifier) Classify(ctx context.Context, text string) (Prediction, error) {
-	return c.ClassifyPair(ctx, text, "")
+	return c.ClassifyPairWith(ctx, text, "", RequestOptions{})
 }
 
 // ClassifyPair classifies a sentence pair (as for entailment or paraphrase
 // tasks); an empty pair classifies text alone.
 func (c *Classifier) ClassifyPair(ctx context.Context, text, pair string) (Prediction, error) {
+	return c.ClassifyPairWith(ctx, text, pair, RequestOptions{})
+}
+
+// ClassifyPairWith classifies text, or a sentence pair if pair is not
+// empty, with per-request options.
+func (c *Classifier) ClassifyPairWith(ctx context.Context, text, pair string, ro RequestOptions) (Prediction, error) {
+	if ro.Target < 0 {
+		return Prediction{}, fmt.Errorf("wrx: request target %v is negative", ro.Target)
+	}
+	if ro.Target > 0 && c.target == 0 {
+		return Prediction{}, fmt.Errorf("wrx: a request target (%v) needs the elastic pipeline (Options.Target); this classifier holds its model in memory", ro.Target)
+	}
 	enc, err := c.tok.Encode(text, pair, c.maxLen)
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: tokenize %q: %w", abbreviate(text), err)
 	}
-	logits, run, err := c.eng.logits(ctx, enc.InputIDs, enc.TokenTypeIDs)
+	logits, run, err := c.eng.logits(ctx, enc.InputIDs, enc.TokenTypeIDs, ro.Target)
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: classify %q: %w", abbreviate(text), err)
 	}
@@ -255,7 +288,7 @@ type denseEngine struct {
 	be backend.Backend
 }
 
-func (e *denseEngine) logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
+func (e *denseEngine) logits(ctx context.Context, ids, typeIDs []int, _ time.Duration) ([]float32, *elastic.RunInfo, error) {
 	l, err := e.m.Forward(ctx, e.be, ids, typeIDs)
 	return l, nil, err
 }

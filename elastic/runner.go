@@ -181,8 +181,21 @@ func (r *Runner) Preload() *plan.Preload { return r.preload }
 
 // Run serves one tokenized request.
 func (r *Runner) Run(ctx context.Context, ids, typeIDs []int) ([]float32, RunInfo, error) {
+	return r.RunTarget(ctx, 0, ids, typeIDs)
+}
+
+// RunTarget serves one tokenized request planned for target instead of
+// the runner's target, around the same preload set; 0 means the runner's
+// target. A target tighter than the runner's trades accuracy for latency.
+func (r *Runner) RunTarget(ctx context.Context, target time.Duration, ids, typeIDs []int) ([]float32, RunInfo, error) {
 	var info RunInfo
-	target := time.Duration(float64(r.target) / r.Slack())
+	if target < 0 {
+		return nil, info, fmt.Errorf("elastic: negative target %v", target)
+	}
+	if target == 0 {
+		target = r.target
+	}
+	target = time.Duration(float64(target) / r.Slack())
 	req := plan.Request{Target: target, Budget: r.budget, SeqLen: len(ids), Preload: r.preload, CachedRows: r.exec.CachedRows(ids)}
 	p, err := r.planner.Plan(req)
 	var inf *plan.InfeasibleError

@@ -30,6 +30,10 @@ const (
 	BERTLarge      = "bert-large"
 	DistilBERTBase = "distilbert-base"
 	WRXSST2Small   = "wrx-sst2-small"
+	// Tiny is a 2-layer, 4-head BERT of hidden size 32 (about 1M weights,
+	// nearly all in the word embeddings), small enough to convert and run
+	// in a unit test or an example in well under a second.
+	Tiny = "tiny"
 )
 
 // Outliers drawn into every weight matrix and embedding table: trained
@@ -56,6 +60,7 @@ var archs = map[string]arch{
 	BERTLarge:      {bert.TypeBERT, 24, 16, 1024, 4096, 2, nil},
 	DistilBERTBase: {bert.TypeDistilBERT, 6, 12, 768, 3072, 0, nil},
 	WRXSST2Small:   {bert.TypeBERT, 6, 12, 384, 1536, 2, []string{"negative", "positive"}},
+	Tiny:           {bert.TypeBERT, 2, 4, 32, 64, 2, nil},
 }
 
 // Likes returns the names Config accepts, sorted.
