@@ -58,7 +58,7 @@ import (
 
 // Defaults for the zero fields of Options.
 const (
-	DefaultMaxBodyBytes = 1 << 20
+	DefaultMaxBodyBytes = 1_000_000
 	DefaultMaxInputs    = 64
 	DefaultMaxTextBytes = 16 << 10
 	DefaultQueueTimeout = 250 * time.Millisecond

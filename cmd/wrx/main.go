@@ -3,6 +3,7 @@
 //	wrx classify --model DIR "some text"
 //	wrx eval --model DIR --task sst2 --data dev.tsv
 //	wrx tokenize --model DIR "some text"
+//	wrx serve --model DIR --addr 127.0.0.1:8080
 //
 // Run "wrx help COMMAND" for the flags of each command.
 package main
@@ -63,6 +64,7 @@ func newApp() *cli.App {
 			profileCommand(),
 			planCommand(),
 			synthCommand(),
+			serveCommand(),
 		},
 		HideHelpCommand: false,
 	}
