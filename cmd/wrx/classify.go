@@ -19,7 +19,7 @@ func classifyCommand() *cli.Command {
 		Usage:     "classify texts, one line of output per text",
 		ArgsUsage: "TEXT...",
 		Description: `Prints "LABEL<TAB>SCORE<TAB>TEXT" per input, or with --json one object per line:
-{"text","label","score","scores":{label:score}}.
+{"text","label","score","scores":{label:score},"logits":[...]} (logits in label order).
 
 Sentence pairs (entailment, paraphrase): pass --pairs and give the texts two at
 a time, first sentence then second:  wrx classify --model DIR --pairs "A man sleeps." "A person rests."
@@ -107,6 +107,7 @@ type predictionJSON struct {
 	Label  string             `json:"label"`
 	Score  float32            `json:"score"`
 	Scores map[string]float32 `json:"scores"`
+	Logits []float32          `json:"logits"`
 	// With --target: how the request ran in the elastic pipeline.
 	LatencyMS       *float64 `json:"latency_ms,omitempty"`
 	PeakWeightBytes *int64   `json:"peak_weight_bytes,omitempty"`
@@ -115,7 +116,7 @@ type predictionJSON struct {
 
 func printPrediction(w io.Writer, in [2]string, p wrx.Prediction, asJSON bool) error {
 	if asJSON {
-		pj := predictionJSON{Text: in[0], Pair: in[1], Label: p.Label, Score: p.Score, Scores: p.Scores}
+		pj := predictionJSON{Text: in[0], Pair: in[1], Label: p.Label, Score: p.Score, Scores: p.Scores, Logits: p.Logits}
 		if r := p.Run; r != nil {
 			ms := float64(r.Latency.Microseconds()) / 1000
 			pj.LatencyMS, pj.PeakWeightBytes, pj.IOBytes = &ms, &r.PeakWeightBytes, &r.IOBytes

@@ -85,8 +85,8 @@ func TestClassifyJSON(t *testing.T) {
 		pairs    bool
 		wantKeys []string
 	}{
-		{"single", singles, false, []string{"label", "score", "scores", "text"}},
-		{"pairs", pairs, true, []string{"label", "pair", "score", "scores", "text"}},
+		{"single", singles, false, []string{"label", "logits", "score", "scores", "text"}},
+		{"pairs", pairs, true, []string{"label", "logits", "pair", "score", "scores", "text"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"classify", "--model", dir, "--json"}
@@ -132,6 +132,7 @@ func checkJSONLine(t *testing.T, line string, r reference, labels []string) {
 		Text, Pair, Label string
 		Score             float64
 		Scores            map[string]float64
+		Logits            []float64
 	}
 	if err := json.Unmarshal([]byte(line), &got); err != nil {
 		t.Fatal(err)
@@ -153,6 +154,15 @@ func checkJSONLine(t *testing.T, line string, r reference, labels []string) {
 	for i, l := range labels {
 		if s, ok := got.Scores[l]; !ok || math.Abs(s-want[i]) > 1e-4 {
 			t.Errorf("%q: scores[%s] = %v (present %v), softmax(reference) %v", r.Text, l, s, ok, want[i])
+		}
+	}
+	if len(got.Logits) != len(r.Logits) {
+		t.Fatalf("%q: logits %v, reference %v", r.Text, got.Logits, r.Logits)
+	}
+	for i := range r.Logits {
+		if math.Abs(got.Logits[i]-r.Logits[i]) > 1e-4 {
+			t.Errorf("%q: logits %v, reference %v", r.Text, got.Logits, r.Logits)
+			break
 		}
 	}
 }
