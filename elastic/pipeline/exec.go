@@ -89,7 +89,7 @@ type Executor struct {
 	opts  ExecOptions
 
 	mu      sync.RWMutex
-	preload map[shardstore.Key]any // decoded shards viewing their own buffers
+	preload map[shardstore.Key]shardstore.Shard // decoded shards viewing their own buffers
 	pBytes  int64                  // preloaded shards and rows
 	words   bert.WordEmbeddings    // the store's rows, read per request
 	rows    *cachedWords           // preloaded word rows; nil when none
@@ -105,7 +105,7 @@ func NewExecutor(ctx context.Context, s *shardstore.Store, be backend.Backend, o
 	if opts.InFlight <= 0 {
 		opts.InFlight = plan.DefaultInFlight
 	}
-	return &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]any{}, words: skel.Embeddings.Word}, nil
+	return &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]shardstore.Shard{}, words: skel.Embeddings.Word}, nil
 }
 
 // Config returns the model architecture.
@@ -139,7 +139,7 @@ func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error 
 		}
 	}
 	e.mu.RUnlock()
-	loaded := make(map[shardstore.Key]any, len(missing))
+	loaded := make(map[shardstore.Key]shardstore.Shard, len(missing))
 	for _, k := range missing {
 		sh, err := e.store.ReadShard(ctx, k, nil)
 		if err != nil {
@@ -178,7 +178,7 @@ func (e *Executor) ResidentBytes() int64 { return e.store.ResidentBytes() }
 // arrival is one streamed shard, or the error that stopped the stream.
 type arrival struct {
 	key   shardstore.Key
-	shard any
+	shard shardstore.Shard
 	buf   []byte
 	err   error
 }
@@ -341,56 +341,52 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 		stats.ComputeWait += time.Since(t)
 		return a, ok
 	}
-	next := func(want shardstore.Key, preloaded bool) (any, error) {
+	// next returns the shard want, from the preload buffer or the stream;
+	// a streamed one comes with its buffer, to release once folded in.
+	next := func(want shardstore.Key, preloaded bool) (shardstore.Shard, []byte, error) {
 		if preloaded {
-			return e.preload[want], nil
+			return e.preload[want], nil, nil
 		}
 		a, ok := receive()
 		switch {
 		case !ok:
 			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("executor: %w", err)
+				return shardstore.Shard{}, nil, fmt.Errorf("executor: %w", err)
 			}
-			return nil, fmt.Errorf("executor: stream ended before %s", want.Describe())
+			return shardstore.Shard{}, nil, fmt.Errorf("executor: stream ended before %s", want.Describe())
 		case a.err != nil:
-			return nil, fmt.Errorf("executor: %w", a.err)
+			return shardstore.Shard{}, nil, fmt.Errorf("executor: %w", a.err)
 		case a.key != want:
-			return nil, fmt.Errorf("executor: stream delivered %s, want %s", a.key.Describe(), want.Describe())
+			return shardstore.Shard{}, nil, fmt.Errorf("executor: stream delivered %s, want %s", a.key.Describe(), want.Describe())
 		}
 		stats.Reads++
 		stats.IOBytes += e.store.Size(a.key)
-		return a, nil
+		return a.shard, a.buf, nil
 	}
-	release := func(v any) {
-		if a, ok := v.(arrival); ok {
-			free <- a.buf
+	release := func(buf []byte) {
+		if buf != nil {
+			free <- buf
 		}
-	}
-	shardOf := func(v any) any {
-		if a, ok := v.(arrival); ok {
-			return a.shard
-		}
-		return v
 	}
 	for l, lp := range pl.Layers {
 		res := &e.skel.Layers[l].Resident
 		pass.BeginLayer()
 		for _, ch := range lp.Shards {
-			v, err := next(Key(l, ch.Head, plan.Attention, ch.Bits), ch.Preloaded)
+			sh, buf, err := next(Key(l, ch.Head, plan.Attention, ch.Bits), ch.Preloaded)
 			if err != nil {
 				return nil, err
 			}
-			pass.AddAttention(shardOf(v).(*bert.AttentionShard))
-			release(v)
+			pass.AddAttention(sh.Attention)
+			release(buf)
 		}
 		pass.EndAttention(res)
 		for _, ch := range lp.Shards {
-			v, err := next(Key(l, ch.Head, plan.FFN, ch.Bits), ch.Preloaded)
+			sh, buf, err := next(Key(l, ch.Head, plan.FFN, ch.Bits), ch.Preloaded)
 			if err != nil {
 				return nil, err
 			}
-			pass.AddFFN(shardOf(v).(*bert.FFNShard))
-			release(v)
+			pass.AddFFN(sh.FFN)
+			release(buf)
 		}
 		pass.EndLayer(res)
 		if err := ctx.Err(); err != nil {
