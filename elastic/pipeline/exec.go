@@ -90,9 +90,9 @@ type Executor struct {
 
 	mu      sync.RWMutex
 	preload map[shardstore.Key]shardstore.Shard // decoded shards viewing their own buffers
-	pBytes  int64                  // preloaded shards and rows
-	words   bert.WordEmbeddings    // the store's rows, read per request
-	rows    *cachedWords           // preloaded word rows; nil when none
+	pBytes  int64                               // preloaded shards and rows
+	words   bert.WordEmbeddings                 // the store's rows, read per request
+	rows    *cachedWords                        // preloaded word rows; nil when none
 }
 
 // NewExecutor loads the store's resident parts and returns an executor with
