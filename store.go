@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic"
@@ -89,7 +90,7 @@ func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backen
 			return nil, err
 		}
 		r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
-			Target: opts.Target, Budget: opts.Budget,
+			Target: opts.Target, Budget: opts.Budget, BestEffort: opts.BestEffort,
 			Profiles: prof, Planner: plan.Options{Strategy: strategy},
 		})
 		if err != nil {
@@ -113,8 +114,8 @@ func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backen
 
 type elasticEngine struct{ r *elastic.Runner }
 
-func (e *elasticEngine) logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
-	logits, info, err := e.r.Run(ctx, ids, typeIDs)
+func (e *elasticEngine) logits(ctx context.Context, arrival time.Time, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
+	logits, info, err := e.r.Run(ctx, arrival, ids, typeIDs)
 	return logits, &info, err
 }
 

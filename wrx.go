@@ -28,6 +28,7 @@ import (
 	"github.com/wrxlabs/wrx/backend"
 	_ "github.com/wrxlabs/wrx/backend/native" // DefaultBackend is always registered
 	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 )
@@ -80,7 +81,18 @@ type Options struct {
 	// Strategy names the planner: "optimal" (default) or "greedy" (the
 	// paper's two-pass greedy).
 	Strategy string
+	// BestEffort, with a Target, answers a request that no plan can
+	// answer in time with the fastest plan that still depends on the
+	// input, and marks it late (Prediction.Run.Late). The zero value
+	// refuses it with an error wrapping ErrDeadline.
+	BestEffort bool
 }
+
+// ErrDeadline is wrapped by the error of a request that no plan can answer
+// within the target (Options.Target), counting from when Classify was
+// called: the target is below the fastest plan that still depends on the
+// input, or the requests queued ahead leave too little of it.
+var ErrDeadline = plan.ErrDeadline
 
 // Prediction is the result of classifying one input.
 type Prediction struct {
@@ -98,7 +110,8 @@ type Prediction struct {
 // engine computes logits for one tokenized input. Dense models and the
 // elastic pipeline both implement it.
 type engine interface {
-	logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error)
+	// logits answers a request that arrived, as text, at arrival.
+	logits(ctx context.Context, arrival time.Time, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error)
 }
 
 // Classifier classifies text. It is safe for concurrent use. Close it to
@@ -213,11 +226,12 @@ func (c *Classifier) Classify(ctx context.Context, text string) (Prediction, err
 // ClassifyPair classifies a sentence pair (as for entailment or paraphrase
 // tasks); an empty pair classifies text alone.
 func (c *Classifier) ClassifyPair(ctx context.Context, text, pair string) (Prediction, error) {
+	arrival := time.Now() // a target bounds the latency from text to answer
 	enc, err := c.tok.Encode(text, pair, c.maxLen)
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: tokenize %q: %w", abbreviate(text), err)
 	}
-	logits, run, err := c.eng.logits(ctx, enc.InputIDs, enc.TokenTypeIDs)
+	logits, run, err := c.eng.logits(ctx, arrival, enc.InputIDs, enc.TokenTypeIDs)
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: classify %q: %w", abbreviate(text), err)
 	}
@@ -255,7 +269,7 @@ type denseEngine struct {
 	be backend.Backend
 }
 
-func (e *denseEngine) logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
+func (e *denseEngine) logits(ctx context.Context, _ time.Time, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
 	l, err := e.m.Forward(ctx, e.be, ids, typeIDs)
 	return l, nil, err
 }

@@ -128,6 +128,9 @@ type Row struct {
 	PeakRSSBytes int64   `json:"peak_rss_bytes"`
 	RSSIsolated  bool    `json:"rss_isolated"`
 	MeanIOBytes  float64 `json:"mean_io_bytes"`
+	// Refused counts the requests no plan could answer in time; they
+	// count as misses and as wrong answers.
+	Refused int `json:"refused"`
 	// Fallbacks counts the requests WRX's planner could not fit in the
 	// target, which ran its fastest plan instead.
 	Fallbacks int `json:"fallbacks"`
@@ -724,12 +727,12 @@ func modeOrder(m Mode) int { return slices.Index(Modes(), m) }
 
 func wrxRow(u *UnitResult, thr string) Row {
 	lat := latencies(u.Samples)
-	st := Summarize(lat)
+	st, ans := Summarize(lat), Summarize(answered(u.Samples))
 	misses, rate := Misses(lat, u.Unit.Target)
 	r := Row{
 		Mode: ModeWRX, Planner: u.Unit.Planner, TargetMS: ms(u.Unit.Target), BudgetBytes: u.Unit.Budget, Throttle: thr,
 		N: len(u.Samples), NTimed: len(u.Samples), Accuracy: accuracy(u.Samples), AccuracySource: "measured",
-		P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(st.Max), MeanMS: ms(st.Mean),
+		P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(ans.Max), MeanMS: ms(ans.Mean), Refused: refused(u.Samples),
 		Misses: misses, MissRate: rate, MeetsTarget: Meets(st.P95, rate, u.Unit.Target),
 		PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, RSSIsolated: u.Isolated,
 		MeanIOBytes: meanIO(u.Samples), Fallbacks: fallbacks(u.Samples),
@@ -806,6 +809,16 @@ func meanIO(samples []Sample) float64 {
 		sum += float64(s.IOBytes)
 	}
 	return sum / float64(max(len(samples), 1))
+}
+
+func refused(samples []Sample) int {
+	n := 0
+	for _, s := range samples {
+		if s.Refused {
+			n++
+		}
+	}
+	return n
 }
 
 func fallbacks(samples []Sample) int {

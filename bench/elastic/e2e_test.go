@@ -100,6 +100,7 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	var holdAcc float64
+	answeredRows := 0
 	for _, r := range rep.Rows {
 		if r.Mode == ModeHoldInMemory {
 			holdAcc = r.Accuracy
@@ -120,6 +121,16 @@ func TestRunEndToEnd(t *testing.T) {
 				t.Errorf("hold-in-memory read %v bytes per request", r.MeanIOBytes)
 			}
 		case ModeWRX:
+			if r.Refused > 0 {
+				// Refused requests were not answered: misses and wrong.
+				if r.MissRate*float64(r.N) < float64(r.Refused) || r.Accuracy > float64(r.N-r.Refused)/float64(r.N) {
+					t.Errorf("wrx T=%vms B=%d: %d of %d refused, yet miss rate %v and accuracy %v", r.TargetMS, r.BudgetBytes, r.Refused, r.N, r.MissRate, r.Accuracy)
+				}
+			}
+			if r.Refused == r.N {
+				continue
+			}
+			answeredRows++
 			if r.WithinBound == nil || r.PeakWeightBytes <= 0 || r.PeakWeightBytes > r.WeightBoundBytes {
 				t.Errorf("wrx T=%vms B=%d: peak weights %d over the bound %d", r.TargetMS, r.BudgetBytes, r.PeakWeightBytes, r.WeightBoundBytes)
 			}
@@ -127,6 +138,9 @@ func TestRunEndToEnd(t *testing.T) {
 				t.Errorf("wrx T=%vms B=%d: preload %d over budget", r.TargetMS, r.BudgetBytes, r.PreloadBytes)
 			}
 		}
+	}
+	if answeredRows == 0 {
+		t.Error("WRX answered no request at any target")
 	}
 	// The baselines computed what hold-in-memory computed: every check
 	// passes, on the three timed requests.

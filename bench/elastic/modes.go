@@ -57,7 +57,8 @@ func ParseMode(s string) (Mode, error) {
 
 // server serves tokenized requests in one mode.
 type server interface {
-	Run(ctx context.Context, ids, typeIDs []int) ([]float32, elastic.RunInfo, error)
+	// Run serves a request that arrived at arrival (zero: now).
+	Run(ctx context.Context, arrival time.Time, ids, typeIDs []int) ([]float32, elastic.RunInfo, error)
 	// ResidentBytes is the weight memory every request holds.
 	ResidentBytes() int64
 	// PreloadBytes is the memory of the preload buffer.
@@ -108,7 +109,7 @@ type fixed struct {
 	plan *plan.Plan
 }
 
-func (s *fixed) Run(ctx context.Context, ids, typeIDs []int) ([]float32, elastic.RunInfo, error) {
+func (s *fixed) Run(ctx context.Context, _ time.Time, ids, typeIDs []int) ([]float32, elastic.RunInfo, error) {
 	logits, st, err := s.ex.Run(ctx, s.plan, ids, typeIDs)
 	return logits, elastic.RunInfo{RunStats: st}, err
 }
@@ -153,7 +154,7 @@ func newHold(ctx context.Context, store *shardstore.Store, be backend.Backend, f
 	return &hold{m: m, be: be, mem: mem}, nil
 }
 
-func (s *hold) Run(ctx context.Context, ids, typeIDs []int) ([]float32, elastic.RunInfo, error) {
+func (s *hold) Run(ctx context.Context, _ time.Time, ids, typeIDs []int) ([]float32, elastic.RunInfo, error) {
 	var info elastic.RunInfo
 	start := time.Now()
 	logits, err := s.m.Forward(ctx, s.be, ids, typeIDs)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/internal/storetest"
@@ -25,7 +26,7 @@ func TestBaselinesAgreeWithTheDenseModel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, info, err := r.Run(ctx, ids, nil)
+			got, info, err := r.Run(ctx, time.Time{}, ids, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -125,7 +125,7 @@ func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "\n**WRX** (meets = p95 ≤ target and ≤ %.0f%% misses)\n\n", 100*MaxMissRate)
-	fmt.Fprintln(w, "| target ms | budget | planner | accuracy | p50 ms | p95 ms | max ms | miss | meets | fallbacks | peak weights | bound | peak RSS | IO/request | pred. loss | plan ms | pred. p50 ms | meas./pred. |")
+	fmt.Fprintln(w, "| target ms | budget | planner | accuracy | p50 ms | p95 ms | max ms | miss | meets | refused | peak weights | bound | peak RSS | IO/request | pred. loss | plan ms | pred. p50 ms | meas./pred. |")
 	fmt.Fprintln(w, "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for i := range r.Rows {
 		row := &r.Rows[i]
@@ -134,7 +134,7 @@ func (r *Report) Markdown(w io.Writer) {
 		}
 		fmt.Fprintf(w, "| %.4g | %s | %s | %.4f | %.1f | %.1f | %.1f | %.1f%% | %s | %d | %s | %s | %s | %s | %.3g | %.2f | %.1f | %.2f |\n",
 			row.TargetMS, units.FormatBytes(row.BudgetBytes), row.Planner, row.Accuracy, row.P50MS, row.P95MS, row.MaxMS,
-			100*row.MissRate, yesNo(row.MeetsTarget), row.Fallbacks, units.FormatBytes(row.PeakWeightBytes),
+			100*row.MissRate, yesNo(row.MeetsTarget), row.Refused, units.FormatBytes(row.PeakWeightBytes),
 			units.FormatBytes(row.WeightBoundBytes), units.FormatBytes(row.PeakRSSBytes), units.FormatBytes(int64(row.MeanIOBytes)), row.PredictedLoss, row.PlanMS,
 			row.PredictedP50MS, row.Overrun)
 	}

@@ -121,16 +121,19 @@ type Sample struct {
 	Tokens int `json:"tokens"`
 	Label  int `json:"label"`
 	Pred   int `json:"pred"`
-	// Latency is the wall time of the request: planning (in WRX mode) and
-	// execution, from the tokenized input to the logits.
+	// Latency is the wall time of the request from its text to its
+	// logits: tokenizing, planning (in WRX mode) and execution.
 	Latency time.Duration `json:"latency_ns"`
 	// Exec is the executor's part of it (pipeline.RunStats.Latency).
 	Exec            time.Duration `json:"exec_ns"`
 	IOBytes         int64         `json:"io_bytes"`
 	PeakWeightBytes int64         `json:"peak_weight_bytes"`
 	InFlightBytes   int64         `json:"in_flight_bytes"`
-	// WRX only: whether the planner could not fit the request and ran its
-	// fastest plan, and the plan's predictions and in-flight bound.
+	// WRX only: whether no plan could answer the request in time, so it
+	// was refused (it counts as a miss and a wrong answer), whether it ran
+	// late with BestEffort, and the plan's predictions and in-flight
+	// bound.
+	Refused          bool          `json:"refused,omitempty"`
 	Fallback         bool          `json:"fallback,omitempty"`
 	PredictedLatency time.Duration `json:"predicted_latency_ns,omitempty"`
 	PredictedLoss    float64       `json:"predicted_loss,omitempty"`
@@ -232,22 +235,30 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	res.PreloadBytes = r.PreloadBytes()
 	// The first request pays one-time costs (thread start-up, first
 	// allocations) that are not the mode's; it is served and dropped.
-	if _, _, err := r.Run(ctx, encs[0].InputIDs, encs[0].TokenTypeIDs); err != nil {
+	if _, _, err := r.Run(ctx, time.Time{}, encs[0].InputIDs, encs[0].TokenTypeIDs); err != nil && !errors.Is(err, plan.ErrDeadline) {
 		return nil, fmt.Errorf("%v: warm-up on line %d: %w", u, examples[0].Line, err)
 	}
 	res.Setup = time.Since(start)
-	for i, ex := range examples {
-		enc := encs[i]
+	for _, ex := range examples {
+		// Latency is from text to answer: tokenizing counts.
 		t := time.Now()
-		logits, info, err := r.Run(ctx, enc.InputIDs, enc.TokenTypeIDs)
+		enc, err := tok.Encode(ex.Text, ex.Pair, set.maxLen())
+		if err != nil {
+			return nil, fmt.Errorf("%v: line %d: %w", u, ex.Line, err)
+		}
+		logits, info, err := r.Run(ctx, t, enc.InputIDs, enc.TokenTypeIDs)
 		lat := time.Since(t)
+		if errors.Is(err, plan.ErrDeadline) {
+			res.Samples = append(res.Samples, Sample{Line: ex.Line, Tokens: len(enc.InputIDs), Label: ex.Label, Pred: -1, Latency: lat, Refused: true})
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%v: line %d: %w", u, ex.Line, err)
 		}
 		sm := Sample{
 			Line: ex.Line, Tokens: len(enc.InputIDs), Label: ex.Label, Pred: argmax(logits),
 			Latency: lat, Exec: info.Latency, IOBytes: info.IOBytes,
-			PeakWeightBytes: info.PeakWeightBytes, InFlightBytes: info.InFlightBytes, Fallback: info.Fallback,
+			PeakWeightBytes: info.PeakWeightBytes, InFlightBytes: info.InFlightBytes, Fallback: info.Late,
 		}
 		if p := info.Plan; p != nil {
 			sm.PredictedLatency, sm.PredictedLoss, sm.InFlightBound = p.PredictedLatency, p.PredictedLoss, p.InFlightBytes

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -42,33 +43,39 @@ type elasticSummary struct {
 	PredictedP50MS  float64 `json:"predicted_p50_ms"`
 	PeakWeightBytes int64   `json:"peak_weight_bytes"`
 	MeanIOBytes     float64 `json:"mean_io_bytes"`
-	Fallbacks       int     `json:"fallbacks"`
+	// Refused counts requests no plan could answer in time (without
+	// --best-effort): they count as misses and as wrong answers. Late
+	// counts those --best-effort answered late.
+	Refused int `json:"refused"`
+	Late    int `json:"late"`
 }
 
-func summarize(target time.Duration, runs []*elastic.RunInfo) *elasticSummary {
-	if len(runs) == 0 {
+// summarize describes the elastic runs of an evaluation: latencies are
+// from text to answer, and refused requests are misses.
+func summarize(target time.Duration, runs []*elastic.RunInfo, refused int) *elasticSummary {
+	if len(runs)+refused == 0 {
 		return nil
 	}
 	lat := make([]float64, len(runs))
 	pred := make([]float64, 0, len(runs))
-	s := &elasticSummary{TargetMS: ms(target)}
+	s := &elasticSummary{TargetMS: ms(target), Refused: refused, MissRate: float64(refused)}
 	var io int64
 	for i, r := range runs {
-		lat[i] = ms(r.Latency)
-		if r.Latency > target {
+		lat[i] = ms(r.Total)
+		if r.Total > target {
 			s.MissRate++
 		}
 		if r.Plan != nil {
 			pred = append(pred, ms(r.Plan.PredictedLatency))
 		}
-		if r.Fallback {
-			s.Fallbacks++
+		if r.Late {
+			s.Late++
 		}
 		s.PeakWeightBytes = max(s.PeakWeightBytes, r.PeakWeightBytes)
 		io += r.IOBytes
 	}
-	s.MissRate /= float64(len(runs))
-	s.MeanIOBytes = float64(io) / float64(len(runs))
+	s.MissRate /= float64(len(runs) + refused)
+	s.MeanIOBytes = float64(io) / float64(max(len(runs), 1))
 	s.P50MS, s.P95MS, s.MaxMS = stats.Quantile(lat, 0.5), stats.Quantile(lat, 0.95), stats.Quantile(lat, 1)
 	s.PredictedP50MS = stats.Quantile(pred, 0.5)
 	return s
@@ -123,9 +130,15 @@ func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glu
 	gold := make([]int, len(examples))
 	var predScore, goldScore []float64
 	var runs []*elastic.RunInfo
+	refused := 0
 	start := time.Now()
 	for i, ex := range examples {
 		p, err := cl.ClassifyPair(c.Context, ex.Text, ex.Pair)
+		if errors.Is(err, wrx.ErrDeadline) && !task.Regression() {
+			refused++ // a wrong answer and a miss
+			pred[i], gold[i] = -1, ex.Label
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s line %d: %w", c.String("data"), ex.Line, err)
 		}
@@ -144,7 +157,7 @@ func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glu
 	}
 	secs := time.Since(start).Seconds()
 	res := &evalResult{Task: string(task), N: len(examples), Seconds: secs, SentencesPerS: float64(len(examples)) / secs,
-		Elastic: summarize(c.Duration("target"), runs)}
+		Elastic: summarize(c.Duration("target"), runs, refused)}
 	if task.Regression() {
 		pe, sp := glue.Pearson(predScore, goldScore), glue.Spearman(predScore, goldScore)
 		res.Pearson, res.Spearman = &pe, &sp
@@ -187,8 +200,8 @@ func printEval(c *cli.Context, r *evalResult) error {
 	if e := r.Elastic; e != nil {
 		fmt.Fprintf(w, "target\t%.1fms\nlatency p50/p95/max\t%.1f / %.1f / %.1f ms (predicted p50 %.1f ms)\nmiss rate\t%.3f\n",
 			e.TargetMS, e.P50MS, e.P95MS, e.MaxMS, e.PredictedP50MS, e.MissRate)
-		fmt.Fprintf(w, "peak weights\t%s\nmean IO\t%s per request\nfallbacks\t%d\n",
-			units.FormatBytes(e.PeakWeightBytes), units.FormatBytes(int64(e.MeanIOBytes)), e.Fallbacks)
+		fmt.Fprintf(w, "peak weights\t%s\nmean IO\t%s per request\nrefused\t%d\nlate\t%d\n",
+			units.FormatBytes(e.PeakWeightBytes), units.FormatBytes(int64(e.MeanIOBytes)), e.Refused, e.Late)
 	}
 	_, err := fmt.Fprintf(w, "sentences/s\t%.1f\n", r.SentencesPerS)
 	return err

@@ -65,12 +65,16 @@ var (
 		Value: "optimal",
 		Usage: "with --target: optimal (our optimizer) or greedy (the paper's two-pass greedy)",
 	}
+	bestEffortFlag = &cli.BoolFlag{
+		Name:  "best-effort",
+		Usage: "with --target: answer a request no plan can answer in time with the fastest plan, marked late, instead of refusing it",
+	}
 )
 
 // modelFlags are the flags that choose and run a model.
 func modelFlags() []cli.Flag {
 	return []cli.Flag{modelFlag, storeFlag, backendFlag, maxLenFlag, truncationFlag, fidelityFlag, throttleFlag, quietFlag,
-		targetFlag, budgetFlag, plannerFlag, threadsFlag}
+		targetFlag, budgetFlag, plannerFlag, bestEffortFlag, threadsFlag}
 }
 
 // truncation parses --truncation.
@@ -139,6 +143,7 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 		Target:     c.Duration("target"),
 		Budget:     budget,
 		Strategy:   c.String("planner"),
+		BestEffort: c.Bool("best-effort"),
 	})
 	if err != nil {
 		return nil, err
