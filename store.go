@@ -11,6 +11,7 @@ import (
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
+	"github.com/wrxlabs/wrx/internal/rss"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
 	"github.com/wrxlabs/wrx/storage"
@@ -68,6 +69,7 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 		s.Close()
 		return nil, fmt.Errorf("wrx: %s: %w", uri, err)
 	}
+	floor := rss.Current() // the manifest and tokenizer, no weights yet
 	eng, err := storeEngine(ctx, uri, s, be, opts, throttle)
 	if err != nil {
 		s.Close()
@@ -76,6 +78,7 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 	c := newClassifier(s.Config(), tok, eng, opts)
 	c.close = s.Close
 	c.synthetic = s.Manifest().Synthetic
+	c.floorRSS = floor
 	return c, nil
 }
 

@@ -29,6 +29,7 @@ import (
 	_ "github.com/wrxlabs/wrx/backend/native" // DefaultBackend is always registered
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/internal/rss"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 )
@@ -124,6 +125,9 @@ type Classifier struct {
 	close  func() error
 	// synthetic: the store holds random weights (wrx synth).
 	synthetic bool
+	// floorRSS is the process's resident set when the classifier had its
+	// tokenizer and no weights.
+	floorRSS int64
 }
 
 // Synthetic reports whether the model's weights are random (a store made
@@ -164,10 +168,6 @@ func Open(ctx context.Context, source string, opts Options) (*Classifier, error)
 	if err != nil {
 		return nil, err
 	}
-	m, err := bert.Load(source, bert.LoadOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
-	}
 	tok, err := bert.LoadTokenizer(source)
 	if err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
@@ -175,10 +175,17 @@ func Open(ctx context.Context, source string, opts Options) (*Classifier, error)
 	if tok, err = withTruncation(tok, opts); err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
 	}
+	floor := rss.Current() // the tokenizer, no weights yet
+	m, err := bert.Load(source, bert.LoadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
+	}
 	if err := m.Fuse(); err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
 	}
-	return newClassifier(m.Config, tok, &denseEngine{m: m, be: be}, opts), nil
+	c := newClassifier(m.Config, tok, &denseEngine{m: m, be: be}, opts)
+	c.floorRSS = floor
+	return c, nil
 }
 
 // withTruncation applies Options.Truncation to a model's tokenizer.
@@ -207,6 +214,20 @@ func newClassifier(cfg *bert.Config, tok *bert.Tokenizer, eng engine, opts Optio
 		maxLen = DefaultMaxLen
 	}
 	return &Classifier{cfg: cfg, tok: tok, eng: eng, maxLen: maxLen}
+}
+
+// ModelRSS is the memory the model has taken in this process, as the
+// operating system measures it: the process's peak resident set so far
+// minus its resident set when Open had loaded the tokenizer and no
+// weights. It is what Options.Budget bounds. It is 0 where the system does
+// not report resident sets (only Linux's is read), and it counts whatever
+// else the process allocated since Open, so it describes the model alone
+// only in a process that does little else.
+func (c *Classifier) ModelRSS() int64 {
+	if c.floorRSS <= 0 {
+		return 0
+	}
+	return max(rss.Peak()-c.floorRSS, 0)
 }
 
 // Labels returns the model's labels, indexed by class.

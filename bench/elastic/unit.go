@@ -5,19 +5,15 @@ import (
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/rss"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
@@ -150,6 +146,10 @@ type UnitResult struct {
 	// process of its own.
 	PeakRSS  int64 `json:"peak_rss_bytes"`
 	StartRSS int64 `json:"start_rss_bytes"`
+	// FloorRSS is its resident set once the store's manifest and tokenizer
+	// are loaded and no weights are: the runtime floor the memory budget
+	// is counted above.
+	FloorRSS int64 `json:"floor_rss_bytes"`
 	Isolated bool  `json:"isolated"`
 	// Direct says whether the store read with direct IO.
 	Direct        bool  `json:"direct_io"`
@@ -190,7 +190,7 @@ func (InProcess) Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 // requests, and with direct IO every read reaches the device.
 func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	u, set := job.Unit, &job.Setup
-	res := &UnitResult{Unit: u, StartRSS: procStatus("VmRSS")}
+	res := &UnitResult{Unit: u, StartRSS: rss.Current()}
 	examples := job.Examples
 	if u.Limit > 0 && u.Limit < len(examples) {
 		examples = examples[:u.Limit]
@@ -213,6 +213,7 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", u, err)
 	}
+	res.FloorRSS = rss.Current()
 	be, err := set.backend(u.Mode)
 	if err != nil {
 		return nil, err
@@ -265,7 +266,7 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		}
 		res.Samples = append(res.Samples, sm)
 	}
-	res.PeakRSS = procStatus("VmHWM")
+	res.PeakRSS = rss.Peak()
 	return res, nil
 }
 
@@ -324,39 +325,6 @@ func argmax(v []float32) int {
 		}
 	}
 	return best
-}
-
-// procStatus returns a memory field of /proc/self/status ("VmHWM": peak
-// resident set, "VmRSS": current) in bytes, or 0 where there is no such
-// file.
-func procStatus(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	v, _ := statusField(b, field)
-	return v
-}
-
-// statusField parses "Field:   1234 kB" out of a /proc/PID/status file.
-func statusField(status []byte, field string) (int64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok || name != field {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("status field %s: unexpected value %q", field, rest)
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("status field %s: %w", field, err)
-		}
-		return n * 1024, nil
-	}
-	return 0, errors.New("status field " + field + " not found")
 }
 
 // overlapsIO reports whether mode streams while it computes: such modes

@@ -49,7 +49,7 @@ With no TEXT arguments, texts are read from standard input, one per line; with
 				if err != nil {
 					return err
 				}
-				if err := printPrediction(out, in, p, c.Bool("json")); err != nil {
+				if err := printPrediction(out, in, p, cl.ModelRSS(), c.Bool("json")); err != nil {
 					return err
 				}
 			}
@@ -111,13 +111,16 @@ type predictionJSON struct {
 	LatencyMS       *float64 `json:"latency_ms,omitempty"`
 	PeakWeightBytes *int64   `json:"peak_weight_bytes,omitempty"`
 	IOBytes         *int64   `json:"io_bytes,omitempty"`
+	// ModelRSSBytes is the model's measured memory so far
+	// (wrx.Classifier.ModelRSS); absent where it is not measured.
+	ModelRSSBytes int64 `json:"model_rss_bytes,omitempty"`
 }
 
-func printPrediction(w io.Writer, in [2]string, p wrx.Prediction, asJSON bool) error {
+func printPrediction(w io.Writer, in [2]string, p wrx.Prediction, modelRSS int64, asJSON bool) error {
 	if asJSON {
-		pj := predictionJSON{Text: in[0], Pair: in[1], Label: p.Label, Score: p.Score, Scores: p.Scores}
+		pj := predictionJSON{Text: in[0], Pair: in[1], Label: p.Label, Score: p.Score, Scores: p.Scores, ModelRSSBytes: modelRSS}
 		if r := p.Run; r != nil {
-			ms := float64(r.Latency.Microseconds()) / 1000
+			ms := float64(r.Total.Microseconds()) / 1000
 			pj.LatencyMS, pj.PeakWeightBytes, pj.IOBytes = &ms, &r.PeakWeightBytes, &r.IOBytes
 		}
 		b, err := json.Marshal(pj)
@@ -133,7 +136,7 @@ func printPrediction(w io.Writer, in [2]string, p wrx.Prediction, asJSON bool) e
 	}
 	if r := p.Run; r != nil {
 		_, err := fmt.Fprintf(w, "%s\t%.4f\t%s\t(%.1fms, %s read, peak weights %s)\n", p.Label, p.Score, text,
-			float64(r.Latency.Microseconds())/1000, units.FormatBytes(r.IOBytes), units.FormatBytes(r.PeakWeightBytes))
+			float64(r.Total.Microseconds())/1000, units.FormatBytes(r.IOBytes), units.FormatBytes(r.PeakWeightBytes))
 		return err
 	}
 	_, err := fmt.Fprintf(w, "%s\t%.4f\t%s\n", p.Label, p.Score, text)

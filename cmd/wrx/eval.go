@@ -29,6 +29,9 @@ type evalResult struct {
 	Backend        string   `json:"backend"`
 	MaxLen         int      `json:"max_len"`
 	Mispredictions int      `json:"mispredictions,omitempty"`
+	// ModelRSSBytes is the model's measured memory over the run
+	// (wrx.Classifier.ModelRSS); absent where it is not measured.
+	ModelRSSBytes int64 `json:"model_rss_bytes,omitempty"`
 	// With --target: per-request latency and memory in the elastic pipeline.
 	Elastic *elasticSummary `json:"elastic,omitempty"`
 }
@@ -157,7 +160,7 @@ func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glu
 	}
 	secs := time.Since(start).Seconds()
 	res := &evalResult{Task: string(task), N: len(examples), Seconds: secs, SentencesPerS: float64(len(examples)) / secs,
-		Elastic: summarize(c.Duration("target"), runs, refused)}
+		Elastic: summarize(c.Duration("target"), runs, refused), ModelRSSBytes: cl.ModelRSS()}
 	if task.Regression() {
 		pe, sp := glue.Pearson(predScore, goldScore), glue.Spearman(predScore, goldScore)
 		res.Pearson, res.Spearman = &pe, &sp

@@ -93,6 +93,11 @@ type Executor struct {
 	pBytes  int64                               // preloaded shards and rows
 	words   bert.WordEmbeddings                 // the store's rows, read per request
 	rows    *cachedWords                        // preloaded word rows; nil when none
+
+	// Buffers of finished requests, kept for the next ones so that a
+	// request allocates next to nothing in steady state.
+	bufs pool[byte]    // aligned blob buffers, at most InFlight
+	acts pool[float32] // activations of a Pass, at most one per core
 }
 
 // NewExecutor loads the store's resident parts and returns an executor with
@@ -105,7 +110,10 @@ func NewExecutor(ctx context.Context, s *shardstore.Store, be backend.Backend, o
 	if opts.InFlight <= 0 {
 		opts.InFlight = plan.DefaultInFlight
 	}
-	return &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]shardstore.Shard{}, words: skel.Embeddings.Word}, nil
+	return &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]shardstore.Shard{}, words: skel.Embeddings.Word,
+		bufs: pool[byte]{keep: opts.InFlight, alloc: storage.AlignedBuffer},
+		acts: pool[float32]{keep: runtime.GOMAXPROCS(0), alloc: func(n int) []float32 { return make([]float32, n) }},
+	}, nil
 }
 
 // Config returns the model architecture.
@@ -217,7 +225,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	// The word rows are read before the shard stream starts: storage is one
 	// sequential device, as the planner models it, and no layer can start
 	// before its input exists anyway.
-	pass := bert.NewPass(e.be, c, len(ids))
+	act := e.acts.get(bert.PassSize(c, len(ids)))
+	defer e.acts.put(act)
+	pass := bert.NewPassIn(e.be, c, len(ids), act)
 	if err := pass.Embed(ctx, &e.skel.Embeddings, ids, typeIDs); err != nil {
 		return nil, RunStats{}, fmt.Errorf("executor: %w", err)
 	}
@@ -227,8 +237,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	arrivals := make(chan arrival, slots)
 	free := make(chan []byte, slots)
 	var allocated int64
+	var taken [][]byte // the slots' buffers, back to e.bufs once the run is over
 	for range slots {
-		free <- nil // a slot; its buffer is allocated on first use
+		free <- nil // a slot; its buffer is taken on first use
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -243,8 +254,11 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 				return
 			}
 			if buf == nil {
-				buf = storage.AlignedBuffer(bufSize)
-				allocated += int64(cap(buf)) // only this goroutine writes it before close
+				// Only this goroutine writes taken and allocated before
+				// wg.Done.
+				buf = e.bufs.get(bufSize)
+				taken = append(taken, buf)
+				allocated += int64(cap(buf))
 			}
 			sh, err := e.store.ReadShard(ctx, k, buf)
 			select {
@@ -260,6 +274,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	logits, err := e.compute(ctx, pass, p, arrivals, free, &stats)
 	cancel()
 	wg.Wait() // the IO goroutine has returned: nothing leaks, allocated is final
+	for _, b := range taken {
+		e.bufs.put(b) // no shard views it any more
+	}
 	if err != nil {
 		return nil, RunStats{}, err
 	}
@@ -404,4 +421,47 @@ func OpenBackend(name string, threads int) (backend.Backend, error) {
 		threads = ComputeThreads()
 	}
 	return backend.Open(name, backend.Config{Threads: threads})
+}
+
+// pool keeps up to keep buffers for reuse.
+type pool[T any] struct {
+	mu    sync.Mutex
+	free  [][]T
+	keep  int
+	alloc func(n int) []T
+}
+
+// get returns a buffer of n elements: a kept one large enough, or a new
+// one.
+func (p *pool[T]) get(n int) []T {
+	p.mu.Lock()
+	for i, b := range p.free {
+		if cap(b) >= n {
+			p.free = append(p.free[:i], p.free[i+1:]...)
+			p.mu.Unlock()
+			return b[:n]
+		}
+	}
+	p.mu.Unlock()
+	return p.alloc(n)
+}
+
+// put keeps b for a later get, unless the pool is full; a larger buffer
+// then replaces the smallest kept one.
+func (p *pool[T]) put(b []T) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < p.keep {
+		p.free = append(p.free, b)
+		return
+	}
+	small := 0
+	for i, f := range p.free {
+		if cap(f) < cap(p.free[small]) {
+			small = i
+		}
+	}
+	if len(p.free) > 0 && cap(b) > cap(p.free[small]) {
+		p.free[small] = b
+	}
 }
