@@ -125,14 +125,14 @@ type Row struct {
 	PeakWeightBytes int64 `json:"peak_weight_bytes"`
 	// PeakRSSBytes is the peak resident set of the process that measured
 	// the mode; RSSIsolated says whether that process measured only it.
-	PeakRSSBytes int64   `json:"peak_rss_bytes"`
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
 	// ModelRSSBytes is PeakRSSBytes minus the runtime floor measured in the
 	// same process before any weight was loaded (UnitResult.FloorRSS): the
 	// memory the model took, measured, to hold against the budget. Zero
 	// when the unit did not run in a process of its own.
-	ModelRSSBytes int64 `json:"model_rss_bytes"`
-	RSSIsolated  bool    `json:"rss_isolated"`
-	MeanIOBytes  float64 `json:"mean_io_bytes"`
+	ModelRSSBytes int64   `json:"model_rss_bytes"`
+	RSSIsolated   bool    `json:"rss_isolated"`
+	MeanIOBytes   float64 `json:"mean_io_bytes"`
 	// Refused counts the requests no plan could answer in time; they
 	// count as misses and as wrong answers.
 	Refused int `json:"refused"`
