@@ -2,6 +2,7 @@ package wrx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -77,6 +78,9 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 	}
 	c := newClassifier(s.Config(), tok, eng, opts)
 	c.close = s.Close
+	if e, ok := eng.(*elasticEngine); ok {
+		c.close = func() error { return errors.Join(e.r.Close(), s.Close()) }
+	}
 	c.synthetic = s.Manifest().Synthetic
 	c.floorRSS = floor
 	return c, nil

@@ -168,6 +168,11 @@ func Open(ctx context.Context, source string, opts Options) (*Classifier, error)
 	if err != nil {
 		return nil, err
 	}
+	// The model's description first: a directory that is no model is
+	// named as such, before its vocabulary is missed.
+	if _, err := bert.LoadConfig(source); err != nil {
+		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
+	}
 	tok, err := bert.LoadTokenizer(source)
 	if err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)

@@ -157,7 +157,9 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	}
 	// A target that not even the shortest requests can meet is refused
 	// here, with the minimum, rather than on every request.
-	if _, err := pl.Plan(plan.Request{Target: opts.Target, Budget: opts.Budget, SeqLen: shortestRequest, Preload: pre}); err != nil {
+	// The most favourable request is the shortest with every word row
+	// cached: each request's own is checked as it comes.
+	if _, err := pl.Plan(plan.Request{Target: opts.Target, Budget: opts.Budget, SeqLen: shortestRequest, Preload: pre, CachedRows: shortestRequest}); err != nil {
 		return nil, err
 	}
 	if err := ex.SetRows(ctx, pre.Rows); err != nil {
@@ -338,3 +340,7 @@ func (r *Runner) observePlanning(d time.Duration) {
 	copy(r.planning, r.planning[1:])
 	r.planning[len(r.planning)-1] = d
 }
+
+// Close releases the runner's memory: the preload buffer and the
+// executor's buffers. Requests in flight finish first; later ones fail.
+func (r *Runner) Close() error { return r.exec.Close() }

@@ -154,7 +154,7 @@ func TestRunnerQueuesAndAdmits(t *testing.T) {
 	be, _ := backend.Get("native")
 	ctx := context.Background()
 	prof := handProfiles(t, s)
-	target := 40 * time.Millisecond
+	target := 300 * time.Millisecond
 	r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: 1 << 20, Profiles: prof, Calibration: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestRunnerQueuesAndAdmits(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.device <- struct{}{} // the device is busy
-	const n = 40
+	const n = 80
 	type result struct {
 		err   error
 		late  bool

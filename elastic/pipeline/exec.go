@@ -13,7 +13,6 @@ import (
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
-	"github.com/wrxlabs/wrx/storage"
 )
 
 // Key is the store key of one blob of a plan.
@@ -89,15 +88,16 @@ type Executor struct {
 	opts  ExecOptions
 
 	mu      sync.RWMutex
-	preload map[shardstore.Key]shardstore.Shard // decoded shards viewing their own buffers
-	pBytes  int64                               // preloaded shards and rows
-	words   bert.WordEmbeddings                 // the store's rows, read per request
-	rows    *cachedWords                        // preloaded word rows; nil when none
+	preload map[shardstore.Key]preloaded // decoded shards viewing their own buffers
+	pBytes  int64                        // preloaded shards and rows
+	words   bert.WordEmbeddings          // the store's rows, read per request
+	rows    *cachedWords                 // preloaded word rows; nil when none
 
-	// Buffers of finished requests, kept for the next ones so that a
+	// mem holds the executor's large buffers outside the collected heap,
+	// and keeps those of finished requests for the next ones, so that a
 	// request allocates next to nothing in steady state.
-	bufs pool[byte]    // aligned blob buffers, at most InFlight
-	acts pool[float32] // activations of a Pass, at most one per core
+	mem    *arena
+	closed bool
 }
 
 // NewExecutor loads the store's resident parts and returns an executor with
@@ -110,10 +110,11 @@ func NewExecutor(ctx context.Context, s *shardstore.Store, be backend.Backend, o
 	if opts.InFlight <= 0 {
 		opts.InFlight = plan.DefaultInFlight
 	}
-	return &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]shardstore.Shard{}, words: skel.Embeddings.Word,
-		bufs: pool[byte]{keep: opts.InFlight, alloc: storage.AlignedBuffer},
-		acts: pool[float32]{keep: runtime.GOMAXPROCS(0), alloc: func(n int) []float32 { return make([]float32, n) }},
-	}, nil
+	e := &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]preloaded{}, words: skel.Embeddings.Word,
+		mem: newArena(opts.InFlight, runtime.GOMAXPROCS(0))}
+	// An executor dropped without Close still gives its maps back.
+	runtime.AddCleanup(e, func(a *arena) { a.release() }, e.mem)
+	return e, nil
 }
 
 // Config returns the model architecture.
@@ -147,29 +148,71 @@ func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error 
 		}
 	}
 	e.mu.RUnlock()
-	loaded := make(map[shardstore.Key]shardstore.Shard, len(missing))
+	loaded := make(map[shardstore.Key]preloaded, len(missing))
+	drop := func() {
+		for _, p := range loaded {
+			e.mem.free(p.buf)
+		}
+	}
 	for _, k := range missing {
-		sh, err := e.store.ReadShard(ctx, k, nil)
+		buf, err := e.mem.bytes(e.store.BufferSize(k))
 		if err != nil {
+			drop()
+			return fmt.Errorf("preload: %s: %w", k.Describe(), err)
+		}
+		sh, err := e.store.ReadShard(ctx, k, buf)
+		if err != nil {
+			e.mem.free(buf)
+			drop()
 			return fmt.Errorf("preload: %w", err)
 		}
-		loaded[k] = sh
+		loaded[k] = preloaded{sh, buf}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for k := range e.preload {
+	if e.closed {
+		drop()
+		return errClosed
+	}
+	for k, p := range e.preload {
 		if !want[k] {
 			delete(e.preload, k)
+			e.mem.free(p.buf) // no request runs: we hold mu
 		}
 	}
-	for k, sh := range loaded {
-		e.preload[k] = sh
+	for k, p := range loaded {
+		e.preload[k] = p
 	}
 	e.pBytes = e.rowBytes()
 	for k := range e.preload {
 		e.pBytes += int64(e.store.BufferSize(k))
 	}
 	return nil
+}
+
+// preloaded is a shard in the preload buffer and the memory it views.
+type preloaded struct {
+	shard shardstore.Shard
+	buf   []byte
+}
+
+// errClosed is returned by an executor after Close.
+var errClosed = errors.New("executor: closed")
+
+// Close releases the executor's buffers, preload buffer included. Requests
+// in flight finish first; later ones fail.
+func (e *Executor) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	clear(e.preload)
+	e.rows = nil
+	e.skel.Embeddings.Word = e.words
+	e.pBytes = 0
+	return e.mem.release()
 }
 
 // PreloadBytes is the memory the preload buffer holds.
@@ -207,6 +250,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, RunStats{}, errClosed
+	}
 	stream, err := e.check(p)
 	if err != nil {
 		return nil, RunStats{}, err
@@ -225,8 +271,11 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	// The word rows are read before the shard stream starts: storage is one
 	// sequential device, as the planner models it, and no layer can start
 	// before its input exists anyway.
-	act := e.acts.get(bert.PassSize(c, len(ids)))
-	defer e.acts.put(act)
+	act, err := e.mem.floats(bert.PassSize(c, len(ids)))
+	if err != nil {
+		return nil, RunStats{}, fmt.Errorf("executor: activations: %w", err)
+	}
+	defer e.mem.putFloats(act)
 	pass := bert.NewPassIn(e.be, c, len(ids), act)
 	if err := pass.Embed(ctx, &e.skel.Embeddings, ids, typeIDs); err != nil {
 		return nil, RunStats{}, fmt.Errorf("executor: %w", err)
@@ -253,14 +302,19 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 			case <-ctx.Done():
 				return
 			}
+			var err error
 			if buf == nil {
 				// Only this goroutine writes taken and allocated before
 				// wg.Done.
-				buf = e.bufs.get(bufSize)
-				taken = append(taken, buf)
-				allocated += int64(cap(buf))
+				if buf, err = e.mem.blob(bufSize); err == nil {
+					taken = append(taken, buf)
+					allocated += int64(cap(buf))
+				}
 			}
-			sh, err := e.store.ReadShard(ctx, k, buf)
+			var sh shardstore.Shard
+			if err == nil {
+				sh, err = e.store.ReadShard(ctx, k, buf)
+			}
 			select {
 			case arrivals <- arrival{key: k, shard: sh, buf: buf, err: err}:
 			case <-ctx.Done():
@@ -275,7 +329,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	cancel()
 	wg.Wait() // the IO goroutine has returned: nothing leaks, allocated is final
 	for _, b := range taken {
-		e.bufs.put(b) // no shard views it any more
+		e.mem.putBlob(b) // no shard views it any more
 	}
 	if err != nil {
 		return nil, RunStats{}, err
@@ -362,7 +416,7 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 	// a streamed one comes with its buffer, to release once folded in.
 	next := func(want shardstore.Key, preloaded bool) (shardstore.Shard, []byte, error) {
 		if preloaded {
-			return e.preload[want], nil, nil
+			return e.preload[want].shard, nil, nil
 		}
 		a, ok := receive()
 		switch {
@@ -421,47 +475,4 @@ func OpenBackend(name string, threads int) (backend.Backend, error) {
 		threads = ComputeThreads()
 	}
 	return backend.Open(name, backend.Config{Threads: threads})
-}
-
-// pool keeps up to keep buffers for reuse.
-type pool[T any] struct {
-	mu    sync.Mutex
-	free  [][]T
-	keep  int
-	alloc func(n int) []T
-}
-
-// get returns a buffer of n elements: a kept one large enough, or a new
-// one.
-func (p *pool[T]) get(n int) []T {
-	p.mu.Lock()
-	for i, b := range p.free {
-		if cap(b) >= n {
-			p.free = append(p.free[:i], p.free[i+1:]...)
-			p.mu.Unlock()
-			return b[:n]
-		}
-	}
-	p.mu.Unlock()
-	return p.alloc(n)
-}
-
-// put keeps b for a later get, unless the pool is full; a larger buffer
-// then replaces the smallest kept one.
-func (p *pool[T]) put(b []T) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.free) < p.keep {
-		p.free = append(p.free, b)
-		return
-	}
-	small := 0
-	for i, f := range p.free {
-		if cap(f) < cap(p.free[small]) {
-			small = i
-		}
-	}
-	if len(p.free) > 0 && cap(b) > cap(p.free[small]) {
-		p.free[small] = b
-	}
 }
