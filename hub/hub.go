@@ -208,11 +208,11 @@ func ParseRef(s string) (Ref, error) {
 	return Ref{Repo: repo, Revision: rev}, nil
 }
 
-// LooksLikeRef reports whether s has the form of a hub model id with an
-// organization, "org/name" or "org/name@revision", rather than a local
-// path: exactly one '/', no leading '.', '/' or '~'.
+// LooksLikeRef reports whether s has the form of a hub model id ("name",
+// "org/name", with an optional "@revision") rather than of a path: no
+// leading '.', '/' or '~', at most one '/' before the '@'.
 func LooksLikeRef(s string) bool {
-	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "~") || strings.Count(strings.SplitN(s, "@", 2)[0], "/") != 1 {
+	if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "~") {
 		return false
 	}
 	_, err := ParseRef(s)

@@ -388,7 +388,7 @@ func TestParseRef(t *testing.T) {
 			t.Errorf("ParseRef(%q): no error", bad)
 		}
 	}
-	for s, want := range map[string]bool{"org/name": true, "org/name@main": true, "./org/name": false, "name": false, "/abs/dir": false, "a/b/c": false} {
+	for s, want := range map[string]bool{"org/name": true, "org/name@main": true, "./org/name": false, "name": true, "~/models/x": false, "/abs/dir": false, "a/b/c": false} {
 		if got := hub.LooksLikeRef(s); got != want {
 			t.Errorf("LooksLikeRef(%q) = %v, want %v", s, got, want)
 		}
