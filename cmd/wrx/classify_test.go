@@ -85,8 +85,8 @@ func TestClassifyJSON(t *testing.T) {
 		pairs    bool
 		wantKeys []string
 	}{
-		{"single", singles, false, []string{"label", "score", "scores", "text"}},
-		{"pairs", pairs, true, []string{"label", "pair", "score", "scores", "text"}},
+		{"single", singles, false, []string{"label", "problem", "score", "scores", "text"}},
+		{"pairs", pairs, true, []string{"label", "pair", "problem", "score", "scores", "text"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"classify", "--model", dir, "--json"}
