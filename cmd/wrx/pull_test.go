@@ -16,6 +16,7 @@ import (
 
 	"github.com/wrxlabs/wrx/hub"
 	"github.com/wrxlabs/wrx/internal/hubtest"
+	"github.com/wrxlabs/wrx/internal/shared"
 )
 
 // fakeHub serves the testdata checkpoints from a fake hub, points the
@@ -324,4 +325,55 @@ func closeList(got, want string) bool {
 		}
 	}
 	return true
+}
+
+// TestEvalLabelsByName scores a model whose id2label lists the SST-2
+// labels in the other order: eval maps its classes by name.
+func TestEvalLabelsByName(t *testing.T) {
+	src := shared.Path(t, "fixtures", "tiny-distilbert")
+	dir := t.TempDir()
+	for _, f := range []string{"model.safetensors", "vocab.txt", "tokenizer_config.json", "config.json"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "config.json" {
+			var cfg map[string]any
+			if err := json.Unmarshal(data, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			cfg["id2label"] = map[string]string{"0": "Positive", "1": "Negative"}
+			delete(cfg, "label2id")
+			data, _ = json.Marshal(cfg)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var tsv strings.Builder
+	tsv.WriteString("sentence\tlabel\n")
+	refs := readReferences(t, src)
+	n := 0
+	for _, r := range refs {
+		if r.TextPair == nil && n < 8 {
+			// The model's class c is named (1-c)'s SST-2 label.
+			fmt.Fprintf(&tsv, "%s\t%d\n", r.Text, 1-argmax(r.Logits))
+			n++
+		}
+	}
+	data := filepath.Join(t.TempDir(), "dev.tsv")
+	if err := os.WriteFile(data, []byte(tsv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "", "eval", "--model", dir, "--fidelity", "32", "--quiet", "--task", "sst2", "--data", data, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res evalResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.LabelsBy != "name" || res.Accuracy == nil || *res.Accuracy != 1 || res.N != n {
+		t.Errorf("eval: %s; want labels by name, accuracy 1 on %d rows", out, n)
+	}
 }
