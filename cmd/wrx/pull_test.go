@@ -91,6 +91,13 @@ func TestPullThenClassify(t *testing.T) {
 	if out, _, err := run(t, "", "classify", "--model", "wrx-test/bert-bin", "--fidelity", "32", "--quiet", refs[0].Text); err != nil || !strings.HasPrefix(out, labels[argmax(refs[0].Logits)]+"\t") {
 		t.Errorf("offline from the cache: %q, %v", out, err)
 	}
+	out, _, err = run(t, "", "tokenize", "--model", "wrx-test/bert-bin", refs[0].Text)
+	var enc struct {
+		InputIDs []int `json:"input_ids"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &enc) != nil || fmt.Sprint(enc.InputIDs) != fmt.Sprint(refs[0].InputIDs) {
+		t.Errorf("tokenize --model wrx-test/bert-bin offline: %q, %v; want ids %v", out, err, refs[0].InputIDs)
+	}
 	_, _, err = run(t, "", "classify", "--model", "wrx-test/distil-multilabel", "--quiet", "text")
 	if !errors.Is(err, hub.ErrNotCached) || !strings.Contains(hint(err), "wrx pull") {
 		t.Errorf("offline, not cached: %v (hint %q)", err, hint(err))
