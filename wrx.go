@@ -21,7 +21,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -95,14 +97,21 @@ type Options struct {
 // input, or the requests queued ahead leave too little of it.
 var ErrDeadline = plan.ErrDeadline
 
-// Prediction is the result of classifying one input.
+// Prediction is the result of classifying one input. How scores are made
+// depends on the model's head (Problem): a softmax over the labels for a
+// single-label classifier, a sigmoid per label for a multi-label one (any
+// number of labels may apply: see Above), and the raw outputs for a
+// regression or reranker head (one output: Score is the value).
 type Prediction struct {
-	Label  string             // the most likely label
+	Label  string             // the most likely label (the first output's, for a regression)
 	Class  int                // its index
-	Score  float32            // its probability
-	Scores map[string]float32 // probability per label
+	Score  float32            // its probability, or the regression value
+	Scores map[string]float32 // probability (or value) per label
 	Logits []float32          // raw logits, one per label
 	Tokens int                // tokens the model saw, [CLS] and [SEP] included
+	// Problem is the model's head: bert.SingleLabel, bert.MultiLabel or
+	// bert.Regression.
+	Problem bert.ProblemType
 	// Run describes the request in the elastic pipeline (Options.Target):
 	// its plan, latency, IO and peak weight memory. Nil otherwise.
 	Run *elastic.RunInfo
@@ -148,9 +157,10 @@ func (c *Classifier) Close() error {
 var ErrEmptyText = bert.ErrEmptyText
 
 // Open loads the model at source. A directory is read as a Hugging Face
-// BERT or DistilBERT sequence classifier (config.json, model.safetensors,
-// vocab.txt) and held in memory at float32. Anything else is taken as a
-// store URI (see OpenStore).
+// BERT or DistilBERT sequence classifier (config.json, model.safetensors
+// or pytorch_model.bin, vocab.txt or tokenizer.json) and held in memory at
+// float32. Anything else is taken as a store URI (see OpenStore). For a
+// model on the Hugging Face hub, get its directory with ModelDir or Pull.
 func Open(ctx context.Context, source string, opts Options) (*Classifier, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -267,8 +277,20 @@ func (c *Classifier) ClassifyPair(ctx context.Context, text, pair string) (Predi
 }
 
 func (c *Classifier) predict(logits []float32, tokens int) Prediction {
-	probs := bert.Softmax(logits)
-	p := Prediction{Scores: make(map[string]float32, len(probs)), Logits: logits, Tokens: tokens}
+	problem := c.cfg.Problem()
+	var probs []float32
+	switch problem {
+	case bert.MultiLabel:
+		probs = make([]float32, len(logits))
+		for i, l := range logits {
+			probs[i] = float32(1 / (1 + math.Exp(-float64(l))))
+		}
+	case bert.Regression:
+		probs = logits
+	default:
+		probs = bert.Softmax(logits)
+	}
+	p := Prediction{Scores: make(map[string]float32, len(probs)), Logits: logits, Tokens: tokens, Problem: problem}
 	for i, v := range probs {
 		p.Scores[c.cfg.Labels[i]] = v
 		if i == 0 || v > p.Score {
@@ -277,6 +299,25 @@ func (c *Classifier) predict(logits []float32, tokens int) Prediction {
 	}
 	p.Label = c.cfg.Labels[p.Class]
 	return p
+}
+
+// Above returns the labels whose score exceeds threshold, highest first:
+// for a multi-label model, the labels that apply (0.5 is the usual
+// threshold).
+func (p Prediction) Above(threshold float32) []string {
+	var out []string
+	for l, s := range p.Scores {
+		if s > threshold {
+			out = append(out, l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if p.Scores[out[i]] != p.Scores[out[j]] {
+			return p.Scores[out[i]] > p.Scores[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 // IsEmptyText reports whether err means the input had no text.

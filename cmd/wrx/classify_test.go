@@ -86,8 +86,8 @@ func TestClassifyJSON(t *testing.T) {
 		pairs    bool
 		wantKeys []string
 	}{
-		{"single", singles, false, []string{"label", "score", "scores", "text"}},
-		{"pairs", pairs, true, []string{"label", "pair", "score", "scores", "text"}},
+		{"single", singles, false, []string{"label", "problem", "score", "scores", "text"}},
+		{"pairs", pairs, true, []string{"label", "pair", "problem", "score", "scores", "text"}},
 	} {
 		if runtime.GOOS == "linux" { // resident sets are measured there
 			tc.wantKeys = append(tc.wantKeys, "model_rss_bytes")

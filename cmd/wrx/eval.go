@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -13,12 +14,15 @@ import (
 	"github.com/wrxlabs/wrx/glue"
 	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/internal/units"
+	"github.com/wrxlabs/wrx/model/bert"
 )
 
 // evalResult is what eval prints; pointers are omitted when they do not
 // apply to the task.
 type evalResult struct {
 	Task           string   `json:"task"`
+	Problem        string   `json:"problem"`             // the model's head
+	LabelsBy       string   `json:"labels_by,omitempty"` // "name" (id2label) or "index"
 	N              int      `json:"n"`
 	Accuracy       *float64 `json:"accuracy"`
 	F1             *float64 `json:"f1,omitempty"`
@@ -92,9 +96,16 @@ func evalCommand() *cli.Command {
 		Usage: "score a model on a GLUE task's labelled TSV",
 		Description: `Reads the task's TSV (sst2, rte, mrpc, qnli, stsb; formats as in the GLUE
 distribution) and prints n, accuracy (plus F1 for mrpc; Pearson and Spearman
-for the stsb regression task) and sentences per second. A model's class i is
-taken to be the task's label i (sst2: 0 negative, 1 positive; rte and qnli:
-0 entailment, 1 not_entailment; mrpc: 1 paraphrase).`,
+for the stsb regression task) and sentences per second. The metric follows
+the task and the model's head: stsb wants a regression head (one output,
+problem_type regression) and is scored by Pearson and Spearman correlation;
+the other tasks want a classifier (single- or multi-label; its most likely
+label is the prediction) and are scored by accuracy. A model whose id2label
+names the task's labels (sst2: negative, positive; rte, qnli: entailment,
+not_entailment; mrpc: not_equivalent, equivalent; in any case) is scored by
+those names; otherwise class i is taken to be the task's label i (sst2: 0
+negative, 1 positive; rte and qnli: 0 entailment, 1 not_entailment; mrpc: 1
+paraphrase).`,
 		Flags: append(modelFlags(), jsonFlag,
 			&cli.StringFlag{Name: "task", Required: true, Usage: "GLUE `TASK`: sst2, rte, mrpc, qnli or stsb"},
 			&cli.StringFlag{Name: "data", Required: true, Usage: "the task's labelled `FILE.tsv`"},
@@ -123,12 +134,52 @@ taken to be the task's label i (sst2: 0 negative, 1 positive; rte and qnli:
 	}
 }
 
+// taskLabels are the names of each classification task's labels, by
+// class id.
+var taskLabels = map[glue.Task][]string{
+	glue.SST2: {"negative", "positive"},
+	glue.RTE:  {"entailment", "not_entailment"},
+	glue.QNLI: {"entailment", "not_entailment"},
+	glue.MRPC: {"not_equivalent", "equivalent"},
+}
+
+// classMap maps the model's classes to the task's: by name when every
+// id2label name is one of the task's labels (in any case, '-' or ' ' for
+// '_'), else by index.
+func classMap(task glue.Task, labels []string) ([]int, string) {
+	byName := map[string]int{}
+	for i, n := range taskLabels[task] {
+		byName[n] = i
+	}
+	out := make([]int, len(labels))
+	seen := map[int]bool{}
+	for i, l := range labels {
+		k := strings.ToLower(strings.NewReplacer("-", "_", " ", "_").Replace(l))
+		id, ok := byName[k]
+		if !ok || seen[id] {
+			for j := range out {
+				out[j] = j
+			}
+			return out, "index"
+		}
+		seen[id] = true
+		out[i] = id
+	}
+	return out, "name"
+}
+
 func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glue.Example) (*evalResult, error) {
 	nLabels := len(cl.Labels())
-	if task.Regression() != (nLabels == 1) {
-		return nil, fmt.Errorf("task %s wants a model with %s, this model has %d labels",
-			task, map[bool]string{true: "one regression output", false: "class labels"}[task.Regression()], nLabels)
+	problem := cl.Config().Problem()
+	switch {
+	case task.Regression() && (problem != bert.Regression || nLabels != 1):
+		return nil, fmt.Errorf("task %s is a regression: it wants a model with one regression output; this model is a %s model with %d labels",
+			task, problem, nLabels)
+	case !task.Regression() && problem == bert.Regression:
+		return nil, fmt.Errorf("task %s is scored by class; this model's head is a regression with %d output(s) (a score, not labels): it can be scored on stsb only",
+			task, nLabels)
 	}
+	toTask, by := classMap(task, cl.Labels())
 	pred := make([]int, len(examples))
 	gold := make([]int, len(examples))
 	var predScore, goldScore []float64
@@ -153,14 +204,14 @@ func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glu
 			goldScore = append(goldScore, ex.Score)
 			continue
 		}
-		if p.Class >= nLabels {
-			return nil, fmt.Errorf("class %d out of range", p.Class)
-		}
-		pred[i], gold[i] = p.Class, ex.Label
+		pred[i], gold[i] = toTask[p.Class], ex.Label
 	}
 	secs := time.Since(start).Seconds()
-	res := &evalResult{Task: string(task), N: len(examples), Seconds: secs, SentencesPerS: float64(len(examples)) / secs,
+	res := &evalResult{Task: string(task), Problem: string(problem), N: len(examples), Seconds: secs, SentencesPerS: float64(len(examples)) / secs,
 		Elastic: summarize(c.Duration("target"), runs, refused), ModelRSSBytes: cl.ModelRSS()}
+	if !task.Regression() {
+		res.LabelsBy = by
+	}
 	if task.Regression() {
 		pe, sp := glue.Pearson(predScore, goldScore), glue.Spearman(predScore, goldScore)
 		res.Pearson, res.Spearman = &pe, &sp
@@ -190,7 +241,10 @@ func printEval(c *cli.Context, r *evalResult) error {
 		_, err = fmt.Fprintf(w, "%s\n", b)
 		return err
 	}
-	fmt.Fprintf(w, "task\t%s\nn\t%d\n", r.Task, r.N)
+	fmt.Fprintf(w, "task\t%s\nn\t%d\nmodel head\t%s\n", r.Task, r.N, r.Problem)
+	if r.LabelsBy != "" {
+		fmt.Fprintf(w, "labels by\t%s\n", r.LabelsBy)
+	}
 	if r.Accuracy != nil {
 		fmt.Fprintf(w, "accuracy\t%.6f (%d/%d)\n", *r.Accuracy, r.N-r.Mispredictions, r.N)
 	}
