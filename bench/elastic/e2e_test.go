@@ -78,7 +78,7 @@ func TestRunEndToEnd(t *testing.T) {
 	count := map[key]int{}
 	var want []key
 	for _, tg := range targets {
-		for _, m := range []Mode{ModeHoldInMemory, ModeLoadThenExec, ModeLayerwise} {
+		for _, m := range []Mode{ModeHoldInMemory, ModeQuantizedHold, ModeLoadThenExec, ModeLayerwise} {
 			want = append(want, key{m, "", ms(tg), 0})
 		}
 		for _, p := range opts.Planners {
@@ -116,9 +116,9 @@ func TestRunEndToEnd(t *testing.T) {
 			if r.MeanIOBytes == 0 {
 				t.Errorf("%s read nothing per request", r.Mode)
 			}
-		case ModeHoldInMemory:
+		case ModeHoldInMemory, ModeQuantizedHold:
 			if r.MeanIOBytes != 0 {
-				t.Errorf("hold-in-memory read %v bytes per request", r.MeanIOBytes)
+				t.Errorf("%s read %v shard bytes per request", r.Mode, r.MeanIOBytes)
 			}
 		case ModeWRX:
 			if r.Refused > 0 {
@@ -143,14 +143,19 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Error("WRX answered no request at any target")
 	}
 	// The baselines computed what hold-in-memory computed: every check
-	// passes, on the three timed requests.
+	// passes, on the three timed requests of the streaming ones and every
+	// request of quantized-hold.
 	for _, c := range rep.Meta.Checks {
-		if !c.Equal || c.Compared != 3 {
-			t.Errorf("check %+v: want equal on 3 requests", c)
+		want := 3
+		if c.Mode == ModeQuantizedHold {
+			want = len(tinyExamples)
+		}
+		if !c.Equal || c.Compared != want {
+			t.Errorf("check %+v: want equal on %d requests", c, want)
 		}
 	}
-	if len(rep.Meta.Checks) != 2 {
-		t.Errorf("%d checks, want 2", len(rep.Meta.Checks))
+	if len(rep.Meta.Checks) != 3 {
+		t.Errorf("%d checks, want 3", len(rep.Meta.Checks))
 	}
 	if len(rep.Planners) != len(targets)*len(budgets) {
 		t.Errorf("%d planner comparisons, want %d", len(rep.Planners), len(targets)*len(budgets))
