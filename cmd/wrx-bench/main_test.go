@@ -48,7 +48,7 @@ func TestBenchCommand(t *testing.T) {
 	// Resuming a complete run measures nothing again.
 	_, stderr, err := run(t, "", "--store", uri, "--data", data, "--targets", "1s,2s", "--budgets", "0,1MB",
 		"--planner", "both", "--fidelity", "4,32", "--baseline-limit", "2", "--in-process", "--resume", "--out", out)
-	if err != nil || strings.Count(stderr, "reused from the earlier run") != 2*3+2*2*2 || strings.Contains(stderr, "requests\n") {
+	if err != nil || strings.Count(stderr, "reused from the earlier run") != 2*4+2*2*2 || strings.Contains(stderr, "requests\n") {
 		t.Errorf("--resume: %v; log:\n%s", err, stderr)
 	}
 	stdout, _, err = run(t, "", "report", out)
