@@ -290,16 +290,7 @@ func TestExecutorReadsExactlyPlanIO(t *testing.T) {
 	_, _, uri := testStore(t, "fixtures/tiny-bert", 2, 8)
 	ctx := context.Background()
 	be, _ := backend.Get("native")
-	st, err := storage.Open(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	counting := storage.Counting(st)
-	s, err := shardstore.Open(ctx, counting)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	counting, s := countedStore(t, uri)
 	e, err := NewExecutor(ctx, s, be, ExecOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -385,4 +376,22 @@ func TestExecutorSteadyStateAllocatesLittle(t *testing.T) {
 	if float64(b32) > 1.25*float64(b4) || b32 > io32/2 {
 		t.Errorf("a request allocates %d bytes at 32 bits and %d at 4: allocation grows with the streamed bytes", b32, b4)
 	}
+}
+
+// countedStore opens the store at uri through a storage.Counting wrapper.
+func countedStore(t *testing.T, uri string) (*storage.CountingStore, *shardstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := storage.Open(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counting := storage.Counting(st)
+	s, err := shardstore.Open(ctx, counting)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return counting, s
 }
