@@ -47,7 +47,7 @@ func TestLayering(t *testing.T) {
 		p := strings.TrimPrefix(strings.TrimPrefix(pkg, mod), "/")
 		switch {
 		case strings.HasPrefix(p, "cmd/"), strings.HasPrefix(p, "bench"),
-			p == "internal/storetest", p == "internal/profiletest", p == "internal/shared":
+			p == "internal/storetest", p == "internal/profiletest", p == "internal/shared", p == "internal/hubtest":
 			return 10 // commands, benches and test helpers may use anything
 		case p == "serve":
 			return 9
@@ -65,7 +65,8 @@ func TestLayering(t *testing.T) {
 			return 3
 		case strings.HasPrefix(p, "quant"):
 			return 2
-		case strings.HasPrefix(p, "storage"), strings.HasPrefix(p, "backend"), strings.HasPrefix(p, "glue"), strings.HasPrefix(p, "internal/"):
+		case strings.HasPrefix(p, "storage"), strings.HasPrefix(p, "backend"), strings.HasPrefix(p, "glue"), strings.HasPrefix(p, "internal/"),
+			p == "hub":
 			return 1
 		}
 		t.Fatalf("package %s has no place in the layering", pkg)
@@ -93,7 +94,7 @@ func TestLayering(t *testing.T) {
 // package, plotting or bench harness.
 func TestLeanBinary(t *testing.T) {
 	deps := goList(t, true, "./cmd/wrx")[mod+"/cmd/wrx"]
-	for _, bad := range []string{"testing", "gonum.org/v1/plot", mod + "/bench/elastic", mod + "/internal/shared", mod + "/internal/storetest"} {
+	for _, bad := range []string{"testing", "gonum.org/v1/plot", mod + "/bench/elastic", mod + "/internal/shared", mod + "/internal/storetest", mod + "/internal/hubtest"} {
 		if slices.Contains(deps, bad) {
 			t.Errorf("cmd/wrx links %s", bad)
 		}

@@ -53,7 +53,7 @@ func DefaultStore(ctx context.Context, dir string, opts DefaultStoreOptions) (ur
 	if err != nil {
 		return "", false, err
 	}
-	uri = "file:" + filepath.Join(cache, filepath.Base(filepath.Clean(dir))+"-"+id)
+	uri = "file:" + filepath.Join(cache, hubStoreName(dir)+"-"+id)
 	if s, err := shardstore.OpenURI(ctx, uri); err == nil {
 		s.Close()
 		return uri, false, nil

@@ -5,7 +5,9 @@ go 1.26.0
 require (
 	github.com/chewxy/math32 v1.10.1
 	github.com/dgraph-io/badger/v4 v4.9.6
+	github.com/gofrs/flock v0.13.2
 	github.com/google/go-cmp v0.7.0
+	github.com/nlpodyssey/gopickle v0.3.0
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/client_model v0.6.2
 	github.com/prometheus/common v0.66.1

@@ -2,6 +2,7 @@ package wrx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
+	"github.com/wrxlabs/wrx/internal/rss"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
 	"github.com/wrxlabs/wrx/storage"
@@ -68,6 +70,7 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 		s.Close()
 		return nil, fmt.Errorf("wrx: %s: %w", uri, err)
 	}
+	floor := rss.Current() // the manifest and tokenizer, no weights yet
 	eng, err := storeEngine(ctx, uri, s, be, opts, throttle)
 	if err != nil {
 		s.Close()
@@ -75,10 +78,12 @@ func OpenStore(ctx context.Context, uri string, opts Options) (*Classifier, erro
 	}
 	c := newClassifier(s.Config(), tok, eng, opts)
 	c.close = s.Close
-	if _, ok := eng.(*elasticEngine); ok {
+	if e, ok := eng.(*elasticEngine); ok {
+		c.close = func() error { return errors.Join(e.r.Close(), s.Close()) }
 		c.target = opts.Target
 	}
 	c.synthetic = s.Manifest().Synthetic
+	c.floorRSS = floor
 	return c, nil
 }
 
@@ -93,7 +98,7 @@ func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backen
 			return nil, err
 		}
 		r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
-			Target: opts.Target, Budget: opts.Budget,
+			Target: opts.Target, Budget: opts.Budget, BestEffort: opts.BestEffort,
 			Profiles: prof, Planner: plan.Options{Strategy: strategy},
 		})
 		if err != nil {
@@ -117,8 +122,8 @@ func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backen
 
 type elasticEngine struct{ r *elastic.Runner }
 
-func (e *elasticEngine) logits(ctx context.Context, ids, typeIDs []int, target time.Duration) ([]float32, *elastic.RunInfo, error) {
-	logits, info, err := e.r.RunTarget(ctx, target, ids, typeIDs)
+func (e *elasticEngine) logits(ctx context.Context, arrival time.Time, target time.Duration, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
+	logits, info, err := e.r.RunTarget(ctx, arrival, target, ids, typeIDs)
 	return logits, &info, err
 }
 

@@ -21,13 +21,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
 	_ "github.com/wrxlabs/wrx/backend/native" // DefaultBackend is always registered
 	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/internal/rss"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 )
@@ -80,16 +84,34 @@ type Options struct {
 	// Strategy names the planner: "optimal" (default) or "greedy" (the
 	// paper's two-pass greedy).
 	Strategy string
+	// BestEffort, with a Target, answers a request that no plan can
+	// answer in time with the fastest plan that still depends on the
+	// input, and marks it late (Prediction.Run.Late). The zero value
+	// refuses it with an error wrapping ErrDeadline.
+	BestEffort bool
 }
 
-// Prediction is the result of classifying one input.
+// ErrDeadline is wrapped by the error of a request that no plan can answer
+// within the target (Options.Target), counting from when Classify was
+// called: the target is below the fastest plan that still depends on the
+// input, or the requests queued ahead leave too little of it.
+var ErrDeadline = plan.ErrDeadline
+
+// Prediction is the result of classifying one input. How scores are made
+// depends on the model's head (Problem): a softmax over the labels for a
+// single-label classifier, a sigmoid per label for a multi-label one (any
+// number of labels may apply: see Above), and the raw outputs for a
+// regression or reranker head (one output: Score is the value).
 type Prediction struct {
-	Label  string             // the most likely label
+	Label  string             // the most likely label (the first output's, for a regression)
 	Class  int                // its index
-	Score  float32            // its probability
-	Scores map[string]float32 // probability per label
+	Score  float32            // its probability, or the regression value
+	Scores map[string]float32 // probability (or value) per label
 	Logits []float32          // raw logits, one per label
 	Tokens int                // tokens the model saw, [CLS] and [SEP] included
+	// Problem is the model's head: bert.SingleLabel, bert.MultiLabel or
+	// bert.Regression.
+	Problem bert.ProblemType
 	// Run describes the request in the elastic pipeline (Options.Target):
 	// its plan, latency, IO and peak weight memory. Nil otherwise.
 	Run *elastic.RunInfo
@@ -97,9 +119,10 @@ type Prediction struct {
 
 // engine computes logits for one tokenized input. Dense models and the
 // elastic pipeline both implement it.
-// A target, if nonzero, replaces the elastic pipeline's for the request.
 type engine interface {
-	logits(ctx context.Context, ids, typeIDs []int, target time.Duration) ([]float32, *elastic.RunInfo, error)
+	// logits answers a request that arrived, as text, at arrival; a
+	// nonzero target replaces the elastic pipeline's for the request.
+	logits(ctx context.Context, arrival time.Time, target time.Duration, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error)
 }
 
 // Classifier classifies text. It is safe for concurrent use. Close it to
@@ -114,6 +137,9 @@ type Classifier struct {
 	close  func() error
 	// synthetic: the store holds random weights (wrx synth).
 	synthetic bool
+	// floorRSS is the process's resident set when the classifier had its
+	// tokenizer and no weights.
+	floorRSS int64
 }
 
 // Synthetic reports whether the model's weights are random (a store made
@@ -133,15 +159,11 @@ func (c *Classifier) Close() error {
 // ErrEmptyText is returned for an input that has no text to classify.
 var ErrEmptyText = bert.ErrEmptyText
 
-// ErrDeadline means the request cannot meet its deadline. Errors that wrap
-// it are refusals: the request was not run, or was stopped, because its
-// answer could not come in time.
-var ErrDeadline = errors.New("wrx: the request cannot meet its deadline")
-
 // Open loads the model at source. A directory is read as a Hugging Face
-// BERT or DistilBERT sequence classifier (config.json, model.safetensors,
-// vocab.txt) and held in memory at float32. Anything else is taken as a
-// store URI (see OpenStore).
+// BERT or DistilBERT sequence classifier (config.json, model.safetensors
+// or pytorch_model.bin, vocab.txt or tokenizer.json) and held in memory at
+// float32. Anything else is taken as a store URI (see OpenStore). For a
+// model on the Hugging Face hub, get its directory with ModelDir or Pull.
 func Open(ctx context.Context, source string, opts Options) (*Classifier, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -159,8 +181,9 @@ func Open(ctx context.Context, source string, opts Options) (*Classifier, error)
 	if err != nil {
 		return nil, err
 	}
-	m, err := bert.Load(source, bert.LoadOptions{})
-	if err != nil {
+	// The model's description first: a directory that is no model is
+	// named as such, before its vocabulary is missed.
+	if _, err := bert.LoadConfig(source); err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
 	}
 	tok, err := bert.LoadTokenizer(source)
@@ -170,10 +193,17 @@ func Open(ctx context.Context, source string, opts Options) (*Classifier, error)
 	if tok, err = withTruncation(tok, opts); err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
 	}
+	floor := rss.Current() // the tokenizer, no weights yet
+	m, err := bert.Load(source, bert.LoadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
+	}
 	if err := m.Fuse(); err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
 	}
-	return newClassifier(m.Config, tok, &denseEngine{m: m, be: be}, opts), nil
+	c := newClassifier(m.Config, tok, &denseEngine{m: m, be: be}, opts)
+	c.floorRSS = floor
+	return c, nil
 }
 
 // withTruncation applies Options.Truncation to a model's tokenizer.
@@ -202,6 +232,20 @@ func newClassifier(cfg *bert.Config, tok *bert.Tokenizer, eng engine, opts Optio
 		maxLen = DefaultMaxLen
 	}
 	return &Classifier{cfg: cfg, tok: tok, eng: eng, maxLen: maxLen}
+}
+
+// ModelRSS is the memory the model has taken in this process, as the
+// operating system measures it: the process's peak resident set so far
+// minus its resident set when Open had loaded the tokenizer and no
+// weights. It is what Options.Budget bounds. It is 0 where the system does
+// not report resident sets (only Linux's is read), and it counts whatever
+// else the process allocated since Open, so it describes the model alone
+// only in a process that does little else.
+func (c *Classifier) ModelRSS() int64 {
+	if c.floorRSS <= 0 {
+		return 0
+	}
+	return max(rss.Peak()-c.floorRSS, 0)
 }
 
 // Labels returns the model's labels, indexed by class.
@@ -240,6 +284,7 @@ func (c *Classifier) ClassifyPair(ctx context.Context, text, pair string) (Predi
 // ClassifyPairWith classifies text, or a sentence pair if pair is not
 // empty, with per-request options.
 func (c *Classifier) ClassifyPairWith(ctx context.Context, text, pair string, ro RequestOptions) (Prediction, error) {
+	arrival := time.Now() // a target bounds the latency from text to answer
 	if ro.Target < 0 {
 		return Prediction{}, fmt.Errorf("wrx: request target %v is negative", ro.Target)
 	}
@@ -250,7 +295,7 @@ func (c *Classifier) ClassifyPairWith(ctx context.Context, text, pair string, ro
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: tokenize %q: %w", abbreviate(text), err)
 	}
-	logits, run, err := c.eng.logits(ctx, enc.InputIDs, enc.TokenTypeIDs, ro.Target)
+	logits, run, err := c.eng.logits(ctx, arrival, ro.Target, enc.InputIDs, enc.TokenTypeIDs)
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: classify %q: %w", abbreviate(text), err)
 	}
@@ -260,8 +305,20 @@ func (c *Classifier) ClassifyPairWith(ctx context.Context, text, pair string, ro
 }
 
 func (c *Classifier) predict(logits []float32, tokens int) Prediction {
-	probs := bert.Softmax(logits)
-	p := Prediction{Scores: make(map[string]float32, len(probs)), Logits: logits, Tokens: tokens}
+	problem := c.cfg.Problem()
+	var probs []float32
+	switch problem {
+	case bert.MultiLabel:
+		probs = make([]float32, len(logits))
+		for i, l := range logits {
+			probs[i] = float32(1 / (1 + math.Exp(-float64(l))))
+		}
+	case bert.Regression:
+		probs = logits
+	default:
+		probs = bert.Softmax(logits)
+	}
+	p := Prediction{Scores: make(map[string]float32, len(probs)), Logits: logits, Tokens: tokens, Problem: problem}
 	for i, v := range probs {
 		p.Scores[c.cfg.Labels[i]] = v
 		if i == 0 || v > p.Score {
@@ -270,6 +327,25 @@ func (c *Classifier) predict(logits []float32, tokens int) Prediction {
 	}
 	p.Label = c.cfg.Labels[p.Class]
 	return p
+}
+
+// Above returns the labels whose score exceeds threshold, highest first:
+// for a multi-label model, the labels that apply (0.5 is the usual
+// threshold).
+func (p Prediction) Above(threshold float32) []string {
+	var out []string
+	for l, s := range p.Scores {
+		if s > threshold {
+			out = append(out, l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if p.Scores[out[i]] != p.Scores[out[j]] {
+			return p.Scores[out[i]] > p.Scores[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 // IsEmptyText reports whether err means the input had no text.
@@ -288,7 +364,7 @@ type denseEngine struct {
 	be backend.Backend
 }
 
-func (e *denseEngine) logits(ctx context.Context, ids, typeIDs []int, _ time.Duration) ([]float32, *elastic.RunInfo, error) {
+func (e *denseEngine) logits(ctx context.Context, _ time.Time, _ time.Duration, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
 	l, err := e.m.Forward(ctx, e.be, ids, typeIDs)
 	return l, nil, err
 }

@@ -28,6 +28,11 @@ type RunnerOptions struct {
 	// profile right now (see Runner.Slack); 0 means DefaultCalibration,
 	// a negative value none.
 	Calibration int
+	// BestEffort runs a request that no plan can answer in time with the
+	// fastest plan that still runs a shard, and reports it late
+	// (RunInfo.Late). The zero value refuses it with an error wrapping
+	// plan.ErrDeadline, at once when the queue already makes it late.
+	BestEffort bool
 }
 
 // DefaultCalibration is the number of warm-up requests NewRunner runs.
@@ -39,19 +44,31 @@ const shortestRequest = 4
 
 // Runner serves tokenized requests with the elastic pipeline: it plans
 // every request for its length under the target and budget, and streams
-// the planned shard versions around a resident preload set. A Runner is
-// safe for concurrent use.
+// the planned shard versions around a resident preload set.
+//
+// A Runner is safe for concurrent use. Concurrent requests share one
+// storage device, one set of cores and one budget, so they take turns, in
+// arrival order, and each one's deadline counts from its arrival (see
+// Run). Arrival order is earliest deadline first here: every request has
+// the same target. A request that the queue ahead of it already makes
+// late is refused at once (admission control) rather than making everyone
+// after it late too.
 type Runner struct {
-	exec    *pipeline.Executor
-	planner plan.Planner
-	target  time.Duration
-	budget  int64
-	preload *plan.Preload
+	exec       *pipeline.Executor
+	planner    plan.Planner
+	target     time.Duration
+	budget     int64
+	preload    *plan.Preload
+	bestEffort bool
 
-	mu     sync.Mutex
-	slack  float64   // target divisor, ≥ 1
-	ratios []float64 // measured/predicted latency of recent requests
-	next   int
+	device chan struct{} // holds a token while a request runs
+
+	mu       sync.Mutex
+	slack    float64   // target divisor, ≥ 1
+	ratios   []float64 // measured/predicted latency of recent requests
+	next     int
+	planning []time.Duration // planning times of recent requests
+	backlog  time.Duration   // predicted work of admitted requests not yet done
 }
 
 // Slack adaptation: the timing model is calibrated on a quiet machine, and
@@ -97,15 +114,24 @@ func (r *Runner) observe(measured, predicted time.Duration) {
 type RunInfo struct {
 	pipeline.RunStats
 	Plan *plan.Plan `json:"plan,omitempty"`
-	// Fallback is set when no plan met the target for this request and
-	// the fastest plan within the budget ran instead.
-	Fallback bool `json:"fallback,omitempty"`
+	// Total is the request's latency from its arrival to its logits:
+	// tokenizing (when the caller gives the arrival), waiting for its
+	// turn, planning, IO, compute and the head. RunStats.Latency is the
+	// executor's part.
+	Total time.Duration `json:"total_ns"`
+	// Queued is how long it waited for its turn, Planning how long its
+	// plan took.
+	Queued   time.Duration `json:"queued_ns"`
+	Planning time.Duration `json:"planning_ns"`
+	// Late is set when no plan could meet the deadline and, with
+	// BestEffort, the fastest plan that runs a shard ran instead.
+	Late bool `json:"late,omitempty"`
 }
 
 // NewRunner prepares the elastic pipeline over store: the planner, its
 // preload set, resident, and a calibration of the device's slack.
 func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend, opts RunnerOptions) (*Runner, error) {
-	r := &Runner{target: opts.Target, budget: opts.Budget, slack: 1}
+	r := &Runner{target: opts.Target, budget: opts.Budget, bestEffort: opts.BestEffort, slack: 1, device: make(chan struct{}, 1)}
 	ex, err := pipeline.NewExecutor(ctx, store, be, pipeline.ExecOptions{
 		InFlight:     opts.Planner.InFlight,
 		PreloadLimit: max(opts.Budget, 1), // a zero budget preloads nothing
@@ -131,7 +157,9 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	}
 	// A target that not even the shortest requests can meet is refused
 	// here, with the minimum, rather than on every request.
-	if _, err := pl.Plan(plan.Request{Target: opts.Target, Budget: opts.Budget, SeqLen: shortestRequest, Preload: pre}); err != nil {
+	// The most favourable request is the shortest with every word row
+	// cached: each request's own is checked as it comes.
+	if _, err := pl.Plan(plan.Request{Target: opts.Target, Budget: opts.Budget, SeqLen: shortestRequest, Preload: pre, CachedRows: shortestRequest}); err != nil {
 		return nil, err
 	}
 	if err := ex.SetRows(ctx, pre.Rows); err != nil {
@@ -160,7 +188,7 @@ func (r *Runner) calibrate(ctx context.Context, n int) error {
 		for j := range ids {
 			ids[j] = 1000 + (i*7919+j*104729)%(cfg.VocabSize-1000)
 		}
-		if _, _, err := r.Run(ctx, ids, nil); err != nil {
+		if _, _, err := r.run(ctx, time.Time{}, r.target, ids, nil, true); err != nil {
 			return fmt.Errorf("elastic: calibration request %d: %w", i, err)
 		}
 	}
@@ -179,41 +207,154 @@ func (r *Runner) PreloadBytes() int64 { return r.exec.PreloadBytes() }
 // Preload returns the resident set.
 func (r *Runner) Preload() *plan.Preload { return r.preload }
 
-// Run serves one tokenized request.
-func (r *Runner) Run(ctx context.Context, ids, typeIDs []int) ([]float32, RunInfo, error) {
-	return r.RunTarget(ctx, 0, ids, typeIDs)
+// planningWindow is how many recent planning times the runner keeps; it
+// reserves their maximum from each request's target, since planning is
+// part of the latency the target bounds.
+const planningWindow = 32
+
+// Run serves one tokenized request that arrived at arrival (the zero time
+// means now): its deadline is arrival + the target, so time spent before
+// Run (tokenizing) and waiting for its turn counts. It returns an error
+// wrapping plan.ErrDeadline when no plan that runs a shard can answer by
+// the deadline, unless the runner is BestEffort.
+func (r *Runner) Run(ctx context.Context, arrival time.Time, ids, typeIDs []int) ([]float32, RunInfo, error) {
+	return r.run(ctx, arrival, r.target, ids, typeIDs, r.bestEffort)
 }
 
-// RunTarget serves one tokenized request planned for target instead of
-// the runner's target, around the same preload set; 0 means the runner's
-// target. A target tighter than the runner's trades accuracy for latency.
-func (r *Runner) RunTarget(ctx context.Context, target time.Duration, ids, typeIDs []int) ([]float32, RunInfo, error) {
-	var info RunInfo
+// RunTarget serves one tokenized request as Run does, under target instead
+// of the runner's target (0 means the runner's): its deadline is arrival +
+// target. A target tighter than the runner's trades accuracy for latency;
+// the preload set stays the one chosen for the runner's target.
+func (r *Runner) RunTarget(ctx context.Context, arrival time.Time, target time.Duration, ids, typeIDs []int) ([]float32, RunInfo, error) {
 	if target < 0 {
-		return nil, info, fmt.Errorf("elastic: negative target %v", target)
+		return nil, RunInfo{}, fmt.Errorf("elastic: negative target %v", target)
 	}
 	if target == 0 {
 		target = r.target
 	}
-	target = time.Duration(float64(target) / r.Slack())
-	req := plan.Request{Target: target, Budget: r.budget, SeqLen: len(ids), Preload: r.preload, CachedRows: r.exec.CachedRows(ids)}
-	p, err := r.planner.Plan(req)
+	return r.run(ctx, arrival, target, ids, typeIDs, r.bestEffort)
+}
+
+func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duration, ids, typeIDs []int, bestEffort bool) ([]float32, RunInfo, error) {
+	if arrival.IsZero() {
+		arrival = time.Now()
+	}
+	var info RunInfo
+	req := plan.Request{Budget: r.budget, SeqLen: len(ids), Preload: r.preload, CachedRows: r.exec.CachedRows(ids)}
+	if len(ids) == 0 {
+		return nil, info, fmt.Errorf("elastic: empty request: no tokens")
+	}
+	floor, err := plan.MinTargetFor(r.planner, req)
+	if err != nil {
+		return nil, info, err
+	}
+	floor = time.Duration(float64(floor) * r.Slack())
+
+	// Admission: the queue ahead is at least its predicted work.
+	reserve := r.planningReserve()
+	r.mu.Lock()
+	ahead := r.backlog
+	wait := time.Since(arrival) + ahead + reserve
+	admit := bestEffort || wait+floor <= target
+	if admit {
+		r.backlog += floor
+	}
+	r.mu.Unlock()
+	if !admit {
+		return nil, info, &DeadlineError{Target: target, Queued: ahead, Needed: floor, Err: &plan.InfeasibleError{
+			Target: target - wait, Budget: r.budget, SeqLen: len(ids), MinTarget: floor, MinBudget: -1}}
+	}
+	defer func() {
+		r.mu.Lock()
+		r.backlog -= floor
+		r.mu.Unlock()
+	}()
+	queued := time.Now()
+	select {
+	case r.device <- struct{}{}:
+	case <-ctx.Done():
+		return nil, info, fmt.Errorf("elastic: waiting for the device: %w", ctx.Err())
+	}
+	defer func() { <-r.device }()
+	info.Queued = time.Since(queued)
+
+	start := time.Now()
+	remaining := target - start.Sub(arrival) - r.planningReserve()
+	req.Target = time.Duration(float64(remaining) / r.Slack())
+	var p *plan.Plan
+	if req.Target > 0 {
+		p, err = r.planner.Plan(req)
+	} else {
+		err = &plan.InfeasibleError{Target: req.Target, Budget: r.budget, SeqLen: len(ids), MinTarget: floor, MinBudget: -1}
+	}
 	var inf *plan.InfeasibleError
-	if errors.As(err, &inf) && inf.MinTarget > 0 {
-		// Longer than the target allows: run the fastest plan rather
-		// than nothing; the caller sees the predicted miss.
+	if errors.As(err, &inf) && bestEffort && inf.MinTarget > 0 {
+		// Too late for any plan: run the fastest, and say it is late.
 		req.Target = inf.MinTarget
 		p, err = r.planner.Plan(req)
-		info.Fallback = true
+		info.Late = true
 	}
+	info.Planning = time.Since(start)
+	r.observePlanning(info.Planning)
 	if err != nil {
+		if errors.Is(err, plan.ErrDeadline) {
+			err = &DeadlineError{Target: target, Queued: info.Queued, Needed: floor, Err: err}
+		}
 		return nil, info, err
 	}
 	info.Plan = p
 	logits, st, err := r.exec.Run(ctx, p, ids, typeIDs)
 	info.RunStats = st
+	info.Total = time.Since(arrival)
 	if err == nil {
 		r.observe(st.Latency, p.PredictedLatency)
 	}
 	return logits, info, err
 }
+
+// DeadlineError says that a request could not be answered by its
+// deadline: the queue ahead of it and the fastest plan for it need more
+// than its target. It wraps plan.ErrDeadline.
+type DeadlineError struct {
+	Target time.Duration // the runner's target
+	Queued time.Duration // the wait ahead of the request
+	Needed time.Duration // the fastest plan that runs a shard, with slack
+	Err    error         // the planner's *plan.InfeasibleError
+}
+
+func (e *DeadlineError) Error() string {
+	if e.Queued > 0 {
+		return fmt.Sprintf("elastic: %v target: %v of queued requests ahead and %v for the fastest plan: %v", e.Target, e.Queued.Round(time.Microsecond), e.Needed.Round(time.Microsecond), e.Err)
+	}
+	return fmt.Sprintf("elastic: %v target: %v", e.Target, e.Err)
+}
+
+// Unwrap returns the planner's error, which wraps plan.ErrDeadline.
+func (e *DeadlineError) Unwrap() error { return e.Err }
+
+// planningReserve is the time reserved for planning: the longest of the
+// recent planning times.
+func (r *Runner) planningReserve() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var m time.Duration
+	for _, d := range r.planning {
+		m = max(m, d)
+	}
+	return m
+}
+
+func (r *Runner) observePlanning(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.planning) < planningWindow {
+		r.planning = append(r.planning, d)
+		return
+	}
+	copy(r.planning, r.planning[1:])
+	r.planning[len(r.planning)-1] = d
+}
+
+// Close releases the runner's memory: the preload buffer and the
+// executor's buffers. Requests in flight finish first; later ones fail.
+func (r *Runner) Close() error { return r.exec.Close() }

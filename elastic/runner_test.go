@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func TestRunnerWRXStaysWithinBudget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, info, err := r.Run(ctx, testIDs, nil)
+		_, info, err := r.Run(ctx, time.Time{}, testIDs, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,4 +107,108 @@ func TestRunnerRefusesAProfileOfOtherThreads(t *testing.T) {
 	if _, err := NewRunner(context.Background(), s, be, RunnerOptions{Target: time.Second, Profiles: prof}); err != nil {
 		t.Errorf("matching threads: %v", err)
 	}
+}
+
+func TestRunnerRefusesWhatItCannotAnswerInTime(t *testing.T) {
+	_, s, _ := storetest.Fixture(t, "fixtures/tiny-bert", 2, 4, 8, 32)
+	be, _ := backend.Get("native")
+	ctx := context.Background()
+	prof := handProfiles(t, s)
+	target := 40 * time.Millisecond
+	for _, bestEffort := range []bool{false, true} {
+		r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: 64 << 10, Profiles: prof, BestEffort: bestEffort, Calibration: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A request that arrived almost a whole target ago.
+		_, info, err := r.Run(ctx, time.Now().Add(-target+100*time.Microsecond), testIDs, nil)
+		if !bestEffort {
+			var de *DeadlineError
+			if !errors.Is(err, plan.ErrDeadline) || !errors.As(err, &de) {
+				t.Errorf("a request with 0.1ms left: err = %v, want a DeadlineError wrapping plan.ErrDeadline", err)
+			}
+			continue
+		}
+		if err != nil || !info.Late || info.Plan == nil {
+			t.Errorf("best effort with 0.1ms left: err %v, late %v", err, info.Late)
+			continue
+		}
+		shards := 0
+		for _, l := range info.Plan.Layers {
+			shards += len(l.Shards)
+		}
+		if shards == 0 {
+			t.Error("best effort ran a plan of no shard: a constant answer")
+		}
+		if info.Total < target-100*time.Microsecond {
+			t.Errorf("total latency %v does not count from arrival", info.Total)
+		}
+	}
+}
+
+// TestRunnerQueuesAndAdmits sends concurrent requests while the device is
+// busy: they take turns, and those the queue ahead already makes late are
+// refused at once, the others answered, all with the right logits.
+func TestRunnerQueuesAndAdmits(t *testing.T) {
+	_, s, _ := storetest.Fixture(t, "fixtures/tiny-bert", 2, 4, 8, 32)
+	be, _ := backend.Get("native")
+	ctx := context.Background()
+	prof := handProfiles(t, s)
+	target := 300 * time.Millisecond
+	r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: 1 << 20, Profiles: prof, Calibration: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor, err := plan.MinTargetFor(r.planner, plan.Request{Budget: 1 << 20, SeqLen: len(testIDs), Preload: r.preload, CachedRows: r.exec.CachedRows(testIDs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.device <- struct{}{} // the device is busy
+	const n = 80
+	type result struct {
+		err   error
+		late  bool
+		total time.Duration
+	}
+	results := make(chan result, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			_, info, err := r.Run(ctx, time.Time{}, testIDs, nil)
+			results <- result{err, info.Late, info.Total}
+		})
+	}
+	// Everyone is queued (its fastest plan in the backlog) or refused
+	// before the device frees up.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.mu.Lock()
+		queued := int(r.backlog / floor)
+		r.mu.Unlock()
+		if queued+len(results) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued and %d refused of %d after 10s", queued, len(results), n)
+		}
+	}
+	<-r.device
+	wg.Wait()
+	close(results)
+	var answered, refused int
+	for res := range results {
+		switch {
+		case res.err == nil:
+			answered++
+		case errors.Is(res.err, plan.ErrDeadline):
+			refused++
+		default:
+			t.Errorf("unexpected error: %v", res.err)
+		}
+	}
+	// Admission lets in as many as their fastest plans fit in the target.
+	want := int(target / floor)
+	if answered+refused != n || answered < 1 || answered > want || refused < n-want {
+		t.Errorf("%d answered, %d refused of %d; the target holds at most %d fastest plans of %v", answered, refused, n, want, floor)
+	}
+	t.Logf("%d answered, %d refused at once (fastest plan %v, target %v)", answered, refused, floor, target)
 }

@@ -34,6 +34,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -314,16 +315,25 @@ type Details struct {
 
 // Run describes how one input ran in the elastic pipeline.
 type Run struct {
+	// TargetMS is the target the input ran under: the request's, or the
+	// server's.
+	TargetMS float64 `json:"target_ms"`
+	// LatencyMS is from the text to its logits: tokenizing, waiting for
+	// the device (QueuedMS), planning (PlanningMS) and executing
+	// (ExecMS).
 	LatencyMS       float64 `json:"latency_ms"`
-	TargetMS        float64 `json:"target_ms"`
+	QueuedMS        float64 `json:"queued_ms"`
+	PlanningMS      float64 `json:"planning_ms"`
+	ExecMS          float64 `json:"exec_ms"`
 	IOBytes         int64   `json:"io_bytes"`
 	Reads           int     `json:"reads"`
 	PeakWeightBytes int64   `json:"peak_weight_bytes"`
 	ResidentBytes   int64   `json:"resident_bytes"`
 	PreloadBytes    int64   `json:"preload_bytes"`
-	// Fallback: no plan met the target, the fastest one ran.
-	Fallback bool     `json:"fallback,omitempty"`
-	Plan     *RunPlan `json:"plan,omitempty"`
+	// Late: no plan could meet the deadline and the fastest ran
+	// (Options.BestEffort).
+	Late bool     `json:"late,omitempty"`
+	Plan *RunPlan `json:"plan,omitempty"`
 }
 
 // RunPlan summarises the plan a request ran.
@@ -465,7 +475,7 @@ func (h *Handler) serveClassify(w http.ResponseWriter, r *http.Request) int {
 			return h.classifyError(w, r, i, err)
 		}
 		h.m.run(pred.Run, target, c.Target())
-		answers[i] = answer(c, pred, p)
+		answers[i] = answer(c, pred, p, cmp.Or(target, c.Target()))
 	}
 	writeJSON(w, http.StatusOK, answers)
 	return http.StatusOK
@@ -541,7 +551,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // answer shapes one prediction as the request's parameters ask.
-func answer(c *wrx.Classifier, pred wrx.Prediction, p Parameters) any {
+func answer(c *wrx.Classifier, pred wrx.Prediction, p Parameters, target time.Duration) any {
 	labels := make([]Label, len(pred.Logits))
 	for i, name := range c.Labels() {
 		labels[i] = Label{Label: name, Score: pred.Scores[name]}
@@ -565,19 +575,21 @@ func answer(c *wrx.Classifier, pred wrx.Prediction, p Parameters) any {
 	if !p.Details {
 		return labels
 	}
-	return Details{Labels: labels, Tokens: pred.Tokens, Run: runJSON(pred.Run, c.Config().Layers, c.Config().Heads)}
+	return Details{Labels: labels, Tokens: pred.Tokens, Run: runJSON(pred.Run, target, c.Config().Layers, c.Config().Heads)}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func runJSON(r *elastic.RunInfo, layers, heads int) *Run {
+func runJSON(r *elastic.RunInfo, target time.Duration, layers, heads int) *Run {
 	if r == nil {
 		return nil
 	}
 	out := &Run{
-		LatencyMS: ms(r.Latency), IOBytes: r.IOBytes, Reads: r.Reads,
+		TargetMS:  ms(target),
+		LatencyMS: ms(r.Total), QueuedMS: ms(r.Queued), PlanningMS: ms(r.Planning), ExecMS: ms(r.Latency),
+		IOBytes: r.IOBytes, Reads: r.Reads,
 		PeakWeightBytes: r.PeakWeightBytes, ResidentBytes: r.ResidentBytes, PreloadBytes: r.PreloadBytes,
-		Fallback: r.Fallback,
+		Late: r.Late,
 	}
 	if p := r.Plan; p != nil {
 		rp := &RunPlan{
@@ -659,6 +671,15 @@ func newMetrics(reg *prometheus.Registry, h *Handler) metrics {
 			Help: "Requests classifying now.",
 		}, func() float64 { return float64(len(h.slots)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wrx_model_rss_bytes",
+			Help: "The model's measured memory: the process's peak resident set since the classifier opened, less what it was before the weights loaded (wrx.Classifier.ModelRSS; 0 where not measured).",
+		}, func() float64 {
+			if c := h.c.Load(); c != nil {
+				return float64(c.ModelRSS())
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wrx_ready",
 			Help: "1 once a classifier is loaded.",
 		}, func() float64 {
@@ -708,7 +729,7 @@ func (m *metrics) run(r *elastic.RunInfo, reqTarget, target time.Duration) {
 	if reqTarget > 0 {
 		target = reqTarget
 	}
-	if target > 0 && r.Latency > target {
+	if target > 0 && r.Total > target {
 		m.deadlineMisses.WithLabelValues("target").Inc()
 	}
 }

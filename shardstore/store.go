@@ -172,29 +172,36 @@ func (s *Store) ReadBlob(ctx context.Context, key string, buf []byte) ([]byte, e
 	return buf, nil
 }
 
+// Shard is one decoded blob of a shard version: its attention part or its
+// FFN part, as Key.Part says; the other field is nil.
+type Shard struct {
+	Key       Key
+	Attention *bert.AttentionShard
+	FFN       *bert.FFNShard
+}
+
 // ReadShard reads the shard version k into buf (see ReadBlob) and decodes
-// it. The returned shard is a *bert.AttentionShard or *bert.FFNShard whose
-// matrices view buf, so buf must not be reused while the shard is in use.
-// Errors name the shard.
-func (s *Store) ReadShard(ctx context.Context, k Key, buf []byte) (any, error) {
+// it. The shard's matrices view buf, so buf must not be reused while the
+// shard is in use. Errors name the shard.
+func (s *Store) ReadShard(ctx context.Context, k Key, buf []byte) (Shard, error) {
 	blob, err := s.ReadBlob(ctx, k.String(), buf)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.Describe(), err)
+		return Shard{}, fmt.Errorf("%s: %w", k.Describe(), err)
 	}
 	return s.DecodeShard(k, blob)
 }
 
 // DecodeShard decodes a verified blob of shard version k.
-func (s *Store) DecodeShard(k Key, blob []byte) (any, error) {
-	var sh any
+func (s *Store) DecodeShard(k Key, blob []byte) (Shard, error) {
+	sh := Shard{Key: k}
 	var err error
 	if k.Part == Attention {
-		sh, err = DecodeAttention(blob, s.Config())
+		sh.Attention, err = DecodeAttention(blob, s.Config())
 	} else {
-		sh, err = DecodeFFN(blob, s.Config())
+		sh.FFN, err = DecodeFFN(blob, s.Config())
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", k.Describe(), err)
+		return Shard{}, fmt.Errorf("%s: %w", k.Describe(), err)
 	}
 	return sh, nil
 }
@@ -246,13 +253,13 @@ func (s *Store) Uniform(ctx context.Context, f quant.Fidelity) (*bert.Model, err
 				if err != nil {
 					return nil, err
 				}
-				switch v := sh.(type) {
-				case *bert.AttentionShard:
+				if v := sh.Attention; v != nil {
 					if f == quant.FP32 {
 						v.Query, v.Key, v.Value, v.Output = toDense(v.Query), toDense(v.Key), toDense(v.Value), toDense(v.Output)
 					}
 					m.Layers[l].Attention[h] = v
-				case *bert.FFNShard:
+				}
+				if v := sh.FFN; v != nil {
 					if f == quant.FP32 {
 						v.Up, v.Down = toDense(v.Up), toDense(v.Down)
 					}

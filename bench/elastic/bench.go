@@ -125,9 +125,17 @@ type Row struct {
 	PeakWeightBytes int64 `json:"peak_weight_bytes"`
 	// PeakRSSBytes is the peak resident set of the process that measured
 	// the mode; RSSIsolated says whether that process measured only it.
-	PeakRSSBytes int64   `json:"peak_rss_bytes"`
-	RSSIsolated  bool    `json:"rss_isolated"`
-	MeanIOBytes  float64 `json:"mean_io_bytes"`
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// ModelRSSBytes is PeakRSSBytes minus the runtime floor measured in the
+	// same process before any weight was loaded (UnitResult.FloorRSS): the
+	// memory the model took, measured, to hold against the budget. Zero
+	// when the unit did not run in a process of its own.
+	ModelRSSBytes int64   `json:"model_rss_bytes"`
+	RSSIsolated   bool    `json:"rss_isolated"`
+	MeanIOBytes   float64 `json:"mean_io_bytes"`
+	// Refused counts the requests no plan could answer in time; they
+	// count as misses and as wrong answers.
+	Refused int `json:"refused"`
 	// Fallbacks counts the requests WRX's planner could not fit in the
 	// target, which ran its fastest plan instead.
 	Fallbacks int `json:"fallbacks"`
@@ -683,7 +691,7 @@ func (b *bench) score(targets []time.Duration) {
 				N: n, NTimed: len(u.Samples), Accuracy: acc, AccuracySource: src,
 				P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(st.Max), MeanMS: ms(st.Mean),
 				Misses: misses, MissRate: rate, MeetsTarget: Meets(st.P95, rate, t),
-				PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, RSSIsolated: u.Isolated,
+				PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, ModelRSSBytes: modelRSS(u), RSSIsolated: u.Isolated,
 				MeanIOBytes: meanIO(u.Samples), ResidentBytes: u.ResidentBytes, PreloadBytes: u.PreloadBytes,
 			})
 		}
@@ -724,14 +732,14 @@ func modeOrder(m Mode) int { return slices.Index(Modes(), m) }
 
 func wrxRow(u *UnitResult, thr string) Row {
 	lat := latencies(u.Samples)
-	st := Summarize(lat)
+	st, ans := Summarize(lat), Summarize(answered(u.Samples))
 	misses, rate := Misses(lat, u.Unit.Target)
 	r := Row{
 		Mode: ModeWRX, Planner: u.Unit.Planner, TargetMS: ms(u.Unit.Target), BudgetBytes: u.Unit.Budget, Throttle: thr,
 		N: len(u.Samples), NTimed: len(u.Samples), Accuracy: accuracy(u.Samples), AccuracySource: "measured",
-		P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(st.Max), MeanMS: ms(st.Mean),
+		P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(ans.Max), MeanMS: ms(ans.Mean), Refused: refused(u.Samples),
 		Misses: misses, MissRate: rate, MeetsTarget: Meets(st.P95, rate, u.Unit.Target),
-		PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, RSSIsolated: u.Isolated,
+		PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, ModelRSSBytes: modelRSS(u), RSSIsolated: u.Isolated,
 		MeanIOBytes: meanIO(u.Samples), Fallbacks: fallbacks(u.Samples),
 		ResidentBytes: u.ResidentBytes, PreloadBytes: u.PreloadBytes,
 	}
@@ -806,6 +814,25 @@ func meanIO(samples []Sample) float64 {
 		sum += float64(s.IOBytes)
 	}
 	return sum / float64(max(len(samples), 1))
+}
+
+// modelRSS is the unit's measured model memory: its peak resident set
+// above the floor, when it ran alone in its process.
+func modelRSS(u *UnitResult) int64 {
+	if !u.Isolated || u.FloorRSS <= 0 {
+		return 0
+	}
+	return max(u.PeakRSS-u.FloorRSS, 0)
+}
+
+func refused(samples []Sample) int {
+	n := 0
+	for _, s := range samples {
+		if s.Refused {
+			n++
+		}
+	}
+	return n
 }
 
 func fallbacks(samples []Sample) int {

@@ -78,7 +78,7 @@ func TestRunEndToEnd(t *testing.T) {
 	count := map[key]int{}
 	var want []key
 	for _, tg := range targets {
-		for _, m := range []Mode{ModeHoldInMemory, ModeLoadThenExec, ModeLayerwise} {
+		for _, m := range []Mode{ModeHoldInMemory, ModeQuantizedHold, ModeLoadThenExec, ModeLayerwise} {
 			want = append(want, key{m, "", ms(tg), 0})
 		}
 		for _, p := range opts.Planners {
@@ -100,6 +100,7 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	var holdAcc float64
+	answeredRows := 0
 	for _, r := range rep.Rows {
 		if r.Mode == ModeHoldInMemory {
 			holdAcc = r.Accuracy
@@ -115,11 +116,21 @@ func TestRunEndToEnd(t *testing.T) {
 			if r.MeanIOBytes == 0 {
 				t.Errorf("%s read nothing per request", r.Mode)
 			}
-		case ModeHoldInMemory:
+		case ModeHoldInMemory, ModeQuantizedHold:
 			if r.MeanIOBytes != 0 {
-				t.Errorf("hold-in-memory read %v bytes per request", r.MeanIOBytes)
+				t.Errorf("%s read %v shard bytes per request", r.Mode, r.MeanIOBytes)
 			}
 		case ModeWRX:
+			if r.Refused > 0 {
+				// Refused requests were not answered: misses and wrong.
+				if r.MissRate*float64(r.N) < float64(r.Refused) || r.Accuracy > float64(r.N-r.Refused)/float64(r.N) {
+					t.Errorf("wrx T=%vms B=%d: %d of %d refused, yet miss rate %v and accuracy %v", r.TargetMS, r.BudgetBytes, r.Refused, r.N, r.MissRate, r.Accuracy)
+				}
+			}
+			if r.Refused == r.N {
+				continue
+			}
+			answeredRows++
 			if r.WithinBound == nil || r.PeakWeightBytes <= 0 || r.PeakWeightBytes > r.WeightBoundBytes {
 				t.Errorf("wrx T=%vms B=%d: peak weights %d over the bound %d", r.TargetMS, r.BudgetBytes, r.PeakWeightBytes, r.WeightBoundBytes)
 			}
@@ -128,15 +139,23 @@ func TestRunEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	if answeredRows == 0 {
+		t.Error("WRX answered no request at any target")
+	}
 	// The baselines computed what hold-in-memory computed: every check
-	// passes, on the three timed requests.
+	// passes, on the three timed requests of the streaming ones and every
+	// request of quantized-hold.
 	for _, c := range rep.Meta.Checks {
-		if !c.Equal || c.Compared != 3 {
-			t.Errorf("check %+v: want equal on 3 requests", c)
+		want := 3
+		if c.Mode == ModeQuantizedHold {
+			want = len(tinyExamples)
+		}
+		if !c.Equal || c.Compared != want {
+			t.Errorf("check %+v: want equal on %d requests", c, want)
 		}
 	}
-	if len(rep.Meta.Checks) != 2 {
-		t.Errorf("%d checks, want 2", len(rep.Meta.Checks))
+	if len(rep.Meta.Checks) != 3 {
+		t.Errorf("%d checks, want 3", len(rep.Meta.Checks))
 	}
 	if len(rep.Planners) != len(targets)*len(budgets) {
 		t.Errorf("%d planner comparisons, want %d", len(rep.Planners), len(targets)*len(budgets))

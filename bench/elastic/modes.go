@@ -32,6 +32,11 @@ const (
 	// At 32 bits its layers run fused (bert.Model.Fuse), the fastest way
 	// this library computes a layer, so the baseline is not handicapped.
 	ModeHoldInMemory Mode = "hold-in-memory"
+	// ModeQuantizedHold keeps every shard resident at one fidelity,
+	// decoded tile by tile inside the product, and reads a request's word
+	// rows from the store: the whole model in a few MB at 2–4 bits, and
+	// the strongest simple alternative to streaming where it fits.
+	ModeQuantizedHold Mode = "quantized-hold"
 	// ModeLoadThenExec reads the whole model at one fidelity, then
 	// computes, for every request.
 	ModeLoadThenExec Mode = "load-then-exec"
@@ -42,7 +47,7 @@ const (
 
 // Modes lists every mode.
 func Modes() []Mode {
-	return []Mode{ModeWRX, ModeHoldInMemory, ModeLoadThenExec, ModeLayerwise}
+	return []Mode{ModeWRX, ModeHoldInMemory, ModeQuantizedHold, ModeLoadThenExec, ModeLayerwise}
 }
 
 // ParseMode returns the mode named s.
@@ -57,7 +62,8 @@ func ParseMode(s string) (Mode, error) {
 
 // server serves tokenized requests in one mode.
 type server interface {
-	Run(ctx context.Context, ids, typeIDs []int) ([]float32, elastic.RunInfo, error)
+	// Run serves a request that arrived at arrival (zero: now).
+	Run(ctx context.Context, arrival time.Time, ids, typeIDs []int) ([]float32, elastic.RunInfo, error)
 	// ResidentBytes is the weight memory every request holds.
 	ResidentBytes() int64
 	// PreloadBytes is the memory of the preload buffer.
@@ -78,7 +84,9 @@ func newBaseline(ctx context.Context, store *shardstore.Store, be backend.Backen
 	var opts pipeline.ExecOptions
 	switch mode {
 	case ModeHoldInMemory:
-		return newHold(ctx, store, be, f)
+		return newHold(ctx, store, be, f, true)
+	case ModeQuantizedHold:
+		return newHold(ctx, store, be, f, false)
 	case ModeLoadThenExec:
 		opts.LoadAll = true
 	case ModeLayerwise:
@@ -108,7 +116,7 @@ type fixed struct {
 	plan *plan.Plan
 }
 
-func (s *fixed) Run(ctx context.Context, ids, typeIDs []int) ([]float32, elastic.RunInfo, error) {
+func (s *fixed) Run(ctx context.Context, _ time.Time, ids, typeIDs []int) ([]float32, elastic.RunInfo, error) {
 	logits, st, err := s.ex.Run(ctx, s.plan, ids, typeIDs)
 	return logits, elastic.RunInfo{RunStats: st}, err
 }
@@ -123,20 +131,26 @@ type hold struct {
 	mem int64 // its weight bytes
 }
 
-func newHold(ctx context.Context, store *shardstore.Store, be backend.Backend, f quant.Fidelity) (*hold, error) {
+// newHold holds every shard of store at f; with wordTable also the whole
+// word-embedding table, else a request reads its rows from the store.
+func newHold(ctx context.Context, store *shardstore.Store, be backend.Backend, f quant.Fidelity, wordTable bool) (*hold, error) {
 	m, err := store.Uniform(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	words, err := store.WordTable(ctx)
-	if err != nil {
-		return nil, err
+	mem := store.ResidentBytes()
+	if wordTable {
+		words, err := store.WordTable(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.Embeddings.Word = words
+		mem += 4 * int64(len(words.Data))
 	}
-	m.Embeddings.Word = words
 	if err := m.Fuse(); err != nil {
 		return nil, err
 	}
-	mem := store.ResidentBytes() + 4*int64(len(words.Data)) + m.FusedBytes()
+	mem += m.FusedBytes()
 	for l, layer := range m.Layers {
 		for h := range m.Config.Heads {
 			for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
@@ -153,7 +167,7 @@ func newHold(ctx context.Context, store *shardstore.Store, be backend.Backend, f
 	return &hold{m: m, be: be, mem: mem}, nil
 }
 
-func (s *hold) Run(ctx context.Context, ids, typeIDs []int) ([]float32, elastic.RunInfo, error) {
+func (s *hold) Run(ctx context.Context, _ time.Time, ids, typeIDs []int) ([]float32, elastic.RunInfo, error) {
 	var info elastic.RunInfo
 	start := time.Now()
 	logits, err := s.m.Forward(ctx, s.be, ids, typeIDs)

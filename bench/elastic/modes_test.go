@@ -4,9 +4,11 @@ import (
 	"context"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/internal/storetest"
+	"github.com/wrxlabs/wrx/shardstore"
 )
 
 func TestBaselinesAgreeWithTheDenseModel(t *testing.T) {
@@ -19,13 +21,13 @@ func TestBaselinesAgreeWithTheDenseModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := 2 * m.Config.Layers * m.Config.Heads
-	for _, mode := range []Mode{ModeHoldInMemory, ModeLoadThenExec, ModeLayerwise} {
+	for _, mode := range []Mode{ModeHoldInMemory, ModeQuantizedHold, ModeLoadThenExec, ModeLayerwise} {
 		t.Run(string(mode), func(t *testing.T) {
 			r, err := newBaseline(ctx, s, be, mode, 32)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, info, err := r.Run(ctx, ids, nil)
+			got, info, err := r.Run(ctx, time.Time{}, ids, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,13 +39,30 @@ func TestBaselinesAgreeWithTheDenseModel(t *testing.T) {
 				t.Errorf("logits differ from the dense model by %.2e", d)
 			}
 			wantReads := full
-			if mode == ModeHoldInMemory {
+			if mode == ModeHoldInMemory || mode == ModeQuantizedHold {
 				wantReads = 0
 			}
 			if info.Reads != wantReads {
 				t.Errorf("%d blobs read per request, want %d", info.Reads, wantReads)
 			}
 		})
+	}
+	// At 4 bits quantized-hold holds the shards' 4-bit blobs and the
+	// resident parts, and no word table.
+	q4, err := newBaseline(ctx, s, be, ModeQuantizedHold, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want4 := s.ResidentBytes()
+	for l := range m.Config.Layers {
+		for h := range m.Config.Heads {
+			for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
+				want4 += s.Size(shardstore.Key{Layer: l, Head: h, Part: part, Fidelity: 4})
+			}
+		}
+	}
+	if got := q4.ResidentBytes(); got != want4 {
+		t.Errorf("quantized-hold@4 holds %d bytes, want %d (4-bit shards and resident parts)", got, want4)
 	}
 	if _, err := newBaseline(ctx, s, be, ModeLayerwise, 8); err == nil {
 		t.Error("a baseline at a fidelity the store lacks was accepted")

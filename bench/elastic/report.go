@@ -102,8 +102,8 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 
 	fmt.Fprintf(w, "\n**Baselines** (independent of target and budget)\n\n")
-	fmt.Fprintln(w, "| mode | accuracy | n timed | p50 ms | p95 ms | max ms | peak weights | peak RSS | IO/request |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| mode | accuracy | n timed | p50 ms | p95 ms | max ms | peak weights | peak RSS | model RSS | IO/request |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	seen := map[string]bool{}
 	for i := range r.Rows {
 		row := &r.Rows[i]
@@ -115,8 +115,9 @@ func (r *Report) Markdown(w io.Writer) {
 		if row.N != row.NTimed {
 			acc += "†"
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.1f | %s | %s | %s |\n", row.Label(), acc, row.NTimed,
-			row.P50MS, row.P95MS, row.MaxMS, units.FormatBytes(row.PeakWeightBytes), units.FormatBytes(row.PeakRSSBytes), units.FormatBytes(int64(row.MeanIOBytes)))
+		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n", row.Label(), acc, row.NTimed,
+			row.P50MS, row.P95MS, row.MaxMS, units.FormatBytes(row.PeakWeightBytes), units.FormatBytes(row.PeakRSSBytes),
+			units.FormatBytes(row.ModelRSSBytes), units.FormatBytes(int64(row.MeanIOBytes)))
 	}
 	for _, c := range m.Checks {
 		fmt.Fprintf(w, "\n† %s@%d computes what %s computes: predicted labels agree on %d of %d requests (equal: %v).",
@@ -125,17 +126,17 @@ func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "\n**WRX** (meets = p95 ≤ target and ≤ %.0f%% misses)\n\n", 100*MaxMissRate)
-	fmt.Fprintln(w, "| target ms | budget | planner | accuracy | p50 ms | p95 ms | max ms | miss | meets | fallbacks | peak weights | bound | peak RSS | IO/request | pred. loss | plan ms | pred. p50 ms | meas./pred. |")
-	fmt.Fprintln(w, "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| target ms | budget | planner | accuracy | p50 ms | p95 ms | max ms | miss | meets | refused | peak weights | bound | peak RSS | model RSS | IO/request | pred. loss | plan ms | pred. p50 ms | meas./pred. |")
+	fmt.Fprintln(w, "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for i := range r.Rows {
 		row := &r.Rows[i]
 		if row.Mode != ModeWRX {
 			continue
 		}
-		fmt.Fprintf(w, "| %.4g | %s | %s | %.4f | %.1f | %.1f | %.1f | %.1f%% | %s | %d | %s | %s | %s | %s | %.3g | %.2f | %.1f | %.2f |\n",
+		fmt.Fprintf(w, "| %.4g | %s | %s | %.4f | %.1f | %.1f | %.1f | %.1f%% | %s | %d | %s | %s | %s | %s | %s | %.3g | %.2f | %.1f | %.2f |\n",
 			row.TargetMS, units.FormatBytes(row.BudgetBytes), row.Planner, row.Accuracy, row.P50MS, row.P95MS, row.MaxMS,
-			100*row.MissRate, yesNo(row.MeetsTarget), row.Fallbacks, units.FormatBytes(row.PeakWeightBytes),
-			units.FormatBytes(row.WeightBoundBytes), units.FormatBytes(row.PeakRSSBytes), units.FormatBytes(int64(row.MeanIOBytes)), row.PredictedLoss, row.PlanMS,
+			100*row.MissRate, yesNo(row.MeetsTarget), row.Refused, units.FormatBytes(row.PeakWeightBytes),
+			units.FormatBytes(row.WeightBoundBytes), units.FormatBytes(row.PeakRSSBytes), units.FormatBytes(row.ModelRSSBytes), units.FormatBytes(int64(row.MeanIOBytes)), row.PredictedLoss, row.PlanMS,
 			row.PredictedP50MS, row.Overrun)
 	}
 

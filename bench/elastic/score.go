@@ -127,10 +127,30 @@ func agreement(a, b []Sample) (same, shared int) {
 	return same, shared
 }
 
+// refusedLatency stands for the latency of a refused request: it was
+// never answered, so it misses every target and sits above every
+// quantile of the answered ones.
+const refusedLatency = time.Duration(1 << 62)
+
+// latencies lists the samples' latencies, refused ones as refusedLatency.
 func latencies(samples []Sample) []time.Duration {
 	out := make([]time.Duration, len(samples))
 	for i, s := range samples {
 		out[i] = s.Latency
+		if s.Refused {
+			out[i] = refusedLatency
+		}
+	}
+	return out
+}
+
+// answered lists the latencies of the samples that got an answer.
+func answered(samples []Sample) []time.Duration {
+	var out []time.Duration
+	for _, s := range samples {
+		if !s.Refused {
+			out = append(out, s.Latency)
+		}
 	}
 	return out
 }

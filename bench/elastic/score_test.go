@@ -109,25 +109,6 @@ func TestAutoTargets(t *testing.T) {
 	}
 }
 
-func TestStatusField(t *testing.T) {
-	status := []byte("Name:\twrx\nVmPeak:\t  200000 kB\nVmHWM:\t   51234 kB\nVmRSS:\t   40000 kB\nThreads:\t5\n")
-	for field, want := range map[string]int64{"VmHWM": 51234 * 1024, "VmRSS": 40000 * 1024} {
-		got, err := statusField(status, field)
-		if err != nil || got != want {
-			t.Errorf("statusField(%s) = %d, %v; want %d", field, got, err, want)
-		}
-	}
-	if _, err := statusField(status, "VmSwap"); err == nil {
-		t.Error("a missing field gave no error")
-	}
-	if _, err := statusField(status, "Threads"); err == nil {
-		t.Error("a field without kB gave no error")
-	}
-	if procStatus("VmHWM") < 0 {
-		t.Error("negative VmHWM")
-	}
-}
-
 func TestReadsDiffer(t *testing.T) {
 	cases := []struct {
 		name string

@@ -5,19 +5,15 @@ import (
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/rss"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
@@ -121,16 +117,19 @@ type Sample struct {
 	Tokens int `json:"tokens"`
 	Label  int `json:"label"`
 	Pred   int `json:"pred"`
-	// Latency is the wall time of the request: planning (in WRX mode) and
-	// execution, from the tokenized input to the logits.
+	// Latency is the wall time of the request from its text to its
+	// logits: tokenizing, planning (in WRX mode) and execution.
 	Latency time.Duration `json:"latency_ns"`
 	// Exec is the executor's part of it (pipeline.RunStats.Latency).
 	Exec            time.Duration `json:"exec_ns"`
 	IOBytes         int64         `json:"io_bytes"`
 	PeakWeightBytes int64         `json:"peak_weight_bytes"`
 	InFlightBytes   int64         `json:"in_flight_bytes"`
-	// WRX only: whether the planner could not fit the request and ran its
-	// fastest plan, and the plan's predictions and in-flight bound.
+	// WRX only: whether no plan could answer the request in time, so it
+	// was refused (it counts as a miss and a wrong answer), whether it ran
+	// late with BestEffort, and the plan's predictions and in-flight
+	// bound.
+	Refused          bool          `json:"refused,omitempty"`
 	Fallback         bool          `json:"fallback,omitempty"`
 	PredictedLatency time.Duration `json:"predicted_latency_ns,omitempty"`
 	PredictedLoss    float64       `json:"predicted_loss,omitempty"`
@@ -147,6 +146,10 @@ type UnitResult struct {
 	// process of its own.
 	PeakRSS  int64 `json:"peak_rss_bytes"`
 	StartRSS int64 `json:"start_rss_bytes"`
+	// FloorRSS is its resident set once the store's manifest and tokenizer
+	// are loaded and no weights are: the runtime floor the memory budget
+	// is counted above.
+	FloorRSS int64 `json:"floor_rss_bytes"`
 	Isolated bool  `json:"isolated"`
 	// Direct says whether the store read with direct IO.
 	Direct        bool  `json:"direct_io"`
@@ -187,7 +190,7 @@ func (InProcess) Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 // requests, and with direct IO every read reaches the device.
 func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	u, set := job.Unit, &job.Setup
-	res := &UnitResult{Unit: u, StartRSS: procStatus("VmRSS")}
+	res := &UnitResult{Unit: u, StartRSS: rss.Current()}
 	examples := job.Examples
 	if u.Limit > 0 && u.Limit < len(examples) {
 		examples = examples[:u.Limit]
@@ -210,6 +213,7 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", u, err)
 	}
+	res.FloorRSS = rss.Current()
 	be, err := set.backend(u.Mode)
 	if err != nil {
 		return nil, err
@@ -232,29 +236,37 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	res.PreloadBytes = r.PreloadBytes()
 	// The first request pays one-time costs (thread start-up, first
 	// allocations) that are not the mode's; it is served and dropped.
-	if _, _, err := r.Run(ctx, encs[0].InputIDs, encs[0].TokenTypeIDs); err != nil {
+	if _, _, err := r.Run(ctx, time.Time{}, encs[0].InputIDs, encs[0].TokenTypeIDs); err != nil && !errors.Is(err, plan.ErrDeadline) {
 		return nil, fmt.Errorf("%v: warm-up on line %d: %w", u, examples[0].Line, err)
 	}
 	res.Setup = time.Since(start)
-	for i, ex := range examples {
-		enc := encs[i]
+	for _, ex := range examples {
+		// Latency is from text to answer: tokenizing counts.
 		t := time.Now()
-		logits, info, err := r.Run(ctx, enc.InputIDs, enc.TokenTypeIDs)
+		enc, err := tok.Encode(ex.Text, ex.Pair, set.maxLen())
+		if err != nil {
+			return nil, fmt.Errorf("%v: line %d: %w", u, ex.Line, err)
+		}
+		logits, info, err := r.Run(ctx, t, enc.InputIDs, enc.TokenTypeIDs)
 		lat := time.Since(t)
+		if errors.Is(err, plan.ErrDeadline) {
+			res.Samples = append(res.Samples, Sample{Line: ex.Line, Tokens: len(enc.InputIDs), Label: ex.Label, Pred: -1, Latency: lat, Refused: true})
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%v: line %d: %w", u, ex.Line, err)
 		}
 		sm := Sample{
 			Line: ex.Line, Tokens: len(enc.InputIDs), Label: ex.Label, Pred: argmax(logits),
 			Latency: lat, Exec: info.Latency, IOBytes: info.IOBytes,
-			PeakWeightBytes: info.PeakWeightBytes, InFlightBytes: info.InFlightBytes, Fallback: info.Fallback,
+			PeakWeightBytes: info.PeakWeightBytes, InFlightBytes: info.InFlightBytes, Fallback: info.Late,
 		}
 		if p := info.Plan; p != nil {
 			sm.PredictedLatency, sm.PredictedLoss, sm.InFlightBound = p.PredictedLatency, p.PredictedLoss, p.InFlightBytes
 		}
 		res.Samples = append(res.Samples, sm)
 	}
-	res.PeakRSS = procStatus("VmHWM")
+	res.PeakRSS = rss.Peak()
 	return res, nil
 }
 
@@ -313,39 +325,6 @@ func argmax(v []float32) int {
 		}
 	}
 	return best
-}
-
-// procStatus returns a memory field of /proc/self/status ("VmHWM": peak
-// resident set, "VmRSS": current) in bytes, or 0 where there is no such
-// file.
-func procStatus(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	v, _ := statusField(b, field)
-	return v
-}
-
-// statusField parses "Field:   1234 kB" out of a /proc/PID/status file.
-func statusField(status []byte, field string) (int64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok || name != field {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("status field %s: unexpected value %q", field, rest)
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("status field %s: %w", field, err)
-		}
-		return n * 1024, nil
-	}
-	return 0, errors.New("status field " + field + " not found")
 }
 
 // overlapsIO reports whether mode streams while it computes: such modes

@@ -65,7 +65,7 @@ latency_vs_target.png and memory.png.
 
 Every request starts cold: the store is read with direct IO and only the
 resident parts and the preload buffer stay in memory between requests. The
-baselines (hold-in-memory, load-then-exec, layerwise-pipeline, each at every
+baselines (hold-in-memory, quantized-hold, load-then-exec, layerwise-pipeline, each at every
 --fidelity) do not depend on target or budget: each runs once and is scored
 against every target; one that misses a target (p95 over it, or more than 5%
 of requests over it) fails there. WRX runs once per planner, target and budget.
@@ -87,7 +87,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 			&cli.StringFlag{Name: "task", Value: "sst2", Usage: "GLUE `TASK` of --data"},
 			&cli.StringFlag{Name: "data", Usage: "labelled evaluation `FILE.tsv`, e.g. SST-2 dev.tsv (required)"},
 			&cli.IntFlag{Name: "limit", Usage: "use only the first `N` examples (0: all)"},
-			&cli.StringFlag{Name: "modes", Value: "wrx,hold-in-memory,load-then-exec,layerwise-pipeline", Usage: "comma-separated `MODES`"},
+			&cli.StringFlag{Name: "modes", Value: "wrx,hold-in-memory,quantized-hold,load-then-exec,layerwise-pipeline", Usage: "comma-separated `MODES`"},
 			&cli.StringFlag{Name: "targets", Value: "auto", Usage: "comma-separated latency `TARGETS` (e.g. 20ms,40ms) or auto"},
 			&cli.IntFlag{Name: "auto-targets", Value: elasticbench.DefaultAutoTargets, Usage: "with --targets auto: about `N` targets"},
 			&cli.StringFlag{Name: "budgets", Value: "1MB,4MB,16MB", Usage: "comma-separated preload `BUDGETS` for WRX"},

@@ -35,9 +35,9 @@ func TestBenchCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, stdout)
 	}
-	// 2 targets × (3 baselines × 2 fidelities + 2 planners × 2 budgets).
-	if len(rows) != 2*(3*2+2*2) {
-		t.Errorf("%d rows, want 20", len(rows))
+	// 2 targets × (4 baselines × 2 fidelities + 2 planners × 2 budgets).
+	if want := 2 * (4*2 + 2*2); len(rows) != want {
+		t.Errorf("%d rows, want %d", len(rows), want)
 	}
 	for _, f := range []string{elasticbench.ResultsFile, elasticbench.MetaFile, elasticbench.PlannersFile, elasticbench.MarkdownFile,
 		elasticbench.AccuracyPNG, elasticbench.LatencyPNG, elasticbench.MemoryPNG} {
@@ -48,7 +48,7 @@ func TestBenchCommand(t *testing.T) {
 	// Resuming a complete run measures nothing again.
 	_, stderr, err := run(t, "", "--store", uri, "--data", data, "--targets", "1s,2s", "--budgets", "0,1MB",
 		"--planner", "both", "--fidelity", "4,32", "--baseline-limit", "2", "--in-process", "--resume", "--out", out)
-	if err != nil || strings.Count(stderr, "reused from the earlier run") != 2*3+2*2*2 || strings.Contains(stderr, "requests\n") {
+	if err != nil || strings.Count(stderr, "reused from the earlier run") != 2*4+2*2*2 || strings.Contains(stderr, "requests\n") {
 		t.Errorf("--resume: %v; log:\n%s", err, stderr)
 	}
 	stdout, _, err = run(t, "", "report", out)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,9 +86,13 @@ func TestClassifyJSON(t *testing.T) {
 		pairs    bool
 		wantKeys []string
 	}{
-		{"single", singles, false, []string{"label", "logits", "score", "scores", "text"}},
-		{"pairs", pairs, true, []string{"label", "logits", "pair", "score", "scores", "text"}},
+		{"single", singles, false, []string{"label", "logits", "problem", "score", "scores", "text"}},
+		{"pairs", pairs, true, []string{"label", "logits", "pair", "problem", "score", "scores", "text"}},
 	} {
+		if runtime.GOOS == "linux" { // resident sets are measured there
+			tc.wantKeys = append(tc.wantKeys, "model_rss_bytes")
+			sort.Strings(tc.wantKeys)
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"classify", "--model", dir, "--json"}
 			if tc.pairs {

@@ -33,9 +33,9 @@ The write is atomic: an interrupted or failed convert leaves no store.`,
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 		},
 		Action: func(c *cli.Context) error {
-			dir := c.String("model")
-			if dir == "" {
-				return fmt.Errorf("--model is required: a Hugging Face model directory")
+			dir, err := modelDir(c)
+			if err != nil {
+				return err
 			}
 			fids, err := quant.ParseFidelities(c.String("fidelities"))
 			if err != nil {

@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,7 +17,7 @@ import (
 var (
 	modelFlag = &cli.StringFlag{
 		Name:  "model",
-		Usage: "Hugging Face model `DIR` (config.json, model.safetensors, vocab.txt)",
+		Usage: "Hugging Face model `DIR` (config.json, model.safetensors or pytorch_model.bin, vocab.txt or tokenizer.json), or a hub model id ORG/NAME[@REVISION], read from the hub cache and pulled on first use",
 	}
 	backendFlag = &cli.StringFlag{
 		Name:  "backend",
@@ -65,12 +63,16 @@ var (
 		Value: "optimal",
 		Usage: "with --target: optimal (our optimizer) or greedy (the paper's two-pass greedy)",
 	}
+	bestEffortFlag = &cli.BoolFlag{
+		Name:  "best-effort",
+		Usage: "with --target: answer a request no plan can answer in time with the fastest plan, marked late, instead of refusing it",
+	}
 )
 
 // modelFlags are the flags that choose and run a model.
 func modelFlags() []cli.Flag {
 	return []cli.Flag{modelFlag, storeFlag, backendFlag, maxLenFlag, truncationFlag, fidelityFlag, throttleFlag, quietFlag,
-		targetFlag, budgetFlag, plannerFlag, threadsFlag}
+		targetFlag, budgetFlag, plannerFlag, bestEffortFlag, threadsFlag}
 }
 
 // truncation parses --truncation.
@@ -82,7 +84,7 @@ func truncation(c *cli.Context) (bert.Truncation, error) {
 	return m, nil
 }
 
-var errNoModel = errors.New("--model is required: a Hugging Face model directory (or --store URI)")
+var errNoModel = errors.New("--model is required: a Hugging Face model directory or hub id ORG/NAME (or --store URI)")
 
 // storeURI returns the store the flags name: --store, or --model converted
 // into the default storage on first use.
@@ -90,16 +92,11 @@ func storeURI(c *cli.Context) (string, error) {
 	if uri := c.String("store"); uri != "" {
 		return uri, nil
 	}
-	dir := c.String("model")
-	if dir == "" {
-		return "", errNoModel
+	dir, err := modelDir(c)
+	if err != nil {
+		return "", err
 	}
-	if st, err := os.Stat(dir); err != nil {
-		return "", fmt.Errorf("model directory: %w", err)
-	} else if !st.IsDir() {
-		return "", fmt.Errorf("model %s is not a directory", dir)
-	}
-	update, finish := progress.New("converting "+filepath.Base(dir)+" into the default store (once)", c.Bool("quiet"))
+	update, finish := progress.New("converting "+c.String("model")+" into the default store (once)", c.Bool("quiet"))
 	uri, converted, err := wrx.DefaultStore(c.Context, dir, wrx.DefaultStoreOptions{Progress: update})
 	finish()
 	if err != nil {
@@ -139,6 +136,7 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 		Target:     c.Duration("target"),
 		Budget:     budget,
 		Strategy:   c.String("planner"),
+		BestEffort: c.Bool("best-effort"),
 	})
 	if err != nil {
 		return nil, err

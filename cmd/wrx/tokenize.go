@@ -75,9 +75,9 @@ func loadTokenizer(c *cli.Context) (*bert.Tokenizer, error) {
 		defer s.Close()
 		return s.Tokenizer()
 	}
-	dir := c.String("model")
-	if dir == "" {
-		return nil, errNoModel
+	dir, err := modelDir(c)
+	if err != nil {
+		return nil, err
 	}
 	return bert.LoadTokenizer(dir)
 }

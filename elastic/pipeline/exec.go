@@ -13,7 +13,6 @@ import (
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
-	"github.com/wrxlabs/wrx/storage"
 )
 
 // Key is the store key of one blob of a plan.
@@ -89,10 +88,16 @@ type Executor struct {
 	opts  ExecOptions
 
 	mu      sync.RWMutex
-	preload map[shardstore.Key]any // decoded shards viewing their own buffers
-	pBytes  int64                  // preloaded shards and rows
-	words   bert.WordEmbeddings    // the store's rows, read per request
-	rows    *cachedWords           // preloaded word rows; nil when none
+	preload map[shardstore.Key]preloaded // decoded shards viewing their own buffers
+	pBytes  int64                        // preloaded shards and rows
+	words   bert.WordEmbeddings          // the store's rows, read per request
+	rows    *cachedWords                 // preloaded word rows; nil when none
+
+	// mem holds the executor's large buffers outside the collected heap,
+	// and keeps those of finished requests for the next ones, so that a
+	// request allocates next to nothing in steady state.
+	mem    *arena
+	closed bool
 }
 
 // NewExecutor loads the store's resident parts and returns an executor with
@@ -105,7 +110,11 @@ func NewExecutor(ctx context.Context, s *shardstore.Store, be backend.Backend, o
 	if opts.InFlight <= 0 {
 		opts.InFlight = plan.DefaultInFlight
 	}
-	return &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]any{}, words: skel.Embeddings.Word}, nil
+	e := &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]preloaded{}, words: skel.Embeddings.Word,
+		mem: newArena(opts.InFlight, runtime.GOMAXPROCS(0))}
+	// An executor dropped without Close still gives its maps back.
+	runtime.AddCleanup(e, func(a *arena) { a.release() }, e.mem)
+	return e, nil
 }
 
 // Config returns the model architecture.
@@ -139,29 +148,71 @@ func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error 
 		}
 	}
 	e.mu.RUnlock()
-	loaded := make(map[shardstore.Key]any, len(missing))
+	loaded := make(map[shardstore.Key]preloaded, len(missing))
+	drop := func() {
+		for _, p := range loaded {
+			e.mem.free(p.buf)
+		}
+	}
 	for _, k := range missing {
-		sh, err := e.store.ReadShard(ctx, k, nil)
+		buf, err := e.mem.bytes(e.store.BufferSize(k))
 		if err != nil {
+			drop()
+			return fmt.Errorf("preload: %s: %w", k.Describe(), err)
+		}
+		sh, err := e.store.ReadShard(ctx, k, buf)
+		if err != nil {
+			e.mem.free(buf)
+			drop()
 			return fmt.Errorf("preload: %w", err)
 		}
-		loaded[k] = sh
+		loaded[k] = preloaded{sh, buf}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for k := range e.preload {
+	if e.closed {
+		drop()
+		return errClosed
+	}
+	for k, p := range e.preload {
 		if !want[k] {
 			delete(e.preload, k)
+			e.mem.free(p.buf) // no request runs: we hold mu
 		}
 	}
-	for k, sh := range loaded {
-		e.preload[k] = sh
+	for k, p := range loaded {
+		e.preload[k] = p
 	}
 	e.pBytes = e.rowBytes()
 	for k := range e.preload {
 		e.pBytes += int64(e.store.BufferSize(k))
 	}
 	return nil
+}
+
+// preloaded is a shard in the preload buffer and the memory it views.
+type preloaded struct {
+	shard shardstore.Shard
+	buf   []byte
+}
+
+// errClosed is returned by an executor after Close.
+var errClosed = errors.New("executor: closed")
+
+// Close releases the executor's buffers, preload buffer included. Requests
+// in flight finish first; later ones fail.
+func (e *Executor) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	clear(e.preload)
+	e.rows = nil
+	e.skel.Embeddings.Word = e.words
+	e.pBytes = 0
+	return e.mem.release()
 }
 
 // PreloadBytes is the memory the preload buffer holds.
@@ -178,7 +229,7 @@ func (e *Executor) ResidentBytes() int64 { return e.store.ResidentBytes() }
 // arrival is one streamed shard, or the error that stopped the stream.
 type arrival struct {
 	key   shardstore.Key
-	shard any
+	shard shardstore.Shard
 	buf   []byte
 	err   error
 }
@@ -199,6 +250,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, RunStats{}, errClosed
+	}
 	stream, err := e.check(p)
 	if err != nil {
 		return nil, RunStats{}, err
@@ -217,7 +271,12 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	// The word rows are read before the shard stream starts: storage is one
 	// sequential device, as the planner models it, and no layer can start
 	// before its input exists anyway.
-	pass := bert.NewPass(e.be, c, len(ids))
+	act, err := e.mem.floats(bert.PassSize(c, len(ids)))
+	if err != nil {
+		return nil, RunStats{}, fmt.Errorf("executor: activations: %w", err)
+	}
+	defer e.mem.putFloats(act)
+	pass := bert.NewPassIn(e.be, c, len(ids), act)
 	if err := pass.Embed(ctx, &e.skel.Embeddings, ids, typeIDs); err != nil {
 		return nil, RunStats{}, fmt.Errorf("executor: %w", err)
 	}
@@ -227,8 +286,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	arrivals := make(chan arrival, slots)
 	free := make(chan []byte, slots)
 	var allocated int64
+	var taken [][]byte // the slots' buffers, back to e.bufs once the run is over
 	for range slots {
-		free <- nil // a slot; its buffer is allocated on first use
+		free <- nil // a slot; its buffer is taken on first use
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -242,11 +302,19 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 			case <-ctx.Done():
 				return
 			}
+			var err error
 			if buf == nil {
-				buf = storage.AlignedBuffer(bufSize)
-				allocated += int64(cap(buf)) // only this goroutine writes it before close
+				// Only this goroutine writes taken and allocated before
+				// wg.Done.
+				if buf, err = e.mem.blob(bufSize); err == nil {
+					taken = append(taken, buf)
+					allocated += int64(cap(buf))
+				}
 			}
-			sh, err := e.store.ReadShard(ctx, k, buf)
+			var sh shardstore.Shard
+			if err == nil {
+				sh, err = e.store.ReadShard(ctx, k, buf)
+			}
 			select {
 			case arrivals <- arrival{key: k, shard: sh, buf: buf, err: err}:
 			case <-ctx.Done():
@@ -260,6 +328,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	logits, err := e.compute(ctx, pass, p, arrivals, free, &stats)
 	cancel()
 	wg.Wait() // the IO goroutine has returned: nothing leaks, allocated is final
+	for _, b := range taken {
+		e.mem.putBlob(b) // no shard views it any more
+	}
 	if err != nil {
 		return nil, RunStats{}, err
 	}
@@ -341,56 +412,52 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 		stats.ComputeWait += time.Since(t)
 		return a, ok
 	}
-	next := func(want shardstore.Key, preloaded bool) (any, error) {
+	// next returns the shard want, from the preload buffer or the stream;
+	// a streamed one comes with its buffer, to release once folded in.
+	next := func(want shardstore.Key, preloaded bool) (shardstore.Shard, []byte, error) {
 		if preloaded {
-			return e.preload[want], nil
+			return e.preload[want].shard, nil, nil
 		}
 		a, ok := receive()
 		switch {
 		case !ok:
 			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("executor: %w", err)
+				return shardstore.Shard{}, nil, fmt.Errorf("executor: %w", err)
 			}
-			return nil, fmt.Errorf("executor: stream ended before %s", want.Describe())
+			return shardstore.Shard{}, nil, fmt.Errorf("executor: stream ended before %s", want.Describe())
 		case a.err != nil:
-			return nil, fmt.Errorf("executor: %w", a.err)
+			return shardstore.Shard{}, nil, fmt.Errorf("executor: %w", a.err)
 		case a.key != want:
-			return nil, fmt.Errorf("executor: stream delivered %s, want %s", a.key.Describe(), want.Describe())
+			return shardstore.Shard{}, nil, fmt.Errorf("executor: stream delivered %s, want %s", a.key.Describe(), want.Describe())
 		}
 		stats.Reads++
 		stats.IOBytes += e.store.Size(a.key)
-		return a, nil
+		return a.shard, a.buf, nil
 	}
-	release := func(v any) {
-		if a, ok := v.(arrival); ok {
-			free <- a.buf
+	release := func(buf []byte) {
+		if buf != nil {
+			free <- buf
 		}
-	}
-	shardOf := func(v any) any {
-		if a, ok := v.(arrival); ok {
-			return a.shard
-		}
-		return v
 	}
 	for l, lp := range pl.Layers {
 		res := &e.skel.Layers[l].Resident
 		pass.BeginLayer()
 		for _, ch := range lp.Shards {
-			v, err := next(Key(l, ch.Head, plan.Attention, ch.Bits), ch.Preloaded)
+			sh, buf, err := next(Key(l, ch.Head, plan.Attention, ch.Bits), ch.Preloaded)
 			if err != nil {
 				return nil, err
 			}
-			pass.AddAttention(shardOf(v).(*bert.AttentionShard))
-			release(v)
+			pass.AddAttention(sh.Attention)
+			release(buf)
 		}
 		pass.EndAttention(res)
 		for _, ch := range lp.Shards {
-			v, err := next(Key(l, ch.Head, plan.FFN, ch.Bits), ch.Preloaded)
+			sh, buf, err := next(Key(l, ch.Head, plan.FFN, ch.Bits), ch.Preloaded)
 			if err != nil {
 				return nil, err
 			}
-			pass.AddFFN(shardOf(v).(*bert.FFNShard))
-			release(v)
+			pass.AddFFN(sh.FFN)
+			release(buf)
 		}
 		pass.EndLayer(res)
 		if err := ctx.Err(); err != nil {

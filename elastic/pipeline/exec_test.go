@@ -290,16 +290,7 @@ func TestExecutorReadsExactlyPlanIO(t *testing.T) {
 	_, _, uri := testStore(t, "fixtures/tiny-bert", 2, 8)
 	ctx := context.Background()
 	be, _ := backend.Get("native")
-	st, err := storage.Open(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	counting := storage.Counting(st)
-	s, err := shardstore.Open(ctx, counting)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	counting, s := countedStore(t, uri)
 	e, err := NewExecutor(ctx, s, be, ExecOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -342,4 +333,65 @@ func TestComputeThreadsLeavesACore(t *testing.T) {
 	if n := ComputeThreads(); n < 1 || n > max(1, runtime.GOMAXPROCS(0)-1) {
 		t.Errorf("ComputeThreads() = %d with GOMAXPROCS %d", n, runtime.GOMAXPROCS(0))
 	}
+}
+
+// TestExecutorSteadyStateAllocatesLittle runs the same plan repeatedly,
+// at 32 and at 4 bits: after the first request the blob buffers and the
+// activations are reused, so what a request allocates (plan bookkeeping,
+// decoded matrix headers) does not grow with the bytes it streams, which
+// differ about eightfold.
+func TestExecutorSteadyStateAllocatesLittle(t *testing.T) {
+	_, s, _ := testStore(t, "fixtures/tiny-bert", 4, 32)
+	be, err := backend.Open("native", backend.Config{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	perRequest := func(bits quant.Fidelity) (allocs float64, bytes, streamed int64) {
+		e, err := NewExecutor(ctx, s, be, ExecOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := fullPlan(t, s, bits)
+		var st RunStats
+		run := func() {
+			if _, st, err = e.Run(ctx, p, testIDs, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const n = 20
+		allocs = testing.AllocsPerRun(n, run)
+		runtime.ReadMemStats(&after)
+		return allocs, int64(after.TotalAlloc-before.TotalAlloc) / (n + 1), st.IOBytes
+	}
+	a32, b32, io32 := perRequest(32)
+	a4, b4, io4 := perRequest(4)
+	t.Logf("per request: %.0f allocations, %d bytes at 32 bits (%d streamed); %.0f, %d at 4 bits (%d streamed)", a32, b32, io32, a4, b4, io4)
+	if io32 < 4*io4 {
+		t.Fatalf("streamed %d bytes at 32 bits, %d at 4: the comparison needs a large difference", io32, io4)
+	}
+	if float64(b32) > 1.25*float64(b4) || b32 > io32/2 {
+		t.Errorf("a request allocates %d bytes at 32 bits and %d at 4: allocation grows with the streamed bytes", b32, b4)
+	}
+}
+
+// countedStore opens the store at uri through a storage.Counting wrapper.
+func countedStore(t *testing.T, uri string) (*storage.CountingStore, *shardstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := storage.Open(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counting := storage.Counting(st)
+	s, err := shardstore.Open(ctx, counting)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return counting, s
 }

@@ -66,8 +66,13 @@ func (e *Executor) SetRows(ctx context.Context, ids []int) error {
 	}
 	var rows *cachedWords
 	if len(ids) > 0 {
-		rows = &cachedWords{hidden: H, index: make(map[int]int, len(ids)), data: make([]float32, len(ids)*H), store: e.words}
+		data, err := e.mem.newFloats(len(ids) * H)
+		if err != nil {
+			return fmt.Errorf("preload rows: %w", err)
+		}
+		rows = &cachedWords{hidden: H, index: make(map[int]int, len(ids)), data: data, store: e.words}
 		if err := e.words.Rows(ctx, ids, rows.data); err != nil {
+			e.mem.freeFloats(data)
 			return fmt.Errorf("preload rows: %w", err)
 		}
 		for i, id := range ids {
@@ -76,6 +81,15 @@ func (e *Executor) SetRows(ctx context.Context, ids []int) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closed {
+		if rows != nil {
+			e.mem.freeFloats(rows.data)
+		}
+		return errClosed
+	}
+	if e.rows != nil {
+		e.mem.freeFloats(e.rows.data) // no request runs: we hold mu
+	}
 	e.pBytes += bytes - e.rowBytes()
 	e.rows = rows
 	e.skel.Embeddings.Word = e.words

@@ -7,23 +7,13 @@ import (
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/shardstore"
-	"github.com/wrxlabs/wrx/storage"
 )
 
 func TestExecutorPreloadedRows(t *testing.T) {
 	m, _, uri := testStore(t, "fixtures/tiny-bert", 8)
 	ctx := context.Background()
 	be, _ := backend.Get("native")
-	st, err := storage.Open(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	counting := storage.Counting(st)
-	cs, err := shardstore.Open(ctx, counting)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	counting, cs := countedStore(t, uri)
 	sched := fullPlan(t, cs, 8)
 	e, err := NewExecutor(ctx, cs, be, ExecOptions{})
 	if err != nil {

@@ -70,8 +70,8 @@ func ExampleNew() {
 	}
 	fmt.Printf("%d reads, predicted %v ≤ %v, loss %.4f\n", len(p.IO), p.PredictedLatency.Round(time.Microsecond), p.Target, p.PredictedLoss)
 
-	// A target below what even an empty plan needs is an error that says
-	// what would work.
+	// A target below what the fastest plan that runs a shard needs is an
+	// error that says what would work.
 	_, err = pl.Plan(plan.Request{Target: time.Millisecond, Budget: budget, SeqLen: 20, Preload: pre})
 	var inf *plan.InfeasibleError
 	if errors.As(err, &inf) {
@@ -82,5 +82,5 @@ func ExampleNew() {
 	// layer 0: h0@8(resident) h1@8 h2@4 h3@4
 	// layer 1: h0@4 h1@4 h2@4 h3@4
 	// 14 reads, predicted 24.509ms ≤ 25ms, loss 0.0413
-	// 1ms: smallest feasible target 2.787ms
+	// 1ms: smallest feasible target 3.023ms
 }

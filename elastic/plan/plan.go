@@ -276,6 +276,10 @@ type Plan struct {
 	PredictedLoss float64 `json:"predicted_loss"`
 }
 
+// ErrDeadline means that no plan can answer a request by its deadline.
+// An *InfeasibleError wraps it and says what target would do.
+var ErrDeadline = errors.New("deadline cannot be met")
+
 // InfeasibleError says that no plan meets a request, and what would.
 type InfeasibleError struct {
 	Target time.Duration
@@ -291,6 +295,9 @@ type InfeasibleError struct {
 	// budget is not what limits it).
 	MinBudget int64
 }
+
+// Unwrap makes errors.Is(err, ErrDeadline) true.
+func (e *InfeasibleError) Unwrap() error { return ErrDeadline }
 
 func (e *InfeasibleError) Error() string {
 	s := fmt.Sprintf("plan: no plan meets target %v with budget %s at sequence length %d", e.Target, units.FormatBytesExact(e.Budget), e.SeqLen)
@@ -372,6 +379,7 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 	}
 	pre := &Preload{Target: target, Budget: budget, SeqLen: pl.opts.PreloadSeqLen, Shards: []ShardVersion{}}
 	rows, rowBytes, res := pl.preloadSplit(int64(target), budget)
+	res = pl.ensureShard(rows, res, int64(target), budget-rowBytes)
 	pre.Rows, pre.RowBytes = rows, rowBytes
 	pre.Bytes = pre.RowBytes
 	for s, f := range res {
@@ -386,6 +394,59 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 		return nil, fmt.Errorf("plan: internal error: %s planner preloaded %d bytes over budget %d", pl.opts.Strategy, pre.Bytes, budget)
 	}
 	return pre, nil
+}
+
+// ensureShard returns res, or, when no plan at the reference length can
+// run a shard with it in target (a plan must run one), res with one shard
+// version added within budget: the one that lets a plan run it resident
+// in target with the least loss, else (target too tight even for that at
+// the reference length, but maybe not for shorter requests) the one whose
+// resident plan is fastest, the least lossy among equals.
+func (pl *planner) ensureShard(rows []int, res []int8, target, budget int64) []int8 {
+	S := pl.opts.PreloadSeqLen
+	p := pl.st.problem(S, pl.opts.InFlight, pl.opts.RowReads)
+	p.readRows(S - int(pl.st.prof.Words.expectedHits(rows, S)))
+	if opt := pl.algo.plan(p, target, res); opt != nil && !runsNoShard(opt) {
+		return res
+	}
+	if p.singleShard(res, target) != nil {
+		return res
+	}
+	var used int64
+	for s, f := range res {
+		if f >= 0 {
+			used += pl.st.shardBytes(s, int(f))
+		}
+	}
+	var best []int8
+	bestMeets, bestLat, bestLoss := false, int64(math.MaxInt64), math.Inf(1)
+	opt := p.emptyOpt()
+	base := p.loss(opt)
+	for s := range p.N {
+		if res[s] >= 0 {
+			continue
+		}
+		for f := range p.F {
+			if used+pl.st.shardBytes(s, f) > budget {
+				break // versions grow with fidelity
+			}
+			opt[s] = int16(p.F + f)
+			loss := base - p.optLoss(s, optDrop) + p.optLoss(s, opt[s])
+			lat := p.simulate(opt, nil)
+			meets := lat <= target
+			better := meets && (!bestMeets || loss < bestLoss) ||
+				!meets && !bestMeets && (lat < bestLat || lat == bestLat && loss < bestLoss)
+			if better {
+				best, bestMeets, bestLat, bestLoss = slices.Clone(res), meets, lat, loss
+				best[s] = int8(f)
+			}
+		}
+		opt[s] = optDrop
+	}
+	if best == nil {
+		return res
+	}
+	return best
 }
 
 // rowShares are the parts of the budget Preload tries giving to word rows.
@@ -481,6 +542,15 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads)
 	p.readRows(req.SeqLen - req.CachedRows)
 	opt := pl.algo.plan(p, int64(req.Target), res)
+	if opt != nil && p.loss(opt) > p.bestSingleLoss() {
+		// A plan must run a shard, and one shard alone may beat what
+		// the algorithm found with few.
+		if single := p.singleShard(res, int64(req.Target)); single != nil && (runsNoShard(opt) || p.loss(single) < p.loss(opt)) {
+			opt = single
+		} else if runsNoShard(opt) {
+			opt = nil
+		}
+	}
 	if opt == nil || (pl.opts.MaxLoss > 0 && p.loss(opt) > pl.opts.MaxLoss) {
 		return nil, nil
 	}
@@ -523,15 +593,19 @@ func (pl *planner) minTarget(req Request) time.Duration {
 	budget := req.Budget
 	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads)
 	p.readRows(req.SeqLen - req.CachedRows)
-	floor := max(time.Duration(p.allDropped()), 1) // targets are positive
-	if pl.opts.MaxLoss == 0 {
-		// Dropping every shard is always a plan, and nothing is faster.
-		return floor
+	_, fastest := p.fastestShard(pl.residentFor(req))
+	hi := max(time.Duration(fastest), 1) // targets are positive
+	if pl.opts.MaxLoss == 0 && req.Preload != nil {
+		// Running one shard, the fastest, is always a plan, and nothing
+		// faster is.
+		return hi
 	}
-	// With a loss ceiling the answer depends on the algorithm: bisect on
-	// Plan itself, so the reported minimum is one Plan accepts and one
-	// nanosecond less is one it rejects.
-	lo, hi := floor-1, floor
+	// With a loss ceiling the answer depends on the algorithm, and without
+	// a fixed preload set a target may buy a resident shard that needs no
+	// read: bisect on Plan itself, between the latency of no shard at all
+	// (nothing is faster) and hi, so the reported minimum is one Plan
+	// accepts and one nanosecond less is one it rejects.
+	lo := min(max(time.Duration(p.allDropped()), 1), hi) - 1
 	for !pl.feasible(req, hi, budget) {
 		lo, hi = hi, 2*hi
 		if hi > time.Hour {
@@ -547,6 +621,32 @@ func (pl *planner) minTarget(req Request) time.Duration {
 		}
 	}
 	return hi
+}
+
+// residentFor is the resident set a request is planned with, when it
+// fixes one; else none (each target chooses its own, and a shard that
+// is not resident can only be slower).
+func (pl *planner) residentFor(req Request) []int8 {
+	if req.Preload != nil {
+		if res, _, err := pl.st.resident(req.Preload); err == nil {
+			return res
+		}
+	}
+	res := make([]int8, pl.st.N)
+	for i := range res {
+		res[i] = -1
+	}
+	return res
+}
+
+// runsNoShard reports whether an assignment drops every shard.
+func runsNoShard(opt []int16) bool {
+	for _, o := range opt {
+		if o != optDrop {
+			return false
+		}
+	}
+	return true
 }
 
 // minBudget is the smallest budget Plan accepts at req's target; -1 when
@@ -660,6 +760,74 @@ type LayerTiming struct {
 
 // lossOf sums per-shard losses in shard order, so that every caller gets the
 // same rounding.
+// A plan must run at least one shard. Attention is the only step that
+// mixes tokens, and the classifier reads the [CLS] position alone: with no
+// shard anywhere every input gets the same answer, which is a constant,
+// not a fast classification.
+
+// fastestShard returns the assignment that runs only the shard, at the
+// version, that finishes first (a resident version needs no read), and
+// its latency.
+func (p *problem) fastestShard(res []int8) ([]int16, int64) {
+	var best []int16
+	bestLat := int64(math.MaxInt64)
+	p.eachSingleShard(res, func(opt []int16, lat int64, _ float64) {
+		if lat < bestLat {
+			best, bestLat = slices.Clone(opt), lat
+		}
+	})
+	return best, bestLat
+}
+
+// singleShard returns the single-shard assignment with the least loss
+// (ties: the faster) that meets target, or nil when none does.
+func (p *problem) singleShard(res []int8, target int64) []int16 {
+	var best []int16
+	bestLoss, bestLat := math.Inf(1), int64(math.MaxInt64)
+	p.eachSingleShard(res, func(opt []int16, lat int64, loss float64) {
+		if lat <= target && (loss < bestLoss || (loss == bestLoss && lat < bestLat)) {
+			best, bestLoss, bestLat = slices.Clone(opt), loss, lat
+		}
+	})
+	return best
+}
+
+// bestSingleLoss is a lower bound on the loss of any single-shard
+// assignment: every shard dropped but the one whose best version saves
+// the most.
+func (p *problem) bestSingleLoss() float64 {
+	opt := p.emptyOpt()
+	base := p.loss(opt)
+	var save float64
+	for s := range p.N {
+		for o := range int16(2 * p.F) {
+			save = max(save, p.optLoss(s, optDrop)-p.optLoss(s, o))
+		}
+	}
+	return base - save
+}
+
+// eachSingleShard calls fn for every assignment that runs one shard,
+// streamed at one of its versions or at its resident one, with its
+// simulated latency and loss. fn must not keep opt.
+func (p *problem) eachSingleShard(res []int8, fn func(opt []int16, lat int64, loss float64)) {
+	opt := p.emptyOpt()
+	base := p.loss(opt)
+	for s := range p.N {
+		for o := range int16(p.F + 1) {
+			if o == int16(p.F) { // the resident version, if any
+				if res[s] < 0 {
+					continue
+				}
+				o += int16(res[s])
+			}
+			opt[s] = o
+			fn(opt, p.simulate(opt, nil), base-p.optLoss(s, optDrop)+p.optLoss(s, o))
+		}
+		opt[s] = optDrop
+	}
+}
+
 func lossOf(st *static, opt []int16) float64 {
 	sum := 0.0
 	for s, o := range opt {

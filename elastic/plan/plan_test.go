@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -184,31 +185,36 @@ func TestPlanJSONHandCase(t *testing.T) {
 	}
 }
 
-// Below the latency of dropping every shard nothing is feasible, and the
-// error says so: by hand, 1700 + 50 + 200 + 30 µs for one layer.
+// A plan must run a shard. Below the latency of the fastest one nothing is
+// feasible, and the error says so: by hand, the batched row read (100 µs +
+// 1600 B at 1 MB/s), embedding 50 µs, the layer's fixed 200 µs, one
+// resident shard (1000−200)/2 = 400 µs and the head 30 µs: 2380 µs. With
+// 1 MB of budget the preload set holds the shard that loses least, head 0
+// at 8 bits, so the plan there reads nothing and loses 0.1 + 0.5.
 func TestInfeasibleHandCase(t *testing.T) {
 	pl, err := New(timingProfiles(1), Options{RowReads: RowReadsBatched})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = pl.Plan(Request{Target: 1979 * us, Budget: 1 << 20, SeqLen: 16})
+	_, err = pl.Plan(Request{Target: 2379 * us, Budget: 1 << 20, SeqLen: 16})
 	var ie *InfeasibleError
 	if !errors.As(err, &ie) {
 		t.Fatalf("got %v, want an *InfeasibleError", err)
 	}
-	want := &InfeasibleError{Target: 1979 * us, Budget: 1 << 20, SeqLen: 16, MinTarget: 1980 * us, MinBudget: -1}
+	want := &InfeasibleError{Target: 2379 * us, Budget: 1 << 20, SeqLen: 16, MinTarget: 2380 * us, MinBudget: -1}
 	if diff := cmp.Diff(want, ie); diff != "" {
 		t.Errorf("error (-want +got):\n%s", diff)
 	}
-	if got, err := MinTarget(pl, 1<<20, 16); err != nil || got != 1980*us {
-		t.Errorf("MinTarget = %v, %v; want 1.98ms", got, err)
+	if got, err := MinTarget(pl, 1<<20, 16); err != nil || got != 2380*us {
+		t.Errorf("MinTarget = %v, %v; want 2.38ms", got, err)
 	}
-	plan, err := pl.Plan(Request{Target: 1980 * us, Budget: 1 << 20, SeqLen: 16})
+	plan, err := pl.Plan(Request{Target: 2380 * us, Budget: 1 << 20, SeqLen: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.PredictedLoss != 1.5 || len(plan.IO) != 0 {
-		t.Errorf("at the minimum target the plan runs %v with loss %v, want nothing and 1.5", plan.Layers, plan.PredictedLoss)
+	want1 := []ShardChoice{{Head: 0, Bits: 8, Preloaded: true}}
+	if !cmp.Equal(plan.Layers[0].Shards, want1) || math.Abs(plan.PredictedLoss-0.6) > 1e-12 || len(plan.IO) != 0 {
+		t.Errorf("at the minimum target the plan runs %+v with loss %v and %d reads, want %+v, 0.6 and none", plan.Layers, plan.PredictedLoss, len(plan.IO), want1)
 	}
 }
 

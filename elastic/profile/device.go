@@ -310,8 +310,8 @@ func (d *deviceRun) compute(ctx context.Context) (plan.ComputeTable, []plan.Dequ
 			if err != nil {
 				return plan.ComputeTable{}, nil, err
 			}
-			byFid[i].attn = append(byFid[i].attn, a.(*bert.AttentionShard))
-			byFid[i].ffn = append(byFid[i].ffn, ff.(*bert.FFNShard))
+			byFid[i].attn = append(byFid[i].attn, a.Attention)
+			byFid[i].ffn = append(byFid[i].ffn, ff.FFN)
 		}
 	}
 	res := &skel.Layers[0].Resident

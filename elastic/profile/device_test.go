@@ -39,10 +39,12 @@ func TestMeasureReadsFitsThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("fitted %.4g B/s, %v per read; throttle %v", bw, lat, dev)
-	if r := bw / dev.Bandwidth; r < 0.8 || r > 1.2 {
+	// A loaded machine only ever makes reads slower: the fit may err on
+	// that side more than on the other.
+	if r := bw / dev.Bandwidth; r < 0.6 || r > 1.2 {
 		t.Errorf("fitted bandwidth %.3g B/s, throttle %.3g B/s", bw, dev.Bandwidth)
 	}
-	if r := float64(lat) / float64(dev.Latency); r < 0.8 || r > 1.2 {
+	if r := float64(lat) / float64(dev.Latency); r < 0.8 || r > 1.5 {
 		t.Errorf("fitted latency %v, throttle %v", lat, dev.Latency)
 	}
 }

@@ -188,14 +188,7 @@ func loadShardDense(ctx context.Context, store *shardstore.Store, l, h int, f qu
 	if err != nil {
 		return nil, nil, err
 	}
-	a, ok := sa.(*bert.AttentionShard)
-	if !ok {
-		return nil, nil, fmt.Errorf("shard layer %d head %d attn at %d bits decoded as %T", l, h, int(f), sa)
-	}
-	ff, ok := sf.(*bert.FFNShard)
-	if !ok {
-		return nil, nil, fmt.Errorf("shard layer %d head %d ffn at %d bits decoded as %T", l, h, int(f), sf)
-	}
+	a, ff := sa.Attention, sf.FFN
 	// Biases view the blob buffer, which the shard keeps alive.
 	return &bert.AttentionShard{
 			Query: expandDense(a.Query), Key: expandDense(a.Key), Value: expandDense(a.Value), Output: expandDense(a.Output),

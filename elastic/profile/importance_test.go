@@ -200,7 +200,7 @@ func TestImportanceMatchesBruteForce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ly.Attention[tc.head], ly.FFN[tc.head] = a.(*bert.AttentionShard), f.(*bert.FFNShard)
+			ly.Attention[tc.head], ly.FFN[tc.head] = a.Attention, f.FFN
 		}
 		got, correct := forward(&m)
 		var want float64

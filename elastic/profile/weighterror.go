@@ -143,10 +143,9 @@ func shardErrors(ctx context.Context, s *shardstore.Store, m *bert.Model, l, h i
 			}
 			var got []backend.Matrix
 			var want [][]float32
-			switch v := sh.(type) {
-			case *bert.AttentionShard:
+			if v := sh.Attention; v != nil {
 				got, want = []backend.Matrix{v.Query, v.Key, v.Value, v.Output}, ref[:4]
-			case *bert.FFNShard:
+			} else if v := sh.FFN; v != nil {
 				got, want = []backend.Matrix{v.Up, v.Down}, ref[4:]
 			}
 			for i, g := range got {

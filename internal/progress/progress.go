@@ -28,3 +28,21 @@ func New(desc string, quiet bool) (update func(done, total int), finish func()) 
 			bar.Finish()
 		}
 }
+
+// NewBytes is New for a count of bytes: the bar shows sizes and a rate.
+func NewBytes(desc string, quiet bool) (update func(done, total int), finish func()) {
+	if quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
+		return func(int, int) {}, func() {}
+	}
+	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(desc), progressbar.OptionShowBytes(true),
+		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	return func(done, total int) {
+			if bar.GetMax64() != int64(total) {
+				bar.ChangeMax64(int64(total))
+			}
+			bar.Set64(int64(done))
+		}, func() {
+			bar.Finish()
+		}
+}

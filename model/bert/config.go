@@ -11,6 +11,21 @@ const (
 	TypeDistilBERT = "distilbert"
 )
 
+// ProblemType says how a classifier's logits become scores, as the
+// problem_type of a Hugging Face config does.
+type ProblemType string
+
+// The problem types of transformers' sequence classifiers.
+const (
+	// SingleLabel: one label per input, a softmax over the logits.
+	SingleLabel ProblemType = "single_label_classification"
+	// MultiLabel: any number of labels per input, a sigmoid per logit.
+	MultiLabel ProblemType = "multi_label_classification"
+	// Regression: the logits are the answer (a regression value, or a
+	// reranker's relevance score).
+	Regression ProblemType = "regression"
+)
+
 // Config is the architecture of a model, read from a Hugging Face
 // config.json (both BERT and DistilBERT spellings map onto it).
 type Config struct {
@@ -26,6 +41,22 @@ type Config struct {
 	Activation   string   `json:"activation"` // "gelu" (erf)
 	Labels       []string `json:"labels"`     // index = class id, from id2label
 	PadTokenID   int      `json:"pad_token_id"`
+	// ProblemType is the head's problem_type; empty means the default
+	// (see Problem).
+	ProblemType ProblemType `json:"problem_type,omitempty"`
+}
+
+// Problem returns how the head's logits become scores: ProblemType when
+// set, else as transformers decides for a config without problem_type,
+// Regression for a single output and SingleLabel otherwise.
+func (c *Config) Problem() ProblemType {
+	if c.ProblemType != "" {
+		return c.ProblemType
+	}
+	if len(c.Labels) == 1 {
+		return Regression
+	}
+	return SingleLabel
 }
 
 // HeadDim is the width of one attention head.
@@ -59,6 +90,7 @@ var bertKeys = map[string]string{
 	"Activation":   "hidden_act",
 	"Labels":       "id2label",
 	"PadTokenID":   "pad_token_id",
+	"ProblemType":  "problem_type",
 }
 
 var distilKeys = map[string]string{
@@ -73,6 +105,7 @@ var distilKeys = map[string]string{
 	"Activation":   "activation",
 	"Labels":       "id2label",
 	"PadTokenID":   "pad_token_id",
+	"ProblemType":  "problem_type",
 }
 
 // Validate reports the first inconsistency in c: an unsupported model type
@@ -122,6 +155,11 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Labels) == 0 {
 		return fmt.Errorf("%s: no labels; a classifier needs at least one", c.hfKey("Labels"))
+	}
+	switch c.ProblemType {
+	case "", SingleLabel, MultiLabel, Regression:
+	default:
+		return fmt.Errorf("%s %q is not supported (supported: %q, %q, %q)", c.hfKey("ProblemType"), c.ProblemType, SingleLabel, MultiLabel, Regression)
 	}
 	if c.PadTokenID < 0 || c.PadTokenID >= c.VocabSize {
 		return fmt.Errorf("%s %d is outside the vocabulary [0,%d)", c.hfKey("PadTokenID"), c.PadTokenID, c.VocabSize)

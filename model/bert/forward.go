@@ -45,8 +45,25 @@ type Pass struct {
 
 // NewPass returns a Pass for a sequence of seqLen tokens.
 func NewPass(be backend.Backend, cfg *Config, seqLen int) *Pass {
+	return NewPassIn(be, cfg, seqLen, make([]float32, PassSize(cfg, seqLen)))
+}
+
+// PassSize is how many float32 values the activations of a Pass of seqLen
+// tokens take.
+func PassSize(cfg *Config, seqLen int) int {
 	h, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
-	buf := make([]float32, 2*seqLen*h+5*seqLen*d+seqLen*seqLen+seqLen*f)
+	return 2*seqLen*h + 5*seqLen*d + seqLen*seqLen + seqLen*f
+}
+
+// NewPassIn is NewPass with its activations in buf, which must hold at
+// least PassSize(cfg, seqLen) values; callers that run many requests reuse
+// one buffer instead of allocating per request. The Pass owns buf until
+// it is no longer used.
+func NewPassIn(be backend.Backend, cfg *Config, seqLen int, buf []float32) *Pass {
+	h, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
+	if need := PassSize(cfg, seqLen); len(buf) < need {
+		panic(fmt.Sprintf("bert: pass buffer of %d values, %d tokens need %d", len(buf), seqLen, need))
+	}
 	take := func(n int) []float32 {
 		s := buf[:n:n]
 		buf = buf[n:]

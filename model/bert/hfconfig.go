@@ -37,7 +37,10 @@ func LoadConfig(path string) (*Config, error) {
 // out take the defaults of the Hugging Face BertConfig and DistilBertConfig
 // classes, as transformers does. Labels come from id2label, whose keys must
 // be exactly 0..n-1; without id2label, num_labels (default 2) labels named
-// LABEL_0, LABEL_1, ... are made, again as transformers does.
+// LABEL_0, LABEL_1, ... are made, again as transformers does. problem_type
+// (single_label_classification, multi_label_classification or regression)
+// says how the logits become scores; without it a model with one label is
+// a regression and one with more a single-label classifier (Config.Problem).
 func ParseConfig(data []byte) (*Config, error) {
 	var head struct {
 		ModelType *string `json:"model_type"`
@@ -71,8 +74,9 @@ func ParseConfig(data []byte) (*Config, error) {
 
 // hfLabels is the label part common to every Hugging Face config.
 type hfLabels struct {
-	ID2Label  map[string]string `json:"id2label"`
-	NumLabels *int              `json:"num_labels"`
+	ID2Label    map[string]string `json:"id2label"`
+	NumLabels   *int              `json:"num_labels"`
+	ProblemType *string           `json:"problem_type"`
 }
 
 type hfBERT struct {
@@ -129,6 +133,7 @@ func parseBERT(data []byte) (*Config, error) {
 		Activation:   or(h.HiddenAct, "gelu"),
 		Labels:       labels,
 		PadTokenID:   or(h.PadTokenID, 0),
+		ProblemType:  ProblemType(or(h.ProblemType, "")),
 	}, nil
 }
 
@@ -158,6 +163,7 @@ func parseDistilBERT(data []byte) (*Config, error) {
 		Activation:   or(h.Activation, "gelu"),
 		Labels:       labels,
 		PadTokenID:   or(h.PadTokenID, 0),
+		ProblemType:  ProblemType(or(h.ProblemType, "")),
 	}, nil
 }
 

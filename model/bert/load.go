@@ -17,7 +17,8 @@ import (
 type LoadOptions struct{}
 
 // Load reads a Hugging Face model directory (config.json plus
-// model.safetensors or a sharded model.safetensors.index.json), checks that
+// model.safetensors, a sharded model.safetensors.index.json or
+// pytorch_model.bin; see OpenCheckpoint), checks that
 // every tensor the architecture needs is present with the expected shape,
 // and returns the model with every layer cut into head shards.
 func Load(dir string, opts LoadOptions) (*Model, error) {
@@ -36,7 +37,7 @@ func Load(dir string, opts LoadOptions) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := FromSafetensors(cfg, w, opts)
+	m, err := FromTensors(cfg, w, opts)
 	if err != nil {
 		return nil, fmt.Errorf("bert: model %s: %w", dir, err)
 	}
@@ -53,7 +54,7 @@ type tensorNames struct {
 	headDense, classifier             string
 }
 
-func namesFor(cfg *Config, w *Safetensors) tensorNames {
+func namesFor(cfg *Config, w Tensors) tensorNames {
 	if cfg.ModelType == TypeDistilBERT {
 		p := "distilbert."
 		// A bare DistilBertModel is saved without the prefix.
@@ -134,7 +135,7 @@ func (n *tensorNames) specs(cfg *Config) []tensorSpec {
 
 // checkTensors reports every missing, misshapen or non-float tensor: the
 // first one in full, then how many more there are.
-func checkTensors(w *Safetensors, specs []tensorSpec) error {
+func checkTensors(w Tensors, specs []tensorSpec) error {
 	var problems []string
 	for _, sp := range specs {
 		info, ok := w.Info(sp.name)
@@ -169,11 +170,16 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-// FromSafetensors builds a model of architecture cfg from checkpoint
-// tensors, cutting every layer into head shards as the package
-// documentation describes. cfg must be valid; the tensors are checked for
-// presence and shape before anything is converted.
+// FromSafetensors is FromTensors for a safetensors checkpoint.
 func FromSafetensors(cfg *Config, w *Safetensors, opts LoadOptions) (*Model, error) {
+	return FromTensors(cfg, w, opts)
+}
+
+// FromTensors builds a model of architecture cfg from checkpoint tensors
+// (safetensors or PyTorch), cutting every layer into head shards as the
+// package documentation describes. cfg must be valid; the tensors are
+// checked for presence, dtype and shape before anything is converted.
+func FromTensors(cfg *Config, w Tensors, opts LoadOptions) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

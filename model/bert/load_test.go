@@ -467,7 +467,7 @@ func TestLoadErrors(t *testing.T) {
 			}
 			return dir
 		}, func(dir string) []string {
-			return []string{dir, "neither model.safetensors nor model.safetensors.index.json exists"}
+			return []string{dir, "none of model.safetensors, model.safetensors.index.json or pytorch_model.bin exists"}
 		}},
 		{"nonexistent dir", func(t *testing.T) string {
 			return filepath.Join(t.TempDir(), "no", "such", "model")

@@ -363,10 +363,23 @@ func OpenSafetensorsIndex(indexPath string) (*Safetensors, error) {
 	return s, nil
 }
 
+// Tensors is a checkpoint's named tensors: a safetensors file, a sharded
+// safetensors checkpoint, or a PyTorch state dict.
+type Tensors interface {
+	// Names returns the tensor names, sorted.
+	Names() []string
+	// Info returns a tensor's dtype and shape, and whether it exists.
+	Info(name string) (TensorInfo, bool)
+	// Float32 returns a tensor's elements as float32 in row-major order;
+	// only F32, F16 and BF16 tensors convert.
+	Float32(name string) ([]float32, error)
+}
+
 // OpenCheckpoint opens the weights of a Hugging Face model directory:
-// model.safetensors, or the sharded checkpoint of
-// model.safetensors.index.json when there is no single file.
-func OpenCheckpoint(dir string) (*Safetensors, error) {
+// model.safetensors, else the sharded checkpoint of
+// model.safetensors.index.json, else pytorch_model.bin, as transformers
+// prefers them.
+func OpenCheckpoint(dir string) (Tensors, error) {
 	single := filepath.Join(dir, SafetensorsFile)
 	if _, err := os.Stat(single); err == nil {
 		return OpenSafetensors(single)
@@ -375,7 +388,15 @@ func OpenCheckpoint(dir string) (*Safetensors, error) {
 	if _, err := os.Stat(index); err == nil {
 		return OpenSafetensorsIndex(index)
 	}
-	return nil, fmt.Errorf("bert: no weights in %s: neither %s nor %s exists", dir, SafetensorsFile, SafetensorsIndexFile)
+	bin := filepath.Join(dir, PyTorchFile)
+	if _, err := os.Stat(bin); err == nil {
+		return OpenPyTorch(bin)
+	}
+	if _, err := os.Stat(filepath.Join(dir, PyTorchIndexFile)); err == nil {
+		return nil, fmt.Errorf("bert: weights in %s: a sharded PyTorch checkpoint (%s) is not supported; save the model as safetensors",
+			dir, PyTorchIndexFile)
+	}
+	return nil, fmt.Errorf("bert: no weights in %s: none of %s, %s or %s exists", dir, SafetensorsFile, SafetensorsIndexFile, PyTorchFile)
 }
 
 // Names returns the tensor names, sorted.

@@ -436,8 +436,9 @@ func TestOpenSafetensorsIndex(t *testing.T) {
 		t.Errorf("tensor b (-want +got):\n%s", diff)
 	}
 	// OpenCheckpoint falls back to the index when there is no single file.
-	if st, err = bert.OpenCheckpoint(dir); err != nil || len(st.Names()) != 2 {
-		t.Errorf("OpenCheckpoint(%s) = %v, %v; want the two indexed tensors", dir, st.Names(), err)
+	ck, err := bert.OpenCheckpoint(dir)
+	if err != nil || len(ck.Names()) != 2 {
+		t.Fatalf("OpenCheckpoint(%s) = %v; want the two indexed tensors", dir, err)
 	}
 }
 

@@ -99,6 +99,10 @@ type TokenizerOptions struct {
 	// Truncation selects how a pair too long for the limit is cut:
 	// TruncateRust (the zero value) or TruncatePython.
 	Truncation Truncation `json:"truncation,omitempty"`
+	// MaxLen, if positive, caps the length of every encoding, special
+	// tokens included, whatever length Encode is asked for: the
+	// max_length of a tokenizer.json's truncation. 0: no cap.
+	MaxLen int `json:"max_len,omitempty"`
 }
 
 // Tokenizer is the BERT BasicTokenizer followed by WordPiece, reproducing
@@ -147,6 +151,9 @@ func newTokenizer(v *Vocab, opts TokenizerOptions) (*Tokenizer, error) {
 	if opts.Truncation != TruncateRust && opts.Truncation != TruncatePython {
 		return nil, fmt.Errorf("bert: unknown truncation mode %d", int(opts.Truncation))
 	}
+	if opts.MaxLen < 0 {
+		return nil, fmt.Errorf("bert: negative tokenizer length cap %d", opts.MaxLen)
+	}
 	t := &Tokenizer{vocab: v, opts: opts, lower: !opts.KeepCase}
 	t.strip = (t.lower && opts.Accents != AccentsKeep) || opts.Accents == AccentsStrip
 	t.cls, _ = v.ID(TokenCLS)
@@ -164,11 +171,14 @@ type tokenizerConfig struct {
 	DoBasicTokenize      *bool `json:"do_basic_tokenize"`
 }
 
-// LoadTokenizer reads vocab.txt and tokenizer_config.json from a Hugging
-// Face model directory. Without tokenizer_config.json, or without
-// do_lower_case in it, the tokenizer lowercases, as BertTokenizer does.
-// Settings this package does not implement (tokenize_chinese_chars or
-// do_basic_tokenize set to false) are refused rather than ignored.
+// LoadTokenizer reads a Hugging Face model directory's tokenizer: vocab.txt,
+// or when there is none tokenizer.json (see LoadTokenizerJSON), with the
+// settings of tokenizer_config.json, which win over tokenizer.json's as
+// they do in transformers' BertTokenizerFast. Without tokenizer_config.json,
+// or without do_lower_case in it, the tokenizer lowercases, as
+// BertTokenizer does. Settings this package does not implement
+// (tokenize_chinese_chars or do_basic_tokenize set to false) are refused
+// rather than ignored.
 //
 // The tokenizer truncates as the Rust tokenizer does whatever
 // tokenizer_class says: AutoTokenizer loads "BertTokenizer" as
@@ -181,40 +191,59 @@ func LoadTokenizer(dir string) (*Tokenizer, error) {
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("bert: tokenizer directory %s is not a directory", dir)
 	}
-	v, err := LoadVocab(filepath.Join(dir, VocabFile))
-	if err != nil {
+	vocabPath, jsonPath := filepath.Join(dir, VocabFile), filepath.Join(dir, TokenizerJSONFile)
+	var (
+		v    *Vocab
+		opts TokenizerOptions
+	)
+	if _, err := os.Stat(vocabPath); errors.Is(err, fs.ErrNotExist) {
+		data, err := os.ReadFile(jsonPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("bert: no tokenizer in %s: neither %s nor %s exists", dir, VocabFile, TokenizerJSONFile)
+		} else if err != nil {
+			return nil, fmt.Errorf("bert: read tokenizer: %w", err)
+		}
+		if v, opts, err = parseTokenizerJSON(data); err != nil {
+			return nil, fmt.Errorf("bert: tokenizer %s: %w", jsonPath, err)
+		}
+	} else if v, err = LoadVocab(vocabPath); err != nil {
 		return nil, err
 	}
-	cfgPath := filepath.Join(dir, TokenizerConfigFile)
-	var opts TokenizerOptions
+	if err := readTokenizerConfig(filepath.Join(dir, TokenizerConfigFile), &opts); err != nil {
+		return nil, err
+	}
+	return newTokenizer(v, opts)
+}
+
+// readTokenizerConfig applies tokenizer_config.json, if present, to opts.
+func readTokenizerConfig(cfgPath string, opts *TokenizerOptions) error {
 	data, err := os.ReadFile(cfgPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		// BertTokenizer's defaults.
+		return nil // BertTokenizer's defaults, or tokenizer.json's settings
 	case err != nil:
-		return nil, fmt.Errorf("bert: read tokenizer config: %w", err)
-	default:
-		var c tokenizerConfig
-		if err := json.Unmarshal(data, &c); err != nil {
-			return nil, fmt.Errorf("bert: parse tokenizer config %s: %w", cfgPath, err)
-		}
-		if c.DoLowerCase != nil {
-			opts.KeepCase = !*c.DoLowerCase
-		}
-		if c.StripAccents != nil {
-			opts.Accents = AccentsKeep
-			if *c.StripAccents {
-				opts.Accents = AccentsStrip
-			}
-		}
-		if c.TokenizeChineseChars != nil && !*c.TokenizeChineseChars {
-			return nil, fmt.Errorf("bert: tokenizer config %s: tokenize_chinese_chars=false is not supported", cfgPath)
-		}
-		if c.DoBasicTokenize != nil && !*c.DoBasicTokenize {
-			return nil, fmt.Errorf("bert: tokenizer config %s: do_basic_tokenize=false is not supported", cfgPath)
+		return fmt.Errorf("bert: read tokenizer config: %w", err)
+	}
+	var c tokenizerConfig
+	if err := json.Unmarshal(data, &c); err != nil {
+		return fmt.Errorf("bert: parse tokenizer config %s: %w", cfgPath, err)
+	}
+	if c.DoLowerCase != nil {
+		opts.KeepCase = !*c.DoLowerCase
+	}
+	if c.StripAccents != nil {
+		opts.Accents = AccentsKeep
+		if *c.StripAccents {
+			opts.Accents = AccentsStrip
 		}
 	}
-	return newTokenizer(v, opts)
+	if c.TokenizeChineseChars != nil && !*c.TokenizeChineseChars {
+		return fmt.Errorf("bert: tokenizer config %s: tokenize_chinese_chars=false is not supported", cfgPath)
+	}
+	if c.DoBasicTokenize != nil && !*c.DoBasicTokenize {
+		return fmt.Errorf("bert: tokenizer config %s: do_basic_tokenize=false is not supported", cfgPath)
+	}
+	return nil
 }
 
 // Vocab returns a copy of the vocabulary in id order.
@@ -263,7 +292,8 @@ type EncodeOptions struct {
 }
 
 // Encode tokenizes text, or the sentence pair (text, pair) when pair is not
-// "", into at most maxLen ids (<= 0 means DefaultMaxLen), truncating longest
+// "", into at most maxLen ids (<= 0 means DefaultMaxLen; never more than
+// TokenizerOptions.MaxLen when that is set), truncating longest
 // first as Hugging Face does: tokens go from the end of the longer
 // sequence, and when both are too long the tokenizer's Truncation decides
 // which keeps the extra token of an odd limit. A text or a non-empty pair
@@ -279,6 +309,9 @@ func (t *Tokenizer) EncodeWith(text, pair string, opts EncodeOptions) (Encoding,
 	maxLen := opts.MaxLen
 	if maxLen <= 0 {
 		maxLen = DefaultMaxLen
+	}
+	if c := t.opts.MaxLen; c > 0 && maxLen > c {
+		maxLen = c
 	}
 	hasPair := pair != ""
 	special := 2
