@@ -272,7 +272,7 @@ func firstByte(b []byte) byte {
 	return 0
 }
 
-// Inputs parses a request's "inputs".
+// inputs parses a request's "inputs".
 func (r *Request) inputs() ([]Input, error) {
 	switch firstByte(r.Inputs) {
 	case 0:
