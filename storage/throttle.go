@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -116,18 +117,33 @@ type throttled struct {
 
 var _ AlignedReader = (*throttled)(nil)
 
+// timerSlack is how late a Go timer may fire: on the development VM a
+// 100µs timer takes about 1ms. sleepCtx sleeps with a timer only for what
+// is left beyond it and spins for the rest, so that an emulated per-read
+// latency below a millisecond is what it says.
+const timerSlack = 1500 * time.Microsecond
+
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+	deadline := time.Now().Add(d)
+	if d > timerSlack {
+		t := time.NewTimer(d - timerSlack)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		runtime.Gosched()
+	}
+	return ctx.Err()
 }
 
 func (t *throttled) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {

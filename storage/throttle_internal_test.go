@@ -146,3 +146,39 @@ func TestThrottleOneReadAtATime(t *testing.T) {
 		t.Errorf("after release %d reads reached the store, want 2", r)
 	}
 }
+
+// BenchmarkThrottleLatency reads one small blob per op through a throttle
+// of 0.5 ms per read and no bandwidth limit, and reports the per-read
+// latency achieved beside the one configured (ratio): before sleeping
+// spun for its last stretch, Go timers made it about 0.96 ms.
+func BenchmarkThrottleLatency(b *testing.B) {
+	ctx := context.Background()
+	w, err := Create(ctx, "mem:bench-throttle", CreateOptions{Overwrite: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Put(ctx, "k", make([]byte, 64)); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer DeleteMem("bench-throttle")
+	st, err := Open(ctx, "mem:bench-throttle")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const lat = 500 * time.Microsecond
+	th := Throttle(st, ThrottleConfig{Latency: lat})
+	dst := make([]byte, 64)
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		if _, err := th.ReadAt(ctx, "k", dst, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := time.Since(start) / time.Duration(b.N)
+	b.ReportMetric(float64(per.Microseconds()), "µs/read")
+	b.ReportMetric(float64(per)/float64(lat), "measured/configured")
+}
