@@ -28,6 +28,10 @@ type Config struct {
 	PadTokenID   int      `json:"pad_token_id"`
 }
 
+// MaxLabels is the most output classes a Config may have. It bounds what
+// a config.json's num_labels can make ParseConfig allocate.
+const MaxLabels = 1 << 16
+
 // HeadDim is the width of one attention head.
 func (c *Config) HeadDim() int { return c.Hidden / c.Heads }
 
@@ -122,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Labels) == 0 {
 		return fmt.Errorf("%s: no labels; a classifier needs at least one", c.hfKey("Labels"))
+	}
+	if len(c.Labels) > MaxLabels {
+		return fmt.Errorf("%s: %d labels, more than the %d this package accepts", c.hfKey("Labels"), len(c.Labels), MaxLabels)
 	}
 	if c.PadTokenID < 0 || c.PadTokenID >= c.VocabSize {
 		return fmt.Errorf("%s %d is outside the vocabulary [0,%d)", c.hfKey("PadTokenID"), c.PadTokenID, c.VocabSize)
