@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -101,8 +102,8 @@ type engine interface {
 	logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error)
 }
 
-// Classifier classifies text. It is safe for concurrent use. Close it to
-// release the store it reads, if any.
+// Classifier classifies text. It is safe for concurrent use, Close
+// included. Close it to release the store it reads, if any.
 type Classifier struct {
 	cfg    *bert.Config
 	tok    *bert.Tokenizer
@@ -111,20 +112,75 @@ type Classifier struct {
 	close  func() error
 	// synthetic: the store holds random weights (wrx synth).
 	synthetic bool
+
+	// Close stops new requests, cancels those in flight and waits for
+	// them before it releases the store, so no request reads a closed
+	// store and none outlives Close.
+	mu       sync.Mutex
+	closed   bool
+	closeErr error
+	inflight sync.WaitGroup
+	closing  context.Context // cancelled, with cause ErrClosed, by Close
+	shut     context.CancelCauseFunc
 }
 
 // Synthetic reports whether the model's weights are random (a store made
 // by "wrx synth"): its latency and memory are real, its answers are not.
 func (c *Classifier) Synthetic() bool { return c.synthetic }
 
-// Close releases the classifier's store. It is safe to call more than once.
+// ErrClosed is returned by requests made after Close, and by requests in
+// flight when Close is called, which it cancels.
+var ErrClosed = errors.New("classifier is closed")
+
+// Close releases the classifier's store. Requests in flight are cancelled:
+// each returns promptly with an error wrapping ErrClosed (or its answer,
+// if it finished first), and Close returns once they all have, so no
+// goroutine of theirs outlives it. Later requests fail with ErrClosed. It
+// is safe to call more than once, from any goroutine; every call returns
+// the first one's result after the store is released.
 func (c *Classifier) Close() error {
-	if c.close == nil {
-		return nil
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.inflight.Wait()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.closeErr
 	}
-	f := c.close
-	c.close = nil
-	return f()
+	c.closed = true
+	if c.shut != nil {
+		c.shut(ErrClosed)
+	}
+	// Held while waiting, so that a concurrent Close returns only after
+	// the store is released; requests that arrive meanwhile see closed.
+	defer c.mu.Unlock()
+	c.inflight.Wait()
+	if c.close != nil {
+		c.closeErr = c.close()
+		c.close = nil
+	}
+	return c.closeErr
+}
+
+// begin registers a request; done must be called when it returns. The
+// returned context is ctx, also cancelled by Close.
+func (c *Classifier) begin(ctx context.Context) (context.Context, func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, nil, ErrClosed
+	}
+	c.inflight.Add(1)
+	if c.closing == nil {
+		c.closing, c.shut = context.WithCancelCause(context.Background())
+	}
+	rctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(c.closing, func() { cancel(ErrClosed) })
+	return rctx, func() {
+		stop()
+		cancel(nil)
+		c.inflight.Done()
+	}, nil
 }
 
 // ErrEmptyText is returned for an input that has no text to classify.
@@ -217,8 +273,16 @@ func (c *Classifier) ClassifyPair(ctx context.Context, text, pair string) (Predi
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: tokenize %q: %w", abbreviate(text), err)
 	}
-	logits, run, err := c.eng.logits(ctx, enc.InputIDs, enc.TokenTypeIDs)
+	rctx, done, err := c.begin(ctx)
 	if err != nil {
+		return Prediction{}, fmt.Errorf("wrx: classify %q: %w", abbreviate(text), err)
+	}
+	defer done()
+	logits, run, err := c.eng.logits(rctx, enc.InputIDs, enc.TokenTypeIDs)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(context.Cause(rctx), ErrClosed) {
+			err = fmt.Errorf("%w during the request: %w", ErrClosed, err)
+		}
 		return Prediction{}, fmt.Errorf("wrx: classify %q: %w", abbreviate(text), err)
 	}
 	p := c.predict(logits, len(enc.InputIDs))
