@@ -76,6 +76,10 @@ func (e *Executor) SetRows(ctx context.Context, ids []int) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if shards := e.pBytes - e.rowBytes(); e.opts.PreloadLimit > 0 && shards+bytes > e.opts.PreloadLimit {
+		// The shards changed meanwhile.
+		return fmt.Errorf("preload rows: %d word rows need %d bytes and shards %d, over the %d-byte budget", len(ids), bytes, shards, e.opts.PreloadLimit)
+	}
 	e.pBytes += bytes - e.rowBytes()
 	e.rows = rows
 	e.skel.Embeddings.Word = e.words
