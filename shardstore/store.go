@@ -295,7 +295,7 @@ func (s *Store) WordTable(ctx context.Context) (*bert.DenseWordEmbeddings, error
 // decodes it into dst.
 func decodeWordRow(dst []float32, rec []byte, id int) error {
 	if got, want := Checksum(rec[4:]), binary.LittleEndian.Uint32(rec); got != want {
-		return fmt.Errorf("word embedding row %d: crc32c %08x, recorded %08x: %w", id, got, want, ErrCorrupt)
+		return fmt.Errorf("%s row %d (word embedding): crc32c %08x, recorded %08x: %w", WordKey, id, got, want, ErrCorrupt)
 	}
 	for j := range dst {
 		dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(rec[4+4*j:]))
@@ -324,7 +324,7 @@ func (w *wordRows) Rows(ctx context.Context, ids []int, dst []float32) error {
 		seen[id] = i
 		b := buf[:rec]
 		if _, err := w.s.st.ReadAt(ctx, WordKey, b, int64(id)*int64(rec)); err != nil {
-			return fmt.Errorf("word embedding row %d: %w", id, err)
+			return fmt.Errorf("%s row %d (word embedding): %w", WordKey, id, err)
 		}
 		if err := decodeWordRow(dst[i*H:(i+1)*H], b, id); err != nil {
 			return err

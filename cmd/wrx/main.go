@@ -63,6 +63,7 @@ func newApp() *cli.App {
 			profileCommand(),
 			planCommand(),
 			synthCommand(),
+			verifyCommand(),
 		},
 		HideHelpCommand: false,
 	}
