@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -161,8 +162,12 @@ func (s *Store) ReadBlob(ctx context.Context, key string, buf []byte) ([]byte, e
 		buf = storage.AlignedBuffer(int(b.Size))
 	}
 	buf = buf[:b.Size]
-	if _, err := storage.ReadAligned(ctx, s.st, key, buf, 0); err != nil {
+	n, err := storage.ReadAligned(ctx, s.st, key, buf, 0)
+	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if n != len(buf) {
+		return nil, fmt.Errorf("read %s: the store delivered %d of its %d bytes: %w", key, n, len(buf), io.ErrUnexpectedEOF)
 	}
 	if key != WordKey {
 		if got := Checksum(buf); got != b.CRC {
@@ -323,7 +328,10 @@ func (w *wordRows) Rows(ctx context.Context, ids []int, dst []float32) error {
 		}
 		seen[id] = i
 		b := buf[:rec]
-		if _, err := w.s.st.ReadAt(ctx, WordKey, b, int64(id)*int64(rec)); err != nil {
+		if n, err := w.s.st.ReadAt(ctx, WordKey, b, int64(id)*int64(rec)); err != nil || n != rec {
+			if err == nil {
+				err = fmt.Errorf("the store delivered %d of %d bytes: %w", n, rec, io.ErrUnexpectedEOF)
+			}
 			return fmt.Errorf("%s row %d (word embedding): %w", WordKey, id, err)
 		}
 		if err := decodeWordRow(dst[i*H:(i+1)*H], b, id); err != nil {
