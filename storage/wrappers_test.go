@@ -37,12 +37,32 @@ func (d wrapDriver) Create(ctx context.Context, loc string, o storage.CreateOpti
 	return storage.FaultyWrites(w), nil
 }
 
+// sidecarDriver is a wrapDriver that keeps sidecars as the mem: store
+// beneath does. The wrappers need no sidecar support of their own, since
+// sidecars go by URI; this lets the suite's sidecar tests run for the
+// wrapper drivers too.
+type sidecarDriver struct{ wrapDriver }
+
+func (sidecarDriver) WriteSidecar(ctx context.Context, loc, name string, data []byte) error {
+	return storage.WriteSidecar(ctx, "mem:"+loc, name, data)
+}
+
+func (sidecarDriver) ReadSidecar(ctx context.Context, loc, name string) ([]byte, error) {
+	return storage.ReadSidecar(ctx, "mem:"+loc, name)
+}
+
+func (sidecarDriver) SidecarNames(ctx context.Context, loc string) ([]string, error) {
+	return storage.SidecarNames(ctx, "mem:"+loc)
+}
+
 func init() {
-	storage.Register("test-throttle", wrapDriver{func(s storage.Store) storage.Store {
+	storage.Register("test-throttle", sidecarDriver{wrapDriver{func(s storage.Store) storage.Store {
 		return storage.Throttle(s, storage.ThrottleConfig{Bandwidth: 100e9})
-	}})
-	storage.Register("test-faulty", wrapDriver{func(s storage.Store) storage.Store { return storage.Faulty(s) }})
-	storage.Register("test-counting", wrapDriver{func(s storage.Store) storage.Store { return storage.Counting(s) }})
+	}}})
+	storage.Register("test-faulty", sidecarDriver{wrapDriver{func(s storage.Store) storage.Store { return storage.Faulty(s) }}})
+	storage.Register("test-counting", sidecarDriver{wrapDriver{func(s storage.Store) storage.Store { return storage.Counting(s) }}})
+	// A driver without sidecars, for TestSidecarsUnsupported.
+	storage.Register("test-nosidecars", wrapDriver{func(s storage.Store) storage.Store { return s }})
 }
 
 func TestWrappersConform(t *testing.T) {

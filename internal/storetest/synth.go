@@ -26,10 +26,16 @@ func SynthConfig() *bert.Config {
 const SynthVocabSize = 1200
 
 // SynthTokenizer is an uncased WordPiece tokenizer over a vocabulary of
-// the special tokens, the ASCII letters, digits and punctuation as words
-// and as "##" continuations, and fillers: every ASCII text tokenizes,
-// one token per character, so different texts get different ids.
+// SynthVocabSize tokens: the special tokens, the ASCII letters, digits
+// and punctuation as words and as "##" continuations, and fillers. Every
+// ASCII text tokenizes, one token per character, so different texts get
+// different ids.
 func SynthTokenizer(tb testing.TB) *bert.Tokenizer {
+	tb.Helper()
+	return synthTokenizer(tb, SynthVocabSize)
+}
+
+func synthTokenizer(tb testing.TB, size int) *bert.Tokenizer {
 	tb.Helper()
 	vocab := []string{bert.TokenPAD, bert.TokenUNK, bert.TokenCLS, bert.TokenSEP, "[MASK]"}
 	var chars []string
@@ -46,7 +52,7 @@ func SynthTokenizer(tb testing.TB) *bert.Tokenizer {
 	for _, c := range chars {
 		vocab = append(vocab, "##"+c)
 	}
-	fill, err := synth.Vocab(SynthVocabSize - len(vocab) + 5)
+	fill, err := synth.Vocab(size - len(vocab) + 5)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -81,4 +87,44 @@ func Synth(tb testing.TB, uri string, fids ...quant.Fidelity) *bert.Model {
 		tb.Fatal(err)
 	}
 	return m
+}
+
+// SynthFixture is Fixture for tests that need a model of a fixture's
+// shape but not its trained weights: it converts a model of random
+// weights (model/synth, seed 1) with the architecture of the shared
+// fixture rel ("fixtures/tiny-bert": BERT, 3 labels; or
+// "fixtures/tiny-distilbert": DistilBERT, 2 labels; both 3 layers of 4
+// heads, hidden 64, a vocabulary of 30522 tokens and 512 positions) at
+// fids (nil: every fidelity) into a fresh mem: store named after the
+// test, and opens it. It needs nothing from ../shared.
+func SynthFixture(t testing.TB, rel string, fids ...quant.Fidelity) (*bert.Model, *shardstore.Store, string) {
+	t.Helper()
+	cfg := &bert.Config{
+		ModelType: bert.TypeBERT, VocabSize: 30522, Hidden: 64, Layers: 3, Heads: 4, Intermediate: 256,
+		MaxPosition: 512, TypeVocab: 2, LayerNormEps: 1e-12, Activation: "gelu",
+		Labels: []string{"contradiction", "entailment", "neutral"},
+	}
+	switch rel {
+	case "fixtures/tiny-bert":
+	case "fixtures/tiny-distilbert":
+		cfg.ModelType, cfg.TypeVocab, cfg.Labels = bert.TypeDistilBERT, 0, []string{"NEGATIVE", "POSITIVE"}
+	default:
+		t.Fatalf("storetest: no synthetic stand-in for %s", rel)
+	}
+	m, err := synth.Model(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := "mem:" + t.Name()
+	CleanupMem(t, uri)
+	ctx := context.Background()
+	if err := shardstore.Convert(ctx, uri, m, synthTokenizer(t, cfg.VocabSize), shardstore.ConvertOptions{Fidelities: fids, Source: "storetest.SynthFixture " + rel, Synthetic: true}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := shardstore.OpenURI(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s, uri
 }
