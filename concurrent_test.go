@@ -3,7 +3,6 @@ package wrx_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -191,18 +190,4 @@ func TestCloseDuringRequests(t *testing.T) {
 			t.Logf("%s: %d answers before Close, %d requests returned ErrClosed, %d of them cancelled in flight", name, answered.Load(), closedErrs.Load(), cancelled.Load())
 		})
 	}
-}
-
-// ExampleClassifier_Close shows that Close is final: later requests get
-// ErrClosed.
-func ExampleClassifier_Close() {
-	c, err := wrx.Open(context.Background(), "../shared/fixtures/tiny-bert", wrx.Options{})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	c.Close()
-	_, err = c.Classify(context.Background(), "too late")
-	fmt.Println(errors.Is(err, wrx.ErrClosed))
-	// Output: true
 }
