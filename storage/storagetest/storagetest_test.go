@@ -63,6 +63,24 @@ func (brokenDriver) Create(ctx context.Context, loc string, opts storage.CreateO
 	return &brokenWriter{Writer: w, kind: kind, uri: "mem:" + name}, nil
 }
 
+// The broken stores keep sidecars as the mem: store does, so that the
+// suite's sidecar tests run for them too.
+
+func (brokenDriver) WriteSidecar(ctx context.Context, loc, name string, data []byte) error {
+	_, mem := splitLoc(loc)
+	return storage.WriteSidecar(ctx, "mem:"+mem, name, data)
+}
+
+func (brokenDriver) ReadSidecar(ctx context.Context, loc, name string) ([]byte, error) {
+	_, mem := splitLoc(loc)
+	return storage.ReadSidecar(ctx, "mem:"+mem, name)
+}
+
+func (brokenDriver) SidecarNames(ctx context.Context, loc string) ([]string, error) {
+	_, mem := splitLoc(loc)
+	return storage.SidecarNames(ctx, "mem:"+mem)
+}
+
 type brokenStore struct {
 	storage.Store
 	kind   string
