@@ -269,15 +269,15 @@ func (c *Classifier) Classify(ctx context.Context, text string) (Prediction, err
 // ClassifyPair classifies a sentence pair (as for entailment or paraphrase
 // tasks); an empty pair classifies text alone.
 func (c *Classifier) ClassifyPair(ctx context.Context, text, pair string) (Prediction, error) {
-	enc, err := c.tok.Encode(text, pair, c.maxLen)
-	if err != nil {
-		return Prediction{}, fmt.Errorf("wrx: tokenize %q: %w", abbreviate(text), err)
-	}
 	rctx, done, err := c.begin(ctx)
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: classify %q: %w", abbreviate(text), err)
 	}
 	defer done()
+	enc, err := c.tok.Encode(text, pair, c.maxLen)
+	if err != nil {
+		return Prediction{}, fmt.Errorf("wrx: tokenize %q: %w", abbreviate(text), err)
+	}
 	logits, run, err := c.eng.logits(rctx, enc.InputIDs, enc.TokenTypeIDs)
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(context.Cause(rctx), ErrClosed) {
