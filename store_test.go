@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wrxlabs/wrx"
@@ -174,4 +176,41 @@ func listTree(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestDefaultStoreConcurrentFirstUse: several goroutines asking for the
+// same model's default store at once all get it; at most one conversion
+// is committed and the store opens.
+func TestDefaultStoreConcurrentFirstUse(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	ctx := context.Background()
+	opts := wrx.DefaultStoreOptions{CacheDir: t.TempDir(), Fidelities: []quant.Fidelity{4}}
+	const n = 4
+	uris := make([]string, n)
+	errs := make([]error, n)
+	var converted atomic.Int32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var c bool
+			uris[i], c, errs[i] = wrx.DefaultStore(ctx, dir, opts)
+			if c {
+				converted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || uris[i] != uris[0] {
+			t.Errorf("caller %d: %q, %v; caller 0 got %q", i, uris[i], errs[i], uris[0])
+		}
+	}
+	if converted.Load() != 1 {
+		t.Errorf("%d callers say they converted, want 1", converted.Load())
+	}
+	c, err := wrx.Open(ctx, uris[0], wrx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 }
