@@ -109,10 +109,12 @@ type StoreError struct {
 	Err   error  // why it does not open
 }
 
+// Error says which store does not open, for which model, and why.
 func (e *StoreError) Error() string {
 	return fmt.Sprintf("wrx: default store for %s: %s is there but does not open (left as it is): %v", e.Model, e.URI, e.Err)
 }
 
+// Unwrap returns why the store does not open.
 func (e *StoreError) Unwrap() error { return e.Err }
 
 // openable opens and closes the shard store at uri; the error of a
