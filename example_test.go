@@ -2,8 +2,10 @@ package wrx_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
+	"sync"
 
 	"github.com/wrxlabs/wrx"
 	_ "github.com/wrxlabs/wrx/backend/gorgonia" // registers the "gorgonia" backend
@@ -60,4 +62,27 @@ func ExampleClassifier_ClassifyPair() {
 		log.Fatal(err)
 	}
 	fmt.Println(p.Label, p.Score)
+}
+
+// A Classifier serves many goroutines at once. Close cancels the requests
+// in flight, waits for them and releases the store; later requests fail
+// with ErrClosed.
+func ExampleClassifier_Close() {
+	ctx := context.Background()
+	c, err := wrx.Open(ctx, "../shared/models/wrx-sst2-small", wrx.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, text := range []string{"a gorgeous , witty , seductive movie .", "the movie is bad ."} {
+		wg.Go(func() {
+			if p, err := c.Classify(ctx, text); err == nil {
+				fmt.Println(p.Label)
+			}
+		})
+	}
+	wg.Wait()
+	c.Close()
+	_, err = c.Classify(ctx, "too late")
+	fmt.Println(errors.Is(err, wrx.ErrClosed)) // true
 }

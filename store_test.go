@@ -2,12 +2,21 @@ package wrx_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/internal/shared"
 	"github.com/wrxlabs/wrx/quant"
+	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage/flatfile"
 )
 
 func TestDefaultStoreMatchesDirectory(t *testing.T) {
@@ -74,4 +83,134 @@ func TestOpenUnknownSource(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nosuch:thing") {
 		t.Fatalf("err = %v, want the source named", err)
 	}
+}
+
+// TestDefaultStoreKeepsWhatDoesNotOpen checks that DefaultStore converts
+// only a missing store: one that is there but does not open, because a
+// read fails or it is damaged, is an error naming it, and is left exactly
+// as it was, never deleted or converted again. The store's URI names the
+// store format.
+func TestDefaultStoreKeepsWhatDoesNotOpen(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	ctx := context.Background()
+	opts := wrx.DefaultStoreOptions{CacheDir: t.TempDir(), Fidelities: []quant.Fidelity{4}}
+	uri, converted, err := wrx.DefaultStore(ctx, dir, opts)
+	if err != nil || !converted {
+		t.Fatalf("first DefaultStore: %q converted=%v err=%v", uri, converted, err)
+	}
+	if want := fmt.Sprintf("-f%d-", shardstore.FormatVersion); !strings.Contains(uri, want) {
+		t.Errorf("default store %s does not name the store format (%s)", uri, want)
+	}
+	path := strings.TrimPrefix(uri, "file:")
+	index := filepath.Join(path, flatfile.IndexFile)
+	good, err := os.ReadFile(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func() error
+		saying string
+	}{
+		// Root can read any file, so a read error is made by putting a
+		// directory where the index file was.
+		{"read error", func() error {
+			if err := os.Remove(index); err != nil {
+				return err
+			}
+			return os.Mkdir(index, 0o755)
+		}, "is a directory"},
+		{"damaged index", func() error {
+			bad := append([]byte(nil), good...)
+			bad[40] ^= 0xFF
+			return os.WriteFile(index, bad, 0o644)
+		}, "checksum"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.damage(); err != nil {
+				t.Fatal(err)
+			}
+			before := listTree(t, path)
+			got, converted, err := wrx.DefaultStore(ctx, dir, opts)
+			var se *wrx.StoreError
+			if !errors.As(err, &se) || se.URI != uri || converted || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.saying) {
+				t.Errorf("DefaultStore over a store that does not open: %q converted=%v err=%v; want an error naming %s and saying %q", got, converted, err, path, tc.saying)
+			}
+			if after := listTree(t, path); after != before {
+				t.Errorf("the store was changed:\nbefore %s\nafter  %s", before, after)
+			}
+			os.RemoveAll(index)
+			if err := os.WriteFile(index, good, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if again, converted, err := wrx.DefaultStore(ctx, dir, opts); err != nil || converted || again != uri {
+		t.Errorf("repaired store: %q converted=%v err=%v, want %q reused", again, converted, err, uri)
+	}
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	if again, converted, err := wrx.DefaultStore(ctx, dir, opts); err != nil || !converted || again != uri {
+		t.Errorf("missing store: %q converted=%v err=%v, want %q converted again", again, converted, err, uri)
+	}
+}
+
+// listTree describes every file under dir: name, size, mode and
+// modification time.
+func listTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d %v %d; ", p, fi.Size(), fi.Mode(), fi.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestDefaultStoreConcurrentFirstUse: several goroutines asking for the
+// same model's default store at once all get it; at most one conversion
+// is committed and the store opens.
+func TestDefaultStoreConcurrentFirstUse(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	ctx := context.Background()
+	opts := wrx.DefaultStoreOptions{CacheDir: t.TempDir(), Fidelities: []quant.Fidelity{4}}
+	const n = 4
+	uris := make([]string, n)
+	errs := make([]error, n)
+	var converted atomic.Int32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var c bool
+			uris[i], c, errs[i] = wrx.DefaultStore(ctx, dir, opts)
+			if c {
+				converted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || uris[i] != uris[0] {
+			t.Errorf("caller %d: %q, %v; caller 0 got %q", i, uris[i], errs[i], uris[0])
+		}
+	}
+	if converted.Load() != 1 {
+		t.Errorf("%d callers say they converted, want 1", converted.Load())
+	}
+	c, err := wrx.Open(ctx, uris[0], wrx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 }

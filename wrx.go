@@ -25,6 +25,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -125,8 +126,8 @@ type engine interface {
 	logits(ctx context.Context, arrival time.Time, target time.Duration, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error)
 }
 
-// Classifier classifies text. It is safe for concurrent use. Close it to
-// release the store it reads, if any.
+// Classifier classifies text. It is safe for concurrent use, Close
+// included. Close it to release the store it reads, if any.
 type Classifier struct {
 	cfg    *bert.Config
 	tok    *bert.Tokenizer
@@ -140,20 +141,75 @@ type Classifier struct {
 	// floorRSS is the process's resident set when the classifier had its
 	// tokenizer and no weights.
 	floorRSS int64
+
+	// Close stops new requests, cancels those in flight and waits for
+	// them before it releases the store, so no request reads a closed
+	// store and none outlives Close.
+	mu       sync.Mutex
+	closed   bool
+	closeErr error
+	inflight sync.WaitGroup
+	closing  context.Context // cancelled, with cause ErrClosed, by Close
+	shut     context.CancelCauseFunc
 }
 
 // Synthetic reports whether the model's weights are random (a store made
 // by "wrx synth"): its latency and memory are real, its answers are not.
 func (c *Classifier) Synthetic() bool { return c.synthetic }
 
-// Close releases the classifier's store. It is safe to call more than once.
+// ErrClosed is returned by requests made after Close, and by requests in
+// flight when Close is called, which it cancels.
+var ErrClosed = errors.New("classifier is closed")
+
+// Close releases the classifier's store. Requests in flight are cancelled:
+// each returns promptly with an error wrapping ErrClosed (or its answer,
+// if it finished first), and Close returns once they all have, so no
+// goroutine of theirs outlives it. Later requests fail with ErrClosed. It
+// is safe to call more than once, from any goroutine; every call returns
+// the first one's result after the store is released.
 func (c *Classifier) Close() error {
-	if c.close == nil {
-		return nil
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.inflight.Wait()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.closeErr
 	}
-	f := c.close
-	c.close = nil
-	return f()
+	c.closed = true
+	if c.shut != nil {
+		c.shut(ErrClosed)
+	}
+	// Held while waiting, so that a concurrent Close returns only after
+	// the store is released; requests that arrive meanwhile see closed.
+	defer c.mu.Unlock()
+	c.inflight.Wait()
+	if c.close != nil {
+		c.closeErr = c.close()
+		c.close = nil
+	}
+	return c.closeErr
+}
+
+// begin registers a request; done must be called when it returns. The
+// returned context is ctx, also cancelled by Close.
+func (c *Classifier) begin(ctx context.Context) (context.Context, func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, nil, ErrClosed
+	}
+	c.inflight.Add(1)
+	if c.closing == nil {
+		c.closing, c.shut = context.WithCancelCause(context.Background())
+	}
+	rctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(c.closing, func() { cancel(ErrClosed) })
+	return rctx, func() {
+		stop()
+		cancel(nil)
+		c.inflight.Done()
+	}, nil
 }
 
 // ErrEmptyText is returned for an input that has no text to classify.
@@ -291,12 +347,20 @@ func (c *Classifier) ClassifyPairWith(ctx context.Context, text, pair string, ro
 	if ro.Target > 0 && c.target == 0 {
 		return Prediction{}, fmt.Errorf("wrx: a request target (%v) needs the elastic pipeline (Options.Target); this classifier holds its model in memory", ro.Target)
 	}
+	rctx, done, err := c.begin(ctx)
+	if err != nil {
+		return Prediction{}, fmt.Errorf("wrx: classify %q: %w", abbreviate(text), err)
+	}
+	defer done()
 	enc, err := c.tok.Encode(text, pair, c.maxLen)
 	if err != nil {
 		return Prediction{}, fmt.Errorf("wrx: tokenize %q: %w", abbreviate(text), err)
 	}
-	logits, run, err := c.eng.logits(ctx, arrival, ro.Target, enc.InputIDs, enc.TokenTypeIDs)
+	logits, run, err := c.eng.logits(rctx, arrival, ro.Target, enc.InputIDs, enc.TokenTypeIDs)
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(context.Cause(rctx), ErrClosed) {
+			err = fmt.Errorf("%w during the request: %w", ErrClosed, err)
+		}
 		return Prediction{}, fmt.Errorf("wrx: classify %q: %w", abbreviate(text), err)
 	}
 	p := c.predict(logits, len(enc.InputIDs))

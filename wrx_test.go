@@ -16,6 +16,7 @@ import (
 	"github.com/wrxlabs/wrx"
 	_ "github.com/wrxlabs/wrx/backend/gorgonia"
 	"github.com/wrxlabs/wrx/internal/shared"
+	"github.com/wrxlabs/wrx/internal/storetest"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 )
@@ -84,6 +85,15 @@ func readLabels(t *testing.T, dir string) []string {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// synthStore converts a model of tiny-bert's shape and random weights
+// into a mem: store for the test (storetest.Synth) and returns its URI.
+func synthStore(t *testing.T) string {
+	t.Helper()
+	uri := "mem:" + t.Name()
+	storetest.Synth(t, uri, 32)
+	return uri
 }
 
 var models = []struct{ name, rel string }{
@@ -156,7 +166,7 @@ func TestClassifyMatchesReference(t *testing.T) {
 // TestClassifyMatchesClassifyPair checks that Classify is ClassifyPair
 // with no second sentence.
 func TestClassifyMatchesClassifyPair(t *testing.T) {
-	dir := shared.Path(t, "fixtures", "tiny-bert")
+	dir := synthStore(t) // a store of random weights: these tests need no trained model
 	ctx := context.Background()
 	c, err := wrx.Open(ctx, dir, wrx.Options{})
 	if err != nil {
@@ -178,7 +188,7 @@ func TestClassifyMatchesClassifyPair(t *testing.T) {
 
 // TestMaxLen checks that Options.MaxLen truncates the input the model sees.
 func TestMaxLen(t *testing.T) {
-	dir := shared.Path(t, "fixtures", "tiny-bert")
+	dir := synthStore(t) // a store of random weights: these tests need no trained model
 	ctx := context.Background()
 	for _, tc := range []struct{ maxLen, want int }{
 		{0, wrx.DefaultMaxLen}, // zero value means the default
@@ -201,7 +211,7 @@ func TestMaxLen(t *testing.T) {
 // TestThreads checks that Options.Threads reaches the native backend
 // through the registry and, as documented, does not change the logits.
 func TestThreads(t *testing.T) {
-	dir := shared.Path(t, "fixtures", "tiny-bert")
+	dir := synthStore(t) // a store of random weights: these tests need no trained model
 	ctx := context.Background()
 	var want []float32
 	for _, threads := range []int{0, 1, 3} {
@@ -222,7 +232,7 @@ func TestThreads(t *testing.T) {
 }
 
 func TestClassifyEmptyText(t *testing.T) {
-	dir := shared.Path(t, "fixtures", "tiny-bert")
+	dir := synthStore(t) // a store of random weights: these tests need no trained model
 	ctx := context.Background()
 	c, err := wrx.Open(ctx, dir, wrx.Options{})
 	if err != nil {
@@ -339,7 +349,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestClassifyCancelled(t *testing.T) {
-	dir := shared.Path(t, "fixtures", "tiny-bert")
+	dir := synthStore(t) // a store of random weights: these tests need no trained model
 	c, err := wrx.Open(context.Background(), dir, wrx.Options{})
 	if err != nil {
 		t.Fatal(err)

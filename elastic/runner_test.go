@@ -35,7 +35,7 @@ func handProfiles(t *testing.T, s *shardstore.Store) *plan.Profiles {
 var testIDs = []int{101, 2009, 1005, 1055, 1037, 11951, 1998, 2411, 12473, 4990, 1012, 102}
 
 func TestRunnerWRXStaysWithinBudget(t *testing.T) {
-	_, s, _ := storetest.Fixture(t, "fixtures/tiny-bert", 2, 4, 8, 32)
+	_, s, _ := storetest.SynthFixture(t, "fixtures/tiny-bert", 2, 4, 8, 32)
 	be, _ := backend.Get("native")
 	ctx := context.Background()
 	prof := handProfiles(t, s)
@@ -97,7 +97,7 @@ func TestRunnerSlackIsHighPercentileOfRatios(t *testing.T) {
 }
 
 func TestRunnerRefusesAProfileOfOtherThreads(t *testing.T) {
-	_, s, _ := storetest.Fixture(t, "fixtures/tiny-bert", 2, 32)
+	_, s, _ := storetest.SynthFixture(t, "fixtures/tiny-bert", 2, 32)
 	prof := handProfiles(t, s)
 	prof.Device.Threads = 3
 	be := native.New(native.Options{Threads: 1})

@@ -160,8 +160,6 @@ func writeShards(ctx context.Context, m *bert.Model, fids []quant.Fidelity, work
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// Each key gets its own result channel so blobs are put in key order
 	// while at most workers+len(window) are held in memory.
 	results := make([]chan encoded, len(keys))
@@ -169,9 +167,16 @@ func writeShards(ctx context.Context, m *bert.Model, fids []quant.Fidelity, work
 		results[i] = make(chan encoded, 1)
 	}
 	sem := make(chan struct{}, workers*2)
+	// The launcher and every encoder are counted, so that on return
+	// (after cancel, deferred last so it runs first) none is left and no
+	// Add races with the Wait.
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for i, k := range keys {
 			select {
 			case sem <- struct{}{}:

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -161,8 +162,12 @@ func (s *Store) ReadBlob(ctx context.Context, key string, buf []byte) ([]byte, e
 		buf = storage.AlignedBuffer(int(b.Size))
 	}
 	buf = buf[:b.Size]
-	if _, err := storage.ReadAligned(ctx, s.st, key, buf, 0); err != nil {
+	n, err := storage.ReadAligned(ctx, s.st, key, buf, 0)
+	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if n != len(buf) {
+		return nil, fmt.Errorf("read %s: the store delivered %d of its %d bytes: %w", key, n, len(buf), io.ErrUnexpectedEOF)
 	}
 	if key != WordKey {
 		if got := Checksum(buf); got != b.CRC {
@@ -302,7 +307,7 @@ func (s *Store) WordTable(ctx context.Context) (*bert.DenseWordEmbeddings, error
 // decodes it into dst.
 func decodeWordRow(dst []float32, rec []byte, id int) error {
 	if got, want := Checksum(rec[4:]), binary.LittleEndian.Uint32(rec); got != want {
-		return fmt.Errorf("word embedding row %d: crc32c %08x, recorded %08x: %w", id, got, want, ErrCorrupt)
+		return fmt.Errorf("%s row %d (word embedding): crc32c %08x, recorded %08x: %w", WordKey, id, got, want, ErrCorrupt)
 	}
 	for j := range dst {
 		dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(rec[4+4*j:]))
@@ -330,8 +335,11 @@ func (w *wordRows) Rows(ctx context.Context, ids []int, dst []float32) error {
 		}
 		seen[id] = i
 		b := buf[:rec]
-		if _, err := w.s.st.ReadAt(ctx, WordKey, b, int64(id)*int64(rec)); err != nil {
-			return fmt.Errorf("word embedding row %d: %w", id, err)
+		if n, err := w.s.st.ReadAt(ctx, WordKey, b, int64(id)*int64(rec)); err != nil || n != rec {
+			if err == nil {
+				err = fmt.Errorf("the store delivered %d of %d bytes: %w", n, rec, io.ErrUnexpectedEOF)
+			}
+			return fmt.Errorf("%s row %d (word embedding): %w", WordKey, id, err)
 		}
 		if err := decodeWordRow(dst[i*H:(i+1)*H], b, id); err != nil {
 			return err

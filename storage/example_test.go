@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/wrxlabs/wrx/storage"
 )
@@ -142,4 +143,39 @@ func ExampleWriteSidecar() {
 	// Output:
 	// {"bandwidth":85e6}
 	// true
+}
+
+// A flaky device, as a test of a reader would make one: about one read in
+// ten fails and one in five stalls for a millisecond, the same reads for
+// the same seeds.
+func ExampleFaulty() {
+	ctx := context.Background()
+	defer storage.DeleteMem("example-flaky")
+	w, err := storage.Create(ctx, "mem:example-flaky", storage.CreateOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := w.Put(ctx, "blob", []byte("contents")); err != nil {
+		log.Fatal(err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		log.Fatal(err)
+	}
+	s, err := storage.Open(ctx, "mem:example-flaky")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	flaky := storage.Faulty(s,
+		storage.Fault{Op: storage.OpRead, Kind: storage.FaultError, Rate: 0.1, Seed: 1},
+		storage.Fault{Op: storage.OpRead, Kind: storage.FaultDelay, Delay: time.Millisecond, Rate: 0.2, Seed: 2},
+	)
+	failed := 0
+	for range 100 {
+		if _, err := flaky.ReadAt(ctx, "blob", make([]byte, 8), 0); errors.Is(err, storage.ErrInjected) {
+			failed++
+		}
+	}
+	fmt.Println(failed > 0 && failed < 100, flaky.Fired() >= failed)
+	// Output: true true
 }

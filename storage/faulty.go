@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path"
 	"sync"
+	"time"
 )
 
 // ErrInjected is the error a [Fault] returns when it has no Err of its own.
@@ -55,6 +57,10 @@ const (
 	// blob written, for Put), at index At, or the last byte when At is
 	// past the end. The call itself succeeds.
 	FaultCorrupt
+	// FaultDelay makes the call wait the fault's Delay, as a stalled
+	// device would, and then proceed normally. The wait ends early with
+	// the context's error when it is cancelled.
+	FaultDelay
 )
 
 // Fault describes one injected failure.
@@ -74,6 +80,14 @@ type Fault struct {
 	Err error
 	// At is the index of the byte FaultCorrupt flips.
 	At int
+	// Delay is how long FaultDelay waits.
+	Delay time.Duration
+	// Rate, if positive, fires the fault on only this fraction of the
+	// calls it selects, drawn from a generator seeded with Seed: the same
+	// sequence of calls gets the same faults. It models a flaky device.
+	Rate float64
+	// Seed seeds the draws of Rate.
+	Seed uint64
 }
 
 // faults matches calls against a list of Faults. It is safe for concurrent
@@ -81,12 +95,19 @@ type Fault struct {
 type faults struct {
 	mu     sync.Mutex
 	list   []Fault
-	counts []int // matching calls seen, per fault
+	counts []int        // matching calls seen, per fault
+	rngs   []*rand.Rand // per fault with a Rate
 	fired  int
 }
 
 func newFaults(list []Fault) *faults {
-	return &faults{list: append([]Fault{}, list...), counts: make([]int, len(list))}
+	f := &faults{list: append([]Fault{}, list...), counts: make([]int, len(list)), rngs: make([]*rand.Rand, len(list))}
+	for i, ft := range list {
+		if ft.Rate > 0 {
+			f.rngs[i] = rand.New(rand.NewPCG(ft.Seed, uint64(i)))
+		}
+	}
+	return f
 }
 
 // match returns the first fault that fires for this call, if any. Every
@@ -106,7 +127,7 @@ func (f *faults) match(op Op, key string) (Fault, bool) {
 			}
 		}
 		f.counts[i]++
-		if !found && (ft.Call == 0 || ft.Call == f.counts[i]) {
+		if !found && (ft.Call == 0 || ft.Call == f.counts[i]) && (f.rngs[i] == nil || f.rngs[i].Float64() < ft.Rate) {
 			hit, found = ft, true
 		}
 	}
@@ -142,9 +163,9 @@ type FaultyStore struct {
 
 var _ AlignedReader = (*FaultyStore)(nil)
 
-// Faulty wraps s so that the calls the faults select fail, return short, or
-// return corrupted bytes. A Fault with an invalid Key pattern matches
-// nothing.
+// Faulty wraps s so that the calls the faults select fail, return short,
+// return corrupted bytes, or wait. Size and Keys take only FaultError. A
+// Fault with an invalid Key pattern matches nothing.
 func Faulty(s Store, faults ...Fault) *FaultyStore {
 	return &FaultyStore{s: s, faults: newFaults(faults)}
 }
@@ -195,6 +216,11 @@ func (f *FaultyStore) read(ctx context.Context, key string, dst []byte, off int6
 		n, err := readAt(ctx, key, dst, off)
 		flipByte(dst[:n], ft.At)
 		return n, err
+	case FaultDelay:
+		if err := sleepCtx(ctx, ft.Delay); err != nil {
+			return 0, fmt.Errorf("%s: delayed: %w", ft.describe(key), err)
+		}
+		return readAt(ctx, key, dst, off)
 	default:
 		return 0, fmt.Errorf("%s: %w", ft.describe(key), ft.err(ErrInjected))
 	}
@@ -227,8 +253,8 @@ type FaultyWriter struct {
 
 // FaultyWrites wraps w so that the Put and Commit calls the faults select
 // fail (FaultError: the call never reaches w), write half the blob
-// (FaultShortRead, a torn write) or write it with one byte flipped
-// (FaultCorrupt). Abort always reaches w.
+// (FaultShortRead, a torn write), write it with one byte flipped
+// (FaultCorrupt) or wait first (FaultDelay). Abort always reaches w.
 func FaultyWrites(w Writer, faults ...Fault) *FaultyWriter {
 	return &FaultyWriter{w: w, faults: newFaults(faults)}
 }
@@ -255,6 +281,11 @@ func (f *FaultyWriter) Put(ctx context.Context, key string, data []byte) error {
 		bad := append([]byte{}, data...)
 		flipByte(bad, ft.At)
 		return f.w.Put(ctx, key, bad)
+	case FaultDelay:
+		if err := sleepCtx(ctx, ft.Delay); err != nil {
+			return fmt.Errorf("%s: delayed: %w", ft.describe(key), err)
+		}
+		return f.w.Put(ctx, key, data)
 	default:
 		return fmt.Errorf("%s: %w", ft.describe(key), ft.err(ErrInjected))
 	}
@@ -264,7 +295,12 @@ func (f *FaultyWriter) Put(ctx context.Context, key string, data []byte) error {
 // uncommitted; the caller's Abort cleans it up.
 func (f *FaultyWriter) Commit(ctx context.Context) error {
 	if ft, ok := f.faults.match(OpCommit, ""); ok {
-		return fmt.Errorf("faulty: commit: %w", ft.err(ErrInjected))
+		if ft.Kind != FaultDelay {
+			return fmt.Errorf("faulty: commit: %w", ft.err(ErrInjected))
+		}
+		if err := sleepCtx(ctx, ft.Delay); err != nil {
+			return fmt.Errorf("faulty: commit: delayed: %w", err)
+		}
 	}
 	return f.w.Commit(ctx)
 }

@@ -149,7 +149,7 @@ func TestCheckSidecarName(t *testing.T) {
 // TestSidecarsUnsupported: a driver without sidecars says so.
 func TestSidecarsUnsupported(t *testing.T) {
 	ctx := context.Background()
-	uri := "test-counting:" + strings.TrimPrefix(memURI(t), "mem:")
+	uri := "test-nosidecars:" + strings.TrimPrefix(memURI(t), "mem:")
 	if err := storage.WriteSidecar(ctx, uri, "profile.json", nil); !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), uri) {
 		t.Errorf("WriteSidecar: err = %v, want errors.ErrUnsupported naming %s", err, uri)
 	}

@@ -37,12 +37,32 @@ func (d wrapDriver) Create(ctx context.Context, loc string, o storage.CreateOpti
 	return storage.FaultyWrites(w), nil
 }
 
+// sidecarDriver is a wrapDriver that keeps sidecars as the mem: store
+// beneath does. The wrappers need no sidecar support of their own, since
+// sidecars go by URI; this lets the suite's sidecar tests run for the
+// wrapper drivers too.
+type sidecarDriver struct{ wrapDriver }
+
+func (sidecarDriver) WriteSidecar(ctx context.Context, loc, name string, data []byte) error {
+	return storage.WriteSidecar(ctx, "mem:"+loc, name, data)
+}
+
+func (sidecarDriver) ReadSidecar(ctx context.Context, loc, name string) ([]byte, error) {
+	return storage.ReadSidecar(ctx, "mem:"+loc, name)
+}
+
+func (sidecarDriver) SidecarNames(ctx context.Context, loc string) ([]string, error) {
+	return storage.SidecarNames(ctx, "mem:"+loc)
+}
+
 func init() {
-	storage.Register("test-throttle", wrapDriver{func(s storage.Store) storage.Store {
+	storage.Register("test-throttle", sidecarDriver{wrapDriver{func(s storage.Store) storage.Store {
 		return storage.Throttle(s, storage.ThrottleConfig{Bandwidth: 100e9})
-	}})
-	storage.Register("test-faulty", wrapDriver{func(s storage.Store) storage.Store { return storage.Faulty(s) }})
-	storage.Register("test-counting", wrapDriver{func(s storage.Store) storage.Store { return storage.Counting(s) }})
+	}}})
+	storage.Register("test-faulty", sidecarDriver{wrapDriver{func(s storage.Store) storage.Store { return storage.Faulty(s) }}})
+	storage.Register("test-counting", sidecarDriver{wrapDriver{func(s storage.Store) storage.Store { return storage.Counting(s) }}})
+	// A driver without sidecars, for TestSidecarsUnsupported.
+	storage.Register("test-nosidecars", wrapDriver{func(s storage.Store) storage.Store { return s }})
 }
 
 func TestWrappersConform(t *testing.T) {
@@ -436,5 +456,41 @@ func TestWrappersForwardReadAligned(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestFaultyRateAndDelay checks the flaky-device faults: Rate fires a
+// fault on about that fraction of the calls, the same ones for the same
+// seed, and FaultDelay waits and then reads correctly, or gives up with
+// the context.
+func TestFaultyRateAndDelay(t *testing.T) {
+	ctx := context.Background()
+	blobs := map[string]string{"a": "abcdefgh"}
+	fired := func(seed uint64) []bool {
+		f := storage.Faulty(testStore(t, blobs), storage.Fault{Op: storage.OpRead, Rate: 0.25, Seed: seed})
+		var out []bool
+		for range 400 {
+			_, err := f.ReadAt(ctx, "a", make([]byte, 8), 0)
+			out = append(out, err != nil)
+		}
+		if n := f.Fired(); n < 60 || n > 140 {
+			t.Errorf("seed %d: Rate 0.25 fired on %d of 400 calls", seed, n)
+		}
+		return out
+	}
+	if a, b, c := fired(1), fired(1), fired(2); !cmp.Equal(a, b) || cmp.Equal(a, c) {
+		t.Errorf("the same seed gave different faults, or another seed the same")
+	}
+
+	f := storage.Faulty(testStore(t, blobs), storage.Fault{Op: storage.OpRead, Kind: storage.FaultDelay, Delay: time.Millisecond})
+	dst := make([]byte, 8)
+	if n, err := f.ReadAt(ctx, "a", dst, 0); err != nil || n != 8 || string(dst) != "abcdefgh" {
+		t.Errorf("delayed read: %d, %v, %q", n, err, dst)
+	}
+	f = storage.Faulty(testStore(t, blobs), storage.Fault{Op: storage.OpRead, Kind: storage.FaultDelay, Delay: time.Hour})
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := f.ReadAt(cctx, "a", dst, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("delayed read with a cancelled context: %v", err)
 	}
 }

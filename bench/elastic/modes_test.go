@@ -12,7 +12,7 @@ import (
 )
 
 func TestBaselinesAgreeWithTheDenseModel(t *testing.T) {
-	m, s, _ := storetest.Fixture(t, "fixtures/tiny-bert", 4, 32)
+	m, s, _ := storetest.SynthFixture(t, "fixtures/tiny-bert", 4, 32)
 	be, _ := backend.Get("native")
 	ctx := context.Background()
 	ids := []int{101, 2009, 1005, 1055, 1037, 11951, 1998, 2411, 12473, 4990, 1012, 102}

@@ -14,11 +14,12 @@ import (
 	"github.com/wrxlabs/wrx/internal/profiletest"
 )
 
-// profiledTinyStore converts tiny-bert into a memory store with hand-made
-// importance and device profiles.
+// profiledTinyStore converts a model of tiny-bert's shape and random
+// weights into a memory store with hand-made importance and device
+// profiles (profiletest.Synth): the command is tested, not the model.
 func profiledTinyStore(t *testing.T) string {
 	uri := "mem:cli-bench-" + t.Name()
-	profiletest.Store(t, uri)
+	profiletest.Synth(t, uri)
 	return uri
 }
 

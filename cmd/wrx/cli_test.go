@@ -7,12 +7,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/wrxlabs/wrx/internal/shared"
+	"github.com/wrxlabs/wrx/internal/storetest"
 )
 
 // run runs the CLI in-process with stdin as standard input and returns what
@@ -111,8 +113,8 @@ func TestHelp(t *testing.T) {
 
 // TestErrors checks that bad input gives an error naming the problem.
 func TestErrors(t *testing.T) {
-	// Cases that never get as far as loading a model run without ../shared
-	// too; the others skip in their subtest.
+	// Cases that never get as far as loading a model name one that need
+	// not exist; the others run on a synthetic store.
 	model := filepath.Join(shared.Dir(), "fixtures", "tiny-distilbert")
 	tmp := t.TempDir()
 	missingDir := filepath.Join(tmp, "no-such-model")
@@ -136,7 +138,7 @@ func TestErrors(t *testing.T) {
 		stdin string
 		args  []string
 		want  []string // substrings of the error
-		model bool     // needs the model in ../shared
+		model bool     // needs a model: run on a synthetic store instead
 	}{
 		{"classify without --model", "", []string{"classify", "text"}, []string{"--model"}, false},
 		{"classify without --model or text", "", []string{"classify"}, []string{"--model"}, false},
@@ -174,10 +176,17 @@ func TestErrors(t *testing.T) {
 		{"classify unknown truncation", "", []string{"classify", "--model", model, "--truncation", "fast", "text"}, []string{"--truncation", `"fast"`}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
 			if tc.model {
-				shared.Path(t, "fixtures", "tiny-distilbert")
+				// The errors are the same for a store: one of random
+				// weights runs without ../shared.
+				uri := "mem:cli-errors-" + t.Name()
+				storetest.Synth(t, uri, 32)
+				args = slices.Clone(args)
+				i := slices.Index(args, "--model")
+				args[i], args[i+1] = "--store", uri
 			}
-			out, _, err := run(t, tc.stdin, tc.args...)
+			out, _, err := run(t, tc.stdin, args...)
 			if err == nil {
 				t.Fatalf("wrx %q succeeded, want an error; output:\n%s", tc.args, out)
 			}

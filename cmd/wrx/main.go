@@ -16,10 +16,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wrxlabs/wrx"
 	_ "github.com/wrxlabs/wrx/backend/gorgonia"
 	_ "github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/elastic/profile"
@@ -44,7 +46,10 @@ func main() {
 // hint says which command cures err, for errors the library reports
 // without naming CLI commands.
 func hint(err error) string {
+	var se *wrx.StoreError
 	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("check it with: wrx verify --store %s; delete %s to convert the model again", se.URI, strings.TrimPrefix(se.URI, "file:"))
 	case errors.Is(err, profile.ErrOtherHost):
 		return "measure this device with: wrx profile device --store URI"
 	case errors.Is(err, profile.ErrNoProfile):
@@ -78,6 +83,7 @@ func newApp() *cli.App {
 			planCommand(),
 			synthCommand(),
 			serveCommand(),
+			verifyCommand(),
 		},
 		HideHelpCommand: false,
 	}

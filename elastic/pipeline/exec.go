@@ -137,10 +137,17 @@ func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error 
 		}
 		need += int64(e.store.BufferSize(k))
 	}
-	if lim := e.opts.PreloadLimit; lim > 0 && need+e.rowBytes() > lim {
-		return fmt.Errorf("preload: %d shard versions need %d bytes and word rows %d, over the %d-byte budget", len(want), need, e.rowBytes(), lim)
+	overBudget := func(rows int64) error {
+		if lim := e.opts.PreloadLimit; lim > 0 && need+rows > lim {
+			return fmt.Errorf("preload: %d shard versions need %d bytes and word rows %d, over the %d-byte budget", len(want), need, rows, lim)
+		}
+		return nil
 	}
 	e.mu.RLock()
+	if err := overBudget(e.rowBytes()); err != nil {
+		e.mu.RUnlock()
+		return err
+	}
 	var missing []shardstore.Key
 	for _, k := range keys {
 		if _, ok := e.preload[k]; !ok {
@@ -173,6 +180,10 @@ func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error 
 	if e.closed {
 		drop()
 		return errClosed
+	}
+	if err := overBudget(e.rowBytes()); err != nil { // rows changed meanwhile
+		drop()
+		return err
 	}
 	for k, p := range e.preload {
 		if !want[k] {

@@ -23,8 +23,10 @@ import (
 	"github.com/wrxlabs/wrx/storage"
 )
 
-// testStore converts a fixture model into a fresh in-memory store.
-var testStore = storetest.Fixture
+// testStore converts a model of a fixture's shape and random weights
+// into a fresh in-memory store: these tests compare the executor with the
+// dense model of the same weights, which need not be trained.
+var testStore = storetest.SynthFixture
 
 var testIDs = []int{101, 2009, 1005, 1055, 1037, 11951, 1998, 2411, 12473, 4990, 1012, 102}
 

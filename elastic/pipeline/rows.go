@@ -87,6 +87,13 @@ func (e *Executor) SetRows(ctx context.Context, ids []int) error {
 		}
 		return errClosed
 	}
+	if shards := e.pBytes - e.rowBytes(); e.opts.PreloadLimit > 0 && shards+bytes > e.opts.PreloadLimit {
+		// The shards changed meanwhile.
+		if rows != nil {
+			e.mem.freeFloats(rows.data)
+		}
+		return fmt.Errorf("preload rows: %d word rows need %d bytes and shards %d, over the %d-byte budget", len(ids), bytes, shards, e.opts.PreloadLimit)
+	}
 	if e.rows != nil {
 		e.mem.freeFloats(e.rows.data) // no request runs: we hold mu
 	}

@@ -37,11 +37,29 @@ func Store(t testing.TB, uri string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	storetest.CleanupMem(t, uri)
-	if err := shardstore.Convert(ctx, uri, m, tok, shardstore.ConvertOptions{Fidelities: []quant.Fidelity{4, 32}}); err != nil {
+	if err := shardstore.Convert(context.Background(), uri, m, tok, shardstore.ConvertOptions{Fidelities: []quant.Fidelity{4, 32}}); err != nil {
 		t.Fatal(err)
 	}
+	saveProfiles(t, uri)
+}
+
+// Synth is Store for the synthetic model of storetest.Synth, which has
+// tiny-bert's shape and random weights: for tests that need a profiled
+// store but not trained weights, it runs without ../shared. It returns
+// the model.
+func Synth(t testing.TB, uri string) *bert.Model {
+	t.Helper()
+	m := storetest.Synth(t, uri, 4, 32)
+	saveProfiles(t, uri)
+	return m
+}
+
+// saveProfiles saves the hand-made profiles of Store beside the store at
+// uri, which has tiny-bert's shape (3 layers of 4 heads) at 4 and 32 bits.
+func saveProfiles(t testing.TB, uri string) {
+	t.Helper()
+	ctx := context.Background()
 	s, err := shardstore.OpenURI(ctx, uri)
 	if err != nil {
 		t.Fatal(err)

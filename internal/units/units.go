@@ -126,6 +126,9 @@ func ParseBandwidth(s string) (float64, error) {
 	if err == nil && v <= 0 {
 		err = fmt.Errorf("%w: not positive", ErrRange)
 	}
+	if err == nil && math.IsInf(v*scale, 0) {
+		err = fmt.Errorf("%w: not finite in bytes per second", ErrRange)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("bandwidth %q: %w (want a positive number such as 150MB/s)", s, err)
 	}

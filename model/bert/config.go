@@ -59,6 +59,10 @@ func (c *Config) Problem() ProblemType {
 	return SingleLabel
 }
 
+// MaxLabels is the most output classes a Config may have. It bounds what
+// a config.json's num_labels can make ParseConfig allocate.
+const MaxLabels = 1 << 16
+
 // HeadDim is the width of one attention head.
 func (c *Config) HeadDim() int { return c.Hidden / c.Heads }
 
@@ -160,6 +164,9 @@ func (c *Config) Validate() error {
 	case "", SingleLabel, MultiLabel, Regression:
 	default:
 		return fmt.Errorf("%s %q is not supported (supported: %q, %q, %q)", c.hfKey("ProblemType"), c.ProblemType, SingleLabel, MultiLabel, Regression)
+	}
+	if len(c.Labels) > MaxLabels {
+		return fmt.Errorf("%s: %d labels, more than the %d this package accepts", c.hfKey("Labels"), len(c.Labels), MaxLabels)
 	}
 	if c.PadTokenID < 0 || c.PadTokenID >= c.VocabSize {
 		return fmt.Errorf("%s %d is outside the vocabulary [0,%d)", c.hfKey("PadTokenID"), c.PadTokenID, c.VocabSize)

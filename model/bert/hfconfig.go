@@ -173,8 +173,8 @@ func parseDistilBERT(data []byte) (*Config, error) {
 func (h *hfLabels) labels() ([]string, error) {
 	if h.ID2Label == nil {
 		n := or(h.NumLabels, 2)
-		if n <= 0 {
-			return nil, fmt.Errorf("num_labels must be positive, got %d", n)
+		if n <= 0 || n > MaxLabels {
+			return nil, fmt.Errorf("num_labels must be in [1,%d], got %d", MaxLabels, n)
 		}
 		labels := make([]string, n)
 		for i := range labels {

@@ -122,7 +122,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"sparse labels", bertCfg(`,"id2label":{"0":"a","2":"c"}`), []string{`id2label: key "2" is outside 0..1`}},
 		{"repeated label id", bertCfg(`,"id2label":{"1":"a","01":"b"}`), []string{"id2label: label id 1 appears twice"}},
 		{"empty labels", bertCfg(`,"id2label":{}`), []string{"id2label: empty"}},
-		{"zero num_labels", bertCfg(`,"num_labels":0`), []string{"num_labels must be positive"}},
+		{"zero num_labels", bertCfg(`,"num_labels":0`), []string{"num_labels must be in [1,65536], got 0"}},
+		{"huge num_labels", bertCfg(`,"num_labels":1000000000000000000`), []string{"num_labels must be in [1,65536], got 1000000000000000000"}},
 		{"sinusoidal positions", distilCfg(`,"sinusoidal_pos_embds":true`), []string{"sinusoidal_pos_embds true is not supported"}},
 		{"relative positions", bertCfg(`,"position_embedding_type":"relative_key"`), []string{`position_embedding_type "relative_key" is not supported`}},
 	}

@@ -95,7 +95,7 @@ func sharedVersion(id string) []byte { return bytes.Repeat([]byte(id), 5000) }
 func TestSidecarHelperProcess(t *testing.T) {
 	uri, id := os.Getenv(envSidecarURI), os.Getenv(envSidecarID)
 	if uri == "" {
-		t.Skip("the helper process of TestSidecarWritersInProcesses")
+		return // run by go test, not as the helper process
 	}
 	ctx := context.Background()
 	for i := range 10 {
