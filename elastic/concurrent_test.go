@@ -46,7 +46,9 @@ func TestRunnerConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: 20 * time.Millisecond, Budget: budget, Profiles: prof})
+	// BestEffort: this test is about what the requests compute, not about
+	// deadlines, which the queue of a loaded machine would make them miss.
+	r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: 20 * time.Millisecond, Budget: budget, Profiles: prof, BestEffort: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,9 @@ func TestStreamingUnderFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: 20 * time.Millisecond, Budget: 300_000, Profiles: prof})
+	// BestEffort: this test is about what the requests compute, not about
+	// deadlines, which the queue of a loaded machine would make them miss.
+	r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: 20 * time.Millisecond, Budget: 300_000, Profiles: prof, BestEffort: true})
 	if err != nil {
 		t.Fatal(err)
 	}
