@@ -34,14 +34,25 @@ const tileRows = 32
 var tilePool = sync.Pool{New: func() any { return new([]float32) }}
 
 // MatMul computes out[m×n] = a[m×k] · wᵀ (or adds it when accumulate is
-// true) for any Matrix. Dense matrices go straight to b.MatMulT. Encoded ones
-// are decoded tileRows rows at a time, each tile multiplied with b.MatMulT
-// and scattered into out.
+// true) for any Matrix. Dense matrices go straight to b.MatMulT. Int8
+// matrices (Int8Matrix) go to b.MatMulInt8 when b is an Int8Multiplier,
+// which quantizes a on the fly (see Int8Multiplier for the error this
+// adds). Other encoded matrices, and Int8 ones on a backend without integer
+// kernels, are decoded tileRows rows at a time, each tile multiplied with
+// b.MatMulT and scattered into out.
 func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 	n, k := w.Dims()
 	if d, ok := w.(*Dense); ok {
 		b.MatMulT(out, a, d.Data, m, k, n, accumulate)
 		return
+	}
+	if q, ok := w.(Int8Matrix); ok {
+		if im, ok := b.(Int8Multiplier); ok {
+			if qm := q.Int8(); qm != nil {
+				im.MatMulInt8(out, a, m, qm, accumulate)
+				return
+			}
+		}
 	}
 	bufp := tilePool.Get().(*[]float32)
 	defer tilePool.Put(bufp)

@@ -12,3 +12,7 @@ func simdKernelSets() []*kernelSet {
 	}
 	return []*kernelSet{{name: "neon", kern: dotNEONKernels[:], kPad: 1, elem: neonElemOps}}
 }
+
+// int8KernelSets lists the int8 kernel families this CPU runs, fastest
+// first.
+func int8KernelSets() []*int8KernelSet { return nil }

@@ -1,0 +1,445 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"log"
+)
+
+// The int8 kernels multiply activation rows quantized to bytes with weight
+// panels of backend.Int8 (16 outputs × groups of 4 K values, 64 bytes per
+// group) and apply the shared epilogue (see int8.go in package native):
+//
+//	out = float32(float32(float32(Σ + rc[i]·csum[j]) · cs[j]) · rs[i])
+//
+// Every accumulator lane is one output, so there is no horizontal sum:
+// integer sums are exact, and the epilogue is the same sequence of float32
+// operations as the Go kernel's, so every kernel agrees with it bit for bit.
+
+// The argument frame of every int8 kernel (qKernel in int8.go).
+const qframe = "$0-104"
+
+const (
+	maxRowsQ512 = 6
+	maxColsQ512 = 4 // panels
+	maxRowsQ256 = 2
+)
+
+func qname(prefix string, r, c int) string { return fmt.Sprintf("%s_%dx%d", prefix, r, c) }
+
+func qheader(a *asm, name string) {
+	fmt.Fprintf(a, "// func %s(a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32)\n", name)
+	fmt.Fprintf(a, "TEXT ·%s(SB), NOSPLIT, %s\n", name, qframe)
+}
+
+// genQ512 writes the AVX-512 VNNI kernels: tiles of r ≤ 6 activation rows
+// by c ≤ 4 panels. Accumulator (i, j) is Z(4i+j); the c panels' current
+// group is loaded into Z24..Z27 and each row's four bytes are broadcast
+// into Z28/Z29 for VPDPBUSD (unsigned activations × signed weights). The
+// K loop steps 16 columns (four groups) at a time.
+func genQ512() []byte {
+	var a asm
+	a.WriteString(header)
+	a.WriteString("//go:build !purego\n\n#include \"textflag.h\"\n\n")
+	for r := 1; r <= maxRowsQ512; r++ {
+		for c := 1; c <= maxColsQ512; c++ {
+			genQ512Kernel(&a, r, c)
+		}
+	}
+	// Activation quantizer primitives.
+	a.WriteString(`// func minMaxAVX512(x *float32, n int) (lo, hi float32)
+TEXT ·minMaxAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Z0
+	VMOVAPS Z0, Z1
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JZ mmreduce
+mmloop:
+	VMOVUPS (SI), Z2
+	VMINPS Z2, Z0, Z0
+	VMAXPS Z2, Z1, Z1
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JNZ mmloop
+mmreduce:
+	VEXTRACTF64X4 $1, Z0, Y2
+	VMINPS Y2, Y0, Y0
+	VEXTRACTF64X4 $1, Z1, Y3
+	VMAXPS Y3, Y1, Y1
+	VEXTRACTF128 $1, Y0, X2
+	VMINPS X2, X0, X0
+	VEXTRACTF128 $1, Y1, X3
+	VMAXPS X3, X1, X1
+	VPERMILPS $0x4E, X0, X2
+	VMINPS X2, X0, X0
+	VPERMILPS $0x4E, X1, X3
+	VMAXPS X3, X1, X1
+	VPERMILPS $0xB1, X0, X2
+	VMINPS X2, X0, X0
+	VPERMILPS $0xB1, X1, X3
+	VMAXPS X3, X1, X1
+	VMOVSS X0, lo+16(FP)
+	VMOVSS X1, hi+20(FP)
+	VZEROUPPER
+	RET
+
+// func quantAVX512(dst *byte, a *float32, n int, inv float32, z int32)
+TEXT ·quantAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Z1
+	MOVL z+28(FP), R8
+	VMOVD R8, X2
+	VPBROADCASTD X2, Z2
+	VPXORD Z3, Z3, Z3
+qloop:
+	VMULPS (SI), Z1, Z0
+	VCVTPS2DQ Z0, Z0
+	VPADDD Z2, Z0, Z0
+	VPMAXSD Z3, Z0, Z0
+	VPMOVUSDB Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $16, DI
+	SUBQ $16, CX
+	JNZ qloop
+	VZEROUPPER
+	RET
+
+`)
+	return a.Bytes()
+}
+
+// qLoadArgs loads the registers every x86 int8 kernel keeps: R9 lda, R14
+// the tile's first panel, R12 ldp, SI kp, DI out, BX ldo, DX ntiles, AX
+// flags.
+func qLoadArgs(a *asm) {
+	a.f("MOVQ lda+8(FP), R9")
+	a.f("MOVQ w+16(FP), R14")
+	a.f("MOVQ ldp+24(FP), R12")
+	a.f("MOVQ kp+32(FP), SI")
+	a.f("MOVQ out+40(FP), DI")
+	a.f("MOVQ ldo+48(FP), BX")
+	a.f("MOVQ ntiles+56(FP), DX")
+	a.f("MOVQ flags+64(FP), AX")
+}
+
+// addrDisp is rowAddr with a displacement.
+func addrDisp(disp, r int, base0, base3, stride string) string {
+	s := rowAddr(r, base0, base3, stride)
+	if disp == 0 {
+		return s
+	}
+	return fmt.Sprintf("%d%s", disp, s)
+}
+
+// advanceTile moves R14 by c panels and DI by 16c outputs.
+func advanceTile(a *asm, c int) {
+	switch c {
+	case 1:
+		a.f("ADDQ R12, R14")
+	case 2:
+		a.f("LEAQ (R14)(R12*2), R14")
+	case 3:
+		a.f("LEAQ (R14)(R12*2), R14")
+		a.f("ADDQ R12, R14")
+	case 4:
+		a.f("LEAQ (R14)(R12*4), R14")
+	}
+	a.f("ADDQ $%d, DI", 64*c)
+}
+
+// qColumnPointers sets R11 to cs and R13 to csum, both advanced to the
+// current tile (by the distance DI has moved from out), using R8.
+func qColumnPointers(a *asm) {
+	a.f("MOVQ DI, R8")
+	a.f("SUBQ out+40(FP), R8")
+	a.f("MOVQ cs+88(FP), R11")
+	a.f("ADDQ R8, R11")
+	a.f("MOVQ csum+96(FP), R13")
+	a.f("ADDQ R8, R13")
+}
+
+func genQ512Kernel(a *asm, rows, cols int) {
+	name := qname("q512", rows, cols)
+	qheader(a, name)
+	qLoadArgs(a)
+	a.label("tile")
+	a.f("MOVQ a+0(FP), R8")
+	if rows > 3 {
+		a.f("LEAQ (R8)(R9*2), R10")
+		a.f("ADDQ R9, R10")
+	}
+	a.f("MOVQ R14, R11")
+	if cols > 3 {
+		a.f("LEAQ (R11)(R12*2), R13")
+		a.f("ADDQ R12, R13")
+	}
+	for i := range rows {
+		for j := range cols {
+			z := 4*i + j
+			a.f("VPXORD Z%d, Z%d, Z%d", z, z, z)
+		}
+	}
+	a.f("MOVQ SI, CX")
+	a.f("SHRQ $4, CX")
+	a.label("loop")
+	for g := range 4 {
+		for j := range cols {
+			a.f("VMOVDQU32 %s, Z%d", addrDisp(64*g, j, "R11", "R13", "R12"), 24+j)
+		}
+		for i := range rows {
+			t := 28 + i%2
+			a.f("VPBROADCASTD %s, Z%d", addrDisp(4*g, i, "R8", "R10", "R9"), t)
+			for j := range cols {
+				a.f("VPDPBUSD Z%d, Z%d, Z%d", 24+j, t, 4*i+j)
+			}
+		}
+	}
+	a.f("ADDQ $16, R8")
+	if rows > 3 {
+		a.f("ADDQ $16, R10")
+	}
+	a.f("ADDQ $256, R11")
+	if cols > 3 {
+		a.f("ADDQ $256, R13")
+	}
+	a.f("DECQ CX")
+	a.f("JNZ loop")
+
+	// Epilogue. R8 rs, CX rc, R11 cs, R13 csum (at this tile), R10 the
+	// fourth output row.
+	qColumnPointers(a)
+	a.f("MOVQ rs+72(FP), R8")
+	a.f("MOVQ rc+80(FP), CX")
+	if rows > 3 {
+		a.f("LEAQ (DI)(BX*2), R10")
+		a.f("ADDQ BX, R10")
+	}
+	for i := range rows {
+		a.f("VPBROADCASTD %d(CX), Z30", 4*i)
+		a.f("VBROADCASTSS %d(R8), Z31", 4*i)
+		for j := range cols {
+			z := 4*i + j
+			a.f("VPMULLD %d(R13), Z30, Z28", 64*j)
+			a.f("VPADDD Z28, Z%d, Z%d", z, z)
+			a.f("VCVTDQ2PS Z%d, Z%d", z, z)
+			a.f("VMULPS %d(R11), Z%d, Z%d", 64*j, z, z)
+			a.f("VMULPS Z31, Z%d, Z%d", z, z)
+			dst := addrDisp(64*j, i, "DI", "R10", "BX")
+			lbl := fmt.Sprintf("st%d_%d", i, j)
+			a.f("TESTQ $1, AX")
+			a.f("JZ %s", lbl)
+			a.f("VADDPS %s, Z%d, Z%d", dst, z, z)
+			a.label(lbl)
+			a.f("VMOVUPS Z%d, %s", z, dst)
+		}
+	}
+	advanceTile(a, cols)
+	a.f("DECQ DX")
+	a.f("JNZ tile")
+	a.f("VZEROUPPER")
+	a.f("RET")
+	a.WriteString("\n")
+}
+
+// genQ256 writes the AVX2 kernels: tiles of r ≤ 2 rows by one panel. AVX2
+// has no byte dot product that cannot saturate (VPMADDUBSW does), so bytes
+// are widened to int16 and multiplied with VPMADDWD, exactly: a group's
+// four activation bytes are broadcast and zero-extended into Y(8+i), and a
+// quarter panel (4 outputs × 4 bytes) sign-extended into Y10. Accumulator
+// (i, q) is Y(4i+q), holding two partial sums per output, added pairwise
+// at the end.
+func genQ256() []byte {
+	var a asm
+	a.WriteString(header)
+	a.WriteString("//go:build !purego\n\n#include \"textflag.h\"\n\n")
+	for r := 1; r <= maxRowsQ256; r++ {
+		genQ256Kernel(&a, r)
+	}
+	a.WriteString(`// func minMaxAVX2(x *float32, n int) (lo, hi float32)
+TEXT ·minMaxAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	VMOVAPS Y0, Y1
+	VMOVUPS 32(SI), Y2
+	VMINPS Y2, Y0, Y0
+	VMAXPS Y2, Y1, Y1
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JZ mmreduce
+mmloop:
+	VMOVUPS (SI), Y2
+	VMINPS Y2, Y0, Y0
+	VMAXPS Y2, Y1, Y1
+	VMOVUPS 32(SI), Y2
+	VMINPS Y2, Y0, Y0
+	VMAXPS Y2, Y1, Y1
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JNZ mmloop
+mmreduce:
+	VEXTRACTF128 $1, Y0, X2
+	VMINPS X2, X0, X0
+	VEXTRACTF128 $1, Y1, X3
+	VMAXPS X3, X1, X1
+	VPERMILPS $0x4E, X0, X2
+	VMINPS X2, X0, X0
+	VPERMILPS $0x4E, X1, X3
+	VMAXPS X3, X1, X1
+	VPERMILPS $0xB1, X0, X2
+	VMINPS X2, X0, X0
+	VPERMILPS $0xB1, X1, X3
+	VMAXPS X3, X1, X1
+	VMOVSS X0, lo+16(FP)
+	VMOVSS X1, hi+20(FP)
+	VZEROUPPER
+	RET
+
+// func quantAVX2(dst *byte, a *float32, n int, inv float32, z int32)
+TEXT ·quantAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Y4
+	MOVL z+28(FP), R8
+	VMOVD R8, X5
+	VPBROADCASTD X5, Y5
+qloop:
+	VMULPS (SI), Y4, Y0
+	VMULPS 32(SI), Y4, Y1
+	VCVTPS2DQ Y0, Y0
+	VCVTPS2DQ Y1, Y1
+	VPADDD Y5, Y0, Y0
+	VPADDD Y5, Y1, Y1
+	VPACKSSDW Y1, Y0, Y0
+	VPERMQ $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB X1, X0, X0
+	VMOVDQU X0, (DI)
+	ADDQ $64, SI
+	ADDQ $16, DI
+	SUBQ $16, CX
+	JNZ qloop
+	VZEROUPPER
+	RET
+
+`)
+	return a.Bytes()
+}
+
+func genQ256Kernel(a *asm, rows int) {
+	name := qname("q256", rows, 1)
+	qheader(a, name)
+	qLoadArgs(a)
+	a.label("tile")
+	a.f("MOVQ a+0(FP), R8")
+	a.f("MOVQ R14, R11")
+	for i := range rows {
+		for q := range 4 {
+			y := 4*i + q
+			a.f("VPXOR Y%d, Y%d, Y%d", y, y, y)
+		}
+	}
+	a.f("MOVQ SI, CX")
+	a.f("SHRQ $2, CX")
+	a.label("loop")
+	for i := range rows {
+		a.f("VPBROADCASTD %s, X%d", rowAddr(i, "R8", "R8", "R9"), 8+i)
+		a.f("VPMOVZXBW X%d, Y%d", 8+i, 8+i)
+	}
+	for q := range 4 {
+		a.f("VPMOVSXBW %d(R11), Y10", 16*q)
+		for i := range rows {
+			a.f("VPMADDWD Y10, Y%d, Y11", 8+i)
+			a.f("VPADDD Y11, Y%d, Y%d", 4*i+q, 4*i+q)
+		}
+	}
+	a.f("ADDQ $4, R8")
+	a.f("ADDQ $64, R11")
+	a.f("DECQ CX")
+	a.f("JNZ loop")
+
+	qColumnPointers(a)
+	a.f("MOVQ rs+72(FP), R8")
+	a.f("MOVQ rc+80(FP), CX")
+	for i := range rows {
+		v := func(q int) int { return 4*i + q }
+		// Pairwise sums: outputs 0-7 into Y(v0), 8-15 into Y(v2).
+		a.f("VPHADDD Y%d, Y%d, Y%d", v(1), v(0), v(0))
+		a.f("VPERMQ $0xD8, Y%d, Y%d", v(0), v(0))
+		a.f("VPHADDD Y%d, Y%d, Y%d", v(3), v(2), v(2))
+		a.f("VPERMQ $0xD8, Y%d, Y%d", v(2), v(2))
+		a.f("VPBROADCASTD %d(CX), Y12", 4*i)
+		a.f("VBROADCASTSS %d(R8), Y13", 4*i)
+		for h, y := range []int{v(0), v(2)} {
+			a.f("VPMULLD %d(R13), Y12, Y14", 32*h)
+			a.f("VPADDD Y14, Y%d, Y%d", y, y)
+			a.f("VCVTDQ2PS Y%d, Y%d", y, y)
+			a.f("VMULPS %d(R11), Y%d, Y%d", 32*h, y, y)
+			a.f("VMULPS Y13, Y%d, Y%d", y, y)
+			dst := fmt.Sprintf("%d(DI)", 32*h)
+			if i == 1 {
+				dst = fmt.Sprintf("%d(DI)(BX*1)", 32*h)
+			}
+			lbl := fmt.Sprintf("st%d_%d", i, h)
+			a.f("TESTQ $1, AX")
+			a.f("JZ %s", lbl)
+			a.f("VADDPS %s, Y%d, Y%d", dst, y, y)
+			a.label(lbl)
+			a.f("VMOVUPS Y%d, %s", y, dst)
+		}
+	}
+	advanceTile(a, 1)
+	a.f("DECQ DX")
+	a.f("JNZ tile")
+	a.f("VZEROUPPER")
+	a.f("RET")
+	a.WriteString("\n")
+}
+
+// qGoDecls declares the int8 kernels of an architecture and their table.
+func qGoDecls(sets []kernelSet, extra string) []byte {
+	var b bytes.Buffer
+	b.WriteString(header)
+	fmt.Fprintf(&b, "//go:build !purego\n\npackage native\n\n")
+	for _, s := range sets {
+		for r := 1; r <= s.rows; r++ {
+			for c := 1; c <= s.cols; c++ {
+				fmt.Fprintf(&b, "//go:noescape\nfunc %s(a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32)\n\n", qname(s.prefix, r, c))
+			}
+		}
+		fmt.Fprintf(&b, "// %sKernels[r-1][c-1] computes r rows by c panels; see qKernel.\nvar %sKernels = [][]qKernel{\n", s.prefix, s.prefix)
+		for r := 1; r <= s.rows; r++ {
+			b.WriteString("{")
+			for c := 1; c <= s.cols; c++ {
+				fmt.Fprintf(&b, "%s, ", qname(s.prefix, r, c))
+			}
+			b.WriteString("},\n")
+		}
+		b.WriteString("}\n\n")
+	}
+	b.WriteString(extra)
+	src, err := format.Source(b.Bytes())
+	if err != nil {
+		log.Fatalf("int8 decls: %v\n%s", err, b.Bytes())
+	}
+	return src
+}
+
+const q8x86Prims = `//go:noescape
+func minMaxAVX512(x *float32, n int) (lo, hi float32)
+
+//go:noescape
+func quantAVX512(dst *byte, a *float32, n int, inv float32, z int32)
+
+//go:noescape
+func minMaxAVX2(x *float32, n int) (lo, hi float32)
+
+//go:noescape
+func quantAVX2(dst *byte, a *float32, n int, inv float32, z int32)
+`
