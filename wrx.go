@@ -64,6 +64,9 @@ type Options struct {
 	Truncation bert.Truncation
 	// Fidelity, for a store, holds every shard in memory at this many bits
 	// (one of the store's fidelities). 0 means the highest stored fidelity.
+	// At 8 bits, with a backend that has integer kernels (native), every
+	// layer is held as int8 and multiplied with int8 arithmetic, the
+	// activations quantized per token on the fly (bert.Model.FuseInt8).
 	// It is ignored when Target is set.
 	Fidelity quant.Fidelity
 	// Throttle, for a store, emulates a slower device under it, e.g.
