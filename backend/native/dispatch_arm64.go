@@ -15,4 +15,13 @@ func simdKernelSets() []*kernelSet {
 
 // int8KernelSets lists the int8 kernel families this CPU runs, fastest
 // first.
-func int8KernelSets() []*int8KernelSet { return nil }
+func int8KernelSets() []*int8KernelSet {
+	if !cpu.ARM64.HasASIMD {
+		return nil
+	}
+	var sets []*int8KernelSet
+	if cpu.ARM64.HasASIMDDP {
+		sets = append(sets, &int8KernelSet{name: "neondot", signed: true, kern: qdotKernels, minMax: minMaxNEON, quant: quantNEON})
+	}
+	return append(sets, &int8KernelSet{name: "neon", signed: true, kern: qmulKernels, minMax: minMaxNEON, quant: quantNEON})
+}

@@ -40,9 +40,14 @@ func TestInt8BitIdentical(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				// Some all-(-128) weights, which no encoder writes but
+				// Weights of -128, which QuantizeInt8 never writes but
 				// every kernel must still multiply exactly.
-				w.Q[0], w.Q[len(w.Q)/2] = -128, -128
+				q := make([]int8, k)
+				for _, j := range []int{0, n / 2} {
+					w.Row(q, j)
+					q[k-1] = -128
+					w.SetRow(j, q, w.Scale[j])
+				}
 				a := make([]float32, m*k)
 				for j := range a {
 					a[j] = float32(r.NormFloat64() * math.Ldexp(1, j%5))

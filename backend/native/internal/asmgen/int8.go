@@ -443,3 +443,232 @@ func minMaxAVX2(x *float32, n int) (lo, hi float32)
 //go:noescape
 func quantAVX2(dst *byte, a *float32, n int, inv float32, z int32)
 `
+
+const (
+	maxRowsQNEON   = 5
+	maxRowsQNEONMS = 2
+)
+
+// Encodings of the integer NEON instructions the Go assembler lacks
+// (checked against GNU as). d, n, m are V register numbers.
+func sdotElem(d, n, m, idx int) string {
+	return fmt.Sprintf("WORD $0x%08x", 0x4F80E000|(idx&1)<<21|(idx>>1)<<11|m<<16|n<<5|d)
+}
+func dupElemS(d, n, idx int) string {
+	return fmt.Sprintf("WORD $0x%08x", 0x4E040400|idx<<19|n<<5|d)
+}
+
+var (
+	smull   = neon3(0x0E20C000) // Vd.8H = Vn.8B × Vm.8B
+	smull2  = neon3(0x4E20C000) // Vd.8H = Vn.16B[8:] × Vm.16B[8:]
+	addp4s  = neon3(0x4EA0BC00)
+	mla4s   = neon3(0x4EA09400)
+	fmin4s  = neon3(0x4EA0F400)
+	fmax4s  = neon3(0x4E20F400)
+	sadalp  = neon2(0x4E606800) // Vd.4S += pairwise(Vn.8H)
+	scvtf   = neon2(0x4E21D800)
+	fcvtns  = neon2(0x4E21A800)
+	fminvS  = neon2(0x6EB0F800)
+	fmaxvS  = neon2(0x6E30F800)
+	sqxtun  = neon2(0x2E612800)
+	sqxtun2 = neon2(0x6E612800)
+	uqxtn   = neon2(0x2E214800)
+	uqxtn2  = neon2(0x6E214800)
+)
+
+// genQNEON writes the arm64 int8 kernels, which read activations in the s8
+// form (x − 128): "qdot" tiles of r ≤ 5 rows by one panel with SDOT (the
+// dot-product extension), accumulator (i, q) in V(4i+q) for outputs
+// 4q..4q+3, the rows' 16 bytes (four groups) in V20..V24 and a group's
+// four quarter panels in V25..V28; and "qmul" tiles of r ≤ 2 rows for
+// cores without it, which multiply bytes into int16 with SMULL/SMULL2 and
+// add pairs into int32 with SADALP, two accumulators per quarter panel
+// (V(8i+2q) outputs 4q, 4q+1 and V(8i+2q+1) outputs 4q+2, 4q+3, two partial
+// sums each, added pairwise with ADDP at the end).
+func genQNEON() []byte {
+	var a asm
+	a.WriteString(header)
+	a.WriteString("//go:build !purego\n\n#include \"textflag.h\"\n\n")
+	for r := 1; r <= maxRowsQNEON; r++ {
+		genQNEONKernel(&a, r, true)
+	}
+	for r := 1; r <= maxRowsQNEONMS; r++ {
+		genQNEONKernel(&a, r, false)
+	}
+	genQNEONPrims(&a)
+	return a.Bytes()
+}
+
+// Registers of the arm64 int8 kernels: R0..R4 rows of a, R5 the panel
+// being read, R6 the K counter, R7 tiles left, R8 out, R9 ldo, R10 flags,
+// R11 lda, R12 the tile's panel, R13 ldp, R14 cs, R15 csum, R16 rs, R17
+// rc, R19 and R20 scratch.
+func genQNEONKernel(a *asm, rows int, dot bool) {
+	prefix := "qmul"
+	if dot {
+		prefix = "qdot"
+	}
+	name := qname(prefix, rows, 1)
+	qheader(a, name)
+	a.f("MOVD lda+8(FP), R11")
+	a.f("MOVD w+16(FP), R12")
+	a.f("MOVD ldp+24(FP), R13")
+	a.f("MOVD out+40(FP), R8")
+	a.f("MOVD ldo+48(FP), R9")
+	a.f("MOVD ntiles+56(FP), R7")
+	a.f("MOVD flags+64(FP), R10")
+	a.f("MOVD rs+72(FP), R16")
+	a.f("MOVD rc+80(FP), R17")
+	a.f("MOVD cs+88(FP), R14")
+	a.f("MOVD csum+96(FP), R15")
+	a.label("tile")
+	a.f("MOVD a+0(FP), R0")
+	for i := 1; i < rows; i++ {
+		a.f("ADD R11, R%d, R%d", i-1, i)
+	}
+	a.f("MOVD R12, R5")
+	nacc := 4 * rows
+	if !dot {
+		nacc = 8 * rows
+	}
+	for v := range nacc {
+		a.f("VEOR V%d.B16, V%d.B16, V%d.B16", v, v, v)
+	}
+	a.f("MOVD kp+32(FP), R6")
+	a.f("LSR $4, R6, R6")
+	a.label("loop")
+	arow := 20 // first register holding a row's 16 bytes
+	if !dot {
+		arow = 16
+	}
+	for i := range rows {
+		a.f("VLD1.P 16(R%d), [V%d.B16]", i, arow+i)
+	}
+	for g := range 4 {
+		if dot {
+			a.f("VLD1.P 64(R5), [V25.B16, V26.B16, V27.B16, V28.B16]")
+			for i := range rows {
+				for q := range 4 {
+					a.f(sdotElem(4*i+q, 25+q, 20+i, g))
+				}
+			}
+			continue
+		}
+		a.f("VLD1.P 64(R5), [V20.B16, V21.B16, V22.B16, V23.B16]")
+		for i := range rows {
+			a.f(dupElemS(18+i, 16+i, g))
+		}
+		for q := range 4 {
+			for i := range rows {
+				a.f(smull(24, 20+q, 18+i))
+				a.f(smull2(25, 20+q, 18+i))
+				a.f(sadalp(8*i+2*q, 24))
+				a.f(sadalp(8*i+2*q+1, 25))
+			}
+		}
+	}
+	a.f("SUB $1, R6, R6")
+	a.f("CBNZ R6, loop")
+
+	// Epilogue: V29 rc[i], V30 rs[i], V31 the loaded operand.
+	a.f("MOVD R8, R19")
+	for i := range rows {
+		if !dot {
+			for q := range 4 {
+				a.f(addp4s(4*i+q, 8*i+2*q, 8*i+2*q+1))
+			}
+		}
+		a.f("ADD $%d, R17, R20", 4*i)
+		a.f("VLD1R (R20), [V29.S4]")
+		a.f("ADD $%d, R16, R20", 4*i)
+		a.f("VLD1R (R20), [V30.S4]")
+		for q := range 4 {
+			v := 4*i + q
+			a.f("ADD $%d, R15, R20", 16*q)
+			a.f("VLD1 (R20), [V31.S4]")
+			a.f(mla4s(v, 29, 31))
+			a.f(scvtf(v, v))
+			a.f("ADD $%d, R14, R20", 16*q)
+			a.f("VLD1 (R20), [V31.S4]")
+			a.f(fmul(v, v, 31))
+			a.f(fmul(v, v, 30))
+			a.f("ADD $%d, R19, R20", 16*q)
+			lbl := fmt.Sprintf("st%d_%d", i, q)
+			a.f("TBZ $0, R10, %s", lbl)
+			a.f("VLD1 (R20), [V31.S4]")
+			a.f(fadd(v, v, 31))
+			a.label(lbl)
+			a.f("VST1 [V%d.S4], (R20)", v)
+		}
+		a.f("ADD R9, R19, R19")
+	}
+	a.f("ADD R13, R12, R12")
+	a.f("ADD $64, R8, R8")
+	a.f("ADD $64, R14, R14")
+	a.f("ADD $64, R15, R15")
+	a.f("SUB $1, R7, R7")
+	a.f("CBNZ R7, tile")
+	a.f("RET")
+	a.WriteString("\n")
+}
+
+func genQNEONPrims(a *asm) {
+	a.WriteString("// func minMaxNEON(x *float32, n int) (lo, hi float32)\n")
+	a.WriteString("TEXT ·minMaxNEON(SB), NOSPLIT, $0-24\n")
+	a.f("MOVD x+0(FP), R0")
+	a.f("MOVD n+8(FP), R1")
+	a.f("VLD1.P 16(R0), [V0.S4]")
+	a.f(neonMov(1, 0))
+	a.f("SUB $4, R1, R1")
+	a.label("mmloop")
+	a.f("VLD1.P 16(R0), [V2.S4]")
+	a.f(fmin4s(0, 0, 2))
+	a.f(fmax4s(1, 1, 2))
+	a.f("SUB $4, R1, R1")
+	a.f("CBNZ R1, mmloop")
+	a.f(fminvS(0, 0))
+	a.f(fmaxvS(1, 1))
+	a.f("FMOVS F0, lo+16(FP)")
+	a.f("FMOVS F1, hi+20(FP)")
+	a.f("RET")
+	a.WriteString("\n")
+
+	a.WriteString("// func quantNEON(dst *byte, a *float32, n int, inv float32, z int32)\n")
+	a.WriteString("// Writes the s8 form: the u8 value xor 0x80.\n")
+	a.WriteString("TEXT ·quantNEON(SB), NOSPLIT, $0-32\n")
+	a.f("MOVD dst+0(FP), R0")
+	a.f("MOVD a+8(FP), R1")
+	a.f("MOVD n+16(FP), R2")
+	a.f("FMOVS inv+24(FP), F4")
+	a.f("VDUP V4.S[0], V4.S4")
+	a.f("MOVW z+28(FP), R3")
+	a.f("VDUP R3, V5.S4")
+	a.f("MOVW $0x80808080, R3")
+	a.f("VDUP R3, V6.S4")
+	a.label("qloop")
+	a.f("VLD1.P 64(R1), [V0.S4, V1.S4, V2.S4, V3.S4]")
+	for v := range 4 {
+		a.f(fmul(v, v, 4))
+		a.f(fcvtns(v, v))
+		a.f("VADD V5.S4, V%d.S4, V%d.S4", v, v)
+	}
+	a.f(sqxtun(0, 0))
+	a.f(sqxtun2(0, 1))
+	a.f(sqxtun(2, 2))
+	a.f(sqxtun2(2, 3))
+	a.f(uqxtn(0, 0))
+	a.f(uqxtn2(0, 2))
+	a.f("VEOR V6.B16, V0.B16, V0.B16")
+	a.f("VST1.P [V0.B16], 16(R0)")
+	a.f("SUB $16, R2, R2")
+	a.f("CBNZ R2, qloop")
+	a.f("RET")
+	a.WriteString("\n")
+}
+
+const q8arm64Prims = `//go:noescape
+func minMaxNEON(x *float32, n int) (lo, hi float32)
+
+//go:noescape
+func quantNEON(dst *byte, a *float32, n int, inv float32, z int32)
+`

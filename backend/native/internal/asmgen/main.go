@@ -29,6 +29,8 @@ func main() {
 		"dot_arm64.go":        goDecls("arm64", []kernelSet{{"dotNEON", maxRowsNEON, 4}}),
 		"int8_avx512_amd64.s": genQ512(),
 		"int8_avx2_amd64.s":   genQ256(),
+		"int8_arm64.s":        genQNEON(),
+		"int8_arm64.go":       qGoDecls([]kernelSet{{"qdot", maxRowsQNEON, 1}, {"qmul", maxRowsQNEONMS, 1}}, q8arm64Prims),
 		"int8_amd64.go":       qGoDecls([]kernelSet{{"q512", maxRowsQ512, maxColsQ512}, {"q256", maxRowsQ256, 1}}, q8x86Prims),
 	}
 	for name, src := range files {
