@@ -78,10 +78,11 @@ func TestOpenUnknownSource(t *testing.T) {
 }
 
 // TestStoreAtEightBitsRunsInt8: wrx-sst2-small from a store opened at 8
-// bits (held as int8, native's integer kernels) gives PyTorch's label on
-// every reference line and logits within 0.05 of PyTorch's, the bound
-// model/bert's int8 parity test states; some logit is more than 1e-4 away
-// (the float32 parity bound), so the fidelity was applied.
+// bits (layers and word table held as int8, native's integer kernels)
+// gives logits within 0.05 of PyTorch's, the bound model/bert's int8
+// parity test states, and so PyTorch's label wherever PyTorch's margin
+// exceeds twice that; some logit is more than 1e-4 away (the float32
+// parity bound), so the fidelity was applied.
 func TestStoreAtEightBitsRunsInt8(t *testing.T) {
 	dir := shared.Path(t, "models", "wrx-sst2-small")
 	ctx := context.Background()
@@ -100,14 +101,19 @@ func TestStoreAtEightBitsRunsInt8(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		best := 0
+		best, second := 0, math.Inf(-1)
 		for j, want := range r.Logits {
 			worst = math.Max(worst, math.Abs(float64(p.Logits[j])-want))
 			if want > r.Logits[best] {
 				best = j
 			}
 		}
-		if p.Class != best {
+		for j, v := range r.Logits {
+			if j != best {
+				second = math.Max(second, v)
+			}
+		}
+		if p.Class != best && r.Logits[best]-second > 0.1 {
 			t.Errorf("line %d: 8-bit logits %v, PyTorch %v: another label", i+1, p.Logits, r.Logits)
 		}
 	}

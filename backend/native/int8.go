@@ -46,6 +46,32 @@ type int8KernelSet struct {
 	// quant writes x = clamp(round(a·inv) + z, 0, 255) for n values, n a
 	// multiple of 16, in the set's form (xor 0x80 when signed).
 	quant func(dst *byte, a *float32, n int, inv float32, z int32)
+	// amx, if set, are AMX kernels for K a multiple of 64 (kern serves
+	// the other K).
+	amx *[2][2]amxKernel
+}
+
+// amxKernel is the signature of the AMX kernels: for t in [0, ntiles) an
+// (r0+r1)×(16·pc) macro tile, pc fixed by the kernel, of rows [0, r0) and
+// [16, 16+r1) of a (r1 = 0 for one block) against panels [pc·t, pc·t+pc),
+// with the tile configuration cfg (64 bytes, see amxConfig) and 4 KiB of
+// scratch c for the int32 tiles. The other arguments are qKernel's.
+type amxKernel func(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)
+
+// amxConfig writes the AMX tile configuration (palette 1) for row blocks
+// of r0 and r1 rows: C tiles tmm0..3 (block b, panel j in tmm(2b+j)), A
+// tiles tmm4 and tmm5, B tiles tmm6 and tmm7, every row 64 bytes.
+func amxConfig(cfg *[64]byte, r0, r1 int) {
+	clear(cfg[:])
+	cfg[0] = 1
+	rows := [8]int{r0, r0, r1, r1, r0, r1, 16, 16}
+	for t, r := range rows {
+		if r == 0 {
+			continue
+		}
+		cfg[16+2*t] = 64
+		cfg[48+t] = byte(r)
+	}
 }
 
 // goInt8 is the pure-Go int8 kernel set, the reference the others match
@@ -67,6 +93,8 @@ var _ backend.Int8Multiplier = (*Backend)(nil)
 
 // int8Scratch is the per-call buffer of quantized activations.
 type int8Scratch struct {
+	cfg  [64]byte
+	c    []int32 // 4 KiB of AMX tiles
 	x    []byte
 	rs   []float32
 	rc   []int32
@@ -118,8 +146,12 @@ func (b *Backend) MatMulInt8(out, a []float32, m int, w *backend.Int8, acc bool)
 	}
 	cmax := len(ks.kern[0])
 	if full > 0 {
+		own := s // with one thread, the AMX tile scratch is the call's
+		if threads > 1 {
+			own = nil
+		}
 		b.pool.parallelFor(full, cmax, threads, func(p0, p1 int) {
-			int8Block(ks, out, n*4, 0, x, kp, w, ldp, rs, rc, m, p0, p1, acc)
+			int8Block(ks, out, n*4, 0, x, kp, w, ldp, rs, rc, m, p0, p1, acc, own)
 		})
 	}
 	if rem > 0 {
@@ -135,7 +167,7 @@ func (b *Backend) MatMulInt8(out, a []float32, m int, w *backend.Int8, acc bool)
 				copy(t[i*16:i*16+rem], out[i*n+j0:i*n+n])
 			}
 		}
-		int8Block(ks, t, 16*4, full, x, kp, w, ldp, rs, rc, m, full, full+1, acc)
+		int8Block(ks, t, 16*4, full, x, kp, w, ldp, rs, rc, m, full, full+1, acc, s)
 		for i := range m {
 			copy(out[i*n+j0:i*n+n], t[i*16:i*16+rem])
 		}
@@ -144,11 +176,15 @@ func (b *Backend) MatMulInt8(out, a []float32, m int, w *backend.Int8, acc bool)
 
 // int8Block computes panels [p0, p1) of out for all m rows: out holds the
 // outputs of panel p at column 16(p−q0) (ldo bytes per row).
-func int8Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, w *backend.Int8, ldp int, rs []float32, rc []int32, m, p0, p1 int, acc bool) {
+func int8Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, w *backend.Int8, ldp int, rs []float32, rc []int32, m, p0, p1 int, acc bool, s *int8Scratch) {
 	rm, cm := len(ks.kern), len(ks.kern[0])
 	flags := 0
 	if acc {
 		flags = 1
+	}
+	if ks.amx != nil && kp%64 == 0 {
+		amxBlock(ks, out, ldo, q0, x, kp, w, ldp, rs, rc, m, p0, p1, flags, s)
+		return
 	}
 	// Panel blocks sized for L2: each block is streamed past every row
 	// tile of the activations, which stay in L1.
@@ -181,8 +217,47 @@ func int8Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 	}
 }
 
+// amxBlock is int8Block for the AMX kernels: macro tiles of up to 32 rows
+// by 2 panels, the panels in blocks streamed past every 32 rows. s is the
+// caller's scratch, or nil to use one of its own (each goroutine needs
+// its own tile scratch).
+func amxBlock(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, w *backend.Int8, ldp int, rs []float32, rc []int32, m, p0, p1, flags int, s *int8Scratch) {
+	if s == nil {
+		s = new(int8Scratch)
+	}
+	if len(s.c) < 1024 {
+		s.c = make([]int32, 1024)
+	}
+	nb := max(2, int8BlockBytes/ldp/2*2)
+	for pb := p0; pb < p1; pb += nb {
+		pe := min(pb+nb, p1)
+		pairs, rem := (pe-pb)/2, (pe-pb)%2
+		for i := 0; i < m; i += 32 {
+			r0 := min(16, m-i)
+			r1 := min(16, m-i-r0)
+			amxConfig(&s.cfg, r0, r1)
+			rb := 1
+			if r1 > 0 {
+				rb = 2
+			}
+			ap := &x[i*kp]
+			if pairs > 0 {
+				j := pb * backend.Int8Panel
+				ks.amx[rb-1][1](&s.cfg[0], ap, kp, &w.Q[pb*ldp], ldp, kp, &out[i*ldo/4+j-q0*backend.Int8Panel], ldo, pairs, flags,
+					&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &s.c[0], r0, r1)
+			}
+			if rem > 0 {
+				pr := pb + 2*pairs
+				j := pr * backend.Int8Panel
+				ks.amx[rb-1][0](&s.cfg[0], ap, kp, &w.Q[pr*ldp], ldp, kp, &out[i*ldo/4+j-q0*backend.Int8Panel], ldo, 1, flags,
+					&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &s.c[0], r0, r1)
+			}
+		}
+	}
+}
+
 // int8BlockBytes bounds the panels streamed past each row tile.
-const int8BlockBytes = 256 << 10
+var int8BlockBytes = 256 << 10
 
 // quantRow quantizes one activation row into dst (len kp ≥ len(a), the
 // padding zeroed) and returns its scale and correction (see the file

@@ -109,3 +109,18 @@ func minMaxAVX2(x *float32, n int) (lo, hi float32)
 
 //go:noescape
 func quantAVX2(dst *byte, a *float32, n int, inv float32, z int32)
+
+//go:noescape
+func qamx_1x1(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)
+
+//go:noescape
+func qamx_1x2(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)
+
+//go:noescape
+func qamx_2x1(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)
+
+//go:noescape
+func qamx_2x2(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)
+
+// qamxKernels[rb-1][pc-1] computes rb blocks of rows by pc panels; see amxKernel.
+var qamxKernels = [2][2]amxKernel{{qamx_1x1, qamx_1x2}, {qamx_2x1, qamx_2x2}}

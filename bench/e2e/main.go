@@ -42,6 +42,7 @@ import (
 	_ "github.com/wrxlabs/wrx/backend/gorgonia"
 	"github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/quant"
 )
 
 func main() {
@@ -63,6 +64,8 @@ func main() {
 // config holds the command line.
 type config struct {
 	model, data string
+	store       string
+	fidelity    int
 	limit       int
 	backend     string
 	threads     int
@@ -78,7 +81,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("e2e", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.model, "model", "", "Hugging Face BERT classifier directory (required)")
+	fs.StringVar(&c.model, "model", "", "Hugging Face BERT classifier directory (this or --store is required)")
+	fs.StringVar(&c.store, "store", "", "shard store URI (wrx convert) to hold in memory at --fidelity, instead of --model")
+	fs.IntVar(&c.fidelity, "fidelity", 0, "with --store: the fidelity to hold the model at (8: int8 kernels); 0 means the highest stored")
 	fs.StringVar(&c.data, "data", "", "SST-2 TSV file with a header line (required)")
 	fs.IntVar(&c.limit, "limit", 200, "number of sentences from the start of --data; 0 means all")
 	fs.StringVar(&c.backend, "backend", "native", "WRX backend: native or gorgonia (any registered name works)")
@@ -95,8 +100,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	switch {
 	case fs.NArg() > 0:
 		return c, fmt.Errorf("unexpected arguments %q (every option is a flag)", fs.Args())
-	case c.model == "":
-		return c, errors.New("--model is required")
+	case (c.model == "") == (c.store == ""):
+		return c, errors.New("give one of --model and --store")
+	case c.fidelity != 0 && c.store == "":
+		return c, errors.New("--fidelity needs --store")
 	case c.data == "":
 		return c, errors.New("--data is required")
 	case c.limit < 0:
@@ -165,9 +172,21 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if len(examples) == 0 {
 		return fmt.Errorf("%s: no sentences", cfg.data)
 	}
-	c, err := wrx.Open(ctx, cfg.model, wrx.Options{Backend: beName, MaxLen: cfg.maxLen})
+	source := cfg.model
+	if cfg.store != "" {
+		source = cfg.store
+	}
+	c, err := wrx.Open(ctx, source, wrx.Options{Backend: beName, MaxLen: cfg.maxLen, Fidelity: quant.Fidelity(cfg.fidelity)})
 	if err != nil {
 		return err
+	}
+	defer c.Close()
+	peer := "wrx-" + cfg.backend
+	if cfg.fidelity != 0 {
+		peer += fmt.Sprintf("-%dbit", cfg.fidelity)
+		if cfg.backend == "native" && cfg.fidelity == 8 {
+			kernels = "int8 " + native.New(native.Options{}).Int8Kernels()
+		}
 	}
 	if cfg.idsPath != "" {
 		if err := writeIDs(cfg.idsPath, c, examples, cfg.maxLen); err != nil {
@@ -206,7 +225,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 
 	res := result{
-		Peer: "wrx-" + cfg.backend, Backend: cfg.backend, Kernels: kernels,
+		Peer: peer, Backend: cfg.backend, Kernels: kernels,
 		Threads: runtime.GOMAXPROCS(0),
 		Timed:   "Classify: tokenize + forward + softmax, batch 1",
 		Warmup:  min(cfg.warmup, len(examples)), Rounds: cfg.rounds,

@@ -318,10 +318,11 @@ func TestFuseFallsBackWhenShardsAreMissing(t *testing.T) {
 
 // TestInt8LogitsNearPyTorch runs wrx-sst2-small held as int8 (FuseInt8) on
 // every backend: native multiplies with its integer kernels, the others
-// decode the int8 weights. Each must give PyTorch's label on every
-// reference line, and logits within 0.05 of PyTorch's: on all 872 SST-2
-// dev sentences the native int8 path was measured at most 0.013 away from
-// the float32 path (int8 weights per output, activations per token).
+// decode the int8 weights. Each must give logits within 0.05 of PyTorch's
+// (on all 872 SST-2 dev sentences the native int8 path was measured at
+// most 0.013 away from the float32 path: int8 weights per output,
+// activations per token), and so PyTorch's label wherever PyTorch's margin
+// exceeds 0.1.
 func TestInt8LogitsNearPyTorch(t *testing.T) {
 	dir := shared.Path(t, "models", "wrx-sst2-small")
 	refs := readReference(t, filepath.Join(dir, "reference.jsonl"))
@@ -363,7 +364,7 @@ func TestInt8LogitsNearPyTorch(t *testing.T) {
 				for j := range got {
 					worst = math.Max(worst, math.Abs(float64(got[j])-r.Logits[j]))
 				}
-				if argmax32(got) != argmax64(r.Logits) {
+				if argmax32(got) != argmax64(r.Logits) && margin64(r.Logits) > 0.1 {
 					t.Errorf("line %d: int8 logits %v give another label than PyTorch's %v", i+1, got, r.Logits)
 				}
 			}
@@ -408,6 +409,18 @@ func argmax32(x []float32) int {
 		}
 	}
 	return b
+}
+
+// margin64 is the gap between the largest and the second largest of x.
+func margin64(x []float64) float64 {
+	b := argmax64(x)
+	second := math.Inf(-1)
+	for i, v := range x {
+		if i != b {
+			second = math.Max(second, v)
+		}
+	}
+	return x[b] - second
 }
 
 func argmax64(x []float64) int {

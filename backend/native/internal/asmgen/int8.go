@@ -154,12 +154,16 @@ func advanceTile(a *asm, c int) {
 
 // qColumnPointers sets R11 to cs and R13 to csum, both advanced to the
 // current tile (by the distance DI has moved from out), using R8.
-func qColumnPointers(a *asm) {
+func qColumnPointers(a *asm) { qColumnPointersAt(a, 0) }
+
+// qColumnPointersAt is qColumnPointers for a frame whose out, cs and csum
+// sit off bytes later than qKernel's.
+func qColumnPointersAt(a *asm, off int) {
 	a.f("MOVQ DI, R8")
-	a.f("SUBQ out+40(FP), R8")
-	a.f("MOVQ cs+88(FP), R11")
+	a.f("SUBQ out+%d(FP), R8", 40+off)
+	a.f("MOVQ cs+%d(FP), R11", 88+off)
 	a.f("ADDQ R8, R11")
-	a.f("MOVQ csum+96(FP), R13")
+	a.f("MOVQ csum+%d(FP), R13", 96+off)
 	a.f("ADDQ R8, R13")
 }
 
@@ -671,4 +675,217 @@ func minMaxNEON(x *float32, n int) (lo, hi float32)
 
 //go:noescape
 func quantNEON(dst *byte, a *float32, n int, inv float32, z int32)
+`
+
+// AMX instructions as bytes (the Go assembler has none), with the operands
+// genQAMX uses; encodings from GNU as.
+var amxOps = map[string]string{
+	"ldtilecfg (R8)":             "0xc4, 0xc2, 0x78, 0x49, 0x00",
+	"tilerelease":                "0xc4, 0xe2, 0x78, 0x49, 0xc0",
+	"tilezero tmm0":              "0xc4, 0xe2, 0x7b, 0x49, 0xc0",
+	"tilezero tmm1":              "0xc4, 0xe2, 0x7b, 0x49, 0xc8",
+	"tilezero tmm2":              "0xc4, 0xe2, 0x7b, 0x49, 0xd0",
+	"tilezero tmm3":              "0xc4, 0xe2, 0x7b, 0x49, 0xd8",
+	"tileloadd (R8)(R9), tmm4":   "0xc4, 0x82, 0x7b, 0x4b, 0x24, 0x08",
+	"tileloadd (R10)(R9), tmm5":  "0xc4, 0x82, 0x7b, 0x4b, 0x2c, 0x0a",
+	"tileloadd (R11)(R12), tmm6": "0xc4, 0x82, 0x7b, 0x4b, 0x34, 0x23",
+	"tileloadd (R13)(R12), tmm7": "0xc4, 0x82, 0x7b, 0x4b, 0x7c, 0x25, 0x00",
+	"tdpbusd tmm4, tmm6, tmm0":   "0xc4, 0xe2, 0x49, 0x5e, 0xc4",
+	"tdpbusd tmm4, tmm7, tmm1":   "0xc4, 0xe2, 0x41, 0x5e, 0xcc",
+	"tdpbusd tmm5, tmm6, tmm2":   "0xc4, 0xe2, 0x49, 0x5e, 0xd5",
+	"tdpbusd tmm5, tmm7, tmm3":   "0xc4, 0xe2, 0x41, 0x5e, 0xdd",
+	"tilestored tmm0, (R8)(R12)": "0xc4, 0x82, 0x7a, 0x4b, 0x04, 0x20",
+	"tilestored tmm1, (R8)(R12)": "0xc4, 0x82, 0x7a, 0x4b, 0x0c, 0x20",
+	"tilestored tmm2, (R8)(R12)": "0xc4, 0x82, 0x7a, 0x4b, 0x14, 0x20",
+	"tilestored tmm3, (R8)(R12)": "0xc4, 0x82, 0x7a, 0x4b, 0x1c, 0x20",
+}
+
+func (a *asm) amx(op string) {
+	enc, ok := amxOps[op]
+	if !ok {
+		log.Fatalf("no encoding for %q", op)
+	}
+	var parts []string
+	for _, b := range bytes.Split([]byte(enc), []byte(", ")) {
+		parts = append(parts, "BYTE $"+string(b))
+	}
+	fmt.Fprintf(a, "\t%s // %s\n", joinSemi(parts), op)
+}
+
+func joinSemi(p []string) string {
+	s := ""
+	for i, x := range p {
+		if i > 0 {
+			s += "; "
+		}
+		s += x
+	}
+	return s
+}
+
+// The argument frame of the AMX kernels (amxKernel in int8_amd64.go).
+const amxFrame = "$0-136"
+
+// genQAMX writes the AMX kernels: macro tiles of rb ≤ 2 blocks of up to 16
+// activation rows by pc ≤ 2 panels. The tile configuration (built by the
+// caller, which sets the rows of each block) holds C tiles tmm0..3 (block
+// b, panel j in tmm(2b+j)), the blocks' A tiles in tmm4 and tmm5 (16 rows
+// by 64 bytes of K) and the panels' B tiles in tmm6 and tmm7 (16 groups of
+// 16 outputs × 4 bytes: 1 KiB of backend.Int8's panel layout, as is).
+// TDPBUSD multiplies unsigned activations by signed weights into int32.
+// After the K loop the C tiles go to the caller's scratch and the AVX-512
+// epilogue (the same as the VNNI kernels') writes out.
+func genQAMX() []byte {
+	var a asm
+	a.WriteString(header)
+	a.WriteString("//go:build !purego\n\n#include \"textflag.h\"\n\n")
+	for rb := 1; rb <= 2; rb++ {
+		for pc := 1; pc <= 2; pc++ {
+			genQAMXKernel(&a, rb, pc)
+		}
+	}
+	return a.Bytes()
+}
+
+func genQAMXKernel(a *asm, rb, pc int) {
+	name := fmt.Sprintf("qamx_%dx%d", rb, pc)
+	fmt.Fprintf(a, "// func %s(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)\n", name)
+	fmt.Fprintf(a, "TEXT ·%s(SB), NOSPLIT, %s\n", name, amxFrame)
+	a.f("MOVQ cfg+0(FP), R8")
+	a.amx("ldtilecfg (R8)")
+	a.f("MOVQ w+24(FP), R14")
+	a.f("MOVQ out+48(FP), DI")
+	a.f("MOVQ ldo+56(FP), BX")
+	a.f("MOVQ ntiles+64(FP), DX")
+	a.f("MOVQ flags+72(FP), AX")
+	a.label("tile")
+	for t := range 2 * rb {
+		if t%2 < pc {
+			a.amx(fmt.Sprintf("tilezero tmm%d", t))
+		}
+	}
+	a.f("MOVQ a+8(FP), R8")
+	a.f("MOVQ lda+16(FP), R9")
+	if rb > 1 {
+		a.f("MOVQ R9, R10")
+		a.f("SHLQ $4, R10")
+		a.f("ADDQ R8, R10")
+	}
+	a.f("MOVQ R14, R11")
+	if pc > 1 {
+		a.f("MOVQ R14, R13")
+		a.f("ADDQ ldp+32(FP), R13")
+	}
+	a.f("MOVQ $64, R12")
+	a.f("MOVQ kp+40(FP), CX")
+	a.f("SHRQ $6, CX")
+	a.label("loop")
+	a.amx("tileloadd (R8)(R9), tmm4")
+	if rb > 1 {
+		a.amx("tileloadd (R10)(R9), tmm5")
+	}
+	a.amx("tileloadd (R11)(R12), tmm6")
+	if pc > 1 {
+		a.amx("tileloadd (R13)(R12), tmm7")
+	}
+	a.amx("tdpbusd tmm4, tmm6, tmm0")
+	if pc > 1 {
+		a.amx("tdpbusd tmm4, tmm7, tmm1")
+	}
+	if rb > 1 {
+		a.amx("tdpbusd tmm5, tmm6, tmm2")
+		if pc > 1 {
+			a.amx("tdpbusd tmm5, tmm7, tmm3")
+		}
+	}
+	a.f("ADDQ $64, R8")
+	if rb > 1 {
+		a.f("ADDQ $64, R10")
+	}
+	a.f("ADDQ $1024, R11")
+	if pc > 1 {
+		a.f("ADDQ $1024, R13")
+	}
+	a.f("DECQ CX")
+	a.f("JNZ loop")
+	// C tiles to scratch: tile (b, j) at (b·pc + j)·1 KiB.
+	a.f("MOVQ c+112(FP), R8")
+	for b := range rb {
+		for j := range pc {
+			a.amx(fmt.Sprintf("tilestored tmm%d, (R8)(R12)", 2*b+j))
+			a.f("ADDQ $1024, R8")
+		}
+	}
+	// Epilogue, block by block, row by row: R8 the row in scratch, R10
+	// the row of out, SI rs, R9 rc, R11 cs, R13 csum, CX rows left.
+	qColumnPointersAt(a, 8)
+	for b := range rb {
+		a.f("MOVQ c+112(FP), R8")
+		if b > 0 {
+			a.f("ADDQ $%d, R8", b*pc*1024)
+		}
+		a.f("MOVQ rs+80(FP), SI")
+		a.f("MOVQ rc+88(FP), R9")
+		a.f("MOVQ DI, R10")
+		if b > 0 {
+			a.f("ADDQ $64, SI")
+			a.f("ADDQ $64, R9")
+			a.f("MOVQ BX, CX")
+			a.f("SHLQ $4, CX")
+			a.f("ADDQ CX, R10")
+		}
+		a.f("MOVQ r%d+%d(FP), CX", b, 120+8*b)
+		row := fmt.Sprintf("row%d", b)
+		a.label(row)
+		a.f("VPBROADCASTD (R9), Z30")
+		a.f("VBROADCASTSS (SI), Z31")
+		for j := range pc {
+			a.f("VMOVDQU32 %d(R8), Z%d", 1024*j, j)
+			a.f("VPMULLD %d(R13), Z30, Z28", 64*j)
+			a.f("VPADDD Z28, Z%d, Z%d", j, j)
+			a.f("VCVTDQ2PS Z%d, Z%d", j, j)
+			a.f("VMULPS %d(R11), Z%d, Z%d", 64*j, j, j)
+			a.f("VMULPS Z31, Z%d, Z%d", j, j)
+			lbl := fmt.Sprintf("st%d_%d", b, j)
+			a.f("TESTQ $1, AX")
+			a.f("JZ %s", lbl)
+			a.f("VADDPS %d(R10), Z%d, Z%d", 64*j, j, j)
+			a.label(lbl)
+			a.f("VMOVUPS Z%d, %d(R10)", j, 64*j)
+		}
+		a.f("ADDQ $64, R8")
+		a.f("ADDQ $4, SI")
+		a.f("ADDQ $4, R9")
+		a.f("ADDQ BX, R10")
+		a.f("DECQ CX")
+		a.f("JNZ %s", row)
+	}
+	a.f("MOVQ ldp+32(FP), R8")
+	for range pc {
+		a.f("ADDQ R8, R14")
+	}
+	a.f("ADDQ $%d, DI", 64*pc)
+	a.f("DECQ DX")
+	a.f("JNZ tile")
+	a.amx("tilerelease")
+	a.f("VZEROUPPER")
+	a.f("RET")
+	a.WriteString("\n")
+}
+
+const qAMXDecls = `
+//go:noescape
+func qamx_1x1(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)
+
+//go:noescape
+func qamx_1x2(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)
+
+//go:noescape
+func qamx_2x1(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)
+
+//go:noescape
+func qamx_2x2(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)
+
+// qamxKernels[rb-1][pc-1] computes rb blocks of rows by pc panels; see amxKernel.
+var qamxKernels = [2][2]amxKernel{{qamx_1x1, qamx_1x2}, {qamx_2x1, qamx_2x2}}
 `

@@ -31,7 +31,8 @@ func main() {
 		"int8_avx2_amd64.s":   genQ256(),
 		"int8_arm64.s":        genQNEON(),
 		"int8_arm64.go":       qGoDecls([]kernelSet{{"qdot", maxRowsQNEON, 1}, {"qmul", maxRowsQNEONMS, 1}}, q8arm64Prims),
-		"int8_amd64.go":       qGoDecls([]kernelSet{{"q512", maxRowsQ512, maxColsQ512}, {"q256", maxRowsQ256, 1}}, q8x86Prims),
+		"int8_amx_amd64.s":    genQAMX(),
+		"int8_amd64.go":       qGoDecls([]kernelSet{{"q512", maxRowsQ512, maxColsQ512}, {"q256", maxRowsQ256, 1}}, q8x86Prims+qAMXDecls),
 	}
 	for name, src := range files {
 		if err := os.WriteFile(filepath.Join(*dir, name), src, 0o644); err != nil {
