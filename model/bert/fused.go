@@ -118,11 +118,12 @@ func fusedBiases(l *Layer, c *Config) (qkvBias, upBias []float32) {
 // joined matrices to int8 with one scale per output (backend.QuantizeInt8),
 // so that the layer runs on the backend's integer kernels
 // (backend.Int8Multiplier) and holds one byte per weight. Shards held as
-// int8 (an 8-bit store) keep their values and scales in the Q, K, V and FFN
-// up projections; the output and FFN down projections join every head's
-// columns of a row, which had a scale each, under one scale, so they are
-// quantized again from the shards' values. Layers already fused are left
-// as they are.
+// int8 (an 8-bit store) keep their integers in the Q, K, V and FFN up
+// projections, whose rows are the shards' rows (requantizing an int8 row
+// gives back its integers, and its scale within a float32 rounding); the
+// output and FFN down projections join every head's columns of a row,
+// which had a scale each, under one scale, so they are quantized again
+// from the shards' values. Layers already fused are left as they are.
 func (m *Model) FuseInt8() error {
 	for i := range m.Layers {
 		if err := m.Layers[i].fuseInt8(m.Config); err != nil {
