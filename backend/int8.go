@@ -38,10 +38,11 @@ func Int8Dims(n, k int) (np, kp int) {
 // an activation's zero point. Scale and Sum have one entry per padded row
 // (Int8Dims); the padding rows have scale and sum 0.
 //
-// Backends that implement Int8Multiplier multiply an Int8 matrix without
-// expanding it to float32; backend.MatMul expands it tile by tile for the
-// others (DecodeRows). An Int8 is immutable once built and safe for
-// concurrent use.
+// MatMulInt8 multiplies an Int8 matrix with the backend's integer kernels
+// when it implements Int8Multiplier, without expanding it to float32;
+// MatMul (and MatMulInt8 on other backends) expands it tile by tile
+// (DecodeRows) and multiplies in float32. An Int8 is immutable once built
+// and safe for concurrent use.
 type Int8 struct {
 	N, K  int
 	Q     []int8

@@ -33,19 +33,12 @@ const tileRows = 32
 
 var tilePool = sync.Pool{New: func() any { return new([]float32) }}
 
-// MatMul computes out[m×n] = a[m×k] · wᵀ (or adds it when accumulate is
-// true) for any Matrix. Dense matrices go straight to b.MatMulT. Int8
-// matrices (Int8Matrix) go to b.MatMulInt8 when b is an Int8Multiplier,
-// which quantizes a on the fly (see Int8Multiplier for the error this
-// adds). Other encoded matrices, and Int8 ones on a backend without integer
-// kernels, are decoded tileRows rows at a time, each tile multiplied with
-// b.MatMulT and scattered into out.
-func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
-	n, k := w.Dims()
-	if d, ok := w.(*Dense); ok {
-		b.MatMulT(out, a, d.Data, m, k, n, accumulate)
-		return
-	}
+// MatMulInt8 is MatMul with integer arithmetic where it is available: when
+// w holds int8 weights (an Int8Matrix whose Int8 is not nil) and b is an
+// Int8Multiplier, it calls b.MatMulInt8, which quantizes a per row on the
+// fly (see Int8Multiplier for the error this adds); otherwise it is
+// MatMul, which multiplies w's float32 values.
+func MatMulInt8(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 	if q, ok := w.(Int8Matrix); ok {
 		if im, ok := b.(Int8Multiplier); ok {
 			if qm := q.Int8(); qm != nil {
@@ -53,6 +46,20 @@ func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 				return
 			}
 		}
+	}
+	MatMul(b, out, a, m, w, accumulate)
+}
+
+// MatMul computes out[m×n] = a[m×k] · wᵀ (or adds it when accumulate is
+// true) for any Matrix, in float32. Dense matrices go straight to
+// b.MatMulT. Encoded ones (an Int8 matrix too: MatMulInt8 multiplies those
+// with integer kernels) are decoded tileRows rows at a time, each tile
+// multiplied with b.MatMulT and scattered into out.
+func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
+	n, k := w.Dims()
+	if d, ok := w.(*Dense); ok {
+		b.MatMulT(out, a, d.Data, m, k, n, accumulate)
+		return
 	}
 	bufp := tilePool.Get().(*[]float32)
 	defer tilePool.Put(bufp)

@@ -9,7 +9,7 @@ import (
 	"github.com/wrxlabs/wrx/backend"
 )
 
-// Int8 matrices (backend.Int8) are multiplied through backend.MatMul. For a
+// Int8 matrices (backend.Int8) are multiplied through backend.MatMulInt8. For a
 // backend.Int8Multiplier the activations are quantized per row on the fly,
 // so the result is compared with the float64 product of a and the
 // dequantized weights ŵ under the bound the interface states:
@@ -34,7 +34,7 @@ type int8Case struct {
 }
 
 func (c int8Case) String() string {
-	return fmt.Sprintf("MatMul(int8 %d×%d, m=%d, accumulate=%v, activations %s)", c.n, c.k, c.m, c.accumulate, int8Dists[c.dist])
+	return fmt.Sprintf("MatMulInt8(int8 %d×%d, m=%d, accumulate=%v, activations %s)", c.n, c.k, c.m, c.accumulate, int8Dists[c.dist])
 }
 
 var int8Dists = []string{"normal", "post-GELU", "with outliers", "zero and constant rows"}
@@ -145,7 +145,7 @@ func checkInt8(t testingT, b backend.Backend, c int8Case) bool {
 			out[i] = float32(math.NaN())
 		}
 	}
-	if !call(t, c.String(), func() { backend.MatMul(b, outBuf[off:off+c.m*c.n+after], a, c.m, w, c.accumulate) }) {
+	if !call(t, c.String(), func() { backend.MatMulInt8(b, outBuf[off:off+c.m*c.n+after], a, c.m, w, c.accumulate) }) {
 		return false
 	}
 	want, tol := int8Ref(b, a, w, init, c.m)
@@ -204,7 +204,7 @@ func testInt8Concurrent(t testingT, b backend.Backend) {
 				int8Acts(r, a, c.m, c.k, c.dist)
 				out := make([]float32, c.m*c.n)
 				what := fmt.Sprintf("goroutine %d, iteration %d: %v", g, it, c)
-				if !call(lt, what, func() { backend.MatMul(b, out, a, c.m, w, false) }) {
+				if !call(lt, what, func() { backend.MatMulInt8(b, out, a, c.m, w, false) }) {
 					return
 				}
 				want, tol := int8Ref(b, a, w, nil, c.m)

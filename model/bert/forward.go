@@ -41,6 +41,25 @@ type Pass struct {
 
 	// Buffers of the fused path, allocated on first use.
 	qkv, ctxAll, interAll []float32
+
+	int8 bool // multiply int8 shards with integer kernels (UseInt8)
+}
+
+// UseInt8 makes AddAttention and AddFFN multiply shards held as int8 (an
+// 8-bit store's, backend.Int8Matrix) with the backend's integer kernels,
+// the activations quantized per token on the fly (backend.MatMulInt8),
+// instead of expanding the weights to float32. It costs accuracy only
+// the activations' rounding (see backend.Int8Multiplier); layers fused by
+// FuseInt8 always run on the integer kernels.
+func (p *Pass) UseInt8(on bool) { p.int8 = on }
+
+// matMul multiplies a shard's matrix, with integer kernels under UseInt8.
+func (p *Pass) matMul(out, a []float32, w backend.Matrix, accumulate bool) {
+	if p.int8 {
+		backend.MatMulInt8(p.be, out, a, p.seq, w, accumulate)
+		return
+	}
+	backend.MatMul(p.be, out, a, p.seq, w, accumulate)
 }
 
 // NewPass returns a Pass for a sequence of seqLen tokens.
@@ -127,11 +146,11 @@ func (p *Pass) BeginLayer() { copy(p.acc, p.x) }
 // columns of the output projection, to the layer being built.
 func (p *Pass) AddAttention(s *AttentionShard) {
 	be, n, d := p.be, p.seq, p.cfg.HeadDim()
-	backend.MatMul(be, p.q, p.x, n, s.Query, false)
+	p.matMul(p.q, p.x, s.Query, false)
 	be.AddBias(p.q, s.QueryBias, n, d)
-	backend.MatMul(be, p.k, p.x, n, s.Key, false)
+	p.matMul(p.k, p.x, s.Key, false)
 	be.AddBias(p.k, s.KeyBias, n, d)
-	backend.MatMul(be, p.v, p.x, n, s.Value, false)
+	p.matMul(p.v, p.x, s.Value, false)
 	be.AddBias(p.v, s.ValueBias, n, d)
 
 	be.MatMulT(p.scores, p.q, p.k, n, d, n, false)
@@ -146,7 +165,7 @@ func (p *Pass) AddAttention(s *AttentionShard) {
 		}
 	}
 	be.MatMulT(p.ctxh, p.scores, p.vt, n, n, d, false)
-	backend.MatMul(be, p.acc, p.ctxh, n, s.Output, true)
+	p.matMul(p.acc, p.ctxh, s.Output, true)
 }
 
 // EndAttention closes the attention half: output bias, then LayerNorm. The
@@ -162,10 +181,10 @@ func (p *Pass) EndAttention(r *LayerResident) {
 // AddFFN adds one shard's slice of the feed-forward network.
 func (p *Pass) AddFFN(s *FFNShard) {
 	n, f := p.seq, p.cfg.FFNSlice()
-	backend.MatMul(p.be, p.inter, p.x, n, s.Up, false)
+	p.matMul(p.inter, p.x, s.Up, false)
 	p.be.AddBias(p.inter, s.UpBias, n, f)
 	p.be.GELU(p.inter)
-	backend.MatMul(p.be, p.acc, p.inter, n, s.Down, true)
+	p.matMul(p.acc, p.inter, s.Down, true)
 }
 
 // EndLayer closes the FFN half: output bias, then LayerNorm, giving the

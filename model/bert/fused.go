@@ -175,7 +175,7 @@ func (p *Pass) runFused(l *Layer) {
 		p.interAll = make([]float32, n*c.Intermediate)
 	}
 	qkv, ctxAll, inter := p.qkv[:n*3*H], p.ctxAll[:n*H], p.interAll[:n*c.Intermediate]
-	backend.MatMul(be, qkv, p.x, n, fl.qkv, false)
+	backend.MatMulInt8(be, qkv, p.x, n, fl.qkv, false)
 	be.AddBias(qkv, fl.qkvBias, n, 3*H)
 	scale := float32(1 / math.Sqrt(float64(d)))
 	for h := range c.Heads {
@@ -198,12 +198,12 @@ func (p *Pass) runFused(l *Layer) {
 		}
 	}
 	copy(p.acc, p.x)
-	backend.MatMul(be, p.acc, ctxAll, n, fl.out, true)
+	backend.MatMulInt8(be, p.acc, ctxAll, n, fl.out, true)
 	p.EndAttention(&l.Resident)
-	backend.MatMul(be, inter, p.x, n, fl.up, false)
+	backend.MatMulInt8(be, inter, p.x, n, fl.up, false)
 	be.AddBias(inter, fl.upBias, n, c.Intermediate)
 	be.GELU(inter)
-	backend.MatMul(be, p.acc, inter, n, fl.down, true)
+	backend.MatMulInt8(be, p.acc, inter, n, fl.down, true)
 	p.EndLayer(&l.Resident)
 }
 

@@ -432,3 +432,65 @@ func argmax64(x []float64) int {
 	}
 	return b
 }
+
+// TestPassUseInt8 runs the shard path (AddAttention, AddFFN) over shards
+// quantized to int8, as an 8-bit store holds them: with UseInt8 the native
+// backend multiplies them with integer kernels, and the logits must stay
+// within 0.05 of PyTorch's, as in TestInt8LogitsNearPyTorch; without it the
+// same weights are multiplied in float32, which gives other logits.
+func TestPassUseInt8(t *testing.T) {
+	dir := shared.Path(t, "models", "wrx-sst2-small")
+	refs := readReference(t, filepath.Join(dir, "reference.jsonl"))[:20]
+	m, err := bert.Load(dir, bert.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := func(w backend.Matrix) backend.Matrix {
+		d := w.(*backend.Dense)
+		i8, err := backend.QuantizeInt8(d.Data, d.N, d.K)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i8
+	}
+	for _, l := range m.Layers {
+		for h := range l.Attention {
+			a, f := l.Attention[h], l.FFN[h]
+			a.Query, a.Key, a.Value, a.Output = q(a.Query), q(a.Key), q(a.Value), q(a.Output)
+			f.Up, f.Down = q(f.Up), q(f.Down)
+		}
+	}
+	be, err := backend.Get("native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(r referenceLine, int8 bool) []float32 {
+		p := bert.NewPass(be, m.Config, len(r.InputIDs))
+		p.UseInt8(int8)
+		if err := p.Embed(context.Background(), &m.Embeddings, r.InputIDs, r.TokenTypeIDs); err != nil {
+			t.Fatal(err)
+		}
+		for i := range m.Layers {
+			p.RunLayer(&m.Layers[i])
+		}
+		return p.Logits(&m.Head)
+	}
+	worst, differ := 0.0, false
+	for i, r := range refs {
+		got, f32 := run(r, true), run(r, false)
+		for j := range got {
+			worst = math.Max(worst, math.Abs(float64(got[j])-r.Logits[j]))
+			differ = differ || got[j] != f32[j]
+		}
+		if argmax32(got) != argmax64(r.Logits) && margin64(r.Logits) > 0.1 {
+			t.Errorf("line %d: int8 logits %v give another label than PyTorch's %v", i+1, got, r.Logits)
+		}
+	}
+	t.Logf("%d inputs, max |logit - PyTorch| = %.2e", len(refs), worst)
+	if worst > 0.05 {
+		t.Errorf("max |logit - PyTorch| = %.3g, want <= 0.05", worst)
+	}
+	if !differ {
+		t.Error("UseInt8 gave the float32 path's logits: the integer kernels did not run")
+	}
+}
