@@ -723,6 +723,10 @@ func joinSemi(p []string) string {
 	return s
 }
 
+// amxPrefetch is how many K steps (1 KiB of a panel each) ahead the AMX
+// kernels prefetch.
+const amxPrefetch = 8
+
 // The argument frame of the AMX kernels (amxKernel in int8_amd64.go).
 const amxFrame = "$0-136"
 
@@ -787,6 +791,14 @@ func genQAMXKernel(a *asm, rb, pc int) {
 	a.amx("tileloadd (R11)(R12), tmm6")
 	if pc > 1 {
 		a.amx("tileloadd (R13)(R12), tmm7")
+	}
+	// Weights stream from memory (a model's panels outgrow L2): fetch the
+	// B rows amxPrefetch groups of 16 ahead, a cache line per row.
+	for l := range 16 {
+		a.f("PREFETCHT0 %d(R11)", amxPrefetch*1024+64*l)
+		if pc > 1 {
+			a.f("PREFETCHT0 %d(R13)", amxPrefetch*1024+64*l)
+		}
 	}
 	a.amx("tdpbusd tmm4, tmm6, tmm0")
 	if pc > 1 {
