@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -254,11 +255,17 @@ func abbreviate(s string) string {
 }
 
 type denseEngine struct {
-	m  *bert.Model
-	be backend.Backend
+	m      *bert.Model
+	be     backend.Backend
+	passes sync.Pool // *bert.Pass, so that requests reuse their buffers
 }
 
 func (e *denseEngine) logits(ctx context.Context, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
-	l, err := e.m.Forward(ctx, e.be, ids, typeIDs)
+	p, _ := e.passes.Get().(*bert.Pass)
+	if p == nil {
+		p = bert.NewPass(e.be, e.m.Config, len(ids))
+	}
+	l, err := e.m.ForwardWith(ctx, p, ids, typeIDs)
+	e.passes.Put(p)
 	return l, nil, err
 }

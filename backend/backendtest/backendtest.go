@@ -84,6 +84,7 @@ func run(t testingT, b backend.Backend, short bool) {
 	}
 	t.Run("MatMulT", func(t testingT) { testMatMulT(t, b, short) })
 	t.Run("MatMulEncoded", func(t testingT) { testMatMulEncoded(t, b) })
+	t.Run("MatMulTStrided", func(t testingT) { testMatMulTStrided(t, b) })
 	t.Run("MatMulInt8", func(t testingT) { testMatMulInt8(t, b, short) })
 	t.Run("AddBias", func(t testingT) { testAddBias(t, b) })
 	t.Run("GELU", func(t testingT) { testUnary(t, b, "GELU", b.GELU, geluRef, geluInputs) })

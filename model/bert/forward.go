@@ -40,9 +40,11 @@ type Pass struct {
 	inter   []float32 // seq×ffnSlice
 
 	// Buffers of the fused path, allocated on first use.
-	qkv, ctxAll, interAll []float32
+	qkv, ctxAll, interAll, vtAll []float32
 
 	int8 bool // multiply int8 shards with integer kernels (UseInt8)
+
+	buf []float32 // backs the buffers above the fused path's
 }
 
 // UseInt8 makes AddAttention and AddFFN multiply shards held as int8 (an
@@ -64,20 +66,30 @@ func (p *Pass) matMul(out, a []float32, w backend.Matrix, accumulate bool) {
 
 // NewPass returns a Pass for a sequence of seqLen tokens.
 func NewPass(be backend.Backend, cfg *Config, seqLen int) *Pass {
-	h, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
-	buf := make([]float32, 2*seqLen*h+5*seqLen*d+seqLen*seqLen+seqLen*f)
+	p := &Pass{be: be, cfg: cfg}
+	p.resize(seqLen)
+	return p
+}
+
+// resize sizes p's buffers for seqLen tokens, reusing them when they are
+// large enough.
+func (p *Pass) resize(seqLen int) {
+	h, d, f := p.cfg.Hidden, p.cfg.HeadDim(), p.cfg.FFNSlice()
+	need := 2*seqLen*h + 5*seqLen*d + seqLen*seqLen + seqLen*f
+	if cap(p.buf) < need {
+		p.buf = make([]float32, need)
+	}
+	buf := p.buf[:need]
 	take := func(n int) []float32 {
 		s := buf[:n:n]
 		buf = buf[n:]
 		return s
 	}
-	return &Pass{
-		be: be, cfg: cfg, seq: seqLen,
-		x: take(seqLen * h), acc: take(seqLen * h),
-		q: take(seqLen * d), k: take(seqLen * d), v: take(seqLen * d),
-		vt: take(seqLen * d), ctxh: take(seqLen * d),
-		scores: take(seqLen * seqLen), inter: take(seqLen * f),
-	}
+	p.seq = seqLen
+	p.x, p.acc = take(seqLen*h), take(seqLen*h)
+	p.q, p.k, p.v = take(seqLen*d), take(seqLen*d), take(seqLen*d)
+	p.vt, p.ctxh = take(seqLen*d), take(seqLen*d)
+	p.scores, p.inter = take(seqLen*seqLen), take(seqLen*f)
 }
 
 // SeqLen is the number of tokens the Pass was made for.
@@ -242,7 +254,22 @@ func (m *Model) Forward(ctx context.Context, be backend.Backend, ids, typeIDs []
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("bert: forward: no tokens")
 	}
-	p := NewPass(be, m.Config, len(ids))
+	return m.ForwardWith(ctx, NewPass(be, m.Config, len(ids)), ids, typeIDs)
+}
+
+// ForwardWith is Forward on the backend and buffers of p, a Pass made by
+// NewPass for this model's Config with any sequence length: it is resized
+// for ids, reusing its buffers where they are large enough, so a caller
+// that keeps Passes (one per goroutine, e.g. in a sync.Pool) allocates
+// almost nothing per request. p's UseInt8 setting applies.
+func (m *Model) ForwardWith(ctx context.Context, p *Pass, ids, typeIDs []int) ([]float32, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("bert: forward: no tokens")
+	}
+	if p.cfg != m.Config {
+		return nil, fmt.Errorf("bert: forward: the pass was made for another model's config")
+	}
+	p.resize(len(ids))
 	if err := p.Embed(ctx, &m.Embeddings, ids, typeIDs); err != nil {
 		return nil, err
 	}

@@ -22,6 +22,10 @@ type fusedLayer struct {
 	up      backend.Matrix // Intermediate × Hidden
 	upBias  []float32
 	down    backend.Matrix // Hidden × Intermediate
+	// qScaled: the query rows of qkv and their biases are multiplied by
+	// 1/√HeadDim, the attention's score scale, so the scores need no
+	// scaling.
+	qScaled bool
 }
 
 // Fuse joins the shards of every layer whose shards are all present as
@@ -63,8 +67,15 @@ func (l *Layer) fuse(c *Config) error {
 		}
 	}
 	qkv, out, up, down := fusedDense(l, c)
-	fl := &fusedLayer{qkv: qkv, out: out, up: up, down: down}
+	fl := &fusedLayer{qkv: qkv, out: out, up: up, down: down, qScaled: true}
 	fl.qkvBias, fl.upBias = fusedBiases(l, c)
+	s := scoreScale(c)
+	for i := range qkv.Data[:c.Hidden*c.Hidden] {
+		qkv.Data[i] *= s
+	}
+	for i := range fl.qkvBias[:c.Hidden] {
+		fl.qkvBias[i] *= s
+	}
 	l.fused = fl
 	clear(l.Attention)
 	clear(l.FFN)
@@ -113,6 +124,10 @@ func fusedBiases(l *Layer, c *Config) (qkvBias, upBias []float32) {
 	return qkvBias, upBias
 }
 
+// scoreScale is the attention's score scale 1/√HeadDim, which fused layers
+// fold into their query projection.
+func scoreScale(c *Config) float32 { return float32(1 / math.Sqrt(float64(c.HeadDim()))) }
+
 // FuseInt8 is Fuse for integer kernels: it joins the shards of every layer
 // whose shards are all present, whatever their encoding, and quantizes the
 // joined matrices to int8 with one scale per output (backend.QuantizeInt8),
@@ -146,7 +161,7 @@ func (l *Layer) fuseInt8(c *Config) error {
 		}
 	}
 	qkv, out, up, down := fusedDense(l, c)
-	fl := &fusedLayer{}
+	fl := &fusedLayer{qScaled: true}
 	fl.qkvBias, fl.upBias = fusedBiases(l, c)
 	for _, mm := range []struct {
 		dst *backend.Matrix
@@ -158,6 +173,16 @@ func (l *Layer) fuseInt8(c *Config) error {
 		}
 		*mm.dst = q
 	}
+	// The score scale goes into the queries' row scales: the integers
+	// stay those of the unscaled weights.
+	s := scoreScale(c)
+	q := fl.qkv.(*backend.Int8)
+	for j := range c.Hidden {
+		q.Scale[j] *= s
+	}
+	for i := range fl.qkvBias[:c.Hidden] {
+		fl.qkvBias[i] *= s
+	}
 	l.fused = fl
 	clear(l.Attention)
 	clear(l.FFN)
@@ -167,16 +192,63 @@ func (l *Layer) fuseInt8(c *Config) error {
 // runFused runs a fused layer: the same computation as folding every shard.
 func (p *Pass) runFused(l *Layer) {
 	be, n, c := p.be, p.seq, p.cfg
-	H, d := c.Hidden, c.HeadDim()
+	H := c.Hidden
 	fl := l.fused
 	if len(p.qkv) < n*3*H {
 		p.qkv = make([]float32, n*3*H)
 		p.ctxAll = make([]float32, n*H)
 		p.interAll = make([]float32, n*c.Intermediate)
+		p.vtAll = make([]float32, n*H)
 	}
 	qkv, ctxAll, inter := p.qkv[:n*3*H], p.ctxAll[:n*H], p.interAll[:n*c.Intermediate]
 	backend.MatMulInt8(be, qkv, p.x, n, fl.qkv, false)
 	be.AddBias(qkv, fl.qkvBias, n, 3*H)
+	if sm, ok := be.(backend.StridedMultiplier); ok {
+		p.attendStrided(sm, qkv, ctxAll, fl.qScaled)
+	} else {
+		p.attendCopied(qkv, ctxAll, fl.qScaled)
+	}
+	copy(p.acc, p.x)
+	backend.MatMulInt8(be, p.acc, ctxAll, n, fl.out, true)
+	p.EndAttention(&l.Resident)
+	backend.MatMulInt8(be, inter, p.x, n, fl.up, false)
+	be.AddBias(inter, fl.upBias, n, c.Intermediate)
+	be.GELU(inter)
+	backend.MatMulInt8(be, p.acc, inter, n, fl.down, true)
+	p.EndLayer(&l.Resident)
+}
+
+// attendStrided is the attention of every head, from the Q, K, V
+// projections qkv (seq×3·Hidden) into ctx (seq×Hidden), multiplying each
+// head's columns in place. V is transposed once for all heads, since P·V
+// needs V's columns as rows. qScaled: the queries already carry 1/√d.
+func (p *Pass) attendStrided(sm backend.StridedMultiplier, qkv, ctx []float32, qScaled bool) {
+	be, n, c := p.be, p.seq, p.cfg
+	H, d := c.Hidden, c.HeadDim()
+	vt := p.vtAll[:n*H]
+	for i := range n {
+		for j, v := range qkv[i*3*H+2*H : i*3*H+3*H] {
+			vt[j*n+i] = v
+		}
+	}
+	scale := float32(1 / math.Sqrt(float64(d)))
+	for h := range c.Heads {
+		sm.MatMulTStrided(p.scores, n, qkv[h*d:], 3*H, qkv[H+h*d:], 3*H, n, d, n, false)
+		if !qScaled {
+			for i := range p.scores {
+				p.scores[i] *= scale
+			}
+		}
+		be.Softmax(p.scores, n, n)
+		sm.MatMulTStrided(ctx[h*d:], H, p.scores, n, vt[h*d*n:], n, n, n, d, false)
+	}
+}
+
+// attendCopied is attendStrided for backends that multiply only dense
+// matrices: each head's Q, K and transposed V are copied out first.
+func (p *Pass) attendCopied(qkv, ctx []float32, qScaled bool) {
+	be, n, c := p.be, p.seq, p.cfg
+	H, d := c.Hidden, c.HeadDim()
 	scale := float32(1 / math.Sqrt(float64(d)))
 	for h := range c.Heads {
 		for i := range n {
@@ -188,23 +260,17 @@ func (p *Pass) runFused(l *Layer) {
 			}
 		}
 		be.MatMulT(p.scores, p.q, p.k, n, d, n, false)
-		for i := range p.scores {
-			p.scores[i] *= scale
+		if !qScaled {
+			for i := range p.scores {
+				p.scores[i] *= scale
+			}
 		}
 		be.Softmax(p.scores, n, n)
 		be.MatMulT(p.ctxh, p.scores, p.vt, n, n, d, false)
 		for i := range n {
-			copy(ctxAll[i*H+h*d:i*H+(h+1)*d], p.ctxh[i*d:(i+1)*d])
+			copy(ctx[i*H+h*d:i*H+(h+1)*d], p.ctxh[i*d:(i+1)*d])
 		}
 	}
-	copy(p.acc, p.x)
-	backend.MatMulInt8(be, p.acc, ctxAll, n, fl.out, true)
-	p.EndAttention(&l.Resident)
-	backend.MatMulInt8(be, inter, p.x, n, fl.up, false)
-	be.AddBias(inter, fl.upBias, n, c.Intermediate)
-	be.GELU(inter)
-	backend.MatMulInt8(be, p.acc, inter, n, fl.down, true)
-	p.EndLayer(&l.Resident)
 }
 
 // Bytes is the weight memory of the fused matrices.

@@ -494,3 +494,50 @@ func TestPassUseInt8(t *testing.T) {
 		t.Error("UseInt8 gave the float32 path's logits: the integer kernels did not run")
 	}
 }
+
+// TestForwardWithReusesPass: one Pass carried across sequences of varying
+// length, fused (float32 and int8) or not, gives Forward's logits exactly.
+func TestForwardWithReusesPass(t *testing.T) {
+	dir := shared.Path(t, "fixtures", "tiny-bert")
+	refs := readReference(t, filepath.Join(dir, "reference.jsonl"))
+	be, err := backend.Get("native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fuse := range []string{"shards", "fused", "int8"} {
+		m, err := bert.Load(dir, bert.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch fuse {
+		case "fused":
+			err = m.Fuse()
+		case "int8":
+			err = m.FuseInt8()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := bert.NewPass(be, m.Config, 1)
+		for i, r := range refs {
+			want, err := m.Forward(context.Background(), be, r.InputIDs, r.TokenTypeIDs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.ForwardWith(context.Background(), p, r.InputIDs, r.TokenTypeIDs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range want {
+				if got[j] != want[j] {
+					t.Fatalf("%s, line %d (%d tokens): ForwardWith %v, Forward %v", fuse, i+1, len(r.InputIDs), got, want)
+				}
+			}
+		}
+		other := &bert.Config{}
+		*other = *m.Config
+		if _, err := m.ForwardWith(context.Background(), bert.NewPass(be, other, 3), []int{101, 102}, nil); err == nil {
+			t.Errorf("%s: ForwardWith accepted a pass of another config", fuse)
+		}
+	}
+}
