@@ -78,6 +78,20 @@ type Options struct {
 	// PureGo forces the portable Go kernels even when SIMD assembly is
 	// available, e.g. to compare the two paths.
 	PureGo bool
+	// Int8Kernels selects the int8 kernels by name, one of
+	// Int8KernelNames (e.g. to compare them); "" means the fastest.
+	// New panics on a name this CPU does not run.
+	Int8Kernels string
+}
+
+// Int8KernelNames lists the int8 kernel families this CPU runs, fastest
+// first, ending with "go".
+func Int8KernelNames() []string {
+	var names []string
+	for _, s := range int8KernelSets() {
+		names = append(names, s.name)
+	}
+	return append(names, goInt8.name)
 }
 
 // Backend implements backend.Backend. One value may be shared by any number
@@ -105,6 +119,17 @@ func New(opts Options) *Backend {
 	}
 	if sets := int8KernelSets(); !opts.PureGo && len(sets) > 0 {
 		b.qs = sets[0]
+	}
+	if name := opts.Int8Kernels; name != "" {
+		b.qs = nil
+		for _, s := range int8KernelSets() {
+			if s.name == name {
+				b.qs = s
+			}
+		}
+		if b.qs == nil && name != goInt8.name {
+			panic(fmt.Sprintf("native.New: int8 kernels %q not available here (have %v)", name, Int8KernelNames()))
+		}
 	}
 	return b
 }
