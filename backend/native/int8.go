@@ -182,7 +182,7 @@ func int8Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 	if acc {
 		flags = 1
 	}
-	if ks.amx != nil && kp%64 == 0 {
+	if ks.amx != nil && kp%64 == 0 && m >= amxMinRows {
 		amxBlock(ks, out, ldo, q0, x, kp, w, ldp, rs, rc, m, p0, p1, flags, s)
 		return
 	}
@@ -216,6 +216,13 @@ func int8Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 		}
 	}
 }
+
+// amxMinRows is the fewest activation rows the AMX kernels take: a tile
+// op costs the same for 1 row as for 16, and below 3 rows the VNNI kernels
+// measured faster (benchgemm, K×N = 384×1536, 1536×384, 768×768: AMX 200–220
+// GOPS at 1 row and 385–440 at 2, VNNI 270–280 and 420–435; at 3 rows AMX
+// 550–650, VNNI 510–535).
+const amxMinRows = 3
 
 // amxBlock is int8Block for the AMX kernels: macro tiles of up to 32 rows
 // by 2 panels, the panels in blocks streamed past every 32 rows. s is the
@@ -257,7 +264,7 @@ func amxBlock(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, w
 }
 
 // int8BlockBytes bounds the panels streamed past each row tile.
-var int8BlockBytes = 256 << 10
+const int8BlockBytes = 256 << 10
 
 // quantRow quantizes one activation row into dst (len kp ≥ len(a), the
 // padding zeroed) and returns its scale and correction (see the file
