@@ -36,10 +36,11 @@
 // Backend also implements backend.Int8Multiplier: int8 weights in
 // backend.Int8's panel layout times activations quantized per row to 8
 // bits on the fly, summed exactly in int32 and rescaled once per output
-// (int8.go). The kernels (AVX-512 VNNI VPDPBUSD, AVX2 by widening to
-// int16, NEON SDOT or widening multiplies without the dot-product
-// extension, and pure Go) are chosen at run time independently of the
-// float32 ones (Int8Kernels), and all give bit-identical results.
+// (int8.go). The kernels (AMX TDPBUSD where Linux grants the tile state,
+// AVX-512 VNNI VPDPBUSD, AVX2 by widening to int16, NEON SDOT or widening
+// multiplies without the dot-product extension, and pure Go) are chosen at
+// run time independently of the float32 ones (Int8Kernels,
+// Options.Int8Kernels), and all give bit-identical results.
 //
 // Elementwise kernels use float32 formulas (elem32.go): a Cephes-style exp
 // and the erf of Abramowitz & Stegun 7.1.26, with errors below 3e-7.
