@@ -13,6 +13,7 @@ import (
 	_ "github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/internal/shared"
 	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
 )
 
 // referenceLine is one line of a fixture's reference.jsonl, computed by
@@ -539,5 +540,66 @@ func TestForwardWithReusesPass(t *testing.T) {
 		if _, err := m.ForwardWith(context.Background(), bert.NewPass(be, other, 3), []int{101, 102}, nil); err == nil {
 			t.Errorf("%s: ForwardWith accepted a pass of another config", fuse)
 		}
+	}
+}
+
+// TestFuseInt8EncodedShards: FuseInt8 also takes shards of other codecs
+// (an old store's 8-bit dictionary, or 4 bits as here), requantizing their
+// values to int8; the logits stay within 0.05 of the same shards run in
+// float32, the int8 bound of TestInt8LogitsNearPyTorch.
+func TestFuseInt8EncodedShards(t *testing.T) {
+	dir := shared.Path(t, "models", "wrx-sst2-small")
+	refs := readReference(t, filepath.Join(dir, "reference.jsonl"))[:10]
+	m, err := bert.Load(dir, bert.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(w backend.Matrix) backend.Matrix {
+		d := w.(*backend.Dense)
+		blob, err := quant.Encode(d.Data, d.N, d.K, quant.Bits4, quant.EncodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := quant.Decode(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	for _, l := range m.Layers {
+		for h := range l.Attention {
+			a, f := l.Attention[h], l.FFN[h]
+			a.Query, a.Key, a.Value, a.Output = enc(a.Query), enc(a.Key), enc(a.Value), enc(a.Output)
+			f.Up, f.Down = enc(f.Up), enc(f.Down)
+		}
+	}
+	be, err := backend.Get("native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [][]float32
+	for _, r := range refs {
+		l, err := m.Forward(context.Background(), be, r.InputIDs, r.TokenTypeIDs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, l)
+	}
+	if err := m.FuseInt8(); err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for i, r := range refs {
+		got, err := m.Forward(context.Background(), be, r.InputIDs, r.TokenTypeIDs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range got {
+			worst = math.Max(worst, math.Abs(float64(got[j]-want[i][j])))
+		}
+	}
+	t.Logf("max |logit(int8) - logit(float32)| over 4-bit shards: %.2e", worst)
+	if worst > 0.05 {
+		t.Errorf("int8 logits %.3g away from the float32 ones on the same 4-bit shards, want <= 0.05", worst)
 	}
 }
