@@ -114,7 +114,17 @@ func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backen
 	if err != nil {
 		return nil, err
 	}
-	if err := m.Fuse(); err != nil {
+	fuse := m.Fuse
+	if _, ok := be.(backend.Int8Multiplier); ok && f == quant.Bits8 {
+		// 8-bit weights run on the backend's integer kernels, one byte
+		// per weight in memory, and the word table is held at 8 bits
+		// too rather than read row by row from storage per request.
+		fuse = m.FuseInt8
+		if m.Embeddings.Word, err = s.WordTableInt8(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := fuse(); err != nil {
 		return nil, err
 	}
 	return &denseEngine{m: m, be: be}, nil

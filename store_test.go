@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,4 +214,50 @@ func TestDefaultStoreConcurrentFirstUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+// TestStoreAtEightBitsRunsInt8: wrx-sst2-small from a store opened at 8
+// bits (layers and word table held as int8, native's integer kernels)
+// gives logits within 0.05 of PyTorch's, the bound model/bert's int8
+// parity test states, and so PyTorch's label wherever PyTorch's margin
+// exceeds twice that; some logit is more than 1e-4 away (the float32
+// parity bound), so the fidelity was applied.
+func TestStoreAtEightBitsRunsInt8(t *testing.T) {
+	dir := shared.Path(t, "models", "wrx-sst2-small")
+	ctx := context.Background()
+	uri, _, err := wrx.DefaultStore(ctx, dir, wrx.DefaultStoreOptions{CacheDir: t.TempDir(), Fidelities: []quant.Fidelity{8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := wrx.Open(ctx, uri, wrx.Options{Fidelity: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	worst := 0.0
+	for i, r := range shared.References(t, dir) {
+		p, err := c.ClassifyPair(ctx, r.Text, r.Pair())
+		if err != nil {
+			t.Fatal(err)
+		}
+		best, second := 0, math.Inf(-1)
+		for j, want := range r.Logits {
+			worst = math.Max(worst, math.Abs(float64(p.Logits[j])-want))
+			if want > r.Logits[best] {
+				best = j
+			}
+		}
+		for j, v := range r.Logits {
+			if j != best {
+				second = math.Max(second, v)
+			}
+		}
+		if p.Class != best && r.Logits[best]-second > 0.1 {
+			t.Errorf("line %d: 8-bit logits %v, PyTorch %v: another label", i+1, p.Logits, r.Logits)
+		}
+	}
+	t.Logf("max |logit - PyTorch| = %.2e", worst)
+	if worst > 0.05 || worst <= 1e-4 {
+		t.Errorf("max |logit - PyTorch| = %.2e, want in (1e-4, 0.05]", worst)
+	}
 }

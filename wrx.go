@@ -69,6 +69,9 @@ type Options struct {
 	Truncation bert.Truncation
 	// Fidelity, for a store, holds every shard in memory at this many bits
 	// (one of the store's fidelities). 0 means the highest stored fidelity.
+	// At 8 bits, with a backend that has integer kernels (native), every
+	// layer is held as int8 and multiplied with int8 arithmetic, the
+	// activations quantized per token on the fly (bert.Model.FuseInt8).
 	// It is ignored when Target is set.
 	Fidelity quant.Fidelity
 	// Throttle, for a store, emulates a slower device under it, e.g.
@@ -424,11 +427,17 @@ func abbreviate(s string) string {
 }
 
 type denseEngine struct {
-	m  *bert.Model
-	be backend.Backend
+	m      *bert.Model
+	be     backend.Backend
+	passes sync.Pool // *bert.Pass, so that requests reuse their buffers
 }
 
 func (e *denseEngine) logits(ctx context.Context, _ time.Time, _ time.Duration, ids, typeIDs []int) ([]float32, *elastic.RunInfo, error) {
-	l, err := e.m.Forward(ctx, e.be, ids, typeIDs)
+	p, _ := e.passes.Get().(*bert.Pass)
+	if p == nil {
+		p = bert.NewPass(e.be, e.m.Config, len(ids))
+	}
+	l, err := e.m.ForwardWith(ctx, p, ids, typeIDs)
+	e.passes.Put(p)
 	return l, nil, err
 }

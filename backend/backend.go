@@ -48,6 +48,16 @@ type Backend interface {
 	LayerNorm(x, gamma, beta []float32, rows, cols int, eps float32)
 }
 
+// StridedMultiplier is implemented by backends that multiply views of
+// wider matrices without copying them, such as one attention head's
+// columns of a fused Q, K, V projection.
+type StridedMultiplier interface {
+	// MatMulTStrided is MatMulT with row i of a at a[i·lda:], row j of w
+	// at w[j·ldw:] and row i of out at out[i·ldo:] (each stride at least
+	// the row's length). Elements between the rows of out are left alone.
+	MatMulTStrided(out []float32, ldo int, a []float32, lda int, w []float32, ldw int, m, k, n int, accumulate bool)
+}
+
 // Config holds the options any backend can be opened with. The zero value
 // asks for the backend's defaults. A backend that cannot honour a non-zero
 // field makes Open fail with an error naming the backend and the field,

@@ -33,10 +33,28 @@ const tileRows = 32
 
 var tilePool = sync.Pool{New: func() any { return new([]float32) }}
 
+// MatMulInt8 is MatMul with integer arithmetic where it is available: when
+// w holds int8 weights (an Int8Matrix whose Int8 is not nil) and b is an
+// Int8Multiplier, it calls b.MatMulInt8, which quantizes a per row on the
+// fly (see Int8Multiplier for the error this adds); otherwise it is
+// MatMul, which multiplies w's float32 values.
+func MatMulInt8(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
+	if q, ok := w.(Int8Matrix); ok {
+		if im, ok := b.(Int8Multiplier); ok {
+			if qm := q.Int8(); qm != nil {
+				im.MatMulInt8(out, a, m, qm, accumulate)
+				return
+			}
+		}
+	}
+	MatMul(b, out, a, m, w, accumulate)
+}
+
 // MatMul computes out[m×n] = a[m×k] · wᵀ (or adds it when accumulate is
-// true) for any Matrix. Dense matrices go straight to b.MatMulT. Encoded ones
-// are decoded tileRows rows at a time, each tile multiplied with b.MatMulT
-// and scattered into out.
+// true) for any Matrix, in float32. Dense matrices go straight to
+// b.MatMulT. Encoded ones (an Int8 matrix too: MatMulInt8 multiplies those
+// with integer kernels) are decoded tileRows rows at a time, each tile
+// multiplied with b.MatMulT and scattered into out.
 func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 	n, k := w.Dims()
 	if d, ok := w.(*Dense); ok {

@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// smallBlobs returns one small blob per fidelity and one of the linear8
-// codec, each holding an outlier.
+// smallBlobs returns one small blob per fidelity and one of each 8-bit
+// codec Encode no longer writes (linear8, dictionary), each holding an
+// outlier.
 func smallBlobs(t testing.TB) map[string][]byte {
 	t.Helper()
 	const n, k = 3, 17
@@ -27,6 +28,10 @@ func smallBlobs(t testing.TB) map[string][]byte {
 		t.Fatal(err)
 	}
 	blobs["8-linear"] = b
+	if b, err = encodeDict8(w, n, k, EncodeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	blobs["8-dict"] = b
 	return blobs
 }
 
@@ -93,6 +98,27 @@ func TestLZ4FlagRejected(t *testing.T) {
 		_, err := Decode(c)
 		if err == nil || !strings.Contains(err.Error(), "lz4-compressed") {
 			t.Errorf("%s with the lz4 flag: Decode error %v, want one saying the payload is lz4-compressed", name, err)
+		}
+	}
+}
+
+// TestVersionMatchesCodec: the int8 codec is version 2 and every other
+// codec version 1; a blob claiming another pairing, or another version, is
+// refused with an error naming the version (the header re-sealed, as a
+// writer of that version would).
+func TestVersionMatchesCodec(t *testing.T) {
+	for name, blob := range smallBlobs(t) {
+		for _, v := range []byte{1, 2, 3} {
+			if v == blob[4] {
+				continue
+			}
+			c := append([]byte(nil), blob...)
+			c[4] = v
+			binary.LittleEndian.PutUint32(c[32:], crc32.Checksum(c[:32], castagnoli))
+			_, err := Decode(c)
+			if err == nil || !strings.Contains(err.Error(), "version") {
+				t.Errorf("%s as version %d: Decode error %v, want one naming the version", name, v, err)
+			}
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"math"
 	"unsafe"
+
+	"github.com/wrxlabs/wrx/backend"
 )
 
 // Matrix is a decoded view of a blob. It implements backend.Matrix: Dims,
@@ -37,7 +39,15 @@ type Matrix struct {
 
 	// linear8
 	params []byte // (lo, step) float32 pairs per row
+
+	// int8: the panels view the blob; scales and sums are copied.
+	i8 *backend.Int8
 }
+
+// Int8 implements backend.Int8Matrix: for a blob of the int8 codec, the
+// matrix as backend.Int8, its panels viewing the blob; nil for the other
+// codecs.
+func (m *Matrix) Int8() *backend.Int8 { return m.i8 }
 
 // Dims implements backend.Matrix.
 func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
@@ -73,6 +83,12 @@ func Decode(blob []byte) (*Matrix, error) {
 				return nil, fmt.Errorf("quant: decode: row %d has scale (lo %v, step %v)", r, lo, step)
 			}
 		}
+	case codecInt8:
+		i8, err := decodeInt8(payload, h.n, h.k)
+		if err != nil {
+			return nil, err
+		}
+		m.i8 = i8
 	case codecDict:
 		m.bits = int(h.fid)
 		m.rowBytes = rowBytes(h.k, m.bits)
@@ -113,8 +129,8 @@ func parseHeader(blob []byte) (header, error) {
 	if string(blob[:4]) != magic {
 		return h, fmt.Errorf("quant: decode: bad magic %q, want %q", blob[:4], magic)
 	}
-	if blob[4] != version {
-		return h, fmt.Errorf("quant: decode: format version %d, this build reads version %d", blob[4], version)
+	if blob[4] != version && blob[4] != versionInt8 {
+		return h, fmt.Errorf("quant: decode: format version %d, this build reads versions %d and %d", blob[4], version, versionInt8)
 	}
 	le := binary.LittleEndian
 	if got, want := crc32.Checksum(blob[:32], castagnoli), le.Uint32(blob[32:]); got != want {
@@ -142,6 +158,9 @@ func parseHeader(blob []byte) (header, error) {
 	if h.n < 0 || h.k < 0 || (h.k > 0 && h.n > maxElems/h.k) {
 		return h, fmt.Errorf("quant: decode: dims %d×%d exceed %d weights", h.n, h.k, maxElems)
 	}
+	if (h.codec == codecInt8) != (blob[4] == versionInt8) {
+		return h, fmt.Errorf("quant: decode: codec %d in a version %d blob (the int8 codec is version %d, the others %d)", h.codec, blob[4], versionInt8, version)
+	}
 	if h.storedLen != len(blob)-headerSize {
 		return h, fmt.Errorf("quant: decode: header states a %d-byte payload, blob holds %d (truncated or padded)", h.storedLen, len(blob)-headerSize)
 	}
@@ -149,7 +168,7 @@ func parseHeader(blob []byte) (header, error) {
 		return h, fmt.Errorf("quant: decode: payload length %d differs from stored length %d", h.rawLen, h.storedLen)
 	}
 	switch h.codec {
-	case codecFP32, codecFP16, codecLinear8:
+	case codecFP32, codecFP16, codecLinear8, codecInt8:
 		if fidelityOf(h.codec) != h.fid {
 			return h, fmt.Errorf("quant: decode: codec %d cannot hold fidelity %v", h.codec, h.fid)
 		}
@@ -170,6 +189,12 @@ func parseHeader(blob []byte) (header, error) {
 		want = 2 * nk
 	case codecLinear8:
 		want = 8*uint64(h.n) + nk
+	case codecInt8:
+		if h.k > backend.MaxInt8K {
+			return h, fmt.Errorf("quant: decode: int8 matrix of %d columns, at most %d allowed", h.k, backend.MaxInt8K)
+		}
+		np, kp := backend.Int8Dims(h.n, h.k)
+		want = 8*uint64(np) + uint64(np)*uint64(kp)
 	case codecDict:
 		wantCent = 1 << h.fid
 		if h.outliers < 0 || uint64(h.outliers) > nk {
@@ -197,10 +222,43 @@ func fidelityOf(c codec) Fidelity {
 		return FP32
 	case codecFP16:
 		return FP16
-	case codecLinear8:
+	case codecLinear8, codecInt8:
 		return Bits8
 	}
 	return 0
+}
+
+// decodeInt8 builds the backend.Int8 of an int8 payload (its length
+// already checked), viewing the panels in place and copying scales and
+// sums. It checks that scales are finite and non-negative, sums within
+// ±128·K, and the padding (rows past N, columns past K) zero; the
+// integers themselves are the store checksum's to vouch for.
+func decodeInt8(payload []byte, n, k int) (*backend.Int8, error) {
+	np, kp := backend.Int8Dims(n, k)
+	le := binary.LittleEndian
+	m := &backend.Int8{N: n, K: k, Scale: make([]float32, np), Sum: make([]int32, np)}
+	for j := range np {
+		s := math.Float32frombits(le.Uint32(payload[4*j:]))
+		sum := int32(le.Uint32(payload[4*np+4*j:]))
+		if !finite(s) || s < 0 || sum < -128*int32(k) || sum > 128*int32(k) || j >= n && (s != 0 || sum != 0) {
+			return nil, fmt.Errorf("quant: decode: int8 row %d has scale %v and sum %d", j, s, sum)
+		}
+		m.Scale[j], m.Sum[j] = s, sum
+	}
+	q := payload[8*np:]
+	if len(q) > 0 {
+		m.Q = unsafe.Slice((*int8)(unsafe.Pointer(&q[0])), len(q))
+	}
+	if np != n || kp != k {
+		for j := range np {
+			for p := range kp {
+				if (j >= n || p >= k) && m.Q[m.Index(j, p)] != 0 {
+					return nil, fmt.Errorf("quant: decode: int8 padding at row %d column %d is not zero", j, p)
+				}
+			}
+		}
+	}
+	return m, nil
 }
 
 func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }

@@ -2,10 +2,25 @@
 // per weight) into self-describing blobs, and decodes them into a
 // backend.Matrix that expands any range of rows on demand, so the backend
 // multiplies packed weights tile by tile without expanding whole matrices.
+// An 8-bit blob decodes to a matrix that is also a backend.Int8Matrix,
+// which backends with integer kernels multiply as stored.
 //
 // # Codecs
 //
-//   - 2, 3, 4, 5, 6 and 8 bits: outlier-aware dictionary quantization in
+//   - 8 bits: int8, each output row quantized symmetrically with its own
+//     scale (max|w|/127, round to nearest even) and stored in
+//     backend.Int8's panel layout, the one the integer kernels read, with
+//     the row scales and the row sums the kernels need. Measured on
+//     wrx-sst2-small held at 8 bits and run on native's int8 kernels
+//     (activations quantized per token), SST-2 dev accuracy is 0.8154 from
+//     an int8 store, the same as float32, and 0.8165 from a store of the
+//     8-bit dictionary below (requantized to int8 when loaded); labels
+//     agree with float32 on 100 % and 99.89 % of the 872 sentences, mean
+//     |Δlogit| 0.0021 and 0.0022. The int8 codec needs no requantization
+//     when loaded and no decoding when multiplied, so Encode writes it at
+//     8 bits since format version 2 (see below).
+//   - 2, 3, 4, 5 and 6 bits (and 8 bits in stores written before the int8
+//     codec): outlier-aware dictionary quantization in
 //     the spirit of GOBO (Zadeh et al., MICRO 2020). A Gaussian (mean, std)
 //     is fitted to the matrix. Weights farther than OutlierSigma·std from
 //     the mean are outliers, kept exactly as (position, float32) in a list
@@ -23,9 +38,9 @@
 //     slightly more accurate (mean relative error 0.006204 against
 //     0.006208), smaller (1.047 against 1.055 bytes per weight: one
 //     centroid table instead of a scale pair per row) and faster to decode
-//     (a table lookup instead of a multiply-add), so Encode writes only
-//     the dictionary at 8 bits. Decode reads both; the linear encoder
-//     lives in the tests, which check and measure the codec with it.
+//     (a table lookup instead of a multiply-add), so Encode wrote the
+//     dictionary at 8 bits until the int8 codec. Decode reads both; their
+//     encoders live in the tests, which check and measure the codecs.
 //   - 16: IEEE fp16, round to nearest even, subnormals kept, overflow to Inf.
 //   - 32: raw fp32, bit-exact.
 //
@@ -35,9 +50,9 @@
 //
 //	off size field
 //	 0   4   magic "WRXQ"
-//	 4   1   format version (1)
+//	 4   1   format version (2 for the int8 codec, 1 for the others)
 //	 5   1   fidelity in bits
-//	 6   1   codec (1 fp32, 2 fp16, 3 dictionary, 4 linear8)
+//	 6   1   codec (1 fp32, 2 fp16, 3 dictionary, 4 linear8, 5 int8)
 //	 7   1   flags, always 0 (bit 0 once meant lz4: see below)
 //	 8   4   N rows
 //	12   4   K columns
@@ -57,8 +72,20 @@
 //	            values float32[O], then N rows of ceil(K·b/8) bytes, each
 //	            row's indices packed LSB-first from the row's first byte
 //	linear8:    N pairs (lo, step float32), then N·K bytes; w = lo + q·step
+//	int8:       with N' and K' the dimensions padded by backend.Int8Dims
+//	            (multiples of 16): scales float32[N'], sums int32[N'], then
+//	            N'·K' int8 in backend.Int8's panel layout (see
+//	            backend.Int8Panel); the padding is zero; w = scale·q
 //
-// Decode reads every blob in place, without copying it.
+// Decode reads every blob in place, without copying it (an int8 blob's
+// scales and sums, N'·8 bytes, are copied).
+//
+// The int8 codec came with format version 2: a blob of it says version 2,
+// so a reader from before it refuses the blob by its version ("format
+// version 2, this build reads version 1") instead of misreading it, while
+// every other codec's blob stays version 1, which every reader reads. Stores
+// written before it hold 8-bit dictionary blobs, which Decode still reads
+// (and the held-in-memory int8 path requantizes when loading).
 //
 // Version 1 also allowed the payload to be stored as one lz4 block, marked
 // by flags bit 0, with the two lengths above before and after compression.
@@ -67,10 +94,9 @@
 // larger, because weights have no repeated 4-byte sequences to match and
 // packed dictionary indices are near-uniform, and it added 0.03–0.16 ns
 // per weight to Decode. Decode rejects a blob with the flag set, with an
-// error saying it is lz4-compressed; such a blob must be re-encoded. Every
-// blob Encode writes is a version 1 blob that earlier readers also read.
+// error saying it is lz4-compressed; such a blob must be re-encoded.
 //
-// Each row starts on a byte boundary so DecodeRows(r0, r1) reads only its
+// Each row of the dictionary codecs starts on a byte boundary so DecodeRows(r0, r1) reads only its
 // rows, and the outliers of a row range are found by binary search. Every
 // array starts 4-byte aligned relative to the blob.
 //

@@ -8,12 +8,18 @@ import (
 	"math"
 	"slices"
 	"sort"
+
+	"github.com/wrxlabs/wrx/backend"
 )
 
 const (
 	headerSize = 36
 	magic      = "WRXQ"
-	version    = 1
+	// version is the format version of every codec but int8; an int8
+	// blob is versionInt8, so that readers older than the codec refuse it
+	// by its version while they still read every other blob.
+	version     = 1
+	versionInt8 = 2
 
 	// flagLZ4 marked a payload stored as one lz4 block. Encode no longer
 	// compresses, and Decode rejects blobs with the flag (see doc.go).
@@ -32,6 +38,7 @@ const (
 	codecFP16    codec = 2
 	codecDict    codec = 3
 	codecLinear8 codec = 4
+	codecInt8    codec = 5
 )
 
 // DefaultOutlierSigma is the outlier threshold used when
@@ -103,6 +110,14 @@ func Encode(w []float32, n, k int, f Fidelity, opts EncodeOptions) ([]byte, erro
 		if i := slices.IndexFunc(w, func(v float32) bool { return math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) }); i >= 0 {
 			return nil, fmt.Errorf("quant: encode: weight %d (row %d, column %d) is %v; %d-bit codes need finite weights", i, i/k, i%k, w[i], int(f))
 		}
+		if f == Bits8 {
+			if k > backend.MaxInt8K {
+				return nil, fmt.Errorf("quant: encode: %d columns exceed the %d an int8 matrix may have", k, backend.MaxInt8K)
+			}
+			h.codec = codecInt8
+			payload = encodeInt8(w, n, k)
+			break
+		}
 		h.codec = codecDict
 		payload, h.centroids, h.outliers = encodeDict(w, n, k, int(f), opts)
 	}
@@ -135,6 +150,9 @@ type header struct {
 func (h *header) put(b []byte) {
 	copy(b, magic)
 	b[4] = version
+	if h.codec == codecInt8 {
+		b[4] = versionInt8
+	}
 	b[5] = uint8(h.fid)
 	b[6] = uint8(h.codec)
 	b[7] = 0 // flags: none are defined
@@ -150,6 +168,26 @@ func (h *header) put(b []byte) {
 
 // castagnoli is the CRC32C table for the header checksum.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// encodeInt8 builds the int8 payload: w quantized by backend.QuantizeInt8,
+// stored as the padded scales, sums and panels of backend.Int8.
+func encodeInt8(w []float32, n, k int) []byte {
+	q, err := backend.QuantizeInt8(w, n, k)
+	if err != nil {
+		panic(err) // Encode checked the dimensions and the weights
+	}
+	np, kp := backend.Int8Dims(n, k)
+	payload := make([]byte, 8*np+np*kp)
+	le := binary.LittleEndian
+	for j := range np {
+		le.PutUint32(payload[4*j:], math.Float32bits(q.Scale[j]))
+		le.PutUint32(payload[4*np+4*j:], uint32(q.Sum[j]))
+	}
+	for i, v := range q.Q {
+		payload[8*np+i] = byte(v)
+	}
+	return payload
+}
 
 // rowBytes is the packed length of one row of k b-bit indices.
 func rowBytes(k, b int) int { return (k*b + 7) / 8 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wrxlabs/wrx/backend"
 )
 
 func TestParseFidelities(t *testing.T) {
@@ -133,10 +135,10 @@ var lloydMaxRelErr = map[Fidelity]float64{
 	Bits8: math.Sqrt(math.Pi * math.Sqrt(3) / 2 / (1 << 16)),
 }
 
-// TestDictionaryAccuracy encodes Gaussian weights with injected outliers at
-// every fidelity: the error must fall as bits grow, reach the Lloyd–Max
-// optimum for a Gaussian (within 5 %, relative to the inliers), and every
-// outlier must come back exactly.
+// TestDictionaryAccuracy encodes Gaussian weights with injected outliers
+// with the dictionary codec at 2 to 8 bits (and fp16, fp32): the error must
+// fall as bits grow, reach the Lloyd–Max optimum for a Gaussian (within
+// 5 %, relative to the inliers), and every outlier must come back exactly.
 func TestDictionaryAccuracy(t *testing.T) {
 	const n, k = 256, 384
 	w := gaussianMatrix(n, k, 5)
@@ -149,7 +151,14 @@ func TestDictionaryAccuracy(t *testing.T) {
 	}
 	prev := math.Inf(1)
 	for _, f := range AllFidelities() {
-		m := mustRoundTrip(t, w, n, k, f, EncodeOptions{})
+		blob, err := encodeDictAt(w, n, k, f, EncodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Decode(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
 		got := decodeAll(t, m)
 		for i := range injected {
 			if f != FP16 && math.Float32bits(got[i]) != math.Float32bits(w[i]) {
@@ -185,6 +194,67 @@ func TestDictionaryAccuracy(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestInt8Codec checks what Encode writes at 8 bits: the int8 codec, in a
+// version 2 blob (every other codec stays version 1), holding exactly
+// backend.QuantizeInt8's matrix, which Decode hands out as Int8, so every
+// weight is within half a step of its row's scale; injected outliers widen
+// their rows' steps but stay within theirs.
+func TestInt8Codec(t *testing.T) {
+	for _, s := range [][2]int{{1, 1}, {3, 17}, {16, 16}, {40, 100}, {256, 384}} {
+		n, k := s[0], s[1]
+		w := gaussianMatrix(n, k, uint64(n+k))
+		w[n*k/2] = 3
+		blob := mustEncode(t, w, n, k, Bits8)
+		if blob[4] != 2 {
+			t.Errorf("%d×%d: int8 blob of version %d, want 2", n, k, blob[4])
+		}
+		m, err := Decode(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := backend.QuantizeInt8(w, n, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.Int8()
+		if got == nil {
+			t.Fatalf("%d×%d: Int8() is nil for an int8 blob", n, k)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%d×%d: decoded int8 matrix differs from QuantizeInt8's (-want +got):\n%s", n, k, diff)
+		}
+		dec := decodeAll(t, m)
+		for i, v := range w {
+			sc := float64(got.Scale[i/k])
+			if d := math.Abs(float64(v - dec[i])); d > sc/2+math.Abs(float64(v))/(1<<23) {
+				t.Fatalf("%d×%d weight %d: %v decoded as %v, off by %g > half a step %g", n, k, i, v, dec[i], d, sc/2)
+			}
+		}
+	}
+	for _, f := range AllFidelities() {
+		if f == Bits8 {
+			continue
+		}
+		blob := mustEncode(t, gaussianMatrix(3, 5, 1), 3, 5, f)
+		m, err := Decode(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if blob[4] != 1 || m.Int8() != nil {
+			t.Errorf("fidelity %v: version %d, Int8() %v; want version 1 and no int8 view", f, blob[4], m.Int8())
+		}
+	}
+}
+
+func mustEncode(t *testing.T, w []float32, n, k int, f Fidelity) []byte {
+	t.Helper()
+	b, err := Encode(w, n, k, f, EncodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestLinear8 checks the per-row linear codec against its definition: each
@@ -254,11 +324,22 @@ func TestConstantAndTinyMatrices(t *testing.T) {
 	c := []float32{0.5, 0.5, 0.5, 0.5, 0.5, 0.5}
 	tiny := []float32{-0.3, 0.1, 0.2}
 	for _, f := range []Fidelity{Bits2, Bits3, Bits4, Bits5, Bits6, Bits8} {
-		if diff := cmp.Diff(c, decodeAll(t, mustRoundTrip(t, c, 2, 3, f, EncodeOptions{}))); diff != "" {
-			t.Errorf("constant matrix at %v (-want +got):\n%s", f, diff)
-		}
-		if diff := cmp.Diff(tiny, decodeAll(t, mustRoundTrip(t, tiny, 1, 3, f, EncodeOptions{OutlierSigma: 100}))); diff != "" {
-			t.Errorf("3 weights at %v (-want +got):\n%s", f, diff)
+		for _, in := range []struct {
+			w    []float32
+			n, k int
+			opts EncodeOptions
+		}{{c, 2, 3, EncodeOptions{}}, {tiny, 1, 3, EncodeOptions{OutlierSigma: 100}}} {
+			blob, err := encodeDictAt(in.w, in.n, in.k, f, in.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := Decode(blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(in.w, decodeAll(t, m)); diff != "" {
+				t.Errorf("%d weights at %v (-want +got):\n%s", len(in.w), f, diff)
+			}
 		}
 	}
 }

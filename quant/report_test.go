@@ -33,7 +33,9 @@ func TestReport(t *testing.T) {
 			return Encode(w, n, k, f, EncodeOptions{})
 		}})
 		if f == Bits8 {
-			vs = append(vs, variant{"8-linear", encodeLinear8})
+			vs = append(vs, variant{"8-dict", func(w []float32, n, k int) ([]byte, error) {
+				return encodeDict8(w, n, k, EncodeOptions{})
+			}}, variant{"8-linear", encodeLinear8})
 		}
 	}
 	fmt.Printf("%-9s %7s %10s %8s %11s %11s %9s\n",
@@ -80,7 +82,7 @@ rows: Decode plus DecodeRows of every row in 32-row tiles (both the best of
 			var bytes int
 			var errSum float64
 			for _, m := range mats {
-				blob, err := Encode(m.w, m.n, m.k, f, EncodeOptions{OutlierSigma: s})
+				blob, err := encodeDictAt(m.w, m.n, m.k, f, EncodeOptions{OutlierSigma: s})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -40,6 +40,8 @@ func (m *Matrix) DecodeRows(dst []float32, r0, r1 int) {
 				d[j] = lo + float32(x)*step
 			}
 		}
+	case codecInt8:
+		m.i8.DecodeRows(dst, r0, r1)
 	case codecDict:
 		m.decodeDict(dst, r0, r1)
 	}

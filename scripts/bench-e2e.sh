@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # End-to-end latency of SST-2 classification, batch 1, WRX against its peers
-# in one run (issue 5): WRX native and WRX gorgonia (bench/e2e), ONNX Runtime
-# (npm's onnxruntime-node on an ONNX export of the same weights) and PyTorch
-# (Debian's python3-torch), each on 1 and 2 threads, on the same sentences
-# and the same token ids. It checks that all of them agree on the labels and
-# prints median and p95 latency per sentence and the ratio WRX-native/peer.
+# in one run (issues 5 and 16): WRX native and WRX gorgonia (bench/e2e), WRX
+# native at 8 bits (native8: a store converted at 8 bits, held in memory as
+# int8 and run on the integer kernels), ONNX Runtime (npm's onnxruntime-node
+# on an ONNX export of the same weights) in float32 (ort) and dynamically
+# quantized to int8 (ort8: scripts/e2e/quantize_onnx.py, the graph
+# quantize_dynamic writes), and PyTorch (Debian's python3-torch), each on 1
+# and 2 threads, on the same sentences and the same token ids. It checks
+# that all of them agree on the labels (int8 peers up to near-ties of their
+# own size) and prints median and p95 latency per sentence, accuracy, the
+# ratio WRX-native/peer and the held model's memory for the WRX runs.
 #
 #   scripts/bench-e2e.sh                  # first 200 sentences of SST-2 dev
 #   scripts/bench-e2e.sh --all            # all 872
 #   scripts/bench-e2e.sh --limit 50 --passes 1 --threads 1
+#   scripts/bench-e2e.sh --all --threads 1 --peers native,native8,ort,ort8
 #
 # What each peer times: WRX, the whole Classify call (tokenize + forward +
 # softmax); ONNX Runtime, session.run; PyTorch, the forward call. The peers
@@ -32,9 +38,9 @@
 # PyTorch so that OpenBLAS picks its own kernels.
 #
 # Installs what it needs, idempotently: python3-torch and python3-numpy with
-# apt (Debian's /usr/bin/python3, not a pyenv python), Node.js with apt if
-# missing, onnxruntime-node with npm under the output directory (out/ is
-# ignored by git). Results go to --out (default out/e2e): summaries.jsonl,
+# apt (Debian's /usr/bin/python3, not a pyenv python), python3-onnx for
+# ort8, Node.js with apt if missing, onnxruntime-node with npm under the
+# output directory (out/ is ignored by git). Results go to --out (default out/e2e): summaries.jsonl,
 # per-run predictions, report.txt.
 #
 # Exit status: 0 on success, 1 on a setup or run error, 2 when the peers
@@ -51,7 +57,7 @@ PASSES=3
 ROUNDS=1
 WARMUP=10
 THREADS=1,2
-PEERS=native,gorgonia,ort,torch
+PEERS=native,native8,gorgonia,ort,ort8,torch
 TORCH_MODES=no_grad,inference_mode,jit
 TORCH_OMP_WAIT=PASSIVE
 INSTALL=1
@@ -68,7 +74,7 @@ Options:
   --rounds R          timings per sentence within a pass (default $ROUNDS)
   --warmup W          untimed warm-up sentences per run (default $WARMUP)
   --threads LIST      thread counts (default $THREADS)
-  --peers LIST        some of native,gorgonia,ort,torch (default $PEERS; native is always run)
+  --peers LIST        some of native,native8,gorgonia,ort,ort8,torch (default $PEERS; native is always run)
   --torch-modes LIST  some of no_grad,inference_mode,jit (default $TORCH_MODES)
   --torch-omp-wait P  OMP_WAIT_POLICY for PyTorch; "" keeps libgomp's default (default $TORCH_OMP_WAIT)
   --model DIR         model directory (default \$WRX_SHARED/models/wrx-sst2-small)
@@ -118,7 +124,7 @@ if ((NICE != 0)); then
 fi
 has_peer() { [[ ,$PEERS, == *,$1,* ]]; }
 for p in ${PEERS//,/ }; do
-	case $p in native | gorgonia | ort | torch) ;; *) die "--peers: unknown peer $p (want native, gorgonia, ort, torch)" ;; esac
+	case $p in native | native8 | gorgonia | ort | ort8 | torch) ;; *) die "--peers: unknown peer $p (want native, native8, gorgonia, ort, ort8, torch)" ;; esac
 done
 [[ -f $MODEL/config.json && -f $MODEL/model.safetensors && -f $MODEL/vocab.txt ]] ||
 	die "model directory $MODEL lacks config.json, model.safetensors or vocab.txt (set --model or WRX_SHARED)"
@@ -147,6 +153,7 @@ apt_install() { # packages...
 }
 
 command -v go >/dev/null || die "go is not on PATH; it is needed to build bench/e2e"
+has_peer ort8 && ! has_peer ort && PEERS=$PEERS,ort # the int8 graph is made from the float32 export
 if has_peer torch || has_peer ort; then
 	# The ONNX export needs torch even when only ONNX Runtime is compared.
 	if ! [[ -x $PY ]] || ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
@@ -154,6 +161,11 @@ if has_peer torch || has_peer ort; then
 		"$PY" -c 'import torch, numpy' 2>"$OUT/torch-import.log" ||
 			die "python3-torch is installed but '$PY -c \"import torch, numpy\"' fails; see $OUT/torch-import.log"
 	fi
+fi
+if has_peer ort8 && ! "$PY" -c 'import onnx' 2>/dev/null; then
+	apt_install python3-onnx
+	"$PY" -c 'import onnx' 2>"$OUT/onnx-import.log" ||
+		die "python3-onnx is installed but '$PY -c \"import onnx\"' fails; see $OUT/onnx-import.log"
 fi
 ORT_MODULES=$OUT/node_modules
 if has_peer ort; then
@@ -177,12 +189,28 @@ fi
 
 echo "bench-e2e: building bench/e2e" >&2
 (cd "$ROOT" && go build -o "$OUT/e2e" ./bench/e2e) || die "go build ./bench/e2e failed"
+STORE8=$OUT/store-8bit
+if has_peer native8; then
+	# Converted afresh every run (under a second), so the store always
+	# holds what this build writes at 8 bits.
+	echo "bench-e2e: converting $MODEL to an 8-bit store in $STORE8" >&2
+	(cd "$ROOT" && go build -o "$OUT/wrx" ./cmd/wrx) || die "go build ./cmd/wrx failed"
+	rm -rf "$STORE8"
+	"$OUT/wrx" convert --model "$MODEL" --out "file:$STORE8" --fidelities 8 >"$OUT/convert.log" 2>&1 ||
+		{ cat "$OUT/convert.log" >&2; die "wrx convert --fidelities 8 failed; see $OUT/convert.log"; }
+fi
 
 ONNX=$OUT/$(basename "$MODEL").onnx
 if has_peer ort && { [[ ! -s $ONNX ]] || [[ $MODEL/model.safetensors -nt $ONNX ]] || [[ $ROOT/scripts/e2e/bertpt.py -nt $ONNX ]]; }; then
 	echo "bench-e2e: exporting $MODEL to $ONNX" >&2
 	"$PY" "$ROOT/scripts/e2e/export_onnx.py" --model "$MODEL" --out "$ONNX" 2>"$OUT/export.log" ||
 		{ cat "$OUT/export.log" >&2; die "ONNX export failed; see $OUT/export.log"; }
+fi
+ONNX8=${ONNX%.onnx}-int8.onnx
+if has_peer ort8 && { [[ ! -s $ONNX8 ]] || [[ $ONNX -nt $ONNX8 ]] || [[ $ROOT/scripts/e2e/quantize_onnx.py -nt $ONNX8 ]]; }; then
+	echo "bench-e2e: quantizing $ONNX to int8 ($ONNX8)" >&2
+	"$PY" "$ROOT/scripts/e2e/quantize_onnx.py" --model "$ONNX" --out "$ONNX8" >"$OUT/quantize.log" 2>&1 ||
+		{ cat "$OUT/quantize.log" >&2; die "ONNX quantization failed; see $OUT/quantize.log"; }
 fi
 
 # ---- runs ------------------------------------------------------------------
@@ -198,6 +226,13 @@ e2e() { # dir backend threads [extra flags]
 		--warmup "$WARMUP" --rounds "$ROUNDS" --json --preds "$dir/wrx-$be-$t.jsonl" "$@" >>"$SUMMARIES" ||
 		die "bench/e2e --backend $be --threads $t failed"
 }
+e2e8() { # dir threads: WRX native on the 8-bit store, held as int8
+	local dir=$1 t=$2
+	echo "bench-e2e: WRX native at 8 bits (int8), $t thread(s)" >&2
+	"${RUN[@]}" "$OUT/e2e" --store "file:$STORE8" --fidelity 8 --data "$DATA" --limit "$LIMIT" --backend native --threads "$t" \
+		--warmup "$WARMUP" --rounds "$ROUNDS" --json --preds "$dir/wrx-native-8bit-$t.jsonl" >>"$SUMMARIES" ||
+		die "bench/e2e --store file:$STORE8 --fidelity 8 --threads $t failed"
+}
 IDS=$OUT/ids.jsonl
 for ((pass = 1; pass <= PASSES; pass++)); do
 	dir=$OUT/pass$pass
@@ -209,12 +244,19 @@ for ((pass = 1; pass <= PASSES; pass++)); do
 		else
 			e2e "$dir" native "$t"
 		fi
+		has_peer native8 && e2e8 "$dir" "$t"
 	done
 	if has_peer ort; then
 		echo "bench-e2e: ONNX Runtime, threads $THREADS" >&2
 		"${RUN[@]}" node "$ROOT/scripts/e2e/bench_ort.js" --model "$ONNX" --ids "$IDS" --out-dir "$dir" --threads "$THREADS" \
 			--warmup "$WARMUP" --rounds "$ROUNDS" --node-modules "$ORT_MODULES" >>"$SUMMARIES" ||
 			die "ONNX Runtime run failed"
+	fi
+	if has_peer ort8; then
+		echo "bench-e2e: ONNX Runtime int8, threads $THREADS" >&2
+		"${RUN[@]}" node "$ROOT/scripts/e2e/bench_ort.js" --model "$ONNX8" --ids "$IDS" --out-dir "$dir" --threads "$THREADS" \
+			--warmup "$WARMUP" --rounds "$ROUNDS" --node-modules "$ORT_MODULES" --peer onnxruntime-int8 >>"$SUMMARIES" ||
+			die "ONNX Runtime int8 run failed"
 	fi
 	if has_peer torch; then
 		echo "bench-e2e: PyTorch ($TORCH_MODES), threads $THREADS, OMP_WAIT_POLICY=${TORCH_OMP_WAIT:-default}" >&2
@@ -239,11 +281,24 @@ status=${PIPESTATUS[0]}
 set -e
 "$RPY" - "$SUMMARIES" <<'EOF' | tee -a "$OUT/report.txt"
 import json, sys
+mem = {}
 for line in open(sys.argv[1]):
     s = json.loads(line)
-    if s["peer"] == "wrx-native" and "/pass1/" in s["preds"]:
-        print(f"wrx-native @{s['threads']}: kernels {s.get('kernels')}, tokenize alone median {s['tokenize_median_ms']:.3f} ms"
+    if s["peer"].startswith("wrx-native") and "/pass1/" in s["preds"]:
+        print(f"{s['peer']} @{s['threads']}: kernels {s.get('kernels')}, tokenize alone median {s['tokenize_median_ms']:.3f} ms"
               f" (inside WRX's figures), {s['mean_tokens']:.1f} tokens per sentence on average")
+    if s["peer"].startswith("wrx-native") and "model_peak_bytes" in s:
+        mem.setdefault(s["peer"], []).append(s)
+if mem:
+    print("held model memory (bench/e2e child process, /proc/self/status above the floor before loading; median over runs):")
+    med = lambda v: sorted(v)[len(v) // 2]
+    base = None
+    for peer, runs in mem.items():
+        peak, steady = med([r["model_peak_bytes"] for r in runs]), med([r["model_steady_bytes"] for r in runs])
+        if peer == "wrx-native":
+            base = (peak, steady)
+        ratio = f"  = {peak / base[0]:.2f} / {steady / base[1]:.2f} of wrx-native" if base and peer != "wrx-native" else ""
+        print(f"  {peer}: peak (VmHWM) {peak / 1e6:.1f} MB, steady (VmRSS after GC) {steady / 1e6:.1f} MB ({len(runs)} runs){ratio}")
 EOF
 echo "bench-e2e: summaries in $SUMMARIES, table in $OUT/report.txt" >&2
 exit "$status"

@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Compares float32 GEMM throughput, out[m×n] = a[m×k]·w[n×k]ᵀ, of WRX's
 native backend (the Go command bench/gemm/cmd/benchgemm) and of
-numpy/OpenBLAS in this process, at the shapes of bench/gemm.
+numpy/OpenBLAS in this process, at the shapes of bench/gemm, and, with
+--int8 (the default), the throughput of every int8 kernel family this CPU
+runs (benchgemm --list-int8: native's MatMulInt8 on weights quantized
+beforehand, the activations' quantization included), in GOPS = 2·m·k·n
+integer operations per second.
 
 The machine may be shared, so the two sides alternate shape by shape:
 for each shape, OpenBLAS then native are measured --passes times, each in
@@ -59,9 +63,9 @@ def openblas_gflops(m, k, n, rounds, round_time):
     return 2 * m * k * n / best / 1e9
 
 
-def native_gflops(cmd, threads, m, k, n, rounds):
+def native_gflops(cmd, threads, m, k, n, rounds, backend="native"):
     out = subprocess.run(
-        [cmd, "--json", "--backends", "native", "--threads", str(threads),
+        [cmd, "--json", "--backends", backend, "--threads", str(threads),
          "--rounds", str(rounds), "--m", str(m), "--kn", "%dx%d" % (k, n)],
         check=True, capture_output=True, text=True).stdout
     return json.loads(out)[0]["gflops"]
@@ -74,24 +78,45 @@ def main():
     p.add_argument("--passes", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--no-int8", dest="int8", action="store_false", help="measure float32 only")
     args = p.parse_args()
     report_openblas()
+    variants = []
+    if args.int8:
+        names = subprocess.run([args.benchgemm, "--list-int8"], check=True, capture_output=True, text=True).stdout.split()
+        variants = ["native-int8-" + x for x in names if x != "go"]
     print("native vs OpenBLAS, float32 out[m×n] = a[m×k]·w[n×k]ᵀ, %d threads, GFLOP/s, "
           "best of %d alternating passes × %d rounds" % (args.threads, args.passes, args.rounds))
-    print("%5s %5s %5s %10s %10s %7s" % ("m", "k", "n", "native", "openblas", "ratio"), flush=True)
-    results, worst = [], {}
+    if variants:
+        print("int8 columns: GOPS of native's int8 kernels (%s); int8/f32: the best of them over native float32"
+              % ", ".join(v[len("native-int8-"):] for v in variants))
+    short = [v[len("native-int8-"):] for v in variants]
+    print("%5s %5s %5s %10s %10s %7s" % ("m", "k", "n", "native", "openblas", "ratio")
+          + "".join(" %11s" % x for x in short) + (" %8s" % "int8/f32" if variants else ""), flush=True)
+    results, worst, best8 = [], {}, {}
     for m in M:
         for k, n in KN:
             ob = nat = 0.0
+            q = {v: 0.0 for v in variants}
             for _ in range(args.passes):
                 ob = max(ob, openblas_gflops(m, k, n, args.rounds, 0.025))
                 nat = max(nat, native_gflops(args.benchgemm, args.threads, m, k, n, args.rounds))
+                for v in variants:
+                    q[v] = max(q[v], native_gflops(args.benchgemm, args.threads, m, k, n, args.rounds, v))
             ratio = nat / ob
             worst[m] = min(worst.get(m, ratio), ratio)
-            print("%5d %5d %5d %10.1f %10.1f %7.2f" % (m, k, n, nat, ob, ratio), flush=True)
+            line = "%5d %5d %5d %10.1f %10.1f %7.2f" % (m, k, n, nat, ob, ratio) + "".join(" %11.1f" % q[v] for v in variants)
+            if variants:
+                r8 = max(q.values()) / nat
+                best8[m] = min(best8.get(m, r8), r8)
+                line += " %8.2f" % r8
+            print(line, flush=True)
             results += [{"backend": "native", "m": m, "k": k, "n": n, "gflops": nat},
                         {"backend": "openblas", "m": m, "k": k, "n": n, "gflops": ob}]
-    print("worst ratio per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(worst.items())))
+            results += [{"backend": v, "m": m, "k": k, "n": n, "gflops": q[v]} for v in variants]
+    print("worst ratio native/OpenBLAS per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(worst.items())))
+    if best8:
+        print("worst ratio best int8/native float32 per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(best8.items())))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f)

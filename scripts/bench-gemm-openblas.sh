@@ -1,7 +1,8 @@
 #!/bin/sh
 # Measures float32 GEMM throughput of WRX's native backend and of OpenBLAS
 # (Debian python3-numpy + libopenblas0-pthread) on the same shapes, in the
-# same run, and prints GFLOP/s and the ratio native/OpenBLAS per shape.
+# same run, and prints GFLOP/s and the ratio native/OpenBLAS per shape; and
+# the GOPS of each of native's int8 kernel families (--no-int8 to skip).
 #
 #   scripts/bench-gemm-openblas.sh                 # 2 threads
 #   THREADS=1 PASSES=5 scripts/bench-gemm-openblas.sh --json out.json

@@ -326,3 +326,63 @@ func TestRequestReadsOnlyItsEmbeddingRows(t *testing.T) {
 		}
 	}
 }
+
+// TestWordTableInt8 checks the 8-bit word table against the float32 one row
+// by row (within half a step of each row's scale), and that a corrupted row
+// is reported by number.
+func TestWordTableInt8(t *testing.T) {
+	m, tok, _ := loadModel(t, "fixtures/tiny-bert")
+	ctx := context.Background()
+	uri := "file:" + filepath.Join(t.TempDir(), "store")
+	s := convert(t, m, tok, uri, []quant.Fidelity{8})
+	want, err := s.WordTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.WordTableInt8(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	H := want.Hidden
+	row := make([]float32, H)
+	for id := range len(want.Data) / H {
+		if err := got.Rows(ctx, []int{id}, row); err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range row {
+			// Half a step, plus the rounding of scale·q to float32.
+			if d := math.Abs(float64(v - want.Data[id*H+j])); d > float64(got.Scale[id])/2+math.Abs(float64(v))/(1<<23) {
+				t.Fatalf("row %d col %d: 8-bit %v, float32 %v: off by %g > scale/2 = %g", id, j, v, want.Data[id*H+j], d, got.Scale[id]/2)
+			}
+		}
+	}
+	// Flip a byte of row 1000's values in the data file.
+	blob, err := s.ReadBlob(ctx, shardstore.WordKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := s.Manifest().WordRowBytes
+	rowRec := append([]byte(nil), blob[1000*rec:1001*rec]...)
+	s.Close()
+	path := dataFile(t, uri)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(data, rowRec)
+	if at < 0 {
+		t.Fatal("row 1000 not found in the data file")
+	}
+	data[at+10] ^= 1
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := shardstore.OpenURI(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.WordTableInt8(ctx); !errors.Is(err, shardstore.ErrCorrupt) || !strings.Contains(err.Error(), "row 1000") {
+		t.Errorf("corrupted row 1000: err = %v, want ErrCorrupt naming the row", err)
+	}
+}

@@ -303,6 +303,38 @@ func (s *Store) WordTable(ctx context.Context) (*bert.DenseWordEmbeddings, error
 	return t, nil
 }
 
+// WordTableInt8 reads the word embedding table, verifying every row, and
+// holds it at 8 bits (bert.Int8WordEmbeddings): a quarter of WordTable's
+// memory. It reads the table in chunks of rows, so the float32 table is
+// never in memory whole.
+func (s *Store) WordTableInt8(ctx context.Context) (*bert.Int8WordEmbeddings, error) {
+	c, rec := &s.man.Config, s.man.WordRowBytes
+	H, vocab := c.Hidden, c.VocabSize
+	const chunk = 1024 // rows per read
+	t := &bert.Int8WordEmbeddings{Hidden: H, Q: make([]int8, vocab*H), Scale: make([]float32, vocab)}
+	buf := make([]byte, chunk*rec)
+	row := make([]float32, H)
+	for r0 := 0; r0 < vocab; r0 += chunk {
+		n := min(chunk, vocab-r0)
+		b := buf[:n*rec]
+		if _, err := s.st.ReadAt(ctx, WordKey, b, int64(r0)*int64(rec)); err != nil {
+			return nil, fmt.Errorf("read %s rows %d to %d: %w", WordKey, r0, r0+n, err)
+		}
+		for i := range n {
+			id := r0 + i
+			if err := decodeWordRow(row, b[i*rec:(i+1)*rec], id); err != nil {
+				return nil, err
+			}
+			sc, err := backend.QuantizeRowInt8(t.Q[id*H:(id+1)*H], row)
+			if err != nil {
+				return nil, fmt.Errorf("word embedding row %d: %w", id, err)
+			}
+			t.Scale[id] = sc
+		}
+	}
+	return t, nil
+}
+
 // decodeWordRow checks a row record (CRC32C, then the fp32 row) and
 // decodes it into dst.
 func decodeWordRow(dst []float32, rec []byte, id int) error {

@@ -21,6 +21,9 @@
 //     errors of a float32 dot product behave like a random walk, so √K is
 //     the realistic growth (Higham & Mary, 2019), and the bound is still
 //     loose enough for any summation order, blocking or FMA use;
+//   - MatMul of a backend.Int8 matrix: for a backend.Int8Multiplier, the
+//     bound its activation quantization gives (see int8.go); otherwise
+//     the MatMulT tolerance with the dequantized weights;
 //   - LayerNorm: tol = 1e-5·(1+|want|) + 4·√C·u·(mean|x|/σ)·|γⱼ| for a
 //     row of C values with σ = √(var+eps). The second term is the error a
 //     float32 row mean can carry, amplified by 1/σ: a two-pass float32
@@ -81,6 +84,8 @@ func run(t testingT, b backend.Backend, short bool) {
 	}
 	t.Run("MatMulT", func(t testingT) { testMatMulT(t, b, short) })
 	t.Run("MatMulEncoded", func(t testingT) { testMatMulEncoded(t, b) })
+	t.Run("MatMulTStrided", func(t testingT) { testMatMulTStrided(t, b) })
+	t.Run("MatMulInt8", func(t testingT) { testMatMulInt8(t, b, short) })
 	t.Run("AddBias", func(t testingT) { testAddBias(t, b) })
 	t.Run("GELU", func(t testingT) { testUnary(t, b, "GELU", b.GELU, geluRef, geluInputs) })
 	t.Run("Tanh", func(t testingT) { testUnary(t, b, "Tanh", b.Tanh, tanhRef, tanhInputs) })
@@ -88,6 +93,7 @@ func run(t testingT, b backend.Backend, short bool) {
 	t.Run("Softmax", func(t testingT) { testSoftmax(t, b) })
 	t.Run("LayerNorm", func(t testingT) { testLayerNorm(t, b) })
 	t.Run("Concurrent", func(t testingT) { testConcurrent(t, b) })
+	t.Run("Int8Concurrent", func(t testingT) { testInt8Concurrent(t, b) })
 }
 
 // call runs one kernel invocation and turns a panic into a test error that

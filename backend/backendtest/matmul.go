@@ -291,3 +291,64 @@ func fillUniform(r *rand.Rand, x []float32, scale float64) {
 		x[i] = float32((2*r.Float64() - 1) * scale)
 	}
 }
+
+// testMatMulTStrided checks StridedMultiplier, when b implements it: the
+// operands are views of wider matrices (guard values between the rows of
+// out must survive), against the float64 reference of the same rows.
+func testMatMulTStrided(t testingT, b backend.Backend) {
+	sm, ok := b.(backend.StridedMultiplier)
+	if !ok {
+		return
+	}
+	for i, c := range [][6]int{{1, 1, 1, 3, 2, 1}, {5, 32, 25, 1152, 1152, 384}, {25, 25, 32, 25, 25, 384}, {7, 17, 9, 20, 31, 12}, {13, 64, 33, 64, 100, 40}} {
+		m, k, n, lda, ldw, ldo := c[0], c[1], c[2], c[3], c[4], c[5]
+		for _, acc := range []bool{false, true} {
+			what := fmt.Sprintf("MatMulTStrided(m=%d,k=%d,n=%d,lda=%d,ldw=%d,ldo=%d,accumulate=%v)", m, k, n, lda, ldw, ldo, acc)
+			r := rand.New(rand.NewPCG(uint64(i), 0x737472))
+			a := make([]float32, (m-1)*lda+k)
+			w := make([]float32, (n-1)*ldw+k)
+			fillUniform(r, a, 1)
+			fillUniform(r, w, 1)
+			outBuf, out := guarded((m-1)*ldo+n, 1, 4)
+			ar, wr := rowsOf(a, m, k, lda), rowsOf(w, n, k, ldw)
+			var init []float32
+			if acc {
+				init = make([]float32, m*n)
+				fillUniform(r, init, 2)
+				for row := range m {
+					copy(out[row*ldo:row*ldo+n], init[row*n:(row+1)*n])
+				}
+			} else {
+				for row := range m {
+					for j := range n {
+						out[row*ldo+j] = float32(math.NaN())
+					}
+				}
+			}
+			if !call(t, what, func() { sm.MatMulTStrided(out, ldo, a, lda, w, ldw, m, k, n, acc) }) {
+				continue
+			}
+			want, tol := matMulRef(ar, wr, init, m, k, n)
+			checkClose(t, what, rowsOf(out, m, n, ldo), want, tol)
+			checkGuards(t, what, outBuf, 1, 1+len(out))
+		gaps:
+			for row := range m - 1 {
+				for j := n; j < ldo; j++ {
+					if math.Float32bits(out[row*ldo+j]) != guardBits {
+						t.Errorf("%s: wrote %v between rows %d and %d (column %d)", what, out[row*ldo+j], row, row+1, j)
+						break gaps
+					}
+				}
+			}
+		}
+	}
+}
+
+// rowsOf copies rows rows of cols values, ld apart, into a dense slice.
+func rowsOf(s []float32, rows, cols, ld int) []float32 {
+	d := make([]float32, rows*cols)
+	for i := range rows {
+		copy(d[i*cols:(i+1)*cols], s[i*ld:i*ld+cols])
+	}
+	return d
+}

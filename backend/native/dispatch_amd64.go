@@ -47,3 +47,19 @@ var avx2ElemOps = vecPrims{
 	sumSqDev:  sumSqDevAVX2,
 	lnApply:   lnApplyAVX2,
 }.ops()
+
+// int8KernelSets lists the int8 kernel families this CPU runs, fastest
+// first.
+func int8KernelSets() []*int8KernelSet {
+	var sets []*int8KernelSet
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI && cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8 && amxPermitted() {
+		sets = append(sets, &int8KernelSet{name: "amx", kern: q512Kernels, minMax: minMaxAVX512, quant: quantAVX512, amx: &qamxKernels})
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI {
+		sets = append(sets, &int8KernelSet{name: "avx512vnni", kern: q512Kernels, minMax: minMaxAVX512, quant: quantAVX512})
+	}
+	if cpu.X86.HasAVX2 {
+		sets = append(sets, &int8KernelSet{name: "avx2", kern: q256Kernels, minMax: minMaxAVX2, quant: quantAVX2})
+	}
+	return sets
+}

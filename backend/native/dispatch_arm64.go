@@ -12,3 +12,16 @@ func simdKernelSets() []*kernelSet {
 	}
 	return []*kernelSet{{name: "neon", kern: dotNEONKernels[:], kPad: 1, elem: neonElemOps}}
 }
+
+// int8KernelSets lists the int8 kernel families this CPU runs, fastest
+// first.
+func int8KernelSets() []*int8KernelSet {
+	if !cpu.ARM64.HasASIMD {
+		return nil
+	}
+	var sets []*int8KernelSet
+	if cpu.ARM64.HasASIMDDP {
+		sets = append(sets, &int8KernelSet{name: "neondot", signed: true, kern: qdotKernels, minMax: minMaxNEON, quant: quantNEON})
+	}
+	return append(sets, &int8KernelSet{name: "neon", signed: true, kern: qmulKernels, minMax: minMaxNEON, quant: quantNEON})
+}

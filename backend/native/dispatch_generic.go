@@ -4,3 +4,6 @@ package native
 
 // simdKernelSets is empty: this build has no assembly kernels.
 func simdKernelSets() []*kernelSet { return nil }
+
+// int8KernelSets is empty: this build has no assembly kernels.
+func int8KernelSets() []*int8KernelSet { return nil }

@@ -9,17 +9,18 @@ package native
 // L2 while every row pair of A goes by.
 const goBlockBytes = 192 << 10
 
-// gemmGo computes columns [j0, j1) of out = a·wᵀ (or out += a·wᵀ).
-func gemmGo(out, a, w []float32, m, k, n, j0, j1 int, acc bool) {
+// gemmGo computes columns [j0, j1) of out = a·wᵀ (or out += a·wᵀ), the
+// rows of out, a and w ldo, lda and ldw apart.
+func gemmGo(out []float32, ldo int, a []float32, lda int, w []float32, ldw int, m, k, j0, j1 int, acc bool) {
 	nb := max(4, goBlockBytes/4/max(k, 1)/4*4)
 	for jb := j0; jb < j1; jb += nb {
 		je := min(jb+nb, j1)
 		i := 0
 		for ; i+2 <= m; i += 2 {
-			gemmGoRows2(out, a, w, k, n, i, jb, je, acc)
+			gemmGoRows2(out, ldo, a, lda, w, ldw, k, i, jb, je, acc)
 		}
 		if i < m {
-			gemmGoRows1(out, a, w, k, n, i, jb, je, acc)
+			gemmGoRows1(out, ldo, a, lda, w, ldw, k, i, jb, je, acc)
 		}
 	}
 }
@@ -33,17 +34,17 @@ func store(o []float32, j int, v float32, acc bool) {
 }
 
 // gemmGoRows2 computes rows i, i+1 and columns [j0, j1) of the product.
-func gemmGoRows2(out, a, w []float32, k, n, i, j0, j1 int, acc bool) {
-	a0 := a[i*k : i*k+k]
-	a1 := a[(i+1)*k : (i+1)*k+k]
-	o0 := out[i*n : i*n+n]
-	o1 := out[(i+1)*n : (i+1)*n+n]
+func gemmGoRows2(out []float32, ldo int, a []float32, lda int, w []float32, ldw int, k, i, j0, j1 int, acc bool) {
+	a0 := a[i*lda : i*lda+k]
+	a1 := a[(i+1)*lda : (i+1)*lda+k]
+	o0 := out[i*ldo : i*ldo+j1]
+	o1 := out[(i+1)*ldo : (i+1)*ldo+j1]
 	j := j0
 	for ; j+4 <= j1; j += 4 {
-		w0 := w[j*k : j*k+k]
-		w1 := w[(j+1)*k : (j+1)*k+k]
-		w2 := w[(j+2)*k : (j+2)*k+k]
-		w3 := w[(j+3)*k : (j+3)*k+k]
+		w0 := w[j*ldw : j*ldw+k]
+		w1 := w[(j+1)*ldw : (j+1)*ldw+k]
+		w2 := w[(j+2)*ldw : (j+2)*ldw+k]
+		w3 := w[(j+3)*ldw : (j+3)*ldw+k]
 		var s00, s01, s02, s03, s10, s11, s12, s13 float32
 		for p, x0 := range a0 {
 			x1 := a1[p]
@@ -67,7 +68,7 @@ func gemmGoRows2(out, a, w []float32, k, n, i, j0, j1 int, acc bool) {
 		store(o1, j+3, s13, acc)
 	}
 	for ; j < j1; j++ {
-		wj := w[j*k : j*k+k]
+		wj := w[j*ldw : j*ldw+k]
 		var s0, s1 float32
 		for p, y := range wj {
 			s0 += a0[p] * y
@@ -79,15 +80,15 @@ func gemmGoRows2(out, a, w []float32, k, n, i, j0, j1 int, acc bool) {
 }
 
 // gemmGoRows1 computes row i and columns [j0, j1) of the product.
-func gemmGoRows1(out, a, w []float32, k, n, i, j0, j1 int, acc bool) {
-	a0 := a[i*k : i*k+k]
-	o0 := out[i*n : i*n+n]
+func gemmGoRows1(out []float32, ldo int, a []float32, lda int, w []float32, ldw int, k, i, j0, j1 int, acc bool) {
+	a0 := a[i*lda : i*lda+k]
+	o0 := out[i*ldo : i*ldo+j1]
 	j := j0
 	for ; j+4 <= j1; j += 4 {
-		w0 := w[j*k : j*k+k]
-		w1 := w[(j+1)*k : (j+1)*k+k]
-		w2 := w[(j+2)*k : (j+2)*k+k]
-		w3 := w[(j+3)*k : (j+3)*k+k]
+		w0 := w[j*ldw : j*ldw+k]
+		w1 := w[(j+1)*ldw : (j+1)*ldw+k]
+		w2 := w[(j+2)*ldw : (j+2)*ldw+k]
+		w3 := w[(j+3)*ldw : (j+3)*ldw+k]
 		var s0, s1, s2, s3 float32
 		for p, x := range a0 {
 			s0 += x * w0[p]
@@ -101,7 +102,7 @@ func gemmGoRows1(out, a, w []float32, k, n, i, j0, j1 int, acc bool) {
 		store(o0, j+3, s3, acc)
 	}
 	for ; j < j1; j++ {
-		wj := w[j*k : j*k+k]
+		wj := w[j*ldw : j*ldw+k]
 		var s float32
 		for p, x := range a0 {
 			s += x * wj[p]

@@ -35,14 +35,13 @@ const (
 	wBlockBytes = 384 << 10
 )
 
-func (b *Backend) matMulSIMD(out, a, w []float32, m, k, n int, acc bool) {
+func (b *Backend) matMulSIMD(out []float32, ldo int, a []float32, lda int, w []float32, ldw int, m, k, n int, acc bool) {
 	ks := b.ks
-	lda, ldw := k, k
 	if k%ks.kPad != 0 {
 		// Zero columns add exact zeros, so padding changes no sum.
 		kp := (k + ks.kPad - 1) / ks.kPad * ks.kPad
-		a = padRows(a, m, k, kp)
-		w = padRows(w, n, k, kp)
+		a = padRows(a, lda, m, k, kp)
+		w = padRows(w, ldw, n, k, kp)
 		lda, ldw, k = kp, kp, kp
 	}
 	nkb := (k + kcMax - 1) / kcMax
@@ -56,24 +55,25 @@ func (b *Backend) matMulSIMD(out, a, w []float32, m, k, n int, acc bool) {
 	rowTiles := (m + rm - 1) / rm
 	if colTiles >= 2*threads || colTiles >= rowTiles {
 		b.pool.parallelFor(n, tileCols, threads, func(j0, j1 int) {
-			gemmBlock(ks, out, a, w, k, n, lda, ldw, kc, 0, m, j0, j1, acc)
+			gemmBlock(ks, out, a, w, k, ldo, lda, ldw, kc, 0, m, j0, j1, acc)
 		})
 	} else {
 		b.pool.parallelFor(m, rm, threads, func(i0, i1 int) {
-			gemmBlock(ks, out, a, w, k, n, lda, ldw, kc, i0, i1, 0, n, acc)
+			gemmBlock(ks, out, a, w, k, ldo, lda, ldw, kc, i0, i1, 0, n, acc)
 		})
 	}
 }
 
-func padRows(s []float32, rows, k, kp int) []float32 {
+func padRows(s []float32, ld, rows, k, kp int) []float32 {
 	p := make([]float32, rows*kp)
 	for i := range rows {
-		copy(p[i*kp:i*kp+k], s[i*k:i*k+k])
+		copy(p[i*kp:i*kp+k], s[i*ld:i*ld+k])
 	}
 	return p
 }
 
-// gemmBlock computes out[i0:i1, j0:j1] with the kernels of ks.
+// gemmBlock computes out[i0:i1, j0:j1] with the kernels of ks; n is the
+// row stride of out.
 func gemmBlock(ks *kernelSet, out, a, w []float32, k, n, lda, ldw, kc, i0, i1, j0, j1 int, acc bool) {
 	rm := len(ks.kern)
 	nb := max(tileCols, wBlockBytes/4/kc/tileCols*tileCols)

@@ -1,6 +1,9 @@
 package native
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // parallelMinFlops is the smallest product worth splitting across
 // goroutines: below it, waking a goroutine costs more than it saves.
@@ -9,21 +12,33 @@ const parallelMinFlops = 1 << 17
 // MatMulT implements backend.Backend: out[m×n] = a[m×k]·w[n×k]ᵀ, or
 // out += a·wᵀ when accumulate is true. out must not overlap a or w.
 func (b *Backend) MatMulT(out, a, w []float32, m, k, n int, accumulate bool) {
+	b.MatMulTStrided(out, n, a, k, w, k, m, k, n, accumulate)
+}
+
+// MatMulTStrided implements backend.StridedMultiplier: MatMulT with row
+// i of a at a[i·lda:], row j of w at w[j·ldw:] and row i of out at
+// out[i·ldo:]. Results are bit-identical to MatMulT on the same rows.
+func (b *Backend) MatMulTStrided(out []float32, ldo int, a []float32, lda int, w []float32, ldw int, m, k, n int, accumulate bool) {
 	checkDims("MatMulT", m, k, n)
-	checkLen("MatMulT", "out", out, m*n)
-	checkLen("MatMulT", "a", a, m*k)
-	checkLen("MatMulT", "w", w, n*k)
+	if lda < k || ldw < k || ldo < n {
+		panic(fmt.Sprintf("native.MatMulT: strides lda %d, ldw %d, ldo %d below k %d, k, n %d", lda, ldw, ldo, k, n))
+	}
+	checkLen("MatMulT", "out", out, strided(m, n, ldo))
+	checkLen("MatMulT", "a", a, strided(m, k, lda))
+	checkLen("MatMulT", "w", w, strided(n, k, ldw))
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 {
 		if !accumulate {
-			clear(out[:m*n])
+			for i := range m {
+				clear(out[i*ldo : i*ldo+n])
+			}
 		}
 		return
 	}
 	if b.ks != nil {
-		b.matMulSIMD(out, a, w, m, k, n, accumulate)
+		b.matMulSIMD(out, ldo, a, lda, w, ldw, m, k, n, accumulate)
 		return
 	}
 	threads := b.threads
@@ -31,8 +46,16 @@ func (b *Backend) MatMulT(out, a, w []float32, m, k, n int, accumulate bool) {
 		threads = 1
 	}
 	b.pool.parallelFor(n, 4, threads, func(j0, j1 int) {
-		gemmGo(out, a, w, m, k, n, j0, j1, accumulate)
+		gemmGo(out, ldo, a, lda, w, ldw, m, k, j0, j1, accumulate)
 	})
+}
+
+// strided is the length of rows rows of cols values, ld apart.
+func strided(rows, cols, ld int) int {
+	if rows == 0 || cols == 0 {
+		return 0
+	}
+	return (rows-1)*ld + cols
 }
 
 // AddBias implements backend.Backend. bias must not overlap x.

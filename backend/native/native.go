@@ -31,6 +31,17 @@
 // split across goroutines only over output rows or columns, never over K,
 // so results are bit-identical for every Options.Threads.
 //
+// # Integer matrix multiply
+//
+// Backend also implements backend.Int8Multiplier: int8 weights in
+// backend.Int8's panel layout times activations quantized per row to 8
+// bits on the fly, summed exactly in int32 and rescaled once per output
+// (int8.go). The kernels (AMX TDPBUSD where Linux grants the tile state,
+// AVX-512 VNNI VPDPBUSD, AVX2 by widening to int16, NEON SDOT or widening
+// multiplies without the dot-product extension, and pure Go) are chosen at
+// run time independently of the float32 ones (Int8Kernels,
+// Options.Int8Kernels), and all give bit-identical results.
+//
 // Elementwise kernels use float32 formulas (elem32.go): a Cephes-style exp
 // and the erf of Abramowitz & Stegun 7.1.26, with errors below 3e-7.
 //
@@ -44,6 +55,7 @@ package native
 import (
 	"fmt"
 	"runtime"
+	"sync"
 
 	"github.com/wrxlabs/wrx/backend"
 )
@@ -67,6 +79,20 @@ type Options struct {
 	// PureGo forces the portable Go kernels even when SIMD assembly is
 	// available, e.g. to compare the two paths.
 	PureGo bool
+	// Int8Kernels selects the int8 kernels by name, one of
+	// Int8KernelNames (e.g. to compare them); "" means the fastest.
+	// New panics on a name this CPU does not run.
+	Int8Kernels string
+}
+
+// Int8KernelNames lists the int8 kernel families this CPU runs, fastest
+// first, ending with "go".
+func Int8KernelNames() []string {
+	var names []string
+	for _, s := range int8KernelSets() {
+		names = append(names, s.name)
+	}
+	return append(names, goInt8.name)
 }
 
 // Backend implements backend.Backend. One value may be shared by any number
@@ -75,7 +101,9 @@ type Options struct {
 type Backend struct {
 	pool    pool
 	threads int
-	ks      *kernelSet // nil: the pure-Go kernels
+	ks      *kernelSet     // nil: the pure-Go kernels
+	qs      *int8KernelSet // nil: the pure-Go int8 kernels
+	scratch sync.Pool      // *int8Scratch
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -89,6 +117,20 @@ func New(opts Options) *Backend {
 	b := &Backend{threads: t}
 	if sets := simdKernelSets(); !opts.PureGo && len(sets) > 0 {
 		b.ks = sets[0]
+	}
+	if sets := int8KernelSets(); !opts.PureGo && len(sets) > 0 {
+		b.qs = sets[0]
+	}
+	if name := opts.Int8Kernels; name != "" {
+		b.qs = nil
+		for _, s := range int8KernelSets() {
+			if s.name == name {
+				b.qs = s
+			}
+		}
+		if b.qs == nil && name != goInt8.name {
+			panic(fmt.Sprintf("native.New: int8 kernels %q not available here (have %v)", name, Int8KernelNames()))
+		}
 	}
 	return b
 }

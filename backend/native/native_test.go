@@ -32,6 +32,11 @@ func paths() []path {
 			b.ks = ks
 			ps = append(ps, path{fmt.Sprintf("%s-t%d", ks.name, th), b})
 		}
+		for _, qs := range int8KernelSets() {
+			b := New(Options{Threads: th})
+			b.qs = qs
+			ps = append(ps, path{fmt.Sprintf("int8-%s-t%d", qs.name, th), b})
+		}
 	}
 	return ps
 }

@@ -34,7 +34,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wrxlabs/wrx"
@@ -42,6 +45,7 @@ import (
 	_ "github.com/wrxlabs/wrx/backend/gorgonia"
 	"github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/quant"
 )
 
 func main() {
@@ -63,6 +67,8 @@ func main() {
 // config holds the command line.
 type config struct {
 	model, data string
+	store       string
+	fidelity    int
 	limit       int
 	backend     string
 	threads     int
@@ -78,7 +84,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("e2e", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.model, "model", "", "Hugging Face BERT classifier directory (required)")
+	fs.StringVar(&c.model, "model", "", "Hugging Face BERT classifier directory (this or --store is required)")
+	fs.StringVar(&c.store, "store", "", "shard store URI (wrx convert) to hold in memory at --fidelity, instead of --model")
+	fs.IntVar(&c.fidelity, "fidelity", 0, "with --store: the fidelity to hold the model at (8: int8 kernels); 0 means the highest stored")
 	fs.StringVar(&c.data, "data", "", "SST-2 TSV file with a header line (required)")
 	fs.IntVar(&c.limit, "limit", 200, "number of sentences from the start of --data; 0 means all")
 	fs.StringVar(&c.backend, "backend", "native", "WRX backend: native or gorgonia (any registered name works)")
@@ -95,8 +103,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	switch {
 	case fs.NArg() > 0:
 		return c, fmt.Errorf("unexpected arguments %q (every option is a flag)", fs.Args())
-	case c.model == "":
-		return c, errors.New("--model is required")
+	case (c.model == "") == (c.store == ""):
+		return c, errors.New("give one of --model and --store")
+	case c.fidelity != 0 && c.store == "":
+		return c, errors.New("--fidelity needs --store")
 	case c.data == "":
 		return c, errors.New("--data is required")
 	case c.limit < 0:
@@ -128,6 +138,38 @@ type result struct {
 	Preds     string  `json:"preds,omitempty"` // the --preds file
 	summary
 	TokenizeMedian float64 `json:"tokenize_median_ms"`
+	// Memory of the held model, from /proc/self/status (0 where there is
+	// none): the resident set just before wrx.Open (the floor: runtime,
+	// data set), the peak resident set at the end (VmHWM, loading
+	// included) and the resident set after the timed run once the
+	// garbage is collected and returned.
+	RSSFloor    int64 `json:"rss_floor_bytes"`
+	RSSPeak     int64 `json:"rss_peak_bytes"`
+	RSSSteady   int64 `json:"rss_steady_bytes"`
+	ModelPeak   int64 `json:"model_peak_bytes"`   // RSSPeak − RSSFloor
+	ModelSteady int64 `json:"model_steady_bytes"` // RSSSteady − RSSFloor
+}
+
+// procStatus returns a field of /proc/self/status given in kB ("VmRSS",
+// "VmHWM") in bytes, or 0 where there is no such file or field.
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		name, rest, ok := strings.Cut(line, ":")
+		f := strings.Fields(rest)
+		if !ok || name != field || len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0
+		}
+		return n << 10
+	}
+	return 0
 }
 
 // record is one line of the --preds file; the peers write the same fields.
@@ -165,9 +207,24 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if len(examples) == 0 {
 		return fmt.Errorf("%s: no sentences", cfg.data)
 	}
-	c, err := wrx.Open(ctx, cfg.model, wrx.Options{Backend: beName, MaxLen: cfg.maxLen})
+	source := cfg.model
+	if cfg.store != "" {
+		source = cfg.store
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	floor := procStatus("VmRSS")
+	c, err := wrx.Open(ctx, source, wrx.Options{Backend: beName, MaxLen: cfg.maxLen, Fidelity: quant.Fidelity(cfg.fidelity)})
 	if err != nil {
 		return err
+	}
+	defer c.Close()
+	peer := "wrx-" + cfg.backend
+	if cfg.fidelity != 0 {
+		peer += fmt.Sprintf("-%dbit", cfg.fidelity)
+		if cfg.backend == "native" && cfg.fidelity == 8 {
+			kernels = "int8 " + native.New(native.Options{}).Int8Kernels()
+		}
 	}
 	if cfg.idsPath != "" {
 		if err := writeIDs(cfg.idsPath, c, examples, cfg.maxLen); err != nil {
@@ -204,14 +261,19 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	steady, peak := procStatus("VmRSS"), procStatus("VmHWM")
 
 	res := result{
-		Peer: "wrx-" + cfg.backend, Backend: cfg.backend, Kernels: kernels,
+		Peer: peer, Backend: cfg.backend, Kernels: kernels,
 		Threads: runtime.GOMAXPROCS(0),
 		Timed:   "Classify: tokenize + forward + softmax, batch 1",
 		Warmup:  min(cfg.warmup, len(examples)), Rounds: cfg.rounds,
 		Sentences: len(examples), Preds: cfg.predsPath, summary: summarize(best),
 		TokenizeMedian: summarize(tokenize).Median,
+		RSSFloor:       floor, RSSPeak: peak, RSSSteady: steady,
+		ModelPeak: peak - floor, ModelSteady: steady - floor,
 	}
 	correct, tokens := 0, 0
 	for i := range recs {
@@ -235,9 +297,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		"%s (kernels %q), %d threads: %d sentences, %.1f tokens on average, batch 1, %d warm-up, best of %d round(s)\n"+
 			"timed: %s\n"+
 			"median %.3f ms  p95 %.3f ms  mean %.3f ms  min %.3f ms  max %.3f ms  (tokenize alone: median %.3f ms)\n"+
-			"accuracy %.4f\n",
+			"accuracy %.4f\n"+
+			"memory: model %.1f MB peak (VmHWM), %.1f MB steady (VmRSS after GC), above a floor of %.1f MB\n",
 		res.Peer, res.Kernels, res.Threads, res.Sentences, res.Tokens, res.Warmup, res.Rounds,
-		res.Timed, res.Median, res.P95, res.Mean, res.Min, res.Max, res.TokenizeMedian, res.Accuracy)
+		res.Timed, res.Median, res.P95, res.Mean, res.Min, res.Max, res.TokenizeMedian, res.Accuracy,
+		float64(res.ModelPeak)/1e6, float64(res.ModelSteady)/1e6, float64(res.RSSFloor)/1e6)
 	return err
 }
 

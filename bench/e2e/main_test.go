@@ -26,7 +26,9 @@ func TestParseFlagsErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no model", []string{"--data", "d"}, "--model is required"},
+		{"no model", []string{"--data", "d"}, "give one of --model and --store"},
+		{"model and store", append(ok, "--store", "file:/x"), "give one of --model and --store"},
+		{"fidelity without store", append(ok, "--fidelity", "8"), "--fidelity needs --store"},
 		{"no data", []string{"--model", "m"}, "--data is required"},
 		{"stray argument", append(ok, "extra"), "unexpected arguments"},
 		{"negative limit", append(ok, "--limit", "-1"), "--limit -1"},

@@ -6,12 +6,18 @@
 // on random data, repeats it in rounds of at least Options.RoundTime, and
 // reports the best round: the figure least disturbed by other work on the
 // machine. scripts/bench-gemm-openblas.sh times numpy/OpenBLAS the same way.
+// The int8 variants (NativeInt8) multiply the same float32 activations by
+// the weights quantized to int8 beforehand (native.MatMulInt8); their
+// figure is 2·M·K·N integer operations per second, GOPS, comparable with
+// the float32 GFLOP/s.
 package gemm
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -25,6 +31,11 @@ import (
 const (
 	NativeSIMD   = "native"
 	NativePureGo = "native-purego"
+	// NativeInt8 is the native backend's integer product (MatMulInt8:
+	// int8 weights, activations quantized per row on the fly, which is
+	// timed too) with its fastest int8 kernels; NativeInt8 + "-" + a name
+	// of native.Int8KernelNames selects those kernels.
+	NativeInt8 = "native-int8"
 )
 
 // DefaultBackends are measured when Options.Backends is empty.
@@ -57,11 +68,13 @@ type Options struct {
 
 // Result is the throughput of one backend at one shape.
 type Result struct {
-	Backend string  `json:"backend"`
-	M       int     `json:"m"`
-	K       int     `json:"k"`
-	N       int     `json:"n"`
-	GFLOPS  float64 `json:"gflops"`
+	Backend string `json:"backend"`
+	M       int    `json:"m"`
+	K       int    `json:"k"`
+	N       int    `json:"n"`
+	// GFLOPS is 2·M·K·N per second, in billions: floating-point
+	// operations, or integer ones for NativeInt8.
+	GFLOPS float64 `json:"gflops"`
 }
 
 // Run measures every backend of opts at every shape, in that order. It
@@ -125,6 +138,14 @@ func newBackend(name string, threads int) (backend.Backend, error) {
 		return native.New(native.Options{Threads: threads}), nil
 	case NativePureGo:
 		return native.New(native.Options{Threads: threads, PureGo: true}), nil
+	case NativeInt8:
+		return int8Backend{native.New(native.Options{Threads: threads})}, nil
+	}
+	if k, ok := strings.CutPrefix(name, NativeInt8+"-"); ok {
+		if !slices.Contains(native.Int8KernelNames(), k) {
+			return nil, fmt.Errorf("gemm bench: %s: int8 kernels %q not available here (have %v)", name, k, native.Int8KernelNames())
+		}
+		return int8Backend{native.New(native.Options{Threads: threads, Int8Kernels: k})}, nil
 	}
 	b, err := backend.Get(name)
 	if err != nil {
@@ -133,12 +154,24 @@ func newBackend(name string, threads int) (backend.Backend, error) {
 	return b, nil
 }
 
-// measure returns the best GFLOP/s of rounds timed rounds of MatMulT.
+// int8Backend marks a native backend measured on its integer product.
+type int8Backend struct{ *native.Backend }
+
+// measure returns the best GFLOP/s of rounds timed rounds of MatMulT (of
+// MatMulInt8 for an int8Backend).
 func measure(ctx context.Context, b backend.Backend, r *rand.Rand, m, k, n int, round time.Duration, rounds int) (float64, error) {
 	a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
+	mul := func() { b.MatMulT(out, a, w, m, k, n, false) }
+	if ib, ok := b.(int8Backend); ok {
+		q, err := backend.QuantizeInt8(w, n, k)
+		if err != nil {
+			return 0, err
+		}
+		mul = func() { ib.MatMulInt8(out, a, m, q, false) }
+	}
 	// One call warms caches and page tables, and sizes a round.
 	start := time.Now()
-	b.MatMulT(out, a, w, m, k, n, false)
+	mul()
 	per := max(time.Since(start), time.Microsecond)
 	iters := max(1, int(round/per))
 	best := time.Duration(1<<63 - 1)
@@ -148,7 +181,7 @@ func measure(ctx context.Context, b backend.Backend, r *rand.Rand, m, k, n int, 
 		}
 		start := time.Now()
 		for range iters {
-			b.MatMulT(out, a, w, m, k, n, false)
+			mul()
 		}
 		el := time.Since(start)
 		best = min(best, el/time.Duration(iters))

@@ -9,7 +9,7 @@ import (
 
 func TestRunShapes(t *testing.T) {
 	opts := Options{
-		Backends:  []string{NativeSIMD, NativePureGo, "gorgonia"},
+		Backends:  []string{NativeSIMD, NativePureGo, "gorgonia", NativeInt8, NativeInt8 + "-go"},
 		M:         []int{1, 3},
 		KN:        [][2]int{{16, 8}},
 		RoundTime: time.Millisecond,
@@ -19,8 +19,8 @@ func TestRunShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 3*2 {
-		t.Fatalf("got %d results, want 6: %+v", len(res), res)
+	if len(res) != 5*2 {
+		t.Fatalf("got %d results, want 10: %+v", len(res), res)
 	}
 	for i, r := range res {
 		if want := opts.Backends[i/2]; r.Backend != want || r.M != opts.M[i%2] || r.K != 16 || r.N != 8 {
@@ -35,6 +35,9 @@ func TestRunShapes(t *testing.T) {
 func TestRunErrors(t *testing.T) {
 	if _, err := Run(context.Background(), Options{Backends: []string{"no-such-backend"}}); err == nil {
 		t.Error("unknown backend: no error")
+	}
+	if _, err := Run(context.Background(), Options{Backends: []string{NativeInt8 + "-no-such-kernels"}}); err == nil {
+		t.Error("unknown int8 kernels: no error")
 	}
 	if _, err := Run(context.Background(), Options{Backends: []string{NativeSIMD}, M: []int{0}}); err == nil {
 		t.Error("m=0: no error")

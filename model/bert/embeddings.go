@@ -28,3 +28,30 @@ func (e *DenseWordEmbeddings) Rows(_ context.Context, ids []int, dst []float32) 
 	}
 	return nil
 }
+
+// Int8WordEmbeddings is a word embedding table held in memory at 8 bits:
+// each row quantized symmetrically with its own scale
+// (backend.QuantizeRowInt8, as shardstore's WordTableInt8 does), a
+// quarter of the float32 table's size. Rows
+// are expanded to float32 on lookup, within half a step (Scale[id]/2) of
+// the float32 values.
+type Int8WordEmbeddings struct {
+	Hidden int
+	Q      []int8    // vocab×Hidden
+	Scale  []float32 // vocab
+}
+
+// Rows implements WordEmbeddings.
+func (e *Int8WordEmbeddings) Rows(_ context.Context, ids []int, dst []float32) error {
+	h := e.Hidden
+	for i, id := range ids {
+		if id < 0 || id >= len(e.Scale) {
+			return fmt.Errorf("word embedding: token id %d out of range [0,%d)", id, len(e.Scale))
+		}
+		s, q, d := e.Scale[id], e.Q[id*h:(id+1)*h], dst[i*h:(i+1)*h]
+		for j, v := range q {
+			d[j] = s * float32(v)
+		}
+	}
+	return nil
+}

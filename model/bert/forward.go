@@ -40,12 +40,33 @@ type Pass struct {
 	inter   []float32 // seq×ffnSlice
 
 	// Buffers of the fused path, allocated on first use.
-	qkv, ctxAll, interAll []float32
+	qkv, ctxAll, interAll, vtAll []float32
+
+	int8 bool // multiply int8 shards with integer kernels (UseInt8)
+
+	buf []float32 // backs the buffers above the fused path's
+}
+
+// UseInt8 makes AddAttention and AddFFN multiply shards held as int8 (an
+// 8-bit store's, backend.Int8Matrix) with the backend's integer kernels,
+// the activations quantized per token on the fly (backend.MatMulInt8),
+// instead of expanding the weights to float32. It costs accuracy only
+// the activations' rounding (see backend.Int8Multiplier); layers fused by
+// FuseInt8 always run on the integer kernels.
+func (p *Pass) UseInt8(on bool) { p.int8 = on }
+
+// matMul multiplies a shard's matrix, with integer kernels under UseInt8.
+func (p *Pass) matMul(out, a []float32, w backend.Matrix, accumulate bool) {
+	if p.int8 {
+		backend.MatMulInt8(p.be, out, a, p.seq, w, accumulate)
+		return
+	}
+	backend.MatMul(p.be, out, a, p.seq, w, accumulate)
 }
 
 // NewPass returns a Pass for a sequence of seqLen tokens.
 func NewPass(be backend.Backend, cfg *Config, seqLen int) *Pass {
-	return NewPassIn(be, cfg, seqLen, make([]float32, PassSize(cfg, seqLen)))
+	return NewPassIn(be, cfg, seqLen, nil)
 }
 
 // PassSize is how many float32 values the activations of a Pass of seqLen
@@ -55,27 +76,35 @@ func PassSize(cfg *Config, seqLen int) int {
 	return 2*seqLen*h + 5*seqLen*d + seqLen*seqLen + seqLen*f
 }
 
-// NewPassIn is NewPass with its activations in buf, which must hold at
-// least PassSize(cfg, seqLen) values; callers that run many requests reuse
-// one buffer instead of allocating per request. The Pass owns buf until
-// it is no longer used.
+// NewPassIn is NewPass with its activations in buf when buf holds at least
+// PassSize(cfg, seqLen) values (else in a new buffer): callers that run
+// many requests reuse one buffer instead of allocating per request. The
+// Pass owns buf until it is no longer used.
 func NewPassIn(be backend.Backend, cfg *Config, seqLen int, buf []float32) *Pass {
-	h, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
-	if need := PassSize(cfg, seqLen); len(buf) < need {
-		panic(fmt.Sprintf("bert: pass buffer of %d values, %d tokens need %d", len(buf), seqLen, need))
+	p := &Pass{be: be, cfg: cfg, buf: buf}
+	p.resize(seqLen)
+	return p
+}
+
+// resize sizes p's buffers for seqLen tokens, reusing them when they are
+// large enough.
+func (p *Pass) resize(seqLen int) {
+	h, d, f := p.cfg.Hidden, p.cfg.HeadDim(), p.cfg.FFNSlice()
+	need := PassSize(p.cfg, seqLen)
+	if cap(p.buf) < need {
+		p.buf = make([]float32, need)
 	}
+	buf := p.buf[:need]
 	take := func(n int) []float32 {
 		s := buf[:n:n]
 		buf = buf[n:]
 		return s
 	}
-	return &Pass{
-		be: be, cfg: cfg, seq: seqLen,
-		x: take(seqLen * h), acc: take(seqLen * h),
-		q: take(seqLen * d), k: take(seqLen * d), v: take(seqLen * d),
-		vt: take(seqLen * d), ctxh: take(seqLen * d),
-		scores: take(seqLen * seqLen), inter: take(seqLen * f),
-	}
+	p.seq = seqLen
+	p.x, p.acc = take(seqLen*h), take(seqLen*h)
+	p.q, p.k, p.v = take(seqLen*d), take(seqLen*d), take(seqLen*d)
+	p.vt, p.ctxh = take(seqLen*d), take(seqLen*d)
+	p.scores, p.inter = take(seqLen*seqLen), take(seqLen*f)
 }
 
 // SeqLen is the number of tokens the Pass was made for.
@@ -144,11 +173,11 @@ func (p *Pass) BeginLayer() { copy(p.acc, p.x) }
 // columns of the output projection, to the layer being built.
 func (p *Pass) AddAttention(s *AttentionShard) {
 	be, n, d := p.be, p.seq, p.cfg.HeadDim()
-	backend.MatMul(be, p.q, p.x, n, s.Query, false)
+	p.matMul(p.q, p.x, s.Query, false)
 	be.AddBias(p.q, s.QueryBias, n, d)
-	backend.MatMul(be, p.k, p.x, n, s.Key, false)
+	p.matMul(p.k, p.x, s.Key, false)
 	be.AddBias(p.k, s.KeyBias, n, d)
-	backend.MatMul(be, p.v, p.x, n, s.Value, false)
+	p.matMul(p.v, p.x, s.Value, false)
 	be.AddBias(p.v, s.ValueBias, n, d)
 
 	be.MatMulT(p.scores, p.q, p.k, n, d, n, false)
@@ -163,7 +192,7 @@ func (p *Pass) AddAttention(s *AttentionShard) {
 		}
 	}
 	be.MatMulT(p.ctxh, p.scores, p.vt, n, n, d, false)
-	backend.MatMul(be, p.acc, p.ctxh, n, s.Output, true)
+	p.matMul(p.acc, p.ctxh, s.Output, true)
 }
 
 // EndAttention closes the attention half: output bias, then LayerNorm. The
@@ -179,10 +208,10 @@ func (p *Pass) EndAttention(r *LayerResident) {
 // AddFFN adds one shard's slice of the feed-forward network.
 func (p *Pass) AddFFN(s *FFNShard) {
 	n, f := p.seq, p.cfg.FFNSlice()
-	backend.MatMul(p.be, p.inter, p.x, n, s.Up, false)
+	p.matMul(p.inter, p.x, s.Up, false)
 	p.be.AddBias(p.inter, s.UpBias, n, f)
 	p.be.GELU(p.inter)
-	backend.MatMul(p.be, p.acc, p.inter, n, s.Down, true)
+	p.matMul(p.acc, p.inter, s.Down, true)
 }
 
 // EndLayer closes the FFN half: output bias, then LayerNorm, giving the
@@ -240,7 +269,22 @@ func (m *Model) Forward(ctx context.Context, be backend.Backend, ids, typeIDs []
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("bert: forward: no tokens")
 	}
-	p := NewPass(be, m.Config, len(ids))
+	return m.ForwardWith(ctx, NewPass(be, m.Config, len(ids)), ids, typeIDs)
+}
+
+// ForwardWith is Forward on the backend and buffers of p, a Pass made by
+// NewPass for this model's Config with any sequence length: it is resized
+// for ids, reusing its buffers where they are large enough, so a caller
+// that keeps Passes (one per goroutine, e.g. in a sync.Pool) allocates
+// almost nothing per request. p's UseInt8 setting applies.
+func (m *Model) ForwardWith(ctx context.Context, p *Pass, ids, typeIDs []int) ([]float32, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("bert: forward: no tokens")
+	}
+	if p.cfg != m.Config {
+		return nil, fmt.Errorf("bert: forward: the pass was made for another model's config")
+	}
+	p.resize(len(ids))
 	if err := p.Embed(ctx, &m.Embeddings, ids, typeIDs); err != nil {
 		return nil, err
 	}

@@ -12,13 +12,20 @@ import (
 // shard runs as a few large matrix products instead of eight small ones per
 // head. Each output element is the same dot product either way; only the
 // sums over heads (output and down projections) are added in another order.
+//
+// The fused matrices are either all *backend.Dense (Fuse) or all
+// *backend.Int8 (FuseInt8).
 type fusedLayer struct {
-	qkv     *backend.Dense // 3·Hidden × Hidden: every head's Q rows, then K, then V
+	qkv     backend.Matrix // 3·Hidden × Hidden: every head's Q rows, then K, then V
 	qkvBias []float32
-	out     *backend.Dense // Hidden × Hidden
-	up      *backend.Dense // Intermediate × Hidden
+	out     backend.Matrix // Hidden × Hidden
+	up      backend.Matrix // Intermediate × Hidden
 	upBias  []float32
-	down    *backend.Dense // Hidden × Intermediate
+	down    backend.Matrix // Hidden × Intermediate
+	// qScaled: the query rows of qkv and their biases are multiplied by
+	// 1/√HeadDim, the attention's score scale, so the scores need no
+	// scaling.
+	qScaled bool
 }
 
 // Fuse joins the shards of every layer whose shards are all present as
@@ -38,7 +45,7 @@ func (l *Layer) fuse(c *Config) error {
 	if l.fused != nil {
 		return nil
 	}
-	H, d, f, M := c.Hidden, c.HeadDim(), c.FFNSlice(), c.Heads
+	M := c.Heads
 	if len(l.Attention) != M || len(l.FFN) != M {
 		return nil
 	}
@@ -48,35 +55,133 @@ func (l *Layer) fuse(c *Config) error {
 		}
 		return nil
 	}
-	fl := &fusedLayer{
-		qkv: &backend.Dense{N: 3 * H, K: H, Data: make([]float32, 3*H*H)}, qkvBias: make([]float32, 3*H),
-		out: &backend.Dense{N: H, K: H, Data: make([]float32, H*H)},
-		up:  &backend.Dense{N: c.Intermediate, K: H, Data: make([]float32, c.Intermediate*H)}, upBias: make([]float32, c.Intermediate),
-		down: &backend.Dense{N: H, K: c.Intermediate, Data: make([]float32, H*c.Intermediate)},
-	}
 	for h := range M {
 		a, ff := l.Attention[h], l.FFN[h]
 		if a == nil || ff == nil {
 			return nil
 		}
-		q, k, v, o := dense(a.Query), dense(a.Key), dense(a.Value), dense(a.Output)
-		up, down := dense(ff.Up), dense(ff.Down)
-		if q == nil || k == nil || v == nil || o == nil || up == nil || down == nil {
-			return nil // encoded shards run through the shard path
+		for _, m := range []backend.Matrix{a.Query, a.Key, a.Value, a.Output, ff.Up, ff.Down} {
+			if dense(m) == nil {
+				return nil // encoded shards run through the shard path
+			}
 		}
-		for part, src := range []*backend.Dense{q, k, v} {
+	}
+	qkv, out, up, down := fusedDense(l, c)
+	fl := &fusedLayer{qkv: qkv, out: out, up: up, down: down, qScaled: true}
+	fl.qkvBias, fl.upBias = fusedBiases(l, c)
+	s := scoreScale(c)
+	for i := range qkv.Data[:c.Hidden*c.Hidden] {
+		qkv.Data[i] *= s
+	}
+	for i := range fl.qkvBias[:c.Hidden] {
+		fl.qkvBias[i] *= s
+	}
+	l.fused = fl
+	clear(l.Attention)
+	clear(l.FFN)
+	return nil
+}
+
+// fusedDense joins the shards of a complete layer into its four dense
+// matrices, decoding encoded shards.
+func fusedDense(l *Layer, c *Config) (qkv, out, up, down *backend.Dense) {
+	H, d, f := c.Hidden, c.HeadDim(), c.FFNSlice()
+	qkv = &backend.Dense{N: 3 * H, K: H, Data: make([]float32, 3*H*H)}
+	out = &backend.Dense{N: H, K: H, Data: make([]float32, H*H)}
+	up = &backend.Dense{N: c.Intermediate, K: H, Data: make([]float32, c.Intermediate*H)}
+	down = &backend.Dense{N: H, K: c.Intermediate, Data: make([]float32, H*c.Intermediate)}
+	o := make([]float32, H*max(d, f))
+	for h := range c.Heads {
+		a, ff := l.Attention[h], l.FFN[h]
+		for part, src := range []backend.Matrix{a.Query, a.Key, a.Value} {
 			row := part*H + h*d
-			copy(fl.qkv.Data[row*H:(row+d)*H], src.Data)
+			src.DecodeRows(qkv.Data[row*H:(row+d)*H], 0, d)
 		}
-		copy(fl.qkvBias[h*d:], a.QueryBias)
-		copy(fl.qkvBias[H+h*d:], a.KeyBias)
-		copy(fl.qkvBias[2*H+h*d:], a.ValueBias)
+		a.Output.DecodeRows(o[:H*d], 0, H)
 		for r := range H {
-			copy(fl.out.Data[r*H+h*d:r*H+(h+1)*d], o.Data[r*d:(r+1)*d])
-			copy(fl.down.Data[r*c.Intermediate+h*f:r*c.Intermediate+(h+1)*f], down.Data[r*f:(r+1)*f])
+			copy(out.Data[r*H+h*d:r*H+(h+1)*d], o[r*d:(r+1)*d])
 		}
-		copy(fl.up.Data[h*f*H:(h+1)*f*H], up.Data)
-		copy(fl.upBias[h*f:], ff.UpBias)
+		ff.Up.DecodeRows(up.Data[h*f*H:(h+1)*f*H], 0, f)
+		ff.Down.DecodeRows(o[:H*f], 0, H)
+		for r := range H {
+			copy(down.Data[r*c.Intermediate+h*f:r*c.Intermediate+(h+1)*f], o[r*f:(r+1)*f])
+		}
+	}
+	return qkv, out, up, down
+}
+
+// fusedBiases joins the shards' Q, K, V and FFN up biases.
+func fusedBiases(l *Layer, c *Config) (qkvBias, upBias []float32) {
+	H, d, f := c.Hidden, c.HeadDim(), c.FFNSlice()
+	qkvBias, upBias = make([]float32, 3*H), make([]float32, c.Intermediate)
+	for h := range c.Heads {
+		a, ff := l.Attention[h], l.FFN[h]
+		copy(qkvBias[h*d:], a.QueryBias)
+		copy(qkvBias[H+h*d:], a.KeyBias)
+		copy(qkvBias[2*H+h*d:], a.ValueBias)
+		copy(upBias[h*f:], ff.UpBias)
+	}
+	return qkvBias, upBias
+}
+
+// scoreScale is the attention's score scale 1/√HeadDim, which fused layers
+// fold into their query projection.
+func scoreScale(c *Config) float32 { return float32(1 / math.Sqrt(float64(c.HeadDim()))) }
+
+// FuseInt8 is Fuse for integer kernels: it joins the shards of every layer
+// whose shards are all present, whatever their encoding, and quantizes the
+// joined matrices to int8 with one scale per output (backend.QuantizeInt8),
+// so that the layer runs on the backend's integer kernels
+// (backend.Int8Multiplier) and holds one byte per weight. Shards held as
+// int8 (an 8-bit store) keep their integers in the Q, K, V and FFN up
+// projections, whose rows are the shards' rows (requantizing an int8 row
+// gives back its integers, and its scale within a float32 rounding); the
+// output and FFN down projections join every head's columns of a row,
+// which had a scale each, under one scale, so they are quantized again
+// from the shards' values. Layers already fused are left as they are.
+func (m *Model) FuseInt8() error {
+	for i := range m.Layers {
+		if err := m.Layers[i].fuseInt8(m.Config); err != nil {
+			return fmt.Errorf("bert: fuse layer %d to int8: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (l *Layer) fuseInt8(c *Config) error {
+	if l.fused != nil {
+		return nil
+	}
+	if len(l.Attention) != c.Heads || len(l.FFN) != c.Heads {
+		return nil
+	}
+	for h := range c.Heads {
+		if l.Attention[h] == nil || l.FFN[h] == nil {
+			return nil
+		}
+	}
+	qkv, out, up, down := fusedDense(l, c)
+	fl := &fusedLayer{qScaled: true}
+	fl.qkvBias, fl.upBias = fusedBiases(l, c)
+	for _, mm := range []struct {
+		dst *backend.Matrix
+		src *backend.Dense
+	}{{&fl.qkv, qkv}, {&fl.out, out}, {&fl.up, up}, {&fl.down, down}} {
+		q, err := backend.QuantizeInt8(mm.src.Data, mm.src.N, mm.src.K)
+		if err != nil {
+			return err
+		}
+		*mm.dst = q
+	}
+	// The score scale goes into the queries' row scales: the integers
+	// stay those of the unscaled weights.
+	s := scoreScale(c)
+	q := fl.qkv.(*backend.Int8)
+	for j := range c.Hidden {
+		q.Scale[j] *= s
+	}
+	for i := range fl.qkvBias[:c.Hidden] {
+		fl.qkvBias[i] *= s
 	}
 	l.fused = fl
 	clear(l.Attention)
@@ -87,16 +192,63 @@ func (l *Layer) fuse(c *Config) error {
 // runFused runs a fused layer: the same computation as folding every shard.
 func (p *Pass) runFused(l *Layer) {
 	be, n, c := p.be, p.seq, p.cfg
-	H, d := c.Hidden, c.HeadDim()
+	H := c.Hidden
 	fl := l.fused
 	if len(p.qkv) < n*3*H {
 		p.qkv = make([]float32, n*3*H)
 		p.ctxAll = make([]float32, n*H)
 		p.interAll = make([]float32, n*c.Intermediate)
+		p.vtAll = make([]float32, n*H)
 	}
 	qkv, ctxAll, inter := p.qkv[:n*3*H], p.ctxAll[:n*H], p.interAll[:n*c.Intermediate]
-	be.MatMulT(qkv, p.x, fl.qkv.Data, n, H, 3*H, false)
+	backend.MatMulInt8(be, qkv, p.x, n, fl.qkv, false)
 	be.AddBias(qkv, fl.qkvBias, n, 3*H)
+	if sm, ok := be.(backend.StridedMultiplier); ok {
+		p.attendStrided(sm, qkv, ctxAll, fl.qScaled)
+	} else {
+		p.attendCopied(qkv, ctxAll, fl.qScaled)
+	}
+	copy(p.acc, p.x)
+	backend.MatMulInt8(be, p.acc, ctxAll, n, fl.out, true)
+	p.EndAttention(&l.Resident)
+	backend.MatMulInt8(be, inter, p.x, n, fl.up, false)
+	be.AddBias(inter, fl.upBias, n, c.Intermediate)
+	be.GELU(inter)
+	backend.MatMulInt8(be, p.acc, inter, n, fl.down, true)
+	p.EndLayer(&l.Resident)
+}
+
+// attendStrided is the attention of every head, from the Q, K, V
+// projections qkv (seq×3·Hidden) into ctx (seq×Hidden), multiplying each
+// head's columns in place. V is transposed once for all heads, since P·V
+// needs V's columns as rows. qScaled: the queries already carry 1/√d.
+func (p *Pass) attendStrided(sm backend.StridedMultiplier, qkv, ctx []float32, qScaled bool) {
+	be, n, c := p.be, p.seq, p.cfg
+	H, d := c.Hidden, c.HeadDim()
+	vt := p.vtAll[:n*H]
+	for i := range n {
+		for j, v := range qkv[i*3*H+2*H : i*3*H+3*H] {
+			vt[j*n+i] = v
+		}
+	}
+	scale := float32(1 / math.Sqrt(float64(d)))
+	for h := range c.Heads {
+		sm.MatMulTStrided(p.scores, n, qkv[h*d:], 3*H, qkv[H+h*d:], 3*H, n, d, n, false)
+		if !qScaled {
+			for i := range p.scores {
+				p.scores[i] *= scale
+			}
+		}
+		be.Softmax(p.scores, n, n)
+		sm.MatMulTStrided(ctx[h*d:], H, p.scores, n, vt[h*d*n:], n, n, n, d, false)
+	}
+}
+
+// attendCopied is attendStrided for backends that multiply only dense
+// matrices: each head's Q, K and transposed V are copied out first.
+func (p *Pass) attendCopied(qkv, ctx []float32, qScaled bool) {
+	be, n, c := p.be, p.seq, p.cfg
+	H, d := c.Hidden, c.HeadDim()
 	scale := float32(1 / math.Sqrt(float64(d)))
 	for h := range c.Heads {
 		for i := range n {
@@ -108,29 +260,31 @@ func (p *Pass) runFused(l *Layer) {
 			}
 		}
 		be.MatMulT(p.scores, p.q, p.k, n, d, n, false)
-		for i := range p.scores {
-			p.scores[i] *= scale
+		if !qScaled {
+			for i := range p.scores {
+				p.scores[i] *= scale
+			}
 		}
 		be.Softmax(p.scores, n, n)
 		be.MatMulT(p.ctxh, p.scores, p.vt, n, n, d, false)
 		for i := range n {
-			copy(ctxAll[i*H+h*d:i*H+(h+1)*d], p.ctxh[i*d:(i+1)*d])
+			copy(ctx[i*H+h*d:i*H+(h+1)*d], p.ctxh[i*d:(i+1)*d])
 		}
 	}
-	copy(p.acc, p.x)
-	be.MatMulT(p.acc, ctxAll, fl.out.Data, n, H, H, true)
-	p.EndAttention(&l.Resident)
-	be.MatMulT(inter, p.x, fl.up.Data, n, H, c.Intermediate, false)
-	be.AddBias(inter, fl.upBias, n, c.Intermediate)
-	be.GELU(inter)
-	be.MatMulT(p.acc, inter, fl.down.Data, n, c.Intermediate, H, true)
-	p.EndLayer(&l.Resident)
 }
 
 // Bytes is the weight memory of the fused matrices.
 func (fl *fusedLayer) bytes() int64 {
-	n := len(fl.qkv.Data) + len(fl.qkvBias) + len(fl.out.Data) + len(fl.up.Data) + len(fl.upBias) + len(fl.down.Data)
-	return 4 * int64(n)
+	n := 4 * int64(len(fl.qkvBias)+len(fl.upBias))
+	for _, m := range []backend.Matrix{fl.qkv, fl.out, fl.up, fl.down} {
+		switch m := m.(type) {
+		case *backend.Dense:
+			n += 4 * int64(len(m.Data))
+		case *backend.Int8:
+			n += int64(len(m.Q)) + 4*int64(len(m.Scale)+len(m.Sum))
+		}
+	}
+	return n
 }
 
 // FusedBytes is the weight memory of the model's fused layers.

@@ -4,7 +4,8 @@
 // end-to-end comparison in scripts/bench-e2e.sh:
 //
 //   node scripts/e2e/bench_ort.js --model out/e2e/model.onnx --ids out/e2e/ids.jsonl \
-//       --threads 1,2 --out-dir out/e2e [--warmup 10] [--rounds 1] [--node-modules DIR]
+//       --threads 1,2 --out-dir out/e2e [--warmup 10] [--rounds 1] [--node-modules DIR] \
+//       [--peer onnxruntime-int8]
 //
 // Only session.run is timed: the input tensors are built beforehand. Graph
 // optimisation is "all", the inter-op pool has one thread (the graph is one
@@ -12,8 +13,9 @@
 // sentences run untimed first; with --rounds R each sentence keeps its
 // fastest of R timings, the same rule as bench/e2e.
 //
-// For each thread count it writes DIR/ort-T.jsonl (one line per sentence:
-// i, line, gold, pred, logits, ms, tokens) and prints one JSON summary line.
+// For each thread count it writes DIR/PEER-T.jsonl (one line per sentence:
+// i, line, gold, pred, logits, ms, tokens) and prints one JSON summary line
+// naming the peer --peer (default onnxruntime, whose file is DIR/ort-T.jsonl).
 'use strict';
 
 const fs = require('fs');
@@ -21,11 +23,11 @@ const path = require('path');
 
 function parseArgs(argv) {
   const a = {
-    model: '', ids: '', threads: '1,2', outDir: '', warmup: 10, rounds: 1,
+    model: '', ids: '', threads: '1,2', outDir: '', warmup: 10, rounds: 1, peer: 'onnxruntime',
     nodeModules: path.resolve(__dirname, '..', '..', 'out', 'e2e', 'node_modules'),
   };
   const names = { '--model': 'model', '--ids': 'ids', '--threads': 'threads', '--out-dir': 'outDir',
-    '--warmup': 'warmup', '--rounds': 'rounds', '--node-modules': 'nodeModules' };
+    '--warmup': 'warmup', '--rounds': 'rounds', '--node-modules': 'nodeModules', '--peer': 'peer' };
   for (let i = 0; i < argv.length; i++) {
     const key = names[argv[i]];
     if (!key || i + 1 >= argv.length) throw new Error(`unknown flag or missing value: ${argv[i]}`);
@@ -97,12 +99,12 @@ async function main() {
       }
     }
     recs.forEach((rec, i) => { rec.ms = best[i]; });
-    const file = path.join(a.outDir, `ort-${t}.jsonl`);
+    const file = path.join(a.outDir, `${a.peer === 'onnxruntime' ? 'ort' : a.peer}-${t}.jsonl`);
     fs.writeFileSync(file, recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
     await session.release();
     const correct = recs.filter((r) => r.pred === r.gold).length;
     console.log(JSON.stringify({
-      peer: 'onnxruntime', version, threads: t, timed: 'session.run, batch 1, graph optimisation all',
+      peer: a.peer, version, threads: t, timed: 'session.run, batch 1, graph optimisation all',
       warmup: Math.min(a.warmup, feeds.length), rounds: a.rounds, sentences: recs.length,
       accuracy: correct / recs.length, preds: file, ...summarize(best),
     }));

@@ -21,12 +21,18 @@ func main() {
 	dir := flag.String("dir", ".", "directory to write the generated files to")
 	flag.Parse()
 	files := map[string][]byte{
-		"dot_avx512_amd64.s": genAVX512(),
-		"dot_avx2_amd64.s":   genAVX2(),
-		"dot_arm64.s":        genNEON(),
-		"elem_neon_arm64.s":  genNEONElem(),
-		"dot_amd64.go":       goDecls("amd64", []kernelSet{{"dot512", maxRowsAVX512, 4}, {"dot256", maxRowsAVX2, 4}}),
-		"dot_arm64.go":       goDecls("arm64", []kernelSet{{"dotNEON", maxRowsNEON, 4}}),
+		"dot_avx512_amd64.s":  genAVX512(),
+		"dot_avx2_amd64.s":    genAVX2(),
+		"dot_arm64.s":         genNEON(),
+		"elem_neon_arm64.s":   genNEONElem(),
+		"dot_amd64.go":        goDecls("amd64", []kernelSet{{"dot512", maxRowsAVX512, 4}, {"dot256", maxRowsAVX2, 4}}),
+		"dot_arm64.go":        goDecls("arm64", []kernelSet{{"dotNEON", maxRowsNEON, 4}}),
+		"int8_avx512_amd64.s": genQ512(),
+		"int8_avx2_amd64.s":   genQ256(),
+		"int8_arm64.s":        genQNEON(),
+		"int8_arm64.go":       qGoDecls([]kernelSet{{"qdot", maxRowsQNEON, 1}, {"qmul", maxRowsQNEONMS, 1}}, q8arm64Prims),
+		"int8_amx_amd64.s":    genQAMX(),
+		"int8_amd64.go":       qGoDecls([]kernelSet{{"q512", maxRowsQ512, maxColsQ512}, {"q256", maxRowsQ256, 1}}, q8x86Prims+qAMXDecls),
 	}
 	for name, src := range files {
 		if err := os.WriteFile(filepath.Join(*dir, name), src, 0o644); err != nil {

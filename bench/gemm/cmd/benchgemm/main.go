@@ -3,6 +3,7 @@
 //
 //	go run ./bench/gemm/cmd/benchgemm --json
 //	go run ./bench/gemm/cmd/benchgemm --backends native --m 1,128 --kn 768x3072 --threads 2
+//	go run ./bench/gemm/cmd/benchgemm --backends native,native-int8-amx,native-int8-avx2 --threads 1
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/wrxlabs/wrx/backend/native"
 	"github.com/wrxlabs/wrx/bench/gemm"
 )
 
@@ -33,7 +35,14 @@ func run() error {
 	kns := flag.String("kn", "", "comma-separated KxN weight shapes, e.g. 768x3072 (default: BERT-small and BERT-base layers)")
 	threads := flag.Int("threads", 0, "threads for the native backend (0 = GOMAXPROCS)")
 	rounds := flag.Int("rounds", 0, "timed rounds per shape, best reported (default 5)")
+	listInt8 := flag.Bool("list-int8", false, "print the int8 kernel families of this CPU (for --backends native-int8-NAME), one per line, and exit")
 	flag.Parse()
+	if *listInt8 {
+		for _, n := range native.Int8KernelNames() {
+			fmt.Println(n)
+		}
+		return nil
+	}
 	opts := gemm.Options{Backends: strings.Split(*backends, ","), Threads: *threads, Rounds: *rounds}
 	if *ms != "" {
 		for _, f := range strings.Split(*ms, ",") {

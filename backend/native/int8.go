@@ -1,0 +1,368 @@
+package native
+
+import (
+	"math"
+	"unsafe"
+
+	"github.com/wrxlabs/wrx/backend"
+)
+
+// Integer GEMM (backend.Int8Multiplier). Each call quantizes the rows of a
+// to 8 bits (quantRow), then multiplies them with the int8 panels of w
+// tile by tile: r rows of a against c panels of 16 outputs. Every kernel,
+// Go or assembly, sums the products of a tile exactly in int32 and applies
+// the same epilogue,
+//
+//	out = float32(float32(float32(Σ + corr[i]·Sum[j]) · Scale[j]) · s[i])
+//
+// (added to out when accumulating), so every kernel gives bit-identical
+// results, whatever the tile shapes and thread count.
+//
+// The activations are stored in one of two forms: u8 (x, in [0, 255]) for
+// kernels that multiply unsigned by signed bytes (AVX-512 VNNI's VPDPBUSD,
+// AVX2 after widening), with corr = −z; or s8 (x − 128) for kernels that
+// multiply signed bytes (NEON SDOT), with corr = 128 − z. Both make
+// Σ + corr·Sum equal Σₚ (x − z)·q.
+
+// qKernel is the signature of every int8 micro-kernel. For t in [0,
+// ntiles) it computes an r×(16c) tile of out: rows [0, r) of a against the
+// panels [c·t, c·t+c) of w, over kp (a multiple of 16) columns, into
+// out[i·ldo + 16c·t + j]. lda, ldp (bytes per panel) and ldo are byte
+// strides. rs and rc point at the r rows' scales and corrections, cs and
+// csum at the tile's first column's scale and sum (advanced by 16c per
+// tile). flags bit 0 adds to out instead of storing.
+type qKernel func(a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32)
+
+// int8KernelSet is one family of int8 kernels.
+type int8KernelSet struct {
+	name string
+	// signed: the kernels read activations in the s8 form.
+	signed bool
+	// kern[r-1][c-1] computes r×c-panel tiles.
+	kern [][]qKernel
+	// minMax returns the least and greatest of x[:n], n > 0 and a
+	// multiple of 16.
+	minMax func(x *float32, n int) (lo, hi float32)
+	// quant writes x = clamp(round(a·inv) + z, 0, 255) for n values, n a
+	// multiple of 16, in the set's form (xor 0x80 when signed).
+	quant func(dst *byte, a *float32, n int, inv float32, z int32)
+	// amx, if set, are AMX kernels for K a multiple of 64 (kern serves
+	// the other K).
+	amx *[2][2]amxKernel
+}
+
+// amxKernel is the signature of the AMX kernels: for t in [0, ntiles) an
+// (r0+r1)×(16·pc) macro tile, pc fixed by the kernel, of rows [0, r0) and
+// [16, 16+r1) of a (r1 = 0 for one block) against panels [pc·t, pc·t+pc),
+// with the tile configuration cfg (64 bytes, see amxConfig) and 4 KiB of
+// scratch c for the int32 tiles. The other arguments are qKernel's.
+type amxKernel func(cfg *byte, a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32, c *int32, r0 int, r1 int)
+
+// amxConfig writes the AMX tile configuration (palette 1) for row blocks
+// of r0 and r1 rows: C tiles tmm0..3 (block b, panel j in tmm(2b+j)), A
+// tiles tmm4 and tmm5, B tiles tmm6 and tmm7, every row 64 bytes.
+func amxConfig(cfg *[64]byte, r0, r1 int) {
+	clear(cfg[:])
+	cfg[0] = 1
+	rows := [8]int{r0, r0, r1, r1, r0, r1, 16, 16}
+	for t, r := range rows {
+		if r == 0 {
+			continue
+		}
+		cfg[16+2*t] = 64
+		cfg[48+t] = byte(r)
+	}
+}
+
+// goInt8 is the pure-Go int8 kernel set, the reference the others match
+// bit for bit.
+var goInt8 = &int8KernelSet{name: "go", kern: [][]qKernel{{qgemmGo}}}
+
+// Int8Kernels names the instruction set of the int8 GEMM kernels in use:
+// "avx512vnni", "avx2", "neondot", "neon", or "go".
+func (b *Backend) Int8Kernels() string { return b.int8Set().name }
+
+func (b *Backend) int8Set() *int8KernelSet {
+	if b.qs == nil {
+		return goInt8
+	}
+	return b.qs
+}
+
+var _ backend.Int8Multiplier = (*Backend)(nil)
+
+// int8Scratch is the per-call buffer of quantized activations.
+type int8Scratch struct {
+	cfg  [64]byte
+	c    []int32 // 4 KiB of AMX tiles
+	x    []byte
+	rs   []float32
+	rc   []int32
+	tail []float32 // m×16 outputs of a partial last panel
+}
+
+// MatMulInt8 implements backend.Int8Multiplier. out must not overlap a.
+func (b *Backend) MatMulInt8(out, a []float32, m int, w *backend.Int8, acc bool) {
+	n, k := w.N, w.K
+	checkDims("MatMulInt8", m, k, n)
+	if err := w.Check(); err != nil {
+		panic("native.MatMulInt8: " + err.Error())
+	}
+	checkLen("MatMulInt8", "out", out, m*n)
+	checkLen("MatMulInt8", "a", a, m*k)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		if !acc {
+			clear(out[:m*n])
+		}
+		return
+	}
+	ks := b.int8Set()
+	_, kp := backend.Int8Dims(n, k)
+	sp := b.scratch.Get()
+	s, _ := sp.(*int8Scratch)
+	if s == nil {
+		s = new(int8Scratch)
+	}
+	defer b.scratch.Put(s)
+	if cap(s.x) < m*kp {
+		s.x = make([]byte, m*kp)
+	}
+	if cap(s.rs) < m {
+		s.rs, s.rc = make([]float32, m), make([]int32, m)
+	}
+	x, rs, rc := s.x[:m*kp], s.rs[:m], s.rc[:m]
+	for i := range m {
+		rs[i], rc[i] = quantRow(ks, x[i*kp:(i+1)*kp], a[i*k:(i+1)*k])
+	}
+
+	full, rem := n/backend.Int8Panel, n%backend.Int8Panel
+	ldp := backend.Int8Panel * kp
+	threads := b.threads
+	if 2*m*n*k < 4*parallelMinFlops {
+		threads = 1
+	}
+	cmax := len(ks.kern[0])
+	if full > 0 {
+		own := s // with one thread, the AMX tile scratch is the call's
+		if threads > 1 {
+			own = nil
+		}
+		b.pool.parallelFor(full, cmax, threads, func(p0, p1 int) {
+			int8Block(ks, out, n*4, 0, x, kp, w, ldp, rs, rc, m, p0, p1, acc, own)
+		})
+	}
+	if rem > 0 {
+		// The last panel has fewer than 16 real outputs: compute it into
+		// a 16-wide buffer and copy the real ones.
+		if cap(s.tail) < m*backend.Int8Panel {
+			s.tail = make([]float32, m*backend.Int8Panel)
+		}
+		t := s.tail[:m*backend.Int8Panel]
+		j0 := full * backend.Int8Panel
+		if acc {
+			for i := range m {
+				copy(t[i*16:i*16+rem], out[i*n+j0:i*n+n])
+			}
+		}
+		int8Block(ks, t, 16*4, full, x, kp, w, ldp, rs, rc, m, full, full+1, acc, s)
+		for i := range m {
+			copy(out[i*n+j0:i*n+n], t[i*16:i*16+rem])
+		}
+	}
+}
+
+// int8Block computes panels [p0, p1) of out for all m rows: out holds the
+// outputs of panel p at column 16(p−q0) (ldo bytes per row).
+func int8Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, w *backend.Int8, ldp int, rs []float32, rc []int32, m, p0, p1 int, acc bool, s *int8Scratch) {
+	rm, cm := len(ks.kern), len(ks.kern[0])
+	flags := 0
+	if acc {
+		flags = 1
+	}
+	if ks.amx != nil && kp%64 == 0 && m >= amxMinRows {
+		amxBlock(ks, out, ldo, q0, x, kp, w, ldp, rs, rc, m, p0, p1, flags, s)
+		return
+	}
+	// Panel blocks sized for L2: each block is streamed past every row
+	// tile of the activations, which stay in L1.
+	nb := max(cm, int8BlockBytes/ldp/cm*cm)
+	tiles := (m + rm - 1) / rm
+	for pb := p0; pb < p1; pb += nb {
+		pe := min(pb+nb, p1)
+		full := (pe - pb) / cm
+		rem := (pe - pb) % cm
+		var r int
+		for t, i := 0, 0; i < m; t, i = t+1, i+r {
+			// Row tiles of near-equal height, as in gemmBlock.
+			r = m / tiles
+			if t < m%tiles {
+				r++
+			}
+			ap := &x[i*kp]
+			if full > 0 {
+				j := pb * backend.Int8Panel
+				ks.kern[r-1][cm-1](ap, kp, &w.Q[pb*ldp], ldp, kp, &out[i*ldo/4+j-q0*backend.Int8Panel], ldo, full, flags,
+					&rs[i], &rc[i], &w.Scale[j], &w.Sum[j])
+			}
+			if rem > 0 {
+				pr := pb + full*cm
+				j := pr * backend.Int8Panel
+				ks.kern[r-1][rem-1](ap, kp, &w.Q[pr*ldp], ldp, kp, &out[i*ldo/4+j-q0*backend.Int8Panel], ldo, 1, flags,
+					&rs[i], &rc[i], &w.Scale[j], &w.Sum[j])
+			}
+		}
+	}
+}
+
+// amxMinRows is the fewest activation rows the AMX kernels take: a tile
+// op costs the same for 1 row as for 16, and below 3 rows the VNNI kernels
+// measured faster (benchgemm, K×N = 384×1536, 1536×384, 768×768: AMX 200–220
+// GOPS at 1 row and 385–440 at 2, VNNI 270–280 and 420–435; at 3 rows AMX
+// 550–650, VNNI 510–535).
+const amxMinRows = 3
+
+// amxBlock is int8Block for the AMX kernels: macro tiles of up to 32 rows
+// by 2 panels, the panels in blocks streamed past every 32 rows. s is the
+// caller's scratch, or nil to use one of its own (each goroutine needs
+// its own tile scratch).
+func amxBlock(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, w *backend.Int8, ldp int, rs []float32, rc []int32, m, p0, p1, flags int, s *int8Scratch) {
+	if s == nil {
+		s = new(int8Scratch)
+	}
+	if len(s.c) < 1024 {
+		s.c = make([]int32, 1024)
+	}
+	nb := max(2, int8BlockBytes/ldp/2*2)
+	for pb := p0; pb < p1; pb += nb {
+		pe := min(pb+nb, p1)
+		pairs, rem := (pe-pb)/2, (pe-pb)%2
+		for i := 0; i < m; i += 32 {
+			r0 := min(16, m-i)
+			r1 := min(16, m-i-r0)
+			amxConfig(&s.cfg, r0, r1)
+			rb := 1
+			if r1 > 0 {
+				rb = 2
+			}
+			ap := &x[i*kp]
+			if pairs > 0 {
+				j := pb * backend.Int8Panel
+				ks.amx[rb-1][1](&s.cfg[0], ap, kp, &w.Q[pb*ldp], ldp, kp, &out[i*ldo/4+j-q0*backend.Int8Panel], ldo, pairs, flags,
+					&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &s.c[0], r0, r1)
+			}
+			if rem > 0 {
+				pr := pb + 2*pairs
+				j := pr * backend.Int8Panel
+				ks.amx[rb-1][0](&s.cfg[0], ap, kp, &w.Q[pr*ldp], ldp, kp, &out[i*ldo/4+j-q0*backend.Int8Panel], ldo, 1, flags,
+					&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &s.c[0], r0, r1)
+			}
+		}
+	}
+}
+
+// int8BlockBytes bounds the panels streamed past each row tile.
+const int8BlockBytes = 256 << 10
+
+// quantRow quantizes one activation row into dst (len kp ≥ len(a), the
+// padding zeroed) and returns its scale and correction (see the file
+// comment and backend.Int8Multiplier).
+func quantRow(ks *int8KernelSet, dst []byte, a []float32) (s float32, corr int32) {
+	k := len(a)
+	body := k &^ 15
+	var lo, hi float32
+	if body > 0 && ks.minMax != nil {
+		lo, hi = ks.minMax(unsafe.SliceData(a), body)
+	} else if k > 0 {
+		lo, hi = a[0], a[0]
+		body = 0
+	}
+	for _, v := range a[body:] {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	s, inv, z := actParams(lo, hi)
+	if body > 0 && ks.quant != nil {
+		ks.quant(unsafe.SliceData(dst), unsafe.SliceData(a), body, inv, z)
+	} else {
+		body = 0
+	}
+	flip := byte(0)
+	if ks.signed {
+		flip = 0x80
+	}
+	for p, v := range a[body:] {
+		dst[body+p] = quantByte(v, inv, z) ^ flip
+	}
+	clear(dst[k:])
+	corr = -z
+	if ks.signed {
+		corr = 128 - z
+	}
+	return s, corr
+}
+
+// actParams returns the scale s = (hi − lo)/255 of a row whose values lie in
+// [lo, hi] (widened to include 0), its inverse and the zero point
+// z = round(−lo/s). A row too small to scale (s = 0 or 1/s overflowing) is
+// quantized as all zero.
+func actParams(lo, hi float32) (s, inv float32, z int32) {
+	lo, hi = min(lo, 0), max(hi, 0)
+
+	s = (hi - lo) / 255
+	inv = 1 / s
+	if !(s > 0) || math.IsInf(float64(inv), 0) || math.IsInf(float64(s), 0) {
+		return 0, 0, 0
+	}
+	zf := math.RoundToEven(float64(-lo * inv))
+	return s, inv, int32(max(0, min(255, zf)))
+}
+
+// quantByte is clamp(round(v·inv) + z, 0, 255), rounding ties to even as
+// the SIMD conversions do.
+func quantByte(v, inv float32, z int32) byte {
+	f := math.RoundToEven(float64(v * inv))
+	if !(f > -512 && f < 512) { // NaN or out of range: unspecified, but no overflow
+		f = 0
+		if v*inv > 0 {
+			f = 512
+		}
+	}
+	return byte(max(0, min(255, int32(f)+z)))
+}
+
+// qgemmGo is the pure-Go kernel: one row by one panel at a time.
+func qgemmGo(a *byte, lda int, w *int8, ldp int, kp int, out *float32, ldo int, ntiles int, flags int, rs *float32, rc *int32, cs *float32, csum *int32) {
+	const P, G = backend.Int8Panel, backend.Int8Group
+	x := unsafe.Slice(a, kp)
+	wq := unsafe.Slice(w, ntiles*ldp)
+	o := unsafe.Slice(out, ntiles*P)
+	sc := unsafe.Slice(cs, ntiles*P)
+	sm := unsafe.Slice(csum, ntiles*P)
+	for t := range ntiles {
+		pan := wq[t*ldp : t*ldp+P*kp]
+		var acc [P]int32
+		for g := 0; g < kp; g += G {
+			x0, x1, x2, x3 := int32(x[g]), int32(x[g+1]), int32(x[g+2]), int32(x[g+3])
+			grp := pan[g*P : g*P+P*G]
+			for l := range P {
+				q := grp[l*G : l*G+G]
+				acc[l] += x0*int32(q[0]) + x1*int32(q[1]) + x2*int32(q[2]) + x3*int32(q[3])
+			}
+		}
+		for l := range P {
+			j := t*P + l
+			o[j] = epilogue(acc[l], *rc, sm[j], sc[j], *rs, o[j], flags&1 != 0)
+		}
+	}
+}
+
+// epilogue is the rescale every kernel applies to one output.
+func epilogue(acc, corr, sum int32, cs, rs, old float32, accumulate bool) float32 {
+	v := float32(float32(float32(acc+corr*sum)*cs) * rs)
+	if accumulate {
+		return old + v
+	}
+	return v
+}
