@@ -116,7 +116,8 @@ func (s *fixed) Run(ctx context.Context, ids, typeIDs []int) ([]float32, elastic
 func (s *fixed) ResidentBytes() int64 { return s.ex.ResidentBytes() }
 func (s *fixed) PreloadBytes() int64  { return s.ex.PreloadBytes() }
 
-// hold computes from a whole model in memory.
+// hold computes from a whole model in memory (as int8 at 8 bits on a
+// backend with integer kernels).
 type hold struct {
 	m   *bert.Model
 	be  backend.Backend
@@ -128,15 +129,29 @@ func newHold(ctx context.Context, store *shardstore.Store, be backend.Backend, f
 	if err != nil {
 		return nil, err
 	}
-	words, err := store.WordTable(ctx)
-	if err != nil {
-		return nil, err
+	var words int64
+	if _, ok := be.(backend.Int8Multiplier); ok && f == quant.Bits8 {
+		// At 8 bits the model is held as wrx.Open holds it: layers and
+		// word table as int8, run on the integer kernels.
+		t, err := store.WordTableInt8(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.Embeddings.Word, words = t, int64(len(t.Q))+4*int64(len(t.Scale))
+		if err := m.FuseInt8(); err != nil {
+			return nil, err
+		}
+	} else {
+		t, err := store.WordTable(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.Embeddings.Word, words = t, 4*int64(len(t.Data))
+		if err := m.Fuse(); err != nil {
+			return nil, err
+		}
 	}
-	m.Embeddings.Word = words
-	if err := m.Fuse(); err != nil {
-		return nil, err
-	}
-	mem := store.ResidentBytes() + 4*int64(len(words.Data)) + m.FusedBytes()
+	mem := store.ResidentBytes() + words + m.FusedBytes()
 	for l, layer := range m.Layers {
 		for h := range m.Config.Heads {
 			for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
