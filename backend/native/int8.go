@@ -19,8 +19,8 @@ import (
 // results, whatever the tile shapes and thread count.
 //
 // The activations are stored in one of two forms: u8 (x, in [0, 255]) for
-// kernels that multiply unsigned by signed bytes (AVX-512 VNNI's VPDPBUSD,
-// AVX2 after widening), with corr = −z; or s8 (x − 128) for kernels that
+// kernels that multiply unsigned by signed bytes (AMX's TDPBUSD, AVX-512
+// VNNI's VPDPBUSD, AVX2 after widening), with corr = −z; or s8 (x − 128) for kernels that
 // multiply signed bytes (NEON SDOT), with corr = 128 − z. Both make
 // Σ + corr·Sum equal Σₚ (x − z)·q.
 
@@ -79,7 +79,7 @@ func amxConfig(cfg *[64]byte, r0, r1 int) {
 var goInt8 = &int8KernelSet{name: "go", kern: [][]qKernel{{qgemmGo}}}
 
 // Int8Kernels names the instruction set of the int8 GEMM kernels in use:
-// "avx512vnni", "avx2", "neondot", "neon", or "go".
+// "amx", "avx512vnni", "avx2", "neondot", "neon", or "go".
 func (b *Backend) Int8Kernels() string { return b.int8Set().name }
 
 func (b *Backend) int8Set() *int8KernelSet {

@@ -124,7 +124,8 @@ func (s *fixed) Run(ctx context.Context, _ time.Time, ids, typeIDs []int) ([]flo
 func (s *fixed) ResidentBytes() int64 { return s.ex.ResidentBytes() }
 func (s *fixed) PreloadBytes() int64  { return s.ex.PreloadBytes() }
 
-// hold computes from a whole model in memory.
+// hold computes from a whole model in memory (as int8 at 8 bits on a
+// backend with integer kernels).
 type hold struct {
 	m   *bert.Model
 	be  backend.Backend
@@ -139,15 +140,30 @@ func newHold(ctx context.Context, store *shardstore.Store, be backend.Backend, f
 		return nil, err
 	}
 	mem := store.ResidentBytes()
-	if wordTable {
-		words, err := store.WordTable(ctx)
+	int8 := false
+	if _, ok := be.(backend.Int8Multiplier); ok && f == quant.Bits8 {
+		int8 = true // held as wrx.Open holds it: int8 on the integer kernels
+	}
+	if wordTable && int8 {
+		t, err := store.WordTableInt8(ctx)
 		if err != nil {
 			return nil, err
 		}
-		m.Embeddings.Word = words
-		mem += 4 * int64(len(words.Data))
+		m.Embeddings.Word = t
+		mem += int64(len(t.Q)) + 4*int64(len(t.Scale))
+	} else if wordTable {
+		t, err := store.WordTable(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.Embeddings.Word = t
+		mem += 4 * int64(len(t.Data))
 	}
-	if err := m.Fuse(); err != nil {
+	fuse := m.Fuse
+	if int8 {
+		fuse = m.FuseInt8
+	}
+	if err := fuse(); err != nil {
 		return nil, err
 	}
 	mem += m.FusedBytes()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/internal/storetest"
+	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
 )
 
@@ -66,5 +67,36 @@ func TestBaselinesAgreeWithTheDenseModel(t *testing.T) {
 	}
 	if _, err := newBaseline(ctx, s, be, ModeLayerwise, 8); err == nil {
 		t.Error("a baseline at a fidelity the store lacks was accepted")
+	}
+}
+
+// TestHoldAtEightBitsIsInt8: hold-in-memory at 8 bits holds the model as
+// int8 (layers and word table, integer kernels), under 0.35× the memory
+// it counts at 32 bits, and answers with the 32-bit hold's label.
+func TestHoldAtEightBitsIsInt8(t *testing.T) {
+	_, s, _ := storetest.Fixture(t, "fixtures/tiny-bert", 8, 32)
+	be, err := backend.Get("native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ids := []int{101, 2009, 1005, 1055, 1037, 11951, 1998, 2411, 12473, 4990, 1012, 102}
+	var logits [2][]float32
+	var mem [2]int64
+	for i, f := range []quant.Fidelity{8, 32} {
+		r, err := newBaseline(ctx, s, be, ModeHoldInMemory, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if logits[i], _, err = r.Run(ctx, time.Time{}, ids, nil); err != nil {
+			t.Fatal(err)
+		}
+		mem[i] = r.ResidentBytes()
+	}
+	if r := float64(mem[0]) / float64(mem[1]); r > 0.35 {
+		t.Errorf("hold at 8 bits counts %d bytes, %.2f× the %d at 32 bits; want <= 0.35", mem[0], r, mem[1])
+	}
+	if argmax(logits[0]) != argmax(logits[1]) {
+		t.Errorf("8-bit logits %v, 32-bit %v: another label", logits[0], logits[1])
 	}
 }
