@@ -167,12 +167,13 @@ func leftovers(t *testing.T, dir string) []string {
 }
 
 // TestKillConvert runs "wrx convert" as a real process and SIGKILLs it at
-// 20 moments spread over its run and at 3 events of its commit, twice: writing a new store, and
-// replacing a previous one (--overwrite). After every kill the output must
-// either not open, with an error saying it is not there, or open as a
-// complete store that verifies: the previous version, or the new one
-// whole. Temporary directories a kill leaves behind are counted, not
-// taken for stores.
+// 20 moments spread over its run and at 3 file events (its temporary data
+// file appears; its index appears; the index is written, just before the
+// rename), twice: writing a new store, and replacing a previous one
+// (--overwrite). After every kill the output must either not open, with
+// an error saying it is not there, or open as a complete store that
+// verifies: the previous version, or the new one whole. Temporary
+// directories a kill leaves behind are counted, not taken for stores.
 func TestKillConvert(t *testing.T) {
 	model := shared.Path(t, "fixtures", "tiny-bert")
 	dir := t.TempDir()

@@ -2,6 +2,9 @@ package bert_test
 
 import (
 	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/wrxlabs/wrx/model/bert"
@@ -62,6 +65,59 @@ func FuzzSafetensorsHeader(f *testing.F) {
 				if err == nil {
 					t.Fatalf("tensor %q of %s converted to float32", ti.Name, ti.Dtype)
 				}
+			}
+		}
+	})
+}
+
+// FuzzSafetensorsIndex feeds arbitrary bytes to OpenSafetensorsIndex as a
+// model.safetensors.index.json beside two real shard files. Whatever the
+// input it must not panic or reach outside the directory; an accepted
+// index must map every tensor it names to one the files hold, which then
+// converts to float32 (all of them are F32 or F16).
+func FuzzSafetensorsIndex(f *testing.F) {
+	dir := f.TempDir()
+	shards := map[string][]byte{
+		"a.safetensors": stRaw(`{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F16","shape":[2],"data_offsets":[8,12]}}`, make([]byte, 12)),
+		"b.safetensors": stRaw(`{"v":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]}}`, make([]byte, 4)),
+	}
+	for name, b := range shards {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
+	for _, s := range []string{
+		`{"weight_map":{"w":"a.safetensors","b":"a.safetensors","v":"b.safetensors"}}`,
+		`{"metadata":{"total_size":16},"weight_map":{"w":"a.safetensors"}}`,
+		`{"weight_map":{"w":"b.safetensors"}}`,
+		`{"weight_map":{"w":"../a.safetensors"}}`,
+		`{"weight_map":{"w":"missing.safetensors"}}`,
+		`{"weight_map":{}}`,
+		`[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	index := filepath.Join(dir, bert.SafetensorsIndexFile)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(index, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, err := bert.OpenSafetensorsIndex(index)
+		if err != nil {
+			return
+		}
+		var idx struct {
+			WeightMap map[string]string `json:"weight_map"`
+		}
+		if err := json.Unmarshal(data, &idx); err != nil {
+			t.Fatalf("index %q accepted but is not JSON: %v", data, err)
+		}
+		for name := range idx.WeightMap {
+			if _, ok := st.Info(name); !ok {
+				t.Fatalf("index %q accepted without tensor %q", data, name)
+			}
+			if _, err := st.Float32(name); err != nil {
+				t.Fatalf("index %q: tensor %q: %v", data, name, err)
 			}
 		}
 	})
