@@ -1,10 +1,11 @@
+//go:build lowbitreport
+
 package bert_test
 
 import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"testing"
 
@@ -22,8 +23,10 @@ import (
 // unpack-to-int8 kernel needs), with the outliers kept exact or dropped to
 // the nearest centroid; per-row linear int4 and int2 (symmetric); and each
 // run on float32 and on the int8 kernels (FuseInt8). It only runs with
-// WRX_LOWBIT_REPORT=1, takes a few minutes, prints a table and asserts
-// nothing but that every variant runs.
+// the build tag lowbitreport (go test -tags lowbitreport -run
+// TestLowBitReport -v ./model/bert): a report of a few minutes, not a
+// check, it would otherwise be a test that always skips. It prints a table
+// and asserts nothing but that every variant runs.
 //
 // Measured (float32 0.8154; accuracy, label agreement with float32, mean
 // |Δlogit|): 4-bit dictionary 0.8154, 99.77 %, 0.0258 on float32 and the
@@ -36,9 +39,6 @@ import (
 // nothing measurable, and per-row linear int4 is more accurate than the
 // 4-bit dictionary on this model.
 func TestLowBitReport(t *testing.T) {
-	if os.Getenv("WRX_LOWBIT_REPORT") == "" {
-		t.Skip("set WRX_LOWBIT_REPORT=1 to measure low-bit variants on SST-2 dev")
-	}
 	dir := shared.Path(t, "models", "wrx-sst2-small")
 	data := shared.Path(t, "data", "glue", "SST-2", "dev.tsv")
 	ctx := context.Background()
