@@ -226,6 +226,16 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		}
 		r, err = elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
 			Target: u.Target, Budget: u.Budget, Profiles: prof, Planner: plan.Options{Strategy: u.Planner}})
+		if errors.Is(err, plan.ErrDeadline) {
+			// No request can meet this target: every one is refused, a
+			// miss and a wrong answer, as the runner would refuse it.
+			for _, ex := range examples {
+				res.Samples = append(res.Samples, Sample{Line: ex.Line, Label: ex.Label, Pred: -1, Refused: true})
+			}
+			res.Setup = time.Since(start)
+			res.PeakRSS = rss.Peak()
+			return res, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%v: %w", u, err)
 		}
