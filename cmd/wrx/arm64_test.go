@@ -139,8 +139,17 @@ func compareClassify(t *testing.T, fidelity, host, arm64 string, n int) {
 			maxDiff = math.Max(maxDiff, math.Abs(g.Logits[j]-w.Logits[j]))
 		}
 	}
-	if maxDiff > 1e-4 {
-		t.Errorf("%s bits: logits differ by up to %g between arm64 and the host", fidelity, maxDiff)
+	// At 8 bits activations are quantized per token on the fly: Go fuses
+	// multiply-adds on arm64 and not on amd64, and a last-bit difference
+	// there can round one activation to the next integer step. The int8
+	// path's own bound against float32 is 0.05 (model/bert's int8 parity
+	// test); between the two hosts 1e-3 leaves room for a few such steps.
+	tol := 1e-4
+	if fidelity == "8" {
+		tol = 1e-3
+	}
+	if maxDiff > tol {
+		t.Errorf("%s bits: logits differ by up to %g between arm64 and the host (tolerance %g)", fidelity, maxDiff, tol)
 	}
 	t.Logf("%s bits: %d texts, same labels, logits within %.2g", fidelity, n, maxDiff)
 }
