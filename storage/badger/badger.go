@@ -56,9 +56,10 @@ import (
 // embedding table (BERT-base: 30522×768×4 bytes = 94 MB).
 const MaxBlobSize = 128 << 20
 
-func init() { storage.Register("badger", driver{}) }
+func init() { storage.Register("badger", driver{fsutil.SidecarDriver{Marker: fileList}}) }
 
-type driver struct{}
+// driver keeps sidecars as files beside the store (fsutil.SidecarDriver).
+type driver struct{ fsutil.SidecarDriver }
 
 func (driver) Open(ctx context.Context, path string, opts storage.OpenOptions) (storage.Store, error) {
 	return Open(ctx, path)
@@ -66,27 +67,6 @@ func (driver) Open(ctx context.Context, path string, opts storage.OpenOptions) (
 
 func (driver) Create(ctx context.Context, path string, opts storage.CreateOptions) (storage.Writer, error) {
 	return Create(ctx, path, opts)
-}
-
-// sidecars are the sidecar files of the store in directory path; see the
-// package documentation for why they are files and not keys.
-func sidecars(path string) fsutil.Sidecars {
-	return fsutil.Sidecars{Dir: filepath.Clean(path), Marker: fileList}
-}
-
-// WriteSidecar implements [storage.SidecarDriver].
-func (driver) WriteSidecar(ctx context.Context, path, name string, data []byte) error {
-	return sidecars(path).Write(name, data)
-}
-
-// ReadSidecar implements [storage.SidecarDriver].
-func (driver) ReadSidecar(ctx context.Context, path, name string) ([]byte, error) {
-	return sidecars(path).Read(name)
-}
-
-// SidecarNames implements [storage.SidecarDriver].
-func (driver) SidecarNames(ctx context.Context, path string) ([]string, error) {
-	return sidecars(path).Names()
 }
 
 var _ storage.SidecarDriver = driver{}

@@ -96,9 +96,10 @@ const (
 	IndexFile = "index"
 )
 
-func init() { storage.Register("file", driver{}) }
+func init() { storage.Register("file", driver{fsutil.SidecarDriver{Marker: IndexFile}}) }
 
-type driver struct{}
+// driver keeps sidecars as files beside the store (fsutil.SidecarDriver).
+type driver struct{ fsutil.SidecarDriver }
 
 func (driver) Open(ctx context.Context, path string, opts storage.OpenOptions) (storage.Store, error) {
 	return Open(ctx, path, opts)
@@ -106,26 +107,6 @@ func (driver) Open(ctx context.Context, path string, opts storage.OpenOptions) (
 
 func (driver) Create(ctx context.Context, path string, opts storage.CreateOptions) (storage.Writer, error) {
 	return Create(ctx, path, opts)
-}
-
-// sidecars are the sidecar files of the store in directory path.
-func sidecars(path string) fsutil.Sidecars {
-	return fsutil.Sidecars{Dir: filepath.Clean(path), Marker: IndexFile}
-}
-
-// WriteSidecar implements [storage.SidecarDriver].
-func (driver) WriteSidecar(ctx context.Context, path, name string, data []byte) error {
-	return sidecars(path).Write(name, data)
-}
-
-// ReadSidecar implements [storage.SidecarDriver].
-func (driver) ReadSidecar(ctx context.Context, path, name string) ([]byte, error) {
-	return sidecars(path).Read(name)
-}
-
-// SidecarNames implements [storage.SidecarDriver].
-func (driver) SidecarNames(ctx context.Context, path string) ([]string, error) {
-	return sidecars(path).Names()
 }
 
 // Store is an open flat-file store. It is safe for concurrent use.

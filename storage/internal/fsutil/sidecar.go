@@ -1,6 +1,7 @@
 package fsutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -157,4 +158,27 @@ func (s Sidecars) Names() ([]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// SidecarDriver implements storage.SidecarDriver for a driver whose
+// stores are directories holding Marker: embed it in the driver.
+type SidecarDriver struct{ Marker string }
+
+func (d SidecarDriver) at(path string) Sidecars {
+	return Sidecars{Dir: filepath.Clean(path), Marker: d.Marker}
+}
+
+// WriteSidecar implements storage.SidecarDriver.
+func (d SidecarDriver) WriteSidecar(_ context.Context, path, name string, data []byte) error {
+	return d.at(path).Write(name, data)
+}
+
+// ReadSidecar implements storage.SidecarDriver.
+func (d SidecarDriver) ReadSidecar(_ context.Context, path, name string) ([]byte, error) {
+	return d.at(path).Read(name)
+}
+
+// SidecarNames implements storage.SidecarDriver.
+func (d SidecarDriver) SidecarNames(_ context.Context, path string) ([]string, error) {
+	return d.at(path).Names()
 }
