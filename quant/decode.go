@@ -58,12 +58,24 @@ func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
 // payload, which this package no longer reads (see the package comment).
 // The blob is referenced, not copied: see Matrix.
 func Decode(blob []byte) (*Matrix, error) {
-	h, err := parseHeader(blob)
-	if err != nil {
+	m := new(Matrix)
+	if err := DecodeInto(m, blob); err != nil {
 		return nil, err
 	}
+	return m, nil
+}
+
+// DecodeInto is Decode into m, which it overwrites, reusing m's memory:
+// decoding a stream of blobs into one Matrix allocates nothing. A Matrix
+// that a failed DecodeInto overwrote must not be used.
+func DecodeInto(m *Matrix, blob []byte) error {
+	h, err := parseHeader(blob)
+	if err != nil {
+		return err
+	}
 	payload := blob[headerSize:]
-	m := &Matrix{codec: h.codec, n: h.n, k: h.k}
+	i8 := m.i8
+	*m = Matrix{codec: h.codec, n: h.n, k: h.k}
 	le := binary.LittleEndian
 	switch h.codec {
 	case codecFP32:
@@ -80,13 +92,15 @@ func Decode(blob []byte) (*Matrix, error) {
 			lo := math.Float32frombits(le.Uint32(m.params[8*r:]))
 			step := math.Float32frombits(le.Uint32(m.params[8*r+4:]))
 			if !finite(lo) || !finite(step) || step < 0 {
-				return nil, fmt.Errorf("quant: decode: row %d has scale (lo %v, step %v)", r, lo, step)
+				return fmt.Errorf("quant: decode: row %d has scale (lo %v, step %v)", r, lo, step)
 			}
 		}
 	case codecInt8:
-		i8, err := decodeInt8(payload, h.n, h.k)
-		if err != nil {
-			return nil, err
+		if i8 == nil {
+			i8 = new(backend.Int8)
+		}
+		if err := decodeInt8In(i8, payload, h.n, h.k); err != nil {
+			return err
 		}
 		m.i8 = i8
 	case codecDict:
@@ -96,7 +110,7 @@ func Decode(blob []byte) (*Matrix, error) {
 		for j := range c {
 			m.centroids[j] = math.Float32frombits(le.Uint32(payload[4*j:]))
 			if !finite(m.centroids[j]) || j > 0 && m.centroids[j] < m.centroids[j-1] {
-				return nil, fmt.Errorf("quant: decode: centroid %d (%v) is not finite or not ascending", j, m.centroids[j])
+				return fmt.Errorf("quant: decode: centroid %d (%v) is not finite or not ascending", j, m.centroids[j])
 			}
 		}
 		m.nOut = o
@@ -108,15 +122,15 @@ func Decode(blob []byte) (*Matrix, error) {
 		for j := range o {
 			p := int64(le.Uint32(m.outPos[4*j:]))
 			if p <= prev || uint64(p) >= total {
-				return nil, fmt.Errorf("quant: decode: outlier %d at position %d is out of order or outside the %d×%d matrix", j, p, h.n, h.k)
+				return fmt.Errorf("quant: decode: outlier %d at position %d is out of order or outside the %d×%d matrix", j, p, h.n, h.k)
 			}
 			prev = p
 			if v := math.Float32frombits(le.Uint32(m.outVal[4*j:])); !finite(v) {
-				return nil, fmt.Errorf("quant: decode: outlier %d at position %d is %v", j, p, v)
+				return fmt.Errorf("quant: decode: outlier %d at position %d is %v", j, p, v)
 			}
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // parseHeader checks blob's header and that the lengths it states are
@@ -228,20 +242,25 @@ func fidelityOf(c codec) Fidelity {
 	return 0
 }
 
-// decodeInt8 builds the backend.Int8 of an int8 payload (its length
-// already checked), viewing the panels in place and copying scales and
-// sums. It checks that scales are finite and non-negative, sums within
-// ±128·K, and the padding (rows past N, columns past K) zero; the
-// integers themselves are the store checksum's to vouch for.
-func decodeInt8(payload []byte, n, k int) (*backend.Int8, error) {
+// decodeInt8In builds in m the backend.Int8 of an int8 payload (its
+// length already checked), viewing the panels in place and copying scales
+// and sums into m's own, reused when they are large enough. It checks that
+// scales are finite and non-negative, sums within ±128·K, and the padding
+// (rows past N, columns past K) zero; the integers themselves are the
+// store checksum's to vouch for.
+func decodeInt8In(m *backend.Int8, payload []byte, n, k int) error {
 	np, kp := backend.Int8Dims(n, k)
 	le := binary.LittleEndian
-	m := &backend.Int8{N: n, K: k, Scale: make([]float32, np), Sum: make([]int32, np)}
+	scale, sum := m.Scale[:0], m.Sum[:0]
+	if cap(scale) < np || cap(sum) < np {
+		scale, sum = make([]float32, np), make([]int32, np)
+	}
+	*m = backend.Int8{N: n, K: k, Scale: scale[:np], Sum: sum[:np]}
 	for j := range np {
 		s := math.Float32frombits(le.Uint32(payload[4*j:]))
 		sum := int32(le.Uint32(payload[4*np+4*j:]))
 		if !finite(s) || s < 0 || sum < -128*int32(k) || sum > 128*int32(k) || j >= n && (s != 0 || sum != 0) {
-			return nil, fmt.Errorf("quant: decode: int8 row %d has scale %v and sum %d", j, s, sum)
+			return fmt.Errorf("quant: decode: int8 row %d has scale %v and sum %d", j, s, sum)
 		}
 		m.Scale[j], m.Sum[j] = s, sum
 	}
@@ -253,12 +272,12 @@ func decodeInt8(payload []byte, n, k int) (*backend.Int8, error) {
 		for j := range np {
 			for p := range kp {
 				if (j >= n || p >= k) && m.Q[m.Index(j, p)] != 0 {
-					return nil, fmt.Errorf("quant: decode: int8 padding at row %d column %d is not zero", j, p)
+					return fmt.Errorf("quant: decode: int8 padding at row %d column %d is not zero", j, p)
 				}
 			}
 		}
 	}
-	return m, nil
+	return nil
 }
 
 func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }

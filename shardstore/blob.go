@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/model/bert"
@@ -51,6 +52,12 @@ func packSections(part Part, sections [][]byte) []byte {
 func alignUp(n int) int { return (n + sectionAlign - 1) &^ (sectionAlign - 1) }
 
 func unpackSections(b []byte, part Part, want int) ([][]byte, error) {
+	return unpackSectionsIn(b, part, want, nil)
+}
+
+// unpackSectionsIn is unpackSections returning the sections in dst when it
+// has room for them.
+func unpackSectionsIn(b []byte, part Part, want int, dst [][]byte) ([][]byte, error) {
 	if len(b) < 8 || string(b[:4]) != blobMagic {
 		return nil, fmt.Errorf("%w: bad magic", errBlob)
 	}
@@ -64,7 +71,11 @@ func unpackSections(b []byte, part Part, want int) ([][]byte, error) {
 	if n != want || len(b) < 8+8*n {
 		return nil, fmt.Errorf("%w: %d sections, want %d", errBlob, n, want)
 	}
-	out := make([][]byte, n)
+	out := dst[:0]
+	if cap(out) < n {
+		out = make([][]byte, n)
+	}
+	out = out[:n]
 	for i := range n {
 		off := uint64(binary.LittleEndian.Uint32(b[8+8*i:]))
 		ln := uint64(binary.LittleEndian.Uint32(b[12+8*i:]))
@@ -94,6 +105,21 @@ func bytesFloats(b []byte, want int, what string) ([]float32, error) {
 	}
 	return v, nil
 }
+
+// viewFloats is bytesFloats without the copy where the host is
+// little-endian and b is 4-byte aligned (sections are): the floats view b,
+// which must outlive them.
+func viewFloats(b []byte, want int, what string) ([]float32, error) {
+	if len(b) != 4*want {
+		return nil, fmt.Errorf("%w: %s has %d bytes, want %d", errBlob, what, len(b), 4*want)
+	}
+	if want == 0 || !littleEndian || uintptr(unsafe.Pointer(&b[0]))%4 != 0 {
+		return bytesFloats(b, want, what)
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), want), nil
+}
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 func denseOf(m backend.Matrix) ([]float32, int, int) {
 	n, k := m.Dims()
@@ -138,8 +164,12 @@ func EncodeFFN(s *bert.FFNShard, f quant.Fidelity) ([]byte, error) {
 }
 
 func decodeMatrix(b []byte, n, k int, what string) (*quant.Matrix, error) {
-	m, err := quant.Decode(b)
-	if err != nil {
+	return decodeMatrixIn(b, n, k, what, new(quant.Matrix))
+}
+
+// decodeMatrixIn is decodeMatrix into m.
+func decodeMatrixIn(b []byte, n, k int, what string, m *quant.Matrix) (*quant.Matrix, error) {
+	if err := quant.DecodeInto(m, b); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if gn, gk := m.Dims(); gn != n || gk != k {
@@ -148,56 +178,77 @@ func decodeMatrix(b []byte, n, k int, what string) (*quant.Matrix, error) {
 	return m, nil
 }
 
+// ShardSpace is memory for one decoded shard blob, reused from one blob to
+// the next: decoding a streamed shard into a space allocates nothing. A
+// shard decoded into a space is valid until the space decodes another.
+// The zero value is ready to use.
+type ShardSpace struct {
+	secs [7][]byte
+	mats [4]quant.Matrix
+	attn bert.AttentionShard
+	ffn  bert.FFNShard
+}
+
 // DecodeAttention decodes an attention blob for a model of config c. The
 // shard's matrices view blob, which must outlive the shard.
 func DecodeAttention(blob []byte, c *bert.Config) (*bert.AttentionShard, error) {
-	s, err := unpackSections(blob, Attention, 7)
+	return decodeAttentionIn(blob, c, new(ShardSpace))
+}
+
+func decodeAttentionIn(blob []byte, c *bert.Config, sp *ShardSpace) (*bert.AttentionShard, error) {
+	s, err := unpackSectionsIn(blob, Attention, 7, sp.secs[:])
 	if err != nil {
 		return nil, err
 	}
 	H, d := c.Hidden, c.HeadDim()
-	var sh bert.AttentionShard
-	if sh.Query, err = decodeMatrix(s[0], d, H, "query"); err != nil {
+	sh := &sp.attn
+	*sh = bert.AttentionShard{}
+	if sh.Query, err = decodeMatrixIn(s[0], d, H, "query", &sp.mats[0]); err != nil {
 		return nil, err
 	}
-	if sh.Key, err = decodeMatrix(s[1], d, H, "key"); err != nil {
+	if sh.Key, err = decodeMatrixIn(s[1], d, H, "key", &sp.mats[1]); err != nil {
 		return nil, err
 	}
-	if sh.Value, err = decodeMatrix(s[2], d, H, "value"); err != nil {
+	if sh.Value, err = decodeMatrixIn(s[2], d, H, "value", &sp.mats[2]); err != nil {
 		return nil, err
 	}
-	if sh.Output, err = decodeMatrix(s[3], H, d, "output"); err != nil {
+	if sh.Output, err = decodeMatrixIn(s[3], H, d, "output", &sp.mats[3]); err != nil {
 		return nil, err
 	}
-	if sh.QueryBias, err = bytesFloats(s[4], d, "query bias"); err != nil {
+	if sh.QueryBias, err = viewFloats(s[4], d, "query bias"); err != nil {
 		return nil, err
 	}
-	if sh.KeyBias, err = bytesFloats(s[5], d, "key bias"); err != nil {
+	if sh.KeyBias, err = viewFloats(s[5], d, "key bias"); err != nil {
 		return nil, err
 	}
-	if sh.ValueBias, err = bytesFloats(s[6], d, "value bias"); err != nil {
+	if sh.ValueBias, err = viewFloats(s[6], d, "value bias"); err != nil {
 		return nil, err
 	}
-	return &sh, nil
+	return sh, nil
 }
 
 // DecodeFFN decodes an FFN blob for a model of config c. The shard's
 // matrices view blob, which must outlive the shard.
 func DecodeFFN(blob []byte, c *bert.Config) (*bert.FFNShard, error) {
-	s, err := unpackSections(blob, FFN, 3)
+	return decodeFFNIn(blob, c, new(ShardSpace))
+}
+
+func decodeFFNIn(blob []byte, c *bert.Config, sp *ShardSpace) (*bert.FFNShard, error) {
+	s, err := unpackSectionsIn(blob, FFN, 3, sp.secs[:])
 	if err != nil {
 		return nil, err
 	}
 	H, f := c.Hidden, c.FFNSlice()
-	var sh bert.FFNShard
-	if sh.Up, err = decodeMatrix(s[0], f, H, "ffn up"); err != nil {
+	sh := &sp.ffn
+	*sh = bert.FFNShard{}
+	if sh.Up, err = decodeMatrixIn(s[0], f, H, "ffn up", &sp.mats[0]); err != nil {
 		return nil, err
 	}
-	if sh.Down, err = decodeMatrix(s[1], H, f, "ffn down"); err != nil {
+	if sh.Down, err = decodeMatrixIn(s[1], H, f, "ffn down", &sp.mats[1]); err != nil {
 		return nil, err
 	}
-	if sh.UpBias, err = bytesFloats(s[2], f, "ffn up bias"); err != nil {
+	if sh.UpBias, err = viewFloats(s[2], f, "ffn up bias"); err != nil {
 		return nil, err
 	}
-	return &sh, nil
+	return sh, nil
 }

@@ -41,7 +41,7 @@ func decodeResident(b []byte, m *bert.Model) error {
 			return nil
 		}
 		var v []float32
-		v, err = bytesFloats(s[i], n, what)
+		v, err = viewFloats(s[i], n, what)
 		return v
 	}
 	e := &m.Embeddings

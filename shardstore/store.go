@@ -196,14 +196,28 @@ func (s *Store) ReadShard(ctx context.Context, k Key, buf []byte) (Shard, error)
 	return s.DecodeShard(k, blob)
 }
 
+// ReadShardIn is ReadShard decoding into sp (see ShardSpace): the shard
+// is valid until sp decodes another, and reading it allocates nothing.
+func (s *Store) ReadShardIn(ctx context.Context, k Key, buf []byte, sp *ShardSpace) (Shard, error) {
+	blob, err := s.ReadBlob(ctx, k.String(), buf)
+	if err != nil {
+		return Shard{}, fmt.Errorf("%s: %w", k.Describe(), err)
+	}
+	return s.decodeShardIn(k, blob, sp)
+}
+
 // DecodeShard decodes a verified blob of shard version k.
 func (s *Store) DecodeShard(k Key, blob []byte) (Shard, error) {
+	return s.decodeShardIn(k, blob, new(ShardSpace))
+}
+
+func (s *Store) decodeShardIn(k Key, blob []byte, sp *ShardSpace) (Shard, error) {
 	sh := Shard{Key: k}
 	var err error
 	if k.Part == Attention {
-		sh.Attention, err = DecodeAttention(blob, s.Config())
+		sh.Attention, err = decodeAttentionIn(blob, s.Config(), sp)
 	} else {
-		sh.FFN, err = DecodeFFN(blob, s.Config())
+		sh.FFN, err = decodeFFNIn(blob, s.Config(), sp)
 	}
 	if err != nil {
 		return Shard{}, fmt.Errorf("%s: %w", k.Describe(), err)
@@ -214,20 +228,39 @@ func (s *Store) DecodeShard(k Key, blob []byte) (Shard, error) {
 // Skeleton returns the model with its resident parts loaded, word
 // embeddings served row by row from the store, and every shard absent.
 func (s *Store) Skeleton(ctx context.Context) (*bert.Model, error) {
+	return s.SkeletonIn(ctx, nil)
+}
+
+// SkeletonIn is Skeleton with the resident parts read into buffers from
+// alloc, which must return n bytes aligned for direct IO
+// (storage.AlignedBuffer's guarantee); nil allocates on the Go heap. The
+// model's vectors view those buffers, so an executor can keep them outside
+// the collected heap and free them when it closes.
+func (s *Store) SkeletonIn(ctx context.Context, alloc func(n int) ([]byte, error)) (*bert.Model, error) {
 	c := s.man.Config
 	m := &bert.Model{Config: &c}
-	res, err := s.ReadBlob(ctx, ResidentKey, nil)
+	read := func(key string) ([]byte, error) {
+		var buf []byte
+		if alloc != nil {
+			var err error
+			if buf, err = alloc(int(storage.AlignUp(s.man.Blobs[key].Size))); err != nil {
+				return nil, fmt.Errorf("read %s: %w", key, err)
+			}
+		}
+		return s.ReadBlob(ctx, key, buf)
+	}
+	res, err := read(ResidentKey)
 	if err != nil {
 		return nil, err
 	}
 	if err := decodeResident(res, m); err != nil {
 		return nil, fmt.Errorf("%s: %w", ResidentKey, err)
 	}
-	pos, err := s.ReadBlob(ctx, PositionKey, nil)
+	pos, err := read(PositionKey)
 	if err != nil {
 		return nil, err
 	}
-	if m.Embeddings.Position, err = bytesFloats(pos, c.MaxPosition*c.Hidden, PositionKey); err != nil {
+	if m.Embeddings.Position, err = viewFloats(pos, c.MaxPosition*c.Hidden, PositionKey); err != nil {
 		return nil, err
 	}
 	m.Embeddings.Word = &wordRows{s: s}

@@ -53,6 +53,11 @@ func (b *Backend) matMulSIMD(out []float32, ldo int, a []float32, lda int, w []f
 	}
 	colTiles := (n + tileCols - 1) / tileCols
 	rowTiles := (m + rm - 1) / rm
+	if threads <= 1 {
+		// No closure: one created here would be allocated on every call.
+		gemmBlock(ks, out, a, w, k, ldo, lda, ldw, kc, 0, m, 0, n, acc)
+		return
+	}
 	if colTiles >= 2*threads || colTiles >= rowTiles {
 		b.pool.parallelFor(n, tileCols, threads, func(j0, j1 int) {
 			gemmBlock(ks, out, a, w, k, ldo, lda, ldw, kc, 0, m, j0, j1, acc)

@@ -98,20 +98,24 @@ type Executor struct {
 	// request allocates next to nothing in steady state.
 	mem    *arena
 	closed bool
+
+	slotMu sync.Mutex
+	slots  []*slot // kept for the next requests
 }
 
 // NewExecutor loads the store's resident parts and returns an executor with
 // an empty preload buffer.
 func NewExecutor(ctx context.Context, s *shardstore.Store, be backend.Backend, opts ExecOptions) (*Executor, error) {
-	skel, err := s.Skeleton(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("executor: %w", err)
-	}
 	if opts.InFlight <= 0 {
 		opts.InFlight = plan.DefaultInFlight
 	}
-	e := &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]preloaded{}, words: skel.Embeddings.Word,
-		mem: newArena(opts.InFlight, runtime.GOMAXPROCS(0))}
+	mem := newArena(opts.InFlight, runtime.GOMAXPROCS(0))
+	skel, err := s.SkeletonIn(ctx, mem.bytes)
+	if err != nil {
+		mem.release()
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	e := &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]preloaded{}, words: skel.Embeddings.Word, mem: mem}
 	// An executor dropped without Close still gives its maps back.
 	runtime.AddCleanup(e, func(a *arena) { a.release() }, e.mem)
 	return e, nil
@@ -223,6 +227,9 @@ func (e *Executor) Close() error {
 	e.rows = nil
 	e.skel.Embeddings.Word = e.words
 	e.pBytes = 0
+	e.slotMu.Lock()
+	e.slots = nil
+	e.slotMu.Unlock()
 	return e.mem.release()
 }
 
@@ -241,8 +248,16 @@ func (e *Executor) ResidentBytes() int64 { return e.store.ResidentBytes() }
 type arrival struct {
 	key   shardstore.Key
 	shard shardstore.Shard
-	buf   []byte
+	slot  *slot
 	err   error
+}
+
+// slot is the memory of one in-flight blob: its buffer, mapped on first
+// use, and the space its shard is decoded into. Slots are kept for the
+// next requests, so that streaming allocates nothing in steady state.
+type slot struct {
+	buf []byte
+	sp  shardstore.ShardSpace
 }
 
 // Run executes p on one tokenized input and returns its logits.
@@ -295,11 +310,11 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	arrivals := make(chan arrival, slots)
-	free := make(chan []byte, slots)
+	free := make(chan *slot, slots)
 	var allocated int64
-	var taken [][]byte // the slots' buffers, back to e.bufs once the run is over
-	for range slots {
-		free <- nil // a slot; its buffer is taken on first use
+	taken := e.takeSlots(slots)
+	for _, s := range taken {
+		free <- s
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -307,27 +322,27 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 		defer wg.Done()
 		defer close(arrivals)
 		for _, k := range stream {
-			var buf []byte
+			var sl *slot
 			select {
-			case buf = <-free:
+			case sl = <-free:
 			case <-ctx.Done():
 				return
 			}
 			var err error
-			if buf == nil {
-				// Only this goroutine writes taken and allocated before
-				// wg.Done.
-				if buf, err = e.mem.blob(bufSize); err == nil {
-					taken = append(taken, buf)
-					allocated += int64(cap(buf))
+			if cap(sl.buf) < bufSize {
+				// Only this goroutine writes slots' buffers and allocated
+				// before wg.Done.
+				e.mem.free(sl.buf)
+				if sl.buf, err = e.mem.blob(bufSize); err == nil {
+					allocated += int64(cap(sl.buf))
 				}
 			}
 			var sh shardstore.Shard
 			if err == nil {
-				sh, err = e.store.ReadShard(ctx, k, buf)
+				sh, err = e.store.ReadShardIn(ctx, k, sl.buf, &sl.sp)
 			}
 			select {
-			case arrivals <- arrival{key: k, shard: sh, buf: buf, err: err}:
+			case arrivals <- arrival{key: k, shard: sh, slot: sl, err: err}:
 			case <-ctx.Done():
 				return
 			}
@@ -338,10 +353,8 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	}()
 	logits, err := e.compute(ctx, pass, p, arrivals, free, &stats)
 	cancel()
-	wg.Wait() // the IO goroutine has returned: nothing leaks, allocated is final
-	for _, b := range taken {
-		e.mem.putBlob(b) // no shard views it any more
-	}
+	wg.Wait()         // the IO goroutine has returned: nothing leaks, allocated is final
+	e.putSlots(taken) // no shard views them any more
 	if err != nil {
 		return nil, RunStats{}, err
 	}
@@ -400,7 +413,7 @@ func (e *Executor) check(p *plan.Plan) ([]shardstore.Key, error) {
 	return stream, nil
 }
 
-func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, arrivals <-chan arrival, free chan<- []byte, stats *RunStats) ([]float32, error) {
+func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, arrivals <-chan arrival, free chan<- *slot, stats *RunStats) ([]float32, error) {
 	var loaded []arrival // load-then-exec: everything read before compute
 	if e.opts.LoadAll {
 		t := time.Now()
@@ -425,7 +438,7 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 	}
 	// next returns the shard want, from the preload buffer or the stream;
 	// a streamed one comes with its buffer, to release once folded in.
-	next := func(want shardstore.Key, preloaded bool) (shardstore.Shard, []byte, error) {
+	next := func(want shardstore.Key, preloaded bool) (shardstore.Shard, *slot, error) {
 		if preloaded {
 			return e.preload[want].shard, nil, nil
 		}
@@ -443,11 +456,11 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 		}
 		stats.Reads++
 		stats.IOBytes += e.store.Size(a.key)
-		return a.shard, a.buf, nil
+		return a.shard, a.slot, nil
 	}
-	release := func(buf []byte) {
-		if buf != nil {
-			free <- buf
+	release := func(s *slot) {
+		if s != nil {
+			free <- s
 		}
 	}
 	for l, lp := range pl.Layers {
@@ -476,6 +489,35 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 		}
 	}
 	return pass.Logits(&e.skel.Head), nil
+}
+
+// takeSlots returns n slots, kept ones first.
+func (e *Executor) takeSlots(n int) []*slot {
+	e.slotMu.Lock()
+	defer e.slotMu.Unlock()
+	out := make([]*slot, 0, n)
+	for len(out) < n && len(e.slots) > 0 {
+		out = append(out, e.slots[len(e.slots)-1])
+		e.slots = e.slots[:len(e.slots)-1]
+	}
+	for len(out) < n {
+		out = append(out, new(slot))
+	}
+	return out
+}
+
+// putSlots keeps slots for later requests, up to the in-flight depth; the
+// buffers of the others are unmapped.
+func (e *Executor) putSlots(slots []*slot) {
+	e.slotMu.Lock()
+	defer e.slotMu.Unlock()
+	for _, s := range slots {
+		if len(e.slots) < e.opts.InFlight {
+			e.slots = append(e.slots, s)
+			continue
+		}
+		e.mem.free(s.buf)
+	}
 }
 
 // OpenBackend opens the named backend to compute under a streaming

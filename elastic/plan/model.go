@@ -555,9 +555,14 @@ func (p *problem) simulateOrder(opt []int16, orders [][]int, t *Timing) int64 {
 	F, K := p.F, p.K
 	io := p.embedIO
 	clk := io + p.embedC
+	// Small fixed arrays keep the simulation, run thousands of times per
+	// plan, off the heap.
+	var ringArr [16]int64
 	var ring []int64
-	if K > 0 {
+	if K > len(ringArr) {
 		ring = make([]int64, K)
+	} else if K > 0 {
+		ring = ringArr[:K]
 	}
 	j := 0 // index of the next streamed blob
 	// stream reads blob j (taking tau) and computes its item (taking d).
@@ -575,7 +580,8 @@ func (p *problem) simulateOrder(opt []int16, orders [][]int, t *Timing) int64 {
 		j++
 		return begin
 	}
-	seq := make([]int, 0, p.H)
+	var seqArr [64]int
+	seq := seqArr[:0]
 	for k := 0; k < p.L; k++ {
 		base := k * p.H
 		n := 0
