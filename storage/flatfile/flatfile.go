@@ -119,6 +119,7 @@ type Store struct {
 	keys     []string
 	closed   atomic.Bool
 	bounced  atomic.Int64 // reads that took a bounce buffer, for tests
+	runs     atomic.Int64 // merged reads of ReadBatch, for tests
 }
 
 // Open opens the store in directory path. It reads and validates the whole
