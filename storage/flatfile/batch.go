@@ -13,6 +13,10 @@ import (
 // padding), so a run holds at most maxIovecs/2 blobs.
 const maxIovecs = 1024
 
+// maxRunBytes bounds the bytes of one merged read, well under the 2 GiB
+// that Linux moves in one read system call.
+const maxRunBytes = 1 << 30
+
 var _ storage.BatchReader = (*Store)(nil)
 
 // Adjacent implements [storage.BatchReader]: next is adjacent to prev when
@@ -57,14 +61,15 @@ func (s *Store) ReadBatch(ctx context.Context, reads []storage.BlobRead) error {
 			continue
 		}
 		run = append(run[:0], e)
-		j := i + 1
+		j, bytes := i+1, storage.AlignUp(e.size)
 		for j < len(reads) && j-i < maxIovecs/2 {
 			prev := run[len(run)-1]
 			next, ok := find(s.entries, reads[j].Key)
-			if !ok || next.offset != storage.AlignUp(prev.offset+prev.size) || !s.mergeable(next, reads[j].Dst) {
+			if !ok || next.offset != storage.AlignUp(prev.offset+prev.size) || !s.mergeable(next, reads[j].Dst) || bytes+storage.AlignUp(next.size) > maxRunBytes {
 				break
 			}
 			run = append(run, next)
+			bytes += storage.AlignUp(next.size)
 			j++
 		}
 		if err := s.readRun(ctx, run, reads[i:j]); err != nil {
