@@ -137,6 +137,29 @@ func wordRecords(e *bert.DenseWordEmbeddings, hidden int) []byte {
 	return b
 }
 
+// putOrder is the order Convert puts shard versions in, and so, for
+// stores that lay blobs out in put order (storage/flatfile), their layout:
+// by layer, then fidelity, then part, then head. A layer's blobs at one
+// fidelity, attention parts then FFN parts, head by head, are one
+// contiguous range, which the layerwise baseline reads with one read; and
+// a plan's run of heads at one fidelity within a part is contiguous too,
+// which the executor reads with one read (ExecOptions.MaxReadBytes).
+// Stores converted before kept (layer, head, part, fidelity) order: they
+// read the same, only without merged reads.
+func putOrder(layers, heads int, fids []quant.Fidelity) []Key {
+	keys := make([]Key, 0, layers*len(fids)*2*heads)
+	for l := range layers {
+		for _, f := range fids {
+			for _, part := range []Part{Attention, FFN} {
+				for h := range heads {
+					keys = append(keys, Key{Layer: l, Head: h, Part: part, Fidelity: f})
+				}
+			}
+		}
+	}
+	return keys
+}
+
 type encoded struct {
 	key  Key
 	blob []byte
@@ -144,23 +167,14 @@ type encoded struct {
 }
 
 // writeShards encodes shard versions on several goroutines and puts them
-// from this one, in key order, since a Writer is single-goroutine.
+// from this one, in putOrder, since a Writer is single-goroutine.
 func writeShards(ctx context.Context, m *bert.Model, fids []quant.Fidelity, workers int, put func(string, []byte, uint32) error) error {
 	c := m.Config
-	var keys []Key
-	for l := range c.Layers {
-		for h := range c.Heads {
-			for _, part := range []Part{Attention, FFN} {
-				for _, f := range fids {
-					keys = append(keys, Key{Layer: l, Head: h, Part: part, Fidelity: f})
-				}
-			}
-		}
-	}
+	keys := putOrder(c.Layers, c.Heads, fids)
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	// Each key gets its own result channel so blobs are put in key order
+	// Each key gets its own result channel so blobs are put in order
 	// while at most workers+len(window) are held in memory.
 	results := make([]chan encoded, len(keys))
 	for i := range results {

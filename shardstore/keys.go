@@ -11,6 +11,11 @@
 //	L03/H07/ffn/4          its FFN part
 //	profile/importance     (optional) profiles written by the elastic package
 //
+// Convert puts shard versions by layer, then fidelity, then part, then
+// head, so that in a store that keeps put order (file:) a layer's versions
+// at one fidelity are one contiguous range, which ReadShards reads with one
+// storage read.
+//
 // Every shard version is verified against its manifest CRC on read, and an
 // error names the shard (layer, head, part, fidelity). Convert writes through
 // a storage.Writer, so an interrupted conversion leaves no store that opens.

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"sort"
 	"strings"
@@ -38,7 +39,8 @@ func DeleteMem(name string) bool {
 
 type memSnapshot struct {
 	blobs    map[string][]byte
-	keys     []string // sorted
+	seq      map[string]int // put order, for Adjacent
+	keys     []string       // sorted
 	sidecars memSidecars
 }
 
@@ -175,6 +177,33 @@ func (s *memStore) ReadAt(ctx context.Context, key string, dst []byte, off int64
 	return n, nil
 }
 
+var _ BatchReader = (*memStore)(nil)
+
+// Adjacent implements [BatchReader]: blobs are adjacent when next was put
+// right after prev, as a flat-file store would lay them out.
+func (s *memStore) Adjacent(prev, next string) bool {
+	if s.closed.Load() {
+		return false
+	}
+	p, ok := s.snap.seq[prev]
+	n, ok2 := s.snap.seq[next]
+	return ok && ok2 && n == p+1
+}
+
+// ReadBatch implements [BatchReader] by copying each blob.
+func (s *memStore) ReadBatch(ctx context.Context, reads []BlobRead) error {
+	for _, r := range reads {
+		n, err := s.ReadAt(ctx, r.Key, r.Dst, 0)
+		if err != nil {
+			return err
+		}
+		if n != len(r.Dst) {
+			return fmt.Errorf("mem:%s: read %q: %d of %d bytes: %w", s.name, r.Key, n, len(r.Dst), io.ErrUnexpectedEOF)
+		}
+	}
+	return nil
+}
+
 func (s *memStore) Keys(ctx context.Context, prefix string) ([]string, error) {
 	if s.closed.Load() {
 		return nil, fmt.Errorf("mem:%s: keys: %w", s.name, ErrClosed)
@@ -204,6 +233,7 @@ type memWriter struct {
 	name      string
 	overwrite bool
 	blobs     map[string][]byte
+	seq       map[string]int // put order
 	done      bool
 }
 
@@ -221,6 +251,10 @@ func (w *memWriter) Put(ctx context.Context, key string, data []byte) error {
 		return fmt.Errorf("mem:%s: put %q: key already written", w.name, key)
 	}
 	w.blobs[key] = append([]byte{}, data...)
+	if w.seq == nil {
+		w.seq = map[string]int{}
+	}
+	w.seq[key] = len(w.seq)
 	return nil
 }
 
@@ -232,12 +266,12 @@ func (w *memWriter) Commit(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mem:%s: commit: %w", w.name, err)
 	}
-	snap := &memSnapshot{blobs: w.blobs, keys: make([]string, 0, len(w.blobs))}
+	snap := &memSnapshot{blobs: w.blobs, seq: w.seq, keys: make([]string, 0, len(w.blobs))}
 	for k := range w.blobs {
 		snap.keys = append(snap.keys, k)
 	}
 	sort.Strings(snap.keys)
-	w.blobs = nil
+	w.blobs, w.seq = nil, nil
 
 	memMu.Lock()
 	defer memMu.Unlock()
@@ -251,6 +285,6 @@ func (w *memWriter) Commit(ctx context.Context) error {
 
 func (w *memWriter) Abort() error {
 	w.done = true
-	w.blobs = nil
+	w.blobs, w.seq = nil, nil
 	return nil
 }

@@ -14,6 +14,13 @@
 // it offers that through the optional [AlignedReader], which [ReadAligned]
 // and [ReadAll] use when a store has it (see [AlignedBuffer]).
 //
+// A store may also read several blobs at once: the optional [BatchReader]
+// says which blobs lie back to back in storage ([Adjacent]) and reads a run
+// of them with one device read ([ReadBatch]), falling back to one read per
+// blob for stores without it. A caller that reads many small blobs in the
+// order they were put (a layer of shard versions, say) pays the per-read
+// latency once per run instead of once per blob.
+//
 // Implementations register under a URI scheme, as database/sql drivers do,
 // and are chosen by the URI given to [Open] or [Create]:
 //

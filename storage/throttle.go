@@ -101,7 +101,8 @@ func ParseThrottle(s string) (ThrottleConfig, error) {
 //
 // Size, Keys and Close are not throttled: stores answer them from an index
 // in memory. The returned Store is an [AlignedReader] that forwards to s,
-// so a throttled direct-IO store still reads straight into aligned buffers.
+// so a throttled direct-IO store still reads straight into aligned buffers,
+// and a [BatchReader] that charges each run of adjacent blobs as one read.
 func Throttle(s Store, cfg ThrottleConfig) Store {
 	return &throttled{Store: s, cfg: cfg, device: make(chan struct{}, 1), now: time.Now, sleep: sleepCtx}
 }
@@ -115,7 +116,10 @@ type throttled struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-var _ AlignedReader = (*throttled)(nil)
+var (
+	_ AlignedReader = (*throttled)(nil)
+	_ BatchReader   = (*throttled)(nil)
+)
 
 // timerSlack is how late a Go timer may fire: on the development VM a
 // 100µs timer takes about 1ms. sleepCtx sleeps with a timer only for what
@@ -154,6 +158,29 @@ func (t *throttled) ReadAt(ctx context.Context, key string, dst []byte, off int6
 // store's ReadAligned (its ReadAt if it has none), throttled like ReadAt.
 func (t *throttled) ReadAligned(ctx context.Context, key string, dst []byte, off int64) (int, error) {
 	return t.read(ctx, key, func() (int, error) { return ReadAligned(ctx, t.Store, key, dst, off) })
+}
+
+// Adjacent implements [BatchReader] by asking the wrapped store.
+func (t *throttled) Adjacent(prev, next string) bool { return Adjacent(t.Store, prev, next) }
+
+// ReadBatch implements [BatchReader]. Each run of blobs the wrapped store
+// reports adjacent is one device read, forwarded as one ReadBatch and
+// charged like one read of all its bytes: the per-read latency once, plus
+// the bytes at the bandwidth. Runs queue for the device like other reads.
+func (t *throttled) ReadBatch(ctx context.Context, reads []BlobRead) error {
+	return runs(t.Store, reads, func(run []BlobRead) error {
+		n := 0
+		for _, r := range run {
+			n += len(r.Dst)
+		}
+		_, err := t.read(ctx, run[0].Key, func() (int, error) {
+			if err := ReadBatch(ctx, t.Store, run); err != nil {
+				return 0, err
+			}
+			return n, nil
+		})
+		return err
+	})
 }
 
 // read holds the device for one read, done by do, for as long as the

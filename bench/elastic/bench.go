@@ -133,6 +133,9 @@ type Row struct {
 	ModelRSSBytes int64   `json:"model_rss_bytes"`
 	RSSIsolated   bool    `json:"rss_isolated"`
 	MeanIOBytes   float64 `json:"mean_io_bytes"`
+	// MeanStorageReads is the mean number of storage reads per request
+	// (Sample.StorageReads).
+	MeanStorageReads float64 `json:"mean_storage_reads"`
 	// Refused counts the requests no plan could answer in time; they
 	// count as misses and as wrong answers.
 	Refused int `json:"refused"`
@@ -693,6 +696,7 @@ func (b *bench) score(targets []time.Duration) {
 				Misses: misses, MissRate: rate, MeetsTarget: Meets(st.P95, rate, t),
 				PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, ModelRSSBytes: modelRSS(u), RSSIsolated: u.Isolated,
 				MeanIOBytes: meanIO(u.Samples), ResidentBytes: u.ResidentBytes, PreloadBytes: u.PreloadBytes,
+				MeanStorageReads: meanReads(u.Samples),
 			})
 		}
 	}
@@ -740,7 +744,7 @@ func wrxRow(u *UnitResult, thr string) Row {
 		P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(ans.Max), MeanMS: ms(ans.Mean), Refused: refused(u.Samples),
 		Misses: misses, MissRate: rate, MeetsTarget: Meets(st.P95, rate, u.Unit.Target),
 		PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, ModelRSSBytes: modelRSS(u), RSSIsolated: u.Isolated,
-		MeanIOBytes: meanIO(u.Samples), Fallbacks: fallbacks(u.Samples),
+		MeanIOBytes: meanIO(u.Samples), Fallbacks: fallbacks(u.Samples), MeanStorageReads: meanReads(u.Samples),
 		ResidentBytes: u.ResidentBytes, PreloadBytes: u.PreloadBytes,
 	}
 	var loss float64
@@ -812,6 +816,14 @@ func meanIO(samples []Sample) float64 {
 	var sum float64
 	for _, s := range samples {
 		sum += float64(s.IOBytes)
+	}
+	return sum / float64(max(len(samples), 1))
+}
+
+func meanReads(samples []Sample) float64 {
+	var sum float64
+	for _, s := range samples {
+		sum += float64(s.StorageReads)
 	}
 	return sum / float64(max(len(samples), 1))
 }

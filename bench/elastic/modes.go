@@ -81,7 +81,11 @@ func newBaseline(ctx context.Context, store *shardstore.Store, be backend.Backen
 	if !store.Manifest().HasFidelity(f) {
 		return nil, fmt.Errorf("bench: %s at %d bits: store has fidelities %v", mode, int(f), store.Manifest().Fidelities)
 	}
-	var opts pipeline.ExecOptions
+	// Both streaming baselines read a layer at a time, as the paper's do:
+	// Convert lays a layer's blobs at one fidelity out back to back, so
+	// the executor reads each layer with one read (a store converted
+	// before that layout falls back to a read per blob).
+	opts := pipeline.ExecOptions{MaxReadBytes: maxLayerBytes(store, f)}
 	switch mode {
 	case ModeHoldInMemory:
 		return newHold(ctx, store, be, f, true)
@@ -90,8 +94,9 @@ func newBaseline(ctx context.Context, store *shardstore.Store, be backend.Backen
 	case ModeLoadThenExec:
 		opts.LoadAll = true
 	case ModeLayerwise:
-		// One layer's blobs buffered ahead while another is computed.
-		opts.InFlight = 2 * store.Config().Heads
+		// Layer k+1 read, whole, into its buffers while layer k, in the
+		// other half, is computed.
+		opts.InFlight = 4 * store.Config().Heads
 	default:
 		return nil, fmt.Errorf("bench: %q is not a baseline mode", mode)
 	}
@@ -108,6 +113,23 @@ func newBaseline(ctx context.Context, store *shardstore.Store, be backend.Backen
 		return nil, err
 	}
 	return &fixed{ex: ex, plan: p}, nil
+}
+
+// maxLayerBytes is the most any layer's blobs at f take in storage, each
+// rounded up to the alignment as the store lays it out.
+func maxLayerBytes(store *shardstore.Store, f quant.Fidelity) int64 {
+	c := store.Config()
+	var most int64
+	for l := range c.Layers {
+		var n int64
+		for h := range c.Heads {
+			for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
+				n += int64(store.BufferSize(shardstore.Key{Layer: l, Head: h, Part: part, Fidelity: f}))
+			}
+		}
+		most = max(most, n)
+	}
+	return most
 }
 
 // fixed streams the same plan for every request.

@@ -46,6 +46,10 @@ func TestBaselinesAgreeWithTheDenseModel(t *testing.T) {
 			if info.Reads != wantReads {
 				t.Errorf("%d blobs read per request, want %d", info.Reads, wantReads)
 			}
+			// The streaming baselines read a layer at a time.
+			if wantReads > 0 && info.StorageReads != m.Config.Layers {
+				t.Errorf("%d storage reads per request, want one per layer, %d", info.StorageReads, m.Config.Layers)
+			}
 		})
 	}
 	// At 4 bits quantized-hold holds the shards' 4-bit blobs and the

@@ -125,6 +125,9 @@ type Sample struct {
 	IOBytes         int64         `json:"io_bytes"`
 	PeakWeightBytes int64         `json:"peak_weight_bytes"`
 	InFlightBytes   int64         `json:"in_flight_bytes"`
+	// StorageReads is how many storage reads brought the shard blobs in
+	// (pipeline.RunStats.StorageReads).
+	StorageReads int `json:"storage_reads"`
 	// WRX only: whether no plan could answer the request in time, so it
 	// was refused (it counts as a miss and a wrong answer), whether it ran
 	// late with BestEffort, and the plan's predictions and in-flight
@@ -270,6 +273,7 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 			Line: ex.Line, Tokens: len(enc.InputIDs), Label: ex.Label, Pred: argmax(logits),
 			Latency: lat, Exec: info.Latency, IOBytes: info.IOBytes,
 			PeakWeightBytes: info.PeakWeightBytes, InFlightBytes: info.InFlightBytes, Fallback: info.Late,
+			StorageReads: info.StorageReads,
 		}
 		if p := info.Plan; p != nil {
 			sm.PredictedLatency, sm.PredictedLoss, sm.InFlightBound = p.PredictedLatency, p.PredictedLoss, p.InFlightBytes

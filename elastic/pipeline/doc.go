@@ -7,4 +7,9 @@
 // goroutine folds each arriving shard into the layer being computed
 // (bert.Pass) and releases its buffer at once. A preload buffer of shard
 // versions and word-embedding rows stays resident between requests.
+//
+// By default each blob is one storage read. With ExecOptions.MaxReadBytes
+// the IO goroutine reads a run of planned blobs that lie back to back in
+// storage with one read, each blob still into its own buffer: the
+// layer-at-a-time baselines read a whole layer that way.
 package pipeline

@@ -49,6 +49,14 @@ type ExecOptions struct {
 	// PreloadLimit, if positive, is the memory budget of the preload
 	// buffer: SetPreload refuses a set that would hold more.
 	PreloadLimit int64
+	// MaxReadBytes, if positive, lets the IO goroutine read a run of
+	// consecutive planned blobs that lie back to back in storage
+	// (shardstore.Store.Adjacent) with one storage read, as long as the
+	// run's blobs, each rounded up to storage.Align, come to at most this
+	// many bytes and it needs no more buffers than InFlight. Each blob of
+	// the run still has its own buffer and arrives in plan order, but only
+	// when the whole run has been read. 0 reads one blob per read.
+	MaxReadBytes int64
 }
 
 // RunStats describes one request.
@@ -57,6 +65,9 @@ type RunStats struct {
 	IOBytes     int64         `json:"io_bytes"`        // shard bytes streamed from storage
 	Reads       int           `json:"reads"`           // shard blobs streamed
 	ComputeWait time.Duration `json:"compute_wait_ns"` // time compute waited for IO
+	// StorageReads is how many storage reads brought the streamed blobs
+	// in: Reads, unless ExecOptions.MaxReadBytes merged some.
+	StorageReads int `json:"storage_reads"`
 	// PeakWeightBytes is the most weight memory held at once: resident
 	// parts, the preload buffer, and the streaming buffers allocated.
 	PeakWeightBytes int64 `json:"peak_weight_bytes"`
@@ -318,9 +329,24 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
+	merged := -1 // reads of streamMerged, when it runs
 	go func() {
 		defer wg.Done()
 		defer close(arrivals)
+		if e.opts.MaxReadBytes > 0 {
+			merged = e.streamMerged(ctx, stream, slots, free, arrivals, func(buf []byte) ([]byte, error) {
+				if buf != nil {
+					return buf, nil
+				}
+				buf, err := e.mem.blob(bufSize)
+				if err == nil {
+					taken = append(taken, buf)
+					allocated += int64(cap(buf))
+				}
+				return buf, err
+			})
+			return
+		}
 		for _, k := range stream {
 			var sl *slot
 			select {
@@ -359,6 +385,10 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 		return nil, RunStats{}, err
 	}
 	stats.InFlightBytes = allocated
+	stats.StorageReads = stats.Reads
+	if merged >= 0 {
+		stats.StorageReads = merged
+	}
 	stats.PeakWeightBytes = stats.ResidentBytes + stats.PreloadBytes + allocated
 	stats.Latency = time.Since(start)
 	return logits, stats, nil

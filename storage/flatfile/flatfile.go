@@ -44,6 +44,12 @@
 // covers the rounded-up length. The storage wrappers forward ReadAligned,
 // so a throttled or counted store keeps this path.
 //
+// Blobs lie in the data file in the order they were put, each padded to
+// the alignment, so blobs put one after the other are one range of the
+// file. [Store.ReadBatch] ([storage.BatchReader]) reads such a run with one
+// preadv(2) straight into the callers' aligned buffers, the padding landing
+// in each buffer's slack.
+//
 // Some filesystems refuse O_DIRECT (tmpfs, some network and FUSE
 // filesystems). With [storage.DirectAuto], the default, Open detects this
 // (at open, or with a probe read of the first block) and falls back to
@@ -119,6 +125,7 @@ type Store struct {
 	keys     []string
 	closed   atomic.Bool
 	bounced  atomic.Int64 // reads that took a bounce buffer, for tests
+	runs     atomic.Int64 // merged reads of ReadBatch, for tests
 }
 
 // Open opens the store in directory path. It reads and validates the whole

@@ -13,6 +13,12 @@ import (
 // O_DIRECT accepts when every buffer is aligned in address and length. It
 // goes through f's RawConn so that a concurrent Close waits for it.
 func preadv(f *os.File, head, tail []byte, off int64) (int, error) {
+	return preadvN(f, [][]byte{head, tail}, off)
+}
+
+// preadvN reads into bufs, one after the other, from f at off with one
+// preadv(2); len(bufs) must not exceed maxIovecs.
+func preadvN(f *os.File, bufs [][]byte, off int64) (int, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return 0, err
@@ -21,7 +27,7 @@ func preadv(f *os.File, head, tail []byte, off int64) (int, error) {
 	var rerr error
 	err = rc.Read(func(fd uintptr) bool {
 		for {
-			n, rerr = unix.Preadv(int(fd), [][]byte{head, tail}, off)
+			n, rerr = unix.Preadv(int(fd), bufs, off)
 			if !errors.Is(rerr, unix.EINTR) {
 				return true
 			}

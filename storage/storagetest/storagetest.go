@@ -52,6 +52,7 @@ func RunWith(t *testing.T, newURI func(t *testing.T) string, opts storage.OpenOp
 		{"ReadAtRanges", testReadAtRanges},
 		{"ReadAtCapacity", testReadAtCapacity},
 		{"ReadAllReusesBuffer", testReadAllReuse},
+		{"ReadBatch", testReadBatch},
 		{"Keys", testKeys},
 		{"NotFound", testNotFound},
 		{"InvisibleBeforeCommit", testInvisibleBeforeCommit},
