@@ -1,6 +1,7 @@
 package wrx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,7 +99,7 @@ func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backen
 			return nil, err
 		}
 		r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
-			Target: opts.Target, Budget: opts.Budget, BestEffort: opts.BestEffort,
+			Target: opts.Target, Budget: opts.Budget, BestEffort: opts.BestEffort, MaxSeqLen: cmp.Or(opts.MaxLen, DefaultMaxLen),
 			Profiles: prof, Planner: plan.Options{Strategy: strategy},
 		})
 		if err != nil {

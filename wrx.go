@@ -79,11 +79,19 @@ type Options struct {
 	Throttle string
 	// Target, for a store, turns on the elastic pipeline: every request is
 	// planned to answer within Target, streaming shard versions from the
-	// store, with at most Budget bytes of shards kept resident between
-	// requests. The store needs importance and device profiles ("wrx
-	// profile"). Zero: hold the model in memory at Fidelity.
+	// store, within the memory Budget. The store needs importance and
+	// device profiles ("wrx profile"). Zero: hold the model in memory at
+	// Fidelity.
 	Target time.Duration
-	// Budget is the elastic pipeline's preload buffer size in bytes.
+	// Budget, with a Target, is the memory the model may take in the
+	// process, in bytes: resident parts, activations for MaxLen tokens,
+	// scratch, in-flight blob buffers and the preload buffer of shards
+	// and word rows, all allocated once, outside the Go heap, and reused
+	// by every request (plan.Footprint and plan.Divide say how it is
+	// spent; Classifier.Memory reports it). A budget below what the
+	// resident parts and one streamed blob need is refused with an error
+	// naming that minimum (plan.ErrBudget). Zero means that minimum.
+	// ModelRSS measures what the process actually took.
 	Budget int64
 	// Strategy names the planner: "optimal" (default) or "greedy" (the
 	// paper's two-pass greedy).
@@ -305,6 +313,16 @@ func (c *Classifier) ModelRSS() int64 {
 		return 0
 	}
 	return max(rss.Peak()-c.floorRSS, 0)
+}
+
+// Memory is how the classifier spends its memory budget (Options.Budget):
+// its fixed part, in-flight buffers and preload buffer. It is the zero
+// Division for a model held in memory.
+func (c *Classifier) Memory() plan.Division {
+	if e, ok := c.eng.(*elasticEngine); ok {
+		return e.r.Division()
+	}
+	return plan.Division{}
 }
 
 // Labels returns the model's labels, indexed by class.

@@ -1,9 +1,13 @@
 package elastic
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,14 +16,25 @@ import (
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/stats"
+	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
 )
 
 // RunnerOptions configures NewRunner.
 type RunnerOptions struct {
-	// Target is the latency target and Budget the preload budget (bytes).
+	// Target is the latency target.
 	Target time.Duration
+	// Budget is the memory the runner may take, in bytes: resident parts,
+	// activations for MaxSeqLen tokens, scratch, the in-flight blob
+	// buffers and the preload buffer (plan.Footprint, plan.Divide). A
+	// budget below the footprint's minimum is a *plan.BudgetError naming
+	// it. Zero means the minimum.
 	Budget int64
+	// MaxSeqLen is the longest request accepted, in tokens; zero means the
+	// model's position limit. Activations are sized for it.
+	MaxSeqLen int
 	// Profiles feed the planner; Planner options choose its strategy.
 	Profiles *plan.Profiles
 	Planner  plan.Options
@@ -60,6 +75,9 @@ type Runner struct {
 	budget     int64
 	preload    *plan.Preload
 	bestEffort bool
+	division   plan.Division
+	footprint  plan.Footprint
+	maxLen     int
 
 	device chan struct{} // holds a token while a request runs
 
@@ -131,15 +149,6 @@ type RunInfo struct {
 // NewRunner prepares the elastic pipeline over store: the planner, its
 // preload set, resident, and a calibration of the device's slack.
 func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend, opts RunnerOptions) (*Runner, error) {
-	r := &Runner{target: opts.Target, budget: opts.Budget, bestEffort: opts.BestEffort, slack: 1, device: make(chan struct{}, 1)}
-	ex, err := pipeline.NewExecutor(ctx, store, be, pipeline.ExecOptions{
-		InFlight:     opts.Planner.InFlight,
-		PreloadLimit: max(opts.Budget, 1), // a zero budget preloads nothing
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.exec = ex
 	if opts.Profiles == nil {
 		return nil, fmt.Errorf("elastic: the runner needs importance and device profiles (see package profile): %w", profile.ErrNoProfile)
 	}
@@ -147,33 +156,127 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 		return nil, fmt.Errorf("elastic: the device profile was measured with %d compute threads, the backend has %d: its timings would not hold (profile the device again, or use %d threads)",
 			opts.Profiles.Device.Threads, t.Threads(), opts.Profiles.Device.Threads)
 	}
-	pl, err := plan.New(opts.Profiles, opts.Planner)
-	if err != nil {
+	if err := opts.Profiles.Validate(); err != nil {
 		return nil, err
 	}
-	pre, err := pl.Preload(opts.Target, opts.Budget)
+	cfg := store.Config()
+	maxLen := opts.MaxSeqLen
+	if maxLen <= 0 || maxLen > cfg.MaxPosition {
+		maxLen = cfg.MaxPosition
+	}
+	foot := Footprint(store, opts.Profiles.Geometry.Bits, maxLen)
+	budget := opts.Budget
+	if budget == 0 {
+		budget = foot.Min()
+	}
+	inFlight := opts.Planner.InFlight
+	if inFlight <= 0 {
+		inFlight = plan.DefaultInFlight
+	}
+	runtime.GC() // what loading the profiles left
+	// Each division is rated by the plan of a typical request under it.
+	type candidate struct {
+		pl  plan.Planner
+		pre *plan.Preload
+	}
+	cands := map[quant.Fidelity]candidate{}
+	div, err := plan.Divide(budget, foot, inFlight, func(d plan.Division) float64 {
+		po := opts.Planner
+		po.InFlight = d.InFlight
+		pl, err := plan.New(opts.Profiles.UpTo(d.StreamBits), po)
+		if err != nil {
+			return math.Inf(1)
+		}
+		pre, err := pl.Preload(opts.Target, d.Preload)
+		if err != nil {
+			return math.Inf(1)
+		}
+		cands[d.StreamBits] = candidate{pl, pre}
+		// The searches of the candidates leave garbage that would
+		// otherwise pile up to the collector's goal and show in the
+		// process's peak resident set.
+		defer runtime.GC()
+		p, err := pl.Plan(plan.Request{Target: opts.Target, Budget: d.Preload, SeqLen: cmp.Or(opts.Planner.PreloadSeqLen, plan.DefaultPreloadSeqLen), Preload: pre})
+		if err != nil {
+			return math.Inf(1)
+		}
+		return p.PredictedLoss
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("elastic: %w", err)
+	}
+	c, ok := cands[div.StreamBits]
+	if !ok {
+		return nil, fmt.Errorf("elastic: planning for %v under %s: %w", opts.Target, div, plan.ErrDeadline)
 	}
 	// A target that not even the shortest requests can meet is refused
 	// here, with the minimum, rather than on every request.
 	// The most favourable request is the shortest with every word row
 	// cached: each request's own is checked as it comes.
-	if _, err := pl.Plan(plan.Request{Target: opts.Target, Budget: opts.Budget, SeqLen: shortestRequest, Preload: pre, CachedRows: shortestRequest}); err != nil {
+	if _, err := c.pl.Plan(plan.Request{Target: opts.Target, Budget: div.Preload, SeqLen: shortestRequest, Preload: c.pre, CachedRows: shortestRequest}); err != nil {
 		return nil, err
 	}
-	if err := ex.SetRows(ctx, pre.Rows); err != nil {
+	ex, err := pipeline.NewExecutor(ctx, store, be, pipeline.ExecOptions{
+		InFlight:     div.InFlight,
+		BlobBytes:    int(div.BlobBytes),
+		MaxSeqLen:    maxLen,
+		PreloadLimit: max(div.Preload, 1), // a zero budget preloads nothing
+	})
+	if err != nil {
 		return nil, err
 	}
-	if err := ex.SetPreload(ctx, pipeline.PreloadKeys(pre)); err != nil {
+	r := &Runner{exec: ex, planner: c.pl, preload: c.pre, target: opts.Target, budget: div.Preload, division: div, footprint: foot, maxLen: maxLen,
+		bestEffort: opts.BestEffort, slack: 1, device: make(chan struct{}, 1)}
+	fail := func(err error) (*Runner, error) {
+		ex.Close()
 		return nil, err
 	}
-	r.planner, r.preload = pl, pre
+	if err := ex.SetRows(ctx, c.pre.Rows); err != nil {
+		return fail(err)
+	}
+	if err := ex.SetPreload(ctx, pipeline.PreloadKeys(c.pre)); err != nil {
+		return fail(err)
+	}
 	if err := r.calibrate(ctx, opts.Calibration); err != nil {
-		return nil, err
+		return fail(err)
 	}
+	runtime.GC() // the calibration's garbage, before the first request
 	return r, nil
 }
+
+// Footprint is the memory a runner over store holds besides its preload
+// buffer when it accepts sequences of up to maxLen tokens and streams
+// versions at the given fidelities: the sizes of its resident blobs, of
+// one pass's activations, of its scratch, and of the largest blob at or
+// below each fidelity.
+func Footprint(store *shardstore.Store, bits []quant.Fidelity, maxLen int) plan.Footprint {
+	cfg := store.Config()
+	f := plan.Footprint{
+		Resident:    store.ResidentBytes(),
+		Activations: storage.AlignUp(4 * int64(bert.PassSize(cfg, maxLen))),
+		Scratch:     pipeline.ScratchBytes,
+		Bits:        slices.Clone(bits),
+	}
+	var largest int64
+	for _, b := range bits {
+		for l := range cfg.Layers {
+			for h := range cfg.Heads {
+				for _, part := range []plan.Part{plan.Attention, plan.FFN} {
+					largest = max(largest, int64(store.BufferSize(pipeline.Key(l, h, part, b))))
+				}
+			}
+		}
+		f.Blob = append(f.Blob, largest)
+	}
+	return f
+}
+
+// Division is how the runner spends its memory budget.
+func (r *Runner) Division() plan.Division { return r.division }
+
+// MemoryFootprint is what the runner's budget pays before the in-flight
+// and preload buffers.
+func (r *Runner) MemoryFootprint() plan.Footprint { return r.footprint }
 
 // calibrate runs n requests of random tokens at typical lengths, so that
 // the slack window holds measurements before the first real request.
@@ -184,9 +287,12 @@ func (r *Runner) calibrate(ctx context.Context, n int) error {
 	cfg := r.exec.Config()
 	lengths := []int{8, 16, 24, 32, 48}
 	for i := range max(n, 0) {
-		ids := make([]int, min(lengths[i%len(lengths)], cfg.MaxPosition))
+		ids := make([]int, min(lengths[i%len(lengths)], r.maxLen))
 		for j := range ids {
 			ids[j] = 1000 + (i*7919+j*104729)%(cfg.VocabSize-1000)
+		}
+		if i%4 == 3 {
+			runtime.GC() // keep the warm-up's garbage out of the peak resident set
 		}
 		if _, _, err := r.run(ctx, time.Time{}, r.target, ids, nil, true); err != nil {
 			return fmt.Errorf("elastic: calibration request %d: %w", i, err)
@@ -240,6 +346,9 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 		arrival = time.Now()
 	}
 	var info RunInfo
+	if len(ids) > r.maxLen {
+		return nil, info, fmt.Errorf("elastic: request of %d tokens is longer than the %d the runner's memory is sized for", len(ids), r.maxLen)
+	}
 	req := plan.Request{Budget: r.budget, SeqLen: len(ids), Preload: r.preload, CachedRows: r.exec.CachedRows(ids)}
 	if len(ids) == 0 {
 		return nil, info, fmt.Errorf("elastic: empty request: no tokens")

@@ -153,6 +153,8 @@ type UnitResult struct {
 	// are loaded and no weights are: the runtime floor the memory budget
 	// is counted above.
 	FloorRSS int64 `json:"floor_rss_bytes"`
+	// Division is how a WRX unit spent its budget.
+	Division *plan.Division `json:"division,omitempty"`
 	Isolated bool  `json:"isolated"`
 	// Direct says whether the store read with direct IO.
 	Direct        bool  `json:"direct_io"`
@@ -228,7 +230,7 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 			return nil, fmt.Errorf("%v: %w", u, err)
 		}
 		r, err = elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
-			Target: u.Target, Budget: u.Budget, Profiles: prof, Planner: plan.Options{Strategy: u.Planner}})
+			Target: u.Target, Budget: u.Budget, MaxSeqLen: set.maxLen(), Profiles: prof, Planner: plan.Options{Strategy: u.Planner}})
 		if errors.Is(err, plan.ErrDeadline) {
 			// No request can meet this target: every one is refused, a
 			// miss and a wrong answer, as the runner would refuse it.
@@ -247,6 +249,13 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	}
 	res.ResidentBytes = r.ResidentBytes()
 	res.PreloadBytes = r.PreloadBytes()
+	if w, ok := r.(*elastic.Runner); ok {
+		d := w.Division()
+		res.Division = &d
+	}
+	// As the wrx command does: the collector keeps the requests' garbage
+	// within a small headroom instead of letting the heap double.
+	rss.LimitHeap(rss.HeapHeadroom)
 	// The first request pays one-time costs (thread start-up, first
 	// allocations) that are not the mode's; it is served and dropped.
 	if _, _, err := r.Run(ctx, time.Time{}, encs[0].InputIDs, encs[0].TokenTypeIDs); err != nil && !errors.Is(err, plan.ErrDeadline) {

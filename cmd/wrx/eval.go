@@ -11,6 +11,7 @@ import (
 
 	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/glue"
 	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/internal/units"
@@ -36,6 +37,9 @@ type evalResult struct {
 	// ModelRSSBytes is the model's measured memory over the run
 	// (wrx.Classifier.ModelRSS); absent where it is not measured.
 	ModelRSSBytes int64 `json:"model_rss_bytes,omitempty"`
+	// Memory, with --target, is how the budget was spent
+	// (wrx.Classifier.Memory).
+	Memory *plan.Division `json:"memory,omitempty"`
 	// With --target: per-request latency and memory in the elastic pipeline.
 	Elastic *elasticSummary `json:"elastic,omitempty"`
 }
@@ -209,6 +213,9 @@ func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glu
 	secs := time.Since(start).Seconds()
 	res := &evalResult{Task: string(task), Problem: string(problem), N: len(examples), Seconds: secs, SentencesPerS: float64(len(examples)) / secs,
 		Elastic: summarize(c.Duration("target"), runs, refused), ModelRSSBytes: cl.ModelRSS()}
+	if d := cl.Memory(); d.Total > 0 {
+		res.Memory = &d
+	}
 	if !task.Regression() {
 		res.LabelsBy = by
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/wrxlabs/wrx"
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/internal/progress"
+	"github.com/wrxlabs/wrx/internal/rss"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
@@ -56,7 +57,7 @@ var (
 	budgetFlag = &cli.StringFlag{
 		Name:  "budget",
 		Value: "4MB",
-		Usage: "with --target: `BYTES` of shards kept resident between requests (the preload buffer)",
+		Usage: "with --target: the memory the model may take, in `BYTES`: resident parts, activations, in-flight blobs and the preload buffer (0: the least that runs)",
 	}
 	plannerFlag = &cli.StringFlag{
 		Name:  "planner",
@@ -142,5 +143,11 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 		return nil, err
 	}
 	warnIfSynthetic(c, uri, cl)
+	if c.Duration("target") > 0 {
+		// The model's memory is off the collected heap and fixed by
+		// --budget; this keeps the requests' garbage from growing the
+		// heap to twice its size, which would show as model memory.
+		rss.LimitHeap(rss.HeapHeadroom)
+	}
 	return cl, nil
 }

@@ -57,7 +57,20 @@ type ExecOptions struct {
 	// the run still has its own buffer and arrives in plan order, but only
 	// when the whole run has been read. 0 reads one blob per read.
 	MaxReadBytes int64
+	// BlobBytes, if positive, is the size of every in-flight buffer, mapped
+	// once and reused by every request; a plan that streams a larger blob
+	// is refused. Zero sizes them for each request's largest blob.
+	BlobBytes int
+	// MaxSeqLen, if positive, is the longest request accepted, in tokens;
+	// one activation buffer sized for it serves every request.
+	MaxSeqLen int
 }
+
+// ScratchBytes bounds the memory a request takes besides its activations
+// and blob buffers: the word-row reads (a row and a direct-IO bounce
+// buffer of a few sectors) and the decoding of streamed shards, which
+// views the blob buffers in place.
+const ScratchBytes = 64 << 10
 
 // RunStats describes one request.
 type RunStats struct {
@@ -294,9 +307,18 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	if err != nil {
 		return nil, RunStats{}, err
 	}
+	if m := e.opts.MaxSeqLen; m > 0 && len(ids) > m {
+		return nil, RunStats{}, fmt.Errorf("executor: request of %d tokens is longer than the %d its memory is sized for", len(ids), m)
+	}
 	var bufSize int
 	for _, k := range stream {
 		bufSize = max(bufSize, e.store.BufferSize(k))
+	}
+	if b := e.opts.BlobBytes; b > 0 {
+		if bufSize > b {
+			return nil, RunStats{}, fmt.Errorf("executor: plan streams a blob of %d bytes, over the %d-byte in-flight buffers", bufSize, b)
+		}
+		bufSize = b
 	}
 	slots := e.opts.InFlight
 	if e.opts.LoadAll {
@@ -308,7 +330,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	// The word rows are read before the shard stream starts: storage is one
 	// sequential device, as the planner models it, and no layer can start
 	// before its input exists anyway.
-	act, err := e.mem.floats(bert.PassSize(c, len(ids)))
+	act, err := e.mem.floats(bert.PassSize(c, max(len(ids), e.opts.MaxSeqLen)))
 	if err != nil {
 		return nil, RunStats{}, fmt.Errorf("executor: activations: %w", err)
 	}
@@ -334,16 +356,8 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 		defer wg.Done()
 		defer close(arrivals)
 		if e.opts.MaxReadBytes > 0 {
-			merged = e.streamMerged(ctx, stream, slots, free, arrivals, func(buf []byte) ([]byte, error) {
-				if buf != nil {
-					return buf, nil
-				}
-				buf, err := e.mem.blob(bufSize)
-				if err == nil {
-					taken = append(taken, buf)
-					allocated += int64(cap(buf))
-				}
-				return buf, err
+			merged = e.streamMerged(ctx, stream, slots, free, arrivals, func(sl *slot) error {
+				return e.fillSlot(sl, bufSize, &allocated)
 			})
 			return
 		}
@@ -354,15 +368,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 			case <-ctx.Done():
 				return
 			}
-			var err error
-			if cap(sl.buf) < bufSize {
-				// Only this goroutine writes slots' buffers and allocated
-				// before wg.Done.
-				e.mem.free(sl.buf)
-				if sl.buf, err = e.mem.blob(bufSize); err == nil {
-					allocated += int64(cap(sl.buf))
-				}
-			}
+			err := e.fillSlot(sl, bufSize, &allocated)
 			var sh shardstore.Shard
 			if err == nil {
 				sh, err = e.store.ReadShardIn(ctx, k, sl.buf, &sl.sp)
@@ -519,6 +525,23 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 		}
 	}
 	return pass.Logits(&e.skel.Head), nil
+}
+
+// fillSlot gives sl a buffer of at least n bytes, adding what it maps to
+// *allocated. Only the IO goroutine of a request calls it, for the slots
+// that request holds.
+func (e *Executor) fillSlot(sl *slot, n int, allocated *int64) error {
+	if cap(sl.buf) >= n {
+		sl.buf = sl.buf[:n]
+		return nil
+	}
+	e.mem.free(sl.buf)
+	var err error
+	if sl.buf, err = e.mem.blob(n); err != nil {
+		return fmt.Errorf("executor: blob buffer: %w", err)
+	}
+	*allocated += int64(cap(sl.buf))
+	return nil
 }
 
 // takeSlots returns n slots, kept ones first.

@@ -28,15 +28,16 @@ func (e *Executor) mergedRun(stream []shardstore.Key, i, slots int, limit int64)
 // streamMerged is the IO goroutine's loop when ExecOptions.MaxReadBytes is
 // set: it reads stream in runs of blobs that lie back to back in storage,
 // each run with one read (shardstore.Store.ReadShards) into as many slot
-// buffers, which it takes from free (fill gives a fresh slot its buffer),
+// buffers, which it takes from free (fill gives a slot a large enough buffer),
 // and sends every blob of the run to arrivals in stream order, as the
 // one-blob-per-read loop does. A run holds at most slots blobs, so the
 // buffers it waits for are released by compute folding in what was sent
 // before. It returns the number of reads. On an error it sends it, as
 // the arrival of the run's first blob, and stops.
-func (e *Executor) streamMerged(ctx context.Context, stream []shardstore.Key, slots int, free <-chan []byte, arrivals chan<- arrival, fill func([]byte) ([]byte, error)) int {
+func (e *Executor) streamMerged(ctx context.Context, stream []shardstore.Key, slots int, free <-chan *slot, arrivals chan<- arrival, fill func(*slot) error) int {
 	limit := e.opts.MaxReadBytes
 	bufs := make([][]byte, 0, slots)
+	taken := make([]*slot, 0, slots)
 	shards := make([]shardstore.Shard, slots)
 	reads := 0
 	fail := func(k shardstore.Key, err error) {
@@ -47,20 +48,19 @@ func (e *Executor) streamMerged(ctx context.Context, stream []shardstore.Key, sl
 	}
 	for i := 0; i < len(stream); {
 		j := e.mergedRun(stream, i, slots, limit)
-		bufs = bufs[:0]
+		bufs, taken = bufs[:0], taken[:0]
 		for range j - i {
-			var buf []byte
+			var sl *slot
 			select {
-			case buf = <-free:
+			case sl = <-free:
 			case <-ctx.Done():
 				return reads
 			}
-			buf, err := fill(buf)
-			if err != nil {
+			if err := fill(sl); err != nil {
 				fail(stream[i], err)
 				return reads
 			}
-			bufs = append(bufs, buf)
+			bufs, taken = append(bufs, sl.buf), append(taken, sl)
 		}
 		run := shards[:j-i]
 		if err := e.store.ReadShards(ctx, stream[i:j], bufs, run); err != nil {
@@ -70,7 +70,7 @@ func (e *Executor) streamMerged(ctx context.Context, stream []shardstore.Key, sl
 		reads++
 		for n, sh := range run {
 			select {
-			case arrivals <- arrival{key: stream[i+n], shard: sh, buf: bufs[n]}:
+			case arrivals <- arrival{key: stream[i+n], shard: sh, slot: taken[n]}:
 			case <-ctx.Done():
 				return reads
 			}

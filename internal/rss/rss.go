@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 )
@@ -50,4 +53,25 @@ func StatusField(status []byte, name string) (int64, error) {
 		return n * 1024, nil
 	}
 	return 0, errors.New("status field " + name + " not found")
+}
+
+// HeapHeadroom is the headroom programs give LimitHeap: room for the
+// garbage of a few requests.
+const HeapHeadroom = 1 << 20
+
+// LimitHeap collects garbage and sets the Go runtime's memory limit
+// (debug.SetMemoryLimit) to the memory it holds now plus headroom, and
+// returns that limit. A program calls it once its classifier is open: the
+// collector then keeps the garbage of requests within headroom, where by
+// default it lets the heap grow to twice what is live, so that the
+// process's resident set stays within the model's budget (the model's own
+// memory lives outside the collected heap). It sets process-wide state,
+// so only programs call it, never the library.
+func LimitHeap(headroom int64) int64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	limit := int64(s[0].Value.Uint64()-s[1].Value.Uint64()) + headroom
+	debug.SetMemoryLimit(limit)
+	return limit
 }
