@@ -103,6 +103,8 @@ type Verdict struct {
 // reference's accuracy, against the reference, hold-in-memory at its
 // highest fidelity.
 type Headline struct {
+	// Reference is hold-in-memory at its highest fidelity; its Meets and
+	// Fits are not set (no one target or budget applies).
 	Reference Contender `json:"reference"`
 	// WRX is the row; nil when no WRX row that meets its target is as
 	// accurate as the reference with a measured model RSS.
