@@ -347,6 +347,9 @@ func judgementMarkdown(w io.Writer, j *Judgement, synthetic bool) {
 			fmt.Fprintf(w, "no WRX row that meets its target, with a measured model RSS, reaches %s's accuracy %.4f (model RSS %s).\n", ref.Label, ref.Accuracy, refRSS)
 		default:
 			fmt.Fprintf(w, "WRX reaches %s's accuracy (%.4f) at %.4g ms with %.4f (%s) in %s of model RSS", ref.Label, ref.Accuracy, h.TargetMS, h.WRX.Accuracy, h.WRX.Label, units.FormatBytes(h.WRX.ModelRSSBytes))
+			if !h.WRX.Fits {
+				fmt.Fprint(w, " (over that budget's limit)")
+			}
 			if h.Ratio > 0 {
 				fmt.Fprintf(w, ", %.1f× below %s's %s", h.Ratio, ref.Label, refRSS)
 			} else {

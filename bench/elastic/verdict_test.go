@@ -244,7 +244,7 @@ func TestVerdictFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{
-		"**Headline**", "30.3× below hold-in-memory@32's 100.00MB",
+		"**Headline**", "in 3.30MB of model RSS (over that budget's limit), 30.3× below hold-in-memory@32's 100.00MB",
 		"| 10 | 4.00MB | 5.25MB | 0.9000 (wrx/optimal 4.00MB, p95 5.0, 4.20MB) | 0.7000 (quantized-hold@4, p95 6.0, 3.50MB) | +0.2000 [+0.0500, +0.4000] (n 20) | WRX more accurate |",
 		"| 40 | 2.00MB | 3.15MB | does not fit (model RSS 3.30MB) | 0.5000 (quantized-hold@2, p95 5.0, 3.15MB) |  | only baselines qualify |",
 		"does not fit, misses target", "| model RSS | |",
