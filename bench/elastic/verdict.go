@@ -80,7 +80,10 @@ type Verdict struct {
 	// units.BudgetAllowance of it.
 	LimitBytes int64 `json:"limit_bytes"`
 	// WRX is WRX's most accurate qualifying row (ties: the least model
-	// RSS), nil when none qualifies; WRXStatus says why not then.
+	// RSS); when none qualifies, its most accurate row that meets the
+	// target but does not fit the budget (WRX.Fits is false); nil when no
+	// WRX row meets the target. WRXStatus is the row's Status, or why no
+	// row meets the target.
 	WRX       *Contender `json:"wrx,omitempty"`
 	WRXStatus string     `json:"wrx_status"`
 	// Baseline is the most accurate qualifying baseline (ties: the least
@@ -90,7 +93,7 @@ type Verdict struct {
 	// answered (the paired requests; for a streaming baseline timed on a
 	// prefix, hold-in-memory's answers at its fidelity, which it was
 	// checked to compute), with a paired bootstrap interval. Nil unless
-	// both qualify and the requests are in the report.
+	// both are set and the requests are in the report.
 	Difference *stats.Interval `json:"difference,omitempty"`
 	// Baselines lists every baseline at this target and budget.
 	Baselines []Contender `json:"baselines"`
@@ -159,8 +162,9 @@ func better(c, best *Contender) bool {
 
 func (r *Report) verdictAt(t float64, b int64) Verdict {
 	v := Verdict{TargetMS: t, BudgetBytes: b, LimitBytes: b + units.BudgetAllowance(b), Baselines: []Contender{}}
-	var wrxRow, baseRow *Row
+	var wrxRow, baseRow, overRow *Row
 	var wrxAll []Contender
+	var over *Contender
 	for i := range r.Rows {
 		row := &r.Rows[i]
 		if row.TargetMS != t {
@@ -175,37 +179,33 @@ func (r *Report) verdictAt(t float64, b int64) Verdict {
 			}
 		case row.BudgetBytes == b:
 			wrxAll = append(wrxAll, c)
-			if c.Qualifies() && better(&c, v.WRX) {
+			switch {
+			case c.Qualifies() && better(&c, v.WRX):
 				v.WRX, wrxRow = &c, row
+			case c.Meets && !c.Fits && better(&c, over):
+				over, overRow = &c, row
 			}
 		}
 	}
+	if v.WRX == nil && over != nil {
+		v.WRX, wrxRow = over, overRow
+	}
 	switch {
 	case v.WRX != nil:
-		v.WRXStatus = "qualifies"
+		v.WRXStatus = v.WRX.Status()
 	case len(wrxAll) == 0:
 		v.WRXStatus = "not measured"
 	default:
-		// Why the row closest to qualifying does not: prefer one that
-		// meets the target.
-		best := wrxAll[0]
-		for _, c := range wrxAll[1:] {
-			if c.Meets && !best.Meets {
-				best = c
-			}
-		}
-		v.WRXStatus = best.Status()
-		if best.Meets && best.RSSMeasured {
-			v.WRXStatus += " (model RSS " + units.FormatBytes(best.ModelRSSBytes) + ")"
-		}
+		v.WRXStatus = "misses target"
 	}
 	if v.WRX != nil && v.Baseline != nil {
 		v.Difference = r.difference(wrxRow, baseRow)
 	}
+	wrxOK := v.WRX != nil && v.WRX.Qualifies()
 	switch {
-	case v.WRX == nil && v.Baseline == nil:
+	case !wrxOK && v.Baseline == nil:
 		v.Outcome = "nothing qualifies"
-	case v.WRX == nil:
+	case !wrxOK:
 		v.Outcome = "only baselines qualify"
 	case v.Baseline == nil:
 		v.Outcome = "only WRX qualifies"
@@ -213,6 +213,11 @@ func (r *Report) verdictAt(t float64, b int64) Verdict {
 		v.Outcome = "both qualify; no requests to compare"
 	default:
 		v.Outcome = describe(v.Difference, "WRX", "the baseline")
+	}
+	if v.WRX != nil && !wrxOK && v.Difference != nil {
+		// WRX meets the target but does not qualify: say how it
+		// compares all the same.
+		v.Outcome += " (WRX " + v.WRX.Status() + ": " + compare(v.Difference) + ")"
 	}
 	return v
 }
@@ -225,6 +230,18 @@ func describe(d *stats.Interval, a, b string) string {
 		return a + " more accurate"
 	case d.Hi < 0:
 		return b + " more accurate"
+	}
+	return "no significant difference"
+}
+
+// compare says whether the interval of a − b is above 0, below it, or
+// neither.
+func compare(d *stats.Interval) string {
+	switch {
+	case d.Lo > 0:
+		return "more accurate"
+	case d.Hi < 0:
+		return "less accurate"
 	}
 	return "no significant difference"
 }
@@ -375,6 +392,9 @@ func judgementMarkdown(w io.Writer, j *Judgement, synthetic bool) {
 		wrx, base, diff := v.WRXStatus, "none", ""
 		if c := v.WRX; c != nil {
 			wrx = fmt.Sprintf("%.4f (%s, p95 %.1f, %s)", c.Accuracy, c.Label, c.P95MS, units.FormatBytes(c.ModelRSSBytes))
+			if !c.Qualifies() {
+				wrx += ": " + c.Status()
+			}
 		}
 		if c := v.Baseline; c != nil {
 			base = fmt.Sprintf("%.4f (%s, p95 %.1f, %s)", c.Accuracy, c.Label, c.P95MS, units.FormatBytes(c.ModelRSSBytes))
