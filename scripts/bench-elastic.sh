@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the measurements of docs/results.md (issue 4): WRX's elastic
-# pipeline against hold-in-memory, load-then-exec and layerwise-pipeline on
+# pipeline against hold-in-memory, quantized-hold, load-then-exec and layerwise-pipeline on
 # SST-2 dev with wrx-sst2-small, unthrottled and under an emulated
 # 100MB/s + 0.5ms-per-read device, plus the importance check, the planner
 # comparison and the BERT-base-scale latency/memory run on random weights.
@@ -9,6 +9,7 @@
 #   scripts/bench-elastic.sh --quick      # a smoke run with small limits (minutes)
 #   scripts/bench-elastic.sh --reuse      # keep the stores and results there are, resume interrupted benches
 #   scripts/bench-elastic.sh --docs       # also copy the plots into docs/results/
+#   scripts/bench-elastic.sh --budgets 2MB,4MB --base-budgets 16MB,64MB --quantized-fidelity 2,4
 #
 # Steps, all under --out (default out/bench, ignored by git):
 #   1. build wrx;
@@ -21,11 +22,19 @@
 #      (wrx profile words: which word rows to preload);
 #   3. importance/: dropping the k least important shards vs k random ones;
 #   4. unthrottled/: wrx-bench over all of SST-2 dev, automatic targets,
-#      budgets 1MB,4MB,16MB, both planners, baselines at 32 and 8 bits;
+#      budgets BUDGETS (2MB,4MB,8MB,16MB: total, held against each run's
+#      measured model RSS), both planners, baselines at FIDELITY (32 and 8
+#      bits), quantized-hold at QUANTIZED_FIDELITY (2, 3, 4 and 8 bits);
 #   5. throttled/: the same under --throttle THROTTLE on the first
 #      THROTTLED_LIMIT sentences (a request there can take half a second);
 #   6. bertbase/ and bertbase-throttled/: wrx synth --like bert-base (random
-#      weights: latency and memory only), profiled, benched on a few sentences.
+#      weights: latency and memory only), profiled, benched on a few sentences
+#      with budgets BASE_BUDGETS (8MB to 128MB: its resident parts alone are
+#      4.2MB).
+# Each results.md has the verdict at every (target, budget): WRX's most
+# accurate row that meets the target and fits the budget (measured model RSS
+# ≤ budget + 1 MiB + 5%) against the most accurate baseline that does, with a
+# paired bootstrap 95% interval of the accuracy difference (verdicts.json).
 # The streaming baselines (load-then-exec, layerwise-pipeline) are timed on
 # the first BASELINE_LIMIT sentences; their accuracy is hold-in-memory's at the
 # same fidelity, which the bench verifies label by label on those sentences.
@@ -48,6 +57,11 @@ BASELINE_LIMIT=50
 BASE_LIMIT=20
 BASE_BASELINE_LIMIT=5
 FIDELITY=32,8
+QUANTIZED_FIDELITY=2,3,4,8
+BUDGETS=2MB,4MB,8MB,16MB
+BASE_BUDGETS=8MB,16MB,32MB,64MB,128MB
+# The bert-base store needs every fidelity a baseline runs at.
+BASE_FIDELITIES=2,3,4,8,16,32
 REUSE=0
 DOCS=0
 SYNTH=1
@@ -65,6 +79,9 @@ while [ $# -gt 0 ]; do
 	--importance-limit) IMPORTANCE_LIMIT=$2; shift 2 ;;
 	--throttled-limit) THROTTLED_LIMIT=$2; shift 2 ;;
 	--baseline-limit) BASELINE_LIMIT=$2; shift 2 ;;
+	--budgets) BUDGETS=$2; shift 2 ;;
+	--base-budgets) BASE_BUDGETS=$2; shift 2 ;;
+	--quantized-fidelity) QUANTIZED_FIDELITY=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "unknown option $1 (see --help)" >&2; exit 1 ;;
 	esac
@@ -116,8 +133,8 @@ else
 fi
 cat "$OUT/importance/importance.md"
 
-common=(--store "$STORE" --task sst2 --data "$DEV" --targets auto --budgets 1MB,4MB,16MB
-	--planner both --fidelity "$FIDELITY" --baseline-limit "$BASELINE_LIMIT")
+common=(--store "$STORE" --task sst2 --data "$DEV" --targets auto --budgets "$BUDGETS"
+	--planner both --fidelity "$FIDELITY" --quantized-fidelity "$QUANTIZED_FIDELITY" --baseline-limit "$BASELINE_LIMIT")
 log "bench, unthrottled"
 timed "$WRXBENCH" "${common[@]}" "${resume[@]}" --limit "$DEV_LIMIT" --out "$OUT/unthrottled" >/dev/null
 log "bench, throttled to $THROTTLE"
@@ -125,16 +142,20 @@ timed "$WRXBENCH" "${common[@]}" "${resume[@]}" --limit "$THROTTLED_LIMIT" --thr
 
 if [ "$SYNTH" = 1 ]; then
 	BASE=file:$OUT/bertbase-store
-	if [ "$REUSE" = 1 ] && [ -e "$OUT/bertbase-store/index" ]; then
+	# A store kept by --reuse is used only if it was made with the
+	# fidelities this run needs (older runs made 4,8,16,32).
+	if [ "$REUSE" = 1 ] && [ -e "$OUT/bertbase-store/index" ] &&
+		[ "$(cat "$OUT/bertbase-fidelities.txt" 2>/dev/null)" = "$BASE_FIDELITIES" ]; then
 		log "reusing $BASE"
 	else
-		rm -rf "$OUT/bertbase-store"
+		rm -rf "$OUT/bertbase-store" "$OUT/bertbase-fidelities.txt"
 		log "synth bert-base (random weights)"
-		timed "$WRX" synth --like bert-base --vocab "$SHARED/fixtures/tokenizer/vocab.txt" --out "$BASE" --fidelities 4,8,16,32 --quiet
+		timed "$WRX" synth --like bert-base --vocab "$SHARED/fixtures/tokenizer/vocab.txt" --out "$BASE" --fidelities "$BASE_FIDELITIES" --quiet
+		echo "$BASE_FIDELITIES" >"$OUT/bertbase-fidelities.txt"
 	fi
 	timed "$WRX" profile device --store "$BASE" --quiet | tee "$OUT/bertbase-device.txt"
-	base=(--store "$BASE" --task sst2 --data "$DEV" --targets auto --budgets 4MB,16MB,64MB
-		--fidelity 32,8 --limit "$BASE_LIMIT" --baseline-limit "$BASE_BASELINE_LIMIT")
+	base=(--store "$BASE" --task sst2 --data "$DEV" --targets auto --budgets "$BASE_BUDGETS"
+		--fidelity "$FIDELITY" --quantized-fidelity "$QUANTIZED_FIDELITY" --limit "$BASE_LIMIT" --baseline-limit "$BASE_BASELINE_LIMIT")
 	log "bench bert-base, unthrottled"
 	timed "$WRXBENCH" "${base[@]}" "${resume[@]}" --out "$OUT/bertbase" >/dev/null
 	log "bench bert-base, throttled to $THROTTLE"
@@ -146,7 +167,7 @@ if [ "$DOCS" = 1 ]; then
 	for d in unthrottled throttled bertbase bertbase-throttled; do
 		[ -d "$OUT/$d" ] || continue
 		mkdir -p "$ROOT/docs/results/$d"
-		cp "$OUT/$d"/results.md "$OUT/$d"/results.json "$OUT/$d"/{latency_vs_target,memory}.png "$ROOT/docs/results/$d/"
+		cp "$OUT/$d"/results.md "$OUT/$d"/results.json "$OUT/$d"/verdicts.json "$OUT/$d"/{latency_vs_target,memory}.png "$ROOT/docs/results/$d/"
 		# Random weights: the bert-base accuracy plot means nothing.
 		case $d in bertbase*) ;; *) cp "$OUT/$d/accuracy_vs_target.png" "$ROOT/docs/results/$d/" ;; esac
 	done

@@ -62,6 +62,10 @@ type Options struct {
 	// Hold-in-memory at several fidelities is the paper's "fp32, and at X
 	// bits".
 	Fidelities []quant.Fidelity
+	// ModeFidelities, for the baseline modes it names, replaces Fidelities:
+	// e.g. quantized-hold at 2, 3, 4 and 8 bits while the other baselines
+	// run at 32 and 8 only.
+	ModeFidelities map[Mode][]quant.Fidelity
 	// Targets for WRX, and to score the baselines against; nil means
 	// automatic: AutoTargets targets from the smallest the planner accepts
 	// for every request at every budget, times AutoTargetHeadroom, to the
@@ -130,7 +134,10 @@ type Row struct {
 	// same process before any weight was loaded (UnitResult.FloorRSS): the
 	// memory the model took, measured, to hold against the budget. Zero
 	// when the unit did not run in a process of its own.
-	ModelRSSBytes int64   `json:"model_rss_bytes"`
+	ModelRSSBytes int64 `json:"model_rss_bytes"`
+	// FloorRSSBytes is that floor (UnitResult.FloorRSS); 0 in reports from
+	// before it was measured.
+	FloorRSSBytes int64   `json:"floor_rss_bytes,omitempty"`
 	RSSIsolated   bool    `json:"rss_isolated"`
 	MeanIOBytes   float64 `json:"mean_io_bytes"`
 	// MeanStorageReads is the mean number of storage reads per request
@@ -419,7 +426,15 @@ func (b *bench) prepare(ctx context.Context, modes []Mode) error {
 	if len(b.fids) == 0 {
 		b.fids = []quant.Fidelity{slices.Max(man.Fidelities)}
 	}
-	for _, f := range b.fids {
+	for m, fids := range b.opts.ModeFidelities {
+		if m == ModeWRX {
+			return errors.New("bench: WRX has no fidelity of its own to set (its planner chooses one per shard)")
+		}
+		if len(fids) == 0 {
+			return fmt.Errorf("bench: no fidelities given for %s", m)
+		}
+	}
+	for _, f := range b.allFidelities() {
 		if !man.HasFidelity(f) {
 			return fmt.Errorf("bench: the store has no %d-bit shards (it has %v)", f, man.Fidelities)
 		}
@@ -565,8 +580,11 @@ func (b *bench) baselines(ctx context.Context, modes []Mode) error {
 		base = append([]Mode{ModeHoldInMemory}, base...)
 		b.rep.Meta.Notes = append(b.rep.Meta.Notes, "hold-in-memory was added as the accuracy reference of the baselines timed on the first examples only")
 	}
-	for _, f := range b.fids {
+	for _, f := range b.allFidelities() {
 		for _, m := range base {
+			if !slices.Contains(b.fidelities(m), f) {
+				continue
+			}
 			u := Unit{Mode: m, Fidelity: f}
 			if streams(m) {
 				u.Limit = b.opts.BaselineLimit
@@ -577,6 +595,29 @@ func (b *bench) baselines(ctx context.Context, modes []Mode) error {
 		}
 	}
 	return nil
+}
+
+// fidelities returns the fidelities baseline mode m runs at:
+// opts.ModeFidelities[m], else those of every baseline.
+func (b *bench) fidelities(m Mode) []quant.Fidelity {
+	if f, ok := b.opts.ModeFidelities[m]; ok {
+		return f
+	}
+	return b.fids
+}
+
+// allFidelities lists every fidelity some baseline runs at, those of every
+// baseline first, then the others in the order of Modes().
+func (b *bench) allFidelities() []quant.Fidelity {
+	out := slices.Clone(b.fids)
+	for _, m := range Modes() {
+		for _, f := range b.opts.ModeFidelities[m] {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 // targets returns opts.Targets, or the automatic sweep.
@@ -694,7 +735,7 @@ func (b *bench) score(targets []time.Duration) {
 				N: n, NTimed: len(u.Samples), Accuracy: acc, AccuracySource: src,
 				P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(st.Max), MeanMS: ms(st.Mean),
 				Misses: misses, MissRate: rate, MeetsTarget: Meets(st.P95, rate, t),
-				PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, ModelRSSBytes: modelRSS(u), RSSIsolated: u.Isolated,
+				PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, ModelRSSBytes: modelRSS(u), FloorRSSBytes: u.FloorRSS, RSSIsolated: u.Isolated,
 				MeanIOBytes: meanIO(u.Samples), ResidentBytes: u.ResidentBytes, PreloadBytes: u.PreloadBytes,
 				MeanStorageReads: meanReads(u.Samples),
 			})
@@ -743,7 +784,7 @@ func wrxRow(u *UnitResult, thr string) Row {
 		N: len(u.Samples), NTimed: len(u.Samples), Accuracy: accuracy(u.Samples), AccuracySource: "measured",
 		P50MS: ms(st.P50), P95MS: ms(st.P95), MaxMS: ms(ans.Max), MeanMS: ms(ans.Mean), Refused: refused(u.Samples),
 		Misses: misses, MissRate: rate, MeetsTarget: Meets(st.P95, rate, u.Unit.Target),
-		PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, ModelRSSBytes: modelRSS(u), RSSIsolated: u.Isolated,
+		PeakWeightBytes: maxPeak(u.Samples), PeakRSSBytes: u.PeakRSS, ModelRSSBytes: modelRSS(u), FloorRSSBytes: u.FloorRSS, RSSIsolated: u.Isolated,
 		MeanIOBytes: meanIO(u.Samples), Fallbacks: fallbacks(u.Samples), MeanStorageReads: meanReads(u.Samples),
 		ResidentBytes: u.ResidentBytes, PreloadBytes: u.PreloadBytes,
 	}

@@ -286,6 +286,28 @@ func TestRunAutoTargets(t *testing.T) {
 	}
 }
 
+// Quantized-hold runs at its own fidelities; the other baselines at
+// Fidelities.
+func TestRunModeFidelities(t *testing.T) {
+	uri := tinyStore(t)
+	rep, err := Run(context.Background(), Options{
+		Setup: Setup{Store: uri}, Examples: tinyExamples[:2], Modes: []Mode{ModeHoldInMemory, ModeQuantizedHold},
+		Fidelities: []quant.Fidelity{32}, ModeFidelities: map[Mode][]quant.Fidelity{ModeQuantizedHold: {4, 32}},
+		Targets: []time.Duration{time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range rep.Units {
+		got = append(got, u.Unit.String())
+	}
+	want := []string{"hold-in-memory@32", "quantized-hold@32", "quantized-hold@4"}
+	if !slices.Equal(got, want) {
+		t.Errorf("units %v, want %v", got, want)
+	}
+}
+
 func TestRunErrors(t *testing.T) {
 	uri := tinyStore(t)
 	cases := []struct {
@@ -300,6 +322,10 @@ func TestRunErrors(t *testing.T) {
 		{"bad planner", Options{Setup: Setup{Store: uri}, Examples: tinyExamples, Planners: []plan.Strategy{"magic"}}, "magic"},
 		{"missing fidelity", Options{Setup: Setup{Store: uri}, Examples: tinyExamples, Modes: []Mode{ModeHoldInMemory},
 			Fidelities: []quant.Fidelity{8}, Targets: []time.Duration{time.Second}}, "no 8-bit"},
+		{"missing mode fidelity", Options{Setup: Setup{Store: uri}, Examples: tinyExamples, Modes: []Mode{ModeQuantizedHold},
+			ModeFidelities: map[Mode][]quant.Fidelity{ModeQuantizedHold: {2}}, Targets: []time.Duration{time.Second}}, "no 2-bit"},
+		{"WRX fidelity", Options{Setup: Setup{Store: uri}, Examples: tinyExamples,
+			ModeFidelities: map[Mode][]quant.Fidelity{ModeWRX: {4}}, Targets: []time.Duration{time.Second}}, "WRX"},
 		{"missing store", Options{Setup: Setup{Store: "file:" + filepath.Join(t.TempDir(), "none")}, Examples: tinyExamples}, "none"},
 	}
 	for _, c := range cases {

@@ -30,15 +30,17 @@ const (
 
 // WriteFiles writes the report into dir (created if needed): the rows as
 // results.json, meta.json, planners.json when planners were compared,
-// every request in units.json, the tables as results.md, and the plots.
+// every request in units.json, the headline and the verdicts (Judge) in
+// verdicts.json, the tables as results.md, and the plots.
 func (r *Report) WriteFiles(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
+	j := r.Judge()
 	files := []struct {
 		name string
 		v    any
-	}{{ResultsFile, r.Rows}, {MetaFile, r.Meta}, {UnitsFile, r.Units}}
+	}{{ResultsFile, r.Rows}, {MetaFile, r.Meta}, {UnitsFile, r.Units}, {VerdictsFile, j}}
 	if len(r.Planners) > 0 {
 		files = append(files, struct {
 			name string
@@ -54,7 +56,7 @@ func (r *Report) WriteFiles(dir string) error {
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	r.Markdown(md)
+	r.markdown(md, j)
 	if err := md.Close(); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -74,8 +76,13 @@ func writeJSON(path string, v any) error {
 
 // Markdown writes the report's tables: the setup, the baselines, WRX at
 // every target and budget, a per-target verdict, the streaming baselines'
-// accuracy checks and, with several planners, their comparison.
+// accuracy checks, the memory headline and the verdict at every (target,
+// budget) (Judge) and, with several planners, their comparison.
 func (r *Report) Markdown(w io.Writer) {
+	r.markdown(w, r.Judge())
+}
+
+func (r *Report) markdown(w io.Writer, j *Judgement) {
 	m := &r.Meta
 	fmt.Fprintf(w, "Store `%s` (model %s), %s on %d examples of `%s`; backend %s, GOMAXPROCS %d; throttle %s; direct IO %v.\n",
 		m.Store, m.Model, m.Task, m.N, m.Data, m.Backend, m.GOMAXPROCS, m.Throttle, m.DirectIO)
@@ -141,7 +148,7 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 
 	r.verdict(w)
-	r.budgetVerdict(w)
+	judgementMarkdown(w, j, m.Synthetic)
 	if len(r.Planners) > 0 {
 		r.plannerTable(w)
 	}
@@ -190,7 +197,7 @@ func (r *Report) verdict(w io.Writer) {
 		}
 		wrx := "none meets it"
 		if best != nil {
-			wrx = fmt.Sprintf("%.4f (%s, p95 %.1f, peak %s)", best.Accuracy, best.Label(), best.P95MS, units.FormatBytes(best.PeakWeightBytes))
+			wrx = fmt.Sprintf("%.4f (%s, p95 %.1f, model RSS %s)", best.Accuracy, best.Label(), best.P95MS, units.FormatBytes(best.ModelRSSBytes))
 		}
 		fmt.Fprintf(w, "| %.4g | %s |", t, wrx)
 		for _, b := range base {
@@ -198,83 +205,6 @@ func (r *Report) verdict(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
-}
-
-// budgetVerdict writes, per (target, budget), WRX's most accurate row that
-// meets the target against the baselines that meet both constraints: the
-// target, and WRX's weight-memory bound at that budget.
-func (r *Report) budgetVerdict(w io.Writer) {
-	type key struct {
-		t float64
-		b int64
-	}
-	var keys []key
-	best := map[key]*Row{}
-	bound := map[key]int64{}
-	for i := range r.Rows {
-		row := &r.Rows[i]
-		if row.Mode != ModeWRX {
-			continue
-		}
-		k := key{row.TargetMS, row.BudgetBytes}
-		if _, ok := bound[k]; !ok {
-			keys = append(keys, k)
-		}
-		bound[k] = max(bound[k], row.WeightBoundBytes)
-		if row.MeetsTarget && (best[k] == nil || row.Accuracy > best[k].Accuracy) {
-			best[k] = row
-		}
-	}
-	if len(keys) == 0 {
-		return
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if a.t != b.t {
-			return cmpFloat(a.t, b.t)
-		}
-		return int(a.b - b.b)
-	})
-	fmt.Fprintf(w, "\n**Per target and budget**: a baseline counts when it meets the target and its peak weight bytes are within WRX's bound at that budget (resident parts + budget + in-flight blobs).\n\n")
-	fmt.Fprintln(w, "| target ms | budget | WRX bound | WRX | best baseline within both | WRX ≥ it |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | --- | --- | --- |")
-	for _, k := range keys {
-		var base *Row
-		for i := range r.Rows {
-			row := &r.Rows[i]
-			if row.Mode == ModeWRX || row.TargetMS != k.t || !row.MeetsTarget || row.PeakWeightBytes > bound[k] {
-				continue
-			}
-			if base == nil || row.Accuracy > base.Accuracy {
-				base = row
-			}
-		}
-		wrx, baseCell, ok := "misses", "none", "yes"
-		if b := best[k]; b != nil {
-			wrx = fmt.Sprintf("%.4f (%s)", b.Accuracy, b.Planner)
-		}
-		if base != nil {
-			baseCell = fmt.Sprintf("%.4f (%s, %s)", base.Accuracy, base.Label(), units.FormatBytes(base.PeakWeightBytes))
-		}
-		switch {
-		case best[k] == nil && base == nil:
-			ok = "neither meets it"
-		case best[k] == nil:
-			ok = "no"
-		case base != nil && base.Accuracy > best[k].Accuracy:
-			ok = "no"
-		}
-		fmt.Fprintf(w, "| %.4g | %s | %s | %s | %s | %s |\n", k.t, units.FormatBytes(k.b), units.FormatBytes(bound[k]), wrx, baseCell, ok)
-	}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (r *Report) plannerTable(w io.Writer) {

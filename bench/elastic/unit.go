@@ -155,7 +155,7 @@ type UnitResult struct {
 	FloorRSS int64 `json:"floor_rss_bytes"`
 	// Division is how a WRX unit spent its budget.
 	Division *plan.Division `json:"division,omitempty"`
-	Isolated bool  `json:"isolated"`
+	Isolated bool           `json:"isolated"`
 	// Direct says whether the store read with direct IO.
 	Direct        bool  `json:"direct_io"`
 	ResidentBytes int64 `json:"resident_bytes"`

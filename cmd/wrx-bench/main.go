@@ -66,7 +66,7 @@ latency_vs_target.png and memory.png.
 Every request starts cold: the store is read with direct IO and only the
 resident parts and the preload buffer stay in memory between requests. The
 baselines (hold-in-memory, quantized-hold, load-then-exec, layerwise-pipeline, each at every
---fidelity) do not depend on target or budget: each runs once and is scored
+--fidelity; quantized-hold at --quantized-fidelity's when given) do not depend on target or budget: each runs once and is scored
 against every target; one that misses a target (p95 over it, or more than 5%
 of requests over it) fails there. WRX runs once per planner, target and budget.
 Each run happens in a child process of this program, so that its peak RSS is
@@ -93,6 +93,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 			&cli.StringFlag{Name: "budgets", Value: "1MB,4MB,16MB", Usage: "comma-separated preload `BUDGETS` for WRX"},
 			&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms"},
 			&cli.StringFlag{Name: "fidelity", Usage: "comma-separated `BITS` the baselines run at (the paper's X), e.g. 32,8; default: the highest stored"},
+			&cli.StringFlag{Name: "quantized-fidelity", Usage: "comma-separated `BITS` quantized-hold runs at instead of --fidelity's, e.g. 2,3,4,8"},
 			&cli.StringFlag{Name: "planner", Value: "optimal", Usage: "WRX's planner: optimal, greedy or both (compared in planners.json)"},
 			&cli.IntFlag{Name: "baseline-limit", Usage: "time load-then-exec and layerwise-pipeline on the first `N` examples only; their accuracy is then hold-in-memory's (verified on those N)"},
 			&cli.StringFlag{Name: "out", Usage: "output `DIR` (required)"},
@@ -188,6 +189,13 @@ func benchMain(c *cli.Context) error {
 		if opts.Fidelities, err = quant.ParseFidelities(f); err != nil {
 			return fmt.Errorf("--fidelity: %w", err)
 		}
+	}
+	if f := c.String("quantized-fidelity"); f != "" {
+		fids, err := quant.ParseFidelities(f)
+		if err != nil {
+			return fmt.Errorf("--quantized-fidelity: %w", err)
+		}
+		opts.ModeFidelities = map[elasticbench.Mode][]quant.Fidelity{elasticbench.ModeQuantizedHold: fids}
 	}
 	switch p := c.String("planner"); p {
 	case "both":

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,6 +64,31 @@ func TestBenchCommand(t *testing.T) {
 	}
 }
 
+func TestBenchQuantizedFidelity(t *testing.T) {
+	uri := profiledTinyStore(t)
+	data := profiletest.SST2(t)
+	out := filepath.Join(t.TempDir(), "bench")
+	_, _, err := run(t, "", "--store", uri, "--data", data, "--limit", "2", "--targets", "1s", "--modes", "hold-in-memory,quantized-hold",
+		"--fidelity", "32", "--quantized-fidelity", "4", "--in-process", "--quiet", "--out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := elasticbench.ReadReport(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range rep.Units {
+		got = append(got, u.Unit.String())
+	}
+	if want := []string{"hold-in-memory@32", "quantized-hold@4"}; !slices.Equal(got, want) {
+		t.Errorf("units %v, want %v", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(out, elasticbench.VerdictsFile)); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestBenchErrors(t *testing.T) {
 	data := profiletest.SST2(t)
 	out := t.TempDir()
@@ -79,6 +105,7 @@ func TestBenchErrors(t *testing.T) {
 		{[]string{"--store", "mem:x", "--data", data, "--out", out, "--budgets", "lots"}, "--budgets"},
 		{[]string{"--store", "mem:x", "--data", data, "--out", out, "--throttle", "fast"}, "--throttle"},
 		{[]string{"--store", "mem:x", "--data", data, "--out", out, "--fidelity", "7"}, "--fidelity"},
+		{[]string{"--store", "mem:x", "--data", data, "--out", out, "--quantized-fidelity", "7"}, "--quantized-fidelity"},
 		{[]string{"--store", "mem:x", "--data", data, "--out", out, "--task", "stsb"}, "regression"},
 		{[]string{"stray"}, "unexpected argument"},
 		{[]string{"report"}, "output directory"},

@@ -1,5 +1,7 @@
 // Package stats holds the one quantile and the one median of the module, for
-// latencies, timings and ratios alike.
+// latencies, timings and ratios alike, and the paired bootstrap
+// ([PairedBootstrap]) the benchmark's accuracy differences are reported
+// with.
 //
 // Two definitions are used on purpose, each under its own name:
 //

@@ -232,3 +232,23 @@ func human(v float64, suffix string) string {
 	}
 	return s + decimal[i].suffix + suffix
 }
+
+// BudgetAllowanceFixed is the fixed part of [BudgetAllowance]: 1 MiB.
+const BudgetAllowanceFixed int64 = 1 << 20
+
+// BudgetAllowance is how far a measured model memory may exceed a memory
+// budget of b bytes and still fit it: 1 MiB ([BudgetAllowanceFixed]) plus
+// 5% of b (b/20, rounded down to a byte), for what a resident-set
+// measurement cannot attribute exactly (page granularity, allocator and
+// runtime growth). A mode fits a budget b when its measured model bytes
+// (peak resident set minus the runtime floor) are at most b +
+// BudgetAllowance(b); see [FitsBudget]. A negative b is taken as 0.
+func BudgetAllowance(b int64) int64 {
+	return BudgetAllowanceFixed + max(b, 0)/20
+}
+
+// FitsBudget reports whether measured model bytes fit a budget of b
+// bytes: measured ≤ b + [BudgetAllowance](b).
+func FitsBudget(measured, b int64) bool {
+	return measured <= max(b, 0)+BudgetAllowance(b)
+}

@@ -254,3 +254,27 @@ func TestErrorsNameInput(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+func TestBudgetAllowance(t *testing.T) {
+	for _, c := range []struct{ b, want int64 }{
+		{0, 1048576},
+		{-5, 1048576},
+		{2_000_000, 1048576 + 100_000},
+		{16_000_000, 1048576 + 800_000},
+		{128_000_000, 1048576 + 6_400_000},
+		{19, 1048576}, // 5% of 19 bytes rounds down to 0
+	} {
+		if got := BudgetAllowance(c.b); got != c.want {
+			t.Errorf("BudgetAllowance(%d) = %d, want %d", c.b, got, c.want)
+		}
+	}
+	// 4MB: the limit is 4,000,000 + 1,048,576 + 200,000 = 5,248,576 bytes.
+	for _, c := range []struct {
+		measured int64
+		want     bool
+	}{{0, true}, {5_248_576, true}, {5_248_577, false}} {
+		if got := FitsBudget(c.measured, 4_000_000); got != c.want {
+			t.Errorf("FitsBudget(%d, 4MB) = %v, want %v", c.measured, got, c.want)
+		}
+	}
+}
