@@ -17,25 +17,30 @@ import (
 )
 
 // Drift test parameters. The emulated device reads 1 MB/s with 200 µs a
-// read, and the request's 12 word rows and few kilobytes of shards take
+// read, and the request's 6 word rows and tens of kilobytes of shards take
 // tens of milliseconds, while the synthetic model computes in a fraction
-// of a millisecond (its profile says a few: compute has headroom), so the
-// latency is the device's and CPU noise hardly matters.
+// of a millisecond (its profile, tripled, says about ten: compute has
+// headroom even under the race detector), so the latency is the device's
+// and CPU noise hardly matters.
 const (
 	driftBandwidth = 1e6
 	driftLatency   = 200 * time.Microsecond
 	driftTarget    = 100 * time.Millisecond
-	// driftBefore requests run on the profiled device, then its bandwidth
-	// halves (another reader takes half of it) for driftAfter requests.
-	driftBefore, driftAfter = 30, 50
+	// After driftWarmup requests, which fill the slack windows (they are
+	// the calibration, with the test's own request), driftBefore requests
+	// run on the profiled device, then its bandwidth halves (another
+	// reader takes half of it) for driftAfter requests.
+	driftWarmup, driftBefore, driftAfter = 10, 30, 50
 	// driftRecovery is the number of requests after the change allowed to
 	// be late: the slack covers a slowdown by the second slow request
 	// (slackRecovery), and the rest is margin.
 	driftRecovery = 10
 	// driftMaxLate is how many of the requests after the recovery window
-	// may still be late: the IO slack is a 99th percentile, and on a
-	// loaded shared machine the emulated device itself has hiccups.
-	driftMaxLate = 4
+	// may still be late, beyond as many as were late before the change:
+	// the IO slack is a 99th percentile, and on a loaded shared machine
+	// the emulated device itself has hiccups (its reads are timers and
+	// spinning), as the requests before the change show.
+	driftMaxLate = 3
 	// driftMinIOSlack is the least IO slack expected at half bandwidth:
 	// a word row read takes 1.57 times as long, a shard blob of a few
 	// kilobytes about 1.9 times.
@@ -91,23 +96,36 @@ func TestRunnerFollowsDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	prof.Device.ReadBandwidth, prof.Device.ReadLatency = driftBandwidth, driftLatency
+	c := &prof.Device.Compute
+	for _, ts := range append(c.Layer, c.Embed, c.Head) {
+		for i := range ts {
+			ts[i] *= 3
+		}
+	}
 	be, err := pipeline.OpenBackend("native", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// BestEffort: a request no plan can answer in time still runs, so
-	// that lateness is measured, not refused.
-	r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: driftTarget, Profiles: prof, BestEffort: true})
+	// that lateness is measured, not refused. No calibration: its requests
+	// of up to 48 tokens read many small rows, whose timing on a loaded
+	// machine is noisier than the test's; the warm-up requests stand in.
+	r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: driftTarget, Profiles: prof, BestEffort: true, Calibration: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	ids := []int{101, 2009, 1005, 1055, 1037, 11951, 1998, 2411, 12473, 4990, 1012, 102}
+	ids := []int{101, 2009, 1005, 1055, 1037, 102}
 	var before plan.Scale
 	var bytesBefore, bytesAfter int64
 	lateBefore, lateAfter := 0, 0
 	var lateSince []int // late requests after the change, counted from it
 	firstOnTime := -1   // the first request after the change on time
+	for range driftWarmup {
+		if _, _, err := r.Run(ctx, time.Time{}, ids, nil); err != nil {
+			t.Fatalf("warm-up: %v", err)
+		}
+	}
 	for i := range driftBefore + driftAfter {
 		if i == driftBefore {
 			before = r.Slacks()
@@ -150,14 +168,17 @@ func TestRunnerFollowsDrift(t *testing.T) {
 	if firstOnTime < 0 || firstOnTime >= driftRecovery {
 		t.Errorf("no request in the first %d after the bandwidth halved was on time (first: %d)", driftRecovery, firstOnTime)
 	}
-	if lateAfter > driftMaxLate {
-		t.Errorf("%d of the %d requests after the first %d at half bandwidth were late, want at most %d", lateAfter, driftAfter-driftRecovery, driftRecovery, driftMaxLate)
+	if lateAfter > driftMaxLate+lateBefore {
+		t.Errorf("%d of the %d requests after the first %d at half bandwidth were late, want at most %d (%d were late before the change)",
+			lateAfter, driftAfter-driftRecovery, driftRecovery, driftMaxLate+lateBefore, lateBefore)
 	}
 	if after.IO < driftMinIOSlack || after.IO < before.IO {
 		t.Errorf("IO slack %.2f before the bandwidth halved, %.2f after: want it to rise to at least %.2f", before.IO, after.IO, driftMinIOSlack)
 	}
-	if after.Compute > 1.25*before.Compute {
-		t.Errorf("compute slack %.2f before the bandwidth halved, %.2f after: the cores did not change", before.Compute, after.Compute)
+	// The cores did not change: the compute slack may move with the
+	// machine's load, but not follow the IO slack.
+	if after.Compute > max(1.25*before.Compute, 1.1) || after.Compute >= after.IO {
+		t.Errorf("compute slack %.2f before the bandwidth halved, %.2f after (IO slack %.2f): it followed the disk", before.Compute, after.Compute, after.IO)
 	}
 	if bytesAfter/(driftAfter-driftRecovery) >= bytesBefore/driftBefore {
 		t.Errorf("requests read %d bytes before the bandwidth halved and %d after: the plans did not shrink", bytesBefore/driftBefore, bytesAfter/(driftAfter-driftRecovery))
