@@ -244,7 +244,13 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 	if req.Target > 0 {
 		p, err = r.planner.Plan(req)
 	} else {
-		err = &plan.InfeasibleError{Target: req.Target, Budget: r.budget, SeqLen: len(ids), MinTarget: floor, MinBudget: -1}
+		// The fastest plan at the slacks now, which may have risen while
+		// the request was queued: floor was found with those of then.
+		minTarget, merr := plan.MinTargetFor(r.planner, req)
+		if merr != nil {
+			minTarget = 0
+		}
+		err = &plan.InfeasibleError{Target: req.Target, Budget: r.budget, SeqLen: len(ids), MinTarget: minTarget, MinBudget: -1}
 	}
 	var inf *plan.InfeasibleError
 	if errors.As(err, &inf) && bestEffort && inf.MinTarget > 0 {
