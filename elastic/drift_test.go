@@ -32,8 +32,10 @@ const (
 	// reader takes half of it) for driftAfter requests.
 	driftWarmup, driftBefore, driftAfter = 10, 30, 50
 	// driftRecovery is the number of requests after the change allowed to
-	// be late: the slack covers a slowdown by the second slow request
-	// (slackRecovery), and the rest is margin.
+	// be late: the slack reaches the new level after the second slow
+	// request (slackRecovery), a few more may be late while its window
+	// fills with the new level's spread (2 or 3 in all, measured), and
+	// the rest is margin.
 	driftRecovery = 10
 	// driftMaxLate is how many of the requests after the recovery window
 	// may still be late, beyond as many as were late before the change:

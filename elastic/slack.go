@@ -53,9 +53,12 @@ const (
 	// slackMinShare is the least share of a plan's predicted latency a
 	// part must have for the request to measure its slack.
 	slackMinShare = 0.05
-	// slackRecovery is how many requests after a sudden slowdown the
-	// slack takes to cover it (see above); the first requests after the
-	// change were planned for the faster device and may be late.
+	// slackRecovery is how many slow requests after a sudden slowdown
+	// the slack takes to reach the new level (see above): the requests
+	// until then were planned for the faster device and are late when
+	// their plans were tight. The slack is then the smaller of those
+	// ratios, not yet the new level's 99th percentile, so a few more may
+	// be late while the window fills with the new level's spread.
 	slackRecovery = 2
 )
 
