@@ -42,7 +42,7 @@ const (
 	// the IO slack is a 99th percentile, and on a loaded shared machine
 	// the emulated device itself has hiccups (its reads are timers and
 	// spinning), as the requests before the change show.
-	driftMaxLate = 3
+	driftMaxLate = 4
 	// driftMinIOSlack is the least IO slack expected at half bandwidth:
 	// a word row read takes 1.57 times as long, a shard blob of a few
 	// kilobytes about 1.9 times.
