@@ -99,5 +99,5 @@ func TestRunnerConcurrent(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d goroutines × %d requests, %d distinct plans, slack now %.2f", goroutines, perG, len(plans), r.Slack())
+	t.Logf("%d goroutines × %d requests, %d distinct plans, slack now %.2f (%+v)", goroutines, perG, len(plans), r.Slack(), r.Slacks())
 }

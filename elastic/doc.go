@@ -18,7 +18,9 @@
 //	    its layer on a backend;
 //	  - this package's Runner joins them for serving: it keeps the preload
 //	    set resident, plans each request, runs it, and tracks how the device
-//	    compares with its profile (Runner.Slack).
+//	    compares with its profile, its storage and its cores apart
+//	    (Runner.Slacks), so that a slower disk and busier cores are
+//	    planned for differently.
 //
 // The paper's baselines (hold-in-memory, load-then-exec, layerwise
 // pipelining) are not part of the product; they live with the bench

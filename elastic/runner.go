@@ -15,7 +15,6 @@ import (
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
-	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -82,49 +81,10 @@ type Runner struct {
 	device chan struct{} // holds a token while a request runs
 
 	mu       sync.Mutex
-	slack    float64   // target divisor, ≥ 1
-	ratios   []float64 // measured/predicted latency of recent requests
-	next     int
+	slack    float64         // the larger of the IO and compute slacks, ≥ 1 (see slack.go)
+	drift    drift           // the IO and compute slacks
 	planning []time.Duration // planning times of recent requests
 	backlog  time.Duration   // predicted work of admitted requests not yet done
-}
-
-// Slack adaptation: the timing model is calibrated on a quiet machine, and
-// a request can run slower than predicted (other load, timer slack, cache
-// misses). The runner keeps the ratios of measured to predicted latency of
-// its last slackWindow requests and plans each request for Target divided
-// by their nearest-rank 99th percentile (stats.Quantile; never below 1),
-// so that at least 95% keep their deadline when the device is slower than
-// profiled. This is the "re-plan when the device drifts" loop: it costs
-// accuracy only while the device is slower than its profile.
-const (
-	slackWindow = 100
-	// slackPercentile: the 98th left 5–6% of requests late at some
-	// targets, since the ratios drift between requests.
-	slackPercentile = 99
-	maxSlack        = 8.0
-)
-
-// Slack returns the factor the runner currently divides its target by.
-func (r *Runner) Slack() float64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.slack
-}
-
-func (r *Runner) observe(measured, predicted time.Duration) {
-	if predicted <= 0 {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.ratios) < slackWindow {
-		r.ratios = append(r.ratios, 0)
-	}
-	r.ratios[r.next%slackWindow] = float64(measured) / float64(predicted)
-	r.next++
-	p := stats.Quantile(r.ratios, slackPercentile/100.0)
-	r.slack = min(max(p, 1), maxSlack)
 }
 
 // RunInfo describes one request: the executor's statistics and the plan
@@ -349,15 +309,14 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 	if len(ids) > r.maxLen {
 		return nil, info, fmt.Errorf("elastic: request of %d tokens is longer than the %d the runner's memory is sized for", len(ids), r.maxLen)
 	}
-	req := plan.Request{Budget: r.budget, SeqLen: len(ids), Preload: r.preload, CachedRows: r.exec.CachedRows(ids)}
+	req := plan.Request{Budget: r.budget, SeqLen: len(ids), Preload: r.preload, CachedRows: r.exec.CachedRows(ids), Scale: r.Slacks()}
 	if len(ids) == 0 {
 		return nil, info, fmt.Errorf("elastic: empty request: no tokens")
 	}
-	floor, err := plan.MinTargetFor(r.planner, req)
+	floor, err := plan.MinTargetFor(r.planner, req) // with the slacks
 	if err != nil {
 		return nil, info, err
 	}
-	floor = time.Duration(float64(floor) * r.Slack())
 
 	// Admission: the queue ahead is at least its predicted work.
 	reserve := r.planningReserve()
@@ -388,13 +347,19 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 	info.Queued = time.Since(queued)
 
 	start := time.Now()
-	remaining := target - start.Sub(arrival) - r.planningReserve()
-	req.Target = time.Duration(float64(remaining) / r.Slack())
+	req.Target = target - start.Sub(arrival) - r.planningReserve()
+	req.Scale = r.Slacks() // the requests ahead may have changed them
 	var p *plan.Plan
 	if req.Target > 0 {
 		p, err = r.planner.Plan(req)
 	} else {
-		err = &plan.InfeasibleError{Target: req.Target, Budget: r.budget, SeqLen: len(ids), MinTarget: floor, MinBudget: -1}
+		// The fastest plan at the slacks now, which may have risen while
+		// the request was queued: floor was found with those of then.
+		minTarget, merr := plan.MinTargetFor(r.planner, req)
+		if merr != nil {
+			minTarget = 0
+		}
+		err = &plan.InfeasibleError{Target: req.Target, Budget: r.budget, SeqLen: len(ids), MinTarget: minTarget, MinBudget: -1}
 	}
 	var inf *plan.InfeasibleError
 	if errors.As(err, &inf) && bestEffort && inf.MinTarget > 0 {
@@ -416,7 +381,7 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 	info.RunStats = st
 	info.Total = time.Since(arrival)
 	if err == nil {
-		r.observe(st.Latency, p.PredictedLatency)
+		r.observe(st, p)
 	}
 	return logits, info, err
 }
@@ -427,7 +392,7 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 type DeadlineError struct {
 	Target time.Duration // the runner's target
 	Queued time.Duration // the wait ahead of the request
-	Needed time.Duration // the fastest plan that runs a shard, with slack
+	Needed time.Duration // the fastest plan that runs a shard, with the slacks
 	Err    error         // the planner's *plan.InfeasibleError
 }
 

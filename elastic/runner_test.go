@@ -3,7 +3,6 @@ package elastic
 import (
 	"context"
 	"errors"
-	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -67,32 +66,6 @@ func TestRunnerWRXStaysWithinBudget(t *testing.T) {
 	}
 	if _, err := NewRunner(ctx, s, be, RunnerOptions{Target: time.Second}); err == nil {
 		t.Error("wrx mode without profiles was accepted")
-	}
-}
-
-func TestRunnerSlackIsHighPercentileOfRatios(t *testing.T) {
-	r := &Runner{slack: 1}
-	for i := range 100 {
-		// Measured/predicted ratios 0.5, 0.51, …, 1.49.
-		r.observe(time.Duration(500+10*i)*time.Microsecond, time.Millisecond)
-	}
-	// The 99th percentile of 100 ratios is the 99th smallest: 1.48.
-	if got := r.Slack(); math.Abs(got-1.48) > 1e-9 {
-		t.Errorf("slack = %v, want 1.48", got)
-	}
-	// The window keeps the last 100: after 100 ratios of 0.9 the slack is 1.
-	for range 100 {
-		r.observe(900*time.Microsecond, time.Millisecond)
-	}
-	if got := r.Slack(); got != 1 {
-		t.Errorf("after the window moved past the slow requests: slack = %v, want 1", got)
-	}
-	fast := &Runner{slack: 1}
-	for range 10 {
-		fast.observe(time.Millisecond/2, time.Millisecond)
-	}
-	if got := fast.Slack(); got != 1 {
-		t.Errorf("a device faster than its profile: slack = %v, want 1 (never plan past the target)", got)
 	}
 }
 

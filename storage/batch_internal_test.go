@@ -53,7 +53,8 @@ func TestThrottleChargesRunsOnce(t *testing.T) {
 	mem := memOrdered(t, []string{"a", "b", "c", "d"}, []int{1000, 2000, 3000, 4000})
 	clock := &fakeClock{t: time.Unix(0, 0)}
 	cfg := ThrottleConfig{Bandwidth: 1e6, Latency: time.Millisecond}
-	th := &throttled{Store: mem, cfg: cfg, device: make(chan struct{}, 1), now: clock.now, sleep: clock.sleep}
+	th := &ThrottledStore{s: mem, device: make(chan struct{}, 1), now: clock.now, sleep: clock.sleep}
+	th.cfg.Store(&cfg)
 	// a, b, c are one run; d is read after a gap (c is skipped), and then
 	// a again, which does not follow d.
 	if err := th.ReadBatch(context.Background(), batchOf(mem, "a", "b", "d", "a")); err != nil {

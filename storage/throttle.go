@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wrxlabs/wrx/internal/units"
@@ -100,26 +102,66 @@ func ParseThrottle(s string) (ThrottleConfig, error) {
 // with an error when ctx is cancelled.
 //
 // Size, Keys and Close are not throttled: stores answer them from an index
-// in memory. The returned Store is an [AlignedReader] that forwards to s,
-// so a throttled direct-IO store still reads straight into aligned buffers,
-// and a [BatchReader] that charges each run of adjacent blobs as one read.
-func Throttle(s Store, cfg ThrottleConfig) Store {
-	return &throttled{Store: s, cfg: cfg, device: make(chan struct{}, 1), now: time.Now, sleep: sleepCtx}
+// in memory. The returned store is an [AlignedReader] that forwards to s,
+// so a throttled direct-IO store still reads straight into aligned buffers.
+// Its device can be changed while it is in use (SetConfig, SetBandwidth),
+// to emulate a device that slows down, such as one another reader shares.
+func Throttle(s Store, cfg ThrottleConfig) *ThrottledStore {
+	t := &ThrottledStore{s: s, device: make(chan struct{}, 1), now: time.Now, sleep: sleepCtx}
+	t.cfg.Store(&cfg)
+	return t
 }
 
-type throttled struct {
-	Store
-	cfg    ThrottleConfig
-	device chan struct{} // holds a token while a read is in progress
+// ThrottledStore is a store behind an emulated device (see Throttle). It is
+// safe for concurrent use.
+type ThrottledStore struct {
+	s      Store                          // the wrapped store
+	cfg    atomic.Pointer[ThrottleConfig] // the device now
+	device chan struct{}                  // holds a token while a read is in progress
 	// Clock hooks, replaced by tests so that they never depend on time.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-var (
-	_ AlignedReader = (*throttled)(nil)
-	_ BatchReader   = (*throttled)(nil)
-)
+// Config returns the device the store emulates now.
+func (t *ThrottledStore) Config() ThrottleConfig { return *t.cfg.Load() }
+
+// SetConfig changes the emulated device. A read already on the device is
+// charged at the configuration in force when its bytes have arrived; the
+// reads after it at cfg.
+func (t *ThrottledStore) SetConfig(cfg ThrottleConfig) { t.cfg.Store(&cfg) }
+
+// SetBandwidth changes the emulated device's bandwidth (bytes per second;
+// 0 means unlimited) and keeps its per-read latency, as SetConfig does. It
+// returns an error for a negative or non-finite bandwidth.
+func (t *ThrottledStore) SetBandwidth(bw float64) error {
+	if bw < 0 || math.IsNaN(bw) || math.IsInf(bw, 0) {
+		return fmt.Errorf("throttle: bandwidth %v bytes/s is not a nonnegative number", bw)
+	}
+	for {
+		old := t.cfg.Load()
+		cfg := *old
+		cfg.Bandwidth = bw
+		if t.cfg.CompareAndSwap(old, &cfg) {
+			return nil
+		}
+	}
+}
+
+var _ AlignedReader = (*ThrottledStore)(nil)
+
+// Size implements [Store]; it is not throttled.
+func (t *ThrottledStore) Size(ctx context.Context, key string) (int64, error) {
+	return t.s.Size(ctx, key)
+}
+
+// Keys implements [Store]; it is not throttled.
+func (t *ThrottledStore) Keys(ctx context.Context, prefix string) ([]string, error) {
+	return t.s.Keys(ctx, prefix)
+}
+
+// Close implements [Store].
+func (t *ThrottledStore) Close() error { return t.s.Close() }
 
 // timerSlack is how late a Go timer may fire: on the development VM a
 // 100µs timer takes about 1ms. sleepCtx sleeps with a timer only for what
@@ -150,42 +192,21 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func (t *throttled) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
-	return t.read(ctx, key, func() (int, error) { return t.Store.ReadAt(ctx, key, dst, off) })
+// ReadAt implements [Store]: it waits for the device, reads, and holds the
+// device for the emulated read time.
+func (t *ThrottledStore) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	return t.read(ctx, key, func() (int, error) { return t.s.ReadAt(ctx, key, dst, off) })
 }
 
 // ReadAligned implements [AlignedReader] by forwarding to the wrapped
 // store's ReadAligned (its ReadAt if it has none), throttled like ReadAt.
-func (t *throttled) ReadAligned(ctx context.Context, key string, dst []byte, off int64) (int, error) {
-	return t.read(ctx, key, func() (int, error) { return ReadAligned(ctx, t.Store, key, dst, off) })
-}
-
-// Adjacent implements [BatchReader] by asking the wrapped store.
-func (t *throttled) Adjacent(prev, next string) bool { return Adjacent(t.Store, prev, next) }
-
-// ReadBatch implements [BatchReader]. Each run of blobs the wrapped store
-// reports adjacent is one device read, forwarded as one ReadBatch and
-// charged like one read of all its bytes: the per-read latency once, plus
-// the bytes at the bandwidth. Runs queue for the device like other reads.
-func (t *throttled) ReadBatch(ctx context.Context, reads []BlobRead) error {
-	return runs(t.Store, reads, func(run []BlobRead) error {
-		n := 0
-		for _, r := range run {
-			n += len(r.Dst)
-		}
-		_, err := t.read(ctx, run[0].Key, func() (int, error) {
-			if err := ReadBatch(ctx, t.Store, run); err != nil {
-				return 0, err
-			}
-			return n, nil
-		})
-		return err
-	})
+func (t *ThrottledStore) ReadAligned(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	return t.read(ctx, key, func() (int, error) { return ReadAligned(ctx, t.s, key, dst, off) })
 }
 
 // read holds the device for one read, done by do, for as long as the
 // emulated device takes.
-func (t *throttled) read(ctx context.Context, key string, do func() (int, error)) (int, error) {
+func (t *ThrottledStore) read(ctx context.Context, key string, do func() (int, error)) (int, error) {
 	select {
 	case t.device <- struct{}{}:
 	case <-ctx.Done():
@@ -197,8 +218,33 @@ func (t *throttled) read(ctx context.Context, key string, do func() (int, error)
 	if err != nil && n == 0 {
 		return n, err
 	}
-	if serr := t.sleep(ctx, t.cfg.ReadTime(n)-t.now().Sub(start)); serr != nil {
+	if serr := t.sleep(ctx, t.Config().ReadTime(n)-t.now().Sub(start)); serr != nil {
 		return 0, fmt.Errorf("throttle: read %q: %w", key, serr)
 	}
 	return n, err
 }
+
+// Adjacent implements [BatchReader] by asking the wrapped store.
+func (t *ThrottledStore) Adjacent(prev, next string) bool { return Adjacent(t.s, prev, next) }
+
+// ReadBatch implements [BatchReader]. Each run of blobs the wrapped store
+// reports adjacent is one device read, forwarded as one ReadBatch and
+// charged like one read of all its bytes: the per-read latency once, plus
+// the bytes at the bandwidth. Runs queue for the device like other reads.
+func (t *ThrottledStore) ReadBatch(ctx context.Context, reads []BlobRead) error {
+	return runs(t.s, reads, func(run []BlobRead) error {
+		n := 0
+		for _, r := range run {
+			n += len(r.Dst)
+		}
+		_, err := t.read(ctx, run[0].Key, func() (int, error) {
+			if err := ReadBatch(ctx, t.s, run); err != nil {
+				return 0, err
+			}
+			return n, nil
+		})
+		return err
+	})
+}
+
+var _ BatchReader = (*ThrottledStore)(nil)

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func TestThrottleCharges(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := &fakeClock{}
-			th := Throttle(slowStore{base, clock, tc.storeCost}, cfg).(*throttled)
+			th := Throttle(slowStore{base, clock, tc.storeCost}, cfg)
 			th.now, th.sleep = clock.now, clock.sleep
 			for _, n := range tc.reads {
 				if _, err := th.ReadAt(ctx, "b", make([]byte, n), 0); err != nil {
@@ -101,7 +102,7 @@ func TestThrottleCharges(t *testing.T) {
 
 	// A read past the end is charged for the bytes delivered.
 	clock := &fakeClock{}
-	th := Throttle(base, cfg).(*throttled)
+	th := Throttle(base, cfg)
 	th.now, th.sleep = clock.now, clock.sleep
 	th.ReadAt(ctx, "a", make([]byte, 5000), 0)
 	if diff := cmp.Diff([]time.Duration{2 * time.Millisecond}, clock.sleeps); diff != "" {
@@ -114,7 +115,7 @@ func TestThrottleCharges(t *testing.T) {
 func TestThrottleOneReadAtATime(t *testing.T) {
 	ctx := context.Background()
 	counting := Counting(memWith(t, map[string][]byte{"a": make([]byte, 10)}))
-	th := Throttle(counting, ThrottleConfig{Latency: time.Millisecond}).(*throttled)
+	th := Throttle(counting, ThrottleConfig{Latency: time.Millisecond})
 	release := make(chan struct{})
 	sleeping := make(chan struct{}, 2)
 	th.sleep = func(ctx context.Context, d time.Duration) error {
@@ -181,4 +182,55 @@ func BenchmarkThrottleLatency(b *testing.B) {
 	per := time.Since(start) / time.Duration(b.N)
 	b.ReportMetric(float64(per.Microseconds()), "µs/read")
 	b.ReportMetric(float64(per)/float64(lat), "measured/configured")
+}
+
+// TestThrottleSetBandwidth halves the bandwidth between reads: the reads
+// after it are charged at the new rate, the latency stays. Concurrent
+// changes and reads are safe (run with -race).
+func TestThrottleSetBandwidth(t *testing.T) {
+	ctx := context.Background()
+	base := memWith(t, map[string][]byte{"b": make([]byte, 1000)})
+	clock := &fakeClock{}
+	th := Throttle(base, ThrottleConfig{Bandwidth: 1e6, Latency: time.Millisecond})
+	th.now, th.sleep = clock.now, clock.sleep
+	read := func() {
+		t.Helper()
+		if _, err := th.ReadAt(ctx, "b", make([]byte, 1000), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	if err := th.SetBandwidth(0.5e6); err != nil {
+		t.Fatal(err)
+	}
+	read()
+	if want := (ThrottleConfig{Bandwidth: 0.5e6, Latency: time.Millisecond}); th.Config() != want {
+		t.Errorf("config %+v after SetBandwidth, want %+v", th.Config(), want)
+	}
+	if diff := cmp.Diff([]time.Duration{2 * time.Millisecond, 3 * time.Millisecond}, clock.sleeps); diff != "" {
+		t.Errorf("sleeps (-want +got):\n%s", diff)
+	}
+	for _, bad := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if err := th.SetBandwidth(bad); err == nil {
+			t.Errorf("bandwidth %v accepted", bad)
+		}
+	}
+
+	fast := Throttle(base, ThrottleConfig{Bandwidth: 1e9})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			for j := range 50 {
+				if i%2 == 0 {
+					fast.SetBandwidth(float64(1e9 + j))
+					continue
+				}
+				if _, err := fast.ReadAt(ctx, "b", make([]byte, 10), 0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -81,6 +81,15 @@ type RunStats struct {
 	// StorageReads is how many storage reads brought the streamed blobs
 	// in: Reads, unless ExecOptions.MaxReadBytes merged some.
 	StorageReads int `json:"storage_reads"`
+	// IOTime is how long the device was busy with the request: its word
+	// rows' reads, and for each streamed blob the time from a free buffer
+	// to the blob read and checked (waits for a free buffer excluded).
+	// ComputeTime is the rest of Latency that compute did not spend
+	// waiting: Latency − ComputeWait − the word rows' reads. Set against
+	// plan.Plan's PredictedIO and PredictedCompute they tell how much
+	// slower than profiled the device and the cores run.
+	IOTime      time.Duration `json:"io_ns"`
+	ComputeTime time.Duration `json:"compute_ns"`
 	// PeakWeightBytes is the most weight memory held at once: resident
 	// parts, the preload buffer, and the streaming buffers allocated.
 	PeakWeightBytes int64 `json:"peak_weight_bytes"`
@@ -336,7 +345,10 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	}
 	defer e.mem.putFloats(act)
 	pass := bert.NewPassIn(e.be, c, len(ids), act)
-	if err := pass.Embed(ctx, &e.skel.Embeddings, ids, typeIDs); err != nil {
+	emb := e.skel.Embeddings // a copy whose row reads this request times
+	rows := &timedWords{words: emb.Word}
+	emb.Word = rows
+	if err := pass.Embed(ctx, &emb, ids, typeIDs); err != nil {
 		return nil, RunStats{}, fmt.Errorf("executor: %w", err)
 	}
 
@@ -349,6 +361,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	for _, s := range taken {
 		free <- s
 	}
+	var streamBusy time.Duration // written by the IO goroutine before wg.Done
 	var wg sync.WaitGroup
 	wg.Add(1)
 	merged := -1 // reads of streamMerged, when it runs
@@ -356,7 +369,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 		defer wg.Done()
 		defer close(arrivals)
 		if e.opts.MaxReadBytes > 0 {
-			merged = e.streamMerged(ctx, stream, slots, free, arrivals, func(sl *slot) error {
+			merged = e.streamMerged(ctx, stream, slots, free, arrivals, &streamBusy, func(sl *slot) error {
 				return e.fillSlot(sl, bufSize, &allocated)
 			})
 			return
@@ -368,11 +381,13 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 			case <-ctx.Done():
 				return
 			}
+			t := time.Now()
 			err := e.fillSlot(sl, bufSize, &allocated)
 			var sh shardstore.Shard
 			if err == nil {
 				sh, err = e.store.ReadShardIn(ctx, k, sl.buf, &sl.sp)
 			}
+			streamBusy += time.Since(t)
 			select {
 			case arrivals <- arrival{key: k, shard: sh, slot: sl, err: err}:
 			case <-ctx.Done():
@@ -397,7 +412,23 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	}
 	stats.PeakWeightBytes = stats.ResidentBytes + stats.PreloadBytes + allocated
 	stats.Latency = time.Since(start)
+	stats.IOTime = rows.took + streamBusy
+	stats.ComputeTime = max(stats.Latency-stats.ComputeWait-rows.took, 0)
 	return logits, stats, nil
+}
+
+// timedWords times the word row reads of one request.
+type timedWords struct {
+	words bert.WordEmbeddings
+	took  time.Duration
+}
+
+// Rows implements bert.WordEmbeddings.
+func (w *timedWords) Rows(ctx context.Context, ids []int, dst []float32) error {
+	t := time.Now()
+	err := w.words.Rows(ctx, ids, dst)
+	w.took += time.Since(t)
+	return err
 }
 
 // check validates p against the model and the preload buffer and returns

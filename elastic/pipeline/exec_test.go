@@ -397,3 +397,36 @@ func countedStore(t *testing.T, uri string) (*storage.CountingStore, *shardstore
 	t.Cleanup(func() { s.Close() })
 	return counting, s
 }
+
+// TestExecutorTimesIOAndCompute runs a plan over a device of 2 ms per
+// read: IOTime counts every read (the word rows and the blobs), at least
+// 2 ms each and no more than the latency, and ComputeTime is what is left
+// of the latency once the waits for IO and the row reads are taken out.
+func TestExecutorTimesIOAndCompute(t *testing.T) {
+	_, _, uri := testStore(t, "fixtures/tiny-bert", 2, 8)
+	ctx := context.Background()
+	be, _ := backend.Get("native")
+	const perRead = 2 * time.Millisecond
+	s, err := shardstore.OpenURIWith(ctx, uri, shardstore.OpenOptions{Throttle: storage.ThrottleConfig{Latency: perRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, err := NewExecutor(ctx, s, be, ExecOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := fixedPlan(t, s, [][]plan.ShardChoice{{{Head: 3, Bits: 2}, {Head: 0, Bits: 8}}, {{Head: 1, Bits: 8}}, {}})
+	_, st, err := e.Run(ctx, p, testIDs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := len(p.IO) + len(testIDs) // the test ids are distinct
+	if st.IOTime < time.Duration(reads)*perRead || st.IOTime > st.Latency {
+		t.Errorf("IO time %v for %d reads of at least %v in a latency of %v", st.IOTime, reads, perRead, st.Latency)
+	}
+	if st.ComputeTime <= 0 || st.ComputeTime > st.Latency-st.ComputeWait-time.Duration(len(testIDs))*perRead {
+		t.Errorf("compute time %v: latency %v, compute waited %v, %d row reads of at least %v", st.ComputeTime, st.Latency, st.ComputeWait, len(testIDs), perRead)
+	}
+	t.Logf("latency %v: IO %v, compute %v, compute waited %v", st.Latency, st.IOTime, st.ComputeTime, st.ComputeWait)
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"github.com/wrxlabs/wrx/shardstore"
 )
@@ -32,9 +33,10 @@ func (e *Executor) mergedRun(stream []shardstore.Key, i, slots int, limit int64)
 // and sends every blob of the run to arrivals in stream order, as the
 // one-blob-per-read loop does. A run holds at most slots blobs, so the
 // buffers it waits for are released by compute folding in what was sent
-// before. It returns the number of reads. On an error it sends it, as
+// before. It adds the time its reads take to *busy and returns their
+// number. On an error it sends it, as
 // the arrival of the run's first blob, and stops.
-func (e *Executor) streamMerged(ctx context.Context, stream []shardstore.Key, slots int, free <-chan *slot, arrivals chan<- arrival, fill func(*slot) error) int {
+func (e *Executor) streamMerged(ctx context.Context, stream []shardstore.Key, slots int, free <-chan *slot, arrivals chan<- arrival, busy *time.Duration, fill func(*slot) error) int {
 	limit := e.opts.MaxReadBytes
 	bufs := make([][]byte, 0, slots)
 	taken := make([]*slot, 0, slots)
@@ -63,7 +65,10 @@ func (e *Executor) streamMerged(ctx context.Context, stream []shardstore.Key, sl
 			bufs, taken = append(bufs, sl.buf), append(taken, sl)
 		}
 		run := shards[:j-i]
-		if err := e.store.ReadShards(ctx, stream[i:j], bufs, run); err != nil {
+		t := time.Now()
+		err := e.store.ReadShards(ctx, stream[i:j], bufs, run)
+		*busy += time.Since(t)
+		if err != nil {
 			fail(stream[i], err)
 			return reads
 		}

@@ -189,7 +189,8 @@ type problem struct {
 	*static
 	S, K            int
 	rows            RowReads
-	embedIO, embedC int64 // embedding rows' read time, embedding compute
+	ioScale         float64 // read time factor (Request.Scale.IO); 0 means 1
+	embedIO, embedC int64   // embedding rows' read time, embedding compute
 	headC           int64
 	fixA, fixF      int64   // a layer's fixed compute after its attention and FFN halves
 	half            []int64 // [n*F+f] one half of a shard's compute in a layer running n shards
@@ -229,10 +230,52 @@ func (p *problem) readRows(n int) {
 	case n == 0:
 		p.embedIO = 0
 	case p.rows == RowReadsBatched:
-		p.embedIO = int64(d.ReadTime(int64(n) * rowBytes))
+		p.embedIO = scaleNS(int64(d.ReadTime(int64(n)*rowBytes)), p.ioScale)
 	default:
-		p.embedIO = int64(n) * int64(d.ReadTime(rowBytes))
+		p.embedIO = int64(n) * scaleNS(int64(d.ReadTime(rowBytes)), p.ioScale)
 	}
+}
+
+// scaleNS is ns stretched by f, rounded up; f of 0 or 1 leaves it.
+func scaleNS(ns int64, f float64) int64 {
+	if f == 0 || f == 1 {
+		return ns
+	}
+	return int64(math.Ceil(float64(ns) * f))
+}
+
+// scaleAll is scaleNS over xs, into a new slice.
+func scaleAll(xs []int64, f float64) []int64 {
+	out := make([]int64, len(xs))
+	for i, x := range xs {
+		out[i] = scaleNS(x, f)
+	}
+	return out
+}
+
+// scaled returns p with its read times stretched by sc.IO and its compute
+// times by sc.Compute (p itself when both are 1). The static tables it
+// shares with other problems are not modified: the scaled read times are
+// a copy. Call readRows after it.
+func (p *problem) scaled(sc Scale) *problem {
+	io, c := sc.io(), sc.compute()
+	if io == 1 && c == 1 {
+		return p
+	}
+	q := *p
+	if io != 1 {
+		st := *p.static
+		st.ioA, st.ioF = scaleAll(p.ioA, io), scaleAll(p.ioF, io)
+		q.static = &st
+		q.ioScale = io
+		q.embedIO = scaleNS(p.embedIO, io)
+	}
+	if c != 1 {
+		q.embedC, q.headC = scaleNS(p.embedC, c), scaleNS(p.headC, c)
+		q.fixA, q.fixF = scaleNS(p.fixA, c), scaleNS(p.fixF, c)
+		q.half = scaleAll(p.half, c)
+	}
+	return &q
 }
 
 // uniformCompute returns p with every fidelity's per-shard compute set to
@@ -645,6 +688,18 @@ func (p *problem) simulateOrder(opt []int16, orders [][]int, t *Timing) int64 {
 	return clk + p.headC
 }
 
+// busy returns the time opt keeps the device reading (word rows and
+// streamed blobs) and the time it computes (embedding, layers, head).
+func (p *problem) busy(opt []int16) (io, c int64) {
+	io, c = p.embedIO, p.embedC+p.headC
+	for k := range p.L {
+		lio, lc, _ := p.layerSum(k, opt, -1, 0)
+		io += lio
+		c += lc
+	}
+	return io, c
+}
+
 // ioOrder lists the reads of opt in stream order; orders, when not nil,
 // gives each layer's shard order (otherwise head order).
 func (p *problem) ioOrder(opt []int16, orders [][]int) []BlobRead {
@@ -684,6 +739,8 @@ func (p *problem) materialize(opt []int16, res []int8) *Plan {
 	t := &Timing{Layers: make([]LayerTiming, p.L)}
 	plan.PredictedLatency = durNS(p.simulate(opt, t))
 	plan.PredictedLoss = p.loss(opt)
+	io, c := p.busy(opt)
+	plan.PredictedIO, plan.PredictedCompute = durNS(io), durNS(c)
 	plan.Layers = make([]LayerPlan, p.L)
 	for k := 0; k < p.L; k++ {
 		lp := LayerPlan{Layer: k, Shards: []ShardChoice{}, Start: t.Layers[k].Start, Finish: t.Layers[k].Finish}

@@ -123,6 +123,46 @@ type Request struct {
 	// earlier token. The planner charges SeqLen − CachedRows row reads, so
 	// the zero value is the conservative one.
 	CachedRows int
+	// Scale stretches the device profile's times for this request: read
+	// times by Scale.IO, compute times by Scale.Compute, as measured by a
+	// caller that tracks how the device runs now (see elastic.Runner).
+	// The zero value plans with the profile as measured. The preload set
+	// is not re-chosen for it.
+	Scale Scale
+}
+
+// Scale multiplies the times of a device profile: a device that reads at
+// half its profiled bandwidth has an IO scale of about 2 (less when the
+// fixed per-read latency dominates). Zero fields mean 1.
+type Scale struct {
+	// IO multiplies every read time: word rows and streamed blobs.
+	IO float64 `json:"io,omitempty"`
+	// Compute multiplies every compute time: embedding, layers, head.
+	Compute float64 `json:"compute,omitempty"`
+}
+
+// io is the IO factor, 1 for zero.
+func (s Scale) io() float64 {
+	if s.IO == 0 {
+		return 1
+	}
+	return s.IO
+}
+
+// compute is the compute factor, 1 for zero.
+func (s Scale) compute() float64 {
+	if s.Compute == 0 {
+		return 1
+	}
+	return s.Compute
+}
+
+// validate refuses a negative or non-finite factor.
+func (s Scale) validate() error {
+	if s.IO < 0 || !finite(s.IO) || s.Compute < 0 || !finite(s.Compute) {
+		return fmt.Errorf("plan: scale %+v: the factors must be finite and nonnegative", s)
+	}
+	return nil
 }
 
 // Planner plans requests. Implementations are pure and deterministic: the
@@ -271,6 +311,16 @@ type Plan struct {
 	InFlightBytes int64 `json:"in_flight_bytes"`
 	// PredictedLatency is the timing model's latency, at most Target.
 	PredictedLatency time.Duration `json:"predicted_latency_ns"`
+	// PredictedIO is the time the model has the storage device busy: the
+	// word rows' reads and every read of IO. PredictedCompute is the
+	// model's compute: the embedding, each layer's shards and fixed part,
+	// and the head. Latency is at least the larger and at most their sum;
+	// a caller compares them with what a run measured (see
+	// pipeline.RunStats) to tell a slower device from busier cores.
+	PredictedIO      time.Duration `json:"predicted_io_ns"`
+	PredictedCompute time.Duration `json:"predicted_compute_ns"`
+	// Scale is the request's Scale, which every prediction includes.
+	Scale Scale `json:"scale,omitzero"`
 	// PredictedLoss is the sum of the per-shard losses of the plan's
 	// choices (Dropped for the shards it does not run).
 	PredictedLoss float64 `json:"predicted_loss"`
@@ -539,8 +589,10 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 	if req.CachedRows < 0 || req.CachedRows > req.SeqLen {
 		return nil, fmt.Errorf("plan: %d cached word rows for a request of %d tokens", req.CachedRows, req.SeqLen)
 	}
-	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads)
-	p.readRows(req.SeqLen - req.CachedRows)
+	if err := req.Scale.validate(); err != nil {
+		return nil, err
+	}
+	p := pl.problemFor(req)
 	opt := pl.algo.plan(p, int64(req.Target), res)
 	if opt != nil && p.loss(opt) > p.bestSingleLoss() {
 		// A plan must run a shard, and one shard alone may beat what
@@ -560,11 +612,20 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 	plan.PreloadBytes += pre.RowBytes
 	plan.Strategy = pl.opts.Strategy
 	plan.Target, plan.Budget = req.Target, req.Budget
+	plan.Scale = req.Scale
 	if plan.PredictedLatency > req.Target || plan.PreloadBytes > req.Budget {
 		return nil, fmt.Errorf("plan: internal error: %s planner returned a plan predicted at %v with %d preloaded bytes for target %v and budget %d",
 			pl.opts.Strategy, plan.PredictedLatency, plan.PreloadBytes, req.Target, req.Budget)
 	}
 	return plan, nil
+}
+
+// problemFor is the planning instance of req: its length, its word rows
+// to read, and the profile's times stretched by its scale.
+func (pl *planner) problemFor(req Request) *problem {
+	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads).scaled(req.Scale)
+	p.readRows(req.SeqLen - req.CachedRows)
+	return p
 }
 
 // feasible reports whether a plan meets the request. It is what the
@@ -591,8 +652,7 @@ func (pl *planner) infeasible(req Request) error {
 // Target); 0 when none does.
 func (pl *planner) minTarget(req Request) time.Duration {
 	budget := req.Budget
-	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads)
-	p.readRows(req.SeqLen - req.CachedRows)
+	p := pl.problemFor(req)
 	_, fastest := p.fastestShard(pl.residentFor(req))
 	hi := max(time.Duration(fastest), 1) // targets are positive
 	if pl.opts.MaxLoss == 0 && req.Preload != nil {
@@ -684,6 +744,9 @@ func MinTargetFor(pl Planner, req Request) (time.Duration, error) {
 	if req.Budget < 0 || req.SeqLen <= 0 || req.CachedRows < 0 || req.CachedRows > req.SeqLen {
 		return 0, fmt.Errorf("plan: minimum target needs a nonnegative budget, a positive sequence length and at most that many cached rows, got %d bytes, %d tokens and %d rows", req.Budget, req.SeqLen, req.CachedRows)
 	}
+	if err := req.Scale.validate(); err != nil {
+		return 0, err
+	}
 	p, ok := pl.(*planner)
 	if !ok {
 		return 0, errors.New("plan: MinTarget needs a planner made by New")
@@ -696,8 +759,8 @@ func MinTargetFor(pl Planner, req Request) (time.Duration, error) {
 }
 
 // Simulate predicts the timing of a plan with the timing model described
-// at the top of this file, running each layer's shards in the order the
-// plan lists them. It checks that the plan is consistent with the
+// at the top of this file, its times stretched by the plan's Scale,
+// running each layer's shards in the order the plan lists them. It checks that the plan is consistent with the
 // profiles and with itself: known layers, heads and fidelities, preloaded
 // shards present in its preload set, and its IO stream listing exactly the
 // streamed shards' blobs in that order.
@@ -723,7 +786,10 @@ func Simulate(plan *Plan, prof *Profiles) (*Timing, error) {
 	if plan.CachedRows < 0 || plan.CachedRows > plan.SeqLen {
 		return nil, fmt.Errorf("plan: simulate: plan has %d cached word rows for %d tokens", plan.CachedRows, plan.SeqLen)
 	}
-	p := st.problem(plan.SeqLen, plan.InFlightBlobs, plan.RowReads)
+	if err := plan.Scale.validate(); err != nil {
+		return nil, fmt.Errorf("plan: simulate: %w", err)
+	}
+	p := st.problem(plan.SeqLen, plan.InFlightBlobs, plan.RowReads).scaled(plan.Scale)
 	p.readRows(plan.SeqLen - plan.CachedRows)
 	orders := make([][]int, p.L)
 	for k, lp := range plan.Layers {

@@ -125,7 +125,9 @@ func TestSimulateHandComputed(t *testing.T) {
 //
 // The head 0 at 8 bits plan: reads end at 3800, 4900, 9000, 11100; compute
 // 3800-4000, 4900-5100, fixed to 5200, 9000-9200, 11100-11300, fixed to
-// 11400, head to 11430.
+// 11400, head to 11430. The device reads for 11100 µs (rows 1700, blobs
+// 2100 + 1100 + 4100 + 2100) and computes for 1080 µs (embedding 50, four
+// shard halves of 200, fixed 2 × 100, head 30).
 const handPlanJSON = `{
   "strategy": "%s",
   "target_ns": 12000000,
@@ -146,6 +148,8 @@ const handPlanJSON = `{
   "in_flight_blobs": 4,
   "in_flight_bytes": 16000,
   "predicted_latency_ns": 11430000,
+  "predicted_io_ns": 11100000,
+  "predicted_compute_ns": 1080000,
   "predicted_loss": 0.3
 }`
 
@@ -280,6 +284,85 @@ func TestInfeasibleErrorMessage(t *testing.T) {
 	} {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("Error() =\n%s\nwant\n%s", got, tc.want)
+		}
+	}
+}
+
+// A request's Scale plans as the profile would with its times stretched:
+// doubling the IO scale is halving the bandwidth and doubling the per-read
+// latency, and tripling the compute scale is tripling every compute time.
+// The hand profile's times are whole microseconds, so rounding agrees.
+func TestScaleIsAStretchedProfile(t *testing.T) {
+	stretched := timingProfiles(2)
+	stretched.Device.ReadBandwidth /= 2
+	stretched.Device.ReadLatency *= 2
+	c := &stretched.Device.Compute
+	for _, ts := range [][]time.Duration{c.Layer[0], c.Embed, c.Head} {
+		for i := range ts {
+			ts[i] *= 3
+		}
+	}
+	sc := Scale{IO: 2, Compute: 3}
+	for _, strat := range Strategies() {
+		scaledPl, err := New(timingProfiles(2), Options{Strategy: strat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stretchedPl, err := New(stretched, Options{Strategy: strat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pre, err := scaledPl.Preload(40*time.Millisecond, 3000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, target := range []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond} {
+			req := Request{Target: target, Budget: 3000, SeqLen: 16, Preload: pre, CachedRows: 4}
+			want, err := stretchedPl.Plan(req)
+			if err != nil {
+				t.Fatalf("%s at %v: stretched profile: %v", strat, target, err)
+			}
+			req.Scale = sc
+			got, err := scaledPl.Plan(req)
+			if err != nil {
+				t.Fatalf("%s at %v: scaled: %v", strat, target, err)
+			}
+			if got.Scale != sc {
+				t.Errorf("%s at %v: plan scale %+v, want %+v", strat, target, got.Scale, sc)
+			}
+			got.Scale = Scale{}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s at %v: scaled plan differs from the stretched profile's (-want +got):\n%s", strat, target, diff)
+			}
+			got.Scale = sc
+			tm, err := Simulate(got, timingProfiles(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tm.Latency != got.PredictedLatency {
+				t.Errorf("%s at %v: Simulate of the scaled plan: %v, plan predicts %v", strat, target, tm.Latency, got.PredictedLatency)
+			}
+			minScaled, err := MinTargetFor(scaledPl, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Scale = Scale{}
+			minStretched, err := MinTargetFor(stretchedPl, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if minScaled != minStretched {
+				t.Errorf("%s: minimum target %v scaled, %v stretched", strat, minScaled, minStretched)
+			}
+		}
+	}
+	pl, err := New(timingProfiles(1), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []Scale{{IO: -1}, {Compute: math.NaN()}, {IO: math.Inf(1)}} {
+		if _, err := pl.Plan(Request{Target: time.Second, SeqLen: 4, Scale: bad}); err == nil {
+			t.Errorf("scale %+v accepted", bad)
 		}
 	}
 }

@@ -1,0 +1,167 @@
+package elastic
+
+import (
+	"math"
+	"time"
+
+	"github.com/wrxlabs/wrx/elastic/pipeline"
+	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/internal/stats"
+)
+
+// Slack adaptation: the timing model is calibrated on a quiet machine, and
+// a request can run slower than predicted: another reader shares the
+// storage device, other load shares the cores, timers fire late, caches
+// miss. A slower device and busier cores call for different plans (fewer
+// bytes to read, or fewer shards to compute), so the runner tracks two
+// slacks: the IO slack, by which it stretches every read time of the
+// device profile, and the compute slack, by which it stretches every
+// compute time (plan.Request.Scale).
+//
+// After each request it compares what the executor measured
+// (pipeline.RunStats.IOTime and ComputeTime) with what the profile
+// predicts for the plan it ran (plan.Plan.PredictedIO and
+// PredictedCompute, unstretched). Each slack is the nearest-rank 99th
+// percentile (stats.Quantile) of its last slackWindow ratios, never below
+// 1 nor above maxSlack, so that at least 95% of requests keep their
+// deadline when the device is slower than profiled; it costs accuracy only
+// while it is. This is the "re-plan when the device drifts" loop:
+//
+//   - a device that gets slower is picked up within two requests: the
+//     99th percentile of a full window of 100 ratios is the second
+//     largest (and a window not yet full takes its second largest too),
+//     so the second slow request sets the slack, and a single outlier
+//     does not (slackRecovery states the bound);
+//   - a device that gets faster again would keep the slack high for a
+//     whole window. So when the last slackShiftRun ratios were all below
+//     the window's median by a factor slackDrop — a level shift, not the
+//     tail of one distribution — the window forgets the older ratios and
+//     the slack follows the new level at once.
+//
+// A part that the plan hardly uses tells little: a ratio is taken only
+// when its prediction is at least slackMinShare of the plan's latency (a
+// plan of resident shards reads nothing, and its measured IO is noise).
+const (
+	slackWindow = 100
+	// slackPercentile: the 98th left 5–6% of requests late at some
+	// targets, since the ratios drift between requests.
+	slackPercentile = 99
+	maxSlack        = 8.0
+	// slackShiftRun and slackDrop detect a device that got faster.
+	slackShiftRun = 10
+	slackDrop     = 1.25
+	// slackMinShare is the least share of a plan's predicted latency a
+	// part must have for the request to measure its slack.
+	slackMinShare = 0.05
+	// slackRecovery is how many slow requests after a sudden slowdown
+	// the slack takes to reach the new level (see above): the requests
+	// until then were planned for the faster device and are late when
+	// their plans were tight. The slack is then the smaller of those
+	// ratios, not yet the new level's 99th percentile, so a few more may
+	// be late while the window fills with the new level's spread.
+	slackRecovery = 2
+)
+
+// slackEstimator tracks one slack: measured over profiled time.
+type slackEstimator struct {
+	ratios []float64 // the last slackWindow ratios, a ring from next
+	next   int
+	below  int     // consecutive ratios below the window's median / slackDrop
+	value  float64 // the slack; 0 before the first ratio (meaning 1)
+}
+
+// get returns the slack, 1 before any ratio.
+func (s *slackEstimator) get() float64 {
+	if s.value == 0 {
+		return 1
+	}
+	return s.value
+}
+
+// observe adds one ratio of measured to profiled time; it ignores a ratio
+// that is not a positive finite number.
+func (s *slackEstimator) observe(x float64) {
+	if !(x > 0) || math.IsInf(x, 0) {
+		return
+	}
+	if len(s.ratios) < slackWindow {
+		s.ratios = append(s.ratios, 0)
+	}
+	s.ratios[s.next%slackWindow] = x
+	s.next++
+	if x*slackDrop < stats.Quantile(s.ratios, 0.5) {
+		s.below++
+	} else {
+		s.below = 0
+	}
+	if s.below >= slackShiftRun && len(s.ratios) > slackShiftRun {
+		// The device got faster and stayed so: keep only the new level.
+		recent := make([]float64, 0, slackWindow)
+		for i := s.next - slackShiftRun; i < s.next; i++ {
+			recent = append(recent, s.ratios[i%len(s.ratios)])
+		}
+		s.ratios, s.next, s.below = recent, len(recent), 0
+	}
+	// The 99th percentile of a full window is its second largest ratio;
+	// a window not yet full takes its second largest too (not its
+	// largest, which nearest rank would give), so that one outlier, such
+	// as a cold first request, is no more than noise there either.
+	q := slackPercentile / 100.0
+	if n := float64(len(s.ratios)); n >= 2 {
+		q = min(q, (n-1)/n)
+	}
+	s.value = min(max(stats.Quantile(s.ratios, q), 1), maxSlack)
+}
+
+// Slack returns the larger of the runner's IO and compute slacks (see
+// Slacks): how much slower than its profile the runner takes the device
+// to be, at most.
+func (r *Runner) Slack() float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.slack
+}
+
+// Slacks returns the runner's IO and compute slacks, the factors it
+// stretches the device profile's read and compute times by when it plans
+// (each ≥ 1).
+func (r *Runner) Slacks() plan.Scale {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.scaleLocked()
+}
+
+func (r *Runner) scaleLocked() plan.Scale {
+	return plan.Scale{IO: r.drift.io.get(), Compute: r.drift.compute.get()}
+}
+
+// drift is the runner's slack state.
+type drift struct {
+	io, compute slackEstimator
+}
+
+// observe updates the slacks with one request's measurements: st from the
+// executor, p the plan it ran.
+func (r *Runner) observe(st pipeline.RunStats, p *plan.Plan) {
+	if p == nil || p.PredictedLatency <= 0 {
+		return
+	}
+	// The plan's predictions include the scale it was made with; the
+	// ratios are to the profile itself.
+	ratio := func(measured, predicted time.Duration, scale float64) float64 {
+		if float64(predicted) < slackMinShare*float64(p.PredictedLatency) {
+			return 0 // ignored
+		}
+		if scale == 0 {
+			scale = 1
+		}
+		return float64(measured) / float64(predicted) * scale
+	}
+	io := ratio(st.IOTime, p.PredictedIO, p.Scale.IO)
+	c := ratio(st.ComputeTime, p.PredictedCompute, p.Scale.Compute)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.drift.io.observe(io)
+	r.drift.compute.observe(c)
+	r.slack = max(r.drift.io.get(), r.drift.compute.get())
+}

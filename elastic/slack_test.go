@@ -1,0 +1,143 @@
+package elastic
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/wrxlabs/wrx/elastic/pipeline"
+	"github.com/wrxlabs/wrx/elastic/plan"
+)
+
+// observeParts feeds r one request whose IO and compute were measured at
+// io and c times what its plan (made with scale) predicted, for a plan
+// predicting ioPred of IO and cPred of compute.
+func observeParts(r *Runner, io, c float64, ioPred, cPred time.Duration, scale plan.Scale) {
+	p := &plan.Plan{PredictedLatency: max(ioPred, cPred), PredictedIO: ioPred, PredictedCompute: cPred, Scale: scale}
+	st := pipeline.RunStats{IOTime: time.Duration(io * float64(ioPred)), ComputeTime: time.Duration(c * float64(cPred))}
+	r.observe(st, p)
+}
+
+func TestRunnerSlackIsHighPercentileOfRatios(t *testing.T) {
+	r := &Runner{slack: 1}
+	for i := range 100 {
+		// IO ratios 0.5, 0.51, …, 1.49; compute as profiled.
+		observeParts(r, 0.5+0.01*float64(i), 1, time.Millisecond, time.Millisecond, plan.Scale{})
+	}
+	// The 99th percentile of 100 ratios is the 99th smallest: 1.48.
+	if got := r.Slacks(); math.Abs(got.IO-1.48) > 1e-9 || got.Compute != 1 {
+		t.Errorf("slacks = %+v, want IO 1.48, compute 1", got)
+	}
+	if got := r.Slack(); math.Abs(got-1.48) > 1e-9 {
+		t.Errorf("slack = %v, want the larger slack, 1.48", got)
+	}
+	// The window keeps the last 100: after 100 ratios of 0.9 the slack is
+	// 1 (0.9 is not below the median by slackDrop: no level shift).
+	for range 100 {
+		observeParts(r, 0.9, 0.9, time.Millisecond, time.Millisecond, plan.Scale{})
+	}
+	if got := r.Slacks(); got.IO != 1 || got.Compute != 1 {
+		t.Errorf("after the window moved past the slow requests: slacks = %+v, want 1", got)
+	}
+	fast := &Runner{slack: 1}
+	for range 10 {
+		observeParts(fast, 0.5, 0.5, time.Millisecond, time.Millisecond, plan.Scale{})
+	}
+	if got := fast.Slacks(); got.IO != 1 || got.Compute != 1 || fast.Slack() != 1 {
+		t.Errorf("a device faster than its profile: slacks = %+v, want 1 (never plan past the target)", got)
+	}
+}
+
+// TestSlackTracksIOAndComputeApart: a slower disk raises the IO slack
+// only, busier cores the compute slack only.
+func TestSlackTracksIOAndComputeApart(t *testing.T) {
+	r := &Runner{slack: 1}
+	for range 20 {
+		observeParts(r, 2, 1, 8*time.Millisecond, 2*time.Millisecond, plan.Scale{})
+	}
+	if got := r.Slacks(); got.IO != 2 || got.Compute != 1 {
+		t.Errorf("a disk at half speed: slacks %+v, want IO 2, compute 1", got)
+	}
+	for range 20 {
+		observeParts(r, 2, 3, 8*time.Millisecond, 2*time.Millisecond, plan.Scale{})
+	}
+	if got := r.Slacks(); got.IO != 2 || got.Compute != 3 || r.Slack() != 3 {
+		t.Errorf("then cores at a third too: slacks %+v (slack %v), want IO 2, compute 3", got, r.Slack())
+	}
+	for range 20 {
+		observeParts(r, 2, 1, 8*time.Millisecond, 2*time.Millisecond, plan.Scale{})
+	}
+	// A burst of under half the window is not a level shift (the median
+	// did not move): it leaves the window with its age.
+	if got := r.Slacks(); got.IO != 2 || got.Compute != 3 {
+		t.Errorf("then the cores free again: slacks %+v, want IO 2, compute 3 (the burst is in the window)", got)
+	}
+	// A plan made with a scale predicts stretched times: the ratio is to
+	// the profile. Measured as predicted at IO scale 2 is an IO slack of 2.
+	s := &Runner{slack: 1}
+	observeParts(s, 1, 1, 8*time.Millisecond, 2*time.Millisecond, plan.Scale{IO: 2})
+	if got := s.Slacks(); got.IO != 2 || got.Compute != 1 {
+		t.Errorf("measured as predicted at IO scale 2: slacks %+v, want IO 2", got)
+	}
+	// A part under slackMinShare of the latency is not measured: a plan
+	// of resident shards reads next to nothing, and a tenfold ratio on it
+	// says nothing about the device.
+	n := &Runner{slack: 1}
+	observeParts(n, 10, 1, 100*time.Microsecond, 10*time.Millisecond, plan.Scale{})
+	if got := n.Slacks(); got.IO != 1 {
+		t.Errorf("an IO of 1%% of the latency measured 10× slower: IO slack %v, want 1 (ignored)", got.IO)
+	}
+}
+
+// TestSlackFollowsLevelShifts: after a sudden slowdown the slack covers it
+// within slackRecovery requests; when the device is fast again, it drops
+// after slackShiftRun requests instead of a whole window.
+func TestSlackFollowsLevelShifts(t *testing.T) {
+	r := &Runner{slack: 1}
+	for i := range slackWindow {
+		observeParts(r, 1+0.001*float64(i%10), 1, 10*time.Millisecond, time.Millisecond, plan.Scale{})
+	}
+	before := r.Slacks().IO
+	var n int
+	for n = 1; n <= slackWindow; n++ {
+		observeParts(r, 2, 1, 10*time.Millisecond, time.Millisecond, plan.Scale{})
+		if r.Slacks().IO >= 2 {
+			break
+		}
+	}
+	if n > slackRecovery {
+		t.Errorf("IO twice as slow: the slack reached 2 after %d requests, want at most %d (it was %v)", n, slackRecovery, before)
+	}
+	for range slackWindow {
+		observeParts(r, 2, 1, 10*time.Millisecond, time.Millisecond, plan.Scale{})
+	}
+	for n = 1; n <= slackWindow; n++ {
+		observeParts(r, 1, 1, 10*time.Millisecond, time.Millisecond, plan.Scale{})
+		if r.Slacks().IO < 1.5 {
+			break
+		}
+	}
+	if n != slackShiftRun {
+		t.Errorf("IO back to its profile: the slack came down after %d requests, want %d", n, slackShiftRun)
+	}
+	if got := r.Slacks().IO; got != 1 {
+		t.Errorf("IO slack %v after the shift, want 1", got)
+	}
+}
+
+// TestSlackIgnoresOneOutlier: a window not yet full takes its second
+// largest ratio, as a full one does, so one cold or unlucky request does
+// not set the slack; two do.
+func TestSlackIgnoresOneOutlier(t *testing.T) {
+	r := &Runner{slack: 1}
+	for _, x := range []float64{4, 1.1, 1, 1.2} {
+		observeParts(r, x, 1, 10*time.Millisecond, time.Millisecond, plan.Scale{})
+	}
+	if got := r.Slacks().IO; got != 1.2 {
+		t.Errorf("IO slack %v after one ratio of 4 among 1.0–1.2, want 1.2", got)
+	}
+	observeParts(r, 3, 1, 10*time.Millisecond, time.Millisecond, plan.Scale{})
+	if got := r.Slacks().IO; got != 3 {
+		t.Errorf("IO slack %v after a second outlier of 3, want 3", got)
+	}
+}
