@@ -15,17 +15,18 @@ import (
 	"github.com/wrxlabs/wrx/shardstore"
 )
 
+// openGap is how far TestBudgetBoundsMeasuredRSS lets the measured RSS
+// exceed the goal (issue 10), units.BudgetAllowance: 1 MiB + 5%. The goal
+// is not met yet: on the development machine the excess over the budget
+// was 1.0 MB at the minimum budget and 1.8–3.7 MB at 3–12 MB, from the Go
+// heap's peak while the runner rates its budget divisions and calibrates,
+// and from the code pages a request touches. The test holds that line so
+// that it does not get worse.
+const openGap = 3 << 20
+
 // TestBudgetBoundsMeasuredRSS runs wrx eval over the SST-2 model in its own
 // process at several total budgets and checks the resident set it
 // measured, peak minus the floor before any weight, against the budget.
-//
-// The goal (issue 10) is units.BudgetAllowance: 1 MiB + 5%. It is not met
-// yet: measured on the development machine, the excess was 1.0 MB at the
-// minimum budget and 1.8–3.7 MB at 3–12 MB, from the Go heap's peak while
-// the runner plans its divisions and calibrates, and from the code pages
-// a request touches. This test holds that line, openGap above the goal,
-// so that it does not get worse.
-const openGap = 3 << 20
 func TestBudgetBoundsMeasuredRSS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs wrx eval four times in child processes")
