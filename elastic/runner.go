@@ -124,56 +124,17 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	if maxLen <= 0 || maxLen > cfg.MaxPosition {
 		maxLen = cfg.MaxPosition
 	}
-	foot := Footprint(store, opts.Profiles.Geometry.Bits, maxLen)
-	budget := opts.Budget
-	if budget == 0 {
-		budget = foot.Min()
-	}
-	inFlight := opts.Planner.InFlight
-	if inFlight <= 0 {
-		inFlight = plan.DefaultInFlight
-	}
 	runtime.GC() // what loading the profiles left
-	// Each division is rated by the plan of a typical request under it.
-	type candidate struct {
-		pl  plan.Planner
-		pre *plan.Preload
-	}
-	cands := map[quant.Fidelity]candidate{}
-	div, err := plan.Divide(budget, foot, inFlight, func(d plan.Division) float64 {
-		po := opts.Planner
-		po.InFlight = d.InFlight
-		pl, err := plan.New(opts.Profiles.UpTo(d.StreamBits), po)
-		if err != nil {
-			return math.Inf(1)
-		}
-		pre, err := pl.Preload(opts.Target, d.Preload)
-		if err != nil {
-			return math.Inf(1)
-		}
-		cands[d.StreamBits] = candidate{pl, pre}
-		// The searches of the candidates leave garbage that would
-		// otherwise pile up to the collector's goal and show in the
-		// process's peak resident set.
-		defer runtime.GC()
-		p, err := pl.Plan(plan.Request{Target: opts.Target, Budget: d.Preload, SeqLen: cmp.Or(opts.Planner.PreloadSeqLen, plan.DefaultPreloadSeqLen), Preload: pre})
-		if err != nil {
-			return math.Inf(1)
-		}
-		return p.PredictedLoss
-	})
+	div, pl, pre, err := DivideBudget(store, opts.Profiles, opts.Planner, opts.Target, opts.Budget, maxLen)
 	if err != nil {
-		return nil, fmt.Errorf("elastic: %w", err)
+		return nil, err
 	}
-	c, ok := cands[div.StreamBits]
-	if !ok {
-		return nil, fmt.Errorf("elastic: planning for %v under %s: %w", opts.Target, div, plan.ErrDeadline)
-	}
+	foot := Footprint(store, opts.Profiles.Geometry.Bits, maxLen)
 	// A target that not even the shortest requests can meet is refused
 	// here, with the minimum, rather than on every request.
 	// The most favourable request is the shortest with every word row
 	// cached: each request's own is checked as it comes.
-	if _, err := c.pl.Plan(plan.Request{Target: opts.Target, Budget: div.Preload, SeqLen: shortestRequest, Preload: c.pre, CachedRows: shortestRequest}); err != nil {
+	if _, err := pl.Plan(plan.Request{Target: opts.Target, Budget: div.Preload, SeqLen: shortestRequest, Preload: pre, CachedRows: shortestRequest}); err != nil {
 		return nil, err
 	}
 	ex, err := pipeline.NewExecutor(ctx, store, be, pipeline.ExecOptions{
@@ -185,16 +146,16 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{exec: ex, planner: c.pl, preload: c.pre, target: opts.Target, budget: div.Preload, division: div, footprint: foot, maxLen: maxLen,
+	r := &Runner{exec: ex, planner: pl, preload: pre, target: opts.Target, budget: div.Preload, division: div, footprint: foot, maxLen: maxLen,
 		bestEffort: opts.BestEffort, slack: 1, device: make(chan struct{}, 1)}
 	fail := func(err error) (*Runner, error) {
 		ex.Close()
 		return nil, err
 	}
-	if err := ex.SetRows(ctx, c.pre.Rows); err != nil {
+	if err := ex.SetRows(ctx, pre.Rows); err != nil {
 		return fail(err)
 	}
-	if err := ex.SetPreload(ctx, pipeline.PreloadKeys(c.pre)); err != nil {
+	if err := ex.SetPreload(ctx, pipeline.PreloadKeys(pre)); err != nil {
 		return fail(err)
 	}
 	if err := r.calibrate(ctx, opts.Calibration); err != nil {
@@ -202,6 +163,56 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	}
 	runtime.GC() // the calibration's garbage, before the first request
 	return r, nil
+}
+
+// DivideBudget spends a total memory budget (see RunnerOptions.Budget;
+// zero means the least that runs) for a runner over store at target that
+// accepts up to maxLen tokens: it rates every division plan.Divide offers
+// by the predicted loss of a request of the preload's reference length,
+// and returns the best one with its planner and preload set.
+func DivideBudget(store *shardstore.Store, prof *plan.Profiles, po plan.Options, target time.Duration, budget int64, maxLen int) (plan.Division, plan.Planner, *plan.Preload, error) {
+	foot := Footprint(store, prof.Geometry.Bits, maxLen)
+	if budget == 0 {
+		budget = foot.Min()
+	}
+	inFlight := po.InFlight
+	if inFlight <= 0 {
+		inFlight = plan.DefaultInFlight
+	}
+	type candidate struct {
+		pl  plan.Planner
+		pre *plan.Preload
+	}
+	cands := map[quant.Fidelity]candidate{}
+	div, err := plan.Divide(budget, foot, inFlight, func(d plan.Division) float64 {
+		o := po
+		o.InFlight = d.InFlight
+		pl, err := plan.New(prof.UpTo(d.StreamBits), o)
+		if err != nil {
+			return math.Inf(1)
+		}
+		// The searches leave garbage that would otherwise pile up to the
+		// collector's goal and show in the process's peak resident set.
+		defer runtime.GC()
+		pre, err := pl.Preload(target, d.Preload)
+		if err != nil {
+			return math.Inf(1)
+		}
+		cands[d.StreamBits] = candidate{pl, pre}
+		p, err := pl.Plan(plan.Request{Target: target, Budget: d.Preload, SeqLen: cmp.Or(po.PreloadSeqLen, plan.DefaultPreloadSeqLen), Preload: pre})
+		if err != nil {
+			return math.Inf(1)
+		}
+		return p.PredictedLoss
+	})
+	if err != nil {
+		return plan.Division{}, nil, nil, fmt.Errorf("elastic: %w", err)
+	}
+	c, ok := cands[div.StreamBits]
+	if !ok {
+		return plan.Division{}, nil, nil, fmt.Errorf("elastic: planning for %v under %s: %w", target, div, plan.ErrDeadline)
+	}
+	return div, c.pl, c.pre, nil
 }
 
 // Footprint is the memory a runner over store holds besides its preload

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
@@ -24,9 +25,9 @@ func planCommand() *cli.Command {
 shards run in each layer and at which fidelity, the IO order, the preload set
 kept resident between requests, and the predicted latency and loss. An
 infeasible target or budget is an error that says what the minimum is.`,
-		Flags: []cli.Flag{storeFlag, backendFlag, threadsFlag, throttleFlag, plannerFlag, jsonFlag,
+		Flags: []cli.Flag{storeFlag, backendFlag, threadsFlag, throttleFlag, plannerFlag, jsonFlag, maxLenFlag,
 			&cli.DurationFlag{Name: "target", Required: true, Usage: "latency `TARGET`, e.g. 80ms"},
-			&cli.StringFlag{Name: "budget", Value: "4MB", Usage: "preload buffer `BYTES`"},
+			&cli.StringFlag{Name: "budget", Value: "4MB", Usage: "the memory the model may take, in `BYTES`, divided as classify --budget divides it (0: the least that runs)"},
 			&cli.IntFlag{Name: "seq-len", Value: 32, Usage: "request length in `TOKENS`"},
 		},
 		Action: func(c *cli.Context) error {
@@ -61,12 +62,13 @@ infeasible target or budget is an error that says what the minimum is.`,
 			if err != nil {
 				return err
 			}
-			pl, err := plan.New(prof, plan.Options{Strategy: strategy})
+			// The budget is divided as a classifier would divide it.
+			div, pl, pre, err := elastic.DivideBudget(s, prof, plan.Options{Strategy: strategy}, c.Duration("target"), budget, c.Int("max-len"))
 			if err != nil {
 				return err
 			}
 			start := time.Now()
-			plan, err := pl.Plan(plan.Request{Target: c.Duration("target"), Budget: budget, SeqLen: c.Int("seq-len")})
+			plan, err := pl.Plan(plan.Request{Target: c.Duration("target"), Budget: div.Preload, SeqLen: c.Int("seq-len"), Preload: pre})
 			took := time.Since(start)
 			if err != nil {
 				return err
@@ -79,6 +81,7 @@ infeasible target or budget is an error that says what the minimum is.`,
 				_, err = fmt.Fprintf(c.App.Writer, "%s\n", b)
 				return err
 			}
+			fmt.Fprintf(c.App.Writer, "memory budget %s\n", div)
 			printPlan(c, plan, took)
 			return nil
 		},
