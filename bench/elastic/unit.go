@@ -231,9 +231,10 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		}
 		r, err = elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
 			Target: u.Target, Budget: u.Budget, MaxSeqLen: set.maxLen(), Profiles: prof, Planner: plan.Options{Strategy: u.Planner}})
-		if errors.Is(err, plan.ErrDeadline) {
-			// No request can meet this target: every one is refused, a
-			// miss and a wrong answer, as the runner would refuse it.
+		if errors.Is(err, plan.ErrDeadline) || errors.Is(err, plan.ErrBudget) {
+			// No request can meet this target, or the budget cannot hold
+			// the model's minimum: every one is refused, a miss and a
+			// wrong answer, as the runner would refuse it.
 			for _, ex := range examples {
 				res.Samples = append(res.Samples, Sample{Line: ex.Line, Label: ex.Label, Pred: -1, Refused: true})
 			}
