@@ -53,7 +53,7 @@ func concurrentClassifiers(t *testing.T) map[string]func(t *testing.T) *wrx.Clas
 		"elastic": func(t *testing.T) *wrx.Classifier {
 			uri := "mem:" + t.Name()
 			profiletest.Synth(t, uri)
-			c, err := wrx.Open(context.Background(), uri, wrx.Options{Target: 5 * time.Second, Budget: 300_000})
+			c, err := wrx.Open(context.Background(), uri, wrx.Options{Target: 5 * time.Second, Budget: 1_000_000})
 			if err != nil {
 				t.Fatal(err)
 			}

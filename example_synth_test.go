@@ -132,8 +132,9 @@ func Example_unitTest() {
 }
 
 // The elastic pipeline: with a target, every request is planned to answer
-// within it, streaming shard versions from the store, with at most Budget
-// bytes kept resident between requests. It needs the store's importance
+// within it, streaming shard versions from the store, and the model takes
+// at most Budget bytes: resident parts, activations, in-flight and preload
+// buffers (Classifier.Memory says how it was divided). It needs the store's importance
 // profile (Synthesize writes one; for a trained model "wrx profile
 // importance") and this device's profile ("wrx profile device", or
 // profile.ProfileDevice as here).
@@ -148,7 +149,7 @@ func ExampleOptions_target() {
 		log.Fatal(err)
 	}
 
-	const budget = 200_000 // bytes
+	const budget = 1_000_000 // bytes
 	c, err := wrx.Open(ctx, uri, wrx.Options{Target: 50 * time.Millisecond, Budget: budget})
 	if err != nil {
 		log.Fatal(err)
@@ -159,7 +160,8 @@ func ExampleOptions_target() {
 		log.Fatal(err)
 	}
 	r := p.Run
-	fmt.Println(c.Target(), r.Plan.Target <= c.Target(), r.PreloadBytes <= budget)
+	m := c.Memory()
+	fmt.Println(c.Target(), r.Plan.Target <= c.Target(), m.Total == budget, r.PreloadBytes <= m.Preload)
 
 	// One request may ask for a tighter target than the classifier's.
 	p, err = c.ClassifyPairWith(ctx, "a charming journey", "", wrx.RequestOptions{Target: 5 * time.Millisecond})
@@ -168,7 +170,7 @@ func ExampleOptions_target() {
 	}
 	fmt.Println(p.Run.Plan.Target <= 5*time.Millisecond)
 	// Output:
-	// 50ms true true
+	// 50ms true true true
 	// true
 }
 

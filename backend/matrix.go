@@ -31,7 +31,44 @@ func (d *Dense) DecodeRows(dst []float32, r0, r1 int) {
 // keeps the decoded tile (tileRows×K floats) inside L2 for BERT shapes.
 const tileRows = 32
 
-var tilePool = sync.Pool{New: func() any { return new([]float32) }}
+// tiles keeps MatMul's tile buffers between calls. Unlike a sync.Pool it
+// keeps them across garbage collections: a program that bounds its heap
+// collects often, and re-allocating the tiles after every collection would
+// be most of what a streamed request allocates.
+var tiles struct {
+	sync.Mutex
+	free []*[]float32
+}
+
+// maxFreeTiles bounds tiles.free: one per concurrent MatMul is enough.
+const maxFreeTiles = 16
+
+func getTile(need int) *[]float32 {
+	tiles.Lock()
+	var b *[]float32
+	if n := len(tiles.free); n > 0 {
+		b = tiles.free[n-1]
+		tiles.free = tiles.free[:n-1]
+	}
+	tiles.Unlock()
+	if b == nil {
+		b = new([]float32)
+	}
+	if cap(*b) < need {
+		// Room for 128 rows of activations, so that requests of
+		// different lengths reuse one tile.
+		*b = make([]float32, max(need, need+(128*tileRows)))
+	}
+	return b
+}
+
+func putTile(b *[]float32) {
+	tiles.Lock()
+	defer tiles.Unlock()
+	if len(tiles.free) < maxFreeTiles {
+		tiles.free = append(tiles.free, b)
+	}
+}
 
 // MatMulInt8 is MatMul with integer arithmetic where it is available: when
 // w holds int8 weights (an Int8Matrix whose Int8 is not nil) and b is an
@@ -61,12 +98,9 @@ func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 		b.MatMulT(out, a, d.Data, m, k, n, accumulate)
 		return
 	}
-	bufp := tilePool.Get().(*[]float32)
-	defer tilePool.Put(bufp)
 	need := tileRows*k + m*tileRows
-	if cap(*bufp) < need {
-		*bufp = make([]float32, need)
-	}
+	bufp := getTile(need)
+	defer putTile(bufp)
 	tile, part := (*bufp)[:tileRows*k], (*bufp)[tileRows*k:need]
 	for r0 := 0; r0 < n; r0 += tileRows {
 		r1 := min(r0+tileRows, n)

@@ -29,7 +29,7 @@ import (
 func TestRunnerConcurrent(t *testing.T) {
 	defer leaktest.Check(t)()
 	const goroutines, perG = 100, 5
-	const budget = 300_000
+	const extra = 300_000 // beyond the minimum, for the preload buffer
 	ctx := context.Background()
 	uri := "mem:" + t.Name()
 	profiletest.Synth(t, uri)
@@ -48,7 +48,9 @@ func TestRunnerConcurrent(t *testing.T) {
 	}
 	// BestEffort: this test is about what the requests compute, not about
 	// deadlines, which the queue of a loaded machine would make them miss.
-	r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: 20 * time.Millisecond, Budget: budget, Profiles: prof, BestEffort: true})
+	const maxLen = 128 // the inputs are up to 80 tokens
+	budget := elastic.Footprint(s, prof.Geometry.Bits, maxLen).Min() + extra
+	r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: 20 * time.Millisecond, Budget: budget, MaxSeqLen: maxLen, Profiles: prof, BestEffort: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestRunnerConcurrent(t *testing.T) {
 	for g, as := range answers {
 		for _, a := range as {
 			plans[fmt.Sprint(a.info.Plan.Layers)] = true
-			if a.info.PreloadBytes > budget {
+			if a.info.PreloadBytes > r.Division().Preload {
 				t.Errorf("goroutine %d: preload buffer of %d bytes, budget %d", g, a.info.PreloadBytes, budget)
 			}
 			alone, _, err := r.Executor().Run(ctx, a.info.Plan, inputs[a.input], nil)

@@ -3,6 +3,7 @@ package elastic
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -38,28 +39,44 @@ func TestRunnerWRXStaysWithinBudget(t *testing.T) {
 	be, _ := backend.Get("native")
 	ctx := context.Background()
 	prof := handProfiles(t, s)
-	for _, budget := range []int64{0, 64 << 10, 1 << 20} {
+	const maxLen = 32
+	foot := Footprint(s, prof.Geometry.Bits, maxLen)
+	min := foot.Min()
+	for _, budget := range []int64{0, min, min + 64<<10, min + 1<<20} {
 		// No calibration: on a loaded machine it may measure a slack that
 		// refuses the request, which is not what this test is about.
-		r, err := NewRunner(ctx, s, be, RunnerOptions{Target: 40 * time.Millisecond, Budget: budget, Profiles: prof, Calibration: -1})
+		r, err := NewRunner(ctx, s, be, RunnerOptions{Target: 40 * time.Millisecond, Budget: budget, MaxSeqLen: maxLen, Profiles: prof, Calibration: -1})
 		if err != nil {
 			t.Fatal(err)
+		}
+		d := r.Division()
+		if want := max(budget, min); d.Total != want || d.Fixed+d.InFlightBytes()+d.Preload != want || d.Preload < 0 || d.InFlight < 1 {
+			t.Errorf("budget %d: division %+v does not spend %d bytes", budget, d, want)
 		}
 		_, info, err := r.Run(ctx, time.Time{}, testIDs, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.PreloadBytes > budget {
-			t.Errorf("budget %d: preload holds %d bytes", budget, info.PreloadBytes)
+		if info.PreloadBytes > d.Preload {
+			t.Errorf("budget %d: preload holds %d bytes, its share is %d", budget, info.PreloadBytes, d.Preload)
 		}
 		if info.Plan == nil || info.Plan.PredictedLatency > 40*time.Millisecond {
 			t.Errorf("budget %d: plan %+v predicted over the target", budget, info.Plan)
 		}
-		if bound := info.ResidentBytes + budget + info.Plan.InFlightBytes; info.PeakWeightBytes > bound {
-			t.Errorf("budget %d: peak weight bytes %d above budget + resident + in-flight bound %d", budget, info.PeakWeightBytes, bound)
+		if bound := info.ResidentBytes + d.Preload + d.InFlightBytes(); info.PeakWeightBytes > bound {
+			t.Errorf("budget %d: peak weight bytes %d above resident + preload + in-flight %d", budget, info.PeakWeightBytes, bound)
 		}
+		if _, _, err := r.Run(ctx, time.Time{}, make([]int, maxLen+1), nil); err == nil {
+			t.Errorf("budget %d: a request longer than MaxSeqLen ran", budget)
+		}
+		r.Close()
 	}
-	_, err := NewRunner(ctx, s, be, RunnerOptions{Target: time.Microsecond, Budget: 0, Profiles: prof})
+	_, err := NewRunner(ctx, s, be, RunnerOptions{Target: 40 * time.Millisecond, Budget: min - 1, MaxSeqLen: maxLen, Profiles: prof})
+	var be2 *plan.BudgetError
+	if !errors.As(err, &be2) || !errors.Is(err, plan.ErrBudget) || !strings.Contains(err.Error(), fmt.Sprintf("(%d bytes)", min)) {
+		t.Errorf("a budget a byte below the minimum: err = %v, want a BudgetError naming %d bytes", err, min)
+	}
+	_, err = NewRunner(ctx, s, be, RunnerOptions{Target: time.Microsecond, Budget: 0, Profiles: prof})
 	var inf *plan.InfeasibleError
 	if !errors.As(err, &inf) {
 		t.Fatalf("a 1µs target: err = %v, want an InfeasibleError", err)
@@ -91,7 +108,7 @@ func TestRunnerRefusesWhatItCannotAnswerInTime(t *testing.T) {
 	prof := handProfiles(t, s)
 	target := 40 * time.Millisecond
 	for _, bestEffort := range []bool{false, true} {
-		r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: 64 << 10, Profiles: prof, BestEffort: bestEffort, Calibration: -1})
+		r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: Footprint(s, prof.Geometry.Bits, 32).Min() + 64<<10, MaxSeqLen: 32, Profiles: prof, BestEffort: bestEffort, Calibration: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,11 +147,11 @@ func TestRunnerQueuesAndAdmits(t *testing.T) {
 	ctx := context.Background()
 	prof := handProfiles(t, s)
 	target := 300 * time.Millisecond
-	r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: 1 << 20, Profiles: prof, Calibration: -1})
+	r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: Footprint(s, prof.Geometry.Bits, 32).Min() + 1<<20, MaxSeqLen: 32, Profiles: prof, Calibration: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	floor, err := plan.MinTargetFor(r.planner, plan.Request{Budget: 1 << 20, SeqLen: len(testIDs), Preload: r.preload, CachedRows: r.exec.CachedRows(testIDs)})
+	floor, err := plan.MinTargetFor(r.planner, plan.Request{Budget: r.budget, SeqLen: len(testIDs), Preload: r.preload, CachedRows: r.exec.CachedRows(testIDs)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/model/bert"
@@ -382,13 +383,39 @@ func decodeWordRow(dst []float32, rec []byte, id int) error {
 
 // wordRows serves word embedding rows from the store, one read per
 // distinct token, each row verified against its own CRC.
-type wordRows struct{ s *Store }
+type wordRows struct {
+	s *Store
+
+	mu   sync.Mutex
+	bufs [][]byte // row buffers kept between calls
+}
+
+// buffer returns an aligned buffer for one row record; put gives it back.
+func (w *wordRows) buffer(rec int) []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := len(w.bufs); n > 0 {
+		b := w.bufs[n-1]
+		w.bufs = w.bufs[:n-1]
+		return b
+	}
+	return storage.AlignedBuffer(rec)
+}
+
+func (w *wordRows) put(b []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.bufs) < 8 {
+		w.bufs = append(w.bufs, b)
+	}
+}
 
 // Rows implements bert.WordEmbeddings.
 func (w *wordRows) Rows(ctx context.Context, ids []int, dst []float32) error {
 	c, rec := &w.s.man.Config, w.s.man.WordRowBytes
 	H := c.Hidden
-	buf := storage.AlignedBuffer(rec)
+	buf := w.buffer(rec)
+	defer w.put(buf)
 	seen := make(map[int]int, len(ids))
 	for i, id := range ids {
 		if id < 0 || id >= c.VocabSize {

@@ -206,6 +206,12 @@ func (b *Backend) rows(rows, cols int, goRow, simdRow func(r int)) {
 	if rows*cols < parallelMinElems {
 		threads = 1
 	}
+	if threads <= 1 {
+		for r := range rows {
+			f(r)
+		}
+		return
+	}
 	b.pool.parallelFor(rows, 1, threads, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			f(r)

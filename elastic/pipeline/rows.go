@@ -22,23 +22,20 @@ type cachedWords struct {
 // cache lacks, in the order of ids.
 func (c *cachedWords) Rows(ctx context.Context, ids []int, dst []float32) error {
 	H := c.hidden
-	var missIDs, missPos []int
 	for i, id := range ids {
+		row := dst[i*H : (i+1)*H]
 		if r, ok := c.index[id]; ok {
-			copy(dst[i*H:(i+1)*H], c.data[r*H:(r+1)*H])
+			copy(row, c.data[r*H:(r+1)*H])
 			continue
 		}
-		missIDs, missPos = append(missIDs, id), append(missPos, i)
-	}
-	if len(missIDs) == 0 {
-		return nil
-	}
-	buf := make([]float32, len(missIDs)*H)
-	if err := c.store.Rows(ctx, missIDs, buf); err != nil {
-		return err
-	}
-	for j, i := range missPos {
-		copy(dst[i*H:(i+1)*H], buf[j*H:(j+1)*H])
+		if j := slices.Index(ids[:i], id); j >= 0 {
+			copy(row, dst[j*H:(j+1)*H]) // read already
+			continue
+		}
+		// One row at a time, straight into dst: no buffer to allocate.
+		if err := c.store.Rows(ctx, ids[i:i+1], row); err != nil {
+			return err
+		}
 	}
 	return nil
 }

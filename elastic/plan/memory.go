@@ -32,11 +32,11 @@ type Footprint struct {
 
 // Fixed is what every division of a budget pays before the in-flight
 // buffers and the preload buffer.
-func (f *Footprint) Fixed() int64 { return f.Resident + f.Activations + f.Scratch }
+func (f Footprint) Fixed() int64 { return f.Resident + f.Activations + f.Scratch }
 
 // Min is the smallest total budget that can run anything: the fixed part
 // and one in-flight buffer for a blob at the lowest fidelity.
-func (f *Footprint) Min() int64 {
+func (f Footprint) Min() int64 {
 	if len(f.Blob) == 0 {
 		return f.Fixed()
 	}
@@ -80,7 +80,7 @@ type BudgetError struct {
 }
 
 func (e *BudgetError) Error() string {
-	f := &e.Footprint
+	f := e.Footprint
 	return fmt.Sprintf("plan: a memory budget of %s is below the minimum of %s: resident parts %s, activations %s, scratch %s and one in-flight blob of %s",
 		units.FormatBytesExact(e.Budget), units.FormatBytesExact(f.Min()), units.FormatBytes(f.Resident), units.FormatBytes(f.Activations),
 		units.FormatBytes(f.Scratch), units.FormatBytes(f.Min()-f.Fixed()))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/wrxlabs/wrx/quant"
@@ -40,6 +41,16 @@ type static struct {
 	dq      []float64 // [f] dequantisation factor
 	order   []int32   // shards by decreasing Dropped loss (greedy stage 1)
 	steps   []upgrade // fidelity upgrades by decreasing loss per byte
+
+	// ioScaled caches the read times of the last IO scale requests were
+	// planned at: the slack changes far less often than requests come.
+	ioScaled atomic.Pointer[scaledIO]
+}
+
+// scaledIO is ioA and ioF stretched by f.
+type scaledIO struct {
+	f        float64
+	ioA, ioF []int64
 }
 
 func newStatic(prof *Profiles) *static {
@@ -244,6 +255,12 @@ func scaleNS(ns int64, f float64) int64 {
 	return int64(math.Ceil(float64(ns) * f))
 }
 
+// withIO returns a copy of st, its tables shared, reading with sc's times.
+func (st *static) withIO(sc *scaledIO) *static {
+	return &static{prof: st.prof, L: st.L, H: st.H, F: st.F, N: st.N, bits: st.bits, ioA: sc.ioA, ioF: sc.ioF,
+		byA: st.byA, byF: st.byF, lossv: st.lossv, dropped: st.dropped, dq: st.dq, order: st.order, steps: st.steps}
+}
+
 // scaleAll is scaleNS over xs, into a new slice.
 func scaleAll(xs []int64, f float64) []int64 {
 	out := make([]int64, len(xs))
@@ -264,9 +281,13 @@ func (p *problem) scaled(sc Scale) *problem {
 	}
 	q := *p
 	if io != 1 {
-		st := *p.static
-		st.ioA, st.ioF = scaleAll(p.ioA, io), scaleAll(p.ioF, io)
-		q.static = &st
+		sc := p.static.ioScaled.Load()
+		if sc == nil || sc.f != io {
+			sc = &scaledIO{f: io, ioA: scaleAll(p.ioA, io), ioF: scaleAll(p.ioF, io)}
+			p.static.ioScaled.Store(sc)
+		}
+		st := p.static.withIO(sc)
+		q.static = st
 		q.ioScale = io
 		q.embedIO = scaleNS(p.embedIO, io)
 	}

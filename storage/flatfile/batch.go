@@ -100,7 +100,7 @@ func (s *Store) readRun(ctx context.Context, run []entry, reads []storage.BlobRe
 	var sink *[]byte
 	defer func() {
 		if sink != nil {
-			smallBouncePool.Put(sink)
+			putSmallBounce(sink)
 		}
 	}()
 	var total int64
@@ -112,7 +112,7 @@ func (s *Store) readRun(ctx context.Context, run []entry, reads []storage.BlobRe
 			iov = append(iov, dst)
 			if pad := padded - e.size; pad > 0 {
 				if sink == nil {
-					sink = smallBouncePool.Get().(*[]byte)
+					sink = getSmallBounce()
 				}
 				iov = append(iov, (*sink)[:pad])
 			}

@@ -249,10 +249,39 @@ const (
 	smallBounceSize = 4 * storage.Align
 )
 
+// The small bounce buffers are kept in a list rather than a sync.Pool: a
+// pool empties at every garbage collection, and a program that bounds its
+// heap collects often, so every word-row read after one would allocate.
 var (
-	bouncePool      = sync.Pool{New: func() any { return new(storage.AlignedBuffer(bounceSize)) }}
-	smallBouncePool = sync.Pool{New: func() any { return new(storage.AlignedBuffer(smallBounceSize)) }}
+	bouncePool  = sync.Pool{New: func() any { return new(storage.AlignedBuffer(bounceSize)) }}
+	smallBounce struct {
+		sync.Mutex
+		free []*[]byte
+	}
 )
+
+// maxSmallBounce bounds the small bounce buffers kept: one per concurrent
+// read is enough.
+const maxSmallBounce = 16
+
+func getSmallBounce() *[]byte {
+	smallBounce.Lock()
+	defer smallBounce.Unlock()
+	if n := len(smallBounce.free); n > 0 {
+		b := smallBounce.free[n-1]
+		smallBounce.free = smallBounce.free[:n-1]
+		return b
+	}
+	return new(storage.AlignedBuffer(smallBounceSize))
+}
+
+func putSmallBounce(b *[]byte) {
+	smallBounce.Lock()
+	defer smallBounce.Unlock()
+	if len(smallBounce.free) < maxSmallBounce {
+		smallBounce.free = append(smallBounce.free, b)
+	}
+}
 
 // getBounce returns a pooled bounce buffer for a read whose covering
 // sectors span need bytes: a small one if they fit in it, else a 1 MiB one
@@ -260,14 +289,14 @@ var (
 func (s *Store) getBounce(need int) *[]byte {
 	s.bounced.Add(1)
 	if need <= smallBounceSize {
-		return smallBouncePool.Get().(*[]byte)
+		return getSmallBounce()
 	}
 	return bouncePool.Get().(*[]byte)
 }
 
 func putBounce(b *[]byte) {
 	if cap(*b) == smallBounceSize {
-		smallBouncePool.Put(b)
+		putSmallBounce(b)
 	} else {
 		bouncePool.Put(b)
 	}
