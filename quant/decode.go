@@ -31,7 +31,7 @@ type Matrix struct {
 	// dictionary
 	bits      int
 	rowBytes  int
-	centroids [256]float32 // entries ≥ 2^bits stay zero
+	cent      []byte // float32[2^bits], ascending: viewed, not copied
 	nOut      int
 	outPos    []byte // uint32[nOut]
 	outVal    []byte // float32[nOut]
@@ -107,11 +107,14 @@ func DecodeInto(m *Matrix, blob []byte) error {
 		m.bits = int(h.fid)
 		m.rowBytes = rowBytes(h.k, m.bits)
 		c, o := h.centroids, h.outliers
+		m.cent = payload[:4*c]
+		low := float32(math.Inf(-1))
 		for j := range c {
-			m.centroids[j] = math.Float32frombits(le.Uint32(payload[4*j:]))
-			if !finite(m.centroids[j]) || j > 0 && m.centroids[j] < m.centroids[j-1] {
-				return fmt.Errorf("quant: decode: centroid %d (%v) is not finite or not ascending", j, m.centroids[j])
+			v := math.Float32frombits(le.Uint32(payload[4*j:]))
+			if !finite(v) || v < low {
+				return fmt.Errorf("quant: decode: centroid %d (%v) is not finite or not ascending", j, v)
 			}
+			low = v
 		}
 		m.nOut = o
 		m.outPos = payload[4*c : 4*c+4*o]

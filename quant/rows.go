@@ -65,6 +65,13 @@ func decodeHalves(dst []float32, src []byte) {
 
 func (m *Matrix) decodeDict(dst []float32, r0, r1 int) {
 	k, rb, b := m.k, m.rowBytes, m.bits
+	// The centroids, read from the blob per call rather than kept in the
+	// Matrix: a kept table would be 1 KB per matrix, more than a
+	// preloaded low-bit shard's own weights in some cases.
+	var cent [256]float32 // entries ≥ 2^bits stay zero
+	for j := range len(m.cent) / 4 {
+		cent[j] = math.Float32frombits(binary.LittleEndian.Uint32(m.cent[4*j:]))
+	}
 	rows, step := r1-r0, 1
 	if k*b%8 == 0 {
 		// Rows end on byte boundaries without padding, so the whole range
@@ -77,17 +84,17 @@ func (m *Matrix) decodeDict(dst []float32, r0, r1 int) {
 		src := m.idx[r*rb : (r+step)*rb]
 		switch b {
 		case 8:
-			unpack8(d, src, &m.centroids)
+			unpack8(d, src, &cent)
 		case 4:
-			unpack4(d, src, &m.centroids)
+			unpack4(d, src, &cent)
 		case 2:
-			unpack2(d, src, &m.centroids)
+			unpack2(d, src, &cent)
 		case 3:
-			unpack3(d, src, &m.centroids)
+			unpack3(d, src, &cent)
 		case 5:
-			unpack5(d, src, &m.centroids)
+			unpack5(d, src, &cent)
 		case 6:
-			unpack6(d, src, &m.centroids)
+			unpack6(d, src, &cent)
 		}
 	}
 	if m.nOut == 0 {
