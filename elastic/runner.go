@@ -179,40 +179,46 @@ func DivideBudget(store *shardstore.Store, prof *plan.Profiles, po plan.Options,
 	if inFlight <= 0 {
 		inFlight = plan.DefaultInFlight
 	}
-	type candidate struct {
-		pl  plan.Planner
-		pre *plan.Preload
-	}
-	cands := map[quant.Fidelity]candidate{}
+	// Only the best candidate so far is kept (Divide keeps the first of
+	// equal scores, so this one keeps the first too): the others' tables
+	// would otherwise stay live, and show in the peak resident set, until
+	// the division is done.
+	var (
+		bestPl   plan.Planner
+		bestPre  *plan.Preload
+		bestBits quant.Fidelity
+		bestLoss = math.Inf(1)
+	)
 	div, err := plan.Divide(budget, foot, inFlight, func(d plan.Division) float64 {
+		// The searches leave garbage that would otherwise pile up to the
+		// collector's goal and show in the process's peak resident set.
+		defer runtime.GC()
 		o := po
 		o.InFlight = d.InFlight
 		pl, err := plan.New(prof.UpTo(d.StreamBits), o)
 		if err != nil {
 			return math.Inf(1)
 		}
-		// The searches leave garbage that would otherwise pile up to the
-		// collector's goal and show in the process's peak resident set.
-		defer runtime.GC()
 		pre, err := pl.Preload(target, d.Preload)
 		if err != nil {
 			return math.Inf(1)
 		}
-		cands[d.StreamBits] = candidate{pl, pre}
 		p, err := pl.Plan(plan.Request{Target: target, Budget: d.Preload, SeqLen: cmp.Or(po.PreloadSeqLen, plan.DefaultPreloadSeqLen), Preload: pre})
 		if err != nil {
 			return math.Inf(1)
+		}
+		if bestPl == nil || p.PredictedLoss < bestLoss {
+			bestPl, bestPre, bestBits, bestLoss = pl, pre, d.StreamBits, p.PredictedLoss
 		}
 		return p.PredictedLoss
 	})
 	if err != nil {
 		return plan.Division{}, nil, nil, fmt.Errorf("elastic: %w", err)
 	}
-	c, ok := cands[div.StreamBits]
-	if !ok {
+	if bestPl == nil || bestBits != div.StreamBits {
 		return plan.Division{}, nil, nil, fmt.Errorf("elastic: planning for %v under %s: %w", target, div, plan.ErrDeadline)
 	}
-	return div, c.pl, c.pre, nil
+	return div, bestPl, bestPre, nil
 }
 
 // Footprint is the memory a runner over store holds besides its preload
@@ -262,7 +268,7 @@ func (r *Runner) calibrate(ctx context.Context, n int) error {
 		for j := range ids {
 			ids[j] = 1000 + (i*7919+j*104729)%(cfg.VocabSize-1000)
 		}
-		if i%4 == 3 {
+		if i%2 == 1 {
 			runtime.GC() // keep the warm-up's garbage out of the peak resident set
 		}
 		if _, _, err := r.run(ctx, time.Time{}, r.target, ids, nil, true); err != nil {

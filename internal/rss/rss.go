@@ -57,7 +57,7 @@ func StatusField(status []byte, name string) (int64, error) {
 
 // HeapHeadroom is the headroom programs give LimitHeap: room for the
 // garbage of a few requests.
-const HeapHeadroom = 1 << 20
+const HeapHeadroom = 512 << 10
 
 // LimitHeap collects garbage and sets the Go runtime's memory limit
 // (debug.SetMemoryLimit) to the memory it holds now plus headroom, and
