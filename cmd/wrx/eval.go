@@ -63,7 +63,24 @@ type elasticSummary struct {
 
 // summarize describes the elastic runs of an evaluation: latencies are
 // from text to answer, and refused requests are misses.
-func summarize(target time.Duration, runs []*elastic.RunInfo, refused int) *elasticSummary {
+// runRecord is what summarize needs of one request: eval keeps it rather
+// than the request's RunInfo and plan, which would grow the heap with
+// every request and show as model memory.
+type runRecord struct {
+	total, predicted time.Duration
+	planned, late    bool
+	peak, io         int64
+}
+
+func recordOf(r *elastic.RunInfo) runRecord {
+	rec := runRecord{total: r.Total, late: r.Late, peak: r.PeakWeightBytes, io: r.IOBytes}
+	if r.Plan != nil {
+		rec.planned, rec.predicted = true, r.Plan.PredictedLatency
+	}
+	return rec
+}
+
+func summarize(target time.Duration, runs []runRecord, refused int) *elasticSummary {
 	if len(runs)+refused == 0 {
 		return nil
 	}
@@ -72,18 +89,18 @@ func summarize(target time.Duration, runs []*elastic.RunInfo, refused int) *elas
 	s := &elasticSummary{TargetMS: ms(target), Refused: refused, MissRate: float64(refused)}
 	var io int64
 	for i, r := range runs {
-		lat[i] = ms(r.Total)
-		if r.Total > target {
+		lat[i] = ms(r.total)
+		if r.total > target {
 			s.MissRate++
 		}
-		if r.Plan != nil {
-			pred = append(pred, ms(r.Plan.PredictedLatency))
+		if r.planned {
+			pred = append(pred, ms(r.predicted))
 		}
-		if r.Late {
+		if r.late {
 			s.Late++
 		}
-		s.PeakWeightBytes = max(s.PeakWeightBytes, r.PeakWeightBytes)
-		io += r.IOBytes
+		s.PeakWeightBytes = max(s.PeakWeightBytes, r.peak)
+		io += r.io
 	}
 	s.MissRate /= float64(len(runs) + refused)
 	s.MeanIOBytes = float64(io) / float64(max(len(runs), 1))
@@ -187,7 +204,7 @@ func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glu
 	pred := make([]int, len(examples))
 	gold := make([]int, len(examples))
 	var predScore, goldScore []float64
-	var runs []*elastic.RunInfo
+	var runs []runRecord
 	refused := 0
 	start := time.Now()
 	for i, ex := range examples {
@@ -201,7 +218,7 @@ func evaluate(c *cli.Context, cl *wrx.Classifier, task glue.Task, examples []glu
 			return nil, fmt.Errorf("%s line %d: %w", c.String("data"), ex.Line, err)
 		}
 		if p.Run != nil {
-			runs = append(runs, p.Run)
+			runs = append(runs, recordOf(p.Run))
 		}
 		if task.Regression() {
 			predScore = append(predScore, float64(p.Logits[0]))
