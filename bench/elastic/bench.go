@@ -144,6 +144,10 @@ type Row struct {
 	// + budget + the plans' largest in-flight bound.
 	PredictedLoss float64 `json:"predicted_loss,omitempty"`
 	PlanMS        float64 `json:"plan_ms,omitempty"`
+	// Gap is the mean over the requests of the plan's gap to the lower
+	// bound on its request's loss (Sample.Gap), GapMax the largest.
+	Gap    float64 `json:"gap"`
+	GapMax float64 `json:"gap_max"`
 	// PredictedP50MS is the nearest-rank p50 of the plans' predicted
 	// latencies and Overrun the nearest-rank p50 of the ratios of measured
 	// to predicted latency (stats.Quantile): above 1, the timing model is
@@ -743,16 +747,18 @@ func wrxRow(u *UnitResult, thr string) Row {
 		MeanIOBytes: meanIO(u.Samples), Fallbacks: fallbacks(u.Samples),
 		ResidentBytes: u.ResidentBytes, PreloadBytes: u.PreloadBytes,
 	}
-	var loss float64
+	var loss, gap float64
 	var plan time.Duration
 	var bound int64
 	for _, s := range u.Samples {
+		gap += s.Gap
+		r.GapMax = max(r.GapMax, s.Gap)
 		loss += s.PredictedLoss
 		plan += s.Latency - s.Exec
 		bound = max(bound, s.InFlightBound)
 	}
 	n := float64(len(u.Samples))
-	r.PredictedLoss, r.PlanMS = loss/n, ms(plan)/n
+	r.PredictedLoss, r.PlanMS, r.Gap = loss/n, ms(plan)/n, gap/n
 	pred := make([]time.Duration, 0, len(u.Samples))
 	ratios := make([]float64, 0, len(u.Samples))
 	for _, s := range u.Samples {
