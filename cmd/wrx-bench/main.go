@@ -107,6 +107,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 		Action: benchMain,
 		Subcommands: []*cli.Command{
 			benchImportanceCommand(),
+			benchPlanRankCommand(),
 			benchGemmCommand(),
 			{
 				Name:      "report",
@@ -341,6 +342,57 @@ Writes DIR/importance.json, importance.md and importance.png.`,
 				return err
 			}
 			if err := rep.WriteFiles(c.String("out")); err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, rep)
+			}
+			rep.Markdown(c.App.Writer)
+			return nil
+		},
+	}
+}
+
+func benchPlanRankCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "plan-rank",
+		Usage: "check the planner's additive loss model: predicted loss vs measured output divergence of whole plans",
+		Description: `Plans --plans random requests (target between the smallest the planner
+accepts and the full model's streaming time, budget up to a quarter of the
+fp32 model, length 8 to 64, either planner) with the store's profiles, runs
+each distinct plan with every version it uses held in memory on --data (keep
+it apart from the profiling data: SST-2 dev.tsv), and reports each plan's
+mean KL divergence from the full-fidelity model's label distribution and the
+Spearman rank correlation between the predicted and the measured loss.
+--throttle is the device the plans are made for.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "store", Required: true, Usage: "profiled shard store `URI`"},
+			&cli.StringFlag{Name: "task", Value: "sst2", Usage: "GLUE `TASK` of --data"},
+			&cli.StringFlag{Name: "data", Required: true, Usage: "labelled evaluation `FILE.tsv`"},
+			&cli.IntFlag{Name: "limit", Usage: "use only the first `N` examples (0: all)"},
+			&cli.IntFlag{Name: "plans", Value: 30, Usage: "number of distinct plans"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random requests"},
+			&cli.StringFlag{Name: "throttle", Usage: "plan for a slower storage device: `BANDWIDTH,LATENCY` per read"},
+			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"},
+			&cli.IntFlag{Name: "max-len", Value: elasticbench.DefaultMaxLen, Usage: "truncate inputs to `N` tokens"},
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON instead of the table"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
+		},
+		Action: func(c *cli.Context) error {
+			set, err := benchSetup(c)
+			if err != nil {
+				return err
+			}
+			_, examples, err := benchExamples(c)
+			if err != nil {
+				return err
+			}
+			update, finish := progress.New("plan rank check", c.Bool("quiet"))
+			rep, err := elasticbench.PlanRank(c.Context, elasticbench.PlanRankOptions{
+				Setup: set, Data: c.String("data"), Examples: examples, Plans: c.Int("plans"), Seed: c.Uint64("seed"), Progress: update,
+			})
+			finish()
+			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
