@@ -189,3 +189,106 @@ func BenchmarkLossBound(b *testing.B) {
 		})
 	}
 }
+
+// Of plans of equal predicted loss the optimizer returns one that reads
+// the fewest bytes: no streamed shard has a smaller version of the same
+// loss (or a resident one) that it could switch to and still meet the
+// target. The profiles here make 16 and 32 bits lossless, so ties abound.
+func TestOptimalReadsFewestBytesAmongEqualLoss(t *testing.T) {
+	rng := rand.New(rand.NewPCG(49, 8))
+	checked := 0
+	for i := 0; i < 60; i++ {
+		c := randomCase(rng)
+		c.budget *= 4 // resident versions at 16 and 32 bits, the ties that matter
+		im := c.prof.Importance
+		i16, i32 := slices.Index(im.Bits, 16), slices.Index(im.Bits, 32)
+		for l := range im.Shards {
+			for h := range im.Shards[l] {
+				im.Shards[l][h].Loss[i16], im.Shards[l][h].Loss[i32] = 0, 0
+			}
+		}
+		pl, err := New(c.prof, c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := pl.Plan(Request{Target: c.target, Budget: c.budget, SeqLen: c.seqLen})
+		if err != nil {
+			continue
+		}
+		st := newStatic(c.prof)
+		res, _, err := st.resident(&Preload{Shards: plan.Preload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt, err := st.assignment(plan, res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := st.problem(c.seqLen, c.opts.InFlight, c.opts.RowReads)
+		p.readRows(c.seqLen - plan.CachedRows)
+		for s, o := range opt {
+			if o < 0 || int(o) >= p.F {
+				continue
+			}
+			checked++
+			l, b := p.lossv[s*p.F+int(o)], p.shardBytes(s, int(o))
+			alts := []int16{}
+			for f := 0; f < p.F; f++ {
+				if p.lossv[s*p.F+f] == l && p.shardBytes(s, f) < b {
+					alts = append(alts, int16(f))
+				}
+			}
+			if r := res[s]; r >= 0 && p.lossv[s*p.F+int(r)] == l {
+				alts = append(alts, int16(p.F)+int16(r))
+			}
+			for _, a := range alts {
+				opt[s] = a
+				if p.simulate(opt, nil) <= int64(c.target) {
+					t.Fatalf("case %d: shard %d streams %d bytes; option %d has the same loss, reads less and meets the target", i, s, b, a)
+				}
+				opt[s] = o
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no streamed shard checked")
+	}
+}
+
+// fewerBytes itself: a plan streaming every shard at 32 bits, where 16
+// bits lose as little and some shards are resident at 32 bits, switches
+// to the resident versions and to 16-bit reads.
+func TestFewerBytes(t *testing.T) {
+	o := smallModel()
+	o.layers = 2
+	prof := synthProfiles(o, nil)
+	im := prof.Importance
+	i16, i32 := slices.Index(im.Bits, 16), slices.Index(im.Bits, 32)
+	for l := range im.Shards {
+		for h := range im.Shards[l] {
+			im.Shards[l][h].Loss[i16] = 0
+		}
+	}
+	st := newStatic(prof)
+	p := st.problem(32, DefaultInFlight, RowReadsBatched)
+	res := residentOf(p, p.emptyOpt())
+	res[0], res[5] = int8(i32), int8(i32)
+	opt := p.emptyOpt()
+	for s := range opt {
+		opt[s] = int16(i32)
+	}
+	loss := p.loss(opt)
+	p.fewerBytes(opt, res, p.simulate(opt, nil))
+	for s, x := range opt {
+		want := int16(i16)
+		if res[s] >= 0 {
+			want = int16(p.F + i32)
+		}
+		if x != want {
+			t.Errorf("shard %d: option %d, want %d", s, x, want)
+		}
+	}
+	if p.loss(opt) != loss {
+		t.Errorf("loss %v, was %v", p.loss(opt), loss)
+	}
+}

@@ -26,7 +26,12 @@ import (
 // with T, so the answer can only improve as T grows. Plan takes the best of
 // two such searches (β = 1/32 and 1/8) and the paper's planner: each is
 // monotone in T, so their minimum is, and it is never worse than the
-// paper's planner for the same resident set.
+// paper's planner for the same resident set. Among candidates of equal loss
+// it keeps the one that reads fewer bytes, and then switches each streamed
+// shard to the version of exactly its loss that reads the fewest (its
+// resident one reads none) while the target holds (fewerBytes), which
+// changes no loss. How far the result can be from the best plan is what
+// lossBound (bound.go) bounds.
 //
 // Preload is where most of the gain is. It chooses the resident set among a
 // family of candidates that depend only on B: the paper's first-layer
@@ -270,16 +275,63 @@ func (optimalAlgo) plan(p *problem, target int64, res []int8) []int16 {
 	if best != nil {
 		bestLoss = p.loss(best)
 	}
+	var cands [][]int16
 	for _, beta := range pathBetas {
-		c := search(p, searchCfg{beta: beta, res: res}, target).best(p, target)
+		cands = append(cands, search(p, searchCfg{beta: beta, res: res}, target).best(p, target))
+	}
+	for _, c := range cands {
 		if c == nil {
 			continue
 		}
-		if l := p.loss(c); l < bestLoss {
+		if l := p.loss(c); l < bestLoss || (l == bestLoss && p.readBytes(c) < p.readBytes(best)) {
 			best, bestLoss = c, l
 		}
 	}
+	if best != nil {
+		p.fewerBytes(best, res, target)
+	}
 	return best
+}
+
+// fewerBytes switches, in place, each streamed shard of opt to the version
+// that reads the fewest bytes among those of exactly its loss (a smaller
+// stream, or its resident version, which reads none), when the plan still
+// meets target: of plans of equal predicted loss, the one that reads less.
+// The loss does not change, so neither does any guarantee about it.
+func (p *problem) fewerBytes(opt []int16, res []int8, target int64) {
+	for s, o := range opt {
+		if o < 0 || int(o) >= p.F {
+			continue
+		}
+		l, b := p.lossv[s*p.F+int(o)], p.shardBytes(s, int(o))
+		best, bestB := o, b
+		if r := res[s]; r >= 0 && p.lossv[s*p.F+int(r)] == l {
+			best, bestB = int16(p.F)+int16(r), 0
+		}
+		for f := 0; f < p.F; f++ {
+			if fb := p.shardBytes(s, f); p.lossv[s*p.F+f] == l && fb < bestB {
+				best, bestB = int16(f), fb
+			}
+		}
+		if best == o {
+			continue
+		}
+		opt[s] = best
+		if p.simulate(opt, nil) > target {
+			opt[s] = o
+		}
+	}
+}
+
+// readBytes is the bytes an assignment reads: its streamed blobs.
+func (p *problem) readBytes(opt []int16) int64 {
+	var n int64
+	for s, o := range opt {
+		if o >= 0 && int(o) < p.F {
+			n += p.shardBytes(s, int(o))
+		}
+	}
+	return n
 }
 
 // preloadRhos price a preloaded byte, as a multiple of the time streaming it
