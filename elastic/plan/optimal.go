@@ -58,10 +58,14 @@ import (
 type optimalAlgo struct{}
 
 // pathBetas are the resource weights of the frontier searches Plan runs.
-var pathBetas = []float64{1.0 / 32, 1.0 / 8}
+var pathBetas = []float64{1.0 / 8}
 
-// exactBeta is the resource weight of the search ranked by exact latency.
-const exactBeta = 1.0 / 8
+// exactBeta is the resource weight of the search ranked by exact latency,
+// and maxReranks the most moves it ranks exactly per step.
+const (
+	exactBeta  = 1.0 / 8
+	maxReranks = 6
+)
 
 type pmove struct {
 	s        int32
@@ -233,6 +237,23 @@ func search(p *problem, cfg searchCfg, stop int64) *frontier {
 		}
 	}
 	step := 0
+	// The exact search re-ranks at most maxReranks moves per step, then
+	// takes the best of them.
+	reranks, bestS, bestTo, bestR := 0, -1, optDrop, 0.0
+	accept := func(s int, to int16) bool {
+		sr.apply(fr, s, to)
+		step++
+		reranks, bestS = 0, -1
+		exactLat = p.simulate(sr.e.opt, nil)
+		fr.lat[len(fr.lat)-1] = exactLat
+		if exactLat > stop {
+			return false
+		}
+		if r, _, ok := sr.bestMove(s); ok {
+			q.push(qitem{r: r, s: int32(s)})
+		}
+		return true
+	}
 	for len(q) > 0 {
 		it := q.pop()
 		s := int(it.s)
@@ -242,15 +263,8 @@ func search(p *problem, cfg searchCfg, stop int64) *frontier {
 			if !ok {
 				continue
 			}
-			sr.apply(fr, s, to)
-			step++
-			exactLat = p.simulate(sr.e.opt, nil)
-			fr.lat[len(fr.lat)-1] = exactLat
-			if exactLat > stop {
+			if !accept(s, to) {
 				break
-			}
-			if r, _, ok := sr.bestMove(s); ok {
-				q.push(qitem{r: r, s: it.s})
 			}
 			continue
 		}
@@ -272,6 +286,14 @@ func search(p *problem, cfg searchCfg, stop int64) *frontier {
 			dl := p.optLoss(s, from) - p.optLoss(s, to)
 			r = dl / (1 + float64(max(lx-exactLat, 0)) + cfg.beta*float64(max(dc, 0)+max(dio, 0)))
 			q.push(qitem{r: r, s: it.s, v: step + 1})
+			if reranks++; bestS < 0 || r > bestR {
+				bestS, bestTo, bestR = s, to, r
+			}
+			if reranks >= maxReranks {
+				if !accept(bestS, bestTo) {
+					break
+				}
+			}
 			continue
 		}
 		sr.apply(fr, s, to)
