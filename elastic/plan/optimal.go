@@ -24,22 +24,24 @@ import (
 // for T is the last one whose exact (K-bounded) simulated latency meets T.
 // The search stops once its latency exceeds T, a truncation that only grows
 // with T, so the answer can only improve as T grows. Plan takes the best of
-// two such searches (β = 1/32 and 1/8) and the paper's planner: each is
-// monotone in T, so their minimum is, and it is never worse than the
-// paper's planner for the same resident set.
+// two such searches and the paper's planner: each is monotone in T, so
+// their minimum is, and it is never worse than the paper's planner for the
+// same resident set.
 //
-// A third search (searchCfg.exact) ranks its moves by the exact K-bounded
+// The first search has β = 1/8. The second (searchCfg.exact) ranks its
+// moves by the exact K-bounded
 // latency they add instead of the unbounded one, and stops on it. Where
 // the K-blob buffer binds, the unbounded searches' exact latency runs
 // ahead of the estimate they rank by, and their answer is a plan from far
 // back on their path; this one follows the latency that decides
-// feasibility. Its path does not depend on T either (each accepted move is
-// re-ranked with one simulation, lazily), so it keeps the answer monotone.
-// On the store of wrx-sst2-small it found plans of up to 100× less loss
-// at loose targets, for a few percent more planning time.
+// feasibility. Its path does not depend on T either (a move is re-ranked
+// with one simulation, lazily, at most maxReranks per step), so it keeps
+// the answer monotone. On the profiles of wrx-sst2-small it found plans of
+// up to 24× less loss where the buffer binds. (A third search, β = 1/32,
+// added little and cost a third of the time.)
 //
-// Among candidates of equal loss
-// it keeps the one that reads fewer bytes, and then switches each streamed
+// Among candidates of equal loss it keeps the one that reads fewer bytes,
+// and then switches each streamed
 // shard to the version of exactly its loss that reads the fewest (its
 // resident one reads none) while the target holds (fewerBytes), which
 // changes no loss. How far the result can be from the best plan is what
