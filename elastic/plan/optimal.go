@@ -28,24 +28,22 @@ import (
 // their minimum is, and it is never worse than the paper's planner for the
 // same resident set.
 //
-// The first search has β = 1/8. The second (searchCfg.exact) ranks its
-// moves by the exact K-bounded
-// latency they add instead of the unbounded one, and stops on it. Where
-// the K-blob buffer binds, the unbounded searches' exact latency runs
-// ahead of the estimate they rank by, and their answer is a plan from far
-// back on their path; this one follows the latency that decides
-// feasibility. Its path does not depend on T either (a move is re-ranked
-// with one simulation, lazily, at most maxReranks per step), so it keeps
-// the answer monotone. On the profiles of wrx-sst2-small it found plans of
-// up to 24× less loss where the buffer binds. (A third search, β = 1/32,
-// added little and cost a third of the time.)
+// The first search has β = 1/8. The second (searchCfg.exact) ranks its moves
+// by the exact K-bounded latency they add instead of the unbounded one, and
+// stops on it. Where the K-blob buffer binds, the unbounded searches' exact
+// latency runs ahead of the estimate they rank by, and their answer is a
+// plan from far back on their path; this one follows the latency that
+// decides feasibility. Its path does not depend on T either (a move is
+// re-ranked with one simulation, lazily, at most maxReranks per step), so it
+// keeps the answer monotone. On the profiles of wrx-sst2-small it found
+// plans of up to 24× less loss where the buffer binds. (A third search, β =
+// 1/32, added little and cost a third of the time.)
 //
 // Among candidates of equal loss it keeps the one that reads fewer bytes,
-// and then switches each streamed
-// shard to the version of exactly its loss that reads the fewest (its
-// resident one reads none) while the target holds (fewerBytes), which
-// changes no loss. How far the result can be from the best plan is what
-// lossBound (bound.go) bounds.
+// and then switches each streamed shard to the version of exactly its loss
+// that reads the fewest (its resident one reads none) while the target holds
+// (fewerBytes), which changes no loss. How far the result can be from the
+// best plan is what lossBound (bound.go) bounds.
 //
 // Preload is where most of the gain is. It chooses the resident set among a
 // family of candidates that depend only on B: the paper's first-layer
