@@ -144,8 +144,9 @@ type Row struct {
 	// + budget + the plans' largest in-flight bound.
 	PredictedLoss float64 `json:"predicted_loss,omitempty"`
 	PlanMS        float64 `json:"plan_ms,omitempty"`
-	// Gap is the mean over the requests of the plan's gap to the lower
-	// bound on its request's loss (Sample.Gap), GapMax the largest.
+	// Gap is the mean over the requests that ran a plan made for their
+	// target of its gap to the lower bound on the request's loss
+	// (Sample.Gap), GapMax the largest.
 	Gap    float64 `json:"gap"`
 	GapMax float64 `json:"gap_max"`
 	// PredictedP50MS is the nearest-rank p50 of the plans' predicted
@@ -750,15 +751,22 @@ func wrxRow(u *UnitResult, thr string) Row {
 	var loss, gap float64
 	var plan time.Duration
 	var bound int64
+	planned := 0
 	for _, s := range u.Samples {
-		gap += s.Gap
+		if s.PredictedLatency > 0 && !s.Fallback {
+			gap += s.Gap
+			planned++
+		}
 		r.GapMax = max(r.GapMax, s.Gap)
 		loss += s.PredictedLoss
 		plan += s.Latency - s.Exec
 		bound = max(bound, s.InFlightBound)
 	}
 	n := float64(len(u.Samples))
-	r.PredictedLoss, r.PlanMS, r.Gap = loss/n, ms(plan)/n, gap/n
+	r.PredictedLoss, r.PlanMS = loss/n, ms(plan)/n
+	if planned > 0 {
+		r.Gap = gap / float64(planned)
+	}
 	pred := make([]time.Duration, 0, len(u.Samples))
 	ratios := make([]float64, 0, len(u.Samples))
 	for _, s := range u.Samples {
