@@ -36,7 +36,9 @@ import (
 // bound for every μ ≥ 0; the search for a good μ (bisection along each
 // constraint alone, then projected subgradient steps on all of them) only
 // decides how tight it is. The relaxation also drops the rule that a plan
-// runs at least one shard, which can only lower it.
+// runs at least one shard, which can only lower it. When it leaves more
+// than 1% of the plan's loss, dpBound (bounddp.go) tries the two main
+// constraints as exact knapsacks too, and the bound is the largest.
 
 // lossBound returns a lower bound on the loss of every assignment with
 // resident versions res whose simulated latency is at most target, given
@@ -49,6 +51,13 @@ func (p *problem) lossBound(target int64, res []int8, ub float64) float64 {
 	}
 	b := newBounder(p, res, target)
 	lb := b.solve(ub)
+	// Where the relaxation leaves more than 1% of ub, the knapsack bounds
+	// may close some of it.
+	if lb < ub*0.99 {
+		for _, hardIO := range []bool{true, false} {
+			lb = max(lb, p.dpBound(target, res, hardIO))
+		}
+	}
 	// Rounding: the dual value is a sum of many terms; give back a
 	// little more than its error so that the bound stays valid.
 	var all float64

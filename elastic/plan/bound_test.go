@@ -149,15 +149,16 @@ func gapGrid(t testing.TB, scales, inFlight int) map[Strategy][]float64 {
 	return gaps
 }
 
-// The gap of both planners over a grid of requests, for the report
-// (go test -run GapGrid -v).
+// The gap of both planners over a grid of requests on the small model,
+// with the default buffer and one so large that it never binds, for the
+// report (go test -run GapGrid -v).
 func TestGapGrid(t *testing.T) {
-	scales := 2
+	ks := []int{DefaultInFlight, 1 << 10}
 	if testing.Short() {
-		scales = 1
+		ks = ks[:1]
 	}
-	for _, k := range []int{DefaultInFlight, 1 << 10} {
-		gaps := gapGrid(t, scales, k)
+	for _, k := range ks {
+		gaps := gapGrid(t, 1, k)
 		for _, strat := range Strategies() {
 			g := gaps[strat]
 			t.Logf("K=%-4d %-7s n=%d gap to the bound: median %.2f%%, 90th percentile %.2f%%, max %.2f%%",
@@ -197,7 +198,11 @@ func BenchmarkLossBound(b *testing.B) {
 func TestOptimalReadsFewestBytesAmongEqualLoss(t *testing.T) {
 	rng := rand.New(rand.NewPCG(49, 8))
 	checked := 0
-	for i := 0; i < 60; i++ {
+	n := 60
+	if testing.Short() {
+		n = 20
+	}
+	for i := 0; i < n; i++ {
 		c := randomCase(rng)
 		c.budget *= 4 // resident versions at 16 and 32 bits, the ties that matter
 		im := c.prof.Importance
