@@ -108,6 +108,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 		Subcommands: []*cli.Command{
 			benchImportanceCommand(),
 			benchPlanRankCommand(),
+			benchPlanGapCommand(),
 			benchGemmCommand(),
 			{
 				Name:      "report",
@@ -399,6 +400,54 @@ Spearman rank correlation between the predicted and the measured loss.
 				return printJSON(c.App.Writer, rep)
 			}
 			rep.Markdown(c.App.Writer)
+			return nil
+		},
+	}
+}
+
+func benchPlanGapCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "plan-gap",
+		Usage: "the planners' gap to the lower bound on the loss, and their planning time, over a grid of requests",
+		Description: `Plans a grid of requests with the store's profiles: --targets targets, log
+spaced from 1.1 × the smallest the planner accepts to the time of streaming
+the fp32 model, times --budgets, times --lengths, for each planner, and
+reports each planner's gap to the lower bound on the loss of any plan for the
+request (plan.LowerBound) and its planning time over the target (the least of
+three runs). --throttle is the device the plans are made for.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "store", Required: true, Usage: "profiled shard store `URI`"},
+			&cli.StringFlag{Name: "budgets", Value: "1MB,4MB,16MB", Usage: "comma-separated preload `BUDGETS`"},
+			&cli.StringFlag{Name: "lengths", Value: "8,16,32,64", Usage: "comma-separated sequence `LENGTHS`"},
+			&cli.IntFlag{Name: "targets", Value: 8, Usage: "number of `N` targets"},
+			&cli.IntFlag{Name: "in-flight", Usage: "executor buffer `K` (0: the default)"},
+			&cli.StringFlag{Name: "throttle", Usage: "plan for a slower storage device: `BANDWIDTH,LATENCY` per read"},
+			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of the table"},
+		},
+		Action: func(c *cli.Context) error {
+			set, err := benchSetup(c)
+			if err != nil {
+				return err
+			}
+			budgets, err := parseList(c.String("budgets"), "--budgets", units.ParseBytes)
+			if err != nil {
+				return err
+			}
+			lengths, err := parseList(c.String("lengths"), "--lengths", strconv.Atoi)
+			if err != nil {
+				return err
+			}
+			rows, err := elasticbench.PlanGap(c.Context, elasticbench.PlanGapOptions{
+				Setup: set, Budgets: budgets, SeqLens: lengths, Targets: c.Int("targets"), InFlight: c.Int("in-flight"),
+			})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, rows)
+			}
+			elasticbench.PlanGapMarkdown(c.App.Writer, rows)
 			return nil
 		},
 	}
