@@ -6,6 +6,8 @@
 //	wrx-bench --store file:S --task sst2 --data dev.tsv --targets auto --budgets 2MB,4MB --out DIR
 //	wrx-bench report DIR
 //	wrx-bench importance --store file:S --data dev.tsv --out DIR
+//	wrx-bench plan-rank --store file:S --data dev.tsv --limit 300 --plans 30
+//	wrx-bench plan-gap --store file:S --throttle 100MB/s,0.5ms
 //	wrx-bench gemm
 package main
 
@@ -79,7 +81,9 @@ With --throttle the planner's read side is re-measured on the throttled
 storage; meta.json reports the stored and measured values and which was used.
 
 Subcommands: "importance" (dropping the least important shards vs random
-ones), "gemm" (matrix-multiply throughput per backend) and "report" (render
+ones), "plan-rank" (the additive loss model on whole plans: predicted vs
+measured divergence), "plan-gap" (the planners' gap to the lower bound on the
+loss), "gemm" (matrix-multiply throughput per backend) and "report" (render
 the tables and plots of an output directory again). The planners are
 compared with --planner both (planners.json, and a table in results.md).`,
 		Flags: []cli.Flag{
@@ -156,7 +160,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 
 func benchMain(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("bench: unexpected argument %q (subcommands: importance, gemm)", c.Args().First())
+		return fmt.Errorf("bench: unexpected argument %q (subcommands: importance, plan-rank, plan-gap, gemm, report)", c.Args().First())
 	}
 	for _, f := range []string{"store", "data", "out"} {
 		if c.String(f) == "" {
