@@ -38,6 +38,9 @@ type PlanRankOptions struct {
 // (the additive model: the sum of its shard versions' profiled losses),
 // and the measured divergence of its outputs from the full model's.
 type PlanRankRow struct {
+	// Request numbers the drawn request; the plans of one request are
+	// the planners' answers to it.
+	Request  int           `json:"request"`
 	Planner  plan.Strategy `json:"planner"`
 	TargetMS float64       `json:"target_ms"`
 	Budget   int64         `json:"budget_bytes"`
@@ -67,6 +70,11 @@ type PlanRankReport struct {
 	// Ratio is the median of MeasuredKL / PredictedLoss: above 1 the
 	// additive model underestimates the divergence of whole plans.
 	Ratio float64 `json:"median_ratio"`
+	// Pairs counts the requests with two different plans (one per
+	// planner), Concordant those where the plan predicted to lose less
+	// also measured less: the choice the planner makes.
+	Pairs      int `json:"pairs"`
+	Concordant int `json:"concordant"`
 }
 
 // PlanRank checks the planner's additive loss model on whole plans: it
@@ -103,7 +111,7 @@ func PlanRank(ctx context.Context, opts PlanRankOptions) (*PlanRankReport, error
 	if err != nil {
 		return nil, fmt.Errorf("plan rank bench: %w", err)
 	}
-	plans, err := drawPlans(prof, nPlans, opts.Seed)
+	plans, reqs, err := drawPlans(prof, nPlans, opts.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("plan rank bench: %w", err)
 	}
@@ -182,7 +190,7 @@ func PlanRank(ctx context.Context, opts PlanRankOptions) (*PlanRankReport, error
 		if err != nil {
 			return nil, err
 		}
-		row := PlanRankRow{Planner: p.Strategy, TargetMS: float64(p.Target) / float64(time.Millisecond), Budget: p.Budget, SeqLen: p.SeqLen, PredictedLoss: p.PredictedLoss}
+		row := PlanRankRow{Request: reqs[i], Planner: p.Strategy, TargetMS: float64(p.Target) / float64(time.Millisecond), Budget: p.Budget, SeqLen: p.SeqLen, PredictedLoss: p.PredictedLoss}
 		for _, lp := range p.Layers {
 			row.Shards += len(lp.Shards)
 		}
@@ -217,18 +225,29 @@ func PlanRank(ctx context.Context, opts PlanRankOptions) (*PlanRankReport, error
 		slices.Sort(ratios)
 		rep.Ratio = ratios[len(ratios)/2]
 	}
+	for i := 1; i < len(rep.Rows); i++ {
+		a, b := rep.Rows[i-1], rep.Rows[i]
+		if a.Request != b.Request {
+			continue
+		}
+		rep.Pairs++
+		if (a.PredictedLoss-b.PredictedLoss)*(a.MeasuredKL-b.MeasuredKL) > 0 {
+			rep.Concordant++
+		}
+	}
 	return rep, nil
 }
 
-// drawPlans plans random requests until it has n distinct plans (or has
-// tried 20n requests).
-func drawPlans(prof *plan.Profiles, n int, seed uint64) ([]*plan.Plan, error) {
+// drawPlans plans random requests with every planner until it has n
+// distinct plans (or has tried 20n requests), and returns with each plan
+// the index of its request.
+func drawPlans(prof *plan.Profiles, n int, seed uint64) ([]*plan.Plan, []int, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x9a1))
 	var planners []plan.Planner
 	for _, strat := range plan.Strategies() {
 		pl, err := plan.New(prof, plan.Options{Strategy: strat, RowReads: plan.RowReadsBatched})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		planners = append(planners, pl)
 	}
@@ -241,12 +260,13 @@ func drawPlans(prof *plan.Profiles, n int, seed uint64) ([]*plan.Plan, error) {
 	}
 	full, err := plan.Full(prof.Geometry, slices.Max(prof.Geometry.Bits))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []*plan.Plan
+	var reqs []int
 	seen := map[string]bool{}
 	for try := 0; len(out) < n && try < 20*n; try++ {
-		pl := planners[rng.IntN(len(planners))]
+		pl := planners[0]
 		seqLen := []int{8, 16, 32, 64}[rng.IntN(4)]
 		budget := int64(rng.Float64() * float64(maxBytes) / 4)
 		lo, err := plan.MinTarget(pl, budget, seqLen)
@@ -260,28 +280,33 @@ func drawPlans(prof *plan.Profiles, n int, seed uint64) ([]*plan.Plan, error) {
 		}
 		hi = max(hi, 2*lo)
 		target := time.Duration(float64(lo) * math.Pow(float64(hi)/float64(lo), rng.Float64()))
-		p, err := pl.Plan(plan.Request{Target: target, Budget: budget, SeqLen: seqLen})
-		if err != nil {
-			if errors.Is(err, plan.ErrDeadline) {
+		// Every planner plans the request: pairs of plans the planners
+		// choose between.
+		for _, pl := range planners {
+			p, err := pl.Plan(plan.Request{Target: target, Budget: budget, SeqLen: seqLen})
+			if err != nil {
+				if errors.Is(err, plan.ErrDeadline) {
+					continue
+				}
+				return nil, nil, err
+			}
+			layers := slices.Clone(p.Layers)
+			for i := range layers {
+				layers[i].Start, layers[i].Finish = 0, 0
+			}
+			key := fmt.Sprint(layers)
+			if seen[key] || len(out) == n {
 				continue
 			}
-			return nil, err
+			seen[key] = true
+			out = append(out, p)
+			reqs = append(reqs, try)
 		}
-		layers := slices.Clone(p.Layers)
-		for i := range layers {
-			layers[i].Start, layers[i].Finish = 0, 0
-		}
-		key := fmt.Sprint(layers)
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		out = append(out, p)
 	}
 	if len(out) < 2 {
-		return nil, fmt.Errorf("only %d distinct plans", len(out))
+		return nil, nil, fmt.Errorf("only %d distinct plans", len(out))
 	}
-	return out, nil
+	return out, reqs, nil
 }
 
 func logSoftmax(logits []float32) []float64 {
@@ -371,12 +396,13 @@ func pearson(x, y []float64) float64 {
 // Markdown writes the rows, sorted by predicted loss, and the correlation.
 func (r *PlanRankReport) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "Store `%s` (importance profile on %d examples); %d plans run on %d examples of `%s`.\n\n", r.Store, r.ProfileSamples, len(r.Rows), r.N, r.Data)
-	fmt.Fprintln(w, "| planner | target ms | budget | length | shards | predicted loss | measured KL | agreement |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| request | planner | target ms | budget | length | shards | predicted loss | measured KL | agreement |")
+	fmt.Fprintln(w, "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	rows := slices.Clone(r.Rows)
 	slices.SortStableFunc(rows, func(a, b PlanRankRow) int { return cmp.Compare(a.PredictedLoss, b.PredictedLoss) })
 	for _, row := range rows {
-		fmt.Fprintf(w, "| %s | %.2f | %d | %d | %d | %.3g | %.3g | %.4f |\n", row.Planner, row.TargetMS, row.Budget, row.SeqLen, row.Shards, row.PredictedLoss, row.MeasuredKL, row.Agreement)
+		fmt.Fprintf(w, "| %d | %s | %.2f | %d | %d | %d | %.3g | %.3g | %.4f |\n", row.Request, row.Planner, row.TargetMS, row.Budget, row.SeqLen, row.Shards, row.PredictedLoss, row.MeasuredKL, row.Agreement)
 	}
 	fmt.Fprintf(w, "\nSpearman rank correlation (predicted loss, measured KL): %.3f; Pearson of their logs: %.3f; median measured/predicted: %.3g\n", r.Spearman, r.PearsonLog, r.Ratio)
+	fmt.Fprintf(w, "Requests planned differently by the planners: %d; the plan predicted to lose less measured less in %d\n", r.Pairs, r.Concordant)
 }
