@@ -154,6 +154,11 @@ type Row struct {
 	// + budget + the plans' largest in-flight bound.
 	PredictedLoss float64 `json:"predicted_loss,omitempty"`
 	PlanMS        float64 `json:"plan_ms,omitempty"`
+	// Gap is the mean over the requests that ran a plan made for their
+	// target of its gap to the lower bound on the request's loss
+	// (Sample.Gap), GapMax the largest.
+	Gap    float64 `json:"gap"`
+	GapMax float64 `json:"gap_max"`
 	// PredictedP50MS is the nearest-rank p50 of the plans' predicted
 	// latencies and Overrun the nearest-rank p50 of the ratios of measured
 	// to predicted latency (stats.Quantile): above 1, the timing model is
@@ -788,16 +793,25 @@ func wrxRow(u *UnitResult, thr string) Row {
 		MeanIOBytes: meanIO(u.Samples), Fallbacks: fallbacks(u.Samples), MeanStorageReads: meanReads(u.Samples),
 		ResidentBytes: u.ResidentBytes, PreloadBytes: u.PreloadBytes,
 	}
-	var loss float64
+	var loss, gap float64
 	var plan time.Duration
 	var bound int64
+	planned := 0
 	for _, s := range u.Samples {
+		if s.PredictedLatency > 0 && !s.Fallback {
+			gap += s.Gap
+			planned++
+		}
+		r.GapMax = max(r.GapMax, s.Gap)
 		loss += s.PredictedLoss
 		plan += s.Latency - s.Exec
 		bound = max(bound, s.InFlightBound)
 	}
 	n := float64(len(u.Samples))
 	r.PredictedLoss, r.PlanMS = loss/n, ms(plan)/n
+	if planned > 0 {
+		r.Gap = gap / float64(planned)
+	}
 	pred := make([]time.Duration, 0, len(u.Samples))
 	ratios := make([]float64, 0, len(u.Samples))
 	for _, s := range u.Samples {

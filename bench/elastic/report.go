@@ -133,17 +133,17 @@ func (r *Report) markdown(w io.Writer, j *Judgement) {
 	fmt.Fprintln(w)
 
 	fmt.Fprintf(w, "\n**WRX** (meets = p95 ≤ target and ≤ %.0f%% misses)\n\n", 100*MaxMissRate)
-	fmt.Fprintln(w, "| target ms | budget | planner | accuracy | p50 ms | p95 ms | max ms | miss | meets | refused | peak weights | bound | peak RSS | model RSS | IO/request | pred. loss | plan ms | pred. p50 ms | meas./pred. |")
-	fmt.Fprintln(w, "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| target ms | budget | planner | accuracy | p50 ms | p95 ms | max ms | miss | meets | refused | peak weights | bound | peak RSS | model RSS | IO/request | pred. loss | gap | plan ms | pred. p50 ms | meas./pred. |")
+	fmt.Fprintln(w, "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for i := range r.Rows {
 		row := &r.Rows[i]
 		if row.Mode != ModeWRX {
 			continue
 		}
-		fmt.Fprintf(w, "| %.4g | %s | %s | %.4f | %.1f | %.1f | %.1f | %.1f%% | %s | %d | %s | %s | %s | %s | %s | %.3g | %.2f | %.1f | %.2f |\n",
+		fmt.Fprintf(w, "| %.4g | %s | %s | %.4f | %.1f | %.1f | %.1f | %.1f%% | %s | %d | %s | %s | %s | %s | %s | %.3g | %.1f%% | %.2f | %.1f | %.2f |\n",
 			row.TargetMS, units.FormatBytes(row.BudgetBytes), row.Planner, row.Accuracy, row.P50MS, row.P95MS, row.MaxMS,
 			100*row.MissRate, yesNo(row.MeetsTarget), row.Refused, units.FormatBytes(row.PeakWeightBytes),
-			units.FormatBytes(row.WeightBoundBytes), units.FormatBytes(row.PeakRSSBytes), units.FormatBytes(row.ModelRSSBytes), units.FormatBytes(int64(row.MeanIOBytes)), row.PredictedLoss, row.PlanMS,
+			units.FormatBytes(row.WeightBoundBytes), units.FormatBytes(row.PeakRSSBytes), units.FormatBytes(row.ModelRSSBytes), units.FormatBytes(int64(row.MeanIOBytes)), row.PredictedLoss, 100*row.Gap, row.PlanMS,
 			row.PredictedP50MS, row.Overrun)
 	}
 

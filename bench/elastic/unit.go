@@ -137,6 +137,10 @@ type Sample struct {
 	PredictedLatency time.Duration `json:"predicted_latency_ns,omitempty"`
 	PredictedLoss    float64       `json:"predicted_loss,omitempty"`
 	InFlightBound    int64         `json:"in_flight_bound_bytes,omitempty"`
+	// Gap is the plan's gap to the planner's lower bound on the loss of
+	// any plan for the request (plan.LowerBound), computed after the
+	// request, off its clock.
+	Gap float64 `json:"gap,omitempty"`
 }
 
 // UnitResult is a measured unit.
@@ -224,8 +228,9 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		return nil, err
 	}
 	var r server
+	var prof *plan.Profiles
 	if u.Mode == ModeWRX {
-		prof, err := loadProfiles(ctx, s, be, set)
+		prof, err = loadProfiles(ctx, s, be, set)
 		if err != nil {
 			return nil, fmt.Errorf("%v: %w", u, err)
 		}
@@ -263,6 +268,7 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		return nil, fmt.Errorf("%v: warm-up on line %d: %w", u, examples[0].Line, err)
 	}
 	res.Setup = time.Since(start)
+	gaps := map[[2]int]float64{} // by sequence length and cached rows: the unit fixes the rest
 	for _, ex := range examples {
 		// Latency is from text to answer: tokenizing counts.
 		t := time.Now()
@@ -287,6 +293,19 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		}
 		if p := info.Plan; p != nil {
 			sm.PredictedLatency, sm.PredictedLoss, sm.InFlightBound = p.PredictedLatency, p.PredictedLoss, p.InFlightBytes
+			k := [2]int{p.SeqLen, p.CachedRows}
+			g, ok := gaps[k]
+			if !ok && !info.Late {
+				lb, err := plan.LowerBound(prof, p)
+				if err != nil {
+					return nil, fmt.Errorf("%v: line %d: %w", u, ex.Line, err)
+				}
+				b := *p
+				b.LossBound = &lb
+				g = b.Gap()
+				gaps[k] = g
+			}
+			sm.Gap = g
 		}
 		res.Samples = append(res.Samples, sm)
 	}

@@ -6,6 +6,8 @@
 //	wrx-bench --store file:S --task sst2 --data dev.tsv --targets auto --budgets 2MB,4MB --out DIR
 //	wrx-bench report DIR
 //	wrx-bench importance --store file:S --data dev.tsv --out DIR
+//	wrx-bench plan-rank --store file:S --data dev.tsv --limit 300 --plans 30
+//	wrx-bench plan-gap --store file:S --throttle 100MB/s,0.5ms
 //	wrx-bench gemm
 package main
 
@@ -79,7 +81,9 @@ With --throttle the planner's read side is re-measured on the throttled
 storage; meta.json reports the stored and measured values and which was used.
 
 Subcommands: "importance" (dropping the least important shards vs random
-ones), "gemm" (matrix-multiply throughput per backend) and "report" (render
+ones), "plan-rank" (the additive loss model on whole plans: predicted vs
+measured divergence), "plan-gap" (the planners' gap to the lower bound on the
+loss), "gemm" (matrix-multiply throughput per backend) and "report" (render
 the tables and plots of an output directory again). The planners are
 compared with --planner both (planners.json, and a table in results.md).`,
 		Flags: []cli.Flag{
@@ -108,6 +112,8 @@ compared with --planner both (planners.json, and a table in results.md).`,
 		Action: benchMain,
 		Subcommands: []*cli.Command{
 			benchImportanceCommand(),
+			benchPlanRankCommand(),
+			benchPlanGapCommand(),
 			benchGemmCommand(),
 			{
 				Name:      "report",
@@ -155,7 +161,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 
 func benchMain(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("bench: unexpected argument %q (subcommands: importance, gemm)", c.Args().First())
+		return fmt.Errorf("bench: unexpected argument %q (subcommands: importance, plan-rank, plan-gap, gemm, report)", c.Args().First())
 	}
 	for _, f := range []string{"store", "data", "out"} {
 		if c.String(f) == "" {
@@ -355,6 +361,105 @@ Writes DIR/importance.json, importance.md and importance.png.`,
 				return printJSON(c.App.Writer, rep)
 			}
 			rep.Markdown(c.App.Writer)
+			return nil
+		},
+	}
+}
+
+func benchPlanRankCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "plan-rank",
+		Usage: "check the planner's additive loss model: predicted loss vs measured output divergence of whole plans",
+		Description: `Plans --plans random requests (target between the smallest the planner
+accepts and the full model's streaming time, budget up to a quarter of the
+fp32 model, length 8 to 64, either planner) with the store's profiles, runs
+each distinct plan with every version it uses held in memory on --data (keep
+it apart from the profiling data: SST-2 dev.tsv), and reports each plan's
+mean KL divergence from the full-fidelity model's label distribution and the
+Spearman rank correlation between the predicted and the measured loss.
+--throttle is the device the plans are made for.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "store", Required: true, Usage: "profiled shard store `URI`"},
+			&cli.StringFlag{Name: "task", Value: "sst2", Usage: "GLUE `TASK` of --data"},
+			&cli.StringFlag{Name: "data", Required: true, Usage: "labelled evaluation `FILE.tsv`"},
+			&cli.IntFlag{Name: "limit", Usage: "use only the first `N` examples (0: all)"},
+			&cli.IntFlag{Name: "plans", Value: 30, Usage: "number of distinct plans"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the random requests"},
+			&cli.StringFlag{Name: "throttle", Usage: "plan for a slower storage device: `BANDWIDTH,LATENCY` per read"},
+			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"},
+			&cli.IntFlag{Name: "max-len", Value: elasticbench.DefaultMaxLen, Usage: "truncate inputs to `N` tokens"},
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON instead of the table"},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
+		},
+		Action: func(c *cli.Context) error {
+			set, err := benchSetup(c)
+			if err != nil {
+				return err
+			}
+			_, examples, err := benchExamples(c)
+			if err != nil {
+				return err
+			}
+			update, finish := progress.New("plan rank check", c.Bool("quiet"))
+			rep, err := elasticbench.PlanRank(c.Context, elasticbench.PlanRankOptions{
+				Setup: set, Data: c.String("data"), Examples: examples, Plans: c.Int("plans"), Seed: c.Uint64("seed"), Progress: update,
+			})
+			finish()
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, rep)
+			}
+			rep.Markdown(c.App.Writer)
+			return nil
+		},
+	}
+}
+
+func benchPlanGapCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "plan-gap",
+		Usage: "the planners' gap to the lower bound on the loss, and their planning time, over a grid of requests",
+		Description: `Plans a grid of requests with the store's profiles: --targets targets, log
+spaced from 1.1 × the smallest the planner accepts to the time of streaming
+the fp32 model, times --budgets, times --lengths, for each planner, and
+reports each planner's gap to the lower bound on the loss of any plan for the
+request (plan.LowerBound) and its planning time over the target (the least of
+three runs). --throttle is the device the plans are made for.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "store", Required: true, Usage: "profiled shard store `URI`"},
+			&cli.StringFlag{Name: "budgets", Value: "1MB,4MB,16MB", Usage: "comma-separated preload `BUDGETS`"},
+			&cli.StringFlag{Name: "lengths", Value: "8,16,32,64", Usage: "comma-separated sequence `LENGTHS`"},
+			&cli.IntFlag{Name: "targets", Value: 8, Usage: "number of `N` targets"},
+			&cli.IntFlag{Name: "in-flight", Usage: "executor buffer `K` (0: the default)"},
+			&cli.StringFlag{Name: "throttle", Usage: "plan for a slower storage device: `BANDWIDTH,LATENCY` per read"},
+			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of the table"},
+		},
+		Action: func(c *cli.Context) error {
+			set, err := benchSetup(c)
+			if err != nil {
+				return err
+			}
+			budgets, err := parseList(c.String("budgets"), "--budgets", units.ParseBytes)
+			if err != nil {
+				return err
+			}
+			lengths, err := parseList(c.String("lengths"), "--lengths", strconv.Atoi)
+			if err != nil {
+				return err
+			}
+			rows, err := elasticbench.PlanGap(c.Context, elasticbench.PlanGapOptions{
+				Setup: set, Budgets: budgets, SeqLens: lengths, Targets: c.Int("targets"), InFlight: c.Int("in-flight"),
+			})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, rows)
+			}
+			elasticbench.PlanGapMarkdown(c.App.Writer, rows)
 			return nil
 		},
 	}

@@ -62,6 +62,25 @@ func TestBenchCommand(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "| 2 |") || !strings.Contains(stdout, "| 4 |") {
 		t.Errorf("bench importance: %v\n%s", err, stdout)
 	}
+
+	var rank elasticbench.PlanRankReport
+	stdout, _, err = run(t, "", "plan-rank", "--store", uri, "--data", data, "--limit", "4", "--plans", "4", "--quiet", "--json")
+	if err == nil {
+		err = json.Unmarshal([]byte(stdout), &rank)
+	}
+	if err != nil || len(rank.Rows) < 2 || rank.N == 0 {
+		t.Errorf("bench plan-rank: %v\n%s", err, stdout)
+	}
+	for _, r := range rank.Rows {
+		if r.MeasuredKL < 0 || r.PredictedLoss < 0 || r.Shards == 0 {
+			t.Errorf("bench plan-rank row %+v", r)
+		}
+	}
+
+	stdout, _, err = run(t, "", "plan-gap", "--store", uri, "--budgets", "0,1MB", "--lengths", "8,32", "--targets", "3")
+	if err != nil || !strings.Contains(stdout, "| optimal |") || !strings.Contains(stdout, "| greedy |") {
+		t.Errorf("bench plan-gap: %v\n%s", err, stdout)
+	}
 }
 
 func TestBenchQuantizedFidelity(t *testing.T) {

@@ -67,6 +67,7 @@ func BenchmarkPlan(b *testing.B) {
 					loss = plan.PredictedLoss
 				}
 				b.ReportMetric(loss, "loss")
+				b.ReportMetric(float64(req.Target)/1e6, "target-ms")
 			})
 		}
 	}

@@ -50,6 +50,12 @@
 // one's own resident set at that length. A plan may leave resident shards
 // unused (dropped), or read another fidelity of one instead.
 //
+// How good a plan is: LowerBound (and Plan.LossBound, with Options.Bound)
+// gives a lower bound on the predicted loss of every plan for a request,
+// from a Lagrangian relaxation of the timing model (bound.go); Plan.Gap is
+// the share of a plan's loss that a better plan could still save by it.
+// The bound ignores the K-blob buffer, so it is loosest when that binds.
+//
 // The package is pure: it imports no store, model or backend, so that a
 // plan depends only on its inputs. It is the "plan" step of the elastic
 // flow (convert → store → profile → plan → execute → backend).

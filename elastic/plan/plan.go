@@ -105,6 +105,9 @@ type Options struct {
 	// MaxLoss, when positive, rejects plans whose predicted loss exceeds
 	// it. Zero accepts any plan, even one that drops every shard.
 	MaxLoss float64
+	// Bound makes Plan also compute Plan.LossBound, a lower bound on the
+	// loss of any plan for the request, at some extra planning time.
+	Bound bool
 }
 
 // Request is one planning problem.
@@ -324,6 +327,10 @@ type Plan struct {
 	// PredictedLoss is the sum of the per-shard losses of the plan's
 	// choices (Dropped for the shards it does not run).
 	PredictedLoss float64 `json:"predicted_loss"`
+	// LossBound, when Options.Bound is set, is a lower bound on the
+	// predicted loss of every plan for the same request and resident set
+	// (see LowerBound); Gap compares the plan with it.
+	LossBound *float64 `json:"loss_bound,omitempty"`
 }
 
 // ErrDeadline means that no plan can answer a request by its deadline.
@@ -607,6 +614,10 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 		return nil, nil
 	}
 	plan := p.materialize(opt, res)
+	if pl.opts.Bound {
+		lb := p.lossBound(int64(req.Target), res, plan.PredictedLoss)
+		plan.LossBound = &lb
+	}
 	plan.CachedRows = req.CachedRows
 	plan.PreloadRows = len(pre.Rows)
 	plan.PreloadBytes += pre.RowBytes
