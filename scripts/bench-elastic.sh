@@ -26,7 +26,8 @@
 #      measured model RSS), both planners, baselines at FIDELITY (32 and 8
 #      bits), quantized-hold at QUANTIZED_FIDELITY (2, 3, 4 and 8 bits);
 #   5. throttled/: the same under --throttle THROTTLE on the first
-#      THROTTLED_LIMIT sentences (a request there can take half a second);
+#      THROTTLED_LIMIT sentences (a request there can take half a second),
+#      with our planner only (THROTTLED_PLANNER);
 #   6. bertbase/ and bertbase-throttled/: wrx synth --like bert-base (random
 #      weights: latency and memory only), profiled, benched on a few sentences
 #      with budgets BASE_BUDGETS (8MB to 128MB: its resident parts alone are
@@ -59,6 +60,12 @@ BASE_BASELINE_LIMIT=5
 FIDELITY=32,8
 QUANTIZED_FIDELITY=2,3,4,8
 BUDGETS=2MB,4MB,8MB,16MB
+# Inputs are truncated to MAX_LEN tokens (SST-2 dev's longest has 55): the
+# budget pays for activations of that length.
+MAX_LEN=64
+# The throttled run takes about as long per request as the target: it
+# compares the planners only unthrottled.
+THROTTLED_PLANNER=optimal
 BASE_BUDGETS=8MB,16MB,32MB,64MB,128MB
 # The bert-base store needs every fidelity a baseline runs at.
 BASE_FIDELITIES=2,3,4,8,16,32
@@ -134,11 +141,11 @@ fi
 cat "$OUT/importance/importance.md"
 
 common=(--store "$STORE" --task sst2 --data "$DEV" --targets auto --budgets "$BUDGETS"
-	--planner both --fidelity "$FIDELITY" --quantized-fidelity "$QUANTIZED_FIDELITY" --baseline-limit "$BASELINE_LIMIT")
+	--max-len "$MAX_LEN" --fidelity "$FIDELITY" --quantized-fidelity "$QUANTIZED_FIDELITY" --baseline-limit "$BASELINE_LIMIT")
 log "bench, unthrottled"
-timed "$WRXBENCH" "${common[@]}" "${resume[@]}" --limit "$DEV_LIMIT" --out "$OUT/unthrottled" >/dev/null
+timed "$WRXBENCH" "${common[@]}" "${resume[@]}" --planner both --limit "$DEV_LIMIT" --out "$OUT/unthrottled" >/dev/null
 log "bench, throttled to $THROTTLE"
-timed "$WRXBENCH" "${common[@]}" "${resume[@]}" --limit "$THROTTLED_LIMIT" --throttle "$THROTTLE" --out "$OUT/throttled" >/dev/null
+timed "$WRXBENCH" "${common[@]}" "${resume[@]}" --planner "$THROTTLED_PLANNER" --limit "$THROTTLED_LIMIT" --throttle "$THROTTLE" --out "$OUT/throttled" >/dev/null
 
 if [ "$SYNTH" = 1 ]; then
 	BASE=file:$OUT/bertbase-store
@@ -154,7 +161,7 @@ if [ "$SYNTH" = 1 ]; then
 		echo "$BASE_FIDELITIES" >"$OUT/bertbase-fidelities.txt"
 	fi
 	timed "$WRX" profile device --store "$BASE" --quiet | tee "$OUT/bertbase-device.txt"
-	base=(--store "$BASE" --task sst2 --data "$DEV" --targets auto --budgets "$BASE_BUDGETS"
+	base=(--store "$BASE" --task sst2 --data "$DEV" --targets auto --budgets "$BASE_BUDGETS" --max-len "$MAX_LEN"
 		--fidelity "$FIDELITY" --quantized-fidelity "$QUANTIZED_FIDELITY" --limit "$BASE_LIMIT" --baseline-limit "$BASE_BASELINE_LIMIT")
 	log "bench bert-base, unthrottled"
 	timed "$WRXBENCH" "${base[@]}" "${resume[@]}" --out "$OUT/bertbase" >/dev/null
