@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -124,7 +124,7 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	if maxLen <= 0 || maxLen > cfg.MaxPosition {
 		maxLen = cfg.MaxPosition
 	}
-	runtime.GC() // what loading the profiles left
+	debug.FreeOSMemory() // what loading the profiles left
 	div, pl, pre, err := DivideBudget(store, opts.Profiles, opts.Planner, opts.Target, opts.Budget, maxLen)
 	if err != nil {
 		return nil, err
@@ -161,7 +161,7 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	if err := r.calibrate(ctx, opts.Calibration); err != nil {
 		return fail(err)
 	}
-	runtime.GC() // the calibration's garbage, before the first request
+	debug.FreeOSMemory() // the calibration's garbage, before the first request
 	return r, nil
 }
 
@@ -192,7 +192,7 @@ func DivideBudget(store *shardstore.Store, prof *plan.Profiles, po plan.Options,
 	div, err := plan.Divide(budget, foot, inFlight, func(d plan.Division) float64 {
 		// The searches leave garbage that would otherwise pile up to the
 		// collector's goal and show in the process's peak resident set.
-		defer runtime.GC()
+		defer debug.FreeOSMemory()
 		o := po
 		o.InFlight = d.InFlight
 		pl, err := plan.New(prof.UpTo(d.StreamBits), o)
@@ -229,7 +229,7 @@ func DivideBudget(store *shardstore.Store, prof *plan.Profiles, po plan.Options,
 func Footprint(store *shardstore.Store, bits []quant.Fidelity, maxLen int) plan.Footprint {
 	cfg := store.Config()
 	f := plan.Footprint{
-		Resident:    store.ResidentBytes(),
+		Resident:    store.ResidentBytesFor(maxLen),
 		Activations: storage.AlignUp(4 * int64(bert.PassSize(cfg, maxLen))),
 		Scratch:     pipeline.ScratchBytes,
 		Bits:        slices.Clone(bits),
@@ -269,7 +269,7 @@ func (r *Runner) calibrate(ctx context.Context, n int) error {
 			ids[j] = 1000 + (i*7919+j*104729)%(cfg.VocabSize-1000)
 		}
 		if i%2 == 1 {
-			runtime.GC() // keep the warm-up's garbage out of the peak resident set
+			debug.FreeOSMemory() // keep the warm-up's garbage out of the peak resident set
 		}
 		if _, _, err := r.run(ctx, time.Time{}, r.target, ids, nil, true); err != nil {
 			return fmt.Errorf("elastic: calibration request %d: %w", i, err)

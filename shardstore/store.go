@@ -11,6 +11,8 @@ import (
 	"math"
 	"sync"
 
+	"github.com/wrxlabs/wrx/internal/offheap"
+
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
@@ -229,40 +231,84 @@ func (s *Store) decodeShardIn(k Key, blob []byte, sp *ShardSpace) (Shard, error)
 // Skeleton returns the model with its resident parts loaded, word
 // embeddings served row by row from the store, and every shard absent.
 func (s *Store) Skeleton(ctx context.Context) (*bert.Model, error) {
-	return s.SkeletonIn(ctx, nil)
+	return s.SkeletonIn(ctx, SkeletonOptions{})
 }
 
-// SkeletonIn is Skeleton with the resident parts read into buffers from
-// alloc, which must return n bytes aligned for direct IO
-// (storage.AlignedBuffer's guarantee); nil allocates on the Go heap. The
-// model's vectors view those buffers, so an executor can keep them outside
-// the collected heap and free them when it closes.
-func (s *Store) SkeletonIn(ctx context.Context, alloc func(n int) ([]byte, error)) (*bert.Model, error) {
+// SkeletonOptions tunes SkeletonIn. The zero value is Skeleton's.
+type SkeletonOptions struct {
+	// Alloc, if not nil, returns the buffers the resident parts are read
+	// into: n bytes aligned for direct IO (storage.AlignedBuffer's
+	// guarantee). The model's vectors view those buffers, so an executor
+	// can keep them outside the collected heap and free them when it
+	// closes. Nil allocates on the Go heap.
+	Alloc func(n int) ([]byte, error)
+	// MaxPositions, if positive, keeps only the position embeddings of
+	// the first MaxPositions tokens, all a model that accepts no longer
+	// sequences uses.
+	MaxPositions int
+}
+
+// SkeletonIn is Skeleton as opts say.
+func (s *Store) SkeletonIn(ctx context.Context, opts SkeletonOptions) (*bert.Model, error) {
 	c := s.man.Config
 	m := &bert.Model{Config: &c}
-	read := func(key string) ([]byte, error) {
-		var buf []byte
-		if alloc != nil {
-			var err error
-			if buf, err = alloc(int(storage.AlignUp(s.man.Blobs[key].Size))); err != nil {
-				return nil, fmt.Errorf("read %s: %w", key, err)
-			}
+	alloc := opts.Alloc
+	if alloc == nil {
+		alloc = func(n int) ([]byte, error) { return storage.AlignedBuffer(n), nil }
+	}
+	read := func(key string, alloc func(int) ([]byte, error)) ([]byte, error) {
+		buf, err := alloc(int(storage.AlignUp(s.man.Blobs[key].Size)))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", key, err)
 		}
 		return s.ReadBlob(ctx, key, buf)
 	}
-	res, err := read(ResidentKey)
+	res, err := read(ResidentKey, alloc)
 	if err != nil {
 		return nil, err
 	}
 	if err := decodeResident(res, m); err != nil {
 		return nil, fmt.Errorf("%s: %w", ResidentKey, err)
 	}
-	pos, err := read(PositionKey)
-	if err != nil {
-		return nil, err
+	positions := c.MaxPosition
+	if opts.MaxPositions > 0 && opts.MaxPositions < positions {
+		positions = opts.MaxPositions
 	}
-	if m.Embeddings.Position, err = viewFloats(pos, c.MaxPosition*c.Hidden, PositionKey); err != nil {
-		return nil, err
+	if positions == c.MaxPosition {
+		pos, err := read(PositionKey, alloc)
+		if err != nil {
+			return nil, err
+		}
+		if m.Embeddings.Position, err = viewFloats(pos, c.MaxPosition*c.Hidden, PositionKey); err != nil {
+			return nil, err
+		}
+	} else {
+		// The whole blob is read, to check it, into memory given back at
+		// once; the rows kept are copied into memory of their own.
+		var tmp []byte
+		pos, err := read(PositionKey, func(n int) ([]byte, error) {
+			var err error
+			tmp, err = offheap.Bytes(n)
+			return tmp, err
+		})
+		if tmp != nil {
+			defer offheap.Free(tmp)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(pos) != 4*c.MaxPosition*c.Hidden {
+			return nil, fmt.Errorf("%w: %s has %d bytes, want %d", errBlob, PositionKey, len(pos), 4*c.MaxPosition*c.Hidden)
+		}
+		keep, err := alloc(int(storage.AlignUp(int64(4 * positions * c.Hidden))))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", PositionKey, err)
+		}
+		keep = keep[:4*positions*c.Hidden]
+		copy(keep, pos)
+		if m.Embeddings.Position, err = viewFloats(keep, positions*c.Hidden, PositionKey); err != nil {
+			return nil, err
+		}
 	}
 	m.Embeddings.Word = &wordRows{s: s}
 	return m, nil
@@ -271,6 +317,18 @@ func (s *Store) SkeletonIn(ctx context.Context, alloc func(n int) ([]byte, error
 // ResidentBytes is the size of what Skeleton holds in memory.
 func (s *Store) ResidentBytes() int64 {
 	return s.man.Blobs[ResidentKey].Size + s.man.Blobs[PositionKey].Size
+}
+
+// ResidentBytesFor is the memory SkeletonIn holds with maxPositions
+// position embeddings (0: all), each part rounded up to storage.Align as
+// it is read.
+func (s *Store) ResidentBytesFor(maxPositions int) int64 {
+	c := s.man.Config
+	pos := storage.AlignUp(s.man.Blobs[PositionKey].Size)
+	if maxPositions > 0 && maxPositions < c.MaxPosition {
+		pos = storage.AlignUp(int64(4 * maxPositions * c.Hidden))
+	}
+	return storage.AlignUp(s.man.Blobs[ResidentKey].Size) + pos
 }
 
 // Uniform returns the whole model with every shard at fidelity f, held in

@@ -143,7 +143,7 @@ func NewExecutor(ctx context.Context, s *shardstore.Store, be backend.Backend, o
 		opts.InFlight = plan.DefaultInFlight
 	}
 	mem := newArena(opts.InFlight, runtime.GOMAXPROCS(0))
-	skel, err := s.SkeletonIn(ctx, mem.bytes)
+	skel, err := s.SkeletonIn(ctx, shardstore.SkeletonOptions{Alloc: mem.bytes, MaxPositions: opts.MaxSeqLen})
 	if err != nil {
 		mem.release()
 		return nil, fmt.Errorf("executor: %w", err)
@@ -275,7 +275,7 @@ func (e *Executor) PreloadBytes() int64 {
 
 // ResidentBytes is the memory of the parts every request needs (layer
 // norms, biases, position embeddings, classifier head).
-func (e *Executor) ResidentBytes() int64 { return e.store.ResidentBytes() }
+func (e *Executor) ResidentBytes() int64 { return e.store.ResidentBytesFor(e.opts.MaxSeqLen) }
 
 // arrival is one streamed shard, or the error that stopped the stream.
 type arrival struct {

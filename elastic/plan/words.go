@@ -41,19 +41,26 @@ func (p *WordProfile) Validate(vocab int) error {
 	if p.Requests <= 0 {
 		return fmt.Errorf("plan: word profile counts %d requests", p.Requests)
 	}
-	seen := make(map[int]bool, len(p.Top))
+	// A bitset rather than a map: planners validate their profiles on
+	// every New, and a map of tens of thousands of ids is most of what
+	// that would allocate.
+	top := 0
+	for _, w := range p.Top {
+		top = max(top, w.ID)
+	}
+	seen := make([]uint64, top/64+1)
 	for i, w := range p.Top {
 		switch {
 		case w.ID < 0 || (vocab > 0 && w.ID >= vocab):
 			return fmt.Errorf("plan: word profile names token id %d, outside the vocabulary of %d", w.ID, vocab)
-		case seen[w.ID]:
+		case seen[w.ID/64]&(1<<(w.ID%64)) != 0:
 			return fmt.Errorf("plan: word profile counts token id %d twice", w.ID)
 		case w.Requests <= 0 || w.Requests > p.Requests:
 			return fmt.Errorf("plan: word profile says token id %d is in %d of %d requests", w.ID, w.Requests, p.Requests)
 		case i > 0 && w.Requests > p.Top[i-1].Requests:
 			return fmt.Errorf("plan: word profile is not sorted by count at token id %d", w.ID)
 		}
-		seen[w.ID] = true
+		seen[w.ID/64] |= 1 << (w.ID % 64)
 	}
 	return nil
 }

@@ -134,6 +134,9 @@ func (p *Pass) Embed(ctx context.Context, e *Embeddings, ids, typeIDs []int) err
 	if p.seq > c.MaxPosition {
 		return fmt.Errorf("bert: sequence of %d tokens exceeds max_position_embeddings %d", p.seq, c.MaxPosition)
 	}
+	if p.seq*c.Hidden > len(e.Position) {
+		return fmt.Errorf("bert: sequence of %d tokens exceeds the %d position embeddings held", p.seq, len(e.Position)/c.Hidden)
+	}
 	if typeIDs != nil && len(typeIDs) != p.seq {
 		return fmt.Errorf("bert: %d token type ids for %d tokens", len(typeIDs), p.seq)
 	}

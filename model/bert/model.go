@@ -58,7 +58,7 @@ type Layer struct {
 // needs.
 type Embeddings struct {
 	Word       WordEmbeddings
-	Position   []float32 // MaxPosition×Hidden
+	Position   []float32 // MaxPosition×Hidden, or fewer rows where fewer positions are used
 	TokenType  []float32 // TypeVocab×Hidden; nil for DistilBERT
 	NormWeight []float32 // Hidden
 	NormBias   []float32 // Hidden
