@@ -15,6 +15,7 @@ import (
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
+	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
 )
@@ -169,7 +170,7 @@ func PlanRank(ctx context.Context, opts PlanRankOptions) (*PlanRankReport, error
 			if err != nil {
 				return nil, fmt.Errorf("plan rank bench: line %d: %w", opts.Examples[i].Line, err)
 			}
-			out[i] = logSoftmax(logits)
+			out[i] = stats.LogSoftmax(logits)
 		}
 		return out, nil
 	}
@@ -196,7 +197,7 @@ func PlanRank(ctx context.Context, opts PlanRankOptions) (*PlanRankReport, error
 		}
 		agree := 0
 		for j := range out {
-			row.MeasuredKL += klDiv(ref[j], out[j]) / float64(len(out))
+			row.MeasuredKL += stats.KL(ref[j], out[j]) / float64(len(out))
 			if argmaxF(ref[j]) == argmaxF(out[j]) {
 				agree++
 			}
@@ -307,32 +308,6 @@ func drawPlans(prof *plan.Profiles, n int, seed uint64) ([]*plan.Plan, []int, er
 		return nil, nil, fmt.Errorf("only %d distinct plans", len(out))
 	}
 	return out, reqs, nil
-}
-
-func logSoftmax(logits []float32) []float64 {
-	m := math.Inf(-1)
-	for _, v := range logits {
-		m = max(m, float64(v))
-	}
-	var s float64
-	for _, v := range logits {
-		s += math.Exp(float64(v) - m)
-	}
-	lse := m + math.Log(s)
-	out := make([]float64, len(logits))
-	for i, v := range logits {
-		out[i] = float64(v) - lse
-	}
-	return out
-}
-
-// klDiv is KL(p ‖ q) for log-probabilities lp and lq.
-func klDiv(lp, lq []float64) float64 {
-	var s float64
-	for i := range lp {
-		s += math.Exp(lp[i]) * (lp[i] - lq[i])
-	}
-	return max(s, 0)
 }
 
 func argmaxF(v []float64) int {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"slices"
 	"sync"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -227,7 +227,7 @@ func (r *importanceRun) reference(ctx context.Context) error {
 			p.RunLayer(&r.full.Layers[l])
 		}
 		r.inputs[i] = in
-		r.refLogP[i] = profLogSoftmax(p.Logits(&r.full.Head))
+		r.refLogP[i] = stats.LogSoftmax(p.Logits(&r.full.Head))
 		r.refPred[i] = profArgmax(r.refLogP[i])
 		return nil
 	})
@@ -346,8 +346,8 @@ func (r *importanceRun) run(ctx context.Context, j impJob, passes map[int]*bert.
 		for l := j.layer + 1; l < r.cfg.Layers; l++ {
 			p.RunLayer(&r.full.Layers[l])
 		}
-		lp := profLogSoftmax(p.Logits(&r.full.Head))
-		res.klSum += klDiv(r.refLogP[i], lp)
+		lp := stats.LogSoftmax(p.Logits(&r.full.Head))
+		res.klSum += stats.KL(r.refLogP[i], lp)
 		pred := profArgmax(lp)
 		if pred == r.labels[i] {
 			res.correct++
@@ -414,33 +414,6 @@ feed:
 		return firstErr
 	}
 	return ctx.Err()
-}
-
-// profLogSoftmax returns log p of the logits, in float64.
-func profLogSoftmax(logits []float32) []float64 {
-	m := math.Inf(-1)
-	for _, v := range logits {
-		m = math.Max(m, float64(v))
-	}
-	var s float64
-	for _, v := range logits {
-		s += math.Exp(float64(v) - m)
-	}
-	lse := m + math.Log(s)
-	out := make([]float64, len(logits))
-	for i, v := range logits {
-		out[i] = float64(v) - lse
-	}
-	return out
-}
-
-// klDiv is KL(p ‖ q) for log-probabilities lp and lq.
-func klDiv(lp, lq []float64) float64 {
-	var s float64
-	for i := range lp {
-		s += math.Exp(lp[i]) * (lp[i] - lq[i])
-	}
-	return max(s, 0) // rounding can leave -1e-17 for identical inputs
 }
 
 func profArgmax(v []float64) int {

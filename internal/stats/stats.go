@@ -103,3 +103,32 @@ func sorted[T Number](xs []T) []T {
 	slices.Sort(s)
 	return s
 }
+
+// LogSoftmax returns the log-probabilities of logits, in float64, computed
+// stably (the largest logit is subtracted first).
+func LogSoftmax(logits []float32) []float64 {
+	m := math.Inf(-1)
+	for _, v := range logits {
+		m = max(m, float64(v))
+	}
+	var s float64
+	for _, v := range logits {
+		s += math.Exp(float64(v) - m)
+	}
+	lse := m + math.Log(s)
+	out := make([]float64, len(logits))
+	for i, v := range logits {
+		out[i] = float64(v) - lse
+	}
+	return out
+}
+
+// KL is the Kullback–Leibler divergence KL(p ‖ q) of two distributions
+// given as log-probabilities (LogSoftmax), never below zero.
+func KL(lp, lq []float64) float64 {
+	var s float64
+	for i := range lp {
+		s += math.Exp(lp[i]) * (lp[i] - lq[i])
+	}
+	return max(s, 0) // rounding can leave -1e-17 for identical inputs
+}

@@ -187,3 +187,22 @@ func TestQuantileAndMedian(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+func TestLogSoftmaxAndKL(t *testing.T) {
+	lp := LogSoftmax([]float32{0, 0})
+	if math.Abs(lp[0]+math.Ln2) > 1e-12 || math.Abs(lp[1]+math.Ln2) > 1e-12 {
+		t.Errorf("LogSoftmax(0, 0) = %v, want -ln 2 twice", lp)
+	}
+	// Large logits must not overflow.
+	if big := LogSoftmax([]float32{1000, 1000}); math.Abs(big[0]+math.Ln2) > 1e-12 {
+		t.Errorf("LogSoftmax(1000, 1000) = %v", big)
+	}
+	if kl := KL(lp, lp); kl != 0 {
+		t.Errorf("KL(p ‖ p) = %v", kl)
+	}
+	// p = (½, ½), q = (0.9, 0.1): ½ ln(½/0.9) + ½ ln(½/0.1) = 0.510826.
+	lq := []float64{math.Log(0.9), math.Log(0.1)}
+	if kl := KL(lp, lq); math.Abs(kl-0.5*math.Log(0.5/0.9)-0.5*math.Log(0.5/0.1)) > 1e-12 || math.Abs(kl-0.510826) > 1e-6 {
+		t.Errorf("KL = %v, want 0.510826", kl)
+	}
+}
