@@ -9,9 +9,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/stats"
+	"github.com/wrxlabs/wrx/shardstore"
 )
 
 // PlanGapOptions configures PlanGap. Setup is required.
@@ -49,22 +51,11 @@ func PlanGap(ctx context.Context, opts PlanGapOptions) ([]PlanGapRow, error) {
 	if len(opts.Budgets) == 0 || len(opts.SeqLens) == 0 || opts.Targets < 1 {
 		return nil, errors.New("plan gap: need budgets, lengths and at least one target")
 	}
-	set := opts.Setup
-	throttle := set.Throttle
-	set.Throttle = (Setup{}).Throttle
-	s, _, err := openStore(ctx, &set)
+	s, _, prof, err := openProfiled(ctx, opts.Setup)
 	if err != nil {
 		return nil, fmt.Errorf("plan gap: %w", err)
 	}
 	defer s.Close()
-	be, err := set.backend(ModeWRX)
-	if err != nil {
-		return nil, err
-	}
-	prof, err := profile.LoadProfiles(ctx, set.Store, s, be, throttle)
-	if err != nil {
-		return nil, fmt.Errorf("plan gap: %w", err)
-	}
 	full, err := plan.Full(prof.Geometry, slices.Max(prof.Geometry.Bits))
 	if err != nil {
 		return nil, err
@@ -147,4 +138,28 @@ func PlanGapMarkdown(w io.Writer, rows []PlanGapRow) {
 		fmt.Fprintf(w, "| %s | %d | %.2f%% | %.2f%% | %.2f%% | %.2f%% | %d | %.2f%% | %.2f%% |\n",
 			r.Planner, r.N, 100*r.Mean, 100*r.Median, 100*r.P90, 100*r.Max, r.Within1, 100*r.PlanShareMedian, 100*r.PlanShareMax)
 	}
+}
+
+// openProfiled opens set's store unthrottled, with WRX's backend (the
+// profiles are WRX's: its backend computes on the stream threads), and
+// loads its profiles for set's throttle, for the commands that plan from
+// the profiles without streaming.
+func openProfiled(ctx context.Context, set Setup) (*shardstore.Store, backend.Backend, *plan.Profiles, error) {
+	throttle := set.Throttle
+	set.Throttle = (Setup{}).Throttle
+	s, _, err := openStore(ctx, &set)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	be, err := set.backend(ModeWRX)
+	if err != nil {
+		s.Close()
+		return nil, nil, nil, err
+	}
+	prof, err := profile.LoadProfiles(ctx, set.Store, s, be, throttle)
+	if err != nil {
+		s.Close()
+		return nil, nil, nil, err
+	}
+	return s, be, prof, nil
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
-	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/glue"
 	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/quant"
@@ -96,22 +95,11 @@ func PlanRank(ctx context.Context, opts PlanRankOptions) (*PlanRankReport, error
 		nPlans = 30
 	}
 	set := opts.Setup
-	throttle := set.Throttle
-	set.Throttle = (Setup{}).Throttle
-	s, _, err := openStore(ctx, &set)
+	s, be, prof, err := openProfiled(ctx, set)
 	if err != nil {
 		return nil, fmt.Errorf("plan rank bench: %w", err)
 	}
 	defer s.Close()
-	// The profiles are WRX's: its backend computes on the stream threads.
-	be, err := set.backend(ModeWRX)
-	if err != nil {
-		return nil, err
-	}
-	prof, err := profile.LoadProfiles(ctx, set.Store, s, be, throttle)
-	if err != nil {
-		return nil, fmt.Errorf("plan rank bench: %w", err)
-	}
 	plans, reqs, err := drawPlans(prof, nPlans, opts.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("plan rank bench: %w", err)
