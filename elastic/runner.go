@@ -15,6 +15,7 @@ import (
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
+	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -188,6 +189,7 @@ func DivideBudget(store *shardstore.Store, prof *plan.Profiles, po plan.Options,
 		bestPre  *plan.Preload
 		bestBits quant.Fidelity
 		bestLoss = math.Inf(1)
+		failed   = map[quant.Fidelity]error{} // why a division could not plan
 	)
 	div, err := plan.Divide(budget, foot, inFlight, func(d plan.Division) float64 {
 		// The searches leave garbage that would otherwise pile up to the
@@ -201,10 +203,12 @@ func DivideBudget(store *shardstore.Store, prof *plan.Profiles, po plan.Options,
 		}
 		pre, err := pl.Preload(target, d.Preload)
 		if err != nil {
+			failed[d.StreamBits] = err
 			return math.Inf(1)
 		}
 		p, err := pl.Plan(plan.Request{Target: target, Budget: d.Preload, SeqLen: cmp.Or(po.PreloadSeqLen, plan.DefaultPreloadSeqLen), Preload: pre})
 		if err != nil {
+			failed[d.StreamBits] = err
 			return math.Inf(1)
 		}
 		if bestPl == nil || p.PredictedLoss < bestLoss {
@@ -216,7 +220,17 @@ func DivideBudget(store *shardstore.Store, prof *plan.Profiles, po plan.Options,
 		return plan.Division{}, nil, nil, fmt.Errorf("elastic: %w", err)
 	}
 	if bestPl == nil || bestBits != div.StreamBits {
-		return plan.Division{}, nil, nil, fmt.Errorf("elastic: planning for %v under %s: %w", target, div, plan.ErrDeadline)
+		// The planner's errors name the smallest target that would work:
+		// say the smallest of all the divisions'.
+		var why error = plan.ErrDeadline
+		var least time.Duration
+		for _, err := range failed {
+			var inf *plan.InfeasibleError
+			if errors.As(err, &inf) && inf.MinTarget > 0 && (least == 0 || inf.MinTarget < least) {
+				why, least = err, inf.MinTarget
+			}
+		}
+		return plan.Division{}, nil, nil, fmt.Errorf("elastic: no division of the %s memory budget plans in time (its best: %w)", units.FormatBytes(budget), why)
 	}
 	return div, bestPl, bestPre, nil
 }
