@@ -16,8 +16,9 @@
 //	  - [github.com/wrxlabs/wrx/elastic/pipeline] executes a plan: an IO
 //	    goroutine reads exactly Plan.IO while compute folds each shard into
 //	    its layer on a backend;
-//	  - this package's Runner joins them for serving: it keeps the preload
-//	    set resident, plans each request, runs it, and tracks how the device
+//	  - this package's Runner joins them for serving: it divides its
+//	    memory budget (DivideBudget), keeps the preload set resident, plans
+//	    each request, runs it, and tracks how the device
 //	    compares with its profile, its storage and its cores apart
 //	    (Runner.Slacks), so that a slower disk and busier cores are
 //	    planned for differently.

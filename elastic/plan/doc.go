@@ -3,6 +3,13 @@
 // which fidelity, in which IO order, and which shard versions stay resident
 // in the preload buffer.
 //
+// B here is the preload buffer's share of a classifier's memory budget.
+// The total budget also pays for what every request needs (Footprint:
+// resident parts, activations, scratch) and for the in-flight blob
+// buffers; Divide splits it, choosing how many blobs stream ahead of
+// compute and the highest fidelity they may have, and a budget below
+// Footprint.Min is a *BudgetError.
+//
 // Planning is two calls, because the preload buffer must stay resident
 // across requests of different lengths: Planner.Preload chooses the
 // resident set from (T, B) alone, at a reference sequence length, and
