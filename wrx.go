@@ -91,7 +91,12 @@ type Options struct {
 	// spent; Classifier.Memory reports it). A budget below what the
 	// resident parts and one streamed blob need is refused with an error
 	// naming that minimum (plan.ErrBudget). Zero means that minimum.
-	// ModelRSS measures what the process actually took.
+	// ModelRSS measures what the process actually took. The collected
+	// heap's headroom is the program's: by default Go lets the heap grow
+	// to twice what is live before collecting, so a program that wants
+	// its resident set within the budget also sets a memory limit once
+	// the classifier is open, as the wrx command does
+	// (debug.SetMemoryLimit: what is live then, plus 512 KiB).
 	Budget int64
 	// Strategy names the planner: "optimal" (default) or "greedy" (the
 	// paper's two-pass greedy).
