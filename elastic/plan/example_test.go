@@ -3,6 +3,7 @@ package plan_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/wrxlabs/wrx/elastic/plan"
@@ -83,4 +84,41 @@ func ExampleNew() {
 	// layer 1: h0@4 h1@4 h2@4 h3@4
 	// 14 reads, predicted 24.509ms ≤ 25ms, loss 0.0413
 	// 1ms: smallest feasible target 3.023ms
+}
+
+// Divide spends a total memory budget: the footprint every request needs
+// first, then in-flight blob buffers and the preload buffer. Here each
+// division is rated by the loss of a typical request planned under it,
+// as elastic.DivideBudget does.
+func ExampleDivide() {
+	prof := exampleProfiles()
+	foot := plan.Footprint{
+		Resident: 100_000, Activations: 50_000, Scratch: 10_000,
+		Bits: []quant.Fidelity{4, 8}, Blob: []int64{16_000, 32_000}, // the FFN blobs are the largest
+	}
+	const target = 20 * time.Millisecond
+	score := func(d plan.Division) float64 {
+		pl, err := plan.New(prof.UpTo(d.StreamBits), plan.Options{InFlight: d.InFlight})
+		if err != nil {
+			return math.Inf(1)
+		}
+		p, err := pl.Plan(plan.Request{Target: target, Budget: d.Preload, SeqLen: 16})
+		if err != nil {
+			return math.Inf(1)
+		}
+		return p.PredictedLoss
+	}
+	d, err := plan.Divide(400_000, foot, plan.DefaultInFlight, score)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(d.Fixed, d.InFlight, d.StreamBits, d.Fixed+d.InFlightBytes()+d.Preload == d.Total)
+
+	_, err = plan.Divide(150_000, foot, plan.DefaultInFlight, score)
+	fmt.Println(errors.Is(err, plan.ErrBudget))
+	fmt.Println(err)
+	// Output:
+	// 160000 4 8 true
+	// true
+	// plan: a memory budget of 150.0KB (150000 bytes) is below the minimum of 176.0KB (176000 bytes): resident parts 100.0KB, activations 50.0KB, scratch 10.0KB and one in-flight blob of 16.0KB
 }
