@@ -11,10 +11,20 @@ import (
 
 // observeParts feeds r one request whose IO and compute were measured at
 // io and c times what its plan (made with scale) predicted, for a plan
-// predicting ioPred of IO and cPred of compute.
+// predicting ioPred of IO and cPred of compute. The parts overlap fully:
+// the request takes as long as the longer one, and the profile alone
+// (without scale) predicted the longer of the unscaled parts.
 func observeParts(r *Runner, io, c float64, ioPred, cPred time.Duration, scale plan.Scale) {
-	p := &plan.Plan{PredictedLatency: max(ioPred, cPred), PredictedIO: ioPred, PredictedCompute: cPred, Scale: scale}
+	unscaled := func(d time.Duration, s float64) time.Duration {
+		if s == 0 {
+			return d
+		}
+		return time.Duration(float64(d) / s)
+	}
+	p := &plan.Plan{PredictedLatency: max(ioPred, cPred), PredictedIO: ioPred, PredictedCompute: cPred, Scale: scale,
+		ProfiledLatency: max(unscaled(ioPred, scale.IO), unscaled(cPred, scale.Compute))}
 	st := pipeline.RunStats{IOTime: time.Duration(io * float64(ioPred)), ComputeTime: time.Duration(c * float64(cPred))}
+	st.Latency = max(st.IOTime, st.ComputeTime)
 	r.observe(st, p)
 }
 
@@ -58,8 +68,10 @@ func TestSlackTracksIOAndComputeApart(t *testing.T) {
 	if got := r.Slacks(); got.IO != 2 || got.Compute != 1 {
 		t.Errorf("a disk at half speed: slacks %+v, want IO 2, compute 1", got)
 	}
+	// Cores at a third of their speed under plans that compute more than
+	// they read: the requests take three times their profile.
 	for range 20 {
-		observeParts(r, 2, 3, 8*time.Millisecond, 2*time.Millisecond, plan.Scale{})
+		observeParts(r, 2, 3, 2*time.Millisecond, 8*time.Millisecond, plan.Scale{})
 	}
 	if got := r.Slacks(); got.IO != 2 || got.Compute != 3 || r.Slack() != 3 {
 		t.Errorf("then cores at a third too: slacks %+v (slack %v), want IO 2, compute 3", got, r.Slack())
@@ -86,6 +98,24 @@ func TestSlackTracksIOAndComputeApart(t *testing.T) {
 	observeParts(n, 10, 1, 100*time.Microsecond, 10*time.Millisecond, plan.Scale{})
 	if got := n.Slacks(); got.IO != 1 {
 		t.Errorf("an IO of 1%% of the latency measured 10× slower: IO slack %v, want 1 (ignored)", got.IO)
+	}
+	// A part slower than profiled but hidden behind the other one does
+	// not slow the requests, and is not planned for beyond what they
+	// measure: IO three times slower under compute four times longer.
+	h := &Runner{slack: 1}
+	for range 20 {
+		observeParts(h, 3, 1, 2*time.Millisecond, 8*time.Millisecond, plan.Scale{})
+	}
+	if got := h.Slacks(); got.IO != 1 || h.Slack() != 1 {
+		t.Errorf("IO 3× slower, hidden behind compute: slacks %+v (slack %v), want 1: the requests ran as profiled", got, h.Slack())
+	}
+	// Once it is not hidden, it is: the same IO slowdown with as much IO
+	// as compute.
+	for range 20 {
+		observeParts(h, 3, 1, 8*time.Millisecond, 8*time.Millisecond, plan.Scale{})
+	}
+	if got := h.Slacks(); got.IO != 3 {
+		t.Errorf("IO 3× slower, no longer hidden: IO slack %v, want 3", got.IO)
 	}
 }
 

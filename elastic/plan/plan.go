@@ -323,7 +323,10 @@ type Plan struct {
 	PredictedIO      time.Duration `json:"predicted_io_ns"`
 	PredictedCompute time.Duration `json:"predicted_compute_ns"`
 	// Scale is the request's Scale, which every prediction includes.
-	Scale Scale `json:"scale,omitzero"`
+	// ProfiledLatency is PredictedLatency without it: what the device
+	// profile alone predicts.
+	Scale           Scale         `json:"scale,omitzero"`
+	ProfiledLatency time.Duration `json:"profiled_latency_ns"`
 	// PredictedLoss is the sum of the per-shard losses of the plan's
 	// choices (Dropped for the shards it does not run).
 	PredictedLoss float64 `json:"predicted_loss"`
@@ -624,6 +627,12 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 	plan.Strategy = pl.opts.Strategy
 	plan.Target, plan.Budget = req.Target, req.Budget
 	plan.Scale = req.Scale
+	plan.ProfiledLatency = plan.PredictedLatency
+	if req.Scale != (Scale{}) {
+		base := req
+		base.Scale = Scale{}
+		plan.ProfiledLatency = durNS(pl.problemFor(base).simulate(opt, nil))
+	}
 	if plan.PredictedLatency > req.Target || plan.PreloadBytes > req.Budget {
 		return nil, fmt.Errorf("plan: internal error: %s planner returned a plan predicted at %v with %d preloaded bytes for target %v and budget %d",
 			pl.opts.Strategy, plan.PredictedLatency, plan.PreloadBytes, req.Target, req.Budget)

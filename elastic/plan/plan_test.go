@@ -150,6 +150,7 @@ const handPlanJSON = `{
   "predicted_latency_ns": 11430000,
   "predicted_io_ns": 11100000,
   "predicted_compute_ns": 1080000,
+  "profiled_latency_ns": 11430000,
   "predicted_loss": 0.3
 }`
 
@@ -330,7 +331,12 @@ func TestScaleIsAStretchedProfile(t *testing.T) {
 			if got.Scale != sc {
 				t.Errorf("%s at %v: plan scale %+v, want %+v", strat, target, got.Scale, sc)
 			}
-			got.Scale = Scale{}
+			// The profile alone predicts no more than the stretched one.
+			if got.ProfiledLatency <= 0 || got.ProfiledLatency > got.PredictedLatency || want.ProfiledLatency != want.PredictedLatency {
+				t.Errorf("%s at %v: profiled latency %v, predicted %v (stretched profile: %v, %v)", strat, target,
+					got.ProfiledLatency, got.PredictedLatency, want.ProfiledLatency, want.PredictedLatency)
+			}
+			got.Scale, got.ProfiledLatency = Scale{}, want.ProfiledLatency
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s at %v: scaled plan differs from the stretched profile's (-want +got):\n%s", strat, target, diff)
 			}

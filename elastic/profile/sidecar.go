@@ -159,6 +159,9 @@ func SaveDevice(ctx context.Context, uri string, s *shardstore.Store, p *plan.De
 // wrapping ErrNoProfile. Either way the cure is to measure the device
 // again here (ProfileDevice).
 func LoadDevice(ctx context.Context, uri string, s *shardstore.Store, be backend.Backend) (*plan.DeviceProfile, error) {
+	if be == nil {
+		return nil, errors.New("load device profile: no backend to load it for")
+	}
 	var p plan.DeviceProfile
 	what := fmt.Sprintf("device profile for backend %q", be.Name())
 	if err := load(ctx, uri, s, DeviceSidecar(be.Name()), what, &p); err != nil {
