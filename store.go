@@ -111,22 +111,19 @@ func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backen
 	if f == 0 {
 		f = highest(s.Manifest().Fidelities)
 	}
-	m, err := s.Uniform(ctx, f)
+	// 8-bit weights run on the backend's integer kernels, one byte per
+	// weight in memory, and the word table is held at 8 bits too rather
+	// than read row by row from storage per request.
+	_, int8 := be.(backend.Int8Multiplier)
+	int8 = int8 && f == quant.Bits8
+	m, err := s.UniformWith(ctx, f, shardstore.UniformOptions{AfterLayer: shardstore.FuseEachLayer(int8)})
 	if err != nil {
 		return nil, err
 	}
-	fuse := m.Fuse
-	if _, ok := be.(backend.Int8Multiplier); ok && f == quant.Bits8 {
-		// 8-bit weights run on the backend's integer kernels, one byte
-		// per weight in memory, and the word table is held at 8 bits
-		// too rather than read row by row from storage per request.
-		fuse = m.FuseInt8
+	if int8 {
 		if m.Embeddings.Word, err = s.WordTableInt8(ctx); err != nil {
 			return nil, err
 		}
-	}
-	if err := fuse(); err != nil {
-		return nil, err
 	}
 	return &denseEngine{m: m, be: be}, nil
 }

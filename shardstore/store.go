@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"sync"
 
 	"github.com/wrxlabs/wrx/internal/offheap"
@@ -335,6 +336,41 @@ func (s *Store) ResidentBytesFor(maxPositions int) int64 {
 // memory (the hold-in-memory baseline at f bits). At 32 bits the shards are
 // plain float32 (*backend.Dense).
 func (s *Store) Uniform(ctx context.Context, f quant.Fidelity) (*bert.Model, error) {
+	return s.UniformWith(ctx, f, UniformOptions{})
+}
+
+// UniformOptions tunes UniformWith. The zero value is Uniform's.
+type UniformOptions struct {
+	// AfterLayer, if set, is called with the model so far each time a
+	// layer's shards have all been read. A caller that fuses layers
+	// (bert.Model.Fuse, FuseInt8, which fuse the complete layers and
+	// release their shards) does it here, so that one layer's shards at
+	// most are held besides the fused layers, rather than the whole
+	// model twice.
+	AfterLayer func(m *bert.Model) error
+}
+
+// FuseEachLayer returns an UniformOptions.AfterLayer that fuses the
+// model's complete layers as they are read (bert.Model.Fuse, or FuseInt8
+// when int8 is set) and collects the shards each fuse releases: the
+// process then holds the fused layers and one layer's shards at most,
+// not the model twice.
+func FuseEachLayer(int8 bool) func(*bert.Model) error {
+	return func(m *bert.Model) error {
+		fuse := m.Fuse
+		if int8 {
+			fuse = m.FuseInt8
+		}
+		if err := fuse(); err != nil {
+			return err
+		}
+		runtime.GC()
+		return nil
+	}
+}
+
+// UniformWith is Uniform as opts say.
+func (s *Store) UniformWith(ctx context.Context, f quant.Fidelity, opts UniformOptions) (*bert.Model, error) {
 	if !s.man.HasFidelity(f) {
 		return nil, fmt.Errorf("store has no shard versions at %d bits (has %v)", int(f), s.man.Fidelities)
 	}
@@ -362,6 +398,11 @@ func (s *Store) Uniform(ctx context.Context, f quant.Fidelity) (*bert.Model, err
 					}
 					m.Layers[l].FFN[h] = v
 				}
+			}
+		}
+		if opts.AfterLayer != nil {
+			if err := opts.AfterLayer(m); err != nil {
+				return nil, fmt.Errorf("layer %d: %w", l, err)
 			}
 		}
 	}

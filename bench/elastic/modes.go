@@ -157,15 +157,16 @@ type hold struct {
 // newHold holds every shard of store at f; with wordTable also the whole
 // word-embedding table, else a request reads its rows from the store.
 func newHold(ctx context.Context, store *shardstore.Store, be backend.Backend, f quant.Fidelity, wordTable bool) (*hold, error) {
-	m, err := store.Uniform(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	mem := store.ResidentBytes()
 	int8 := false
 	if _, ok := be.(backend.Int8Multiplier); ok && f == quant.Bits8 {
 		int8 = true // held as wrx.Open holds it: int8 on the integer kernels
 	}
+	// Fused as read, as wrx.Open does: the model once, not twice.
+	m, err := store.UniformWith(ctx, f, shardstore.UniformOptions{AfterLayer: shardstore.FuseEachLayer(int8)})
+	if err != nil {
+		return nil, err
+	}
+	mem := store.ResidentBytes()
 	if wordTable && int8 {
 		t, err := store.WordTableInt8(ctx)
 		if err != nil {
@@ -180,13 +181,6 @@ func newHold(ctx context.Context, store *shardstore.Store, be backend.Backend, f
 		}
 		m.Embeddings.Word = t
 		mem += 4 * int64(len(t.Data))
-	}
-	fuse := m.Fuse
-	if int8 {
-		fuse = m.FuseInt8
-	}
-	if err := fuse(); err != nil {
-		return nil, err
 	}
 	mem += m.FusedBytes()
 	for l, layer := range m.Layers {

@@ -143,11 +143,10 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 		return nil, err
 	}
 	warnIfSynthetic(c, uri, cl)
-	if c.Duration("target") > 0 {
-		// The model's memory is off the collected heap and fixed by
-		// --budget; this keeps the requests' garbage from growing the
-		// heap to twice its size, which would show as model memory.
-		rss.LimitHeap(rss.HeapHeadroom)
-	}
+	// This keeps the requests' garbage from growing the heap to twice
+	// what is live, which would show as model memory: a streaming model's
+	// memory is off the collected heap and fixed by --budget, and a held
+	// one's is what it holds.
+	rss.LimitHeap(rss.HeapHeadroom)
 	return cl, nil
 }

@@ -117,7 +117,9 @@ func runServe(c *cli.Context) error {
 		ln.Close()
 		srv.SetKeepAlivesEnabled(false)
 		fresh.wait(ctx, srv.ReadHeaderTimeout)
-		if err := srv.Shutdown(ctx); err != nil {
+		// Shutdown closes the listener again, and reports that it was
+		// closed already (net.ErrClosed) only after it has drained.
+		if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
 			return fmt.Errorf("draining: %w", err)
 		}
 		fmt.Fprintf(c.App.ErrWriter, "wrx serve: drained; %d classify requests received, %d answered\n", received.Load(), answered.Load())

@@ -76,17 +76,19 @@ func startServe(t *testing.T, args ...string) (*exec.Cmd, string, <-chan string)
 func waitLine(t *testing.T, lines <-chan string, s string) string {
 	t.Helper()
 	timeout := time.After(60 * time.Second)
+	var seen []string
 	for {
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				t.Fatalf("wrx serve's stderr ended before %q", s)
+				t.Fatalf("wrx serve's stderr ended before %q; it said:\n%s", s, strings.Join(seen, "\n"))
 			}
 			if strings.Contains(line, s) {
 				return line
 			}
+			seen = append(seen, line)
 		case <-timeout:
-			t.Fatalf("no %q from wrx serve within 60s", s)
+			t.Fatalf("no %q from wrx serve within 60s; it said:\n%s", s, strings.Join(seen, "\n"))
 		}
 	}
 }
