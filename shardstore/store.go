@@ -421,19 +421,43 @@ func toDense(m backend.Matrix) *backend.Dense {
 // WordTable reads the whole word embedding table into memory, verifying
 // every row, for modes that hold the entire model.
 func (s *Store) WordTable(ctx context.Context) (*bert.DenseWordEmbeddings, error) {
-	b, err := s.ReadBlob(ctx, WordKey, nil)
+	c := &s.man.Config
+	t := &bert.DenseWordEmbeddings{Hidden: c.Hidden, Data: make([]float32, c.VocabSize*c.Hidden)}
+	err := s.wordRowsChunked(ctx, func(id int, row []float32) error {
+		copy(t.Data[id*c.Hidden:], row)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	return t, nil
+}
+
+// wordRowsChunked reads the word table a chunk of rows at a time, checks
+// each row and gives it to use: the table is never in memory twice.
+func (s *Store) wordRowsChunked(ctx context.Context, use func(id int, row []float32) error) error {
 	c, rec := &s.man.Config, s.man.WordRowBytes
-	H := c.Hidden
-	t := &bert.DenseWordEmbeddings{Hidden: H, Data: make([]float32, c.VocabSize*H)}
-	for id := range c.VocabSize {
-		if err := decodeWordRow(t.Data[id*H:(id+1)*H], b[id*rec:(id+1)*rec], id); err != nil {
-			return nil, err
+	H, vocab := c.Hidden, c.VocabSize
+	const chunk = 1024 // rows per read
+	buf := make([]byte, chunk*rec)
+	row := make([]float32, H)
+	for r0 := 0; r0 < vocab; r0 += chunk {
+		n := min(chunk, vocab-r0)
+		b := buf[:n*rec]
+		if _, err := s.st.ReadAt(ctx, WordKey, b, int64(r0)*int64(rec)); err != nil {
+			return fmt.Errorf("read %s rows %d to %d: %w", WordKey, r0, r0+n, err)
+		}
+		for i := range n {
+			id := r0 + i
+			if err := decodeWordRow(row, b[i*rec:(i+1)*rec], id); err != nil {
+				return err
+			}
+			if err := use(id, row); err != nil {
+				return err
+			}
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // WordTableInt8 reads the word embedding table, verifying every row, and
@@ -441,29 +465,19 @@ func (s *Store) WordTable(ctx context.Context) (*bert.DenseWordEmbeddings, error
 // memory. It reads the table in chunks of rows, so the float32 table is
 // never in memory whole.
 func (s *Store) WordTableInt8(ctx context.Context) (*bert.Int8WordEmbeddings, error) {
-	c, rec := &s.man.Config, s.man.WordRowBytes
+	c := &s.man.Config
 	H, vocab := c.Hidden, c.VocabSize
-	const chunk = 1024 // rows per read
 	t := &bert.Int8WordEmbeddings{Hidden: H, Q: make([]int8, vocab*H), Scale: make([]float32, vocab)}
-	buf := make([]byte, chunk*rec)
-	row := make([]float32, H)
-	for r0 := 0; r0 < vocab; r0 += chunk {
-		n := min(chunk, vocab-r0)
-		b := buf[:n*rec]
-		if _, err := s.st.ReadAt(ctx, WordKey, b, int64(r0)*int64(rec)); err != nil {
-			return nil, fmt.Errorf("read %s rows %d to %d: %w", WordKey, r0, r0+n, err)
+	err := s.wordRowsChunked(ctx, func(id int, row []float32) error {
+		sc, err := backend.QuantizeRowInt8(t.Q[id*H:(id+1)*H], row)
+		if err != nil {
+			return fmt.Errorf("word embedding row %d: %w", id, err)
 		}
-		for i := range n {
-			id := r0 + i
-			if err := decodeWordRow(row, b[i*rec:(i+1)*rec], id); err != nil {
-				return nil, err
-			}
-			sc, err := backend.QuantizeRowInt8(t.Q[id*H:(id+1)*H], row)
-			if err != nil {
-				return nil, fmt.Errorf("word embedding row %d: %w", id, err)
-			}
-			t.Scale[id] = sc
-		}
+		t.Scale[id] = sc
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return t, nil
 }
