@@ -40,8 +40,9 @@ type Matrix struct {
 	// linear8
 	params []byte // (lo, step) float32 pairs per row
 
-	// int8: the panels view the blob; scales and sums are copied.
-	i8 *backend.Int8
+	// int8: the panels view the blob; scales and sums are copied. i8 is
+	// nil for the other codecs; i8buf keeps the memory across decodes.
+	i8, i8buf *backend.Int8
 }
 
 // Int8 implements backend.Int8Matrix: for a blob of the int8 codec, the
@@ -74,8 +75,8 @@ func DecodeInto(m *Matrix, blob []byte) error {
 		return err
 	}
 	payload := blob[headerSize:]
-	i8 := m.i8
-	*m = Matrix{codec: h.codec, n: h.n, k: h.k}
+	i8 := m.i8buf
+	*m = Matrix{codec: h.codec, n: h.n, k: h.k, i8buf: i8}
 	le := binary.LittleEndian
 	switch h.codec {
 	case codecFP32:
@@ -98,6 +99,7 @@ func DecodeInto(m *Matrix, blob []byte) error {
 	case codecInt8:
 		if i8 == nil {
 			i8 = new(backend.Int8)
+			m.i8buf = i8
 		}
 		if err := decodeInt8In(i8, payload, h.n, h.k); err != nil {
 			return err

@@ -23,6 +23,7 @@ package shardstore
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/wrxlabs/wrx/quant"
 )
@@ -56,7 +57,19 @@ type Key struct {
 
 // String is the storage key, e.g. "L03/H07/attn/4".
 func (k Key) String() string {
-	return fmt.Sprintf("L%02d/H%02d/%s/%d", k.Layer, k.Head, k.Part, int(k.Fidelity))
+	// As fmt's "L%02d/H%02d/%s/%d", which a request would call for every
+	// blob it reads, at several allocations each.
+	pad2 := func(b []byte, n int) []byte {
+		if n >= 0 && n < 10 {
+			b = append(b, '0')
+		}
+		return strconv.AppendInt(b, int64(n), 10)
+	}
+	b := make([]byte, 0, 24)
+	b = pad2(append(b, 'L'), k.Layer)
+	b = pad2(append(b, "/H"...), k.Head)
+	b = append(append(append(b, '/'), k.Part.String()...), '/')
+	return string(strconv.AppendInt(b, int64(k.Fidelity), 10))
 }
 
 // Describe names the shard for error messages.

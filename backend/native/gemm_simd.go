@@ -1,5 +1,7 @@
 package native
 
+import "sync"
+
 //go:generate go run ./internal/asmgen -dir .
 
 // dotKernel is the signature of every assembly micro-kernel. For t in
@@ -40,8 +42,10 @@ func (b *Backend) matMulSIMD(out []float32, ldo int, a []float32, lda int, w []f
 	if k%ks.kPad != 0 {
 		// Zero columns add exact zeros, so padding changes no sum.
 		kp := (k + ks.kPad - 1) / ks.kPad * ks.kPad
-		a = padRows(a, lda, m, k, kp)
-		w = padRows(w, ldw, n, k, kp)
+		buf := getPad((m + n) * kp)
+		defer putPad(buf)
+		a = padRows((*buf)[:m*kp], a, lda, m, k, kp)
+		w = padRows((*buf)[m*kp:(m+n)*kp], w, ldw, n, k, kp)
 		lda, ldw, k = kp, kp, kp
 	}
 	nkb := (k + kcMax - 1) / kcMax
@@ -69,12 +73,48 @@ func (b *Backend) matMulSIMD(out []float32, ldo int, a []float32, lda int, w []f
 	}
 }
 
-func padRows(s []float32, ld, rows, k, kp int) []float32 {
-	p := make([]float32, rows*kp)
+// padRows copies rows of k values of s (stride ld) into p with stride kp,
+// the columns past k zero.
+func padRows(p, s []float32, ld, rows, k, kp int) []float32 {
 	for i := range rows {
 		copy(p[i*kp:i*kp+k], s[i*ld:i*ld+k])
+		clear(p[i*kp+k : (i+1)*kp])
 	}
 	return p
+}
+
+// pads keeps padRows' buffers between calls (across collections, unlike a
+// sync.Pool): products with an odd inner dimension, such as attention over
+// a sequence, would otherwise allocate on every call.
+var pads struct {
+	sync.Mutex
+	free []*[]float32
+}
+
+func getPad(n int) *[]float32 {
+	pads.Lock()
+	var b *[]float32
+	if k := len(pads.free); k > 0 {
+		b = pads.free[k-1]
+		pads.free = pads.free[:k-1]
+	}
+	pads.Unlock()
+	if b == nil {
+		b = new([]float32)
+	}
+	if cap(*b) < n {
+		*b = make([]float32, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+func putPad(b *[]float32) {
+	pads.Lock()
+	defer pads.Unlock()
+	if len(pads.free) < 16 {
+		pads.free = append(pads.free, b)
+	}
 }
 
 // gemmBlock computes out[i0:i1, j0:j1] with the kernels of ks; n is the

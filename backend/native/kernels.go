@@ -124,6 +124,16 @@ func (b *Backend) ReLU(x []float32) {
 func (b *Backend) Softmax(x []float32, rows, cols int) {
 	checkDims("Softmax", rows, cols)
 	checkLen("Softmax", "x", x, rows*cols)
+	if b.serial(rows, cols) {
+		for r := range rows {
+			if b.ks != nil {
+				b.ks.elem.softmaxRow(x[r*cols : r*cols+cols])
+			} else {
+				softmaxRowGo(x[r*cols : r*cols+cols])
+			}
+		}
+		return
+	}
 	b.rows(rows, cols, func(r int) {
 		softmaxRowGo(x[r*cols : r*cols+cols])
 	}, func(r int) {
@@ -166,6 +176,16 @@ func (b *Backend) LayerNorm(x, gamma, beta []float32, rows, cols int, eps float3
 	checkLen("LayerNorm", "x", x, rows*cols)
 	checkLen("LayerNorm", "gamma", gamma, cols)
 	checkLen("LayerNorm", "beta", beta, cols)
+	if b.serial(rows, cols) {
+		for r := range rows {
+			if b.ks != nil {
+				b.ks.elem.layerNorm(x[r*cols:r*cols+cols], gamma[:cols], beta[:cols], eps)
+			} else {
+				layerNormRowGo(x[r*cols:r*cols+cols], gamma[:cols], beta[:cols], eps)
+			}
+		}
+		return
+	}
 	b.rows(rows, cols, func(r int) {
 		layerNormRowGo(x[r*cols:r*cols+cols], gamma[:cols], beta[:cols], eps)
 	}, func(r int) {
@@ -193,6 +213,13 @@ func layerNormRowGo(row, gamma, beta []float32, eps float32) {
 	for i, v := range row {
 		row[i] = float32((float64(v)-mean)*inv)*gamma[i] + beta[i]
 	}
+}
+
+// serial reports whether rows of cols elements run on one thread: then the
+// row kernels are called directly, since the closures rows takes would be
+// allocated on every call.
+func (b *Backend) serial(rows, cols int) bool {
+	return b.threads <= 1 || rows*cols < parallelMinElems
 }
 
 // rows runs goRow (pure-Go path) or simdRow for every row, split across

@@ -55,6 +55,7 @@ package native
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -162,7 +163,13 @@ func checkLen(kernel, arg string, s []float32, need int) {
 func checkDims(kernel string, dims ...int) {
 	for _, d := range dims {
 		if d < 0 {
-			panic(fmt.Sprintf("native.%s: negative dimension in %v", kernel, dims))
+			// A copy: were dims itself formatted, every call would
+			// allocate it on the heap.
+			panicDims(kernel, slices.Clone(dims))
 		}
 	}
+}
+
+func panicDims(kernel string, dims []int) {
+	panic(fmt.Sprintf("native.%s: negative dimension in %v", kernel, dims))
 }

@@ -439,12 +439,13 @@ func (e *Executor) check(p *plan.Plan) ([]shardstore.Key, error) {
 	if len(p.Layers) > c.Layers {
 		return nil, fmt.Errorf("executor: plan has %d layers, model %d", len(p.Layers), c.Layers)
 	}
-	var want []shardstore.Key
+	want := make([]shardstore.Key, 0, len(p.IO))
+	seen := make([]bool, c.Heads)
 	for l, lp := range p.Layers {
 		if lp.Layer != l {
 			return nil, fmt.Errorf("executor: plan layer %d is listed at position %d", lp.Layer, l)
 		}
-		seen := make(map[int]bool, len(lp.Shards))
+		clear(seen)
 		for _, ch := range lp.Shards {
 			if ch.Head < 0 || ch.Head >= c.Heads || seen[ch.Head] {
 				return nil, fmt.Errorf("executor: layer %d: head %d out of range or repeated", l, ch.Head)

@@ -221,10 +221,9 @@ func LoadWords(ctx context.Context, uri string, s *shardstore.Store) (*plan.Word
 // LoadProfiles reads the planner's inputs for the store s opened from uri:
 // its geometry, its importance profile, the device profile measured here
 // for be, adjusted for throttle (zero: none), and its word profile if any.
-// The read side is then measured again on the storage s reads now
-// (throttled or not) and the slower of the two is kept: the planner must
-// not promise IO the device cannot deliver today, and timers under load
-// fire late.
+// With a throttle, the read side is then measured again through it and
+// the slower of the two is kept: the planner must not promise IO the
+// emulated device cannot deliver, and timers under load fire late.
 func LoadProfiles(ctx context.Context, uri string, s *shardstore.Store, be backend.Backend, throttle storage.ThrottleConfig) (*plan.Profiles, error) {
 	g, err := GeometryFromManifest(s.Manifest())
 	if err != nil {
@@ -238,13 +237,20 @@ func LoadProfiles(ctx context.Context, uri string, s *shardstore.Store, be backe
 	if err != nil {
 		return nil, err
 	}
-	dev = Throttled(dev, throttle)
-	bw, lat, err := MeasureReads(ctx, s, s.Storage(), DeviceOptions{})
-	if err != nil {
-		return nil, err
+	if throttle != (storage.ThrottleConfig{}) {
+		// The emulated device is what requests will read from: measure
+		// it, through the throttle, and take the slower of it and the
+		// profile adjusted for it. Unthrottled, the saved profile is the
+		// measurement: measuring again at every open would let one noisy
+		// startup plan differently from the next.
+		dev = Throttled(dev, throttle)
+		bw, lat, err := MeasureReads(ctx, s, s.Storage(), DeviceOptions{})
+		if err != nil {
+			return nil, err
+		}
+		dev.ReadBandwidth = min(dev.ReadBandwidth, bw)
+		dev.ReadLatency = max(dev.ReadLatency, lat)
 	}
-	dev.ReadBandwidth = min(dev.ReadBandwidth, bw)
-	dev.ReadLatency = max(dev.ReadLatency, lat)
 	words, err := LoadWords(ctx, uri, s)
 	if err != nil {
 		return nil, err
