@@ -29,13 +29,13 @@ type Matrix struct {
 	raw []byte
 
 	// dictionary
-	bits      int
-	rowBytes  int
-	cent      []byte // float32[2^bits], ascending: viewed, not copied
-	nOut      int
-	outPos    []byte // uint32[nOut]
-	outVal    []byte // float32[nOut]
-	idx       []byte // n·rowBytes
+	bits     int
+	rowBytes int
+	cent     []byte // float32[2^bits], ascending: viewed, not copied
+	nOut     int
+	outPos   []byte // uint32[nOut]
+	outVal   []byte // float32[nOut]
+	idx      []byte // n·rowBytes
 
 	// linear8
 	params []byte // (lo, step) float32 pairs per row
