@@ -74,7 +74,8 @@ type Options struct {
 	// model at 32 bits).
 	Targets     []time.Duration
 	AutoTargets int
-	// Budgets are WRX's preload budgets in bytes; nil means
+	// Budgets are WRX's total memory budgets in bytes (see
+	// elastic.RunnerOptions.Budget); nil means
 	// DefaultBudgets.
 	Budgets []int64
 	// Planners to run WRX with; nil means the default strategy. With more
