@@ -1,6 +1,6 @@
 package backend
 
-import "sync"
+import "github.com/wrxlabs/wrx/internal/freelist"
 
 // Matrix is a row-major weight matrix of N rows and K columns, stored either
 // as plain float32 (Dense) or in an encoded form such as a quantized shard.
@@ -31,27 +31,12 @@ func (d *Dense) DecodeRows(dst []float32, r0, r1 int) {
 // keeps the decoded tile (tileRows×K floats) inside L2 for BERT shapes.
 const tileRows = 32
 
-// tiles keeps MatMul's tile buffers between calls. Unlike a sync.Pool it
-// keeps them across garbage collections: a program that bounds its heap
-// collects often, and re-allocating the tiles after every collection would
-// be most of what a streamed request allocates.
-var tiles struct {
-	sync.Mutex
-	free []*[]float32
-}
-
-// maxFreeTiles bounds tiles.free: one per concurrent MatMul is enough.
-const maxFreeTiles = 16
+// tiles keeps MatMul's tile buffers between calls, across collections.
+var tiles = freelist.List[*[]float32]{Max: 16}
 
 func getTile(need int) *[]float32 {
-	tiles.Lock()
-	var b *[]float32
-	if n := len(tiles.free); n > 0 {
-		b = tiles.free[n-1]
-		tiles.free = tiles.free[:n-1]
-	}
-	tiles.Unlock()
-	if b == nil {
+	b, ok := tiles.Get()
+	if !ok {
 		b = new([]float32)
 	}
 	if cap(*b) < need {
@@ -60,14 +45,6 @@ func getTile(need int) *[]float32 {
 		*b = make([]float32, max(need, need+(128*tileRows)))
 	}
 	return b
-}
-
-func putTile(b *[]float32) {
-	tiles.Lock()
-	defer tiles.Unlock()
-	if len(tiles.free) < maxFreeTiles {
-		tiles.free = append(tiles.free, b)
-	}
 }
 
 // MatMulInt8 is MatMul with integer arithmetic where it is available: when
@@ -100,7 +77,7 @@ func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 	}
 	need := tileRows*k + m*tileRows
 	bufp := getTile(need)
-	defer putTile(bufp)
+	defer tiles.Put(bufp)
 	tile, part := (*bufp)[:tileRows*k], (*bufp)[tileRows*k:need]
 	for r0 := 0; r0 < n; r0 += tileRows {
 		r1 := min(r0+tileRows, n)

@@ -10,8 +10,8 @@ import (
 	"io"
 	"math"
 	"runtime"
-	"sync"
 
+	"github.com/wrxlabs/wrx/internal/freelist"
 	"github.com/wrxlabs/wrx/internal/offheap"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -311,7 +311,7 @@ func (s *Store) SkeletonIn(ctx context.Context, opts SkeletonOptions) (*bert.Mod
 			return nil, err
 		}
 	}
-	m.Embeddings.Word = &wordRows{s: s}
+	m.Embeddings.Word = &wordRows{s: s, bufs: freelist.List[[]byte]{Max: 8}}
 	return m, nil
 }
 
@@ -497,30 +497,16 @@ func decodeWordRow(dst []float32, rec []byte, id int) error {
 // wordRows serves word embedding rows from the store, one read per
 // distinct token, each row verified against its own CRC.
 type wordRows struct {
-	s *Store
-
-	mu   sync.Mutex
-	bufs [][]byte // row buffers kept between calls
+	s    *Store
+	bufs freelist.List[[]byte] // row buffers kept between calls
 }
 
-// buffer returns an aligned buffer for one row record; put gives it back.
+// buffer returns an aligned buffer for one row record.
 func (w *wordRows) buffer(rec int) []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if n := len(w.bufs); n > 0 {
-		b := w.bufs[n-1]
-		w.bufs = w.bufs[:n-1]
+	if b, ok := w.bufs.Get(); ok {
 		return b
 	}
 	return storage.AlignedBuffer(rec)
-}
-
-func (w *wordRows) put(b []byte) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.bufs) < 8 {
-		w.bufs = append(w.bufs, b)
-	}
 }
 
 // Rows implements bert.WordEmbeddings.
@@ -528,7 +514,7 @@ func (w *wordRows) Rows(ctx context.Context, ids []int, dst []float32) error {
 	c, rec := &w.s.man.Config, w.s.man.WordRowBytes
 	H := c.Hidden
 	buf := w.buffer(rec)
-	defer w.put(buf)
+	defer w.bufs.Put(buf)
 	seen := make(map[int]int, len(ids))
 	for i, id := range ids {
 		if id < 0 || id >= c.VocabSize {

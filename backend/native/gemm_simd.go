@@ -1,6 +1,6 @@
 package native
 
-import "sync"
+import "github.com/wrxlabs/wrx/internal/freelist"
 
 //go:generate go run ./internal/asmgen -dir .
 
@@ -43,7 +43,7 @@ func (b *Backend) matMulSIMD(out []float32, ldo int, a []float32, lda int, w []f
 		// Zero columns add exact zeros, so padding changes no sum.
 		kp := (k + ks.kPad - 1) / ks.kPad * ks.kPad
 		buf := getPad((m + n) * kp)
-		defer putPad(buf)
+		defer pads.Put(buf)
 		a = padRows((*buf)[:m*kp], a, lda, m, k, kp)
 		w = padRows((*buf)[m*kp:(m+n)*kp], w, ldw, n, k, kp)
 		lda, ldw, k = kp, kp, kp
@@ -83,23 +83,14 @@ func padRows(p, s []float32, ld, rows, k, kp int) []float32 {
 	return p
 }
 
-// pads keeps padRows' buffers between calls (across collections, unlike a
-// sync.Pool): products with an odd inner dimension, such as attention over
-// a sequence, would otherwise allocate on every call.
-var pads struct {
-	sync.Mutex
-	free []*[]float32
-}
+// pads keeps padRows' buffers between calls, across collections:
+// products with an odd inner dimension, such as attention over a
+// sequence, would otherwise allocate on every call.
+var pads = freelist.List[*[]float32]{Max: 16}
 
 func getPad(n int) *[]float32 {
-	pads.Lock()
-	var b *[]float32
-	if k := len(pads.free); k > 0 {
-		b = pads.free[k-1]
-		pads.free = pads.free[:k-1]
-	}
-	pads.Unlock()
-	if b == nil {
+	b, ok := pads.Get()
+	if !ok {
 		b = new([]float32)
 	}
 	if cap(*b) < n {
@@ -107,14 +98,6 @@ func getPad(n int) *[]float32 {
 	}
 	*b = (*b)[:n]
 	return b
-}
-
-func putPad(b *[]float32) {
-	pads.Lock()
-	defer pads.Unlock()
-	if len(pads.free) < 16 {
-		pads.free = append(pads.free, b)
-	}
 }
 
 // gemmBlock computes out[i0:i1, j0:j1] with the kernels of ks; n is the

@@ -100,7 +100,7 @@ func (s *Store) readRun(ctx context.Context, run []entry, reads []storage.BlobRe
 	var sink *[]byte
 	defer func() {
 		if sink != nil {
-			putSmallBounce(sink)
+			smallBounce.Put(sink)
 		}
 	}()
 	var total int64

@@ -92,6 +92,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/wrxlabs/wrx/internal/freelist"
 	"github.com/wrxlabs/wrx/storage"
 	"github.com/wrxlabs/wrx/storage/internal/fsutil"
 )
@@ -249,38 +250,19 @@ const (
 	smallBounceSize = 4 * storage.Align
 )
 
-// The small bounce buffers are kept in a list rather than a sync.Pool: a
-// pool empties at every garbage collection, and a program that bounds its
-// heap collects often, so every word-row read after one would allocate.
+// The small bounce buffers are kept in a freelist rather than a
+// sync.Pool, which empties at every collection: a program that bounds its
+// heap collects often, and every word-row read after one would allocate.
 var (
 	bouncePool  = sync.Pool{New: func() any { return new(storage.AlignedBuffer(bounceSize)) }}
-	smallBounce struct {
-		sync.Mutex
-		free []*[]byte
-	}
+	smallBounce = freelist.List[*[]byte]{Max: 16}
 )
 
-// maxSmallBounce bounds the small bounce buffers kept: one per concurrent
-// read is enough.
-const maxSmallBounce = 16
-
 func getSmallBounce() *[]byte {
-	smallBounce.Lock()
-	defer smallBounce.Unlock()
-	if n := len(smallBounce.free); n > 0 {
-		b := smallBounce.free[n-1]
-		smallBounce.free = smallBounce.free[:n-1]
+	if b, ok := smallBounce.Get(); ok {
 		return b
 	}
 	return new(storage.AlignedBuffer(smallBounceSize))
-}
-
-func putSmallBounce(b *[]byte) {
-	smallBounce.Lock()
-	defer smallBounce.Unlock()
-	if len(smallBounce.free) < maxSmallBounce {
-		smallBounce.free = append(smallBounce.free, b)
-	}
 }
 
 // getBounce returns a pooled bounce buffer for a read whose covering
@@ -296,7 +278,7 @@ func (s *Store) getBounce(need int) *[]byte {
 
 func putBounce(b *[]byte) {
 	if cap(*b) == smallBounceSize {
-		putSmallBounce(b)
+		smallBounce.Put(b)
 	} else {
 		bouncePool.Put(b)
 	}
