@@ -76,7 +76,6 @@ type Runner struct {
 	preload    *plan.Preload
 	bestEffort bool
 	division   plan.Division
-	footprint  plan.Footprint
 	maxLen     int
 
 	device chan struct{} // holds a token while a request runs
@@ -130,7 +129,6 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	if err != nil {
 		return nil, err
 	}
-	foot := Footprint(store, opts.Profiles.Geometry.Bits, maxLen)
 	// A target that not even the shortest requests can meet is refused
 	// here, with the minimum, rather than on every request.
 	// The most favourable request is the shortest with every word row
@@ -147,7 +145,7 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{exec: ex, planner: pl, preload: pre, target: opts.Target, budget: div.Preload, division: div, footprint: foot, maxLen: maxLen,
+	r := &Runner{exec: ex, planner: pl, preload: pre, target: opts.Target, budget: div.Preload, division: div, maxLen: maxLen,
 		bestEffort: opts.BestEffort, slack: 1, device: make(chan struct{}, 1)}
 	fail := func(err error) (*Runner, error) {
 		ex.Close()
@@ -264,10 +262,6 @@ func Footprint(store *shardstore.Store, bits []quant.Fidelity, maxLen int) plan.
 
 // Division is how the runner spends its memory budget.
 func (r *Runner) Division() plan.Division { return r.division }
-
-// MemoryFootprint is what the runner's budget pays before the in-flight
-// and preload buffers.
-func (r *Runner) MemoryFootprint() plan.Footprint { return r.footprint }
 
 // calibrate runs n requests of random tokens at typical lengths, so that
 // the slack window holds measurements before the first real request.
