@@ -188,14 +188,8 @@ func (greedyAlgo) plan(p *problem, target int64, res []int8) []int16 {
 	// Each candidate's unbounded-K result is a lower bound on its loss
 	// after the exact check (which can only undo upgrades), so candidates
 	// are checked in increasing order of it until none can win.
-	type cand struct {
-		opt     []int16
-		loss    float64
-		applied int
-	}
-	var cands []cand
+	cands, applied := p.ws.greedyCands(), p.ws.appliedSteps()
 	ptr := 0
-	var applied []int32
 	for top := m; m >= 0; m-- {
 		if m < top {
 			s := st.order[m]
@@ -220,10 +214,11 @@ func (greedyAlgo) plan(p *problem, target int64, res []int8) []int16 {
 			applied = append(applied, int32(ptr))
 			ptr++
 		}
-		cands = append(cands, cand{slices.Clone(opt), cur, len(applied)})
+		cands = append(cands, greedyCand{p.ws.clone16(opt), cur, len(applied)})
 	}
+	p.ws.keepGreedy(cands, applied)
 	// Stable: among equal losses the larger kept set (found first) wins.
-	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(a.loss, b.loss) })
+	slices.SortStableFunc(cands, func(a, b greedyCand) int { return cmp.Compare(a.loss, b.loss) })
 	var best []int16
 	bestLoss := math.Inf(1)
 	for _, c := range cands {
@@ -235,6 +230,14 @@ func (greedyAlgo) plan(p *problem, target int64, res []int8) []int16 {
 		}
 	}
 	return best
+}
+
+// greedyCand is one candidate of the greedy walk: its assignment, the loss
+// it predicts, and how many of the walk's upgrades it applied.
+type greedyCand struct {
+	opt     []int16
+	loss    float64
+	applied int
 }
 
 // exactPrefix checks opt with the K-bounded simulation and, on a miss,
@@ -251,7 +254,7 @@ func exactPrefix(p *problem, opt []int16, loss float64, applied []int32, bound f
 	// tail holds the steps that may be undone, latest first: those of
 	// shards still kept, as long as undoing them keeps the loss below
 	// bound.
-	var tail []upgrade
+	tail := p.ws.undoable()
 	for i, l := len(applied)-1, loss; i >= 0; i-- {
 		u := st.steps[applied[i]]
 		if opt[u.s] < 0 {
@@ -262,6 +265,7 @@ func exactPrefix(p *problem, opt []int16, loss float64, applied []int32, bound f
 		}
 		tail = append(tail, u)
 	}
+	p.ws.keepUndoable(tail)
 	done := 0 // steps of tail undone in opt
 	undo := func(n int) {
 		for ; done < n; done++ {

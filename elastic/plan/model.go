@@ -51,6 +51,7 @@ type static struct {
 type scaledIO struct {
 	f        float64
 	ioA, ioF []int64
+	st       *static // the static tables with ioA and ioF
 }
 
 func newStatic(prof *Profiles) *static {
@@ -129,8 +130,11 @@ func (st *static) fidIndex(b quant.Fidelity) int {
 
 // resident converts a preload set into res[s] = fidelity index of the
 // resident version of shard s, or -1.
-func (st *static) resident(pre *Preload) ([]int8, int64, error) {
-	res := make([]int8, st.N)
+func (st *static) resident(pre *Preload) ([]int8, int64, error) { return st.residentIn(nil, pre) }
+
+// residentIn is resident with res taken from ws.
+func (st *static) residentIn(ws *scratch, pre *Preload) ([]int8, int64, error) {
+	res := ws.int8s(st.N)
 	for i := range res {
 		res[i] = -1
 	}
@@ -205,15 +209,23 @@ type problem struct {
 	headC           int64
 	fixA, fixF      int64   // a layer's fixed compute after its attention and FFN halves
 	half            []int64 // [n*F+f] one half of a shard's compute in a layer running n shards
+	ws              *scratch
 }
 
 func (st *static) problem(seqLen, k int, rows RowReads) *problem {
+	return st.problemIn(nil, seqLen, k, rows)
+}
+
+// problemIn is problem with its memory, and that of the problems and
+// assignments derived from it, taken from ws.
+func (st *static) problemIn(ws *scratch, seqLen, k int, rows RowReads) *problem {
 	d := st.prof.Device
-	p := &problem{static: st, S: seqLen, K: k, rows: rows}
+	p := ws.problem()
+	*p = problem{static: st, S: seqLen, K: k, rows: rows, ws: ws}
 	p.readRows(seqLen)
 	p.embedC = int64(d.EmbedTime(seqLen))
 	p.headC = int64(d.HeadTime(seqLen))
-	lt := make([]int64, st.H+1)
+	lt := ws.int64s(st.H + 1)
 	for n := range lt {
 		lt[n] = int64(d.LayerTime(n, seqLen))
 		if n > 0 && lt[n] < lt[n-1] {
@@ -222,7 +234,7 @@ func (st *static) problem(seqLen, k int, rows RowReads) *problem {
 	}
 	p.fixA = lt[0] / 2
 	p.fixF = lt[0] - p.fixA
-	p.half = make([]int64, (st.H+1)*st.F)
+	p.half = ws.int64s((st.H + 1) * st.F)
 	for n := 1; n <= st.H; n++ {
 		per := float64(lt[n]-lt[0]) / float64(2*n)
 		for f := 0; f < st.F; f++ {
@@ -261,9 +273,9 @@ func (st *static) withIO(sc *scaledIO) *static {
 		byA: st.byA, byF: st.byF, lossv: st.lossv, dropped: st.dropped, dq: st.dq, order: st.order, steps: st.steps}
 }
 
-// scaleAll is scaleNS over xs, into a new slice.
-func scaleAll(xs []int64, f float64) []int64 {
-	out := make([]int64, len(xs))
+// scaleAll is scaleNS over xs, into a new slice from ws.
+func scaleAll(ws *scratch, xs []int64, f float64) []int64 {
+	out := ws.int64s(len(xs))
 	for i, x := range xs {
 		out[i] = scaleNS(x, f)
 	}
@@ -279,31 +291,33 @@ func (p *problem) scaled(sc Scale) *problem {
 	if io == 1 && c == 1 {
 		return p
 	}
-	q := *p
+	q := p.ws.problem()
+	*q = *p
 	if io != 1 {
 		sc := p.static.ioScaled.Load()
 		if sc == nil || sc.f != io {
-			sc = &scaledIO{f: io, ioA: scaleAll(p.ioA, io), ioF: scaleAll(p.ioF, io)}
+			sc = &scaledIO{f: io, ioA: scaleAll(nil, p.ioA, io), ioF: scaleAll(nil, p.ioF, io)}
+			sc.st = p.static.withIO(sc)
 			p.static.ioScaled.Store(sc)
 		}
-		st := p.static.withIO(sc)
-		q.static = st
+		q.static = sc.st
 		q.ioScale = io
 		q.embedIO = scaleNS(p.embedIO, io)
 	}
 	if c != 1 {
 		q.embedC, q.headC = scaleNS(p.embedC, c), scaleNS(p.headC, c)
 		q.fixA, q.fixF = scaleNS(p.fixA, c), scaleNS(p.fixF, c)
-		q.half = scaleAll(p.half, c)
+		q.half = scaleAll(p.ws, p.half, c)
 	}
-	return &q
+	return q
 }
 
 // uniformCompute returns p with every fidelity's per-shard compute set to
 // the slowest one's.
 func (p *problem) uniformCompute() *problem {
-	q := *p
-	q.half = slices.Clone(p.half)
+	q := p.ws.problem()
+	*q = *p
+	q.half = p.ws.clone64(p.half)
 	for n := 0; n <= p.H; n++ {
 		row := q.half[n*p.F : (n+1)*p.F]
 		slowest := slices.Max(row)
@@ -311,15 +325,16 @@ func (p *problem) uniformCompute() *problem {
 			row[f] = slowest
 		}
 	}
-	return &q
+	return q
 }
 
 // flatCompute returns p with every shard's compute, at any shard count and
 // fidelity, set to the smallest of them, so that a layer's items do not
 // change when its shard count does.
 func (p *problem) flatCompute() *problem {
-	q := *p
-	q.half = slices.Clone(p.half)
+	q := p.ws.problem()
+	*q = *p
+	q.half = p.ws.clone64(p.half)
 	least := int64(math.MaxInt64)
 	for _, d := range p.half[p.F:] {
 		least = min(least, d)
@@ -327,7 +342,7 @@ func (p *problem) flatCompute() *problem {
 	for i := p.F; i < len(q.half); i++ {
 		q.half[i] = least
 	}
-	return &q
+	return q
 }
 
 func (p *problem) loss(opt []int16) float64 { return lossOf(p.static, opt) }
@@ -339,7 +354,7 @@ func (p *problem) allDropped() int64 {
 }
 
 func (p *problem) emptyOpt() []int16 {
-	opt := make([]int16, p.N)
+	opt := p.ws.int16s(p.N)
 	for i := range opt {
 		opt[i] = optDrop
 	}
@@ -525,10 +540,13 @@ type eval struct {
 }
 
 func newEval(p *problem, opt []int16) *eval {
-	e := &eval{p: p, opt: opt}
-	e.io, e.c, e.w = make([]int64, p.L), make([]int64, p.L), make([]int64, p.L)
-	e.a, e.cs = make([]int64, p.L), make([]int64, p.L)
-	e.pre, e.suf = make([]int64, p.L), make([]int64, p.L)
+	e := p.ws.eval()
+	*e = eval{p: p, opt: opt}
+	all := p.ws.int64s(7 * p.L)
+	part := func(i int) []int64 { return all[i*p.L : (i+1)*p.L : (i+1)*p.L] }
+	e.io, e.c, e.w = part(0), part(1), part(2)
+	e.a, e.cs = part(3), part(4)
+	e.pre, e.suf = part(5), part(6)
 	for k := 0; k < p.L; k++ {
 		e.io[k], e.c[k], e.w[k] = p.layerSum(k, opt, -1, 0)
 	}
@@ -699,7 +717,9 @@ func (p *problem) simulateOrder(opt []int16, orders [][]int, t *Timing) int64 {
 			}
 		}
 		if t != nil {
-			t.Layers[k] = LayerTiming{Start: durNS(start), Finish: durNS(clk), Order: slices.Clone(seq)}
+			order := p.ws.ints(len(seq))
+			copy(order, seq)
+			t.Layers[k] = LayerTiming{Start: durNS(start), Finish: durNS(clk), Order: order}
 		}
 	}
 	if t != nil {
@@ -725,18 +745,24 @@ func (p *problem) busy(opt []int16) (io, c int64) {
 // gives each layer's shard order (otherwise head order).
 func (p *problem) ioOrder(opt []int16, orders [][]int) []BlobRead {
 	F := p.F
-	out := []BlobRead{}
-	heads := make([]int, p.H)
-	for h := range heads {
-		heads[h] = h
-	}
-	for k := 0; k < p.L; k++ {
-		hs := heads
-		if orders != nil {
-			hs = orders[k]
+	n := 0
+	for _, x := range opt {
+		if x >= 0 && int(x) < F {
+			n += 2
 		}
-		for _, part := range []Part{Attention, FFN} {
-			for _, h := range hs {
+	}
+	out := make([]BlobRead, 0, n)
+	for k := 0; k < p.L; k++ {
+		heads := p.H
+		if orders != nil {
+			heads = len(orders[k])
+		}
+		for _, part := range [...]Part{Attention, FFN} {
+			for i := range heads {
+				h := i
+				if orders != nil {
+					h = orders[k][i]
+				}
 				s := k*p.H + h
 				x := int(opt[s])
 				if x < 0 || x >= F {
@@ -754,18 +780,33 @@ func (p *problem) ioOrder(opt []int16, orders [][]int) []BlobRead {
 }
 
 // materialize turns an assignment into a Plan (without strategy, target
-// and budget, which the caller fills in).
+// and budget, which the caller fills in). The plan is the caller's: none
+// of it is in p's scratch.
 func (p *problem) materialize(opt []int16, res []int8) *Plan {
-	plan := &Plan{SeqLen: p.S, RowReads: p.rows, InFlightBlobs: p.K, Preload: []ShardVersion{}}
-	t := &Timing{Layers: make([]LayerTiming, p.L)}
+	plan := &Plan{SeqLen: p.S, RowReads: p.rows, InFlightBlobs: p.K}
+	t := &Timing{Layers: p.ws.layerTimings(p.L)}
 	plan.PredictedLatency = durNS(p.simulate(opt, t))
 	plan.PredictedLoss = p.loss(opt)
 	io, c := p.busy(opt)
 	plan.PredictedIO, plan.PredictedCompute = durNS(io), durNS(c)
+	running, resident := 0, 0
+	for s, x := range opt {
+		if x >= 0 {
+			running++
+		}
+		if res[s] >= 0 {
+			resident++
+		}
+	}
+	// One allocation for every layer's choices: a request's plan is
+	// built per request.
+	choices := make([]ShardChoice, running)
 	plan.Layers = make([]LayerPlan, p.L)
 	for k := 0; k < p.L; k++ {
-		lp := LayerPlan{Layer: k, Shards: []ShardChoice{}, Start: t.Layers[k].Start, Finish: t.Layers[k].Finish}
-		for _, h := range t.Layers[k].Order {
+		order := t.Layers[k].Order
+		lp := LayerPlan{Layer: k, Shards: choices[:0:len(order)], Start: t.Layers[k].Start, Finish: t.Layers[k].Finish}
+		choices = choices[len(order):]
+		for _, h := range order {
 			x := int(opt[k*p.H+h])
 			switch {
 			case x >= p.F:
@@ -782,6 +823,7 @@ func (p *problem) materialize(opt []int16, res []int8) *Plan {
 		largest = max(largest, r.Bytes)
 	}
 	plan.InFlightBytes = int64(p.K) * largest
+	plan.Preload = make([]ShardVersion, 0, resident)
 	for s, f := range res {
 		if f >= 0 {
 			v := p.version(s, int(f))

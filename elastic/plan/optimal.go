@@ -218,19 +218,21 @@ func (sr *searcher) bestMove(s int) (r float64, to int16, ok bool) {
 // search builds the frontier until its latency first exceeds stop: a
 // truncation that only grows with stop, so the answer stays monotone.
 func search(p *problem, cfg searchCfg, stop int64) *frontier {
-	sr := &searcher{p: p, cfg: cfg, e: newEval(p, p.emptyOpt())}
+	sr, fr := p.ws.search()
+	*sr = searcher{p: p, cfg: cfg, e: newEval(p, p.emptyOpt())}
 	if cfg.res == nil {
 		sr.minB = math.MaxInt64
 		for s := 0; s < p.N; s++ {
 			sr.minB = min(sr.minB, p.shardBytes(s, 0))
 		}
 	}
-	fr := &frontier{lat: []int64{sr.e.lat}}
+	fr.lat = append(fr.lat, sr.e.lat)
 	exactLat := p.simulate(sr.e.opt, nil)
 	if cfg.exact {
 		fr.lat[0] = exactLat
 	}
-	q := make(pq, 0, p.N)
+	q := p.ws.searchQueue()
+	defer func() { p.ws.keepSearchQueue(q) }()
 	for s := 0; s < p.N; s++ {
 		if r, _, ok := sr.bestMove(s); ok {
 			q.push(qitem{r: r, s: int32(s)})
@@ -328,7 +330,7 @@ func (sr *searcher) apply(fr *frontier, s int, to int16) {
 
 // residentOf is the resident set an assignment uses.
 func residentOf(p *problem, opt []int16) []int8 {
-	res := make([]int8, p.N)
+	res := p.ws.int8s(p.N)
 	for s, o := range opt {
 		res[s] = -1
 		if int(o) >= p.F {
@@ -341,7 +343,7 @@ func residentOf(p *problem, opt []int16) []int8 {
 // best returns the last frontier plan whose exact latency meets target, or
 // nil if none does.
 func (fr *frontier) best(p *problem, target int64) []int16 {
-	c := slices.Clone(fr.final)
+	c := p.ws.clone16(fr.final)
 	for i := len(fr.moves); ; i-- {
 		if fr.lat[i] <= target && p.simulate(c, nil) <= target {
 			return c
@@ -360,7 +362,8 @@ func (optimalAlgo) plan(p *problem, target int64, res []int8) []int16 {
 	if best != nil {
 		bestLoss = p.loss(best)
 	}
-	var cands [][]int16
+	var candArr [8][]int16 // no heap for the few candidates
+	cands := candArr[:0]
 	for _, beta := range pathBetas {
 		cands = append(cands, search(p, searchCfg{beta: beta, res: res}, target).best(p, target))
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wrxlabs/wrx/internal/freelist"
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/quant"
 )
@@ -404,6 +405,7 @@ func New(prof *Profiles, opts Options) (Planner, error) {
 		return nil, fmt.Errorf("plan: unknown embedding row read mode %d", opts.RowReads)
 	}
 	pl := &planner{st: newStatic(prof), opts: opts}
+	pl.scratches.Max = 4
 	switch strat {
 	case StrategyGreedy:
 		pl.algo = greedyAlgo{}
@@ -428,6 +430,26 @@ type planner struct {
 	st   *static
 	opts Options
 	algo algorithm
+	// scratches are kept for the planning calls of requests; more than
+	// two at once is rare (a request planning while another finds its
+	// minimum target).
+	scratches freelist.List[*scratch]
+}
+
+// scratch returns a planning scratch with nothing handed out.
+func (pl *planner) scratch() *scratch {
+	if w, ok := pl.scratches.Get(); ok {
+		w.reset()
+		return w
+	}
+	return new(scratch)
+}
+
+// release keeps w for a later call, unless it grew too large to keep.
+func (pl *planner) release(w *scratch) {
+	if w.bytes() <= maxScratchBytes {
+		pl.scratches.Put(w)
+	}
 }
 
 func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error) {
@@ -589,7 +611,9 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 			return nil, err
 		}
 	}
-	res, bytes, err := pl.st.resident(pre)
+	ws := pl.scratch()
+	defer pl.release(ws)
+	res, bytes, err := pl.st.residentIn(ws, pre)
 	if err != nil {
 		return nil, err
 	}
@@ -602,7 +626,7 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 	if err := req.Scale.validate(); err != nil {
 		return nil, err
 	}
-	p := pl.problemFor(req)
+	p := pl.problemFor(ws, req)
 	opt := pl.algo.plan(p, int64(req.Target), res)
 	if opt != nil && p.loss(opt) > p.bestSingleLoss() {
 		// A plan must run a shard, and one shard alone may beat what
@@ -631,7 +655,7 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 	if req.Scale != (Scale{}) {
 		base := req
 		base.Scale = Scale{}
-		plan.ProfiledLatency = durNS(pl.problemFor(base).simulate(opt, nil))
+		plan.ProfiledLatency = durNS(pl.problemFor(ws, base).simulate(opt, nil))
 	}
 	if plan.PredictedLatency > req.Target || plan.PreloadBytes > req.Budget {
 		return nil, fmt.Errorf("plan: internal error: %s planner returned a plan predicted at %v with %d preloaded bytes for target %v and budget %d",
@@ -642,8 +666,8 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 
 // problemFor is the planning instance of req: its length, its word rows
 // to read, and the profile's times stretched by its scale.
-func (pl *planner) problemFor(req Request) *problem {
-	p := pl.st.problem(req.SeqLen, pl.opts.InFlight, pl.opts.RowReads).scaled(req.Scale)
+func (pl *planner) problemFor(ws *scratch, req Request) *problem {
+	p := pl.st.problemIn(ws, req.SeqLen, pl.opts.InFlight, pl.opts.RowReads).scaled(req.Scale)
 	p.readRows(req.SeqLen - req.CachedRows)
 	return p
 }
@@ -672,8 +696,10 @@ func (pl *planner) infeasible(req Request) error {
 // Target); 0 when none does.
 func (pl *planner) minTarget(req Request) time.Duration {
 	budget := req.Budget
-	p := pl.problemFor(req)
-	_, fastest := p.fastestShard(pl.residentFor(req))
+	ws := pl.scratch()
+	defer pl.release(ws)
+	p := pl.problemFor(ws, req)
+	_, fastest := p.fastestShard(pl.residentFor(ws, req))
 	hi := max(time.Duration(fastest), 1) // targets are positive
 	if pl.opts.MaxLoss == 0 && req.Preload != nil {
 		// Running one shard, the fastest, is always a plan, and nothing
@@ -706,13 +732,13 @@ func (pl *planner) minTarget(req Request) time.Duration {
 // residentFor is the resident set a request is planned with, when it
 // fixes one; else none (each target chooses its own, and a shard that
 // is not resident can only be slower).
-func (pl *planner) residentFor(req Request) []int8 {
+func (pl *planner) residentFor(ws *scratch, req Request) []int8 {
 	if req.Preload != nil {
-		if res, _, err := pl.st.resident(req.Preload); err == nil {
+		if res, _, err := pl.st.residentIn(ws, req.Preload); err == nil {
 			return res
 		}
 	}
-	res := make([]int8, pl.st.N)
+	res := ws.int8s(pl.st.N)
 	for i := range res {
 		res[i] = -1
 	}
@@ -859,7 +885,7 @@ func (p *problem) fastestShard(res []int8) ([]int16, int64) {
 	bestLat := int64(math.MaxInt64)
 	p.eachSingleShard(res, func(opt []int16, lat int64, _ float64) {
 		if lat < bestLat {
-			best, bestLat = slices.Clone(opt), lat
+			best, bestLat = p.ws.clone16(opt), lat
 		}
 	})
 	return best, bestLat
@@ -872,7 +898,7 @@ func (p *problem) singleShard(res []int8, target int64) []int16 {
 	bestLoss, bestLat := math.Inf(1), int64(math.MaxInt64)
 	p.eachSingleShard(res, func(opt []int16, lat int64, loss float64) {
 		if lat <= target && (loss < bestLoss || (loss == bestLoss && lat < bestLat)) {
-			best, bestLoss, bestLat = slices.Clone(opt), loss, lat
+			best, bestLoss, bestLat = p.ws.clone16(opt), loss, lat
 		}
 	})
 	return best
