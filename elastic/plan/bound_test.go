@@ -59,7 +59,7 @@ func TestLossBoundAgainstBruteForce(t *testing.T) {
 func TestLossBoundInfeasible(t *testing.T) {
 	st := newStatic(synthProfiles(smallModel(), nil))
 	p := st.problem(32, DefaultInFlight, RowReadsBatched)
-	res := residentOf(p, p.emptyOpt())
+	res := residentOf(p, p.emptyOpt(), nil)
 	if lb := p.lossBound(p.allDropped()-p.embedC-1, res, math.Inf(1)); !math.IsInf(lb, 1) {
 		t.Fatalf("bound %v for a target no plan meets, want +Inf", lb)
 	}
@@ -276,7 +276,7 @@ func TestFewerBytes(t *testing.T) {
 	}
 	st := newStatic(prof)
 	p := st.problem(32, DefaultInFlight, RowReadsBatched)
-	res := residentOf(p, p.emptyOpt())
+	res := residentOf(p, p.emptyOpt(), nil)
 	res[0], res[5] = int8(i32), int8(i32)
 	opt := p.emptyOpt()
 	for s := range opt {

@@ -106,24 +106,26 @@ func (st *static) greedyTables() {
 }
 
 func (a greedyAlgo) preload(p *problem, target, budget int64) []int8 {
-	cands := firstLayerFills(p.static, budget)
+	cands := firstLayerFills(p.ws, p.static, budget)
 	best, bestLoss := cands[0], math.Inf(1)
 	for _, res := range cands {
+		m := p.ws.mark()
 		if c := a.plan(p, target, res); c != nil {
 			if l := p.loss(c); l < bestLoss {
 				best, bestLoss = res, l
 			}
 		}
+		p.ws.rewind(m)
 	}
 	return best
 }
 
 // firstLayerFills returns, for each fidelity, the buffer filled with the
 // first layers' shards at that fidelity (see fillFirstLayers).
-func firstLayerFills(st *static, budget int64) [][]int8 {
+func firstLayerFills(ws *scratch, st *static, budget int64) [][]int8 {
 	var out [][]int8
 	for f := 0; f < st.F; f++ {
-		res := fillFirstLayers(st, budget, f)
+		res := fillFirstLayers(ws, st, budget, f)
 		if !slices.ContainsFunc(out, func(c []int8) bool { return slices.Equal(c, res) }) {
 			out = append(out, res)
 		}
@@ -134,8 +136,8 @@ func firstLayerFills(st *static, budget int64) [][]int8 {
 // fillFirstLayers fills the buffer with the first layers' shards at
 // fidelity f, in IO order, until the next would not fit; if the whole model
 // fits, the rest of the budget upgrades them by loss reduction per byte.
-func fillFirstLayers(st *static, budget int64, f int) []int8 {
-	res := make([]int8, st.N)
+func fillFirstLayers(ws *scratch, st *static, budget int64, f int) []int8 {
+	res := ws.int8s(st.N)
 	for i := range res {
 		res[i] = -1
 	}

@@ -300,7 +300,7 @@ func search(p *problem, cfg searchCfg, stop int64) *frontier {
 		}
 		sr.apply(fr, s, to)
 		if cfg.res == nil && fr.saturated == nil && cfg.budget-sr.used < sr.minB {
-			fr.saturated = residentOf(p, sr.e.opt)
+			fr.saturated = residentOf(p, sr.e.opt, nil)
 		}
 		if sr.e.lat > stop {
 			break
@@ -328,9 +328,12 @@ func (sr *searcher) apply(fr *frontier, s int, to int16) {
 	fr.lat = append(fr.lat, sr.e.lat)
 }
 
-// residentOf is the resident set an assignment uses.
-func residentOf(p *problem, opt []int16) []int8 {
-	res := p.ws.int8s(p.N)
+// residentOf is the resident set an assignment uses, in res when it is
+// not nil.
+func residentOf(p *problem, opt []int16, res []int8) []int8 {
+	if res == nil {
+		res = p.ws.int8s(p.N)
+	}
 	for s, o := range opt {
 		res[s] = -1
 		if int(o) >= p.F {
@@ -428,14 +431,18 @@ func (p *problem) readBytes(opt []int16) int64 {
 var preloadRhos = []float64{0.5, 2}
 
 func (a optimalAlgo) preload(p *problem, target, budget int64) []int8 {
-	cands := firstLayerFills(p.static, budget)
+	cands := firstLayerFills(p.ws, p.static, budget)
 	perByte := 1e9 / p.prof.Device.ReadBandwidth
 	for _, rho := range preloadRhos {
+		final, saturated := p.ws.int8s(p.N), p.ws.int8s(p.N)
+		m := p.ws.mark()
 		fr := search(p, searchCfg{beta: 1.0 / 8, budget: budget, rho: rho * perByte}, math.MaxInt64)
-		cands = append(cands, residentOf(p, fr.final))
+		cands = append(cands, residentOf(p, fr.final, final))
 		if fr.saturated != nil {
-			cands = append(cands, fr.saturated)
+			copy(saturated, fr.saturated)
+			cands = append(cands, saturated)
 		}
+		p.ws.rewind(m)
 	}
 	var best []int8
 	bestLoss := math.Inf(1)
@@ -443,14 +450,16 @@ func (a optimalAlgo) preload(p *problem, target, budget int64) []int8 {
 		if slices.ContainsFunc(cands[:i], func(c []int8) bool { return slices.Equal(c, res) }) {
 			continue
 		}
+		m := p.ws.mark()
 		if c := a.plan(p, target, res); c != nil {
 			if l := p.loss(c); l < bestLoss {
 				best, bestLoss = res, l
 			}
 		}
+		p.ws.rewind(m)
 	}
 	if best == nil {
-		return residentOf(p, p.emptyOpt()) // nothing meets the target: keep nothing
+		return residentOf(p, p.emptyOpt(), nil) // nothing meets the target: keep nothing
 	}
 	return best
 }

@@ -460,8 +460,13 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 		return nil, fmt.Errorf("plan: budget %d bytes is negative", budget)
 	}
 	pre := &Preload{Target: target, Budget: budget, SeqLen: pl.opts.PreloadSeqLen, Shards: []ShardVersion{}}
-	rows, rowBytes, res := pl.preloadSplit(int64(target), budget)
-	res = pl.ensureShard(rows, res, int64(target), budget-rowBytes)
+	// Choosing the set plans hundreds of requests; in a scratch, rewound
+	// after each, their memory is that of one, not hundreds of kilobytes
+	// of garbage while a classifier opens.
+	ws := pl.scratch()
+	defer pl.release(ws)
+	rows, rowBytes, res := pl.preloadSplit(ws, int64(target), budget)
+	res = pl.ensureShard(ws, rows, res, int64(target), budget-rowBytes)
 	pre.Rows, pre.RowBytes = rows, rowBytes
 	pre.Bytes = pre.RowBytes
 	for s, f := range res {
@@ -484,23 +489,25 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 // in target with the least loss, else (target too tight even for that at
 // the reference length, but maybe not for shorter requests) the one whose
 // resident plan is fastest, the least lossy among equals.
-func (pl *planner) ensureShard(rows []int, res []int8, target, budget int64) []int8 {
+func (pl *planner) ensureShard(ws *scratch, rows []int, res []int8, target, budget int64) []int8 {
 	S := pl.opts.PreloadSeqLen
-	p := pl.st.problem(S, pl.opts.InFlight, pl.opts.RowReads)
+	p := pl.st.problemIn(ws, S, pl.opts.InFlight, pl.opts.RowReads)
 	p.readRows(S - int(pl.st.prof.Words.expectedHits(rows, S)))
+	m := ws.mark()
 	if opt := pl.algo.plan(p, target, res); opt != nil && !runsNoShard(opt) {
 		return res
 	}
 	if p.singleShard(res, target) != nil {
 		return res
 	}
+	ws.rewind(m)
 	var used int64
 	for s, f := range res {
 		if f >= 0 {
 			used += pl.st.shardBytes(s, int(f))
 		}
 	}
-	var best []int8
+	best, found := ws.int8s(p.N), false
 	bestMeets, bestLat, bestLoss := false, int64(math.MaxInt64), math.Inf(1)
 	opt := p.emptyOpt()
 	base := p.loss(opt)
@@ -519,13 +526,14 @@ func (pl *planner) ensureShard(rows []int, res []int8, target, budget int64) []i
 			better := meets && (!bestMeets || loss < bestLoss) ||
 				!meets && !bestMeets && (lat < bestLat || lat == bestLat && loss < bestLoss)
 			if better {
-				best, bestMeets, bestLat, bestLoss = slices.Clone(res), meets, lat, loss
+				copy(best, res)
 				best[s] = int8(f)
+				found, bestMeets, bestLat, bestLoss = true, meets, lat, loss
 			}
 		}
 		opt[s] = optDrop
 	}
-	if best == nil {
+	if !found {
 		return res
 	}
 	return best
@@ -542,13 +550,15 @@ var rowShares = []int64{0, 8, 4, 2} // budget/n; 0: none
 // more than any plan, and the more the further its smallest feasible
 // target is above target (rows lower that of long requests most). It
 // returns the best split.
-func (pl *planner) preloadSplit(target, budget int64) (rows []int, rowBytes int64, res []int8) {
+func (pl *planner) preloadSplit(ws *scratch, target, budget int64) (rows []int, rowBytes int64, res []int8) {
 	words, g, S := pl.st.prof.Words, pl.st.prof.Geometry, pl.opts.PreloadSeqLen
 	var allDropped float64
 	for s := range pl.st.N {
 		allDropped += pl.st.dropped[s]
 	}
 	best, prev := math.Inf(1), -1
+	res = ws.int8s(pl.st.N)
+	found := false
 	for _, n := range rowShares {
 		var ids []int
 		if n > 0 {
@@ -559,24 +569,29 @@ func (pl *planner) preloadSplit(target, budget int64) (rows []int, rowBytes int6
 		}
 		prev = len(ids)
 		bytes := int64(len(ids)) * g.RowMemBytes
+		m := ws.mark()
 		problemAt := func(seqLen int) *problem {
-			p := pl.st.problem(seqLen, pl.opts.InFlight, pl.opts.RowReads)
+			p := pl.st.problemIn(ws, seqLen, pl.opts.InFlight, pl.opts.RowReads)
 			p.readRows(seqLen - int(words.expectedHits(ids, seqLen)))
 			return p
 		}
 		r := pl.algo.preload(problemAt(S), target, budget-bytes)
 		var score float64
 		for _, seqLen := range []int{max(S/2, 1), S, 2 * S, 4 * S} {
+			mp := ws.mark()
 			p := problemAt(seqLen)
 			if opt := pl.algo.plan(p, target, r); opt != nil {
 				score += p.loss(opt)
 			} else {
 				score += allDropped + 1 + float64(p.allDropped()-target)/float64(target)
 			}
+			ws.rewind(mp)
 		}
-		if res == nil || score < best {
-			rows, rowBytes, res, best = ids, bytes, r, score
+		if !found || score < best {
+			copy(res, r)
+			rows, rowBytes, best, found = ids, bytes, score, true
 		}
+		ws.rewind(m)
 	}
 	return rows, rowBytes, res
 }

@@ -39,6 +39,13 @@ func (a *arena[T]) take(n int) []T {
 
 func (a *arena[T]) reset() { a.cur, a.used = 0, 0 }
 
+// arenaMark is a point of an arena to rewind to.
+type arenaMark struct{ cur, used int }
+
+func (a *arena[T]) mark() arenaMark { return arenaMark{a.cur, a.used} }
+
+func (a *arena[T]) rewind(m arenaMark) { a.cur, a.used = m.cur, m.used }
+
 // bytes is the memory the arena keeps.
 func (a *arena[T]) bytes() int {
 	var zero T
@@ -96,6 +103,34 @@ func (w *scratch) bytes() int {
 	return w.i8.bytes() + w.i16.bytes() + w.i64.bytes() + w.problems.bytes() + w.evals.bytes() +
 		w.lts.bytes() + w.is.bytes() + capBytes(w.fr.moves) + capBytes(w.fr.lat) + capBytes(w.queue) +
 		capBytes(w.applied) + capBytes(w.tail) + capBytes(w.cands)
+}
+
+// scratchMark is a point of a scratch's arenas to rewind to.
+type scratchMark struct{ i8, i16, i64, problems, evals, lts, is arenaMark }
+
+// mark returns the point rewind returns to. A search over many candidates
+// rewinds after each, keeping only what it took before the mark, so its
+// memory is that of one candidate, not of all of them.
+func (w *scratch) mark() scratchMark {
+	if w == nil {
+		return scratchMark{}
+	}
+	return scratchMark{w.i8.mark(), w.i16.mark(), w.i64.mark(), w.problems.mark(), w.evals.mark(), w.lts.mark(), w.is.mark()}
+}
+
+// rewind frees everything taken since m: those slices must not be used
+// again.
+func (w *scratch) rewind(m scratchMark) {
+	if w == nil {
+		return
+	}
+	w.i8.rewind(m.i8)
+	w.i16.rewind(m.i16)
+	w.i64.rewind(m.i64)
+	w.problems.rewind(m.problems)
+	w.evals.rewind(m.evals)
+	w.lts.rewind(m.lts)
+	w.is.rewind(m.is)
 }
 
 func (w *scratch) int8s(n int) []int8 {
