@@ -327,7 +327,7 @@ func (s *Store) SkeletonIn(ctx context.Context, opts SkeletonOptions) (*bert.Mod
 			return nil, err
 		}
 	}
-	m.Embeddings.Word = &wordRows{s: s, bufs: freelist.List[[]byte]{Max: 8}}
+	m.Embeddings.Word = &wordRows{s: s, bufs: freelist.List[[]byte]{Max: 8}, seen: freelist.List[map[int]int]{Max: 8}}
 	return m, nil
 }
 
@@ -515,6 +515,9 @@ func decodeWordRow(dst []float32, rec []byte, id int) error {
 type wordRows struct {
 	s    *Store
 	bufs freelist.List[[]byte] // row buffers kept between calls
+	// seen holds the maps of first positions Rows dedupes tokens with,
+	// kept between calls: every request needs one.
+	seen freelist.List[map[int]int]
 }
 
 // buffer returns an aligned buffer for one row record.
@@ -531,7 +534,14 @@ func (w *wordRows) Rows(ctx context.Context, ids []int, dst []float32) error {
 	H := c.Hidden
 	buf := w.buffer(rec)
 	defer w.bufs.Put(buf)
-	seen := make(map[int]int, len(ids))
+	seen, ok := w.seen.Get()
+	if !ok {
+		seen = make(map[int]int, len(ids))
+	}
+	defer func() {
+		clear(seen)
+		w.seen.Put(seen)
+	}()
 	for i, id := range ids {
 		if id < 0 || id >= c.VocabSize {
 			return fmt.Errorf("word embedding: token id %d out of range [0,%d)", id, c.VocabSize)
