@@ -150,7 +150,8 @@ type runState struct {
 	want, stream []shardstore.Key // check's
 	seen         []bool           // check's heads of one layer
 	taken        []*slot
-	free         chan *slot // empty between requests
+	free         chan *slot   // empty between requests
+	arrivals     chan arrival // empty between requests, never closed
 	rows         timedWords
 
 	// Written by the IO goroutine before it returns.
@@ -174,6 +175,9 @@ func (e *Executor) getRun() *runState {
 func (e *Executor) putRun(rs *runState) {
 	for len(rs.free) > 0 {
 		<-rs.free
+	}
+	for len(rs.arrivals) > 0 {
+		<-rs.arrivals
 	}
 	clear(rs.taken) // the slots go back to e.slots, not kept twice
 	rs.rows.words = nil
@@ -322,8 +326,10 @@ func (e *Executor) PreloadBytes() int64 {
 // norms, biases, position embeddings, classifier head).
 func (e *Executor) ResidentBytes() int64 { return e.store.ResidentBytesFor(e.opts.MaxSeqLen) }
 
-// arrival is one streamed shard, or the error that stopped the stream.
+// arrival is one streamed shard, the error that stopped the stream, or
+// the end of the stream (last).
 type arrival struct {
+	last  bool
 	key   shardstore.Key
 	shard shardstore.Shard
 	slot  *slot
@@ -385,6 +391,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	if cap(rs.free) < slots {
 		rs.free = make(chan *slot, slots) // a larger one serves as well
 	}
+	if cap(rs.arrivals) < slots {
+		rs.arrivals = make(chan arrival, slots)
+	}
 
 	// The word rows are read before the shard stream starts: storage is one
 	// sequential device, as the planner models it, and no layer can start
@@ -405,7 +414,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	arrivals := make(chan arrival, slots)
+	arrivals := rs.arrivals
 	free := rs.free
 	rs.taken = e.takeSlots(slots, rs.taken)
 	taken := rs.taken
@@ -415,7 +424,15 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
-		defer close(arrivals)
+		// The channel is kept for the next request, so it is not closed:
+		// the stream ends with an arrival marked last, unless compute
+		// stopped listening (and cancelled ctx).
+		defer func() {
+			select {
+			case arrivals <- arrival{last: true}:
+			case <-ctx.Done():
+			}
+		}()
 		if e.opts.MaxReadBytes > 0 {
 			rs.merged = e.streamMerged(ctx, stream, slots, free, arrivals, &rs.streamBusy, func(sl *slot) error {
 				return e.fillSlot(sl, bufSize, &rs.allocated)
@@ -538,7 +555,11 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 	var loaded []arrival // load-then-exec: everything read before compute
 	if e.opts.LoadAll {
 		t := time.Now()
-		for a := range arrivals {
+		for {
+			a, ok := recv(ctx, arrivals)
+			if !ok {
+				break
+			}
 			loaded = append(loaded, a)
 		}
 		stats.ComputeWait += time.Since(t)
@@ -553,7 +574,7 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 			return a, true
 		}
 		t := time.Now()
-		a, ok := <-arrivals
+		a, ok := recv(ctx, arrivals)
 		stats.ComputeWait += time.Since(t)
 		return a, ok
 	}
@@ -610,6 +631,17 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 		}
 	}
 	return pass.Logits(&e.skel.Head), nil
+}
+
+// recv returns the next arrival, or false at the end of the stream or
+// once ctx is done (the IO goroutine then stops sending).
+func recv(ctx context.Context, arrivals <-chan arrival) (arrival, bool) {
+	select {
+	case a := <-arrivals:
+		return a, !a.last
+	case <-ctx.Done():
+		return arrival{}, false
+	}
 }
 
 // fillSlot gives sl a buffer of at least n bytes, adding what it maps to
