@@ -2,6 +2,7 @@ package elastic
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/wrxlabs/wrx/elastic/pipeline"
@@ -68,6 +69,17 @@ type slackEstimator struct {
 	next   int
 	below  int     // consecutive ratios below the window's median / slackDrop
 	value  float64 // the slack; 0 before the first ratio (meaning 1)
+	// sorted is kept for the next observation: the quantiles of every
+	// request are taken in it, sorted, instead of in a new sorted copy
+	// of the ring. The runner's mutex guards it with the rest.
+	sorted []float64
+}
+
+// quantile returns the nearest-rank q-quantile of the window.
+func (s *slackEstimator) quantile(q float64) float64 {
+	s.sorted = append(s.sorted[:0], s.ratios...)
+	slices.Sort(s.sorted)
+	return stats.Quantile(s.sorted, q) // sorted: used as is, not copied
 }
 
 // get returns the slack, 1 before any ratio.
@@ -89,18 +101,19 @@ func (s *slackEstimator) observe(x float64) {
 	}
 	s.ratios[s.next%slackWindow] = x
 	s.next++
-	if x*slackDrop < stats.Quantile(s.ratios, 0.5) {
+	if x*slackDrop < s.quantile(0.5) {
 		s.below++
 	} else {
 		s.below = 0
 	}
 	if s.below >= slackShiftRun && len(s.ratios) > slackShiftRun {
 		// The device got faster and stayed so: keep only the new level.
-		recent := make([]float64, 0, slackWindow)
+		recent := s.sorted[:0] // free until the next quantile
 		for i := s.next - slackShiftRun; i < s.next; i++ {
 			recent = append(recent, s.ratios[i%len(s.ratios)])
 		}
-		s.ratios, s.next, s.below = recent, len(recent), 0
+		s.ratios = append(s.ratios[:0], recent...)
+		s.next, s.below = len(s.ratios), 0
 	}
 	// The 99th percentile of a full window is its second largest ratio;
 	// a window not yet full takes its second largest too (not its
@@ -110,7 +123,7 @@ func (s *slackEstimator) observe(x float64) {
 	if n := float64(len(s.ratios)); n >= 2 {
 		q = min(q, (n-1)/n)
 	}
-	s.value = min(max(stats.Quantile(s.ratios, q), 1), maxSlack)
+	s.value = min(max(s.quantile(q), 1), maxSlack)
 }
 
 // Slack returns how much slower than its profile the runner measures

@@ -171,3 +171,27 @@ func TestSlackIgnoresOneOutlier(t *testing.T) {
 		t.Errorf("IO slack %v after a second outlier of 3, want 3", got)
 	}
 }
+
+// TestSlackObserveAllocatesNothing: every request updates the slacks, so
+// a full window's quantiles are taken without a new copy of it, and a
+// level shift reuses the window too.
+func TestSlackObserveAllocatesNothing(t *testing.T) {
+	var s slackEstimator
+	i := 0
+	next := func() float64 {
+		i++
+		if i/(3*slackWindow)%2 == 1 {
+			return 1 + float64(i%7)/10 // a faster level: the window shifts
+		}
+		return 3 + float64(i%13)/10
+	}
+	for range 2 * slackWindow {
+		s.observe(next())
+	}
+	if a := testing.AllocsPerRun(4*slackWindow, func() { s.observe(next()) }); a != 0 {
+		t.Errorf("observe allocates %.2f times", a)
+	}
+	if i < 6*slackWindow {
+		t.Fatalf("%d observations cover no level shift", i)
+	}
+}

@@ -12,7 +12,7 @@ import (
 // (storage.Adjacent). It is false for a store without that capability, or
 // converted before the layout that groups a layer's heads (see Convert).
 func (s *Store) Adjacent(a, b Key) bool {
-	return storage.Adjacent(s.st, a.String(), b.String())
+	return storage.Adjacent(s.st, s.name(a), s.name(b))
 }
 
 // ReadShards reads the shard versions ks, ks[i] into bufs[i], with as few
@@ -36,7 +36,7 @@ func (s *Store) ReadShards(ctx context.Context, ks []Key, bufs [][]byte, out []S
 	}
 	reads := make([]storage.BlobRead, len(ks))
 	for i, k := range ks {
-		key := k.String()
+		key := s.name(k)
 		b, ok := s.man.Blobs[key]
 		if !ok {
 			return fmt.Errorf("%s: read %s: not in manifest: %w", k.Describe(), key, storage.ErrNotFound)

@@ -201,3 +201,25 @@ func TestReadShardsLegacyLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestShardLookupsAllocateNothing: a request looks up the size of every
+// blob it streams, so the lookup must not build the blob's storage key.
+func TestShardLookupsAllocateNothing(t *testing.T) {
+	m, tok, _ := loadModel(t, "fixtures/tiny-bert")
+	s := convert(t, m, tok, "file:"+filepath.Join(t.TempDir(), "store"), []quant.Fidelity{4})
+	a := shardstore.Key{Layer: 1, Head: 0, Part: shardstore.FFN, Fidelity: 4}
+	b := a
+	b.Head = 1
+	var n int
+	if allocs := testing.AllocsPerRun(100, func() {
+		n += int(s.Size(a)) + s.BufferSize(b)
+		if s.Adjacent(a, b) {
+			n++
+		}
+	}); allocs != 0 {
+		t.Errorf("Size, BufferSize and Adjacent allocate %.0f times", allocs)
+	}
+	if n <= 0 {
+		t.Fatal("no sizes")
+	}
+}

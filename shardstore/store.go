@@ -28,6 +28,10 @@ type Store struct {
 	st  storage.Store
 	man *Manifest
 	id  string // content ID: a hash of the manifest
+	// names holds the storage key of every shard version, built once at
+	// Open: a request looks up the size of, and reads, every blob it
+	// streams, and Key.String would allocate a new name each time.
+	names map[Key]string
 }
 
 // Open reads and checks the manifest of st: its format, its checksum, and
@@ -47,15 +51,19 @@ func Open(ctx context.Context, st storage.Store) (*Store, error) {
 		return nil, fmt.Errorf("open shard store: %w", err)
 	}
 	sum := sha256.Sum256(buf)
-	s := &Store{st: st, man: man, id: hex.EncodeToString(sum[:12])}
 	c := &man.Config
+	s := &Store{st: st, man: man, id: hex.EncodeToString(sum[:12]),
+		names: make(map[Key]string, c.Layers*c.Heads*2*len(man.Fidelities))}
 	for l := range c.Layers {
 		for h := range c.Heads {
 			for _, p := range []Part{Attention, FFN} {
 				for _, f := range man.Fidelities {
-					if _, ok := man.Blobs[Key{l, h, p, f}.String()]; !ok {
-						return nil, fmt.Errorf("open shard store: manifest lacks %s", Key{l, h, p, f}.Describe())
+					k := Key{l, h, p, f}
+					name := k.String()
+					if _, ok := man.Blobs[name]; !ok {
+						return nil, fmt.Errorf("open shard store: manifest lacks %s", k.Describe())
 					}
+					s.names[k] = name
 				}
 			}
 		}
@@ -137,9 +145,17 @@ func (s *Store) Tokenizer() (*bert.Tokenizer, error) {
 	return t, nil
 }
 
+// name returns the storage key of shard version k.
+func (s *Store) name(k Key) string {
+	if n, ok := s.names[k]; ok {
+		return n
+	}
+	return k.String() // absent, or a store not made by Open
+}
+
 // Size returns the stored size of a shard version, or -1 if it is absent.
 func (s *Store) Size(k Key) int64 {
-	b, ok := s.man.Blobs[k.String()]
+	b, ok := s.man.Blobs[s.name(k)]
 	if !ok {
 		return -1
 	}
@@ -193,7 +209,7 @@ type Shard struct {
 // it. The shard's matrices view buf, so buf must not be reused while the
 // shard is in use. Errors name the shard.
 func (s *Store) ReadShard(ctx context.Context, k Key, buf []byte) (Shard, error) {
-	blob, err := s.ReadBlob(ctx, k.String(), buf)
+	blob, err := s.ReadBlob(ctx, s.name(k), buf)
 	if err != nil {
 		return Shard{}, fmt.Errorf("%s: %w", k.Describe(), err)
 	}
@@ -203,7 +219,7 @@ func (s *Store) ReadShard(ctx context.Context, k Key, buf []byte) (Shard, error)
 // ReadShardIn is ReadShard decoding into sp (see ShardSpace): the shard
 // is valid until sp decodes another, and reading it allocates nothing.
 func (s *Store) ReadShardIn(ctx context.Context, k Key, buf []byte, sp *ShardSpace) (Shard, error) {
-	blob, err := s.ReadBlob(ctx, k.String(), buf)
+	blob, err := s.ReadBlob(ctx, s.name(k), buf)
 	if err != nil {
 		return Shard{}, fmt.Errorf("%s: %w", k.Describe(), err)
 	}
@@ -311,7 +327,7 @@ func (s *Store) SkeletonIn(ctx context.Context, opts SkeletonOptions) (*bert.Mod
 			return nil, err
 		}
 	}
-	m.Embeddings.Word = &wordRows{s: s, bufs: freelist.List[[]byte]{Max: 8}}
+	m.Embeddings.Word = &wordRows{s: s, bufs: freelist.List[[]byte]{Max: 8}, seen: freelist.List[map[int]int]{Max: 8}}
 	return m, nil
 }
 
@@ -499,6 +515,9 @@ func decodeWordRow(dst []float32, rec []byte, id int) error {
 type wordRows struct {
 	s    *Store
 	bufs freelist.List[[]byte] // row buffers kept between calls
+	// seen holds the maps of first positions Rows dedupes tokens with,
+	// kept between calls: every request needs one.
+	seen freelist.List[map[int]int]
 }
 
 // buffer returns an aligned buffer for one row record.
@@ -515,7 +534,14 @@ func (w *wordRows) Rows(ctx context.Context, ids []int, dst []float32) error {
 	H := c.Hidden
 	buf := w.buffer(rec)
 	defer w.bufs.Put(buf)
-	seen := make(map[int]int, len(ids))
+	seen, ok := w.seen.Get()
+	if !ok {
+		seen = make(map[int]int, len(ids))
+	}
+	defer func() {
+		clear(seen)
+		w.seen.Put(seen)
+	}()
 	for i, id := range ids {
 		if id < 0 || id >= c.VocabSize {
 			return fmt.Errorf("word embedding: token id %d out of range [0,%d)", id, c.VocabSize)

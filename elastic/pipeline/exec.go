@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/internal/freelist"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -134,6 +136,52 @@ type Executor struct {
 
 	slotMu sync.Mutex
 	slots  []*slot // kept for the next requests
+
+	// runs keeps the bookkeeping of finished requests, across garbage
+	// collections (unlike a sync.Pool), for the next ones.
+	runs freelist.List[*runState]
+}
+
+// runState is the bookkeeping of one request, kept for the next ones so
+// that checking and streaming a plan allocates next to nothing in steady
+// state. Requests run concurrently, so each takes its own from
+// Executor.runs.
+type runState struct {
+	want, stream []shardstore.Key // check's
+	seen         []bool           // check's heads of one layer
+	taken        []*slot
+	free         chan *slot   // empty between requests
+	arrivals     chan arrival // empty between requests, never closed
+	rows         timedWords
+
+	// Written by the IO goroutine before it returns.
+	allocated  int64
+	streamBusy time.Duration
+	merged     int // reads of streamMerged, when it ran; else -1
+	wg         sync.WaitGroup
+}
+
+// getRun returns a runState for a request.
+func (e *Executor) getRun() *runState {
+	rs, ok := e.runs.Get()
+	if !ok {
+		rs = new(runState)
+	}
+	rs.rows, rs.allocated, rs.streamBusy, rs.merged = timedWords{}, 0, 0, -1
+	return rs
+}
+
+// putRun keeps rs for a later request; the request's goroutines are done.
+func (e *Executor) putRun(rs *runState) {
+	for len(rs.free) > 0 {
+		<-rs.free
+	}
+	for len(rs.arrivals) > 0 {
+		<-rs.arrivals
+	}
+	clear(rs.taken) // the slots go back to e.slots, not kept twice
+	rs.rows.words = nil
+	e.runs.Put(rs)
 }
 
 // NewExecutor loads the store's resident parts and returns an executor with
@@ -148,7 +196,8 @@ func NewExecutor(ctx context.Context, s *shardstore.Store, be backend.Backend, o
 		mem.release()
 		return nil, fmt.Errorf("executor: %w", err)
 	}
-	e := &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]preloaded{}, words: skel.Embeddings.Word, mem: mem}
+	e := &Executor{store: s, be: be, skel: skel, opts: opts, preload: map[shardstore.Key]preloaded{}, words: skel.Embeddings.Word, mem: mem,
+		runs: freelist.List[*runState]{Max: runtime.GOMAXPROCS(0)}}
 	// An executor dropped without Close still gives its maps back.
 	runtime.AddCleanup(e, func(a *arena) { a.release() }, e.mem)
 	return e, nil
@@ -277,8 +326,10 @@ func (e *Executor) PreloadBytes() int64 {
 // norms, biases, position embeddings, classifier head).
 func (e *Executor) ResidentBytes() int64 { return e.store.ResidentBytesFor(e.opts.MaxSeqLen) }
 
-// arrival is one streamed shard, or the error that stopped the stream.
+// arrival is one streamed shard, the error that stopped the stream, or
+// the end of the stream (last).
 type arrival struct {
+	last  bool
 	key   shardstore.Key
 	shard shardstore.Shard
 	slot  *slot
@@ -312,7 +363,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	if e.closed {
 		return nil, RunStats{}, errClosed
 	}
-	stream, err := e.check(p)
+	rs := e.getRun()
+	defer e.putRun(rs) // after the IO goroutine returned: Run waits for it
+	stream, err := e.check(p, rs)
 	if err != nil {
 		return nil, RunStats{}, err
 	}
@@ -335,6 +388,12 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	}
 	slots = min(slots, max(len(stream), 1))
 	stats := RunStats{ResidentBytes: e.ResidentBytes(), PreloadBytes: e.pBytes}
+	if cap(rs.free) < slots {
+		rs.free = make(chan *slot, slots) // a larger one serves as well
+	}
+	if cap(rs.arrivals) < slots {
+		rs.arrivals = make(chan arrival, slots)
+	}
 
 	// The word rows are read before the shard stream starts: storage is one
 	// sequential device, as the planner models it, and no layer can start
@@ -346,7 +405,8 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	defer e.mem.putFloats(act)
 	pass := bert.NewPassIn(e.be, c, len(ids), act)
 	emb := e.skel.Embeddings // a copy whose row reads this request times
-	rows := &timedWords{words: emb.Word}
+	rows := &rs.rows
+	rows.words = emb.Word
 	emb.Word = rows
 	if err := pass.Embed(ctx, &emb, ids, typeIDs); err != nil {
 		return nil, RunStats{}, fmt.Errorf("executor: %w", err)
@@ -354,23 +414,28 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	arrivals := make(chan arrival, slots)
-	free := make(chan *slot, slots)
-	var allocated int64
-	taken := e.takeSlots(slots)
+	arrivals := rs.arrivals
+	free := rs.free
+	rs.taken = e.takeSlots(slots, rs.taken)
+	taken := rs.taken
 	for _, s := range taken {
 		free <- s
 	}
-	var streamBusy time.Duration // written by the IO goroutine before wg.Done
-	var wg sync.WaitGroup
-	wg.Add(1)
-	merged := -1 // reads of streamMerged, when it runs
+	rs.wg.Add(1)
 	go func() {
-		defer wg.Done()
-		defer close(arrivals)
+		defer rs.wg.Done()
+		// The channel is kept for the next request, so it is not closed:
+		// the stream ends with an arrival marked last, unless compute
+		// stopped listening (and cancelled ctx).
+		defer func() {
+			select {
+			case arrivals <- arrival{last: true}:
+			case <-ctx.Done():
+			}
+		}()
 		if e.opts.MaxReadBytes > 0 {
-			merged = e.streamMerged(ctx, stream, slots, free, arrivals, &streamBusy, func(sl *slot) error {
-				return e.fillSlot(sl, bufSize, &allocated)
+			rs.merged = e.streamMerged(ctx, stream, slots, free, arrivals, &rs.streamBusy, func(sl *slot) error {
+				return e.fillSlot(sl, bufSize, &rs.allocated)
 			})
 			return
 		}
@@ -382,12 +447,12 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 				return
 			}
 			t := time.Now()
-			err := e.fillSlot(sl, bufSize, &allocated)
+			err := e.fillSlot(sl, bufSize, &rs.allocated)
 			var sh shardstore.Shard
 			if err == nil {
 				sh, err = e.store.ReadShardIn(ctx, k, sl.buf, &sl.sp)
 			}
-			streamBusy += time.Since(t)
+			rs.streamBusy += time.Since(t)
 			select {
 			case arrivals <- arrival{key: k, shard: sh, slot: sl, err: err}:
 			case <-ctx.Done():
@@ -400,19 +465,19 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	}()
 	logits, err := e.compute(ctx, pass, p, arrivals, free, &stats)
 	cancel()
-	wg.Wait()         // the IO goroutine has returned: nothing leaks, allocated is final
+	rs.wg.Wait()      // the IO goroutine has returned: nothing leaks, allocated is final
 	e.putSlots(taken) // no shard views them any more
 	if err != nil {
 		return nil, RunStats{}, err
 	}
-	stats.InFlightBytes = allocated
+	stats.InFlightBytes = rs.allocated
 	stats.StorageReads = stats.Reads
-	if merged >= 0 {
-		stats.StorageReads = merged
+	if rs.merged >= 0 {
+		stats.StorageReads = rs.merged
 	}
-	stats.PeakWeightBytes = stats.ResidentBytes + stats.PreloadBytes + allocated
+	stats.PeakWeightBytes = stats.ResidentBytes + stats.PreloadBytes + rs.allocated
 	stats.Latency = time.Since(start)
-	stats.IOTime = rows.took + streamBusy
+	stats.IOTime = rows.took + rs.streamBusy
 	stats.ComputeTime = max(stats.Latency-stats.ComputeWait-rows.took, 0)
 	return logits, stats, nil
 }
@@ -433,14 +498,17 @@ func (w *timedWords) Rows(ctx context.Context, ids []int, dst []float32) error {
 
 // check validates p against the model and the preload buffer and returns
 // the keys of p.IO, which must be exactly the streamed blobs in the order
-// compute consumes them. The caller holds mu.
-func (e *Executor) check(p *plan.Plan) ([]shardstore.Key, error) {
+// compute consumes them, in rs.stream. The caller holds mu.
+func (e *Executor) check(p *plan.Plan, rs *runState) ([]shardstore.Key, error) {
 	c := e.skel.Config
 	if len(p.Layers) > c.Layers {
 		return nil, fmt.Errorf("executor: plan has %d layers, model %d", len(p.Layers), c.Layers)
 	}
-	want := make([]shardstore.Key, 0, len(p.IO))
-	seen := make([]bool, c.Heads)
+	want := rs.want[:0]
+	if cap(rs.seen) < c.Heads {
+		rs.seen = make([]bool, c.Heads)
+	}
+	seen := rs.seen[:c.Heads]
 	for l, lp := range p.Layers {
 		if lp.Layer != l {
 			return nil, fmt.Errorf("executor: plan layer %d is listed at position %d", lp.Layer, l)
@@ -465,10 +533,12 @@ func (e *Executor) check(p *plan.Plan) ([]shardstore.Key, error) {
 			}
 		}
 	}
+	rs.want = want // grown, for the next request
 	if len(p.IO) != len(want) {
 		return nil, fmt.Errorf("executor: plan reads %d blobs but its layers stream %d", len(p.IO), len(want))
 	}
-	stream := make([]shardstore.Key, len(p.IO))
+	stream := slices.Grow(rs.stream[:0], len(p.IO))[:len(p.IO)]
+	rs.stream = stream
 	for i, r := range p.IO {
 		stream[i] = Key(r.Layer, r.Head, r.Part, r.Bits)
 		if stream[i] != want[i] {
@@ -485,7 +555,11 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 	var loaded []arrival // load-then-exec: everything read before compute
 	if e.opts.LoadAll {
 		t := time.Now()
-		for a := range arrivals {
+		for {
+			a, ok := recv(ctx, arrivals)
+			if !ok {
+				break
+			}
 			loaded = append(loaded, a)
 		}
 		stats.ComputeWait += time.Since(t)
@@ -500,7 +574,7 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 			return a, true
 		}
 		t := time.Now()
-		a, ok := <-arrivals
+		a, ok := recv(ctx, arrivals)
 		stats.ComputeWait += time.Since(t)
 		return a, ok
 	}
@@ -559,6 +633,17 @@ func (e *Executor) compute(ctx context.Context, pass *bert.Pass, pl *plan.Plan, 
 	return pass.Logits(&e.skel.Head), nil
 }
 
+// recv returns the next arrival, or false at the end of the stream or
+// once ctx is done (the IO goroutine then stops sending).
+func recv(ctx context.Context, arrivals <-chan arrival) (arrival, bool) {
+	select {
+	case a := <-arrivals:
+		return a, !a.last
+	case <-ctx.Done():
+		return arrival{}, false
+	}
+}
+
 // fillSlot gives sl a buffer of at least n bytes, adding what it maps to
 // *allocated. Only the IO goroutine of a request calls it, for the slots
 // that request holds.
@@ -576,11 +661,11 @@ func (e *Executor) fillSlot(sl *slot, n int, allocated *int64) error {
 	return nil
 }
 
-// takeSlots returns n slots, kept ones first.
-func (e *Executor) takeSlots(n int) []*slot {
+// takeSlots returns n slots, kept ones first, in buf's storage.
+func (e *Executor) takeSlots(n int, buf []*slot) []*slot {
 	e.slotMu.Lock()
 	defer e.slotMu.Unlock()
-	out := make([]*slot, 0, n)
+	out := slices.Grow(buf[:0], n)
 	for len(out) < n && len(e.slots) > 0 {
 		out = append(out, e.slots[len(e.slots)-1])
 		e.slots = e.slots[:len(e.slots)-1]

@@ -249,10 +249,14 @@ func (p *Pass) RunLayer(l *Layer) {
 }
 
 // Logits runs the classification head on the first token ([CLS]) and
-// returns one logit per label.
+// returns one logit per label, in a new slice the caller keeps. It uses
+// the half-layer buffer as scratch, so it belongs after EndLayer (a next
+// BeginLayer refills that buffer).
 func (p *Pass) Logits(h *Head) []float32 {
 	c := p.cfg
-	hid := make([]float32, c.Hidden)
+	// The pooled hidden row: every request needs one, and the buffer that
+	// sums a half-layer holds nothing between layers.
+	hid := p.acc[:c.Hidden]
 	p.be.MatMulT(hid, p.x[:c.Hidden], h.Dense.Data, 1, c.Hidden, c.Hidden, false)
 	p.be.AddBias(hid, h.DenseBias, 1, c.Hidden)
 	if c.ModelType == TypeDistilBERT {

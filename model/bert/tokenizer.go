@@ -8,10 +8,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/wrxlabs/wrx/internal/freelist"
 )
 
 // DefaultMaxLen is the sequence length Encode uses when given maxLen <= 0:
@@ -132,6 +135,9 @@ type Tokenizer struct {
 	opts          TokenizerOptions
 	lower, strip  bool
 	cls, sep, unk int
+	// scratches keeps the buffers of finished encodings for the next:
+	// every request encodes its text first.
+	scratches freelist.List[*scratch]
 }
 
 // NewTokenizer builds a tokenizer from a vocabulary in id order, for example
@@ -154,7 +160,8 @@ func newTokenizer(v *Vocab, opts TokenizerOptions) (*Tokenizer, error) {
 	if opts.MaxLen < 0 {
 		return nil, fmt.Errorf("bert: negative tokenizer length cap %d", opts.MaxLen)
 	}
-	t := &Tokenizer{vocab: v, opts: opts, lower: !opts.KeepCase}
+	t := &Tokenizer{vocab: v, opts: opts, lower: !opts.KeepCase,
+		scratches: freelist.List[*scratch]{Max: runtime.GOMAXPROCS(0)}}
 	t.strip = (t.lower && opts.Accents != AccentsKeep) || opts.Accents == AccentsStrip
 	t.cls, _ = v.ID(TokenCLS)
 	t.sep, _ = v.ID(TokenSEP)
@@ -324,15 +331,23 @@ func (t *Tokenizer) EncodeWith(text, pair string, opts EncodeOptions) (Encoding,
 	// About one token per five bytes of English; growing past the guess is
 	// fine, but it saves most reallocations.
 	guess := (len(text)+len(pair))/5 + 4
-	s := scratch{clean: make([]byte, 0, max(len(text), len(pair))+16)}
-	toks, ids, seenA := t.tokenize(&s, text, maxLen, make([]string, 0, guess), make([]int, 0, guess))
+	s, ok := t.scratches.Get()
+	if !ok {
+		s = new(scratch)
+	}
+	defer t.putScratch(s)
+	// The ids are copied into the encoding once truncated, so they are
+	// tokenized into a kept buffer; the tokens are the encoding's own.
+	toks, ids, seenA := t.tokenize(s, text, maxLen, make([]string, 0, guess), s.ids[:0])
+	s.ids = ids
 	na := len(ids)
 	if na == 0 && !opts.AllowEmpty {
 		return Encoding{}, fmt.Errorf("bert: encode: %w: text %s has no tokens", ErrEmptyText, quoteShort(text))
 	}
 	seenB := 0
 	if hasPair {
-		toks, ids, seenB = t.tokenize(&s, pair, maxLen, toks, ids)
+		toks, ids, seenB = t.tokenize(s, pair, maxLen, toks, ids)
+		s.ids = ids
 		if len(ids) == na && !opts.AllowEmpty {
 			return Encoding{}, fmt.Errorf("bert: encode: %w: text pair %s has no tokens", ErrEmptyText, quoteShort(pair))
 		}
@@ -445,10 +460,23 @@ func (t *Tokenizer) Tokenize(text string) []string {
 // Tokenizer needs no locking.
 type scratch struct {
 	clean, low, nfd, cand []byte
+	ids                   []int // the untruncated ids of the text and pair
 	// The sequence being tokenized: its first index in ids, the count at
 	// which the Rust tokenizer stops, and the count when it stopped (-1
 	// while it has not).
 	start, limit, seen int
+}
+
+// maxKeptScratch is the most bytes of buffers a scratch may hold to be
+// kept for the next encoding: a very long text's are left to the collector.
+const maxKeptScratch = 64 << 10
+
+// putScratch keeps s for a later encoding, unless it grew large.
+func (t *Tokenizer) putScratch(s *scratch) {
+	if cap(s.clean)+cap(s.low)+cap(s.nfd)+cap(s.cand)+8*cap(s.ids) > maxKeptScratch {
+		return
+	}
+	t.scratches.Put(s)
 }
 
 // tokenize appends the WordPiece tokens of text and their ids. It also
