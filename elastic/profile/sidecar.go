@@ -81,15 +81,30 @@ func load(ctx context.Context, uri string, s *shardstore.Store, name, what strin
 	if err != nil {
 		return fmt.Errorf("load %s: %w", what, err)
 	}
-	var f sidecarFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("load %s %s of %s: %w", what, name, uri, err)
+	// The profile is decoded straight into p, not copied out as raw JSON
+	// first: the copy of a word profile is half a megabyte of garbage
+	// while a classifier opens, and the heap's growth then is resident
+	// memory its budget does not pay for.
+	f := struct {
+		Store   string `json:"store"`
+		Profile any    `json:"profile"`
+	}{Profile: p}
+	err = json.Unmarshal(b, &f)
+	if err != nil {
+		// A profile of another store may be of another format: name
+		// the mismatch rather than the decoding error.
+		var id struct {
+			Store string `json:"store"`
+		}
+		if json.Unmarshal(b, &id) == nil && id.Store != s.ContentID() {
+			f.Store, err = id.Store, nil
+		}
 	}
-	if f.Store != s.ContentID() {
+	if err == nil && f.Store != s.ContentID() {
 		return fmt.Errorf("load %s %s of %s: it was measured on store content %s, the store now holds %s (converted again?): %w",
 			what, name, uri, f.Store, s.ContentID(), ErrNoProfile)
 	}
-	if err := json.Unmarshal(f.Profile, p); err != nil {
+	if err != nil {
 		return fmt.Errorf("load %s %s of %s: %w", what, name, uri, err)
 	}
 	return nil

@@ -55,12 +55,14 @@ func StatusField(status []byte, name string) (int64, error) {
 	return 0, errors.New("status field " + name + " not found")
 }
 
-// HeapHeadroom is the headroom programs give LimitHeap: room for the
-// garbage of some twenty requests. Less makes collections so frequent
-// that they slow enough requests to raise the runner's slack: with 512
-// KiB, 41% of SST-2 requests were refused at a 3.9 ms target, with 2 MiB
-// 14%, with 4 MiB 4%, where an unbounded heap refused 0–6%.
-const HeapHeadroom = 2 << 20
+// HeapHeadroom is the headroom programs give LimitHeap. A warm streaming
+// request leaves about 6 KB of garbage (its plan, its answer, its
+// tokens), so 1 MiB is a collection every hundred-odd requests. It was
+// 2 MiB while requests left 136 KB (a collection every 15), when 512 KiB
+// made collections frequent enough to refuse 41% of SST-2 requests at a
+// 3.9 ms target; now, with 4 MB budgets, 2 MiB measured 4.70–5.39 MB of
+// model RSS and 1 MiB 4.35–4.61 MB (wrx eval, 400 sentences).
+const HeapHeadroom = 1 << 20
 
 // LimitHeap collects garbage and sets the Go runtime's memory limit
 // (debug.SetMemoryLimit) to the memory it holds now plus headroom, and
