@@ -85,6 +85,9 @@ type Runner struct {
 	drift    drift           // the IO and compute slacks
 	planning []time.Duration // planning times of recent requests
 	backlog  time.Duration   // predicted work of admitted requests not yet done
+	// refusedBySlack counts the requests refused in a row that the
+	// profile, without the slacks, would have admitted (see slackProbe).
+	refusedBySlack int
 }
 
 // RunInfo describes one request: the executor's statistics and the plan
@@ -345,12 +348,27 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 
 	// Admission: the queue ahead is at least its predicted work.
 	reserve := r.planningReserve()
+	var profiledFloor time.Duration // the floor without the slacks, when refused
+	if wait := time.Since(arrival) + reserve; !bestEffort && wait+floor > target && max(req.Scale.IO, req.Scale.Compute) > 1 {
+		base := req
+		base.Scale = plan.Scale{}
+		if profiledFloor, err = plan.MinTargetFor(r.planner, base); err != nil {
+			return nil, info, err
+		}
+	}
 	r.mu.Lock()
 	ahead := r.backlog
 	wait := time.Since(arrival) + ahead + reserve
 	admit := bestEffort || wait+floor <= target
+	probe := false
+	if !admit && profiledFloor > 0 && wait+profiledFloor <= target {
+		if r.refusedBySlack++; r.refusedBySlack > slackProbe {
+			admit, probe, floor = true, true, profiledFloor
+		}
+	}
 	if admit {
 		r.backlog += floor
+		r.refusedBySlack = 0
 	}
 	r.mu.Unlock()
 	if !admit {
@@ -374,6 +392,9 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 	start := time.Now()
 	req.Target = target - start.Sub(arrival) - r.planningReserve()
 	req.Scale = r.Slacks() // the requests ahead may have changed them
+	if probe {
+		req.Scale = plan.Scale{}
+	}
 	var p *plan.Plan
 	if req.Target > 0 {
 		p, err = r.planner.Plan(req)
@@ -406,7 +427,11 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 	info.RunStats = st
 	info.Total = time.Since(arrival)
 	if err == nil {
-		r.observe(st, p)
+		if probe {
+			r.observeProbe(st, p)
+		} else {
+			r.observe(st, p)
+		}
 	}
 	return logits, info, err
 }

@@ -175,6 +175,33 @@ func capPart(x float64, latency, profiled, predicted time.Duration, scale float6
 	return min(x, max(most, 1))
 }
 
+// slackProbe is how many requests in a row the runner refuses for its
+// slacks, when the profile alone would admit them, before it runs one
+// planned at the profile as a probe. A refused request measures nothing,
+// so without probes a slack raised by a passing slowdown (or measured
+// under load while the classifier opened) would refuse every later
+// request for good. A probe that runs slow confirms the slack and is
+// late; one that runs at the profile's speed resets the slacks (see
+// observeProbe). Over the last slackProbe+1 requests at most one is late
+// that way, where all would be refused.
+const slackProbe = 8
+
+// observeProbe updates the slacks with a probe's measurements: when the
+// request ran within the slack's level shift (slackDrop) of its profile,
+// the device is no longer slow and the slacks restart from it.
+func (r *Runner) observeProbe(st pipeline.RunStats, p *plan.Plan) {
+	if p != nil && p.ProfiledLatency > 0 {
+		ratio := float64(st.Latency) / float64(p.ProfiledLatency)
+		r.mu.Lock()
+		if s := r.scaleLocked(); ratio*slackDrop < max(r.slack, s.IO, s.Compute) {
+			r.drift = drift{}
+			r.slack = 1
+		}
+		r.mu.Unlock()
+	}
+	r.observe(st, p)
+}
+
 // drift is the runner's slack state.
 type drift struct {
 	io, compute slackEstimator

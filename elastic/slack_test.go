@@ -1,12 +1,16 @@
 package elastic
 
 import (
+	"context"
+	"errors"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/internal/storetest"
 )
 
 // observeParts feeds r one request whose IO and compute were measured at
@@ -193,5 +197,58 @@ func TestSlackObserveAllocatesNothing(t *testing.T) {
 	}
 	if i < 6*slackWindow {
 		t.Fatalf("%d observations cover no level shift", i)
+	}
+}
+
+// TestRunnerProbesPastAStaleSlack: a slack measured during a slowdown that
+// has passed refuses requests the profile admits; after slackProbe of them
+// the runner runs one at the profile, which runs fast on this (unslowed)
+// store, resets the slacks and admits the requests after it.
+func TestRunnerProbesPastAStaleSlack(t *testing.T) {
+	_, s, _ := storetest.SynthFixture(t, "fixtures/tiny-bert", 2, 4, 8, 32)
+	be, err := backend.Get("native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	prof := handProfiles(t, s)
+	r, err := NewRunner(ctx, s, be, RunnerOptions{Target: time.Second, MaxSeqLen: 32, Profiles: prof, Calibration: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	req := plan.Request{Budget: r.budget, SeqLen: len(testIDs), Preload: r.preload, CachedRows: r.exec.CachedRows(testIDs)}
+	floor, err := plan.MinTargetFor(r.planner, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A target the profile meets with room to spare, and a slack that
+	// makes even the fastest plan miss it.
+	target := 3 * floor
+	for range 3 {
+		observeParts(r, maxSlack, maxSlack, time.Millisecond, time.Millisecond, plan.Scale{})
+	}
+	var refused int
+	for i := range slackProbe + 3 {
+		_, info, err := r.RunTarget(ctx, time.Time{}, target, testIDs, nil)
+		switch {
+		case errors.Is(err, plan.ErrDeadline):
+			refused++
+			if i >= slackProbe {
+				t.Fatalf("request %d refused after %d refusals: no probe", i, refused)
+			}
+		case err != nil:
+			t.Fatal(err)
+		case i < slackProbe:
+			t.Fatalf("request %d admitted with the slack at %+v", i, r.Slacks())
+		case i == slackProbe && info.Plan.Scale != (plan.Scale{}):
+			t.Errorf("the probe was planned at scale %+v, want the profile's", info.Plan.Scale)
+		}
+	}
+	if refused != slackProbe {
+		t.Errorf("%d requests refused, want %d before the probe", refused, slackProbe)
+	}
+	if sc := r.Slacks(); sc.IO >= maxSlack || sc.Compute >= maxSlack {
+		t.Errorf("slacks %+v after a fast probe: not reset", sc)
 	}
 }
