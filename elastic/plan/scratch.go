@@ -62,9 +62,9 @@ func capBytes[T any](s []T) int {
 	return cap(s) * int(unsafe.Sizeof(zero))
 }
 
-// scratch is the working memory of one planning call. A nil *scratch
-// allocates from the heap, for the paths that run once per runner (the
-// preload choice, Simulate) rather than once per request.
+// scratch is the working memory of one planning call (Plan, the minimum
+// target, Preload). A nil *scratch allocates from the heap, for the
+// paths that are not run per request (Simulate, the loss bound).
 type scratch struct {
 	i8       arena[int8]
 	i16      arena[int16]
