@@ -222,6 +222,10 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", u, err)
 	}
+	// The bench's own bookkeeping is made before the floor is measured,
+	// so that it is not counted as the mode's memory.
+	res.Samples = make([]Sample, 0, len(examples))
+	keys := make([][2]int, 0, len(examples))
 	res.FloorRSS = rss.Current()
 	be, err := set.backend(u.Mode)
 	if err != nil {
@@ -268,7 +272,12 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		return nil, fmt.Errorf("%v: warm-up on line %d: %w", u, examples[0].Line, err)
 	}
 	res.Setup = time.Since(start)
-	gaps := map[[2]int]float64{} // by sequence length and cached rows: the unit fixes the rest
+	// The planner's gap to its bound is computed once per sequence length
+	// and cached rows (the unit fixes the rest), after the peak RSS is
+	// measured: the bound's tables are the bench's memory, not the mode's.
+	// Until then a summary of the first plan of each is kept.
+	bounded := map[[2]int]*plan.Plan{}
+	var preload []plan.ShardVersion
 	for _, ex := range examples {
 		// Latency is from text to answer: tokenizing counts.
 		t := time.Now()
@@ -280,11 +289,13 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		lat := time.Since(t)
 		if errors.Is(err, plan.ErrDeadline) {
 			res.Samples = append(res.Samples, Sample{Line: ex.Line, Tokens: len(enc.InputIDs), Label: ex.Label, Pred: -1, Latency: lat, Refused: true})
+			keys = append(keys, [2]int{-1, -1})
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%v: line %d: %w", u, ex.Line, err)
 		}
+		key := [2]int{-1, -1}
 		sm := Sample{
 			Line: ex.Line, Tokens: len(enc.InputIDs), Label: ex.Label, Pred: argmax(logits),
 			Latency: lat, Exec: info.Latency, IOBytes: info.IOBytes,
@@ -294,22 +305,37 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		if p := info.Plan; p != nil {
 			sm.PredictedLatency, sm.PredictedLoss, sm.InFlightBound = p.PredictedLatency, p.PredictedLoss, p.InFlightBytes
 			k := [2]int{p.SeqLen, p.CachedRows}
-			g, ok := gaps[k]
-			if !ok && !info.Late {
-				lb, err := plan.LowerBound(prof, p)
-				if err != nil {
-					return nil, fmt.Errorf("%v: line %d: %w", u, ex.Line, err)
-				}
+			if _, ok := bounded[k]; !ok && !info.Late {
 				b := *p
-				b.LossBound = &lb
-				g = b.Gap()
-				gaps[k] = g
+				b.Layers, b.IO = nil, nil // the bound needs neither
+				if preload == nil {
+					preload = p.Preload
+				}
+				b.Preload = preload // the runner's, the same in every plan
+				bounded[k] = &b
 			}
-			sm.Gap = g
+			if !info.Late {
+				key = k
+			}
 		}
 		res.Samples = append(res.Samples, sm)
+		keys = append(keys, key)
 	}
 	res.PeakRSS = rss.Peak()
+	gaps := make(map[[2]int]float64, len(bounded))
+	for k, p := range bounded {
+		lb, err := plan.LowerBound(prof, p)
+		if err != nil {
+			return nil, fmt.Errorf("%v: the bound of a plan for %d tokens, %d cached rows: %w", u, k[0], k[1], err)
+		}
+		p.LossBound = &lb
+		gaps[k] = p.Gap()
+	}
+	for i, k := range keys {
+		if k[0] >= 0 {
+			res.Samples[i].Gap = gaps[k]
+		}
+	}
 	return res, nil
 }
 
