@@ -7,3 +7,6 @@ func simdKernelSets() []*kernelSet { return nil }
 
 // int8KernelSets is empty: this build has no assembly kernels.
 func int8KernelSets() []*int8KernelSet { return nil }
+
+// int4Variants is empty: this build has no assembly kernels.
+func int4Variants() []q4Variant { return nil }

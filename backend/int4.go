@@ -1,0 +1,291 @@
+package backend
+
+import (
+	"fmt"
+	"math"
+)
+
+// Int4 is a weight matrix of N rows (outputs) and K columns coded with 4
+// bits per weight against one dictionary of 16 float32 centroids shared by
+// the whole matrix, plus outliers kept exactly (the 4-bit dictionary codec
+// of package quant):
+//
+//	w[j][p] = Centroids[code(j, p)], except at the outliers
+//
+// Integer kernels multiply it as if it were an Int8 matrix whose integers
+// are Table[code(j, p)]: the centroids are put on one int8 grid,
+// Table[c] = round(Centroids[c]/s) with s = max|Centroids|/127 (Int4Grid),
+// and every real row has Scale[j] = s. Each outlier, and the grid rounding
+// of the centroid under it, is then corrected exactly in float32
+// afterwards: out[i][j] += a[i][p]·Delta (AddOutliers). So MatMulInt4 adds
+// to MatMulInt8's activation rounding only the grid's, at most
+// (s/2)·Σₚ|a[i][p]| per output, over the inlier weights.
+//
+// Codes are stored two per byte in the Int8 panel layout (Int8Panel rows
+// by groups of Int8Group columns), so that one 64-byte load expands, low
+// nibbles then high nibbles, into two consecutive 64-byte groups of Int8's
+// layout: in panel P (byte offset P·Int8Panel·kp/2, kp the padded K of
+// Int8Dims), the 64 bytes at offset 64t hold columns [8t, 8t+8), byte
+// l·4+g holding code(16P+l, 8t+g) in its low nibble and code(16P+l,
+// 8t+4+g) in its high nibble. Padding codes are 0; they multiply
+// activations that kernels pad with zero and are left out of Sum, so their
+// table entry does not matter.
+//
+// An Int4 is immutable once built (NewInt4, SetCode, Finish) and safe for
+// concurrent use.
+type Int4 struct {
+	N, K  int
+	Codes []byte // np·kp/2 bytes (Int8Dims), in the layout above
+	// Centroids are the exact weights a code stands for (DecodeRows);
+	// Table the integers the kernels multiply.
+	Centroids [16]float32
+	Table     [16]int8
+	// Scale and Sum have one entry per padded row, as Int8's: Scale is
+	// the grid step s on real rows and 0 on padding rows; Sum[j] is
+	// Σₚ Table[code(j, p)] over the K real columns.
+	Scale []float32
+	Sum   []int32
+	// Outliers are the weights that are not their code's centroid,
+	// sorted by (Row, Col).
+	Outliers []Int4Outlier
+}
+
+// Int4Outlier is a weight of an Int4 kept exactly: Value is the weight and
+// Delta is Value − Scale·Table[code], what integer kernels must add back.
+type Int4Outlier struct {
+	Row, Col     int32
+	Value, Delta float32
+}
+
+// Int4Matrix is implemented by matrices that can present themselves as an
+// Int4 (quant's 4-bit dictionary codec). Int4 returns nil when the matrix
+// is not held that way.
+type Int4Matrix interface {
+	Matrix
+	Int4() *Int4
+}
+
+// Int4Multiplier is implemented by backends with integer kernels for Int4
+// matrices. MatMulInt4 computes out[m×N] = a[m×K]·wᵀ, or adds it to out
+// when accumulate is true, exactly as Int8Multiplier.MatMulInt8 would for
+// the Int8 matrix of integers Table[code(j, p)] and scales Scale (Int4.AsInt8
+// builds it), followed by w.AddOutliers(out, a, m): results are bit for
+// bit those, so the Int8 error bound applies, plus the grid's (see Int4).
+type Int4Multiplier interface {
+	MatMulInt4(out, a []float32, m int, w *Int4, accumulate bool)
+}
+
+// Int4Grid puts 16 centroids on a symmetric int8 grid: s = max|c|/127 and
+// q = round(c/s) (ties to even), so |c − s·q| ≤ s/2. All-zero centroids
+// give s = 0 and q = 0. Centroids must be finite.
+func Int4Grid(c *[16]float32) (q [16]int8, s float32) {
+	var mx float64
+	for _, v := range c {
+		mx = math.Max(mx, math.Abs(float64(v)))
+	}
+	if mx == 0 {
+		return q, 0
+	}
+	s = float32(mx / 127)
+	inv := 1 / float64(s)
+	for j, v := range c {
+		q[j] = int8(max(-127, min(127, math.RoundToEven(float64(v)*inv))))
+	}
+	return q, s
+}
+
+// NewInt4 returns an n×k Int4 matrix with the given centroids and every
+// code 0, its grid (Int4Grid) computed and its storage allocated, reusing
+// dst's slices when they are large enough (dst may be nil). Set codes with
+// SetCode, outliers by appending to Outliers (sorted), then call Finish.
+func NewInt4(dst *Int4, n, k int, centroids *[16]float32) (*Int4, error) {
+	if n < 0 || k < 0 || k > MaxInt8K {
+		return nil, fmt.Errorf("backend: int4 matrix %d×%d: dimensions out of range (K ≤ %d)", n, k, MaxInt8K)
+	}
+	for j, v := range centroids {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("backend: int4 matrix %d×%d: centroid %d is %v", n, k, j, v)
+		}
+	}
+	if dst == nil {
+		dst = new(Int4)
+	}
+	np, kp := Int8Dims(n, k)
+	codes, scale, sum, outs := dst.Codes[:0], dst.Scale[:0], dst.Sum[:0], dst.Outliers[:0]
+	if cap(codes) < np*kp/2 {
+		codes = make([]byte, np*kp/2)
+	}
+	if cap(scale) < np || cap(sum) < np {
+		scale, sum = make([]float32, np), make([]int32, np)
+	}
+	*dst = Int4{N: n, K: k, Codes: codes[:np*kp/2], Centroids: *centroids, Scale: scale[:np], Sum: sum[:np], Outliers: outs}
+	clear(dst.Codes)
+	dst.Table, _ = Int4Grid(centroids)
+	return dst, nil
+}
+
+// CodeIndex returns the byte of Codes that holds code(j, p) and the shift
+// (0 or 4) of its nibble.
+func (m *Int4) CodeIndex(j, p int) (int, uint) {
+	_, kp := Int8Dims(m.N, m.K)
+	return j/Int8Panel*Int8Panel*kp/2 + p/8*64 + j%Int8Panel*Int8Group + p%Int8Group, uint(p % 8 / Int8Group * 4)
+}
+
+// Code returns code(j, p).
+func (m *Int4) Code(j, p int) byte {
+	i, sh := m.CodeIndex(j, p)
+	return m.Codes[i] >> sh & 15
+}
+
+// SetCode sets code(j, p) to c&15.
+func (m *Int4) SetCode(j, p int, c byte) {
+	i, sh := m.CodeIndex(j, p)
+	m.Codes[i] = m.Codes[i]&^(15<<sh) | (c&15)<<sh
+}
+
+// Finish computes Scale, Sum and the outliers' Delta from the codes, the
+// table and the outliers' values, and checks the outliers: inside the
+// matrix, sorted by (Row, Col) without repeats, and finite.
+func (m *Int4) Finish() error {
+	_, s := Int4Grid(&m.Centroids)
+	np, _ := Int8Dims(m.N, m.K)
+	for j := range np {
+		m.Scale[j], m.Sum[j] = 0, 0
+		if j >= m.N {
+			continue
+		}
+		m.Scale[j] = s
+		var sum int32
+		for p := range m.K {
+			sum += int32(m.Table[m.Code(j, p)])
+		}
+		m.Sum[j] = sum
+	}
+	prev := int64(-1)
+	for i := range m.Outliers {
+		o := &m.Outliers[i]
+		pos := int64(o.Row)*int64(m.K) + int64(o.Col)
+		if o.Row < 0 || int(o.Row) >= m.N || o.Col < 0 || int(o.Col) >= m.K || pos <= prev {
+			return fmt.Errorf("backend: int4 matrix %d×%d: outlier %d at (%d, %d) is outside the matrix or out of order", m.N, m.K, i, o.Row, o.Col)
+		}
+		if math.IsNaN(float64(o.Value)) || math.IsInf(float64(o.Value), 0) {
+			return fmt.Errorf("backend: int4 matrix %d×%d: outlier %d at (%d, %d) is %v", m.N, m.K, i, o.Row, o.Col, o.Value)
+		}
+		prev = pos
+		q := m.Table[m.Code(int(o.Row), int(o.Col))]
+		o.Delta = float32(float64(o.Value) - float64(s)*float64(q))
+	}
+	return nil
+}
+
+// Check reports whether m's slices have the lengths its dimensions need.
+func (m *Int4) Check() error {
+	if m.N < 0 || m.K < 0 || m.K > MaxInt8K {
+		return fmt.Errorf("backend: int4 matrix %d×%d: dimensions out of range (K ≤ %d)", m.N, m.K, MaxInt8K)
+	}
+	np, kp := Int8Dims(m.N, m.K)
+	if len(m.Codes) < np*kp/2 || len(m.Scale) < np || len(m.Sum) < np {
+		return fmt.Errorf("backend: int4 matrix %d×%d: Codes, Scale, Sum have %d, %d, %d entries, want %d, %d, %d",
+			m.N, m.K, len(m.Codes), len(m.Scale), len(m.Sum), np*kp/2, np, np)
+	}
+	return nil
+}
+
+// Dims implements Matrix.
+func (m *Int4) Dims() (n, k int) { return m.N, m.K }
+
+// Int4 implements Int4Matrix.
+func (m *Int4) Int4() *Int4 { return m }
+
+// DecodeRows implements Matrix: the exact weights, Centroids[code] and the
+// outliers' values.
+func (m *Int4) DecodeRows(dst []float32, r0, r1 int) {
+	if r0 < 0 || r1 < r0 || r1 > m.N || len(dst) < (r1-r0)*m.K {
+		panic(fmt.Sprintf("backend: Int4.DecodeRows(dst[%d], %d, %d) on a %d×%d matrix", len(dst), r0, r1, m.N, m.K))
+	}
+	k := m.K
+	_, kp := Int8Dims(m.N, m.K)
+	c := &m.Centroids
+	for j := r0; j < r1; j++ {
+		d := dst[(j-r0)*k : (j-r0+1)*k]
+		// Row j's bytes: 4 per 8 columns, 64 bytes apart.
+		base := j/Int8Panel*Int8Panel*kp/2 + j%Int8Panel*Int8Group
+		p := 0
+		for ; p+8 <= k; p += 8 {
+			b := m.Codes[base+p/8*64 : base+p/8*64+4 : base+p/8*64+4]
+			e := d[p : p+8 : p+8]
+			e[0], e[4] = c[b[0]&15], c[b[0]>>4]
+			e[1], e[5] = c[b[1]&15], c[b[1]>>4]
+			e[2], e[6] = c[b[2]&15], c[b[2]>>4]
+			e[3], e[7] = c[b[3]&15], c[b[3]>>4]
+		}
+		for ; p < k; p++ {
+			d[p] = c[m.Code(j, p)]
+		}
+	}
+	// The outliers of the range, found by binary search.
+	i := m.firstOutlier(r0)
+	for ; i < len(m.Outliers) && int(m.Outliers[i].Row) < r1; i++ {
+		o := m.Outliers[i]
+		dst[(int(o.Row)-r0)*k+int(o.Col)] = o.Value
+	}
+}
+
+// firstOutlier returns the index of the first outlier in row r or later.
+func (m *Int4) firstOutlier(r int) int {
+	a, z := 0, len(m.Outliers)
+	for a < z {
+		mid := int(uint(a+z) >> 1)
+		if int(m.Outliers[mid].Row) < r {
+			a = mid + 1
+		} else {
+			z = mid
+		}
+	}
+	return a
+}
+
+// AsInt8 returns the Int8 matrix the integer kernels multiply: integers
+// Table[code(j, p)], the same Scale and Sum. MatMulInt8 of it followed by
+// AddOutliers is MatMulInt4's result, bit for bit.
+func (m *Int4) AsInt8() *Int8 {
+	q := NewInt8(m.N, m.K)
+	row := make([]int8, m.K)
+	for j := range m.N {
+		for p := range row {
+			row[p] = m.Table[m.Code(j, p)]
+		}
+		q.SetRow(j, row, m.Scale[j])
+	}
+	return q
+}
+
+// AddOutliers adds the outliers' corrections to a product out[m×N] of
+// a[m×K] and the grid weights Scale·Table[code]: out[i][Row] +=
+// a[i][Col]·Delta for every outlier, in order, in float32. Every
+// Int4Multiplier ends with it.
+func (m *Int4) AddOutliers(out, a []float32, rows int) {
+	n, k := m.N, m.K
+	for _, o := range m.Outliers {
+		j, p, d := int(o.Row), int(o.Col), o.Delta
+		for i := range rows {
+			out[i*n+j] += a[i*k+p] * d
+		}
+	}
+}
+
+// UnpackInt4 expands n bytes of codes (n a multiple of 64) in the Int4
+// layout into 2n int8 integers in the Int8 layout: dst[128t+i] =
+// tab[src[64t+i]&15] and dst[128t+64+i] = tab[src[64t+i]>>4]. It is the
+// reference the backends' vector versions match.
+func UnpackInt4(dst []int8, src []byte, tab *[16]int8) {
+	dst = dst[:2*len(src)]
+	for t := 0; t+64 <= len(src); t += 64 {
+		s := src[t : t+64 : t+64]
+		d := dst[2*t : 2*t+128 : 2*t+128]
+		for i, b := range s {
+			d[i] = tab[b&15]
+			d[64+i] = tab[b>>4]
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package native
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+
+	"github.com/wrxlabs/wrx/backend"
+)
+
+// randInt4 returns a random n×k Int4 matrix: Gaussian-like centroids,
+// uniform codes and about one outlier in 200 weights.
+func randInt4(r *rand.Rand, n, k int) *backend.Int4 {
+	var c [16]float32
+	for j := range c {
+		c[j] = float32((float64(j) - 7.5) * 0.05 * (1 + 0.1*r.NormFloat64()))
+	}
+	w, err := backend.NewInt4(nil, n, k, &c)
+	if err != nil {
+		panic(err)
+	}
+	for j := range n {
+		for p := range k {
+			w.SetCode(j, p, byte(r.IntN(16)))
+			if r.IntN(200) == 0 {
+				w.Outliers = append(w.Outliers, backend.Int4Outlier{Row: int32(j), Col: int32(p), Value: float32(r.NormFloat64())})
+			}
+		}
+	}
+	if err := w.Finish(); err != nil {
+		panic(err)
+	}
+	return w
+}
+
+// int4Sets is every int8 kernel set of this CPU, and for the sets with
+// in-register 4-bit kernels the same set with each expansion (VPSHUFB,
+// VPERMB) and with none (the scratch path).
+func int4Sets() []*int8KernelSet {
+	var sets []*int8KernelSet
+	for _, qs := range int8KernelSets() {
+		sets = append(sets, qs)
+		if qs.kern4 != nil {
+			for _, v := range int4Variants() {
+				c := *qs
+				c.kern4, c.name4 = v.kern, v.name
+				sets = append(sets, &c)
+			}
+			c := *qs
+			c.kern4, c.name4 = nil, ""
+			sets = append(sets, &c)
+		}
+	}
+	g := *goInt8
+	g.kern4, g.name4 = nil, ""
+	return append(sets, goInt8, &g)
+}
+
+// TestInt4BitIdentical checks that every way of multiplying an Int4 gives
+// what the pure-Go int8 kernels give for its equivalent Int8 matrix
+// (Int4.AsInt8) followed by the outliers' corrections, bit for bit.
+func TestInt4BitIdentical(t *testing.T) {
+	ref := New(Options{PureGo: true, Threads: 1})
+	shapes := [][3]int{{1, 1, 1}, {1, 16, 16}, {2, 17, 33}, {3, 48, 64}, {5, 64, 80}, {6, 100, 95}, {7, 384, 129},
+		{11, 31, 200}, {2, 384, 1152}, {25, 1536, 384}, {25, 384, 1536}, {32, 96, 48}, {128, 384, 384}}
+	if testing.Short() {
+		shapes = shapes[:9]
+	}
+	for _, qs := range int4Sets() {
+		for _, th := range []int{1, 3} {
+			b := New(Options{Threads: th})
+			b.qs = qs
+			name := b.Int4Kernels()
+			t.Logf("%s, %d threads", name, th)
+			for i, s := range shapes {
+				m, k, n := s[0], s[1], s[2]
+				r := rand.New(rand.NewPCG(uint64(i), 11))
+				w := randInt4(r, n, k)
+				w8 := w.AsInt8()
+				a := make([]float32, m*k)
+				for j := range a {
+					a[j] = float32(r.NormFloat64() * math.Ldexp(1, j%5))
+				}
+				for _, acc := range []bool{false, true} {
+					want := make([]float32, m*n)
+					got := make([]float32, m*n)
+					for j := range want {
+						want[j] = float32(j % 7)
+						got[j] = want[j]
+					}
+					ref.MatMulInt8(want, a, m, w8, acc)
+					w.AddOutliers(want, a, m)
+					b.MatMulInt4(got, a, m, w, acc)
+					for j := range want {
+						if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+							t.Fatalf("%s, %d threads, m=%d k=%d n=%d acc=%v: out[%d] (row %d col %d) = %v, Go int8 kernels give %v",
+								name, th, m, k, n, acc, j, j/n, j%n, got[j], want[j])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestUnpackInt4 checks the vector expanders against backend.UnpackInt4.
+func TestUnpackInt4(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var tab [16]int8
+	for j := range tab {
+		tab[j] = int8(r.IntN(256) - 128)
+	}
+	src := make([]byte, 64*7)
+	for j := range src {
+		src[j] = byte(r.IntN(256))
+	}
+	want := make([]int8, 2*len(src))
+	backend.UnpackInt4(want, src, &tab)
+	for _, qs := range int8KernelSets() {
+		if qs.unpack4 == nil {
+			continue
+		}
+		got := make([]int8, 2*len(src))
+		qs.unpack4(unsafe.SliceData(got), unsafe.SliceData(src), len(src), &tab[0])
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: unpack4 gives %v, want %v", qs.name, got, want)
+		}
+	}
+}
