@@ -148,18 +148,33 @@ func (m *Int4) SetCode(j, p int, c byte) {
 // matrix, sorted by (Row, Col) without repeats, and finite.
 func (m *Int4) Finish() error {
 	_, s := Int4Grid(&m.Centroids)
-	np, _ := Int8Dims(m.N, m.K)
-	for j := range np {
-		m.Scale[j], m.Sum[j] = 0, 0
-		if j >= m.N {
-			continue
+	np, kp := Int8Dims(m.N, m.K)
+	clear(m.Scale[:np])
+	clear(m.Sum[:np])
+	T := &m.Table
+	// Sums read the codes in storage order: 64 bytes per 8 columns of a
+	// panel, byte l·4+g holding columns g and 4+g of the panel's row l.
+	for P := 0; P < np/Int8Panel; P++ {
+		pan := m.Codes[P*Int8Panel*kp/2 : (P+1)*Int8Panel*kp/2]
+		sum := m.Sum[P*Int8Panel : (P+1)*Int8Panel]
+		for t := 0; t < kp/8; t++ {
+			grp := pan[t*64 : t*64+64]
+			for i, b := range grp {
+				l, g := i/Int8Group, i%Int8Group
+				if c := 8*t + g; c < m.K {
+					sum[l] += int32(T[b&15])
+				}
+				if c := 8*t + 4 + g; c < m.K {
+					sum[l] += int32(T[b>>4])
+				}
+			}
 		}
+	}
+	for j := range m.N {
 		m.Scale[j] = s
-		var sum int32
-		for p := range m.K {
-			sum += int32(m.Table[m.Code(j, p)])
-		}
-		m.Sum[j] = sum
+	}
+	for j := m.N; j < np; j++ {
+		m.Sum[j] = 0 // codes of padding rows are 0, but a builder may not have said so
 	}
 	prev := int64(-1)
 	for i := range m.Outliers {

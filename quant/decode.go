@@ -16,7 +16,9 @@ import (
 //
 // The blob is not copied: the Matrix reads it in place, so the blob must
 // outlive the Matrix and must not be modified while the Matrix is
-// in use. In particular, a blob read into a pooled (e.g. aligned direct-IO)
+// in use. The exception is the 4-bit dictionary codec, whose codes are
+// repacked into memory of the Matrix's own (see Int4), so that a
+// caller that drops the blob holds half a byte per weight, not one. In particular, a blob read into a pooled (e.g. aligned direct-IO)
 // buffer must not go back to the pool before the Matrix is dropped. A
 // Matrix is immutable and safe for concurrent use.
 type Matrix struct {
@@ -43,12 +45,25 @@ type Matrix struct {
 	// int8: the panels view the blob; scales and sums are copied. i8 is
 	// nil for the other codecs; i8buf keeps the memory across decodes.
 	i8, i8buf *backend.Int8
+
+	// 4-bit dictionary: the codes repacked into backend.Int4's panel
+	// layout, with the centroids and outliers copied, so that the Matrix
+	// no longer references the blob (idx, cent, outPos and outVal are
+	// nil). i4 is nil for the other codecs; i4buf keeps the memory
+	// across decodes.
+	i4, i4buf *backend.Int4
 }
 
 // Int8 implements backend.Int8Matrix: for a blob of the int8 codec, the
 // matrix as backend.Int8, its panels viewing the blob; nil for the other
 // codecs.
 func (m *Matrix) Int8() *backend.Int8 { return m.i8 }
+
+// Int4 implements backend.Int4Matrix: for a blob of the 4-bit dictionary
+// codec, the matrix as backend.Int4 (its codes repacked when decoded, its
+// centroids put on an int8 grid; see backend.Int4); nil for the other
+// codecs.
+func (m *Matrix) Int4() *backend.Int4 { return m.i4 }
 
 // Dims implements backend.Matrix.
 func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
@@ -75,8 +90,8 @@ func DecodeInto(m *Matrix, blob []byte) error {
 		return err
 	}
 	payload := blob[headerSize:]
-	i8 := m.i8buf
-	*m = Matrix{codec: h.codec, n: h.n, k: h.k, i8buf: i8}
+	i8, i4 := m.i8buf, m.i4buf
+	*m = Matrix{codec: h.codec, n: h.n, k: h.k, i8buf: i8, i4buf: i4}
 	le := binary.LittleEndian
 	switch h.codec {
 	case codecFP32:
@@ -134,8 +149,69 @@ func DecodeInto(m *Matrix, blob []byte) error {
 				return fmt.Errorf("quant: decode: outlier %d at position %d is %v", j, p, v)
 			}
 		}
+		if m.bits == 4 && h.k <= backend.MaxInt8K {
+			if i4 == nil {
+				i4 = new(backend.Int4)
+				m.i4buf = i4
+			}
+			if err := m.repack4(i4); err != nil {
+				return err
+			}
+			m.i4 = i4
+			m.cent, m.outPos, m.outVal, m.idx = nil, nil, nil, nil
+		}
 	}
 	return nil
+}
+
+// repack4 builds in dst the backend.Int4 of a validated 4-bit dictionary
+// matrix: its codes moved from rows of packed nibbles into the panel
+// layout, its centroids and outliers copied.
+func (m *Matrix) repack4(dst *backend.Int4) error {
+	le := binary.LittleEndian
+	var c [16]float32
+	for j := range c {
+		c[j] = math.Float32frombits(le.Uint32(m.cent[4*j:]))
+	}
+	w, err := backend.NewInt4(dst, m.n, m.k, &c)
+	if err != nil {
+		return fmt.Errorf("quant: decode: %w", err)
+	}
+	k, rb := m.k, m.rowBytes
+	for j := range m.n {
+		row := m.idx[j*rb : (j+1)*rb]
+		p := 0
+		// Eight codes (4 bytes, low nibble first) per step become one
+		// 4-byte word of the panel layout: byte g holds columns g and
+		// 4+g of the eight.
+		for ; p+8 <= k; p += 8 {
+			v := le.Uint32(row[p/2:])
+			i, _ := w.CodeIndex(j, p)
+			le.PutUint32(w.Codes[i:], spreadNibbles(v&0xffff)|spreadNibbles(v>>16)<<4)
+		}
+		for ; p < k; p++ {
+			w.SetCode(j, p, row[p/2]>>(4*(p%2))&15)
+		}
+	}
+	w.Outliers = w.Outliers[:0]
+	for j := range m.nOut {
+		pos := le.Uint32(m.outPos[4*j:])
+		w.Outliers = append(w.Outliers, backend.Int4Outlier{
+			Row: int32(int(pos) / k), Col: int32(int(pos) % k),
+			Value: math.Float32frombits(le.Uint32(m.outVal[4*j:])),
+		})
+	}
+	if err := w.Finish(); err != nil {
+		return fmt.Errorf("quant: decode: %w", err)
+	}
+	return nil
+}
+
+// spreadNibbles moves the four nibbles of x (< 2¹⁶) into the low nibbles
+// of four bytes.
+func spreadNibbles(x uint32) uint32 {
+	x = (x | x<<8) & 0x00ff00ff
+	return (x | x<<4) & 0x0f0f0f0f
 }
 
 // parseHeader checks blob's header and that the lengths it states are
