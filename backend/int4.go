@@ -6,20 +6,24 @@ import (
 )
 
 // Int4 is a weight matrix of N rows (outputs) and K columns coded with 4
-// bits per weight against one dictionary of 16 float32 centroids shared by
-// the whole matrix, plus outliers kept exactly (the 4-bit dictionary codec
-// of package quant):
+// bits per weight against dictionaries of 16 float32 centroids, plus
+// outliers kept exactly (the 4-bit dictionary codec of package quant, one
+// dictionary per matrix; fused layers, one per head):
 //
-//	w[j][p] = Centroids[code(j, p)], except at the outliers
+//	w[j][p] = table(j, p).Centroids[code(j, p)], except at the outliers
 //
 // Integer kernels multiply it as if it were an Int8 matrix whose integers
-// are Table[code(j, p)]: the centroids are put on one int8 grid,
-// Table[c] = round(Centroids[c]/s) with s = max|Centroids|/127 (Int4Grid),
-// and every real row has Scale[j] = s. Each outlier, and the grid rounding
-// of the centroid under it, is then corrected exactly in float32
-// afterwards: out[i][j] += a[i][p]·Delta (AddOutliers). So MatMulInt4 adds
-// to MatMulInt8's activation rounding only the grid's, at most
-// (s/2)·Σₚ|a[i][p]| per output, over the inlier weights.
+// are table(j, p).Q[code(j, p)]: the centroids are put on an int8 grid,
+// Q[c] = round(Centroids[c]/Scale[j]) (Int4Grid), which must be the same
+// for all the tables row j uses. Each outlier, and the grid rounding of
+// the centroid under it, is then corrected exactly in float32 afterwards:
+// out[i][j] += a[i][p]·Delta (AddOutliers). So MatMulInt4 adds to
+// MatMulInt8's activation rounding only the grid's, at most
+// (Scale[j]/2)·Σₚ|a[i][p]| per output, over the inlier weights.
+//
+// Tables: with TableOf empty, Tables[0] serves the whole matrix; else
+// panel P's columns [b·KBlock, (b+1)·KBlock) use Tables[TableOf[P·nb+b]],
+// nb = ⌈kp/KBlock⌉ blocks per panel, KBlock a multiple of Int8KAlign.
 //
 // Codes are stored two per byte in the Int8 panel layout (Int8Panel rows
 // by groups of Int8Group columns), so that one 64-byte load expands, low
@@ -31,27 +35,37 @@ import (
 // activations that kernels pad with zero and are left out of Sum, so their
 // table entry does not matter.
 //
-// An Int4 is immutable once built (NewInt4, SetCode, Finish) and safe for
-// concurrent use.
+// An Int4 is immutable once built (NewInt4 or by hand, SetCode, Finish)
+// and safe for concurrent use.
 type Int4 struct {
 	N, K  int
 	Codes []byte // np·kp/2 bytes (Int8Dims), in the layout above
-	// Centroids are the exact weights a code stands for (DecodeRows);
-	// Table the integers the kernels multiply.
-	Centroids [16]float32
-	Table     [16]int8
+	// Tables, TableOf and KBlock say which dictionary each code indexes
+	// (see above).
+	Tables  []Int4Table
+	TableOf []uint16
+	KBlock  int
 	// Scale and Sum have one entry per padded row, as Int8's: Scale is
-	// the grid step s on real rows and 0 on padding rows; Sum[j] is
-	// Σₚ Table[code(j, p)] over the K real columns.
+	// the grid step on real rows and 0 on padding rows; Sum[j] is
+	// Σₚ Q[code(j, p)] over the K real columns.
 	Scale []float32
 	Sum   []int32
 	// Outliers are the weights that are not their code's centroid,
 	// sorted by (Row, Col).
 	Outliers []Int4Outlier
+
+	owned []byte // codes allocated by NewInt4, kept for reuse when Codes views others'
+}
+
+// Int4Table is one dictionary: the exact weights its codes stand for
+// (DecodeRows), and the integers the kernels multiply.
+type Int4Table struct {
+	Centroids [16]float32
+	Q         [16]int8
 }
 
 // Int4Outlier is a weight of an Int4 kept exactly: Value is the weight and
-// Delta is Value − Scale·Table[code], what integer kernels must add back.
+// Delta is Value − Scale[Row]·Q[code], what integer kernels must add back.
 type Int4Outlier struct {
 	Row, Col     int32
 	Value, Delta float32
@@ -68,7 +82,7 @@ type Int4Matrix interface {
 // Int4Multiplier is implemented by backends with integer kernels for Int4
 // matrices. MatMulInt4 computes out[m×N] = a[m×K]·wᵀ, or adds it to out
 // when accumulate is true, exactly as Int8Multiplier.MatMulInt8 would for
-// the Int8 matrix of integers Table[code(j, p)] and scales Scale (Int4.AsInt8
+// the Int8 matrix of integers Q[code(j, p)] and scales Scale (Int4.AsInt8
 // builds it), followed by w.AddOutliers(out, a, m): results are bit for
 // bit those, so the Int8 error bound applies, plus the grid's (see Int4).
 type Int4Multiplier interface {
@@ -76,8 +90,8 @@ type Int4Multiplier interface {
 }
 
 // Int4Grid puts 16 centroids on a symmetric int8 grid: s = max|c|/127 and
-// q = round(c/s) (ties to even), so |c − s·q| ≤ s/2. All-zero centroids
-// give s = 0 and q = 0. Centroids must be finite.
+// q = round(c/s) (Int4GridAt). All-zero centroids give s = 0 and q = 0.
+// Centroids must be finite.
 func Int4Grid(c *[16]float32) (q [16]int8, s float32) {
 	var mx float64
 	for _, v := range c {
@@ -87,18 +101,36 @@ func Int4Grid(c *[16]float32) (q [16]int8, s float32) {
 		return q, 0
 	}
 	s = float32(mx / 127)
+	return Int4GridAt(c, s), s
+}
+
+// Int4GridAt puts 16 centroids on the int8 grid of step s > 0: q =
+// round(c/s) (ties to even), clamped to ±127, so |c − s·q| ≤ s/2 where
+// |c| ≤ 127·s. s = 0 gives q = 0.
+func Int4GridAt(c *[16]float32, s float32) (q [16]int8) {
+	if s == 0 {
+		return q
+	}
 	inv := 1 / float64(s)
 	for j, v := range c {
 		q[j] = int8(max(-127, min(127, math.RoundToEven(float64(v)*inv))))
 	}
-	return q, s
+	return q
 }
 
-// NewInt4 returns an n×k Int4 matrix with the given centroids and every
-// code 0, its grid (Int4Grid) computed and its storage allocated, reusing
-// dst's slices when they are large enough (dst may be nil). Set codes with
-// SetCode, outliers by appending to Outliers (sorted), then call Finish.
+// NewInt4 returns an n×k Int4 matrix with one dictionary, the given
+// centroids on their grid (Int4Grid, which sets every row's Scale), and
+// every code 0, its storage allocated, reusing dst's slices when they are
+// large enough (dst may be nil). Set codes with SetCode, outliers by
+// appending to Outliers (sorted), then call Finish.
 func NewInt4(dst *Int4, n, k int, centroids *[16]float32) (*Int4, error) {
+	return NewInt4In(dst, n, k, centroids, nil)
+}
+
+// NewInt4In is NewInt4 with the codes in codes, which must hold
+// np·kp/2 bytes (Int8Dims) in the layout and are used as they are, not
+// cleared; nil allocates (or reuses dst's) zeroed codes.
+func NewInt4In(dst *Int4, n, k int, centroids *[16]float32, codes []byte) (*Int4, error) {
 	if n < 0 || k < 0 || k > MaxInt8K {
 		return nil, fmt.Errorf("backend: int4 matrix %d×%d: dimensions out of range (K ≤ %d)", n, k, MaxInt8K)
 	}
@@ -111,17 +143,66 @@ func NewInt4(dst *Int4, n, k int, centroids *[16]float32) (*Int4, error) {
 		dst = new(Int4)
 	}
 	np, kp := Int8Dims(n, k)
-	codes, scale, sum, outs := dst.Codes[:0], dst.Scale[:0], dst.Sum[:0], dst.Outliers[:0]
-	if cap(codes) < np*kp/2 {
-		codes = make([]byte, np*kp/2)
+	view := codes != nil
+	if view && len(codes) != np*kp/2 {
+		return nil, fmt.Errorf("backend: int4 matrix %d×%d: %d bytes of codes, want %d", n, k, len(codes), np*kp/2)
+	}
+	// Only codes of dst's own are reused: Codes may view a blob.
+	own, scale, sum, outs, tabs := dst.owned[:0], dst.Scale[:0], dst.Sum[:0], dst.Outliers[:0], dst.Tables[:0]
+	if !view {
+		if cap(own) < np*kp/2 {
+			own = make([]byte, np*kp/2)
+		}
+		codes = own[:np*kp/2]
+		clear(codes)
 	}
 	if cap(scale) < np || cap(sum) < np {
 		scale, sum = make([]float32, np), make([]int32, np)
 	}
-	*dst = Int4{N: n, K: k, Codes: codes[:np*kp/2], Centroids: *centroids, Scale: scale[:np], Sum: sum[:np], Outliers: outs}
-	clear(dst.Codes)
-	dst.Table, _ = Int4Grid(centroids)
+	q, s := Int4Grid(centroids)
+	*dst = Int4{N: n, K: k, Codes: codes, Tables: append(tabs, Int4Table{Centroids: *centroids, Q: q}),
+		Scale: scale[:np], Sum: sum[:np], Outliers: outs, owned: own}
+	for j := range np {
+		dst.Scale[j] = 0
+		if j < n {
+			dst.Scale[j] = s
+		}
+	}
 	return dst, nil
+}
+
+// TableAt returns the dictionary of panel P's column p.
+func (m *Int4) TableAt(P, p int) *Int4Table {
+	if len(m.TableOf) == 0 {
+		return &m.Tables[0]
+	}
+	_, kp := Int8Dims(m.N, m.K)
+	nb := (kp + m.KBlock - 1) / m.KBlock
+	return &m.Tables[m.TableOf[P*nb+p/m.KBlock]]
+}
+
+// checkTables reports whether the table fields are consistent.
+func (m *Int4) checkTables() error {
+	if len(m.Tables) == 0 {
+		return fmt.Errorf("backend: int4 matrix %d×%d has no tables", m.N, m.K)
+	}
+	if len(m.TableOf) == 0 {
+		return nil
+	}
+	np, kp := Int8Dims(m.N, m.K)
+	if m.KBlock <= 0 || m.KBlock%Int8KAlign != 0 {
+		return fmt.Errorf("backend: int4 matrix %d×%d: table blocks of %d columns, want a positive multiple of %d", m.N, m.K, m.KBlock, Int8KAlign)
+	}
+	nb := (kp + m.KBlock - 1) / m.KBlock
+	if len(m.TableOf) != np/Int8Panel*nb {
+		return fmt.Errorf("backend: int4 matrix %d×%d: %d table indices, want %d", m.N, m.K, len(m.TableOf), np/Int8Panel*nb)
+	}
+	for i, t := range m.TableOf {
+		if int(t) >= len(m.Tables) {
+			return fmt.Errorf("backend: int4 matrix %d×%d: table index %d is %d, have %d tables", m.N, m.K, i, t, len(m.Tables))
+		}
+	}
+	return nil
 }
 
 // CodeIndex returns the byte of Codes that holds code(j, p) and the shift
@@ -143,21 +224,22 @@ func (m *Int4) SetCode(j, p int, c byte) {
 	m.Codes[i] = m.Codes[i]&^(15<<sh) | (c&15)<<sh
 }
 
-// Finish computes Scale, Sum and the outliers' Delta from the codes, the
-// table and the outliers' values, and checks the outliers: inside the
-// matrix, sorted by (Row, Col) without repeats, and finite.
+// Finish computes Sum and the outliers' Delta from the codes, the tables,
+// Scale and the outliers' values, and checks the tables and the outliers:
+// inside the matrix, sorted by (Row, Col) without repeats, and finite.
 func (m *Int4) Finish() error {
-	_, s := Int4Grid(&m.Centroids)
+	if err := m.Check(); err != nil {
+		return err
+	}
 	np, kp := Int8Dims(m.N, m.K)
-	clear(m.Scale[:np])
 	clear(m.Sum[:np])
-	T := &m.Table
 	// Sums read the codes in storage order: 64 bytes per 8 columns of a
 	// panel, byte l·4+g holding columns g and 4+g of the panel's row l.
 	for P := 0; P < np/Int8Panel; P++ {
 		pan := m.Codes[P*Int8Panel*kp/2 : (P+1)*Int8Panel*kp/2]
 		sum := m.Sum[P*Int8Panel : (P+1)*Int8Panel]
 		for t := 0; t < kp/8; t++ {
+			T := &m.TableAt(P, 8*t).Q
 			grp := pan[t*64 : t*64+64]
 			for i, b := range grp {
 				l, g := i/Int8Group, i%Int8Group
@@ -170,11 +252,8 @@ func (m *Int4) Finish() error {
 			}
 		}
 	}
-	for j := range m.N {
-		m.Scale[j] = s
-	}
 	for j := m.N; j < np; j++ {
-		m.Sum[j] = 0 // codes of padding rows are 0, but a builder may not have said so
+		m.Sum[j] = 0 // padding rows are not multiplied by anything real
 	}
 	prev := int64(-1)
 	for i := range m.Outliers {
@@ -187,8 +266,8 @@ func (m *Int4) Finish() error {
 			return fmt.Errorf("backend: int4 matrix %d×%d: outlier %d at (%d, %d) is %v", m.N, m.K, i, o.Row, o.Col, o.Value)
 		}
 		prev = pos
-		q := m.Table[m.Code(int(o.Row), int(o.Col))]
-		o.Delta = float32(float64(o.Value) - float64(s)*float64(q))
+		q := m.TableAt(int(o.Row)/Int8Panel, int(o.Col)).Q[m.Code(int(o.Row), int(o.Col))]
+		o.Delta = float32(float64(o.Value) - float64(m.Scale[o.Row])*float64(q))
 	}
 	return nil
 }
@@ -203,7 +282,7 @@ func (m *Int4) Check() error {
 		return fmt.Errorf("backend: int4 matrix %d×%d: Codes, Scale, Sum have %d, %d, %d entries, want %d, %d, %d",
 			m.N, m.K, len(m.Codes), len(m.Scale), len(m.Sum), np*kp/2, np, np)
 	}
-	return nil
+	return m.checkTables()
 }
 
 // Dims implements Matrix.
@@ -220,13 +299,14 @@ func (m *Int4) DecodeRows(dst []float32, r0, r1 int) {
 	}
 	k := m.K
 	_, kp := Int8Dims(m.N, m.K)
-	c := &m.Centroids
 	for j := r0; j < r1; j++ {
 		d := dst[(j-r0)*k : (j-r0+1)*k]
-		// Row j's bytes: 4 per 8 columns, 64 bytes apart.
+		// Row j's bytes: 4 per 8 columns, 64 bytes apart; table blocks
+		// are whole groups of 8 columns.
 		base := j/Int8Panel*Int8Panel*kp/2 + j%Int8Panel*Int8Group
 		p := 0
 		for ; p+8 <= k; p += 8 {
+			c := &m.TableAt(j/Int8Panel, p).Centroids
 			b := m.Codes[base+p/8*64 : base+p/8*64+4 : base+p/8*64+4]
 			e := d[p : p+8 : p+8]
 			e[0], e[4] = c[b[0]&15], c[b[0]>>4]
@@ -235,7 +315,7 @@ func (m *Int4) DecodeRows(dst []float32, r0, r1 int) {
 			e[3], e[7] = c[b[3]&15], c[b[3]>>4]
 		}
 		for ; p < k; p++ {
-			d[p] = c[m.Code(j, p)]
+			d[p] = m.TableAt(j/Int8Panel, p).Centroids[m.Code(j, p)]
 		}
 	}
 	// The outliers of the range, found by binary search.
@@ -261,14 +341,14 @@ func (m *Int4) firstOutlier(r int) int {
 }
 
 // AsInt8 returns the Int8 matrix the integer kernels multiply: integers
-// Table[code(j, p)], the same Scale and Sum. MatMulInt8 of it followed by
-// AddOutliers is MatMulInt4's result, bit for bit.
+// table(j, p).Q[code(j, p)], the same Scale and Sum. MatMulInt8 of it
+// followed by AddOutliers is MatMulInt4's result, bit for bit.
 func (m *Int4) AsInt8() *Int8 {
 	q := NewInt8(m.N, m.K)
 	row := make([]int8, m.K)
 	for j := range m.N {
 		for p := range row {
-			row[p] = m.Table[m.Code(j, p)]
+			row[p] = m.TableAt(j/Int8Panel, p).Q[m.Code(j, p)]
 		}
 		q.SetRow(j, row, m.Scale[j])
 	}
@@ -276,7 +356,7 @@ func (m *Int4) AsInt8() *Int8 {
 }
 
 // AddOutliers adds the outliers' corrections to a product out[m×N] of
-// a[m×K] and the grid weights Scale·Table[code]: out[i][Row] +=
+// a[m×K] and the grid weights Scale·Q[code]: out[i][Row] +=
 // a[i][Col]·Delta for every outlier, in order, in float32. Every
 // Int4Multiplier ends with it.
 func (m *Int4) AddOutliers(out, a []float32, rows int) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"sync"
 	"unsafe"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -154,7 +155,7 @@ func DecodeInto(m *Matrix, blob []byte) error {
 				i4 = new(backend.Int4)
 				m.i4buf = i4
 			}
-			if err := m.repack4(i4); err != nil {
+			if err := m.int4(i4, h.flags&flagPanel4 != 0); err != nil {
 				return err
 			}
 			m.i4 = i4
@@ -164,35 +165,95 @@ func DecodeInto(m *Matrix, blob []byte) error {
 	return nil
 }
 
-// repack4 builds in dst the backend.Int4 of a validated 4-bit dictionary
-// matrix: its codes moved from rows of packed nibbles into the panel
-// layout, its centroids and outliers copied.
-func (m *Matrix) repack4(dst *backend.Int4) error {
-	le := binary.LittleEndian
-	var c [16]float32
-	for j := range c {
-		c[j] = math.Float32frombits(le.Uint32(m.cent[4*j:]))
-	}
-	w, err := backend.NewInt4(dst, m.n, m.k, &c)
+// panelInPlace reports whether a blob can hold its codes in backend.Int4's
+// panel layout in place (RepackInt4): a 4-bit dictionary whose dimensions
+// are multiples of 16, so that the layout has no padding and takes the
+// bytes of the row layout, N·K/2.
+func panelInPlace(h header) bool {
+	return h.codec == codecDict && h.fid == Bits4 && h.n%backend.Int8Panel == 0 && h.k%backend.Int8KAlign == 0 && h.k <= backend.MaxInt8K
+}
+
+// RepackInt4 rewrites in place the codes of a 4-bit dictionary blob whose
+// dimensions are multiples of 16 into backend.Int4's panel layout, and
+// marks the blob so (a header flag, with the header checksum updated):
+// Decode then views the codes where they are, and the Matrix holds the
+// blob's half byte per weight and nothing more. It leaves any other blob,
+// and one already repacked, alone, and reports whether it rewrote blob.
+// The caller must own blob: nothing may read it meanwhile, and a store's
+// checksum of it no longer holds afterwards.
+func RepackInt4(blob []byte) (bool, error) {
+	h, err := parseHeader(blob)
 	if err != nil {
-		return fmt.Errorf("quant: decode: %w", err)
+		return false, err
 	}
-	k, rb := m.k, m.rowBytes
-	for j := range m.n {
-		row := m.idx[j*rb : (j+1)*rb]
+	if h.flags&flagPanel4 != 0 || !panelInPlace(h) {
+		return false, nil
+	}
+	idx := blob[headerSize+4*h.centroids+8*h.outliers:]
+	tp := repackBufs.Get().(*[]byte)
+	defer repackBufs.Put(tp)
+	if cap(*tp) < len(idx) {
+		*tp = make([]byte, len(idx))
+	}
+	tmp := (*tp)[:len(idx)]
+	packPanels(tmp, idx, h.n, h.k, rowBytes(h.k, 4))
+	copy(idx, tmp)
+	blob[7] |= flagPanel4
+	binary.LittleEndian.PutUint32(blob[32:], crc32.Checksum(blob[:32], castagnoli))
+	return true, nil
+}
+
+// repackBufs keeps RepackInt4's temporary buffers.
+var repackBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// packPanels writes the codes of an n×k matrix, rows of rb bytes of
+// packed nibbles in idx, into dst in backend.Int4's panel layout (dst
+// zeroed where the layout pads).
+func packPanels(dst, idx []byte, n, k, rb int) {
+	le := binary.LittleEndian
+	_, kp := backend.Int8Dims(n, k)
+	for j := range n {
+		row := idx[j*rb : (j+1)*rb]
+		base := j/backend.Int8Panel*backend.Int8Panel*kp/2 + j%backend.Int8Panel*backend.Int8Group
 		p := 0
 		// Eight codes (4 bytes, low nibble first) per step become one
 		// 4-byte word of the panel layout: byte g holds columns g and
 		// 4+g of the eight.
 		for ; p+8 <= k; p += 8 {
 			v := le.Uint32(row[p/2:])
-			i, _ := w.CodeIndex(j, p)
-			le.PutUint32(w.Codes[i:], spreadNibbles(v&0xffff)|spreadNibbles(v>>16)<<4)
+			le.PutUint32(dst[base+p/8*64:], spreadNibbles(v&0xffff)|spreadNibbles(v>>16)<<4)
 		}
 		for ; p < k; p++ {
-			w.SetCode(j, p, row[p/2]>>(4*(p%2))&15)
+			c := row[p/2] >> (4 * (p % 2)) & 15
+			i := base + p/8*64 + p%backend.Int8Group
+			sh := p % 8 / backend.Int8Group * 4
+			dst[i] = dst[i]&^(15<<sh) | c<<sh
 		}
 	}
+}
+
+// int4 builds in dst the backend.Int4 of a validated 4-bit dictionary
+// matrix: its codes viewed in place when the blob holds them in panel
+// layout (RepackInt4), else repacked into dst's own memory; its
+// centroids and outliers copied.
+func (m *Matrix) int4(dst *backend.Int4, inPlace bool) error {
+	le := binary.LittleEndian
+	var c [16]float32
+	for j := range c {
+		c[j] = math.Float32frombits(le.Uint32(m.cent[4*j:]))
+	}
+	var codes []byte
+	if inPlace {
+		codes = m.idx
+	}
+	w, err := backend.NewInt4In(dst, m.n, m.k, &c, codes)
+	if err != nil {
+		return fmt.Errorf("quant: decode: %w", err)
+	}
+	if !inPlace {
+		packPanels(w.Codes, m.idx, m.n, m.k, m.rowBytes)
+	}
+	k := m.k
 	w.Outliers = w.Outliers[:0]
 	for j := range m.nOut {
 		pos := le.Uint32(m.outPos[4*j:])
@@ -247,9 +308,12 @@ func parseHeader(blob []byte) (header, error) {
 	switch flags := blob[7]; {
 	case flags&flagLZ4 != 0:
 		return h, fmt.Errorf("quant: decode: payload is lz4-compressed (header flags %#x), which this build no longer reads; re-encode the %d×%d matrix", flags, h.n, h.k)
-	case flags != 0:
+	case flags&^flagPanel4 != 0:
 		return h, fmt.Errorf("quant: decode: unknown header flags %#x", flags)
+	case flags == flagPanel4 && !panelInPlace(h):
+		return h, fmt.Errorf("quant: decode: header flags say 4-bit codes in panel layout, but the blob is codec %d at fidelity %v, %d×%d", h.codec, h.fid, h.n, h.k)
 	}
+	h.flags = blob[7]
 	if h.n < 0 || h.k < 0 || (h.k > 0 && h.n > maxElems/h.k) {
 		return h, fmt.Errorf("quant: decode: dims %d×%d exceed %d weights", h.n, h.k, maxElems)
 	}

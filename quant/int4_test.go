@@ -55,8 +55,8 @@ func TestInt4Repack(t *testing.T) {
 		for o := range nOut {
 			want[le.Uint32(pos[4*o:])] = math.Float32frombits(le.Uint32(val[4*o:]))
 		}
-		if len(q.Outliers) != nOut || q.Centroids != cent {
-			t.Errorf("%d×%d: %d outliers and centroids %v, blob has %d and %v", n, k, len(q.Outliers), q.Centroids, nOut, cent)
+		if len(q.Outliers) != nOut || len(q.Tables) != 1 || q.Tables[0].Centroids != cent {
+			t.Errorf("%d×%d: %d outliers and tables %v, blob has %d and centroids %v", n, k, len(q.Outliers), q.Tables, nOut, cent)
 		}
 		if diff := cmp.Diff(want, decodeAll(t, m)); diff != "" {
 			t.Errorf("%d×%d: DecodeRows differs from the blob's weights (-blob +decoded):\n%s", n, k, diff)
@@ -65,11 +65,54 @@ func TestInt4Repack(t *testing.T) {
 		for j := range n {
 			var sum int32
 			for c := range k {
-				sum += int32(q.Table[q.Code(j, c)])
+				sum += int32(q.Tables[0].Q[q.Code(j, c)])
 			}
 			if q.Sum[j] != sum {
 				t.Errorf("%d×%d: Sum[%d] = %d, want %d", n, k, j, q.Sum[j], sum)
 			}
+		}
+	}
+}
+
+// TestRepackInt4InPlace checks that a blob repacked in place decodes to
+// the same matrix as the blob it was, viewing its codes where they are,
+// and that blobs that cannot be repacked in place are left alone.
+func TestRepackInt4InPlace(t *testing.T) {
+	for _, s := range [][2]int{{16, 16}, {32, 384}, {48, 128}, {3, 17}, {16, 24}} {
+		n, k := s[0], s[1]
+		w := gaussianMatrix(n, k, uint64(5*n+k))
+		for i := 0; i < n*k; i += 61 {
+			w[i] = -4
+		}
+		blob := mustEncode(t, w, n, k, Bits4)
+		orig := append([]byte(nil), blob...)
+		did, err := RepackInt4(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := n%16 == 0 && k%16 == 0; did != want {
+			t.Fatalf("%d×%d: RepackInt4 rewrote %v, want %v", n, k, did, want)
+		}
+		if again, err := RepackInt4(blob); err != nil || again {
+			t.Fatalf("%d×%d: a second RepackInt4 gives %v, %v; want false, nil", n, k, again, err)
+		}
+		a, err := Decode(orig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Decode(blob)
+		if err != nil {
+			t.Fatalf("%d×%d: decoding the repacked blob: %v", n, k, err)
+		}
+		if diff := cmp.Diff(decodeAll(t, a), decodeAll(t, b)); diff != "" {
+			t.Errorf("%d×%d: the repacked blob decodes differently (-orig +repacked):\n%s", n, k, diff)
+		}
+		qa, qb := a.Int4(), b.Int4()
+		if !cmp.Equal(qa.Codes, qb.Codes) || !cmp.Equal(qa.Sum, qb.Sum) || !cmp.Equal(qa.Outliers, qb.Outliers) {
+			t.Errorf("%d×%d: the repacked blob's Int4 differs", n, k)
+		}
+		if did && &qb.Codes[0] != &blob[len(blob)-len(qb.Codes)] {
+			t.Errorf("%d×%d: the repacked blob's codes are copied, not viewed", n, k)
 		}
 	}
 }

@@ -21,7 +21,7 @@ import (
 //     tol = tol₈ + (s/2)·Σₚ|a[i][p]|·(1+2⁻¹⁰) + 4u·o·(|c| + Σₚ|a·ŵ| + Σ_o|a·Δ| + tol₈)
 //
 //     where tol₈ is MatMulInt8's bound (see int8.go) for the grid weights
-//     ŵ = Scale·Table[code], the second term the grid rounding of the
+//     ŵ = Scale·Q[code], the second term the grid rounding of the
 //     centroids (s the grid step, at most s/2 per weight), and the third
 //     the float32 additions of the o outliers of row j.
 //
@@ -49,6 +49,25 @@ func int4Weights(r *rand.Rand, n, k int) *backend.Int4 {
 	w, err := backend.NewInt4(nil, n, k, &c)
 	if err != nil {
 		panic(err)
+	}
+	if r.IntN(3) == 0 {
+		// A table per panel and block of columns, as a fused layer has:
+		// all on the grid of the first.
+		np, kp := backend.Int8Dims(n, k)
+		w.KBlock = 16 * (1 + r.IntN(3))
+		nb := (kp + w.KBlock - 1) / w.KBlock
+		grid := w.Scale[0]
+		for range 3 {
+			var c2 [16]float32
+			for j := range c2 {
+				c2[j] = c[j] * float32(0.5+0.5*r.Float64())
+			}
+			w.Tables = append(w.Tables, backend.Int4Table{Centroids: c2, Q: backend.Int4GridAt(&c2, grid)})
+		}
+		w.TableOf = make([]uint16, np/backend.Int8Panel*nb)
+		for i := range w.TableOf {
+			w.TableOf[i] = uint16(r.IntN(len(w.Tables)))
+		}
 	}
 	for j := range n {
 		for p := range k {

@@ -138,11 +138,15 @@ func quantRows(ks *int8KernelSet, s *int8Scratch, a []float32, m, k, kp int) (x 
 }
 
 // int4InRegisters reports whether the in-register kernels take a product
-// of m rows: where the int8 path would not use AMX (few rows, or K not a
-// multiple of 64) and m is within int4RegMaxRows.
-func int4InRegisters(ks *int8KernelSet, m, kp int) bool {
-	if ks.kern4 == nil {
+// of m rows: for a matrix of one table (the kernels hold one), where the
+// int8 path would not use AMX (few rows, or K not a multiple of 64) and m
+// is within int4RegMaxRows.
+func int4InRegisters(ks *int8KernelSet, w *backend.Int4, m, kp int) bool {
+	switch {
+	case ks.kern4 == nil || ks.int4Mode == int4Scratch || len(w.TableOf) > 0:
 		return false
+	case ks.int4Mode == int4Registers:
+		return true
 	}
 	if ks.amx != nil && kp%64 == 0 && m >= amxMinRows {
 		return false
@@ -161,7 +165,7 @@ const int4RegMaxRows = 1 << 30
 func int4Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, w *backend.Int4, rs []float32, rc []int32, m, p0, p1 int, acc bool, s *int8Scratch) {
 	const P = backend.Int8Panel
 	ldp4 := P * kp / 2
-	if int4InRegisters(ks, m, kp) {
+	if int4InRegisters(ks, w, m, kp) {
 		rm, cm := len(ks.kern4), len(ks.kern4[0])
 		flags := 0
 		if acc {
@@ -183,13 +187,13 @@ func int4Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 				if full > 0 {
 					j := pb * P
 					ks.kern4[r-1][cm-1](ap, kp, &w.Codes[pb*ldp4], ldp4, kp, &out[i*ldo/4+j-q0*P], ldo, full, flags,
-						&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &w.Table[0])
+						&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &w.Tables[0].Q[0])
 				}
 				if rem > 0 {
 					pr := pb + full*cm
 					j := pr * P
 					ks.kern4[r-1][rem-1](ap, kp, &w.Codes[pr*ldp4], ldp4, kp, &out[i*ldo/4+j-q0*P], ldo, 1, flags,
-						&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &w.Table[0])
+						&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &w.Tables[0].Q[0])
 				}
 			}
 		}
@@ -210,14 +214,33 @@ func int4Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 		pe := min(pb+nb, p1)
 		u := s.u[:(pe-pb)*ldp8]
 		src := w.Codes[pb*ldp4 : pe*ldp4]
-		if ks.unpack4 != nil {
-			ks.unpack4(unsafe.SliceData(u), unsafe.SliceData(src), len(src), &w.Table[0])
+		if len(w.TableOf) == 0 {
+			unpack4(ks, u, src, &w.Tables[0].Q)
 		} else {
-			backend.UnpackInt4(u, src, &w.Table)
+			// A table per panel and block of KBlock columns: 8 bytes of
+			// codes per column of a panel, 16 once expanded.
+			kb := w.KBlock
+			for P := pb; P < pe; P++ {
+				for c := 0; c < kp; c += kb {
+					e := min(c+kb, kp)
+					o := (P - pb) * ldp4
+					unpack4(ks, u[2*o+16*c:2*o+16*e], src[o+8*c:o+8*e], &w.TableAt(P, c).Q)
+				}
+			}
 		}
 		view := backend.Int8{N: w.N, K: w.K, Q: u, Scale: w.Scale[pb*P:], Sum: w.Sum[pb*P:]}
 		int8Block(ks, out, ldo, q0-pb, x, kp, &view, ldp8, rs, rc, m, 0, pe-pb, acc, s)
 	}
+}
+
+// unpack4 expands src (a multiple of 64 bytes) into dst with ks's
+// expander.
+func unpack4(ks *int8KernelSet, dst []int8, src []byte, tab *[16]int8) {
+	if ks.unpack4 != nil && len(src) > 0 {
+		ks.unpack4(unsafe.SliceData(dst), unsafe.SliceData(src), len(src), &tab[0])
+		return
+	}
+	backend.UnpackInt4(dst, src, tab)
 }
 
 // q4gemmGo is the pure-Go 4-bit kernel, the reference the others match:
@@ -255,3 +278,12 @@ type q4Variant struct {
 	name string
 	kern [][]q4Kernel
 }
+
+// int4Mode is how MatMulInt4 runs (Options.Int4Path).
+type int4Mode uint8
+
+const (
+	int4Auto      int4Mode = iota // per call, int4InRegisters' rule
+	int4Registers                 // always in registers
+	int4Scratch                   // always through scratch
+)

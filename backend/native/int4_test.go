@@ -1,6 +1,7 @@
 package native
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -11,8 +12,9 @@ import (
 )
 
 // randInt4 returns a random n×k Int4 matrix: Gaussian-like centroids,
-// uniform codes and about one outlier in 200 weights.
-func randInt4(r *rand.Rand, n, k int) *backend.Int4 {
+// uniform codes and about one outlier in 200 weights; with blocks > 0, a
+// table per panel and block of 16·blocks columns, on one grid.
+func randInt4(r *rand.Rand, n, k int, blocks ...int) *backend.Int4 {
 	var c [16]float32
 	for j := range c {
 		c[j] = float32((float64(j) - 7.5) * 0.05 * (1 + 0.1*r.NormFloat64()))
@@ -20,6 +22,26 @@ func randInt4(r *rand.Rand, n, k int) *backend.Int4 {
 	w, err := backend.NewInt4(nil, n, k, &c)
 	if err != nil {
 		panic(err)
+	}
+	if len(blocks) > 0 && blocks[0] > 0 {
+		np, kp := backend.Int8Dims(n, k)
+		w.KBlock = 16 * blocks[0]
+		nb := (kp + w.KBlock - 1) / w.KBlock
+		w.Tables = w.Tables[:0]
+		for range 5 {
+			var c [16]float32
+			for j := range c {
+				c[j] = float32((float64(j) - 7.5) * 0.04 * (1 + 0.2*r.NormFloat64()))
+			}
+			w.Tables = append(w.Tables, backend.Int4Table{Centroids: c, Q: backend.Int4GridAt(&c, 0.6/127)})
+		}
+		w.TableOf = make([]uint16, np/16*nb)
+		for i := range w.TableOf {
+			w.TableOf[i] = uint16(r.IntN(len(w.Tables)))
+		}
+		for j := range n {
+			w.Scale[j] = 0.6 / 127
+		}
 	}
 	for j := range n {
 		for p := range k {
@@ -77,7 +99,7 @@ func TestInt4BitIdentical(t *testing.T) {
 			for i, s := range shapes {
 				m, k, n := s[0], s[1], s[2]
 				r := rand.New(rand.NewPCG(uint64(i), 11))
-				w := randInt4(r, n, k)
+				w := randInt4(r, n, k, i%3) // one table, or per 16 or 32 columns
 				w8 := w.AsInt8()
 				a := make([]float32, m*k)
 				for j := range a {
@@ -126,6 +148,47 @@ func TestUnpackInt4(t *testing.T) {
 		qs.unpack4(unsafe.SliceData(got), unsafe.SliceData(src), len(src), &tab[0])
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s: unpack4 gives %v, want %v", qs.name, got, want)
+		}
+	}
+}
+
+// BenchmarkInt4 times MatMulInt4 on each path (chosen per call, in
+// registers, through scratch) and each int8 kernel set, next to
+// MatMulInt8, at BERT-small shapes, on one thread.
+func BenchmarkInt4(b *testing.B) {
+	for _, s := range [][3]int{{1, 384, 1536}, {1, 1536, 384}, {2, 384, 1536}, {8, 384, 1536}, {25, 384, 1152}, {25, 384, 1536}, {25, 1536, 384}, {25, 384, 32}, {25, 32, 384}, {128, 384, 1536}} {
+		m, k, n := s[0], s[1], s[2]
+		r := rand.New(rand.NewPCG(1, 2))
+		w := randInt4(r, n, k)
+		w8 := w.AsInt8()
+		a := make([]float32, m*k)
+		for j := range a {
+			a[j] = float32(r.NormFloat64())
+		}
+		out := make([]float32, m*n)
+		gops := func(b *testing.B) {
+			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOPS")
+		}
+		for _, qs := range int8KernelSets() {
+			be := New(Options{Threads: 1, Int8Kernels: qs.name})
+			b.Run(fmt.Sprintf("int8-%s/m%d_k%d_n%d", qs.name, m, k, n), func(b *testing.B) {
+				for b.Loop() {
+					be.MatMulInt8(out, a, m, w8, false)
+				}
+				gops(b)
+			})
+			for _, path := range []string{"", "registers", "scratch"} {
+				if path == "registers" && qs.kern4 == nil {
+					continue
+				}
+				be := New(Options{Threads: 1, Int8Kernels: qs.name, Int4Path: path})
+				b.Run(fmt.Sprintf("int4-%s-%s/m%d_k%d_n%d", cmp.Or(path, "auto"), qs.name, m, k, n), func(b *testing.B) {
+					for b.Loop() {
+						be.MatMulInt4(out, a, m, w, false)
+					}
+					gops(b)
+				})
+			}
 		}
 	}
 }

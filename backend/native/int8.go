@@ -56,6 +56,8 @@ type int8KernelSet struct {
 	// unpack4, if set, expands n bytes of 4-bit codes (n a multiple of
 	// 64) as backend.UnpackInt4 does; nil uses that.
 	unpack4 func(dst *int8, src *byte, n int, tab *int8)
+	// int4Mode forces a 4-bit path (Options.Int4Path).
+	int4Mode int4Mode
 }
 
 // amxKernel is the signature of the AMX kernels: for t in [0, ntiles) an

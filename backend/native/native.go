@@ -84,6 +84,12 @@ type Options struct {
 	// Int8KernelNames (e.g. to compare them); "" means the fastest.
 	// New panics on a name this CPU does not run.
 	Int8Kernels string
+	// Int4Path chooses how 4-bit products (MatMulInt4) run: "" picks per
+	// call (see int4InRegisters), "registers" always expands codes in the
+	// multiply loop, "scratch" always through scratch and the int8
+	// kernels (e.g. to compare them). New panics on "registers" where the
+	// int8 kernels have no in-register 4-bit kernels, and on other names.
+	Int4Path string
 }
 
 // Int8KernelNames lists the int8 kernel families this CPU runs, fastest
@@ -132,6 +138,21 @@ func New(opts Options) *Backend {
 		if b.qs == nil && name != goInt8.name {
 			panic(fmt.Sprintf("native.New: int8 kernels %q not available here (have %v)", name, Int8KernelNames()))
 		}
+	}
+	if p := opts.Int4Path; p != "" {
+		qs := *b.int8Set()
+		switch p {
+		case "registers":
+			if qs.kern4 == nil {
+				panic(fmt.Sprintf("native.New: Int4Path %q: the %s int8 kernels have no in-register 4-bit kernels", p, qs.name))
+			}
+			qs.int4Mode = int4Registers
+		case "scratch":
+			qs.int4Mode = int4Scratch
+		default:
+			panic(fmt.Sprintf("native.New: Int4Path %q: want \"\", \"registers\" or \"scratch\"", p))
+		}
+		b.qs = &qs
 	}
 	return b
 }
