@@ -42,6 +42,15 @@
 // run time independently of the float32 ones (Int8Kernels,
 // Options.Int8Kernels), and all give bit-identical results.
 //
+// It implements backend.Int4Multiplier the same way (int4.go): 4-bit
+// dictionary codes, their centroids on an int8 grid, expanded to int8
+// either inside the AVX-512 multiply loop (a VPERMB or VPSHUFB table
+// lookup per 64 weights; few rows) or a block of panels at a time into an
+// L1-sized scratch that the int8 kernels, AMX included, then multiply
+// (Int4Kernels, Options.Int4Path). Both sum the integers of the equivalent
+// Int8 matrix and share the int8 epilogue, so they agree bit for bit with
+// MatMulInt8 of that matrix.
+//
 // Elementwise kernels use float32 formulas (elem32.go): a Cephes-style exp
 // and the erf of Abramowitz & Stegun 7.1.26, with errors below 3e-7.
 //
