@@ -361,10 +361,30 @@ func (m *Int4) AsInt8() *Int8 {
 // Int4Multiplier ends with it.
 func (m *Int4) AddOutliers(out, a []float32, rows int) {
 	n, k := m.N, m.K
-	for _, o := range m.Outliers {
-		j, p, d := int(o.Row), int(o.Col), o.Delta
-		for i := range rows {
-			out[i*n+j] += a[i*k+p] * d
+	if len(m.Outliers) == 0 {
+		return
+	}
+	// Row by row, so that a row of a and of out stay in L1 while every
+	// outlier is added (column by column, each outlier would touch a
+	// cache line of every row); each output still gets its corrections
+	// in outlier order.
+	i := 0
+	// Four rows per pass over the outliers share their loads.
+	for ; i+4 <= rows; i += 4 {
+		a0, a1, a2, a3 := a[i*k:(i+1)*k], a[(i+1)*k:(i+2)*k], a[(i+2)*k:(i+3)*k], a[(i+3)*k:(i+4)*k]
+		o0, o1, o2, o3 := out[i*n:(i+1)*n], out[(i+1)*n:(i+2)*n], out[(i+2)*n:(i+3)*n], out[(i+3)*n:(i+4)*n]
+		for _, o := range m.Outliers {
+			j, p, d := int(o.Row), int(o.Col), o.Delta
+			o0[j] += a0[p] * d
+			o1[j] += a1[p] * d
+			o2[j] += a2[p] * d
+			o3[j] += a3[p] * d
+		}
+	}
+	for ; i < rows; i++ {
+		ai, oi := a[i*k:(i+1)*k], out[i*n:(i+1)*n]
+		for _, o := range m.Outliers {
+			oi[o.Row] += ai[o.Col] * o.Delta
 		}
 	}
 }

@@ -32,8 +32,12 @@ type q4Kernel func(a *byte, lda int, w *byte, ldp int, kp int, out *float32, ldo
 var _ backend.Int4Multiplier = (*Backend)(nil)
 
 // int4ScratchBytes bounds the expanded panels of one block of the scratch
-// path: within L1 with the activations' tile beside it.
-const int4ScratchBytes = 24 << 10
+// path. Measured at 25 rows on AMX (BenchmarkInt4, K×N = 384×1152,
+// 384×1536, 1536×384): 24 KB (L1) makes the expansion cheapest but the AMX
+// kernels slower on so short a stream, 256 KB the reverse; 96 KB was the
+// best total (28–40 µs against 33–42 µs at 24 KB). It is a variable for
+// that benchmark.
+var int4ScratchBytes = 96 << 10
 
 // Int4Kernels names how the 4-bit products run: the in-register kernels'
 // expansion ("avx512vbmi", "avx512bw", "go") or "scratch" when the set has
@@ -228,8 +232,8 @@ func int4Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 				}
 			}
 		}
-		view := backend.Int8{N: w.N, K: w.K, Q: u, Scale: w.Scale[pb*P:], Sum: w.Sum[pb*P:]}
-		int8Block(ks, out, ldo, q0-pb, x, kp, &view, ldp8, rs, rc, m, 0, pe-pb, acc, s)
+		s.view = backend.Int8{N: w.N, K: w.K, Q: u, Scale: w.Scale[pb*P:], Sum: w.Sum[pb*P:]}
+		int8Block(ks, out, ldo, q0-pb, x, kp, &s.view, ldp8, rs, rc, m, 0, pe-pb, acc, s)
 	}
 }
 

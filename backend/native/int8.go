@@ -107,8 +107,9 @@ type int8Scratch struct {
 	x    []byte
 	rs   []float32
 	rc   []int32
-	tail []float32 // m×16 outputs of a partial last panel
-	u    []int8    // 4-bit codes expanded to int8 (MatMulInt4)
+	tail []float32    // m×16 outputs of a partial last panel
+	u    []int8       // 4-bit codes expanded to int8 (MatMulInt4)
+	view backend.Int8 // u viewed as an Int8 (MatMulInt4), kept here so it is not allocated
 }
 
 // MatMulInt8 implements backend.Int8Multiplier. out must not overlap a.
