@@ -142,26 +142,31 @@ func quantRows(ks *int8KernelSet, s *int8Scratch, a []float32, m, k, kp int) (x 
 }
 
 // int4InRegisters reports whether the in-register kernels take a product
-// of m rows: for a matrix of one table (the kernels hold one), where the
-// int8 path would not use AMX (few rows, or K not a multiple of 64) and m
-// is within int4RegMaxRows.
+// of m rows: for a matrix of one table (the kernels hold one), up to
+// int4RegMaxRowsAMX rows where the int8 path would use AMX (K a multiple
+// of 64) and int4RegMaxRows elsewhere.
 func int4InRegisters(ks *int8KernelSet, w *backend.Int4, m, kp int) bool {
 	switch {
 	case ks.kern4 == nil || ks.int4Mode == int4Scratch || len(w.TableOf) > 0:
 		return false
 	case ks.int4Mode == int4Registers:
 		return true
-	}
-	if ks.amx != nil && kp%64 == 0 && m >= amxMinRows {
-		return false
+	case ks.amx != nil && kp%64 == 0:
+		return m <= int4RegMaxRowsAMX
 	}
 	return m <= int4RegMaxRows
 }
 
-// int4RegMaxRows is the most activation rows the in-register kernels take
-// on a CPU without AMX; more rows go through scratch, where the expansion
-// is paid once rather than once per row tile.
-const int4RegMaxRows = 1 << 30
+// The most rows the in-register kernels take, measured on the development
+// machine (benchgemm, 1 thread, K×N = 384×1152, 384×1536, 1536×384): in
+// registers 505–550 GOPS at every m from 4 to 20; through scratch and AMX
+// 195–205 at m = 4, 350–370 at 8, 470–510 at 12, 590–635 at 16; through
+// scratch and the VNNI int8 kernels slower than in registers at m = 8
+// (BenchmarkInt4: 23 against 21 µs) and faster at 25 (41 against 46 µs).
+const (
+	int4RegMaxRowsAMX = 13
+	int4RegMaxRows    = 16
+)
 
 // int4Block computes panels [p0, p1) of out for all m rows, as int8Block
 // does (out holds panel p at column 16(p−q0), ldo bytes per row). s is a
