@@ -100,6 +100,7 @@ func run(t testingT, b backend.Backend, short bool) {
 	t.Run("LayerNorm", func(t testingT) { testLayerNorm(t, b) })
 	t.Run("Concurrent", func(t testingT) { testConcurrent(t, b) })
 	t.Run("Int8Concurrent", func(t testingT) { testInt8Concurrent(t, b) })
+	t.Run("Int4Concurrent", func(t testingT) { testInt4Concurrent(t, b) })
 }
 
 // call runs one kernel invocation and turns a panic into a test error that

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 
 	"github.com/wrxlabs/wrx/backend"
 )
@@ -185,4 +186,35 @@ func int4Ref(b backend.Backend, a []float32, w *backend.Int4, init []float32, m 
 		}
 	}
 	return want, tol
+}
+
+// testInt4Concurrent multiplies Int4 matrices from several goroutines at
+// once on one backend, two of them sharing one matrix (run under -race).
+func testInt4Concurrent(t testingT, b backend.Backend) {
+	lt := lockedT{testingT: t, mu: new(sync.Mutex)}
+	shared := int4Weights(rand.New(rand.NewPCG(9, 9)), 40, 130)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 0x71636f34))
+			for it := range 4 {
+				c := int8Case{m: 3 + g, k: 130, n: 40, dist: it % 4}
+				w := shared
+				if g >= 2 {
+					c.k, c.n = 100+16*it, 33+g
+					w = int4Weights(r, c.n, c.k)
+				}
+				a := make([]float32, c.m*c.k)
+				int8Acts(r, a, c.m, c.k, c.dist)
+				out := make([]float32, c.m*c.n)
+				what := fmt.Sprintf("goroutine %d, iteration %d: %v", g, it, c.int4String())
+				if !call(lt, what, func() { backend.MatMulInt4(b, out, a, c.m, w, false) }) {
+					return
+				}
+				want, tol := int4Ref(b, a, w, nil, c.m)
+				checkClose(lt, what, out, want, tol)
+			}
+		})
+	}
+	wg.Wait()
 }

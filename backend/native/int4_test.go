@@ -3,10 +3,10 @@ package native
 import (
 	"cmp"
 	"fmt"
-	"os"
-	"strconv"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"unsafe"
 
