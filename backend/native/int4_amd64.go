@@ -120,4 +120,7 @@ var q4permKernels = [][]q4Kernel{
 func unpack4AVX512(dst *int8, src *byte, n int, tab *int8)
 
 //go:noescape
+func unpack4VBMI(dst *int8, src *byte, n int, tab *int8)
+
+//go:noescape
 func unpack4AVX2(dst *int8, src *byte, n int, tab *int8)

@@ -5516,6 +5516,27 @@ u512loop:
 	VZEROUPPER
 	RET
 
+// func unpack4VBMI(dst *int8, src *byte, n int, tab *int8)
+TEXT ·unpack4VBMI(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ tab+24(FP), R8
+	VBROADCASTI32X4 (R8), Z24
+uvbmiloop:
+	VMOVDQU64 (SI), Z1
+	VPERMB Z24, Z1, Z0
+	VPSRLW $4, Z1, Z1
+	VPERMB Z24, Z1, Z1
+	VMOVDQU64 Z0, (DI)
+	VMOVDQU64 Z1, 64(DI)
+	ADDQ $64, SI
+	ADDQ $128, DI
+	SUBQ $64, CX
+	JNZ uvbmiloop
+	VZEROUPPER
+	RET
+
 // func unpack4AVX2(dst *int8, src *byte, n int, tab *int8)
 TEXT ·unpack4AVX2(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI

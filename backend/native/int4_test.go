@@ -142,21 +142,19 @@ func TestUnpackInt4(t *testing.T) {
 	}
 	want := make([]int8, 2*len(src))
 	backend.UnpackInt4(want, src, &tab)
-	for _, qs := range int8KernelSets() {
-		if qs.unpack4 == nil {
-			continue
-		}
+	for name, unpack := range int4Expanders() {
 		got := make([]int8, 2*len(src))
-		qs.unpack4(unsafe.SliceData(got), unsafe.SliceData(src), len(src), &tab[0])
+		unpack(unsafe.SliceData(got), unsafe.SliceData(src), len(src), &tab[0])
 		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("%s: unpack4 gives %v, want %v", qs.name, got, want)
+			t.Errorf("%s: unpack4 gives %v, want %v", name, got, want)
 		}
 	}
 }
 
 // BenchmarkInt4 times MatMulInt4 on each path (chosen per call, in
 // registers, through scratch) and each int8 kernel set, next to
-// MatMulInt8, at BERT-small shapes, on one thread.
+// MatMulInt8, at BERT-small shapes, on one thread. WRX_INT4_SCRATCH_KB
+// sets the scratch path's block (int4ScratchBytes) to tune it.
 func BenchmarkInt4(b *testing.B) {
 	if v := os.Getenv("WRX_INT4_SCRATCH_KB"); v != "" {
 		kb, _ := strconv.Atoi(v)

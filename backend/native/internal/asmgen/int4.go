@@ -34,7 +34,8 @@ const (
 )
 
 // genQ4 writes the AVX-512 4-bit kernels of both expansions, and the
-// vector expanders the scratch path uses (unpack4AVX512, unpack4AVX2).
+// vector expanders the scratch path uses (unpack4AVX512, unpack4VBMI,
+// unpack4AVX2).
 func genQ4() []byte {
 	var a asm
 	a.WriteString(header)
@@ -67,6 +68,27 @@ u512loop:
 	ADDQ $128, DI
 	SUBQ $64, CX
 	JNZ u512loop
+	VZEROUPPER
+	RET
+
+// func unpack4VBMI(dst *int8, src *byte, n int, tab *int8)
+TEXT ·unpack4VBMI(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ tab+24(FP), R8
+	VBROADCASTI32X4 (R8), Z24
+uvbmiloop:
+	VMOVDQU64 (SI), Z1
+	VPERMB Z24, Z1, Z0
+	VPSRLW $4, Z1, Z1
+	VPERMB Z24, Z1, Z1
+	VMOVDQU64 Z0, (DI)
+	VMOVDQU64 Z1, 64(DI)
+	ADDQ $64, SI
+	ADDQ $128, DI
+	SUBQ $64, CX
+	JNZ uvbmiloop
 	VZEROUPPER
 	RET
 
@@ -244,6 +266,9 @@ func q4GoDecls() []byte {
 	}
 	b.WriteString(`//go:noescape
 func unpack4AVX512(dst *int8, src *byte, n int, tab *int8)
+
+//go:noescape
+func unpack4VBMI(dst *int8, src *byte, n int, tab *int8)
 
 //go:noescape
 func unpack4AVX2(dst *int8, src *byte, n int, tab *int8)
