@@ -14,6 +14,7 @@ import (
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/rss"
+	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
 	"github.com/wrxlabs/wrx/storage"
@@ -116,16 +117,27 @@ func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backen
 	// than read row by row from storage per request.
 	_, int8 := be.(backend.Int8Multiplier)
 	int8 = int8 && f == quant.Bits8
-	m, err := s.UniformWith(ctx, f, shardstore.UniformOptions{AfterLayer: shardstore.FuseEachLayer(int8)})
+	// 4-bit shards are fused into backend.Int4 layers (each head's codes
+	// and dictionary kept), multiplied with the integer kernels, half a
+	// byte per weight in memory.
+	_, int4 := be.(backend.Int4Multiplier)
+	int4 = int4 && f == quant.Bits4
+	fuse := shardstore.FuseEachLayer(int8)
+	if int4 {
+		fuse = shardstore.FuseEachLayerWith((*bert.Model).FuseInt4)
+	}
+	m, err := s.UniformWith(ctx, f, shardstore.UniformOptions{AfterLayer: fuse})
 	if err != nil {
 		return nil, err
 	}
-	if int8 {
+	if int8 || int4 {
+		// At 4 bits too: held in memory, the model reads nothing per
+		// request, as at 8 bits.
 		if m.Embeddings.Word, err = s.WordTableInt8(ctx); err != nil {
 			return nil, err
 		}
 	}
-	return &denseEngine{m: m, be: be}, nil
+	return &denseEngine{m: m, be: be, int4: int4}, nil
 }
 
 type elasticEngine struct{ r *elastic.Runner }

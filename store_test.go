@@ -261,3 +261,58 @@ func TestStoreAtEightBitsRunsInt8(t *testing.T) {
 		t.Errorf("max |logit - PyTorch| = %.2e, want in (1e-4, 0.05]", worst)
 	}
 }
+
+// TestStoreAtFourBitsRunsInt4: wrx-sst2-small from a store opened at 4
+// bits on native (4-bit shards multiplied with integer kernels,
+// backend.Int4) gives logits close to the same shards multiplied in
+// float32 (gorgonia, which has no integer kernels): within 0.1, and the
+// same label wherever the float32 margin exceeds twice that; some logit
+// differs, so the integer path was taken.
+func TestStoreAtFourBitsRunsInt4(t *testing.T) {
+	dir := shared.Path(t, "models", "wrx-sst2-small")
+	ctx := context.Background()
+	uri, _, err := wrx.DefaultStore(ctx, dir, wrx.DefaultStoreOptions{CacheDir: t.TempDir(), Fidelities: []quant.Fidelity{4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := wrx.Open(ctx, uri, wrx.Options{Fidelity: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ci.Close()
+	cf, err := wrx.Open(ctx, uri, wrx.Options{Fidelity: 4, Backend: "gorgonia"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cf.Close()
+	worst := 0.0
+	for i, r := range shared.References(t, dir) {
+		pi, err := ci.ClassifyPair(ctx, r.Text, r.Pair())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf, err := cf.ClassifyPair(ctx, r.Text, r.Pair())
+		if err != nil {
+			t.Fatal(err)
+		}
+		best, second := 0, math.Inf(-1)
+		for j, v := range pf.Logits {
+			worst = math.Max(worst, math.Abs(float64(pi.Logits[j]-v)))
+			if v > pf.Logits[best] {
+				best = j
+			}
+		}
+		for j, v := range pf.Logits {
+			if j != best {
+				second = math.Max(second, float64(v))
+			}
+		}
+		if pi.Class != best && float64(pf.Logits[best])-second > 0.2 {
+			t.Errorf("line %d: integer logits %v, float32 %v: another label", i+1, pi.Logits, pf.Logits)
+		}
+	}
+	t.Logf("max |logit(int4) - logit(float32)| = %.2e", worst)
+	if worst > 0.1 || worst <= 1e-5 {
+		t.Errorf("max |logit(int4) - logit(float32)| = %.2e, want in (1e-5, 0.1]", worst)
+	}
+}

@@ -72,6 +72,9 @@ type Options struct {
 	// At 8 bits, with a backend that has integer kernels (native), every
 	// layer is held as int8 and multiplied with int8 arithmetic, the
 	// activations quantized per token on the fly (bert.Model.FuseInt8).
+	// At 4 bits, with such a backend, every layer is held as its 4-bit
+	// codes and dictionaries and multiplied with integer kernels too
+	// (bert.Model.FuseInt4, backend.Int4), and the word table at 8 bits.
 	// It is ignored when Target is set.
 	Fidelity quant.Fidelity
 	// Throttle, for a store, emulates a slower device under it, e.g.
@@ -452,6 +455,7 @@ func abbreviate(s string) string {
 type denseEngine struct {
 	m      *bert.Model
 	be     backend.Backend
+	int4   bool      // multiply 4-bit shards with integer kernels (bert.Pass.UseInt4)
 	passes sync.Pool // *bert.Pass, so that requests reuse their buffers
 }
 
@@ -459,6 +463,7 @@ func (e *denseEngine) logits(ctx context.Context, _ time.Time, _ time.Duration, 
 	p, _ := e.passes.Get().(*bert.Pass)
 	if p == nil {
 		p = bert.NewPass(e.be, e.m.Config, len(ids))
+		p.UseInt4(e.int4)
 	}
 	l, err := e.m.ForwardWith(ctx, p, ids, typeIDs)
 	e.passes.Put(p)

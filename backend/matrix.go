@@ -52,11 +52,29 @@ func getTile(need int) *[]float32 {
 // Int8Multiplier, it calls b.MatMulInt8, which quantizes a per row on the
 // fly (see Int8Multiplier for the error this adds); otherwise it is
 // MatMul, which multiplies w's float32 values.
+//
+// It multiplies Int4 matrices with integer kernels too (see MatMulInt4).
 func MatMulInt8(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 	if q, ok := w.(Int8Matrix); ok {
 		if im, ok := b.(Int8Multiplier); ok {
 			if qm := q.Int8(); qm != nil {
 				im.MatMulInt8(out, a, m, qm, accumulate)
+				return
+			}
+		}
+	}
+	MatMulInt4(b, out, a, m, w, accumulate)
+}
+
+// MatMulInt4 is MatMul with integer arithmetic for 4-bit dictionary
+// weights: when w is an Int4Matrix whose Int4 is not nil and b is an
+// Int4Multiplier, it calls b.MatMulInt4 (see Int4 for the error that
+// adds); otherwise it is MatMul.
+func MatMulInt4(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
+	if q, ok := w.(Int4Matrix); ok {
+		if im, ok := b.(Int4Multiplier); ok {
+			if qm := q.Int4(); qm != nil {
+				im.MatMulInt4(out, a, m, qm, accumulate)
 				return
 			}
 		}

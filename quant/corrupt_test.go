@@ -32,6 +32,17 @@ func smallBlobs(t testing.TB) map[string][]byte {
 		t.Fatal(err)
 	}
 	blobs["8-dict"] = b
+	// A 4-bit blob repacked in place (its flag set, its codes in panel
+	// layout), which needs dimensions that are multiples of 16.
+	w16 := gaussianMatrix(16, 16, 22)
+	w16[40] = 2
+	if b, err = Encode(w16, 16, 16, Bits4, EncodeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := RepackInt4(b); !ok || err != nil {
+		t.Fatalf("RepackInt4: %v, %v", ok, err)
+	}
+	blobs["4-panel"] = b
 	return blobs
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"sync"
 	"unsafe"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -16,7 +17,9 @@ import (
 //
 // The blob is not copied: the Matrix reads it in place, so the blob must
 // outlive the Matrix and must not be modified while the Matrix is
-// in use. In particular, a blob read into a pooled (e.g. aligned direct-IO)
+// in use. The exception is the 4-bit dictionary codec, whose codes are
+// repacked into memory of the Matrix's own (see Int4), so that a
+// caller that drops the blob holds half a byte per weight, not one. In particular, a blob read into a pooled (e.g. aligned direct-IO)
 // buffer must not go back to the pool before the Matrix is dropped. A
 // Matrix is immutable and safe for concurrent use.
 type Matrix struct {
@@ -43,12 +46,25 @@ type Matrix struct {
 	// int8: the panels view the blob; scales and sums are copied. i8 is
 	// nil for the other codecs; i8buf keeps the memory across decodes.
 	i8, i8buf *backend.Int8
+
+	// 4-bit dictionary: the codes repacked into backend.Int4's panel
+	// layout, with the centroids and outliers copied, so that the Matrix
+	// no longer references the blob (idx, cent, outPos and outVal are
+	// nil). i4 is nil for the other codecs; i4buf keeps the memory
+	// across decodes.
+	i4, i4buf *backend.Int4
 }
 
 // Int8 implements backend.Int8Matrix: for a blob of the int8 codec, the
 // matrix as backend.Int8, its panels viewing the blob; nil for the other
 // codecs.
 func (m *Matrix) Int8() *backend.Int8 { return m.i8 }
+
+// Int4 implements backend.Int4Matrix: for a blob of the 4-bit dictionary
+// codec, the matrix as backend.Int4 (its codes repacked when decoded, its
+// centroids put on an int8 grid; see backend.Int4); nil for the other
+// codecs.
+func (m *Matrix) Int4() *backend.Int4 { return m.i4 }
 
 // Dims implements backend.Matrix.
 func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
@@ -75,8 +91,8 @@ func DecodeInto(m *Matrix, blob []byte) error {
 		return err
 	}
 	payload := blob[headerSize:]
-	i8 := m.i8buf
-	*m = Matrix{codec: h.codec, n: h.n, k: h.k, i8buf: i8}
+	i8, i4 := m.i8buf, m.i4buf
+	*m = Matrix{codec: h.codec, n: h.n, k: h.k, i8buf: i8, i4buf: i4}
 	le := binary.LittleEndian
 	switch h.codec {
 	case codecFP32:
@@ -134,8 +150,129 @@ func DecodeInto(m *Matrix, blob []byte) error {
 				return fmt.Errorf("quant: decode: outlier %d at position %d is %v", j, p, v)
 			}
 		}
+		if m.bits == 4 && h.k <= backend.MaxInt8K {
+			if i4 == nil {
+				i4 = new(backend.Int4)
+				m.i4buf = i4
+			}
+			if err := m.int4(i4, h.flags&flagPanel4 != 0); err != nil {
+				return err
+			}
+			m.i4 = i4
+			m.cent, m.outPos, m.outVal, m.idx = nil, nil, nil, nil
+		}
 	}
 	return nil
+}
+
+// panelInPlace reports whether a blob can hold its codes in backend.Int4's
+// panel layout in place (RepackInt4): a 4-bit dictionary whose dimensions
+// are multiples of 16, so that the layout has no padding and takes the
+// bytes of the row layout, N·K/2.
+func panelInPlace(h header) bool {
+	return h.codec == codecDict && h.fid == Bits4 && h.n%backend.Int8Panel == 0 && h.k%backend.Int8KAlign == 0 && h.k <= backend.MaxInt8K
+}
+
+// RepackInt4 rewrites in place the codes of a 4-bit dictionary blob whose
+// dimensions are multiples of 16 into backend.Int4's panel layout, and
+// marks the blob so (a header flag, with the header checksum updated):
+// Decode then views the codes where they are, and the Matrix holds the
+// blob's half byte per weight and nothing more. It leaves any other blob,
+// and one already repacked, alone, and reports whether it rewrote blob.
+// The caller must own blob: nothing may read it meanwhile, and a store's
+// checksum of it no longer holds afterwards.
+func RepackInt4(blob []byte) (bool, error) {
+	h, err := parseHeader(blob)
+	if err != nil {
+		return false, err
+	}
+	if h.flags&flagPanel4 != 0 || !panelInPlace(h) {
+		return false, nil
+	}
+	idx := blob[headerSize+4*h.centroids+8*h.outliers:]
+	tp := repackBufs.Get().(*[]byte)
+	defer repackBufs.Put(tp)
+	if cap(*tp) < len(idx) {
+		*tp = make([]byte, len(idx))
+	}
+	tmp := (*tp)[:len(idx)]
+	packPanels(tmp, idx, h.n, h.k, rowBytes(h.k, 4))
+	copy(idx, tmp)
+	blob[7] |= flagPanel4
+	binary.LittleEndian.PutUint32(blob[32:], crc32.Checksum(blob[:32], castagnoli))
+	return true, nil
+}
+
+// repackBufs keeps RepackInt4's temporary buffers.
+var repackBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// packPanels writes the codes of an n×k matrix, rows of rb bytes of
+// packed nibbles in idx, into dst in backend.Int4's panel layout (dst
+// zeroed where the layout pads).
+func packPanels(dst, idx []byte, n, k, rb int) {
+	le := binary.LittleEndian
+	_, kp := backend.Int8Dims(n, k)
+	for j := range n {
+		row := idx[j*rb : (j+1)*rb]
+		base := j/backend.Int8Panel*backend.Int8Panel*kp/2 + j%backend.Int8Panel*backend.Int8Group
+		p := 0
+		// Eight codes (4 bytes, low nibble first) per step become one
+		// 4-byte word of the panel layout: byte g holds columns g and
+		// 4+g of the eight.
+		for ; p+8 <= k; p += 8 {
+			v := le.Uint32(row[p/2:])
+			le.PutUint32(dst[base+p/8*64:], spreadNibbles(v&0xffff)|spreadNibbles(v>>16)<<4)
+		}
+		for ; p < k; p++ {
+			c := row[p/2] >> (4 * (p % 2)) & 15
+			i := base + p/8*64 + p%backend.Int8Group
+			sh := p % 8 / backend.Int8Group * 4
+			dst[i] = dst[i]&^(15<<sh) | c<<sh
+		}
+	}
+}
+
+// int4 builds in dst the backend.Int4 of a validated 4-bit dictionary
+// matrix: its codes viewed in place when the blob holds them in panel
+// layout (RepackInt4), else repacked into dst's own memory; its
+// centroids and outliers copied.
+func (m *Matrix) int4(dst *backend.Int4, inPlace bool) error {
+	le := binary.LittleEndian
+	var c [16]float32
+	for j := range c {
+		c[j] = math.Float32frombits(le.Uint32(m.cent[4*j:]))
+	}
+	var codes []byte
+	if inPlace {
+		codes = m.idx
+	}
+	w, err := backend.NewInt4In(dst, m.n, m.k, &c, codes)
+	if err != nil {
+		return fmt.Errorf("quant: decode: %w", err)
+	}
+	if !inPlace {
+		packPanels(w.Codes, m.idx, m.n, m.k, m.rowBytes)
+	}
+	k := m.k
+	w.Outliers = w.Outliers[:0]
+	for j := range m.nOut {
+		pos := le.Uint32(m.outPos[4*j:])
+		w.Outliers = append(w.Outliers, backend.Int4Outlier{
+			Row: int32(int(pos) / k), Col: int32(int(pos) % k),
+			Value: math.Float32frombits(le.Uint32(m.outVal[4*j:])),
+		})
+	}
+	if err := w.Finish(); err != nil {
+		return fmt.Errorf("quant: decode: %w", err)
+	}
+	return nil
+}
+
+// spreadNibbles moves the four nibbles of x (< 2¹⁶) into the low nibbles
+// of four bytes.
+func spreadNibbles(x uint32) uint32 {
+	x = (x | x<<8) & 0x00ff00ff
+	return (x | x<<4) & 0x0f0f0f0f
 }
 
 // parseHeader checks blob's header and that the lengths it states are
@@ -171,9 +308,12 @@ func parseHeader(blob []byte) (header, error) {
 	switch flags := blob[7]; {
 	case flags&flagLZ4 != 0:
 		return h, fmt.Errorf("quant: decode: payload is lz4-compressed (header flags %#x), which this build no longer reads; re-encode the %d×%d matrix", flags, h.n, h.k)
-	case flags != 0:
+	case flags&^flagPanel4 != 0:
 		return h, fmt.Errorf("quant: decode: unknown header flags %#x", flags)
+	case flags == flagPanel4 && !panelInPlace(h):
+		return h, fmt.Errorf("quant: decode: header flags say 4-bit codes in panel layout, but the blob is codec %d at fidelity %v, %d×%d", h.codec, h.fid, h.n, h.k)
 	}
+	h.flags = blob[7]
 	if h.n < 0 || h.k < 0 || (h.k > 0 && h.n > maxElems/h.k) {
 		return h, fmt.Errorf("quant: decode: dims %d×%d exceed %d weights", h.n, h.k, maxElems)
 	}

@@ -3,7 +3,9 @@
 // backend.Matrix that expands any range of rows on demand, so the backend
 // multiplies packed weights tile by tile without expanding whole matrices.
 // An 8-bit blob decodes to a matrix that is also a backend.Int8Matrix,
-// which backends with integer kernels multiply as stored.
+// which backends with integer kernels multiply as stored, and a 4-bit one
+// to a backend.Int4Matrix, which they multiply without expanding it to
+// float32.
 //
 // # Codecs
 //
@@ -78,7 +80,16 @@
 //	            backend.Int8Panel); the padding is zero; w = scale·q
 //
 // Decode reads every blob in place, without copying it (an int8 blob's
-// scales and sums, N'·8 bytes, are copied).
+// scales and sums, N'·8 bytes, are copied), except a 4-bit dictionary
+// blob: its codes are repacked, when decoded, into backend.Int4's panel
+// layout (the order the integer kernels read, two codes per byte), its 16
+// centroids put on an int8 grid and its outliers copied, so that the
+// decoded Matrix is a backend.Int4Matrix that no longer references the
+// blob and holds the same half byte per weight (plus 8 bytes per row and
+// 16 per outlier). The stored format is unchanged: the grid is derived
+// from the centroids (see backend.Int4), and repacking costs about as
+// much as one decode of the matrix to float32, which the integer path no
+// longer does at every multiply.
 //
 // The int8 codec came with format version 2: a blob of it says version 2,
 // so a reader from before it refuses the blob by its version ("format

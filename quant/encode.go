@@ -24,6 +24,11 @@ const (
 	// flagLZ4 marked a payload stored as one lz4 block. Encode no longer
 	// compresses, and Decode rejects blobs with the flag (see doc.go).
 	flagLZ4 = 1
+	// flagPanel4 marks a 4-bit dictionary blob whose codes RepackInt4
+	// rewrote in place into backend.Int4's panel layout. It is set in
+	// memory, on blobs read from a store, never by Encode; a build from
+	// before it refuses such a blob by its unknown flag.
+	flagPanel4 = 2
 
 	// maxElems bounds N·K so outlier positions fit in uint32 and every
 	// offset computed from a header fits in an int on 32-bit hosts.
@@ -141,6 +146,7 @@ func seal(h header, payload []byte) ([]byte, error) {
 type header struct {
 	fid               Fidelity
 	codec             codec
+	flags             byte
 	n, k              int
 	centroids         int
 	outliers          int

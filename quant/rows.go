@@ -43,6 +43,10 @@ func (m *Matrix) DecodeRows(dst []float32, r0, r1 int) {
 	case codecInt8:
 		m.i8.DecodeRows(dst, r0, r1)
 	case codecDict:
+		if m.i4 != nil {
+			m.i4.DecodeRows(dst, r0, r1)
+			return
+		}
 		m.decodeDict(dst, r0, r1)
 	}
 }

@@ -2,7 +2,9 @@
 # End-to-end latency of SST-2 classification, batch 1, WRX against its peers
 # in one run (issues 5 and 16): WRX native and WRX gorgonia (bench/e2e), WRX
 # native at 8 bits (native8: a store converted at 8 bits, held in memory as
-# int8 and run on the integer kernels), ONNX Runtime (npm's onnxruntime-node
+# int8 and run on the integer kernels), WRX native at 4 bits (native4: a
+# store converted at 4 bits, held as its 4-bit shards and run on the 4-bit
+# integer kernels, backend.Int4), ONNX Runtime (npm's onnxruntime-node
 # on an ONNX export of the same weights) in float32 (ort) and dynamically
 # quantized to int8 (ort8: scripts/e2e/quantize_onnx.py, the graph
 # quantize_dynamic writes), and PyTorch (Debian's python3-torch), each on 1
@@ -15,7 +17,11 @@
 #   scripts/bench-e2e.sh --all            # all 872
 #   scripts/bench-e2e.sh --limit 50 --passes 1 --threads 1
 #   scripts/bench-e2e.sh --all --threads 1 --peers native,native8,ort,ort8
+#   scripts/bench-e2e.sh --all --threads 1 --peers native,native4,native8,ort8
 #
+# The 4-bit runs hold other weights than float32's, so their labels may
+# differ; the report gives their agreement, and the accuracy difference
+# from float32 with a 95 % paired bootstrap interval (bench/e2e --compare).#
 # What each peer times: WRX, the whole Classify call (tokenize + forward +
 # softmax); ONNX Runtime, session.run; PyTorch, the forward call. The peers
 # get token ids that bench/e2e wrote, so WRX alone pays for tokenizing (its
@@ -57,7 +63,7 @@ PASSES=3
 ROUNDS=1
 WARMUP=10
 THREADS=1,2
-PEERS=native,native8,gorgonia,ort,ort8,torch
+PEERS=native,native8,native4,gorgonia,ort,ort8,torch
 TORCH_MODES=no_grad,inference_mode,jit
 TORCH_OMP_WAIT=PASSIVE
 INSTALL=1
@@ -74,7 +80,7 @@ Options:
   --rounds R          timings per sentence within a pass (default $ROUNDS)
   --warmup W          untimed warm-up sentences per run (default $WARMUP)
   --threads LIST      thread counts (default $THREADS)
-  --peers LIST        some of native,native8,gorgonia,ort,ort8,torch (default $PEERS; native is always run)
+  --peers LIST        some of native,native8,native4,gorgonia,ort,ort8,torch (default $PEERS; native is always run)
   --torch-modes LIST  some of no_grad,inference_mode,jit (default $TORCH_MODES)
   --torch-omp-wait P  OMP_WAIT_POLICY for PyTorch; "" keeps libgomp's default (default $TORCH_OMP_WAIT)
   --model DIR         model directory (default \$WRX_SHARED/models/wrx-sst2-small)
@@ -124,7 +130,7 @@ if ((NICE != 0)); then
 fi
 has_peer() { [[ ,$PEERS, == *,$1,* ]]; }
 for p in ${PEERS//,/ }; do
-	case $p in native | native8 | gorgonia | ort | ort8 | torch) ;; *) die "--peers: unknown peer $p (want native, native8, gorgonia, ort, ort8, torch)" ;; esac
+	case $p in native | native8 | native4 | gorgonia | ort | ort8 | torch) ;; *) die "--peers: unknown peer $p (want native, native8, native4, gorgonia, ort, ort8, torch)" ;; esac
 done
 [[ -f $MODEL/config.json && -f $MODEL/model.safetensors && -f $MODEL/vocab.txt ]] ||
 	die "model directory $MODEL lacks config.json, model.safetensors or vocab.txt (set --model or WRX_SHARED)"
@@ -199,6 +205,14 @@ if has_peer native8; then
 	"$OUT/wrx" convert --model "$MODEL" --out "file:$STORE8" --fidelities 8 >"$OUT/convert.log" 2>&1 ||
 		{ cat "$OUT/convert.log" >&2; die "wrx convert --fidelities 8 failed; see $OUT/convert.log"; }
 fi
+STORE4=$OUT/store-4bit
+if has_peer native4; then
+	echo "bench-e2e: converting $MODEL to a 4-bit store in $STORE4" >&2
+	(cd "$ROOT" && go build -o "$OUT/wrx" ./cmd/wrx) || die "go build ./cmd/wrx failed"
+	rm -rf "$STORE4"
+	"$OUT/wrx" convert --model "$MODEL" --out "file:$STORE4" --fidelities 4 >"$OUT/convert4.log" 2>&1 ||
+		{ cat "$OUT/convert4.log" >&2; die "wrx convert --fidelities 4 failed; see $OUT/convert4.log"; }
+fi
 
 ONNX=$OUT/$(basename "$MODEL").onnx
 if has_peer ort && { [[ ! -s $ONNX ]] || [[ $MODEL/model.safetensors -nt $ONNX ]] || [[ $ROOT/scripts/e2e/bertpt.py -nt $ONNX ]]; }; then
@@ -233,6 +247,13 @@ e2e8() { # dir threads: WRX native on the 8-bit store, held as int8
 		--warmup "$WARMUP" --rounds "$ROUNDS" --json --preds "$dir/wrx-native-8bit-$t.jsonl" >>"$SUMMARIES" ||
 		die "bench/e2e --store file:$STORE8 --fidelity 8 --threads $t failed"
 }
+e2e4() { # dir threads: WRX native on the 4-bit store, held as 4-bit shards
+	local dir=$1 t=$2
+	echo "bench-e2e: WRX native at 4 bits (int4), $t thread(s)" >&2
+	"${RUN[@]}" "$OUT/e2e" --store "file:$STORE4" --fidelity 4 --data "$DATA" --limit "$LIMIT" --backend native --threads "$t" \
+		--warmup "$WARMUP" --rounds "$ROUNDS" --json --preds "$dir/wrx-native-4bit-$t.jsonl" >>"$SUMMARIES" ||
+		die "bench/e2e --store file:$STORE4 --fidelity 4 --threads $t failed"
+}
 IDS=$OUT/ids.jsonl
 for ((pass = 1; pass <= PASSES; pass++)); do
 	dir=$OUT/pass$pass
@@ -245,6 +266,7 @@ for ((pass = 1; pass <= PASSES; pass++)); do
 			e2e "$dir" native "$t"
 		fi
 		has_peer native8 && e2e8 "$dir" "$t"
+		has_peer native4 && e2e4 "$dir" "$t"
 	done
 	if has_peer ort; then
 		echo "bench-e2e: ONNX Runtime, threads $THREADS" >&2
@@ -300,5 +322,11 @@ if mem:
         ratio = f"  = {peak / base[0]:.2f} / {steady / base[1]:.2f} of wrx-native" if base and peer != "wrx-native" else ""
         print(f"  {peer}: peak (VmHWM) {peak / 1e6:.1f} MB, steady (VmRSS after GC) {steady / 1e6:.1f} MB ({len(runs)} runs){ratio}")
 EOF
+if has_peer native4; then
+	for t in ${THREADS//,/ }; do
+		echo "accuracy at 4 bits against float32, $t thread(s), pass 1 (bench/e2e --compare):" | tee -a "$OUT/report.txt"
+		"$OUT/e2e" --compare "$OUT/pass1/wrx-native-4bit-$t.jsonl,$OUT/pass1/wrx-native-$t.jsonl" | sed 's/^/  /' | tee -a "$OUT/report.txt"
+	done
+fi
 echo "bench-e2e: summaries in $SUMMARIES, table in $OUT/report.txt" >&2
 exit "$status"

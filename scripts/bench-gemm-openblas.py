@@ -5,7 +5,9 @@ numpy/OpenBLAS in this process, at the shapes of bench/gemm, and, with
 --int8 (the default), the throughput of every int8 kernel family this CPU
 runs (benchgemm --list-int8: native's MatMulInt8 on weights quantized
 beforehand, the activations' quantization included), in GOPS = 2·m·k·n
-integer operations per second.
+integer operations per second, and of its 4-bit product (benchgemm
+--list-int4: MatMulInt4 on weights coded against 16 centroids, chosen per
+call, in registers, or through scratch and the int8 kernels).
 
 The machine may be shared, so the two sides alternate shape by shape:
 for each shape, OpenBLAS then native are measured --passes times, each in
@@ -81,42 +83,53 @@ def main():
     p.add_argument("--no-int8", dest="int8", action="store_false", help="measure float32 only")
     args = p.parse_args()
     report_openblas()
-    variants = []
+    variants, variants4 = [], []
     if args.int8:
         names = subprocess.run([args.benchgemm, "--list-int8"], check=True, capture_output=True, text=True).stdout.split()
         variants = ["native-int8-" + x for x in names if x != "go"]
+        variants4 = subprocess.run([args.benchgemm, "--list-int4"], check=True, capture_output=True, text=True).stdout.split()
     print("native vs OpenBLAS, float32 out[m×n] = a[m×k]·w[n×k]ᵀ, %d threads, GFLOP/s, "
           "best of %d alternating passes × %d rounds" % (args.threads, args.passes, args.rounds))
     if variants:
         print("int8 columns: GOPS of native's int8 kernels (%s); int8/f32: the best of them over native float32"
               % ", ".join(v[len("native-int8-"):] for v in variants))
-    short = [v[len("native-int8-"):] for v in variants]
+    if variants4:
+        print("int4 columns: GOPS of native's 4-bit product (MatMulInt4; %s: automatic, in registers, through scratch); "
+              "int4/int8: the best of them over the best int8" % ", ".join(variants4))
+    short = [v[len("native-int8-"):] for v in variants] + [v.replace("native-int4", "int4") for v in variants4]
     print("%5s %5s %5s %10s %10s %7s" % ("m", "k", "n", "native", "openblas", "ratio")
-          + "".join(" %11s" % x for x in short) + (" %8s" % "int8/f32" if variants else ""), flush=True)
-    results, worst, best8 = [], {}, {}
+          + "".join(" %11s" % x[:11] for x in short) + (" %8s" % "int8/f32" if variants else "")
+          + (" %9s" % "int4/int8" if variants4 else ""), flush=True)
+    results, worst, best8, best4 = [], {}, {}, {}
     for m in M:
         for k, n in KN:
             ob = nat = 0.0
-            q = {v: 0.0 for v in variants}
+            q = {v: 0.0 for v in variants + variants4}
             for _ in range(args.passes):
                 ob = max(ob, openblas_gflops(m, k, n, args.rounds, 0.025))
                 nat = max(nat, native_gflops(args.benchgemm, args.threads, m, k, n, args.rounds))
-                for v in variants:
+                for v in variants + variants4:
                     q[v] = max(q[v], native_gflops(args.benchgemm, args.threads, m, k, n, args.rounds, v))
             ratio = nat / ob
             worst[m] = min(worst.get(m, ratio), ratio)
-            line = "%5d %5d %5d %10.1f %10.1f %7.2f" % (m, k, n, nat, ob, ratio) + "".join(" %11.1f" % q[v] for v in variants)
+            line = "%5d %5d %5d %10.1f %10.1f %7.2f" % (m, k, n, nat, ob, ratio) + "".join(" %11.1f" % q[v] for v in variants + variants4)
             if variants:
-                r8 = max(q.values()) / nat
+                r8 = max(q[v] for v in variants) / nat
                 best8[m] = min(best8.get(m, r8), r8)
                 line += " %8.2f" % r8
+            if variants and variants4:
+                r4 = max(q[v] for v in variants4) / max(q[v] for v in variants)
+                best4[m] = min(best4.get(m, r4), r4)
+                line += " %9.2f" % r4
             print(line, flush=True)
             results += [{"backend": "native", "m": m, "k": k, "n": n, "gflops": nat},
                         {"backend": "openblas", "m": m, "k": k, "n": n, "gflops": ob}]
-            results += [{"backend": v, "m": m, "k": k, "n": n, "gflops": q[v]} for v in variants]
+            results += [{"backend": v, "m": m, "k": k, "n": n, "gflops": q[v]} for v in variants + variants4]
     print("worst ratio native/OpenBLAS per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(worst.items())))
     if best8:
         print("worst ratio best int8/native float32 per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(best8.items())))
+    if best4:
+        print("worst ratio best int4/best int8 per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(best4.items())))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f)

@@ -58,6 +58,9 @@ func (s *Store) ReadShards(ctx context.Context, ks []Key, bufs [][]byte, out []S
 		if got, want := Checksum(blob), s.man.Blobs[reads[i].Key].CRC; got != want {
 			return fmt.Errorf("%s: read %s: crc32c %08x, manifest says %08x: %w", k.Describe(), reads[i].Key, got, want, ErrCorrupt)
 		}
+		if err := repackShard(k, blob); err != nil {
+			return err
+		}
 		sh, err := s.DecodeShard(k, blob)
 		if err != nil {
 			return err

@@ -208,10 +208,18 @@ type Shard struct {
 // ReadShard reads the shard version k into buf (see ReadBlob) and decodes
 // it. The shard's matrices view buf, so buf must not be reused while the
 // shard is in use. Errors name the shard.
+//
+// The 4-bit matrices of the blob are repacked in buf, once read and
+// checked (quant.RepackInt4), so that they view their codes in the layout
+// the integer kernels read: the blob in buf no longer matches the store's
+// checksum afterwards.
 func (s *Store) ReadShard(ctx context.Context, k Key, buf []byte) (Shard, error) {
 	blob, err := s.ReadBlob(ctx, s.name(k), buf)
 	if err != nil {
 		return Shard{}, fmt.Errorf("%s: %w", k.Describe(), err)
+	}
+	if err := repackShard(k, blob); err != nil {
+		return Shard{}, err
 	}
 	return s.DecodeShard(k, blob)
 }
@@ -223,7 +231,36 @@ func (s *Store) ReadShardIn(ctx context.Context, k Key, buf []byte, sp *ShardSpa
 	if err != nil {
 		return Shard{}, fmt.Errorf("%s: %w", k.Describe(), err)
 	}
+	if err := repackShard(k, blob); err != nil {
+		return Shard{}, err
+	}
 	return s.decodeShardIn(k, blob, sp)
+}
+
+// repackShard rewrites the 4-bit matrices of a shard blob just read into
+// the layout of backend.Int4 in place (quant.RepackInt4): decoding then
+// views them there, rather than repacking them into memory of the
+// matrices' own, so a held or preloaded 4-bit shard takes its blob's
+// half byte per weight and no more.
+func repackShard(k Key, blob []byte) error {
+	if k.Fidelity != quant.Bits4 {
+		return nil
+	}
+	// Attention blobs: Q, K, V, O then three biases; FFN: Up, Down, bias.
+	want, mats := 7, 4
+	if k.Part == FFN {
+		want, mats = 3, 2
+	}
+	secs, err := unpackSections(blob, k.Part, want)
+	if err != nil {
+		return fmt.Errorf("%s: %w", k.Describe(), err)
+	}
+	for i, sec := range secs[:mats] {
+		if _, err := quant.RepackInt4(sec); err != nil {
+			return fmt.Errorf("%s: matrix %d: %w", k.Describe(), i, err)
+		}
+	}
+	return nil
 }
 
 // DecodeShard decodes a verified blob of shard version k.
@@ -372,12 +409,17 @@ type UniformOptions struct {
 // process then holds the fused layers and one layer's shards at most,
 // not the model twice.
 func FuseEachLayer(int8 bool) func(*bert.Model) error {
+	if int8 {
+		return FuseEachLayerWith((*bert.Model).FuseInt8)
+	}
+	return FuseEachLayerWith((*bert.Model).Fuse)
+}
+
+// FuseEachLayerWith is FuseEachLayer with the fusing method given, such
+// as bert.Model.FuseInt4 for 4-bit shards.
+func FuseEachLayerWith(fuse func(*bert.Model) error) func(*bert.Model) error {
 	return func(m *bert.Model) error {
-		fuse := m.Fuse
-		if int8 {
-			fuse = m.FuseInt8
-		}
-		if err := fuse(); err != nil {
+		if err := fuse(m); err != nil {
 			return err
 		}
 		runtime.GC()

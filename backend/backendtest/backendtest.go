@@ -24,6 +24,11 @@
 //   - MatMul of a backend.Int8 matrix: for a backend.Int8Multiplier, the
 //     bound its activation quantization gives (see int8.go); otherwise
 //     the MatMulT tolerance with the dequantized weights;
+//   - MatMul of a backend.Int4 matrix: for a backend.Int4Multiplier, bit
+//     for bit the same backend's product of the equivalent Int8 matrix
+//     plus the outliers, and the Int8 bound plus the centroids' grid
+//     rounding against the exact weights (see int4.go); otherwise the
+//     MatMulT tolerance;
 //   - LayerNorm: tol = 1e-5·(1+|want|) + 4·√C·u·(mean|x|/σ)·|γⱼ| for a
 //     row of C values with σ = √(var+eps). The second term is the error a
 //     float32 row mean can carry, amplified by 1/σ: a two-pass float32
@@ -86,6 +91,7 @@ func run(t testingT, b backend.Backend, short bool) {
 	t.Run("MatMulEncoded", func(t testingT) { testMatMulEncoded(t, b) })
 	t.Run("MatMulTStrided", func(t testingT) { testMatMulTStrided(t, b) })
 	t.Run("MatMulInt8", func(t testingT) { testMatMulInt8(t, b, short) })
+	t.Run("MatMulInt4", func(t testingT) { testMatMulInt4(t, b, short) })
 	t.Run("AddBias", func(t testingT) { testAddBias(t, b) })
 	t.Run("GELU", func(t testingT) { testUnary(t, b, "GELU", b.GELU, geluRef, geluInputs) })
 	t.Run("Tanh", func(t testingT) { testUnary(t, b, "Tanh", b.Tanh, tanhRef, tanhInputs) })
@@ -94,6 +100,7 @@ func run(t testingT, b backend.Backend, short bool) {
 	t.Run("LayerNorm", func(t testingT) { testLayerNorm(t, b) })
 	t.Run("Concurrent", func(t testingT) { testConcurrent(t, b) })
 	t.Run("Int8Concurrent", func(t testingT) { testInt8Concurrent(t, b) })
+	t.Run("Int4Concurrent", func(t testingT) { testInt4Concurrent(t, b) })
 }
 
 // call runs one kernel invocation and turns a panic into a test error that

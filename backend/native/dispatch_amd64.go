@@ -52,14 +52,52 @@ var avx2ElemOps = vecPrims{
 // first.
 func int8KernelSets() []*int8KernelSet {
 	var sets []*int8KernelSet
+	// The 4-bit kernels expand codes with VPERMB where AVX-512 VBMI has
+	// it (no nibble mask needed), else with VPSHUFB (AVX-512 BW, which
+	// every VNNI CPU has).
+	k4, n4, u4 := q4shufKernels, "avx512bw", unpack4AVX512
+	if cpu.X86.HasAVX512VBMI {
+		k4, n4, u4 = q4permKernels, "avx512vbmi", unpack4VBMI
+	}
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI && cpu.X86.HasAMXTile && cpu.X86.HasAMXInt8 && amxPermitted() {
-		sets = append(sets, &int8KernelSet{name: "amx", kern: q512Kernels, minMax: minMaxAVX512, quant: quantAVX512, amx: &qamxKernels})
+		sets = append(sets, &int8KernelSet{name: "amx", kern: q512Kernels, minMax: minMaxAVX512, quant: quantAVX512, amx: &qamxKernels,
+			kern4: k4, name4: n4, unpack4: u4})
 	}
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI {
-		sets = append(sets, &int8KernelSet{name: "avx512vnni", kern: q512Kernels, minMax: minMaxAVX512, quant: quantAVX512})
+		sets = append(sets, &int8KernelSet{name: "avx512vnni", kern: q512Kernels, minMax: minMaxAVX512, quant: quantAVX512,
+			kern4: k4, name4: n4, unpack4: u4})
 	}
 	if cpu.X86.HasAVX2 {
-		sets = append(sets, &int8KernelSet{name: "avx2", kern: q256Kernels, minMax: minMaxAVX2, quant: quantAVX2})
+		sets = append(sets, &int8KernelSet{name: "avx2", kern: q256Kernels, minMax: minMaxAVX2, quant: quantAVX2, unpack4: unpack4AVX2})
 	}
 	return sets
+}
+
+// int4Variants lists the in-register 4-bit kernel families this CPU runs,
+// so that tests and benchmarks can try each.
+func int4Variants() []q4Variant {
+	var vs []q4Variant
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW {
+		vs = append(vs, q4Variant{"avx512bw", q4shufKernels})
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VBMI {
+		vs = append(vs, q4Variant{"avx512vbmi", q4permKernels})
+	}
+	return vs
+}
+
+// int4Expanders lists the vector 4-bit expanders this CPU runs, by name,
+// so that tests can check each.
+func int4Expanders() map[string]func(dst *int8, src *byte, n int, tab *int8) {
+	m := map[string]func(dst *int8, src *byte, n int, tab *int8){}
+	if cpu.X86.HasAVX2 {
+		m["avx2"] = unpack4AVX2
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW {
+		m["avx512bw"] = unpack4AVX512
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VBMI {
+		m["avx512vbmi"] = unpack4VBMI
+	}
+	return m
 }

@@ -25,3 +25,10 @@ func int8KernelSets() []*int8KernelSet {
 	}
 	return append(sets, &int8KernelSet{name: "neon", signed: true, kern: qmulKernels, minMax: minMaxNEON, quant: quantNEON})
 }
+
+// int4Variants is empty: arm64 has no in-register 4-bit kernels yet (the
+// 4-bit products go through scratch and the int8 kernels).
+func int4Variants() []q4Variant { return nil }
+
+// int4Expanders is empty: no vector 4-bit expanders here.
+func int4Expanders() map[string]func(dst *int8, src *byte, n int, tab *int8) { return nil }

@@ -7,3 +7,9 @@ func simdKernelSets() []*kernelSet { return nil }
 
 // int8KernelSets is empty: this build has no assembly kernels.
 func int8KernelSets() []*int8KernelSet { return nil }
+
+// int4Variants is empty: this build has no assembly kernels.
+func int4Variants() []q4Variant { return nil }
+
+// int4Expanders is empty: no vector 4-bit expanders here.
+func int4Expanders() map[string]func(dst *int8, src *byte, n int, tab *int8) { return nil }

@@ -49,6 +49,15 @@ type int8KernelSet struct {
 	// amx, if set, are AMX kernels for K a multiple of 64 (kern serves
 	// the other K).
 	amx *[2][2]amxKernel
+	// kern4[r-1][c-1], if set, are the 4-bit kernels that expand codes
+	// in registers (see int4.go), named name4.
+	kern4 [][]q4Kernel
+	name4 string
+	// unpack4, if set, expands n bytes of 4-bit codes (n a multiple of
+	// 64) as backend.UnpackInt4 does; nil uses that.
+	unpack4 func(dst *int8, src *byte, n int, tab *int8)
+	// int4Mode forces a 4-bit path (Options.Int4Path).
+	int4Mode int4Mode
 }
 
 // amxKernel is the signature of the AMX kernels: for t in [0, ntiles) an
@@ -76,7 +85,7 @@ func amxConfig(cfg *[64]byte, r0, r1 int) {
 
 // goInt8 is the pure-Go int8 kernel set, the reference the others match
 // bit for bit.
-var goInt8 = &int8KernelSet{name: "go", kern: [][]qKernel{{qgemmGo}}}
+var goInt8 = &int8KernelSet{name: "go", kern: [][]qKernel{{qgemmGo}}, kern4: [][]q4Kernel{{q4gemmGo}}, name4: "go"}
 
 // Int8Kernels names the instruction set of the int8 GEMM kernels in use:
 // "amx", "avx512vnni", "avx2", "neondot", "neon", or "go".
@@ -98,7 +107,9 @@ type int8Scratch struct {
 	x    []byte
 	rs   []float32
 	rc   []int32
-	tail []float32 // m×16 outputs of a partial last panel
+	tail []float32    // m×16 outputs of a partial last panel
+	u    []int8       // 4-bit codes expanded to int8 (MatMulInt4)
+	view backend.Int8 // u viewed as an Int8 (MatMulInt4), kept here so it is not allocated
 }
 
 // MatMulInt8 implements backend.Int8Multiplier. out must not overlap a.

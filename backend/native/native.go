@@ -42,6 +42,15 @@
 // run time independently of the float32 ones (Int8Kernels,
 // Options.Int8Kernels), and all give bit-identical results.
 //
+// It implements backend.Int4Multiplier the same way (int4.go): 4-bit
+// dictionary codes, their centroids on an int8 grid, expanded to int8
+// either inside the AVX-512 multiply loop (a VPERMB or VPSHUFB table
+// lookup per 64 weights; few rows) or a block of panels at a time into an
+// L1-sized scratch that the int8 kernels, AMX included, then multiply
+// (Int4Kernels, Options.Int4Path). Both sum the integers of the equivalent
+// Int8 matrix and share the int8 epilogue, so they agree bit for bit with
+// MatMulInt8 of that matrix.
+//
 // Elementwise kernels use float32 formulas (elem32.go): a Cephes-style exp
 // and the erf of Abramowitz & Stegun 7.1.26, with errors below 3e-7.
 //
@@ -84,6 +93,12 @@ type Options struct {
 	// Int8KernelNames (e.g. to compare them); "" means the fastest.
 	// New panics on a name this CPU does not run.
 	Int8Kernels string
+	// Int4Path chooses how 4-bit products (MatMulInt4) run: "" picks per
+	// call (see int4InRegisters), "registers" always expands codes in the
+	// multiply loop, "scratch" always through scratch and the int8
+	// kernels (e.g. to compare them). New panics on "registers" where the
+	// int8 kernels have no in-register 4-bit kernels, and on other names.
+	Int4Path string
 }
 
 // Int8KernelNames lists the int8 kernel families this CPU runs, fastest
@@ -132,6 +147,21 @@ func New(opts Options) *Backend {
 		if b.qs == nil && name != goInt8.name {
 			panic(fmt.Sprintf("native.New: int8 kernels %q not available here (have %v)", name, Int8KernelNames()))
 		}
+	}
+	if p := opts.Int4Path; p != "" {
+		qs := *b.int8Set()
+		switch p {
+		case "registers":
+			if qs.kern4 == nil {
+				panic(fmt.Sprintf("native.New: Int4Path %q: the %s int8 kernels have no in-register 4-bit kernels", p, qs.name))
+			}
+			qs.int4Mode = int4Registers
+		case "scratch":
+			qs.int4Mode = int4Scratch
+		default:
+			panic(fmt.Sprintf("native.New: Int4Path %q: want \"\", \"registers\" or \"scratch\"", p))
+		}
+		b.qs = &qs
 	}
 	return b
 }

@@ -78,6 +78,7 @@ type config struct {
 	jsonOut     bool
 	predsPath   string
 	idsPath     string
+	compare     string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -86,7 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.model, "model", "", "Hugging Face BERT classifier directory (this or --store is required)")
 	fs.StringVar(&c.store, "store", "", "shard store URI (wrx convert) to hold in memory at --fidelity, instead of --model")
-	fs.IntVar(&c.fidelity, "fidelity", 0, "with --store: the fidelity to hold the model at (8: int8 kernels); 0 means the highest stored")
+	fs.IntVar(&c.fidelity, "fidelity", 0, "with --store: the fidelity to hold the model at (8: int8 kernels, 4: 4-bit integer kernels); 0 means the highest stored")
 	fs.StringVar(&c.data, "data", "", "SST-2 TSV file with a header line (required)")
 	fs.IntVar(&c.limit, "limit", 200, "number of sentences from the start of --data; 0 means all")
 	fs.StringVar(&c.backend, "backend", "native", "WRX backend: native or gorgonia (any registered name works)")
@@ -97,8 +98,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.jsonOut, "json", false, "print the summary as one JSON object")
 	fs.StringVar(&c.predsPath, "preds", "", "write one JSON line per sentence (i, line, gold, pred, logits, ms, tokens) to this file")
 	fs.StringVar(&c.idsPath, "ids", "", "write one JSON line per sentence (i, line, gold, input_ids, token_type_ids) to this file, for the peers")
+	fs.StringVar(&c.compare, "compare", "", "A,B: instead of timing, compare two --preds files of the same sentences (accuracies, 95% paired bootstrap interval of their difference)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.compare != "" {
+		if a, b, ok := strings.Cut(c.compare, ","); !ok || a == "" || b == "" || strings.Contains(b, ",") {
+			return c, fmt.Errorf("--compare %q: want two preds files, A,B", c.compare)
+		}
+		return c, nil
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -193,6 +201,9 @@ type idsRecord struct {
 }
 
 func run(ctx context.Context, cfg config, stdout io.Writer) error {
+	if a, b, ok := strings.Cut(cfg.compare, ","); ok {
+		return compare(a, b, cfg.jsonOut, stdout)
+	}
 	if cfg.threads > 0 {
 		runtime.GOMAXPROCS(cfg.threads)
 	}
@@ -224,6 +235,9 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		peer += fmt.Sprintf("-%dbit", cfg.fidelity)
 		if cfg.backend == "native" && cfg.fidelity == 8 {
 			kernels = "int8 " + native.New(native.Options{}).Int8Kernels()
+		}
+		if cfg.backend == "native" && cfg.fidelity == 4 {
+			kernels = "int4 " + native.New(native.Options{}).Int4Kernels()
 		}
 	}
 	if cfg.idsPath != "" {

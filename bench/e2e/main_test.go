@@ -36,6 +36,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"zero rounds", append(ok, "--rounds", "0"), "--rounds 0"},
 		{"tiny max-len", append(ok, "--max-len", "2"), "--max-len 2"},
 		{"unknown flag", append(ok, "--batch", "4"), "flag provided but not defined"},
+		{"one preds file to compare", []string{"--compare", "a.jsonl"}, "want two preds files"},
+		{"three preds files to compare", []string{"--compare", "a,b,c"}, "want two preds files"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,5 +170,37 @@ func TestRunMatchesReference(t *testing.T) {
 		if preds[i].Pred != wantPred || preds[i].I != i || preds[i].Line != i+2 || preds[i].MS <= 0 {
 			t.Errorf("sentence %d record = %+v, want pred %d, line %d, positive ms", i, preds[i], wantPred, i+2)
 		}
+	}
+}
+
+// TestCompare compares two preds files: accuracies, agreement, and an
+// interval that contains the difference.
+func TestCompare(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, preds []int) string {
+		var recs []record
+		for i, p := range preds {
+			recs = append(recs, record{I: i, Line: i + 2, Gold: 1, Pred: p})
+		}
+		path := filepath.Join(dir, name)
+		if err := writeJSONL(path, recs); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	a := write("a.jsonl", []int{1, 1, 1, 0, 1, 1, 0, 1})
+	b := write("b.jsonl", []int{1, 0, 1, 0, 1, 0, 0, 1})
+	var out strings.Builder
+	if err := compare(a, b, false, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"accuracy 0.7500", "vs 0.5000", "agree on 75.00 %", "difference +25.00 points"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("compare printed %q, want it to contain %q", out.String(), want)
+		}
+	}
+	c := write("c.jsonl", []int{1, 1})
+	if err := compare(a, c, false, io.Discard); err == nil {
+		t.Error("compare of files with different sentence counts succeeded")
 	}
 }

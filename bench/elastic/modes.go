@@ -33,9 +33,11 @@ const (
 	// this library computes a layer, so the baseline is not handicapped.
 	ModeHoldInMemory Mode = "hold-in-memory"
 	// ModeQuantizedHold keeps every shard resident at one fidelity,
-	// decoded tile by tile inside the product, and reads a request's word
-	// rows from the store: the whole model in a few MB at 2–4 bits, and
-	// the strongest simple alternative to streaming where it fits.
+	// decoded tile by tile inside the product (at 8 and 4 bits, with a
+	// backend that has integer kernels, fused into layers multiplied on
+	// them), and reads a request's word rows from the store: the whole
+	// model in a few MB at 2–4 bits, and the strongest simple alternative
+	// to streaming where it fits.
 	ModeQuantizedHold Mode = "quantized-hold"
 	// ModeLoadThenExec reads the whole model at one fidelity, then
 	// computes, for every request.
@@ -161,8 +163,13 @@ func newHold(ctx context.Context, store *shardstore.Store, be backend.Backend, f
 	if _, ok := be.(backend.Int8Multiplier); ok && f == quant.Bits8 {
 		int8 = true // held as wrx.Open holds it: int8 on the integer kernels
 	}
-	// Fused as read, as wrx.Open does: the model once, not twice.
-	m, err := store.UniformWith(ctx, f, shardstore.UniformOptions{AfterLayer: shardstore.FuseEachLayer(int8)})
+	// Fused as read, as wrx.Open does: the model once, not twice. At 4
+	// bits, as wrx.Open holds it too: 4-bit layers on the integer kernels.
+	fuse := shardstore.FuseEachLayer(int8)
+	if _, ok := be.(backend.Int4Multiplier); ok && f == quant.Bits4 {
+		fuse = shardstore.FuseEachLayerWith((*bert.Model).FuseInt4)
+	}
+	m, err := store.UniformWith(ctx, f, shardstore.UniformOptions{AfterLayer: fuse})
 	if err != nil {
 		return nil, err
 	}

@@ -52,8 +52,11 @@ func TestBaselinesAgreeWithTheDenseModel(t *testing.T) {
 			}
 		})
 	}
-	// At 4 bits quantized-hold holds the shards' 4-bit blobs and the
-	// resident parts, and no word table.
+	// At 4 bits quantized-hold holds the shards' 4-bit codes, fused into
+	// backend.Int4 layers on native (which has 4-bit kernels), and the
+	// resident parts, and no word table: the 4-bit blobs' bytes, give or
+	// take the fused layers' per-row scales and sums and dictionaries in
+	// place of the blobs' headers and centroids.
 	q4, err := newBaseline(ctx, s, be, ModeQuantizedHold, 4)
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +69,8 @@ func TestBaselinesAgreeWithTheDenseModel(t *testing.T) {
 			}
 		}
 	}
-	if got := q4.ResidentBytes(); got != want4 {
-		t.Errorf("quantized-hold@4 holds %d bytes, want %d (4-bit shards and resident parts)", got, want4)
+	if got := q4.ResidentBytes(); got < want4*95/100 || got > want4*110/100 {
+		t.Errorf("quantized-hold@4 holds %d bytes, want %d ± 10%% (4-bit shards and resident parts)", got, want4)
 	}
 	if _, err := newBaseline(ctx, s, be, ModeLayerwise, 8); err == nil {
 		t.Error("a baseline at a fidelity the store lacks was accepted")

@@ -9,12 +9,14 @@
 // The int8 variants (NativeInt8) multiply the same float32 activations by
 // the weights quantized to int8 beforehand (native.MatMulInt8); their
 // figure is 2·M·K·N integer operations per second, GOPS, comparable with
-// the float32 GFLOP/s.
+// the float32 GFLOP/s. NativeInt4 does the same with 4-bit dictionary
+// weights (native.MatMulInt4).
 package gemm
 
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -36,6 +38,13 @@ const (
 	// timed too) with its fastest int8 kernels; NativeInt8 + "-" + a name
 	// of native.Int8KernelNames selects those kernels.
 	NativeInt8 = "native-int8"
+	// NativeInt4 is the native backend's 4-bit product (MatMulInt4: the
+	// weights coded against 16 centroids, activations quantized per row
+	// on the fly) with its fastest kernels. Suffixes select the path,
+	// "-registers" or "-scratch" (native.Options.Int4Path), and the int8
+	// kernels, "-" + a name of native.Int8KernelNames, in that order:
+	// "native-int4-scratch-avx512vnni".
+	NativeInt4 = "native-int4"
 )
 
 // DefaultBackends are measured when Options.Backends is empty.
@@ -141,6 +150,36 @@ func newBackend(name string, threads int) (backend.Backend, error) {
 	case NativeInt8:
 		return int8Backend{native.New(native.Options{Threads: threads})}, nil
 	}
+	if rest, ok := strings.CutPrefix(name, NativeInt4); ok && (rest == "" || rest[0] == '-') {
+		var o native.Options
+		o.Threads = threads
+		rest = strings.TrimPrefix(rest, "-")
+		for _, p := range []string{"registers", "scratch"} {
+			if r, ok := strings.CutPrefix(rest, p); ok && (r == "" || r[0] == '-') {
+				o.Int4Path, rest = p, strings.TrimPrefix(r, "-")
+			}
+		}
+		if rest != "" {
+			if !slices.Contains(native.Int8KernelNames(), rest) {
+				return nil, fmt.Errorf("gemm bench: %s: int8 kernels %q not available here (have %v)", name, rest, native.Int8KernelNames())
+			}
+			o.Int8Kernels = rest
+		}
+		var b *native.Backend
+		if err := func() (err error) {
+			// New panics on a path the kernels cannot take.
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("gemm bench: %s: %v", name, r)
+				}
+			}()
+			b = native.New(o)
+			return nil
+		}(); err != nil {
+			return nil, err
+		}
+		return int4Backend{b}, nil
+	}
 	if k, ok := strings.CutPrefix(name, NativeInt8+"-"); ok {
 		if !slices.Contains(native.Int8KernelNames(), k) {
 			return nil, fmt.Errorf("gemm bench: %s: int8 kernels %q not available here (have %v)", name, k, native.Int8KernelNames())
@@ -157,6 +196,39 @@ func newBackend(name string, threads int) (backend.Backend, error) {
 // int8Backend marks a native backend measured on its integer product.
 type int8Backend struct{ *native.Backend }
 
+// int4Backend marks a native backend measured on its 4-bit product.
+type int4Backend struct{ *native.Backend }
+
+// int4Of codes w (n×k) against 16 centroids evenly spaced over ±2 standard
+// deviations, the nearest for each weight, with the weights beyond 3.5
+// deviations kept as outliers, as quant's 4-bit codec would.
+func int4Of(w []float32, n, k int) (*backend.Int4, error) {
+	var ss float64
+	for _, v := range w {
+		ss += float64(v) * float64(v)
+	}
+	sd := math.Sqrt(ss / float64(max(len(w), 1)))
+	var c [16]float32
+	for j := range c {
+		c[j] = float32((float64(j)/15*4 - 2) * sd)
+	}
+	q, err := backend.NewInt4(nil, n, k, &c)
+	if err != nil {
+		return nil, err
+	}
+	for j := range n {
+		for p := range k {
+			v := float64(w[j*k+p])
+			code := int(math.Round((v/sd + 2) * 15 / 4))
+			q.SetCode(j, p, byte(max(0, min(15, code))))
+			if math.Abs(v) > 3.5*sd {
+				q.Outliers = append(q.Outliers, backend.Int4Outlier{Row: int32(j), Col: int32(p), Value: float32(v)})
+			}
+		}
+	}
+	return q, q.Finish()
+}
+
 // measure returns the best GFLOP/s of rounds timed rounds of MatMulT (of
 // MatMulInt8 for an int8Backend).
 func measure(ctx context.Context, b backend.Backend, r *rand.Rand, m, k, n int, round time.Duration, rounds int) (float64, error) {
@@ -168,6 +240,13 @@ func measure(ctx context.Context, b backend.Backend, r *rand.Rand, m, k, n int, 
 			return 0, err
 		}
 		mul = func() { ib.MatMulInt8(out, a, m, q, false) }
+	}
+	if ib, ok := b.(int4Backend); ok {
+		q, err := int4Of(w, n, k)
+		if err != nil {
+			return 0, err
+		}
+		mul = func() { ib.MatMulInt4(out, a, m, q, false) }
 	}
 	// One call warms caches and page tables, and sizes a round.
 	start := time.Now()

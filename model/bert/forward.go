@@ -43,6 +43,7 @@ type Pass struct {
 	qkv, ctxAll, interAll, vtAll []float32
 
 	int8 bool // multiply int8 shards with integer kernels (UseInt8)
+	int4 bool // multiply 4-bit shards with integer kernels (UseInt4)
 
 	buf []float32 // backs the buffers above the fused path's
 }
@@ -55,13 +56,23 @@ type Pass struct {
 // FuseInt8 always run on the integer kernels.
 func (p *Pass) UseInt8(on bool) { p.int8 = on }
 
-// matMul multiplies a shard's matrix, with integer kernels under UseInt8.
+// UseInt4 makes AddAttention and AddFFN multiply 4-bit dictionary shards
+// (backend.Int4Matrix) with the backend's integer kernels
+// (backend.MatMulInt4), the activations quantized per token, instead of
+// expanding the weights to float32. UseInt8 does it too.
+func (p *Pass) UseInt4(on bool) { p.int4 = on }
+
+// matMul multiplies a shard's matrix, with integer kernels under UseInt8
+// and UseInt4.
 func (p *Pass) matMul(out, a []float32, w backend.Matrix, accumulate bool) {
-	if p.int8 {
+	switch {
+	case p.int8:
 		backend.MatMulInt8(p.be, out, a, p.seq, w, accumulate)
-		return
+	case p.int4:
+		backend.MatMulInt4(p.be, out, a, p.seq, w, accumulate)
+	default:
+		backend.MatMul(p.be, out, a, p.seq, w, accumulate)
 	}
-	backend.MatMul(p.be, out, a, p.seq, w, accumulate)
 }
 
 // NewPass returns a Pass for a sequence of seqLen tokens.

@@ -13,8 +13,8 @@ import (
 // head. Each output element is the same dot product either way; only the
 // sums over heads (output and down projections) are added in another order.
 //
-// The fused matrices are either all *backend.Dense (Fuse) or all
-// *backend.Int8 (FuseInt8).
+// The fused matrices are all *backend.Dense (Fuse), all *backend.Int8
+// (FuseInt8) or all *backend.Int4 (FuseInt4).
 type fusedLayer struct {
 	qkv     backend.Matrix // 3·Hidden × Hidden: every head's Q rows, then K, then V
 	qkvBias []float32
@@ -282,6 +282,9 @@ func (fl *fusedLayer) bytes() int64 {
 			n += 4 * int64(len(m.Data))
 		case *backend.Int8:
 			n += int64(len(m.Q)) + 4*int64(len(m.Scale)+len(m.Sum))
+		case *backend.Int4:
+			n += int64(len(m.Codes)) + 4*int64(len(m.Scale)+len(m.Sum)) + 80*int64(len(m.Tables)) +
+				2*int64(len(m.TableOf)) + 16*int64(len(m.Outliers))
 		}
 	}
 	return n

@@ -603,3 +603,94 @@ func TestFuseInt8EncodedShards(t *testing.T) {
 		t.Errorf("int8 logits %.3g away from the float32 ones on the same 4-bit shards, want <= 0.05", worst)
 	}
 }
+
+// TestFuseInt4EncodedShards fuses 4-bit shards of wrx-sst2-small into
+// backend.Int4 layers (FuseInt4). On gorgonia, which multiplies the
+// weights in float32, the fused layers give the shards' logits up to the
+// order of float32 sums (the fused matrices hold exactly the shards'
+// weights); on native, which multiplies them with its integer kernels,
+// within 0.1 of them, and so does the unfused shard path with UseInt4.
+func TestFuseInt4EncodedShards(t *testing.T) {
+	dir := shared.Path(t, "models", "wrx-sst2-small")
+	refs := readReference(t, filepath.Join(dir, "reference.jsonl"))[:6]
+	m, err := bert.Load(dir, bert.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := func(w backend.Matrix) backend.Matrix {
+		d := w.(*backend.Dense)
+		blob, err := quant.Encode(d.Data, d.N, d.K, quant.Bits4, quant.EncodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := quant.Decode(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Int4() == nil {
+			t.Fatalf("a 4-bit %d×%d matrix decodes without an Int4", d.N, d.K)
+		}
+		return q
+	}
+	for _, l := range m.Layers {
+		for h := range l.Attention {
+			a, f := l.Attention[h], l.FFN[h]
+			a.Query, a.Key, a.Value, a.Output = enc(a.Query), enc(a.Key), enc(a.Value), enc(a.Output)
+			f.Up, f.Down = enc(f.Up), enc(f.Down)
+		}
+	}
+	native, err := backend.Get("native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gorg, err := backend.Get("gorgonia")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := func(be backend.Backend, int4 bool) [][]float32 {
+		var out [][]float32
+		for _, r := range refs {
+			p := bert.NewPass(be, m.Config, len(r.InputIDs))
+			p.UseInt4(int4)
+			l, err := m.ForwardWith(context.Background(), p, r.InputIDs, r.TokenTypeIDs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, l)
+		}
+		return out
+	}
+	dist := func(a, b [][]float32) float64 {
+		worst := 0.0
+		for i := range a {
+			for j := range a[i] {
+				worst = math.Max(worst, math.Abs(float64(a[i][j]-b[i][j])))
+			}
+		}
+		return worst
+	}
+	float32Shards := forward(native, false)
+	gorgShards := forward(gorg, false)
+	intShards := forward(native, true)
+	if err := m.FuseInt4(); err != nil {
+		t.Fatal(err)
+	}
+	if m.Layers[0].Attention[0] != nil {
+		t.Fatal("FuseInt4 kept the shards of a complete 4-bit layer")
+	}
+	gorgFused := forward(gorg, false)
+	intFused := forward(native, false)
+	if d := dist(gorgFused, gorgShards); d > 1e-4 {
+		t.Errorf("fused layers in float32 are %.2e away from the shards, want <= 1e-4 (the same weights)", d)
+	}
+	for _, c := range []struct {
+		what string
+		got  [][]float32
+	}{{"shards with UseInt4", intShards}, {"fused layers", intFused}} {
+		d := dist(c.got, float32Shards)
+		t.Logf("%s on native's integer kernels: max |Δlogit| from float32 %.2e", c.what, d)
+		if d > 0.1 || d == 0 {
+			t.Errorf("%s on native's integer kernels: max |Δlogit| from float32 %.2e, want in (0, 0.1]", c.what, d)
+		}
+	}
+}

@@ -32,6 +32,8 @@ func main() {
 		"int8_arm64.s":        genQNEON(),
 		"int8_arm64.go":       qGoDecls([]kernelSet{{"qdot", maxRowsQNEON, 1}, {"qmul", maxRowsQNEONMS, 1}}, q8arm64Prims),
 		"int8_amx_amd64.s":    genQAMX(),
+		"int4_amd64.s":        genQ4(),
+		"int4_amd64.go":       q4GoDecls(),
 		"int8_amd64.go":       qGoDecls([]kernelSet{{"q512", maxRowsQ512, maxColsQ512}, {"q256", maxRowsQ256, 1}}, q8x86Prims+qAMXDecls),
 	}
 	for name, src := range files {

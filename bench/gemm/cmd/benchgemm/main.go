@@ -4,6 +4,7 @@
 //	go run ./bench/gemm/cmd/benchgemm --json
 //	go run ./bench/gemm/cmd/benchgemm --backends native --m 1,128 --kn 768x3072 --threads 2
 //	go run ./bench/gemm/cmd/benchgemm --backends native,native-int8-amx,native-int8-avx2 --threads 1
+//	go run ./bench/gemm/cmd/benchgemm --backends native-int4,native-int4-registers,native-int4-scratch --threads 1
 package main
 
 import (
@@ -36,7 +37,16 @@ func run() error {
 	threads := flag.Int("threads", 0, "threads for the native backend (0 = GOMAXPROCS)")
 	rounds := flag.Int("rounds", 0, "timed rounds per shape, best reported (default 5)")
 	listInt8 := flag.Bool("list-int8", false, "print the int8 kernel families of this CPU (for --backends native-int8-NAME), one per line, and exit")
+	listInt4 := flag.Bool("list-int4", false, "print the 4-bit product's backends this CPU runs (native-int4 and its paths), one per line, and exit")
 	flag.Parse()
+	if *listInt4 {
+		fmt.Println(gemm.NativeInt4)
+		if !strings.HasPrefix(native.New(native.Options{}).Int4Kernels(), "scratch") {
+			fmt.Println(gemm.NativeInt4 + "-registers")
+		}
+		fmt.Println(gemm.NativeInt4 + "-scratch")
+		return nil
+	}
 	if *listInt8 {
 		for _, n := range native.Int8KernelNames() {
 			fmt.Println(n)

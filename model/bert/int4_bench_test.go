@@ -1,0 +1,71 @@
+package bert_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/internal/shared"
+	"github.com/wrxlabs/wrx/model/bert"
+	"github.com/wrxlabs/wrx/quant"
+)
+
+// BenchmarkInt4Forward times one 25-token forward pass of wrx-sst2-small
+// with its shards at 4 bits, on one native thread: the shards folded one by
+// one (as the elastic executor runs them) in float32 and with UseInt4, and
+// the layers fused by FuseInt4 (as a model held at 4 bits runs).
+func BenchmarkInt4Forward(b *testing.B) {
+	dir := shared.Path(b, "models", "wrx-sst2-small")
+	m, err := bert.Load(dir, bert.LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc := func(w backend.Matrix) backend.Matrix {
+		d := w.(*backend.Dense)
+		blob, err := quant.Encode(d.Data, d.N, d.K, quant.Bits4, quant.EncodeOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := quant.RepackInt4(blob); err != nil {
+			b.Fatal(err)
+		}
+		q, err := quant.Decode(blob)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return q
+	}
+	for _, l := range m.Layers {
+		for h := range l.Attention {
+			a, f := l.Attention[h], l.FFN[h]
+			a.Query, a.Key, a.Value, a.Output = enc(a.Query), enc(a.Key), enc(a.Value), enc(a.Output)
+			f.Up, f.Down = enc(f.Up), enc(f.Down)
+		}
+	}
+	be, err := backend.Open("native", backend.Config{Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int, 25)
+	for i := range ids {
+		ids[i] = 1000 + 37*i
+	}
+	ids[0], ids[24] = 101, 102
+	run := func(name string, int4 bool) {
+		b.Run(name, func(b *testing.B) {
+			p := bert.NewPass(be, m.Config, len(ids))
+			p.UseInt4(int4)
+			for b.Loop() {
+				if _, err := m.ForwardWith(context.Background(), p, ids, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	run("shards-float32", false)
+	run("shards-int4", true)
+	if err := m.FuseInt4(); err != nil {
+		b.Fatal(err)
+	}
+	run("fused-int4", false)
+}
