@@ -251,7 +251,8 @@ func repackShard(k Key, blob []byte) error {
 	if k.Part == FFN {
 		want, mats = 3, 2
 	}
-	secs, err := unpackSections(blob, k.Part, want)
+	var arr [7][]byte // a shard is read per request: no section list on the heap
+	secs, err := unpackSectionsIn(blob, k.Part, want, arr[:0])
 	if err != nil {
 		return fmt.Errorf("%s: %w", k.Describe(), err)
 	}
