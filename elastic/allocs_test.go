@@ -44,6 +44,10 @@ func TestRunnerSteadyStateAllocatesLittle(t *testing.T) {
 	// state of the pipeline goroutines); before the planner's scratch and
 	// the executor's kept state, about 300 and 40 KB on the SST-2 model.
 	const maxRequestAllocs, maxRequestBytes = 30, 8 << 10
+	if raceEnabled {
+		t.Log("race detector on: sync.Pools are emptied at random; the bound is not checked")
+		return
+	}
 	if allocs > maxRequestAllocs || bytes > maxRequestBytes {
 		t.Errorf("a warm request allocates %.0f times, %d bytes; want at most %d and %d", allocs, bytes, maxRequestAllocs, maxRequestBytes)
 	}
