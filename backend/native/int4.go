@@ -54,19 +54,7 @@ func (b *Backend) Int4Kernels() string {
 // MatMulInt4 implements backend.Int4Multiplier. out must not overlap a.
 func (b *Backend) MatMulInt4(out, a []float32, m int, w *backend.Int4, acc bool) {
 	n, k := w.N, w.K
-	checkDims("MatMulInt4", m, k, n)
-	if err := w.Check(); err != nil {
-		panic("native.MatMulInt4: " + err.Error())
-	}
-	checkLen("MatMulInt4", "out", out, m*n)
-	checkLen("MatMulInt4", "a", a, m*k)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		if !acc {
-			clear(out[:m*n])
-		}
+	if intProductIsEmpty("MatMulInt4", out, a, m, n, k, w.Check(), acc) {
 		return
 	}
 	ks := b.int8Set()
@@ -114,31 +102,6 @@ func (b *Backend) MatMulInt4(out, a []float32, m int, w *backend.Int4, acc bool)
 		}
 	}
 	w.AddOutliers(out, a, m)
-}
-
-// getScratch returns a scratch from b's pool.
-func (b *Backend) getScratch() *int8Scratch {
-	s, _ := b.scratch.Get().(*int8Scratch)
-	if s == nil {
-		s = new(int8Scratch)
-	}
-	return s
-}
-
-// quantRows quantizes the m rows of a (k columns) into s's buffers, kp
-// bytes per row, and returns them with the rows' scales and corrections.
-func quantRows(ks *int8KernelSet, s *int8Scratch, a []float32, m, k, kp int) (x []byte, rs []float32, rc []int32) {
-	if cap(s.x) < m*kp {
-		s.x = make([]byte, m*kp)
-	}
-	if cap(s.rs) < m {
-		s.rs, s.rc = make([]float32, m), make([]int32, m)
-	}
-	x, rs, rc = s.x[:m*kp], s.rs[:m], s.rc[:m]
-	for i := range m {
-		rs[i], rc[i] = quantRow(ks, x[i*kp:(i+1)*kp], a[i*k:(i+1)*k])
-	}
-	return x, rs, rc
 }
 
 // int4InRegisters reports whether the in-register kernels take a product

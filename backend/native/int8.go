@@ -115,39 +115,14 @@ type int8Scratch struct {
 // MatMulInt8 implements backend.Int8Multiplier. out must not overlap a.
 func (b *Backend) MatMulInt8(out, a []float32, m int, w *backend.Int8, acc bool) {
 	n, k := w.N, w.K
-	checkDims("MatMulInt8", m, k, n)
-	if err := w.Check(); err != nil {
-		panic("native.MatMulInt8: " + err.Error())
-	}
-	checkLen("MatMulInt8", "out", out, m*n)
-	checkLen("MatMulInt8", "a", a, m*k)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		if !acc {
-			clear(out[:m*n])
-		}
+	if intProductIsEmpty("MatMulInt8", out, a, m, n, k, w.Check(), acc) {
 		return
 	}
 	ks := b.int8Set()
 	_, kp := backend.Int8Dims(n, k)
-	sp := b.scratch.Get()
-	s, _ := sp.(*int8Scratch)
-	if s == nil {
-		s = new(int8Scratch)
-	}
+	s := b.getScratch()
 	defer b.scratch.Put(s)
-	if cap(s.x) < m*kp {
-		s.x = make([]byte, m*kp)
-	}
-	if cap(s.rs) < m {
-		s.rs, s.rc = make([]float32, m), make([]int32, m)
-	}
-	x, rs, rc := s.x[:m*kp], s.rs[:m], s.rc[:m]
-	for i := range m {
-		rs[i], rc[i] = quantRow(ks, x[i*kp:(i+1)*kp], a[i*k:(i+1)*k])
-	}
+	x, rs, rc := quantRows(ks, s, a, m, k, kp)
 
 	full, rem := n/backend.Int8Panel, n%backend.Int8Panel
 	ldp := backend.Int8Panel * kp
@@ -376,4 +351,52 @@ func epilogue(acc, corr, sum int32, cs, rs, old float32, accumulate bool) float3
 		return old + v
 	}
 	return v
+}
+
+// getScratch returns a scratch from b's pool.
+func (b *Backend) getScratch() *int8Scratch {
+	s, _ := b.scratch.Get().(*int8Scratch)
+	if s == nil {
+		s = new(int8Scratch)
+	}
+	return s
+}
+
+// quantRows quantizes the m rows of a (k columns) into s's buffers, kp
+// bytes per row, and returns them with the rows' scales and corrections.
+func quantRows(ks *int8KernelSet, s *int8Scratch, a []float32, m, k, kp int) (x []byte, rs []float32, rc []int32) {
+	if cap(s.x) < m*kp {
+		s.x = make([]byte, m*kp)
+	}
+	if cap(s.rs) < m {
+		s.rs, s.rc = make([]float32, m), make([]int32, m)
+	}
+	x, rs, rc = s.x[:m*kp], s.rs[:m], s.rc[:m]
+	for i := range m {
+		rs[i], rc[i] = quantRow(ks, x[i*kp:(i+1)*kp], a[i*k:(i+1)*k])
+	}
+	return x, rs, rc
+}
+
+// intProductIsEmpty checks an integer product's arguments (panicking, as
+// the float products do, on a misuse: wrong lengths or a malformed
+// matrix, whose Check error is checkErr) and reports whether there is
+// nothing to multiply; with K = 0 it has cleared out unless acc.
+func intProductIsEmpty(name string, out, a []float32, m, n, k int, checkErr error, acc bool) bool {
+	checkDims(name, m, k, n)
+	if checkErr != nil {
+		panic("native." + name + ": " + checkErr.Error())
+	}
+	checkLen(name, "out", out, m*n)
+	checkLen(name, "a", a, m*k)
+	if m == 0 || n == 0 {
+		return true
+	}
+	if k == 0 {
+		if !acc {
+			clear(out[:m*n])
+		}
+		return true
+	}
+	return false
 }
