@@ -208,39 +208,7 @@ func genQ4Kernel(a *asm, rows, cols int, perm bool) {
 	a.f("DECQ CX")
 	a.f("JNZ loop")
 
-	// Epilogue, as genQ512Kernel's.
-	qColumnPointers(a)
-	a.f("MOVQ rs+72(FP), R8")
-	a.f("MOVQ rc+80(FP), CX")
-	if rows > 3 {
-		a.f("LEAQ (DI)(BX*2), R10")
-		a.f("ADDQ BX, R10")
-	}
-	for i := range rows {
-		a.f("VPBROADCASTD %d(CX), Z30", 4*i)
-		a.f("VBROADCASTSS %d(R8), Z31", 4*i)
-		for j := range cols {
-			z := 4*i + j
-			a.f("VPMULLD %d(R13), Z30, Z28", 64*j)
-			a.f("VPADDD Z28, Z%d, Z%d", z, z)
-			a.f("VCVTDQ2PS Z%d, Z%d", z, z)
-			a.f("VMULPS %d(R11), Z%d, Z%d", 64*j, z, z)
-			a.f("VMULPS Z31, Z%d, Z%d", z, z)
-			dst := addrDisp(64*j, i, "DI", "R10", "BX")
-			lbl := fmt.Sprintf("st%d_%d", i, j)
-			a.f("TESTQ $1, AX")
-			a.f("JZ %s", lbl)
-			a.f("VADDPS %s, Z%d, Z%d", dst, z, z)
-			a.label(lbl)
-			a.f("VMOVUPS Z%d, %s", z, dst)
-		}
-	}
-	advanceTile(a, cols)
-	a.f("DECQ DX")
-	a.f("JNZ tile")
-	a.f("VZEROUPPER")
-	a.f("RET")
-	a.WriteString("\n")
+	q512Epilogue(a, rows, cols)
 }
 
 // q4GoDecls writes the Go declarations of the 4-bit kernels and expanders.

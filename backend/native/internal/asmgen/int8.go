@@ -214,8 +214,14 @@ func genQ512Kernel(a *asm, rows, cols int) {
 	a.f("DECQ CX")
 	a.f("JNZ loop")
 
-	// Epilogue. R8 rs, CX rc, R11 cs, R13 csum (at this tile), R10 the
-	// fourth output row.
+	q512Epilogue(a, rows, cols)
+}
+
+// q512Epilogue writes the AVX-512 int8 epilogue of a rows×cols tile in
+// Z0…: out = ((Σ + rc·csum)·cs)·rs, stored or added (flags bit 0), then
+// the next tile. R8 rs, CX rc, R11 cs, R13 csum (at this tile), R10 the
+// fourth output row. The 4-bit kernels end the same way.
+func q512Epilogue(a *asm, rows, cols int) {
 	qColumnPointers(a)
 	a.f("MOVQ rs+72(FP), R8")
 	a.f("MOVQ rc+80(FP), CX")
