@@ -150,26 +150,7 @@ func genQ4Kernel(a *asm, rows, cols int, perm bool) {
 		a.f("MOVL $0x0f0f0f0f, R8")
 		a.f("VPBROADCASTD R8, Z25")
 	}
-	a.label("tile")
-	a.f("MOVQ a+0(FP), R8")
-	if rows > 3 {
-		a.f("LEAQ (R8)(R9*2), R10")
-		a.f("ADDQ R9, R10")
-	}
-	a.f("MOVQ R14, R11")
-	if cols > 3 {
-		a.f("LEAQ (R11)(R12*2), R13")
-		a.f("ADDQ R12, R13")
-	}
-	for i := range rows {
-		for j := range cols {
-			z := 4*i + j
-			a.f("VPXORD Z%d, Z%d, Z%d", z, z, z)
-		}
-	}
-	a.f("MOVQ SI, CX")
-	a.f("SHRQ $4, CX")
-	a.label("loop")
+	q512TileStart(a, rows, cols)
 	for h := range 2 { // two 64-byte loads of codes: groups 2h and 2h+1
 		for j := range cols {
 			src := addrDisp(64*h, j, "R11", "R13", "R12")

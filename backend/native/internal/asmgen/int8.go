@@ -167,10 +167,11 @@ func qColumnPointersAt(a *asm, off int) {
 	a.f("ADDQ R8, R13")
 }
 
-func genQ512Kernel(a *asm, rows, cols int) {
-	name := qname("q512", rows, cols)
-	qheader(a, name)
-	qLoadArgs(a)
+// q512TileStart begins a tile of the AVX-512 int8 and 4-bit kernels:
+// the row pointers of a (R8, R10 the fourth), the column pointers (R11,
+// R13 the fourth), the accumulators Z0… cleared, CX the K/16 count, and
+// the label of the K loop.
+func q512TileStart(a *asm, rows, cols int) {
 	a.label("tile")
 	a.f("MOVQ a+0(FP), R8")
 	if rows > 3 {
@@ -191,6 +192,13 @@ func genQ512Kernel(a *asm, rows, cols int) {
 	a.f("MOVQ SI, CX")
 	a.f("SHRQ $4, CX")
 	a.label("loop")
+}
+
+func genQ512Kernel(a *asm, rows, cols int) {
+	name := qname("q512", rows, cols)
+	qheader(a, name)
+	qLoadArgs(a)
+	q512TileStart(a, rows, cols)
 	for g := range 4 {
 		for j := range cols {
 			a.f("VMOVDQU32 %s, Z%d", addrDisp(64*g, j, "R11", "R13", "R12"), 24+j)
