@@ -78,6 +78,15 @@ type Int8Multiplier interface {
 	MatMulInt8(out, a []float32, m int, w *Int8, accumulate bool)
 }
 
+// A ScratchKeeper keeps memory between its products' calls (quantized
+// activations, expanded low-bit panels) so that a call allocates nothing.
+// KeptScratchBytes bounds it for the integer products of up to m rows of
+// activations and k columns, made one at a time. A budget that counts
+// what a request holds counts it.
+type ScratchKeeper interface {
+	KeptScratchBytes(m, k int) int64
+}
+
 // MaxInt8K is the largest K an Int8 matrix may have: 255·128·K must fit in
 // an int32 accumulator.
 const MaxInt8K = 65536

@@ -34,6 +34,13 @@ const tileRows = 32
 // tiles keeps MatMul's tile buffers between calls, across collections.
 var tiles = freelist.List[*[]float32]{Max: 16}
 
+// MatMulScratchBytes is the memory MatMul keeps between calls for the
+// products of encoded matrices of up to k columns with up to m rows of
+// activations, on one goroutine: its decode tile, which getTile sizes.
+func MatMulScratchBytes(m, k int) int64 {
+	return 4 * int64(tileRows*k+m*tileRows+128*tileRows)
+}
+
 func getTile(need int) *[]float32 {
 	b, ok := tiles.Get()
 	if !ok {

@@ -93,8 +93,8 @@ func TestStreamingUnderFaults(t *testing.T) {
 	}
 	// BestEffort: this test is about what the requests compute, not about
 	// deadlines, which the queue of a loaded machine would make them miss.
-	const maxLen = 128                                                         // the inputs are up to 102 tokens
-	budget := elastic.Footprint(s, prof.Geometry.Bits, maxLen).Min() + 300_000 // some of it preloaded
+	const maxLen = 128                                                                // the inputs are up to 102 tokens
+	budget := elastic.Footprint(s, be, prof.Geometry.Bits, maxLen, 0).Min() + 300_000 // some of it preloaded
 	r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: 20 * time.Millisecond, Budget: budget, MaxSeqLen: maxLen, Profiles: prof, BestEffort: true})
 	if err != nil {
 		t.Fatal(err)

@@ -128,7 +128,7 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 		maxLen = cfg.MaxPosition
 	}
 	debug.FreeOSMemory() // what loading the profiles left
-	div, pl, pre, err := DivideBudget(store, opts.Profiles, opts.Planner, opts.Target, opts.Budget, maxLen)
+	div, pl, pre, err := DivideBudget(store, be, opts.Profiles, opts.Planner, opts.Target, opts.Budget, maxLen)
 	if err != nil {
 		return nil, err
 	}
@@ -168,18 +168,18 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 }
 
 // DivideBudget spends a total memory budget (see RunnerOptions.Budget;
-// zero means the least that runs) for a runner over store at target that
-// accepts up to maxLen tokens: it rates every division plan.Divide offers
+// zero means the least that runs) for a runner over store computing with
+// be at target that accepts up to maxLen tokens: it rates every division plan.Divide offers
 // by the predicted loss of a request of the preload's reference length,
 // and returns the best one with its planner and preload set.
-func DivideBudget(store *shardstore.Store, prof *plan.Profiles, po plan.Options, target time.Duration, budget int64, maxLen int) (plan.Division, plan.Planner, *plan.Preload, error) {
-	foot := Footprint(store, prof.Geometry.Bits, maxLen)
-	if budget == 0 {
-		budget = foot.Min()
-	}
+func DivideBudget(store *shardstore.Store, be backend.Backend, prof *plan.Profiles, po plan.Options, target time.Duration, budget int64, maxLen int) (plan.Division, plan.Planner, *plan.Preload, error) {
 	inFlight := po.InFlight
 	if inFlight <= 0 {
 		inFlight = plan.DefaultInFlight
+	}
+	foot := Footprint(store, be, prof.Geometry.Bits, maxLen, inFlight)
+	if budget == 0 {
+		budget = foot.Min()
 	}
 	// Only the best candidate so far is kept (Divide keeps the first of
 	// equal scores, so this one keeps the first too): the others' tables
@@ -236,17 +236,21 @@ func DivideBudget(store *shardstore.Store, prof *plan.Profiles, po plan.Options,
 	return div, bestPl, bestPre, nil
 }
 
-// Footprint is the memory a runner over store holds besides its preload
-// buffer when it accepts sequences of up to maxLen tokens and streams
-// versions at the given fidelities: the sizes of its resident blobs, of
+// Footprint is the memory a runner over store, computing with be, holds
+// besides its preload buffer when it accepts sequences of up to maxLen
+// tokens and streams up to inFlight blobs (0: plan.DefaultInFlight) at
+// the given fidelities: the sizes of its resident blobs, of
 // one pass's activations, of its scratch, and of the largest blob at or
 // below each fidelity.
-func Footprint(store *shardstore.Store, bits []quant.Fidelity, maxLen int) plan.Footprint {
+func Footprint(store *shardstore.Store, be backend.Backend, bits []quant.Fidelity, maxLen, inFlight int) plan.Footprint {
 	cfg := store.Config()
+	if inFlight <= 0 {
+		inFlight = plan.DefaultInFlight
+	}
 	f := plan.Footprint{
 		Resident:    store.ResidentBytesFor(maxLen),
 		Activations: storage.AlignUp(4 * int64(bert.PassSize(cfg, maxLen))),
-		Scratch:     pipeline.ScratchBytes,
+		Scratch:     pipeline.ScratchBytes(be, cfg, maxLen, inFlight),
 		Bits:        slices.Clone(bits),
 	}
 	var largest int64

@@ -40,7 +40,7 @@ func TestRunnerWRXStaysWithinBudget(t *testing.T) {
 	ctx := context.Background()
 	prof := handProfiles(t, s)
 	const maxLen = 32
-	foot := Footprint(s, prof.Geometry.Bits, maxLen)
+	foot := Footprint(s, be, prof.Geometry.Bits, maxLen, 0)
 	min := foot.Min()
 	for _, budget := range []int64{0, min, min + 64<<10, min + 1<<20} {
 		// No calibration: on a loaded machine it may measure a slack that
@@ -108,7 +108,7 @@ func TestRunnerRefusesWhatItCannotAnswerInTime(t *testing.T) {
 	prof := handProfiles(t, s)
 	target := 40 * time.Millisecond
 	for _, bestEffort := range []bool{false, true} {
-		r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: Footprint(s, prof.Geometry.Bits, 32).Min() + 64<<10, MaxSeqLen: 32, Profiles: prof, BestEffort: bestEffort, Calibration: -1})
+		r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: Footprint(s, be, prof.Geometry.Bits, 32, 0).Min() + 64<<10, MaxSeqLen: 32, Profiles: prof, BestEffort: bestEffort, Calibration: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +147,7 @@ func TestRunnerQueuesAndAdmits(t *testing.T) {
 	ctx := context.Background()
 	prof := handProfiles(t, s)
 	target := 300 * time.Millisecond
-	r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: Footprint(s, prof.Geometry.Bits, 32).Min() + 1<<20, MaxSeqLen: 32, Profiles: prof, Calibration: -1})
+	r, err := NewRunner(ctx, s, be, RunnerOptions{Target: target, Budget: Footprint(s, be, prof.Geometry.Bits, 32, 0).Min() + 1<<20, MaxSeqLen: 32, Profiles: prof, Calibration: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
-	"sync"
 	"unsafe"
 
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/internal/freelist"
 )
 
 // Matrix is a decoded view of a blob. It implements backend.Matrix: Dims,
@@ -190,7 +190,10 @@ func RepackInt4(blob []byte) (bool, error) {
 		return false, nil
 	}
 	idx := blob[headerSize+4*h.centroids+8*h.outliers:]
-	tp := repackBufs.Get().(*[]byte)
+	tp, ok := repackBufs.Get()
+	if !ok {
+		tp = new([]byte)
+	}
 	defer repackBufs.Put(tp)
 	if cap(*tp) < len(idx) {
 		*tp = make([]byte, len(idx))
@@ -203,8 +206,10 @@ func RepackInt4(blob []byte) (bool, error) {
 	return true, nil
 }
 
-// repackBufs keeps RepackInt4's temporary buffers.
-var repackBufs = sync.Pool{New: func() any { return new([]byte) }}
+// repackBufs keeps RepackInt4's temporary buffers, across collections
+// (unlike a sync.Pool: a program that bounds its heap collects often, and
+// re-allocating them after every collection was 31 KB a streamed request).
+var repackBufs = freelist.List[*[]byte]{Max: 4}
 
 // packPanels writes the codes of an n×k matrix, rows of rb bytes of
 // packed nibbles in idx, into dst in backend.Int4's panel layout (dst

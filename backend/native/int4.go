@@ -60,7 +60,7 @@ func (b *Backend) MatMulInt4(out, a []float32, m int, w *backend.Int4, acc bool)
 	ks := b.int8Set()
 	_, kp := backend.Int8Dims(n, k)
 	s := b.getScratch()
-	defer b.scratch.Put(s)
+	defer b.putScratch(s)
 	x, rs, rc := quantRows(ks, s, a, m, k, kp)
 
 	full, rem := n/backend.Int8Panel, n%backend.Int8Panel
@@ -77,7 +77,7 @@ func (b *Backend) MatMulInt4(out, a []float32, m int, w *backend.Int4, acc bool)
 			b.pool.parallelFor(full, grain, threads, func(p0, p1 int) {
 				own := b.getScratch()
 				int4Block(ks, out, n*4, 0, x, kp, w, rs, rc, m, p0, p1, acc, own)
-				b.scratch.Put(own)
+				b.putScratch(own)
 			})
 		} else {
 			int4Block(ks, out, n*4, 0, x, kp, w, rs, rc, m, 0, full, acc, s)

@@ -121,7 +121,7 @@ func (b *Backend) MatMulInt8(out, a []float32, m int, w *backend.Int8, acc bool)
 	ks := b.int8Set()
 	_, kp := backend.Int8Dims(n, k)
 	s := b.getScratch()
-	defer b.scratch.Put(s)
+	defer b.putScratch(s)
 	x, rs, rc := quantRows(ks, s, a, m, k, kp)
 
 	full, rem := n/backend.Int8Panel, n%backend.Int8Panel
@@ -132,13 +132,16 @@ func (b *Backend) MatMulInt8(out, a []float32, m int, w *backend.Int8, acc bool)
 	}
 	cmax := len(ks.kern[0])
 	if full > 0 {
-		own := s // with one thread, the AMX tile scratch is the call's
 		if threads > 1 {
-			own = nil
+			// Each worker needs a tile scratch of its own.
+			b.pool.parallelFor(full, cmax, threads, func(p0, p1 int) {
+				own := b.getScratch()
+				int8Block(ks, out, n*4, 0, x, kp, w, ldp, rs, rc, m, p0, p1, acc, own)
+				b.putScratch(own)
+			})
+		} else {
+			int8Block(ks, out, n*4, 0, x, kp, w, ldp, rs, rc, m, 0, full, acc, s)
 		}
-		b.pool.parallelFor(full, cmax, threads, func(p0, p1 int) {
-			int8Block(ks, out, n*4, 0, x, kp, w, ldp, rs, rc, m, p0, p1, acc, own)
-		})
 	}
 	if rem > 0 {
 		// The last panel has fewer than 16 real outputs: compute it into
@@ -353,14 +356,34 @@ func epilogue(acc, corr, sum int32, cs, rs, old float32, accumulate bool) float3
 	return v
 }
 
-// getScratch returns a scratch from b's pool.
-func (b *Backend) getScratch() *int8Scratch {
-	s, _ := b.scratch.Get().(*int8Scratch)
-	if s == nil {
-		s = new(int8Scratch)
+var _ backend.ScratchKeeper = (*Backend)(nil)
+
+// KeptScratchBytes implements backend.ScratchKeeper: the call's scratch
+// (quantized rows, their scales and corrections, the last panel's
+// outputs) and, for it and each worker's, AMX's int32 tiles and the 4-bit
+// panels expanded to int8.
+func (b *Backend) KeptScratchBytes(m, k int) int64 {
+	_, kp := backend.Int8Dims(backend.Int8Panel, k)
+	call := int64(m*kp + 8*m + 4*backend.Int8Panel*m)
+	// int4Block's block: at least one step of panels (at most 4).
+	perGoroutine := int64(4*1024 + max(int4ScratchBytes, 4*backend.Int8Panel*kp))
+	goroutines := int64(1)
+	if b.threads > 1 {
+		goroutines += int64(b.threads)
 	}
-	return s
+	return call + goroutines*perGoroutine
 }
+
+// getScratch returns a kept scratch, or a new one.
+func (b *Backend) getScratch() *int8Scratch {
+	if s, ok := b.scratch.Get(); ok {
+		return s
+	}
+	return new(int8Scratch)
+}
+
+// putScratch keeps s for a later getScratch.
+func (b *Backend) putScratch(s *int8Scratch) { b.scratch.Put(s) }
 
 // quantRows quantizes the m rows of a (k columns) into s's buffers, kp
 // bytes per row, and returns them with the rows' scales and corrections.

@@ -65,9 +65,9 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/wrxlabs/wrx/backend"
+	"github.com/wrxlabs/wrx/internal/freelist"
 )
 
 func init() {
@@ -119,7 +119,7 @@ type Backend struct {
 	threads int
 	ks      *kernelSet     // nil: the pure-Go kernels
 	qs      *int8KernelSet // nil: the pure-Go int8 kernels
-	scratch sync.Pool      // *int8Scratch
+	scratch freelist.List[*int8Scratch]
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -131,6 +131,11 @@ func New(opts Options) *Backend {
 		t = runtime.GOMAXPROCS(0)
 	}
 	b := &Backend{threads: t}
+	// A call and each of its workers take one; a freelist, unlike a
+	// sync.Pool, keeps them across collections, which a program that
+	// bounds its heap runs often (every request, when each re-allocated
+	// its scratch: 139 KB a request at 4 bits).
+	b.scratch.Max = 2*t + 2
 	if sets := simdKernelSets(); !opts.PureGo && len(sets) > 0 {
 		b.ks = sets[0]
 	}

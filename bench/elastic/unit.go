@@ -226,6 +226,12 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	// so that it is not counted as the mode's memory.
 	res.Samples = make([]Sample, 0, len(examples))
 	keys := make([][2]int, 0, len(examples))
+	// The program's code is made resident before the floor (as the wrx
+	// command does), or the code a first request runs would be counted as
+	// the mode's memory.
+	if err := rss.LoadProgram(); err != nil {
+		return nil, fmt.Errorf("%v: %w", u, err)
+	}
 	res.FloorRSS = rss.Current()
 	be, err := set.backend(u.Mode)
 	if err != nil {

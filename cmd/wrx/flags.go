@@ -127,6 +127,12 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--budget: %w", err)
 	}
+	// The model's measured memory (Classifier.ModelRSS) starts from a floor
+	// taken while opening; the program's own code is made resident first,
+	// so that the code a first request runs is not counted as the model's.
+	if err := rss.LoadProgram(); err != nil && !c.Bool("quiet") {
+		fmt.Fprintf(c.App.ErrWriter, "warning: the model's measured memory will include program code: %v\n", err)
+	}
 	cl, err := wrx.OpenStore(c.Context, uri, wrx.Options{
 		Backend:    name,
 		Threads:    c.Int("threads"),

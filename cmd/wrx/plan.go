@@ -63,7 +63,7 @@ infeasible target or budget is an error that says what the minimum is.`,
 				return err
 			}
 			// The budget is divided as a classifier would divide it.
-			div, pl, pre, err := elastic.DivideBudget(s, prof, plan.Options{Strategy: strategy}, c.Duration("target"), budget, c.Int("max-len"))
+			div, pl, pre, err := elastic.DivideBudget(s, be, prof, plan.Options{Strategy: strategy}, c.Duration("target"), budget, c.Int("max-len"))
 			if err != nil {
 				return err
 			}

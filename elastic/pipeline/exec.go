@@ -68,11 +68,31 @@ type ExecOptions struct {
 	MaxSeqLen int
 }
 
-// ScratchBytes bounds the memory a request takes besides its activations
-// and blob buffers: the word-row reads (a row and a direct-IO bounce
-// buffer of a few sectors) and the decoding of streamed shards, which
-// views the blob buffers in place.
-const ScratchBytes = 64 << 10
+// ScratchBytes bounds the memory an executor that holds up to inFlight
+// streamed blobs keeps for requests of up to maxLen tokens besides their
+// activations and blob buffers, on the Go heap:
+//   - the word-row reads: a row and a direct-IO bounce buffer of a few
+//     sectors;
+//   - per in-flight slot, its decoded shard's headers (per output row a
+//     scale and a sum for each integer form, outliers, and the 4-bit
+//     codes' tables: at most one byte per 8 weights); the codes view the
+//     blob buffers in place, repacked through one buffer of the largest
+//     matrix's 4-bit codes;
+//   - what be keeps between products: backend.MatMul's decode tile and a
+//     backend.ScratchKeeper's own. The widest product of a shard has
+//     K = cfg.Hidden.
+//
+// TestExecutorKeepsAtMostScratchBytes measures it.
+func ScratchBytes(be backend.Backend, cfg *bert.Config, maxLen, inFlight int) int64 {
+	h, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
+	header := func(rows, weights int) int { return 16*(rows+4*backend.Int8Panel) + weights/8 }
+	slot := max(header(3*d+h, 4*d*h), header(f+h, 2*f*h))
+	n := int64(64<<10+max(inFlight, 1)*slot+max(d, f)*h/2) + backend.MatMulScratchBytes(maxLen, h)
+	if k, ok := be.(backend.ScratchKeeper); ok {
+		n += k.KeptScratchBytes(maxLen, h)
+	}
+	return n
+}
 
 // RunStats describes one request.
 type RunStats struct {

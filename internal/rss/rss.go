@@ -55,31 +55,34 @@ func StatusField(status []byte, name string) (int64, error) {
 	return 0, errors.New("status field " + name + " not found")
 }
 
-// HeapHeadroom is the headroom programs give LimitHeap. The collector
-// keeps its heap goal at least 1 MiB below the limit
-// (memoryLimitMinHeapGoalHeadroom in runtime/mgcpacer.go), so with this
-// headroom the goal is what is live and the heap is collected about once
-// a request: 1,579 collections in an 872-sentence wrx eval at a 4 MB
-// budget, 7% of the CPU (GODEBUG=gctrace=1). That keeps the model RSS
-// low (4.35–4.61 MB at 4 MB, against 4.70–5.39 MB with 2 MiB, which left
-// the heap about 1 MiB of room) and costs tail latency. A warm streaming
-// request leaves about 6 KB of garbage; a limit with the collector's
-// margin added and a small real headroom is the next thing to measure.
-const HeapHeadroom = 1 << 20
+// HeapHeadroom is the headroom programs give LimitHeap: the garbage the
+// heap may hold beyond what was live when the classifier opened. A warm
+// streaming request leaves about 12 KB (its plan, its tokens, its
+// answer), so the heap is collected every two or three requests. In 1,800
+// wrx-bench requests (11 and 24 ms; 2, 4 and 8 MB; GODEBUG=gctrace=1)
+// there were 680 collections, 0–2% of the CPU; 2,088 with the limit only
+// the collector's margin above what was held, whose heap goal is then
+// what is live; 3,419 when, besides, the integer kernels kept their
+// scratch in sync.Pools, which every collection empties (200 KB allocated
+// again a request, bringing the next collection sooner).
+const HeapHeadroom = 256 << 10
 
 // LimitHeap collects garbage and sets the Go runtime's memory limit
-// (debug.SetMemoryLimit) to the memory it holds now plus headroom, and
-// returns that limit. A program calls it once its classifier is open: the
-// collector then keeps the garbage of requests within headroom, where by
-// default it lets the heap grow to twice what is live, so that the
-// process's resident set stays within the model's budget (the model's own
-// memory lives outside the collected heap). It sets process-wide state,
-// so only programs call it, never the library.
+// (debug.SetMemoryLimit) to the memory it holds now plus headroom plus the
+// margin the collector keeps below a limit (the larger of 1 MiB and 3% of
+// it: memoryLimitMinHeapGoalHeadroom and memoryLimitHeapGoalHeadroomPercent
+// in runtime/mgcpacer.go), and returns that limit. A program calls it once
+// its classifier is open: the collector then keeps the garbage of requests
+// within headroom, where by default it lets the heap grow to twice what is
+// live, so that the process's resident set stays within the model's budget
+// (the model's own memory lives outside the collected heap). It sets
+// process-wide state, so only programs call it, never the library.
 func LimitHeap(headroom int64) int64 {
 	runtime.GC()
 	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(s)
-	limit := int64(s[0].Value.Uint64()-s[1].Value.Uint64()) + headroom
+	held := int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+	limit := held + headroom + max(1<<20, (held+headroom)*3/97)
 	debug.SetMemoryLimit(limit)
 	return limit
 }
