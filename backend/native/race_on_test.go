@@ -2,6 +2,7 @@
 
 package native
 
-// raceEnabled: the race detector drops sync.Pool entries at random, so
-// pooled scratch is allocated again under it.
+// raceEnabled: the race detector's instrumentation allocates (and drops
+// sync.Pool entries at random), so allocation bounds are not checked
+// under it.
 const raceEnabled = true

@@ -383,9 +383,6 @@ func TestExecutorSteadyStateAllocatesLittle(t *testing.T) {
 	// bookkeeping and channels and the store its key names, 116 and 4.8 KB.
 	const maxAllocs, maxBytes = 10, 1024
 	if raceEnabled {
-		// The 4-bit kernels keep their scratch in sync.Pools, which the
-		// race detector empties at random: 121 allocations were measured
-		// under it.
 		t.Log("race detector on: the absolute bound is not checked")
 		return
 	}
