@@ -252,3 +252,74 @@ func TestRunnerProbesPastAStaleSlack(t *testing.T) {
 		t.Errorf("slacks %+v after a fast probe: not reset", sc)
 	}
 }
+
+// TestRunnerProbesPastAStalePlanningReserve: two slow plannings in a row
+// (a cold start, a collection) reserve more than the target from every
+// request, and a refused request plans nothing that could replace them.
+// After slackProbe refusals a probe runs, and its planning time replaces
+// the stale ones.
+func TestRunnerProbesPastAStalePlanningReserve(t *testing.T) {
+	_, s, _ := storetest.SynthFixture(t, "fixtures/tiny-bert", 2, 4, 8, 32)
+	be, err := backend.Get("native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r, err := NewRunner(ctx, s, be, RunnerOptions{Target: time.Second, MaxSeqLen: 32, Profiles: handProfiles(t, s), Calibration: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	req := plan.Request{Budget: r.budget, SeqLen: len(testIDs), Preload: r.preload, CachedRows: r.exec.CachedRows(testIDs)}
+	floor, err := plan.MinTargetFor(r.planner, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := 3*floor + 5*time.Millisecond // room for planning on a loaded machine
+	r.observePlanning(2*target, false)
+	r.observePlanning(2*target, false)
+	var refused int
+	for i := range slackProbe + 3 {
+		_, _, err := r.RunTarget(ctx, time.Time{}, target, testIDs, nil)
+		switch {
+		case errors.Is(err, plan.ErrDeadline):
+			refused++
+			if i >= slackProbe {
+				t.Fatalf("request %d refused after %d refusals (planning reserve %v): no probe", i, refused, r.planningReserve())
+			}
+		case err != nil:
+			t.Fatal(err)
+		case i < slackProbe:
+			t.Fatalf("request %d admitted with %v reserved for planning of a %v target", i, r.planningReserve(), target)
+		}
+	}
+	if refused != slackProbe {
+		t.Errorf("%d requests refused, want %d before the probe", refused, slackProbe)
+	}
+	if res := r.planningReserve(); res >= target {
+		t.Errorf("planning reserve %v after the probe: the stale times were kept", res)
+	}
+}
+
+// TestPlanningReserveIgnoresOneOutlier: the reserve is the second longest
+// recent planning time.
+func TestPlanningReserveIgnoresOneOutlier(t *testing.T) {
+	var r Runner
+	if got := r.planningReserve(); got != 0 {
+		t.Errorf("no planning yet: reserve %v", got)
+	}
+	r.observePlanning(3*time.Millisecond, false)
+	if got := r.planningReserve(); got != 3*time.Millisecond {
+		t.Errorf("one planning time of 3ms: reserve %v", got)
+	}
+	for _, d := range []time.Duration{100, 5000, 200, 150} {
+		r.observePlanning(d*time.Microsecond, false)
+	}
+	if got := r.planningReserve(); got != 3*time.Millisecond {
+		t.Errorf("3ms, 0.1, 5, 0.2, 0.15 ms: reserve %v, want the second longest, 3ms", got)
+	}
+	r.observePlanning(time.Millisecond, true)
+	if got := r.planningReserve(); got != time.Millisecond {
+		t.Errorf("after a probe planned in 1ms: reserve %v", got)
+	}
+}

@@ -69,6 +69,23 @@ func (m *Matrix) Int4() *backend.Int4 { return m.i4 }
 // Dims implements backend.Matrix.
 func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
 
+// HeldBytes is the memory m holds besides the blob it views: itself, and
+// the scales, sums, tables and outliers its integer forms copy or
+// compute. A decoded shard kept for many requests (a preloaded one) holds
+// it on the heap for as long.
+func (m *Matrix) HeldBytes() int64 {
+	n := int64(unsafe.Sizeof(*m))
+	if w := m.i8buf; w != nil {
+		n += int64(unsafe.Sizeof(*w)) + 4*int64(cap(w.Scale)+cap(w.Sum))
+	}
+	if w := m.i4buf; w != nil {
+		n += int64(unsafe.Sizeof(*w)) + 4*int64(cap(w.Scale)+cap(w.Sum)) + 2*int64(cap(w.TableOf)) +
+			int64(unsafe.Sizeof(backend.Int4Table{}))*int64(cap(w.Tables)) +
+			int64(unsafe.Sizeof(backend.Int4Outlier{}))*int64(cap(w.Outliers))
+	}
+	return n
+}
+
 // Decode validates blob and returns a Matrix over it. Every header field,
 // length, centroid and outlier position is checked, so a corrupted or
 // truncated blob gives an error, and so does a blob with an lz4-compressed

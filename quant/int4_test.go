@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"math"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/wrxlabs/wrx/backend"
 )
 
 // TestInt4Repack checks that a 4-bit blob decodes to a backend.Int4 whose
@@ -113,6 +115,42 @@ func TestRepackInt4InPlace(t *testing.T) {
 		}
 		if did && &qb.Codes[0] != &blob[len(blob)-len(qb.Codes)] {
 			t.Errorf("%d×%d: the repacked blob's codes are copied, not viewed", n, k)
+		}
+	}
+}
+
+// TestHeldBytes: a decoded matrix holds, besides the blob it views, its
+// struct and what its integer forms copy or compute: a scale and a sum per
+// padded output row for int8, those and the outliers and tables for 4 bits.
+// fp32 and the other dictionary widths only view the blob.
+func TestHeldBytes(t *testing.T) {
+	const n, k = 40, 100
+	w := gaussianMatrix(n, k, 9)
+	for i := 0; i < n*k; i += 97 {
+		w[i] = 3 // outliers
+	}
+	base := int64(unsafe.Sizeof(Matrix{}))
+	for _, c := range []struct {
+		f    Fidelity
+		more func(m *Matrix) int64 // the least it must hold besides base
+	}{
+		{FP32, func(*Matrix) int64 { return 0 }},
+		{Bits3, func(*Matrix) int64 { return 0 }},
+		{Bits8, func(m *Matrix) int64 { return 8 * 48 }},
+		{Bits4, func(m *Matrix) int64 {
+			return 8*48 + int64(len(m.Int4().Outliers))*int64(unsafe.Sizeof(backend.Int4Outlier{}))
+		}},
+	} {
+		m, err := Decode(mustEncode(t, w, n, k, c.f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, least := m.HeldBytes(), base+c.more(m)
+		// The view-only codecs hold exactly their struct; the integer
+		// forms at least their per-row arrays, and not more than a few
+		// hundred bytes of struct and slack besides.
+		if got < least || got > least+1024 || (c.more(m) == 0 && got != base) {
+			t.Errorf("%d bits: HeldBytes %d, want %d (+ at most 1 KiB of slack for the integer forms)", c.f, got, least)
 		}
 	}
 }

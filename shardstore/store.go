@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"unsafe"
 
 	"github.com/wrxlabs/wrx/internal/freelist"
 	"github.com/wrxlabs/wrx/internal/offheap"
@@ -203,6 +204,26 @@ type Shard struct {
 	Key       Key
 	Attention *bert.AttentionShard
 	FFN       *bert.FFNShard
+}
+
+// HeldBytes is the memory the decoded shard holds besides the buffer its
+// matrices view: its decoding space (ShardSpace) and what its matrices
+// copy or compute (quant.Matrix.HeldBytes).
+func (sh Shard) HeldBytes() int64 {
+	n := int64(unsafe.Sizeof(ShardSpace{}))
+	var ms []backend.Matrix
+	if a := sh.Attention; a != nil {
+		ms = append(ms, a.Query, a.Key, a.Value, a.Output)
+	}
+	if f := sh.FFN; f != nil {
+		ms = append(ms, f.Up, f.Down)
+	}
+	for _, m := range ms {
+		if h, ok := m.(interface{ HeldBytes() int64 }); ok {
+			n += h.HeldBytes()
+		}
+	}
+	return n
 }
 
 // ReadShard reads the shard version k into buf (see ReadBlob) and decodes

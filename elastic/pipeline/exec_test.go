@@ -186,7 +186,7 @@ func TestExecutorPreload(t *testing.T) {
 	if st1.Reads != st0.Reads-len(pre) || st1.PreloadBytes == 0 {
 		t.Errorf("with %d preloaded: %d reads (cold %d), preload %d bytes", len(pre), st1.Reads, st0.Reads, st1.PreloadBytes)
 	}
-	limited, err := NewExecutor(ctx, s, be, ExecOptions{PreloadLimit: st1.PreloadBytes - 1})
+	limited, err := NewExecutor(ctx, s, be, ExecOptions{PreloadLimit: st1.PreloadBytes - e.PreloadHeldBytes() - 1})
 	if err != nil {
 		t.Fatal(err)
 	}
