@@ -233,6 +233,8 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 		return nil, fmt.Errorf("%v: %w", u, err)
 	}
 	res.FloorRSS = rss.Current()
+	restoreGC := rss.LimitOpening() // as the wrx command does
+	defer restoreGC()
 	be, err := set.backend(u.Mode)
 	if err != nil {
 		return nil, err
@@ -271,6 +273,7 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 	}
 	// As the wrx command does: the collector keeps the requests' garbage
 	// within a small headroom instead of letting the heap double.
+	restoreGC()
 	rss.LimitHeap(rss.HeapHeadroom)
 	// The first request pays one-time costs (thread start-up, first
 	// allocations) that are not the mode's; it is served and dropped.

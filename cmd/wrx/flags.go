@@ -133,6 +133,8 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 	if err := rss.LoadProgram(); err != nil && !c.Bool("quiet") {
 		fmt.Fprintf(c.App.ErrWriter, "warning: the model's measured memory will include program code: %v\n", err)
 	}
+	restoreGC := rss.LimitOpening()
+	defer restoreGC()
 	cl, err := wrx.OpenStore(c.Context, uri, wrx.Options{
 		Backend:    name,
 		Threads:    c.Int("threads"),
@@ -153,6 +155,7 @@ func openClassifier(c *cli.Context) (*wrx.Classifier, error) {
 	// what is live, which would show as model memory: a streaming model's
 	// memory is off the collected heap and fixed by --budget, and a held
 	// one's is what it holds.
+	restoreGC()
 	rss.LimitHeap(rss.HeapHeadroom)
 	return cl, nil
 }

@@ -2,6 +2,7 @@ package rss
 
 import (
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -34,5 +35,21 @@ func TestPeakSeesAnAllocation(t *testing.T) {
 	runtime.KeepAlive(b)
 	if after-before < 30<<20 || Current() <= 0 {
 		t.Errorf("peak %d → %d after touching 32 MiB (current %d)", before, after, Current())
+	}
+}
+
+// TestLimitOpeningSetsAndRestoresGOGC: while a program opens its
+// classifier the collector runs at openGCPercent, and afterwards at what
+// it ran at before.
+func TestLimitOpeningSetsAndRestoresGOGC(t *testing.T) {
+	before := debug.SetGCPercent(70)
+	defer debug.SetGCPercent(before)
+	restore := LimitOpening()
+	if got := debug.SetGCPercent(openGCPercent); got != openGCPercent {
+		t.Errorf("GOGC %d while opening, want %d", got, openGCPercent)
+	}
+	restore()
+	if got := debug.SetGCPercent(70); got != 70 {
+		t.Errorf("GOGC %d after restoring, want 70", got)
 	}
 }
