@@ -89,6 +89,7 @@ type Runner struct {
 	// profile and the queue alone, without the slacks and the planning
 	// reserve, would have admitted (see slackProbe).
 	refusedBySlack int
+	late           lateness // the recent requests' lateness (lateness.go)
 }
 
 // RunInfo describes one request: the executor's statistics and the plan
@@ -442,7 +443,11 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 	start := time.Now()
 	req.Target = target - start.Sub(arrival) - r.planningReserve()
 	req.Scale = r.Slacks() // the requests ahead may have changed them
-	if probe {
+	if !probe {
+		r.mu.Lock()
+		req.Target = r.late.shorten(req.Target, target, floor)
+		r.mu.Unlock()
+	} else {
 		// Planned at the profile, and without the kept planning times,
 		// which may be as stale as the slacks.
 		req.Target, req.Scale = target-start.Sub(arrival), plan.Scale{}
@@ -479,6 +484,9 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 	info.RunStats = st
 	info.Total = time.Since(arrival)
 	if err == nil {
+		r.mu.Lock()
+		r.late.observe(info.Total > target)
+		r.mu.Unlock()
 		if probe {
 			r.observeProbe(st, p)
 		} else {
