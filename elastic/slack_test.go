@@ -205,48 +205,16 @@ func TestSlackObserveAllocatesNothing(t *testing.T) {
 // the runner runs one at the profile, which runs fast on this (unslowed)
 // store, resets the slacks and admits the requests after it.
 func TestRunnerProbesPastAStaleSlack(t *testing.T) {
-	_, s, _ := storetest.SynthFixture(t, "fixtures/tiny-bert", 2, 4, 8, 32)
-	be, err := backend.Get("native")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	prof := handProfiles(t, s)
-	r, err := NewRunner(ctx, s, be, RunnerOptions{Target: time.Second, MaxSeqLen: 32, Profiles: prof, Calibration: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	req := plan.Request{Budget: r.budget, SeqLen: len(testIDs), Preload: r.preload, CachedRows: r.exec.CachedRows(testIDs)}
-	floor, err := plan.MinTargetFor(r.planner, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, floor := probedRunner(t)
 	// A target the profile meets with room to spare, and a slack that
 	// makes even the fastest plan miss it.
 	target := 3 * floor
 	for range 3 {
 		observeParts(r, maxSlack, maxSlack, time.Millisecond, time.Millisecond, plan.Scale{})
 	}
-	var refused int
-	for i := range slackProbe + 3 {
-		_, info, err := r.RunTarget(ctx, time.Time{}, target, testIDs, nil)
-		switch {
-		case errors.Is(err, plan.ErrDeadline):
-			refused++
-			if i >= slackProbe {
-				t.Fatalf("request %d refused after %d refusals: no probe", i, refused)
-			}
-		case err != nil:
-			t.Fatal(err)
-		case i < slackProbe:
-			t.Fatalf("request %d admitted with the slack at %+v", i, r.Slacks())
-		case i == slackProbe && info.Plan.Scale != (plan.Scale{}):
-			t.Errorf("the probe was planned at scale %+v, want the profile's", info.Plan.Scale)
-		}
-	}
-	if refused != slackProbe {
-		t.Errorf("%d requests refused, want %d before the probe", refused, slackProbe)
+	probe := requestsUntilProbe(t, r, target)
+	if probe.Plan.Scale != (plan.Scale{}) {
+		t.Errorf("the probe was planned at scale %+v, want the profile's", probe.Plan.Scale)
 	}
 	if sc := r.Slacks(); sc.IO >= maxSlack || sc.Compute >= maxSlack {
 		t.Errorf("slacks %+v after a fast probe: not reset", sc)
@@ -259,46 +227,66 @@ func TestRunnerProbesPastAStaleSlack(t *testing.T) {
 // After slackProbe refusals a probe runs, and its planning time replaces
 // the stale ones.
 func TestRunnerProbesPastAStalePlanningReserve(t *testing.T) {
+	r, floor := probedRunner(t)
+	target := 3*floor + 5*time.Millisecond // room for planning on a loaded machine
+	r.observePlanning(2*target, false)
+	r.observePlanning(2*target, false)
+	requestsUntilProbe(t, r, target)
+	if res := r.planningReserve(); res >= target {
+		t.Errorf("planning reserve %v after the probe: the stale times were kept", res)
+	}
+}
+
+// probedRunner opens a runner without calibration over a synthetic
+// store and returns it with the fastest plan's time for testIDs at the
+// profile.
+func probedRunner(t *testing.T) (*Runner, time.Duration) {
+	t.Helper()
 	_, s, _ := storetest.SynthFixture(t, "fixtures/tiny-bert", 2, 4, 8, 32)
 	be, err := backend.Get("native")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	r, err := NewRunner(ctx, s, be, RunnerOptions{Target: time.Second, MaxSeqLen: 32, Profiles: handProfiles(t, s), Calibration: -1})
+	r, err := NewRunner(context.Background(), s, be, RunnerOptions{Target: time.Second, MaxSeqLen: 32, Profiles: handProfiles(t, s), Calibration: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
 	req := plan.Request{Budget: r.budget, SeqLen: len(testIDs), Preload: r.preload, CachedRows: r.exec.CachedRows(testIDs)}
 	floor, err := plan.MinTargetFor(r.planner, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := 3*floor + 5*time.Millisecond // room for planning on a loaded machine
-	r.observePlanning(2*target, false)
-	r.observePlanning(2*target, false)
-	var refused int
+	return r, floor
+}
+
+// requestsUntilProbe serves testIDs at target slackProbe+3 times and
+// checks that the first slackProbe are refused and the rest admitted, the
+// first of them as the probe, whose RunInfo it returns.
+func requestsUntilProbe(t *testing.T, r *Runner, target time.Duration) RunInfo {
+	t.Helper()
+	var probe RunInfo
+	refused := 0
 	for i := range slackProbe + 3 {
-		_, _, err := r.RunTarget(ctx, time.Time{}, target, testIDs, nil)
+		_, info, err := r.RunTarget(context.Background(), time.Time{}, target, testIDs, nil)
 		switch {
 		case errors.Is(err, plan.ErrDeadline):
 			refused++
 			if i >= slackProbe {
-				t.Fatalf("request %d refused after %d refusals (planning reserve %v): no probe", i, refused, r.planningReserve())
+				t.Fatalf("request %d refused after %d refusals (slacks %+v, planning reserve %v): no probe", i, refused, r.Slacks(), r.planningReserve())
 			}
 		case err != nil:
 			t.Fatal(err)
 		case i < slackProbe:
-			t.Fatalf("request %d admitted with %v reserved for planning of a %v target", i, r.planningReserve(), target)
+			t.Fatalf("request %d admitted with slacks %+v and %v reserved for planning", i, r.Slacks(), r.planningReserve())
+		case i == slackProbe:
+			probe = info
 		}
 	}
 	if refused != slackProbe {
 		t.Errorf("%d requests refused, want %d before the probe", refused, slackProbe)
 	}
-	if res := r.planningReserve(); res >= target {
-		t.Errorf("planning reserve %v after the probe: the stale times were kept", res)
-	}
+	return probe
 }
 
 // TestPlanningReserveIgnoresOneOutlier: the reserve is the second longest
