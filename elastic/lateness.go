@@ -10,13 +10,13 @@ import "time"
 // that way, in bursts after the slacks fell: the plans were predicted at
 // 19.7–20.4 ms and ran 20–29 ms (with this feedback: 27 of 872, and
 // throttled at 190 ms with 8 MB, 6 of 200 where 85 were late). So the
-// runner also watches the outcome it is judged by. It keeps whether each of the last lateWindow admitted
-// requests was late, and while more than lateHigh of them were, each late
-// one shortens the time every later request is planned for by
-// marginStep of the target (up to maxMargin); while none is late among
-// the last lateCalm, each on-time one gives back marginDecay. A request
-// is still planned for at least the least its plan needs, so the margin
-// never refuses one.
+// runner also watches the outcome it is judged by. It keeps whether each
+// of the last lateWindow admitted requests was late, and while more than
+// lateHigh of them were, each late one shortens the time every later
+// request is planned for by marginStep of the target (up to maxMargin);
+// while none is late among the last lateCalm, each on-time one gives back
+// marginDecay. A request is still planned for at least the least its plan
+// needs, so the margin never refuses one.
 const (
 	lateWindow  = 100
 	lateHigh    = 0.01 // aim well below the 5% the bench allows a qualifying mode
