@@ -191,12 +191,27 @@ func int4Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 		} else {
 			// A table per panel and block of KBlock columns: 8 bytes of
 			// codes per column of a panel, 16 once expanded.
+			// The table indices of a panel are read once per panel
+			// (TableAt would recompute the layout per block), and the
+			// expander is called directly: the output and FFN down
+			// projections of a fused layer have a table per 32 or 128
+			// columns, so the calls are many and short.
 			kb := w.KBlock
+			nbk := (kp + kb - 1) / kb
 			for P := pb; P < pe; P++ {
-				for c := 0; c < kp; c += kb {
-					e := min(c+kb, kp)
-					o := (P - pb) * ldp4
-					unpack4(ks, u[2*o+16*c:2*o+16*e], src[o+8*c:o+8*e], &w.TableAt(P, c).Q)
+				o := (P - pb) * ldp4
+				tabs := w.TableOf[P*nbk : P*nbk+nbk]
+				if ks.unpack4 == nil {
+					for b, t := range tabs {
+						c, e := b*kb, min(b*kb+kb, kp)
+						backend.UnpackInt4(u[2*o+16*c:2*o+16*e], src[o+8*c:o+8*e], &w.Tables[t].Q)
+					}
+					continue
+				}
+				ud, sd := unsafe.Pointer(&u[2*o]), unsafe.Pointer(&src[o])
+				for b, t := range tabs {
+					c, e := b*kb, min(b*kb+kb, kp)
+					ks.unpack4((*int8)(unsafe.Add(ud, 16*c)), (*byte)(unsafe.Add(sd, 8*c)), 8*(e-c), &w.Tables[t].Q[0])
 				}
 			}
 		}

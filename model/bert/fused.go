@@ -226,11 +226,7 @@ func (p *Pass) attendStrided(sm backend.StridedMultiplier, qkv, ctx []float32, q
 	be, n, c := p.be, p.seq, p.cfg
 	H, d := c.Hidden, c.HeadDim()
 	vt := p.vtAll[:n*H]
-	for i := range n {
-		for j, v := range qkv[i*3*H+2*H : i*3*H+3*H] {
-			vt[j*n+i] = v
-		}
-	}
+	transposeV(vt, qkv, n, H)
 	scale := float32(1 / math.Sqrt(float64(d)))
 	for h := range c.Heads {
 		sm.MatMulTStrided(p.scores, n, qkv[h*d:], 3*H, qkv[H+h*d:], 3*H, n, d, n, false)
@@ -299,4 +295,29 @@ func (m *Model) FusedBytes() int64 {
 		}
 	}
 	return n
+}
+
+// transposeV writes the V columns of qkv (n rows of 3·H, V at [2H, 3H))
+// transposed into vt (H rows of n): vt[j·n+i] = qkv[i·3H+2H+j]. Four
+// rows at a time, each written column a run of four, with the bounds
+// checked once per block: the per-element loop was a visible part of a
+// 4-bit forward pass.
+func transposeV(vt, qkv []float32, n, H int) {
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		r0 := qkv[i*3*H+2*H : i*3*H+3*H]
+		r1 := qkv[(i+1)*3*H+2*H : (i+1)*3*H+3*H]
+		r2 := qkv[(i+2)*3*H+2*H : (i+2)*3*H+3*H]
+		r3 := qkv[(i+3)*3*H+2*H : (i+3)*3*H+3*H]
+		r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+		for j, v := range r0 {
+			d := vt[j*n+i : j*n+i+4 : j*n+i+4]
+			d[0], d[1], d[2], d[3] = v, r1[j], r2[j], r3[j]
+		}
+	}
+	for ; i < n; i++ {
+		for j, v := range qkv[i*3*H+2*H : i*3*H+3*H] {
+			vt[j*n+i] = v
+		}
+	}
 }

@@ -78,8 +78,33 @@ func (l *Layer) fuseInt4(c *Config) error {
 	if err != nil {
 		return fmt.Errorf("FFN down: %w", err)
 	}
-	fl := &fusedLayer{qkv: qkv, out: out, up: ffUp, down: ffDown}
+	fl := &fusedLayer{qkv: qkv, out: out, up: ffUp, down: ffDown, qScaled: true}
 	fl.qkvBias, fl.upBias = fusedBiases(l, c)
+	// The score scale goes into the query rows, as FuseInt8 does, so the
+	// attention does not scale every head's scores: the codes and grid
+	// integers stay, the queries' row scales, centroids (their tables
+	// are the first Heads, one per head) and outliers are multiplied by
+	// it, and Finish recomputes the outliers' corrections.
+	s := scoreScale(c)
+	for j := range H {
+		qkv.Scale[j] *= s
+	}
+	for t := range c.Heads {
+		for i := range qkv.Tables[t].Centroids {
+			qkv.Tables[t].Centroids[i] *= s
+		}
+	}
+	for i := range qkv.Outliers {
+		if int(qkv.Outliers[i].Row) < H {
+			qkv.Outliers[i].Value *= s
+		}
+	}
+	if err := qkv.Finish(); err != nil {
+		return fmt.Errorf("Q, K, V: %w", err)
+	}
+	for i := range fl.qkvBias[:H] {
+		fl.qkvBias[i] *= s
+	}
 	l.fused = fl
 	clear(l.Attention)
 	clear(l.FFN)
