@@ -144,31 +144,11 @@ func int4Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 			flags = 1
 		}
 		nb := max(cm, int8BlockBytes/ldp4/cm*cm)
-		tiles := (m + rm - 1) / rm
-		for pb := p0; pb < p1; pb += nb {
-			pe := min(pb+nb, p1)
-			full := (pe - pb) / cm
-			rem := (pe - pb) % cm
-			var r int
-			for t, i := 0, 0; i < m; t, i = t+1, i+r {
-				r = m / tiles
-				if t < m%tiles {
-					r++
-				}
-				ap := &x[i*kp]
-				if full > 0 {
-					j := pb * P
-					ks.kern4[r-1][cm-1](ap, kp, &w.Codes[pb*ldp4], ldp4, kp, &out[i*ldo/4+j-q0*P], ldo, full, flags,
-						&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &w.Tables[0].Q[0])
-				}
-				if rem > 0 {
-					pr := pb + full*cm
-					j := pr * P
-					ks.kern4[r-1][rem-1](ap, kp, &w.Codes[pr*ldp4], ldp4, kp, &out[i*ldo/4+j-q0*P], ldo, 1, flags,
-						&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &w.Tables[0].Q[0])
-				}
-			}
-		}
+		panelTiles(m, rm, cm, nb, p0, p1, func(i, r, p, n, c int) {
+			j := p * P
+			ks.kern4[r-1][c-1](&x[i*kp], kp, &w.Codes[p*ldp4], ldp4, kp, &out[i*ldo/4+j-q0*P], ldo, n, flags,
+				&rs[i], &rc[i], &w.Scale[j], &w.Sum[j], &w.Tables[0].Q[0])
+		})
 		return
 	}
 	// Through scratch: blocks of panels expanded to int8, each multiplied

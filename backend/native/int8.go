@@ -178,6 +178,19 @@ func int8Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 	// Panel blocks sized for L2: each block is streamed past every row
 	// tile of the activations, which stay in L1.
 	nb := max(cm, int8BlockBytes/ldp/cm*cm)
+	panelTiles(m, rm, cm, nb, p0, p1, func(i, r, p, n, c int) {
+		j := p * backend.Int8Panel
+		ks.kern[r-1][c-1](&x[i*kp], kp, &w.Q[p*ldp], ldp, kp, &out[i*ldo/4+j-q0*backend.Int8Panel], ldo, n, flags,
+			&rs[i], &rc[i], &w.Scale[j], &w.Sum[j])
+	})
+}
+
+// panelTiles walks panels [p0, p1) in blocks of nb, and each block past
+// every row tile of m rows (near-equal heights of at most rm, as in
+// gemmBlock), calling kernel for n panels from p in groups of c, c ≤ cm
+// (the last group of a block is its remainder, one call of c panels), on
+// rows [i, i+r).
+func panelTiles(m, rm, cm, nb, p0, p1 int, kernel func(i, r, p, n, c int)) {
 	tiles := (m + rm - 1) / rm
 	for pb := p0; pb < p1; pb += nb {
 		pe := min(pb+nb, p1)
@@ -185,22 +198,15 @@ func int8Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 		rem := (pe - pb) % cm
 		var r int
 		for t, i := 0, 0; i < m; t, i = t+1, i+r {
-			// Row tiles of near-equal height, as in gemmBlock.
 			r = m / tiles
 			if t < m%tiles {
 				r++
 			}
-			ap := &x[i*kp]
 			if full > 0 {
-				j := pb * backend.Int8Panel
-				ks.kern[r-1][cm-1](ap, kp, &w.Q[pb*ldp], ldp, kp, &out[i*ldo/4+j-q0*backend.Int8Panel], ldo, full, flags,
-					&rs[i], &rc[i], &w.Scale[j], &w.Sum[j])
+				kernel(i, r, pb, full, cm)
 			}
 			if rem > 0 {
-				pr := pb + full*cm
-				j := pr * backend.Int8Panel
-				ks.kern[r-1][rem-1](ap, kp, &w.Q[pr*ldp], ldp, kp, &out[i*ldo/4+j-q0*backend.Int8Panel], ldo, 1, flags,
-					&rs[i], &rc[i], &w.Scale[j], &w.Sum[j])
+				kernel(i, r, pb+full*cm, 1, rem)
 			}
 		}
 	}
