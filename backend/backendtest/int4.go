@@ -85,16 +85,7 @@ func int4Weights(r *rand.Rand, n, k int) *backend.Int4 {
 }
 
 func testMatMulInt4(t testingT, b backend.Backend, short bool) {
-	failed := 0
-	for _, c := range int8Cases(short) {
-		if !checkInt4(t, b, c) {
-			failed++
-			if failed == maxFailedCases {
-				t.Errorf("stopping after %d failing shapes", failed)
-				return
-			}
-		}
-	}
+	checkInt8Cases(t, b, short, checkInt4)
 }
 
 func checkInt4(t testingT, b backend.Backend, c int8Case) bool {

@@ -115,9 +115,15 @@ func int8Weights(r *rand.Rand, n, k int) *backend.Int8 {
 }
 
 func testMatMulInt8(t testingT, b backend.Backend, short bool) {
+	checkInt8Cases(t, b, short, checkInt8)
+}
+
+// checkInt8Cases runs check on every integer product shape, stopping
+// after maxFailedCases failing ones.
+func checkInt8Cases(t testingT, b backend.Backend, short bool, check func(testingT, backend.Backend, int8Case) bool) {
 	failed := 0
 	for _, c := range int8Cases(short) {
-		if !checkInt8(t, b, c) {
+		if !check(t, b, c) {
 			failed++
 			if failed == maxFailedCases {
 				t.Errorf("stopping after %d failing shapes", failed)
