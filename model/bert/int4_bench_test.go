@@ -7,7 +7,6 @@ import (
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/internal/shared"
 	"github.com/wrxlabs/wrx/model/bert"
-	"github.com/wrxlabs/wrx/quant"
 )
 
 // BenchmarkInt4Forward times one 25-token forward pass of wrx-sst2-small
@@ -20,28 +19,7 @@ func BenchmarkInt4Forward(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	enc := func(w backend.Matrix) backend.Matrix {
-		d := w.(*backend.Dense)
-		blob, err := quant.Encode(d.Data, d.N, d.K, quant.Bits4, quant.EncodeOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := quant.RepackInt4(blob); err != nil {
-			b.Fatal(err)
-		}
-		q, err := quant.Decode(blob)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return q
-	}
-	for _, l := range m.Layers {
-		for h := range l.Attention {
-			a, f := l.Attention[h], l.FFN[h]
-			a.Query, a.Key, a.Value, a.Output = enc(a.Query), enc(a.Key), enc(a.Value), enc(a.Output)
-			f.Up, f.Down = enc(f.Up), enc(f.Down)
-		}
-	}
+	encodeShards4(b, m, true)
 	be, err := backend.Open("native", backend.Config{Threads: 1})
 	if err != nil {
 		b.Fatal(err)

@@ -554,25 +554,7 @@ func TestFuseInt8EncodedShards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := func(w backend.Matrix) backend.Matrix {
-		d := w.(*backend.Dense)
-		blob, err := quant.Encode(d.Data, d.N, d.K, quant.Bits4, quant.EncodeOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := quant.Decode(blob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return q
-	}
-	for _, l := range m.Layers {
-		for h := range l.Attention {
-			a, f := l.Attention[h], l.FFN[h]
-			a.Query, a.Key, a.Value, a.Output = enc(a.Query), enc(a.Key), enc(a.Value), enc(a.Output)
-			f.Up, f.Down = enc(f.Up), enc(f.Down)
-		}
-	}
+	encodeShards4(t, m, false)
 	be, err := backend.Get("native")
 	if err != nil {
 		t.Fatal(err)
@@ -617,26 +599,16 @@ func TestFuseInt4EncodedShards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := func(w backend.Matrix) backend.Matrix {
-		d := w.(*backend.Dense)
-		blob, err := quant.Encode(d.Data, d.N, d.K, quant.Bits4, quant.EncodeOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := quant.Decode(blob)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if q.Int4() == nil {
-			t.Fatalf("a 4-bit %d×%d matrix decodes without an Int4", d.N, d.K)
-		}
-		return q
-	}
+	encodeShards4(t, m, false)
 	for _, l := range m.Layers {
 		for h := range l.Attention {
 			a, f := l.Attention[h], l.FFN[h]
-			a.Query, a.Key, a.Value, a.Output = enc(a.Query), enc(a.Key), enc(a.Value), enc(a.Output)
-			f.Up, f.Down = enc(f.Up), enc(f.Down)
+			for _, w := range []backend.Matrix{a.Query, a.Key, a.Value, a.Output, f.Up, f.Down} {
+				if w.(*quant.Matrix).Int4() == nil {
+					n, k := w.Dims()
+					t.Fatalf("a 4-bit %d×%d matrix decodes without an Int4", n, k)
+				}
+			}
 		}
 	}
 	native, err := backend.Get("native")
@@ -691,6 +663,37 @@ func TestFuseInt4EncodedShards(t *testing.T) {
 		t.Logf("%s on native's integer kernels: max |Δlogit| from float32 %.2e", c.what, d)
 		if d > 0.1 || d == 0 {
 			t.Errorf("%s on native's integer kernels: max |Δlogit| from float32 %.2e, want in (0, 0.1]", c.what, d)
+		}
+	}
+}
+
+// encodeShards4 replaces every shard matrix of m with its 4-bit encoding,
+// decoded; with repack, the blob is first repacked in place as a store
+// repacks what it reads (quant.RepackInt4).
+func encodeShards4(tb testing.TB, m *bert.Model, repack bool) {
+	tb.Helper()
+	enc := func(w backend.Matrix) backend.Matrix {
+		d := w.(*backend.Dense)
+		blob, err := quant.Encode(d.Data, d.N, d.K, quant.Bits4, quant.EncodeOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if repack {
+			if _, err := quant.RepackInt4(blob); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		q, err := quant.Decode(blob)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return q
+	}
+	for _, l := range m.Layers {
+		for h := range l.Attention {
+			a, f := l.Attention[h], l.FFN[h]
+			a.Query, a.Key, a.Value, a.Output = enc(a.Query), enc(a.Key), enc(a.Value), enc(a.Output)
+			f.Up, f.Down = enc(f.Up), enc(f.Down)
 		}
 	}
 }
