@@ -396,11 +396,21 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 	// Admission: the queue ahead is at least its predicted work.
 	reserve := r.planningReserve()
 	var profiledFloor time.Duration // the floor without the slacks, when refused
+	typical := false                // planned at the typical slacks (slack.go)
 	if wait := time.Since(arrival) + reserve; !bestEffort && wait+floor > target {
-		base := req
-		base.Scale = plan.Scale{}
-		if profiledFloor, err = plan.MinTargetFor(r.planner, base); err != nil {
-			return nil, info, err
+		if ts := r.typicalSlacks(); ts != req.Scale {
+			treq := req
+			treq.Scale = ts
+			if tf, err := plan.MinTargetFor(r.planner, treq); err == nil && wait+tf <= target {
+				floor, typical = tf, true
+			}
+		}
+		if !typical {
+			base := req
+			base.Scale = plan.Scale{}
+			if profiledFloor, err = plan.MinTargetFor(r.planner, base); err != nil {
+				return nil, info, err
+			}
 		}
 	}
 	r.mu.Lock()
@@ -443,6 +453,9 @@ func (r *Runner) run(ctx context.Context, arrival time.Time, target time.Duratio
 	start := time.Now()
 	req.Target = target - start.Sub(arrival) - r.planningReserve()
 	req.Scale = r.Slacks() // the requests ahead may have changed them
+	if typical {
+		req.Scale = r.typicalSlacks()
+	}
 	if !probe {
 		r.mu.Lock()
 		req.Target = r.late.shorten(req.Target, target, floor)

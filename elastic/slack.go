@@ -39,6 +39,17 @@ import (
 //     tail of one distribution — the window forgets the older ratios and
 //     the slack follows the new level at once.
 //
+// Two outliers (a collection, a preempted thread) set the slack as a
+// slowdown does, and keep it for a whole window: in wrx-bench at 7.1 ms
+// with 8 MB, two requests of 1.4–2.5 times their prediction stretched the
+// next hundred plans by up to 2.5, and 12 of the 30–54-token requests in
+// those phases were refused, where quantized-hold@4 answered 9 of them
+// correctly in 3.5–6.5 ms. So each estimator also keeps the typical slack,
+// the slackTypical percentile of the same window (its eleventh largest),
+// which outliers do not move. A request that the slacks would refuse is
+// admitted when the typical slacks admit it, and planned at them
+// (Runner.run): it may run late, and a refused one would be a miss too.
+//
 // A part that the plan hardly uses tells little: a ratio is taken only
 // when its prediction is at least slackMinShare of the plan's latency (a
 // plan of resident shards reads nothing, and its measured IO is noise).
@@ -47,7 +58,10 @@ const (
 	// slackPercentile: the 98th left 5–6% of requests late at some
 	// targets, since the ratios drift between requests.
 	slackPercentile = 99
-	maxSlack        = 8.0
+	// slackTypical is the percentile of the typical slack, which
+	// admits the requests the slack alone would refuse.
+	slackTypical = 90
+	maxSlack     = 8.0
 	// slackShiftRun and slackDrop detect a device that got faster.
 	slackShiftRun = 10
 	slackDrop     = 1.25
@@ -69,6 +83,9 @@ type slackEstimator struct {
 	next   int
 	below  int     // consecutive ratios below the window's median / slackDrop
 	value  float64 // the slack; 0 before the first ratio (meaning 1)
+	// typical is the slackTypical percentile of the window, clamped as
+	// value is; 0 before the first ratio (meaning 1).
+	typical float64
 	// sorted is kept for the next observation: the quantiles of every
 	// request are taken in it, sorted, instead of in a new sorted copy
 	// of the ring. The runner's mutex guards it with the rest.
@@ -88,6 +105,14 @@ func (s *slackEstimator) get() float64 {
 		return 1
 	}
 	return s.value
+}
+
+// getTypical returns the typical slack, 1 before any ratio.
+func (s *slackEstimator) getTypical() float64 {
+	if s.typical == 0 {
+		return 1
+	}
+	return s.typical
 }
 
 // observe adds one ratio of measured to profiled time; it ignores a ratio
@@ -124,6 +149,7 @@ func (s *slackEstimator) observe(x float64) {
 		q = min(q, (n-1)/n)
 	}
 	s.value = min(max(s.quantile(q), 1), maxSlack)
+	s.typical = min(max(stats.Quantile(s.sorted, slackTypical/100.0), 1), s.value)
 }
 
 // Slack returns how much slower than its profile the runner measures
@@ -155,6 +181,19 @@ func (r *Runner) Slacks() plan.Scale {
 // (TestRunnerFollowsDrift under -race); a per-request cap does neither.
 func (r *Runner) scaleLocked() plan.Scale {
 	return plan.Scale{IO: r.drift.io.get(), Compute: r.drift.compute.get()}
+}
+
+// typicalSlacks returns the typical slacks (slackTypical).
+func (r *Runner) typicalSlacks() plan.Scale {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.typicalScaleLocked()
+}
+
+// typicalScaleLocked is the scale of the typical slacks, which admit a
+// request that scaleLocked's would refuse.
+func (r *Runner) typicalScaleLocked() plan.Scale {
+	return plan.Scale{IO: r.drift.io.getTypical(), Compute: r.drift.compute.getTypical()}
 }
 
 // capPart caps a part's ratio x (0: not measured) at what the whole

@@ -221,6 +221,32 @@ func TestRunnerProbesPastAStaleSlack(t *testing.T) {
 	}
 }
 
+// TestRunnerAdmitsPastTwoOutliers: two outliers among a window of
+// requests at their profile set the slacks (the second largest ratio),
+// so the fastest plan misses a target the profile meets three times over;
+// the typical slacks (slackTypical) admit the request at once, without
+// slackProbe refusals first, and it is planned at them.
+func TestRunnerAdmitsPastTwoOutliers(t *testing.T) {
+	r, floor := probedRunner(t)
+	target := 3 * floor
+	for range slackWindow - 2 {
+		observeParts(r, 1, 1, time.Millisecond, time.Millisecond, plan.Scale{})
+	}
+	for range 2 {
+		observeParts(r, maxSlack, maxSlack, time.Millisecond, time.Millisecond, plan.Scale{})
+	}
+	if sc := r.Slacks(); sc.IO != maxSlack || sc.Compute != maxSlack {
+		t.Fatalf("slacks %+v after two outliers of %v: want them set", sc, maxSlack)
+	}
+	_, info, err := r.RunTarget(context.Background(), time.Time{}, target, testIDs, nil)
+	if err != nil {
+		t.Fatalf("refused with slacks %+v and typical slacks %+v: %v", r.Slacks(), r.typicalSlacks(), err)
+	}
+	if sc := info.Plan.Scale; sc.IO >= maxSlack || sc.Compute >= maxSlack {
+		t.Errorf("planned at scale %+v, want the typical slacks", sc)
+	}
+}
+
 // TestRunnerProbesPastAStalePlanningReserve: two slow plannings in a row
 // (a cold start, a collection) reserve more than the target from every
 // request, and a refused request plans nothing that could replace them.
