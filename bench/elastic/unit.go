@@ -137,6 +137,19 @@ type Sample struct {
 	PredictedLatency time.Duration `json:"predicted_latency_ns,omitempty"`
 	PredictedLoss    float64       `json:"predicted_loss,omitempty"`
 	InFlightBound    int64         `json:"in_flight_bound_bytes,omitempty"`
+	// Scale is what the plan stretched the profile's read and compute
+	// times by (the runner's slacks, plan.Scale), ProfiledLatency its
+	// latency at the profile, and IOTime and ComputeTime what the
+	// executor measured of each part: they show how far the timing
+	// model was from the request.
+	Scale           plan.Scale    `json:"scale"`
+	ProfiledLatency time.Duration `json:"profiled_latency_ns,omitempty"`
+	IOTime          time.Duration `json:"io_ns,omitempty"`
+	ComputeTime     time.Duration `json:"compute_ns,omitempty"`
+	// PredictedIO and PredictedCompute are the plan's parts, stretched
+	// by Scale.
+	PredictedIO      time.Duration `json:"predicted_io_ns,omitempty"`
+	PredictedCompute time.Duration `json:"predicted_compute_ns,omitempty"`
 	// Gap is the plan's gap to the planner's lower bound on the loss of
 	// any plan for the request (plan.LowerBound), computed after the
 	// request, off its clock.
@@ -309,10 +322,12 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 			Line: ex.Line, Tokens: len(enc.InputIDs), Label: ex.Label, Pred: argmax(logits),
 			Latency: lat, Exec: info.Latency, IOBytes: info.IOBytes,
 			PeakWeightBytes: info.PeakWeightBytes, InFlightBytes: info.InFlightBytes, Fallback: info.Late,
-			StorageReads: info.StorageReads,
+			StorageReads: info.StorageReads, IOTime: info.IOTime, ComputeTime: info.ComputeTime,
 		}
 		if p := info.Plan; p != nil {
 			sm.PredictedLatency, sm.PredictedLoss, sm.InFlightBound = p.PredictedLatency, p.PredictedLoss, p.InFlightBytes
+			sm.Scale, sm.ProfiledLatency = p.Scale, p.ProfiledLatency
+			sm.PredictedIO, sm.PredictedCompute = p.PredictedIO, p.PredictedCompute
 			k := [2]int{p.SeqLen, p.CachedRows}
 			if _, ok := bounded[k]; !ok && !info.Late {
 				b := *p

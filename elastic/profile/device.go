@@ -25,7 +25,8 @@ type DeviceOptions struct {
 	// is kept. 0 means 9.
 	Repeats int
 	// ReadSamples is how many distinct blobs are read per (fidelity, part),
-	// and a quarter of how many word-embedding rows; 0 means 4.
+	// and a quarter of how many word-embedding rows; 0 means
+	// DefaultReadSamples, or every shard of a model with fewer.
 	ReadSamples int
 	// SeqLens are the sequence lengths to time, increasing; nil means 8,
 	// 16, 32, 64 and 128 (those within the model's max_position).
@@ -87,6 +88,14 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 	return p, nil
 }
 
+// DefaultReadSamples is the default DeviceOptions.ReadSamples. Each read
+// time fitted is a group's median: with 4 reads a group, a burst of slow
+// reads on a shared virtual disk gave per-read latencies of 30–320 µs in
+// measurements minutes apart (wrx-bench re-measures reads before its
+// units, and a 7.1 ms target could not open at the slowest); with 16,
+// six measurements in a row gave 52–68 µs and 2.1–2.7 GB/s.
+const DefaultReadSamples = 16
+
 // MeasureReads measures only the read side of ProfileDevice: the fitted
 // bandwidth (bytes per second) and per-read latency of st, which holds the
 // blobs of store. It takes well under a second on a fast device, so a
@@ -126,7 +135,7 @@ func newDeviceRun(store *shardstore.Store, st storage.Store, be backend.Backend,
 		opts.Repeats = 9
 	}
 	if opts.ReadSamples <= 0 {
-		opts.ReadSamples = 4
+		opts.ReadSamples = min(DefaultReadSamples, c.Layers*c.Heads)
 	}
 	if opts.ReadSamples > c.Layers*c.Heads {
 		return nil, fmt.Errorf("%d read samples per group, but the model has only %d shards", opts.ReadSamples, c.Layers*c.Heads)
