@@ -117,8 +117,9 @@ func Int8KernelNames() []string {
 type Backend struct {
 	pool    pool
 	threads int
-	ks      *kernelSet     // nil: the pure-Go kernels
-	qs      *int8KernelSet // nil: the pure-Go int8 kernels
+	ks      *kernelSet       // nil: the pure-Go kernels
+	qs      *int8KernelSet   // nil: the pure-Go int8 kernels
+	ps      *packedKernelSet // nil: the pure-Go packed kernel
 	scratch freelist.List[*int8Scratch]
 }
 
@@ -141,6 +142,9 @@ func New(opts Options) *Backend {
 	}
 	if sets := int8KernelSets(); !opts.PureGo && len(sets) > 0 {
 		b.qs = sets[0]
+	}
+	if sets := packedKernelSets(); !opts.PureGo && len(sets) > 0 {
+		b.ps = sets[0]
 	}
 	if name := opts.Int8Kernels; name != "" {
 		b.qs = nil

@@ -34,6 +34,8 @@ func main() {
 		"int8_amx_amd64.s":    genQAMX(),
 		"int4_amd64.s":        genQ4(),
 		"int4_amd64.go":       q4GoDecls(),
+		"packed_amd64.s":      genPacked(),
+		"packed_amd64.go":     pkGoDecls(),
 		"int8_amd64.go":       qGoDecls([]kernelSet{{"q512", maxRowsQ512, maxColsQ512}, {"q256", maxRowsQ256, 1}}, q8x86Prims+qAMXDecls),
 	}
 	for name, src := range files {
