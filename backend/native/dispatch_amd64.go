@@ -31,7 +31,7 @@ func packedKernelSets() []*packedKernelSet {
 }
 
 // The tile shape of the AVX-512 packed kernels for full panel groups.
-var pk512Rows, pk512Cols = 12, 2
+var pk512Rows, pk512Cols = 8, 3
 
 // pk512Table and pk256Table turn the generated kernel tables into rows
 // of slices.
