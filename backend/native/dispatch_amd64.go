@@ -35,16 +35,16 @@ var pk512Rows, pk512Cols = 8, 3
 
 // pk512Table and pk256Table turn the generated kernel tables into rows
 // of slices.
-func pk512Table() [][]dotKernel {
-	s := make([][]dotKernel, len(pk512Kernels))
+func pk512Table() [][]packedKernel {
+	s := make([][]packedKernel, len(pk512Kernels))
 	for i := range pk512Kernels {
 		s[i] = pk512Kernels[i][:]
 	}
 	return s
 }
 
-func pk256Table() [][]dotKernel {
-	s := make([][]dotKernel, len(pk256Kernels))
+func pk256Table() [][]packedKernel {
+	s := make([][]packedKernel, len(pk256Kernels))
 	for i := range pk256Kernels {
 		s[i] = pk256Kernels[i][:]
 	}

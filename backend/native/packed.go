@@ -17,14 +17,29 @@ import (
 // tile shape and thread count; K blocks (sized from K alone) are added in
 // order.
 
-// packedKernelSet is one family of packed micro-kernels. Each is a
-// dotKernel whose w is a panel (ldw: bytes between panels) and whose
-// tiles step c panels at a time.
+// packedKernel is the signature of every packed micro-kernel. For t in
+// [0, ntiles) it computes an r×(16c) tile of out, r and c fixed by the
+// kernel: rows [0, r) of a against panels [c·t, c·t+c) of w (w points at
+// panel 0's column 0, panels ldp bytes apart) over k columns, into
+// out[i·ldo + 16c·t + j]. lda and ldo are byte strides. flags bit 0 adds
+// to out instead of storing. While it runs, it prefetches into L2 one
+// line of each of c panels of the stream at pf (panels ldp apart) every
+// pkUnroll k steps, advancing pf by pfstep bytes, the next tile's stream
+// c panels after this one's: the driver points it at the panels it
+// multiplies next, which then come from L2 rather than memory. pf is
+// only prefetched, never dereferenced, and may point anywhere.
+type packedKernel func(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+
+// pkUnroll is how many k steps an iteration of the kernels' main loop
+// runs (asmgen's pkUnroll).
+const pkUnroll = 4
+
+// packedKernelSet is one family of packed micro-kernels.
 type packedKernelSet struct {
 	name string
 	// kern[r-1][c-1] computes r-row, c-panel tiles; nil where the tile
 	// does not fit the registers.
-	kern [][]dotKernel
+	kern [][]packedKernel
 	// rows, cols: the tile shape used for full panel groups.
 	rows, cols int
 }
@@ -105,6 +120,12 @@ func gemmPacked(ps *packedKernelSet, out, a []float32, w *backend.Packed, m, i0,
 	kc := (k + nkb - 1) / nkb
 	rows := i1 - i0
 	tiles := (rows + ps.rows - 1) / ps.rows
+	base := uintptr(unsafe.Pointer(&w.Data[0]))
+	// The row tiles of one group of panels prefetch the next group (if it
+	// is this call's) between them: the first min(tiles, 4) tiles each
+	// cover at least 1/tiles of it (a line of each panel per iteration,
+	// pkUnroll k steps, covers a quarter).
+	pfStep := 64 * ((pkUnroll + tiles - 1) / tiles)
 	// tile runs the c-panel kernel over rows [i0, i1) split into tiles of
 	// near-equal height (8 rows run as 4+4, not 6+2: short tiles use
 	// fewer registers), for ntiles groups of c panels from panel q.
@@ -121,7 +142,12 @@ func gemmPacked(ps *packedKernelSet, out, a []float32, w *backend.Packed, m, i0,
 				if t < rows%tiles {
 					r++
 				}
-				ps.kern[r-1][c-1](&a[i*k+kb], k*4, &w.Data[q*ldp+kb*pkPanel], ldp*4, kcur, &dst[i*ldo], ldo*4, ntiles, flags)
+				pf, step := base, 0
+				if next := q + c; next < full && t < pkUnroll {
+					pf = base + uintptr(next*ldp+kb*pkPanel)*4 + uintptr(t*(kcur/pkUnroll)*pfStep)
+					step = pfStep
+				}
+				ps.kern[r-1][c-1](&a[i*k+kb], k*4, &w.Data[q*ldp+kb*pkPanel], ldp*4, kcur, &dst[i*ldo], ldo*4, ntiles, flags, pf, step)
 			}
 		}
 	}
@@ -159,11 +185,11 @@ func gemmPacked(ps *packedKernelSet, out, a []float32, w *backend.Packed, m, i0,
 }
 
 // goPacked is the pure-Go packed kernel set.
-var goPacked = &packedKernelSet{name: "go", kern: [][]dotKernel{{packedGo}}, rows: 1, cols: 1}
+var goPacked = &packedKernelSet{name: "go", kern: [][]packedKernel{{packedGo}}, rows: 1, cols: 1}
 
-// packedGo is the pure-Go packed kernel, one row and one panel per tile:
-// the dotKernel contract with w a panel (ldp bytes between panels).
-func packedGo(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int) {
+// packedGo is the pure-Go packed kernel, one row and one panel per tile
+// (see packedKernel); it prefetches nothing.
+func packedGo(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int) {
 	av := unsafe.Slice(a, k)
 	for t := range ntiles {
 		wp := unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(w), t*ldp)), k*pkPanel)

@@ -5,137 +5,137 @@
 package native
 
 //go:noescape
-func pk512_1x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_1x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_2x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_2x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_3x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_3x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_4x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_4x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_5x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_5x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_6x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_6x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_7x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_7x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_8x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_8x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_9x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_9x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_10x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_10x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_11x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_11x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_12x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_12x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_13x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_13x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_14x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_14x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_15x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_15x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_1x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_1x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_2x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_2x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_3x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_3x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_4x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_4x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_5x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_5x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_6x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_6x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_7x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_7x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_8x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_8x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_9x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_9x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_10x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_10x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_11x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_11x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_12x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_12x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_13x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_13x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_14x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_14x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_1x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_1x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_2x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_2x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_3x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_3x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_4x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_4x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_5x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_5x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_6x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_6x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_7x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_7x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_8x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_8x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_1x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_1x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_2x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_2x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_3x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_3x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_4x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_4x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_5x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_5x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk512_6x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk512_6x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 // pk512Kernels[r-1][c-1] computes an r-row, c-panel tile (nil where it does
 // not fit the registers); see packedKernel.
-var pk512Kernels = [15][4]dotKernel{
+var pk512Kernels = [15][4]packedKernel{
 	{pk512_1x1, pk512_1x2, pk512_1x3, pk512_1x4},
 	{pk512_2x1, pk512_2x2, pk512_2x3, pk512_2x4},
 	{pk512_3x1, pk512_3x2, pk512_3x3, pk512_3x4},
@@ -154,26 +154,26 @@ var pk512Kernels = [15][4]dotKernel{
 }
 
 //go:noescape
-func pk256_1x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk256_1x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk256_2x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk256_2x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk256_3x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk256_3x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk256_4x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk256_4x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk256_5x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk256_5x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 //go:noescape
-func pk256_6x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
+func pk256_6x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
 
 // pk256Kernels[r-1][c-1] computes an r-row, c-panel tile (nil where it does
 // not fit the registers); see packedKernel.
-var pk256Kernels = [6][1]dotKernel{
+var pk256Kernels = [6][1]packedKernel{
 	{pk256_1x1},
 	{pk256_2x1},
 	{pk256_3x1},

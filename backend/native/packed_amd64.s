@@ -4,8 +4,8 @@
 
 #include "textflag.h"
 
-// func pk512_1x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_1x1(SB), NOSPLIT, $0-72
+// func pk512_1x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_1x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -13,7 +13,7 @@ TEXT ·pk512_1x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VPXORD Z0, Z0, Z0
@@ -22,6 +22,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z1
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z2
 	VFMADD231PS Z1, Z2, Z0
 	VMOVUPS 64(R12), Z1
@@ -35,6 +36,7 @@ loop:
 	VFMADD231PS Z1, Z2, Z0
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -51,11 +53,17 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 put:
 	VMOVUPS Z0, (R8)
+	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
 	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
@@ -66,8 +74,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_2x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_2x1(SB), NOSPLIT, $0-72
+// func pk512_2x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_2x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -75,7 +83,7 @@ TEXT ·pk512_2x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VPXORD Z0, Z0, Z0
@@ -85,6 +93,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z2
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z3
 	VFMADD231PS Z2, Z3, Z0
 	VBROADCASTSS (R8)(R9*1), Z4
@@ -106,6 +115,7 @@ loop:
 	VFMADD231PS Z2, Z4, Z1
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -124,13 +134,19 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
 put:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z1, (R8)(BX*1)
+	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
 	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
@@ -141,8 +157,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_3x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_3x1(SB), NOSPLIT, $0-72
+// func pk512_3x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_3x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -150,7 +166,7 @@ TEXT ·pk512_3x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VPXORD Z0, Z0, Z0
@@ -161,6 +177,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z3
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z4
 	VFMADD231PS Z3, Z4, Z0
 	VBROADCASTSS (R8)(R9*1), Z5
@@ -190,6 +207,7 @@ loop:
 	VFMADD231PS Z3, Z4, Z2
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -210,7 +228,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -219,6 +238,11 @@ put:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z1, (R8)(BX*1)
 	VMOVUPS Z2, (R8)(BX*2)
+	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
 	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
@@ -229,8 +253,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_4x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_4x1(SB), NOSPLIT, $0-72
+// func pk512_4x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_4x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -238,7 +262,7 @@ TEXT ·pk512_4x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -252,6 +276,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z4
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z5
 	VFMADD231PS Z4, Z5, Z0
 	VBROADCASTSS (R8)(R9*1), Z6
@@ -290,6 +315,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -315,7 +341,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -327,6 +354,11 @@ put:
 	VMOVUPS Z2, (R8)(BX*2)
 	VMOVUPS Z3, (R10)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -336,8 +368,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_5x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_5x1(SB), NOSPLIT, $0-72
+// func pk512_5x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_5x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -345,7 +377,7 @@ TEXT ·pk512_5x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -360,6 +392,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z5
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z6
 	VFMADD231PS Z5, Z6, Z0
 	VBROADCASTSS (R8)(R9*1), Z7
@@ -406,6 +439,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -433,7 +467,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -447,6 +482,11 @@ put:
 	VMOVUPS Z3, (R10)
 	VMOVUPS Z4, (R10)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -456,8 +496,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_6x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_6x1(SB), NOSPLIT, $0-72
+// func pk512_6x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_6x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -465,7 +505,7 @@ TEXT ·pk512_6x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -481,6 +521,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z6
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z7
 	VFMADD231PS Z6, Z7, Z0
 	VBROADCASTSS (R8)(R9*1), Z8
@@ -535,6 +576,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -564,7 +606,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -580,6 +623,11 @@ put:
 	VMOVUPS Z4, (R10)(BX*1)
 	VMOVUPS Z5, (R10)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -589,8 +637,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_7x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_7x1(SB), NOSPLIT, $0-72
+// func pk512_7x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_7x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -598,7 +646,7 @@ TEXT ·pk512_7x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -617,6 +665,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z7
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z8
 	VFMADD231PS Z7, Z8, Z0
 	VBROADCASTSS (R8)(R9*1), Z9
@@ -680,6 +729,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $16, R11
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -714,7 +764,8 @@ store:
 	ADDQ BX, R10
 	LEAQ (R10)(BX*2), R11
 	ADDQ BX, R11
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -732,6 +783,11 @@ put:
 	VMOVUPS Z5, (R10)(BX*2)
 	VMOVUPS Z6, (R11)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -741,8 +797,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_8x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_8x1(SB), NOSPLIT, $0-72
+// func pk512_8x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_8x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -750,7 +806,7 @@ TEXT ·pk512_8x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -770,6 +826,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z8
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z9
 	VFMADD231PS Z8, Z9, Z0
 	VBROADCASTSS (R8)(R9*1), Z10
@@ -841,6 +898,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $16, R11
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -877,7 +935,8 @@ store:
 	ADDQ BX, R10
 	LEAQ (R10)(BX*2), R11
 	ADDQ BX, R11
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -897,6 +956,11 @@ put:
 	VMOVUPS Z6, (R11)
 	VMOVUPS Z7, (R11)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -906,8 +970,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_9x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_9x1(SB), NOSPLIT, $0-72
+// func pk512_9x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_9x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -915,7 +979,7 @@ TEXT ·pk512_9x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -936,6 +1000,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z9
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z10
 	VFMADD231PS Z9, Z10, Z0
 	VBROADCASTSS (R8)(R9*1), Z11
@@ -1015,6 +1080,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $16, R11
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -1053,7 +1119,8 @@ store:
 	ADDQ BX, R10
 	LEAQ (R10)(BX*2), R11
 	ADDQ BX, R11
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -1075,6 +1142,11 @@ put:
 	VMOVUPS Z7, (R11)(BX*1)
 	VMOVUPS Z8, (R11)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -1084,8 +1156,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_10x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_10x1(SB), NOSPLIT, $0-72
+// func pk512_10x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_10x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -1093,7 +1165,7 @@ TEXT ·pk512_10x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -1117,6 +1189,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z10
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z11
 	VFMADD231PS Z10, Z11, Z0
 	VBROADCASTSS (R8)(R9*1), Z12
@@ -1205,6 +1278,7 @@ loop:
 	ADDQ $16, R11
 	ADDQ $16, R13
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -1248,7 +1322,8 @@ store:
 	ADDQ BX, R11
 	LEAQ (R11)(BX*2), R13
 	ADDQ BX, R13
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -1272,6 +1347,11 @@ put:
 	VMOVUPS Z8, (R11)(BX*2)
 	VMOVUPS Z9, (R13)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -1281,8 +1361,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_11x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_11x1(SB), NOSPLIT, $0-72
+// func pk512_11x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_11x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -1290,7 +1370,7 @@ TEXT ·pk512_11x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -1315,6 +1395,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z11
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z12
 	VFMADD231PS Z11, Z12, Z0
 	VBROADCASTSS (R8)(R9*1), Z13
@@ -1411,6 +1492,7 @@ loop:
 	ADDQ $16, R11
 	ADDQ $16, R13
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -1456,7 +1538,8 @@ store:
 	ADDQ BX, R11
 	LEAQ (R11)(BX*2), R13
 	ADDQ BX, R13
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -1482,6 +1565,11 @@ put:
 	VMOVUPS Z9, (R13)
 	VMOVUPS Z10, (R13)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -1491,8 +1579,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_12x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_12x1(SB), NOSPLIT, $0-72
+// func pk512_12x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_12x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -1500,7 +1588,7 @@ TEXT ·pk512_12x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -1526,6 +1614,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z12
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z13
 	VFMADD231PS Z12, Z13, Z0
 	VBROADCASTSS (R8)(R9*1), Z14
@@ -1630,6 +1719,7 @@ loop:
 	ADDQ $16, R11
 	ADDQ $16, R13
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -1677,7 +1767,8 @@ store:
 	ADDQ BX, R11
 	LEAQ (R11)(BX*2), R13
 	ADDQ BX, R13
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -1705,6 +1796,11 @@ put:
 	VMOVUPS Z10, (R13)(BX*1)
 	VMOVUPS Z11, (R13)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -1714,8 +1810,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_13x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_13x1(SB), NOSPLIT, $0-72
+// func pk512_13x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_13x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -1723,7 +1819,7 @@ TEXT ·pk512_13x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -1752,6 +1848,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z13
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z14
 	VFMADD231PS Z13, Z14, Z0
 	VBROADCASTSS (R8)(R9*1), Z15
@@ -1865,6 +1962,7 @@ loop:
 	ADDQ $16, R13
 	ADDQ $16, R14
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -1917,7 +2015,8 @@ store:
 	ADDQ BX, R13
 	LEAQ (R13)(BX*2), R14
 	ADDQ BX, R14
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -1947,6 +2046,11 @@ put:
 	VMOVUPS Z11, (R13)(BX*2)
 	VMOVUPS Z12, (R14)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -1956,8 +2060,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_14x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_14x1(SB), NOSPLIT, $0-72
+// func pk512_14x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_14x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -1965,7 +2069,7 @@ TEXT ·pk512_14x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -1995,6 +2099,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z14
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z15
 	VFMADD231PS Z14, Z15, Z0
 	VBROADCASTSS (R8)(R9*1), Z16
@@ -2116,6 +2221,7 @@ loop:
 	ADDQ $16, R13
 	ADDQ $16, R14
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -2170,7 +2276,8 @@ store:
 	ADDQ BX, R13
 	LEAQ (R13)(BX*2), R14
 	ADDQ BX, R14
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -2202,6 +2309,11 @@ put:
 	VMOVUPS Z12, (R14)
 	VMOVUPS Z13, (R14)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -2211,8 +2323,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_15x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_15x1(SB), NOSPLIT, $0-72
+// func pk512_15x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_15x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -2220,7 +2332,7 @@ TEXT ·pk512_15x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -2251,6 +2363,7 @@ tile:
 	JZ rest
 loop:
 	VMOVUPS (R12), Z15
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z16
 	VFMADD231PS Z15, Z16, Z0
 	VBROADCASTSS (R8)(R9*1), Z17
@@ -2380,6 +2493,7 @@ loop:
 	ADDQ $16, R13
 	ADDQ $16, R14
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -2436,7 +2550,8 @@ store:
 	ADDQ BX, R13
 	LEAQ (R13)(BX*2), R14
 	ADDQ BX, R14
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS (R8)(BX*1), Z1, Z1
@@ -2470,6 +2585,11 @@ put:
 	VMOVUPS Z13, (R14)(BX*1)
 	VMOVUPS Z14, (R14)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -2479,8 +2599,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_1x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_1x2(SB), NOSPLIT, $0-72
+// func pk512_1x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_1x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -2488,7 +2608,7 @@ TEXT ·pk512_1x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VPXORD Z0, Z0, Z0
@@ -2499,11 +2619,13 @@ tile:
 loop:
 	VMOVUPS (R12), Z2
 	VMOVUPS (R12)(R15*1), Z3
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z4
 	VFMADD231PS Z2, Z4, Z0
 	VFMADD231PS Z3, Z4, Z1
 	VMOVUPS 64(R12), Z2
 	VMOVUPS 64(R12)(R15*1), Z3
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z4
 	VFMADD231PS Z2, Z4, Z0
 	VFMADD231PS Z3, Z4, Z1
@@ -2519,6 +2641,7 @@ loop:
 	VFMADD231PS Z3, Z4, Z1
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -2537,13 +2660,19 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
 put:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z1, 64(R8)
+	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
 	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
@@ -2554,8 +2683,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_2x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_2x2(SB), NOSPLIT, $0-72
+// func pk512_2x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_2x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -2563,7 +2692,7 @@ TEXT ·pk512_2x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VPXORD Z0, Z0, Z0
@@ -2576,6 +2705,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z4
 	VMOVUPS (R12)(R15*1), Z5
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z6
 	VFMADD231PS Z4, Z6, Z0
 	VFMADD231PS Z5, Z6, Z1
@@ -2584,6 +2714,7 @@ loop:
 	VFMADD231PS Z5, Z7, Z3
 	VMOVUPS 64(R12), Z4
 	VMOVUPS 64(R12)(R15*1), Z5
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z6
 	VFMADD231PS Z4, Z6, Z0
 	VFMADD231PS Z5, Z6, Z1
@@ -2608,6 +2739,7 @@ loop:
 	VFMADD231PS Z5, Z7, Z3
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -2629,7 +2761,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -2641,6 +2774,11 @@ put:
 	VMOVUPS Z2, (R8)(BX*1)
 	VMOVUPS Z3, 64(R8)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -2650,8 +2788,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_3x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_3x2(SB), NOSPLIT, $0-72
+// func pk512_3x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_3x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -2659,7 +2797,7 @@ TEXT ·pk512_3x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VPXORD Z0, Z0, Z0
@@ -2674,6 +2812,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z6
 	VMOVUPS (R12)(R15*1), Z7
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z8
 	VFMADD231PS Z6, Z8, Z0
 	VFMADD231PS Z7, Z8, Z1
@@ -2685,6 +2824,7 @@ loop:
 	VFMADD231PS Z7, Z8, Z5
 	VMOVUPS 64(R12), Z6
 	VMOVUPS 64(R12)(R15*1), Z7
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z8
 	VFMADD231PS Z6, Z8, Z0
 	VFMADD231PS Z7, Z8, Z1
@@ -2718,6 +2858,7 @@ loop:
 	VFMADD231PS Z7, Z8, Z5
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -2742,7 +2883,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -2758,6 +2900,11 @@ put:
 	VMOVUPS Z4, (R8)(BX*2)
 	VMOVUPS Z5, 64(R8)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -2767,8 +2914,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_4x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_4x2(SB), NOSPLIT, $0-72
+// func pk512_4x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_4x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -2776,7 +2923,7 @@ TEXT ·pk512_4x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -2795,6 +2942,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z8
 	VMOVUPS (R12)(R15*1), Z9
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z10
 	VFMADD231PS Z8, Z10, Z0
 	VFMADD231PS Z9, Z10, Z1
@@ -2809,6 +2957,7 @@ loop:
 	VFMADD231PS Z9, Z11, Z7
 	VMOVUPS 64(R12), Z8
 	VMOVUPS 64(R12)(R15*1), Z9
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z10
 	VFMADD231PS Z8, Z10, Z0
 	VFMADD231PS Z9, Z10, Z1
@@ -2852,6 +3001,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -2882,7 +3032,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -2902,6 +3053,11 @@ put:
 	VMOVUPS Z6, (R10)
 	VMOVUPS Z7, 64(R10)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -2911,8 +3067,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_5x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_5x2(SB), NOSPLIT, $0-72
+// func pk512_5x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_5x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -2920,7 +3076,7 @@ TEXT ·pk512_5x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -2941,6 +3097,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z10
 	VMOVUPS (R12)(R15*1), Z11
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z12
 	VFMADD231PS Z10, Z12, Z0
 	VFMADD231PS Z11, Z12, Z1
@@ -2958,6 +3115,7 @@ loop:
 	VFMADD231PS Z11, Z12, Z9
 	VMOVUPS 64(R12), Z10
 	VMOVUPS 64(R12)(R15*1), Z11
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z12
 	VFMADD231PS Z10, Z12, Z0
 	VFMADD231PS Z11, Z12, Z1
@@ -3010,6 +3168,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -3043,7 +3202,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -3067,6 +3227,11 @@ put:
 	VMOVUPS Z8, (R10)(BX*1)
 	VMOVUPS Z9, 64(R10)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -3076,8 +3241,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_6x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_6x2(SB), NOSPLIT, $0-72
+// func pk512_6x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_6x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -3085,7 +3250,7 @@ TEXT ·pk512_6x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -3108,6 +3273,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z12
 	VMOVUPS (R12)(R15*1), Z13
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z14
 	VFMADD231PS Z12, Z14, Z0
 	VFMADD231PS Z13, Z14, Z1
@@ -3128,6 +3294,7 @@ loop:
 	VFMADD231PS Z13, Z15, Z11
 	VMOVUPS 64(R12), Z12
 	VMOVUPS 64(R12)(R15*1), Z13
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z14
 	VFMADD231PS Z12, Z14, Z0
 	VFMADD231PS Z13, Z14, Z1
@@ -3189,6 +3356,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -3225,7 +3393,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -3253,6 +3422,11 @@ put:
 	VMOVUPS Z10, (R10)(BX*2)
 	VMOVUPS Z11, 64(R10)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -3262,8 +3436,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_7x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_7x2(SB), NOSPLIT, $0-72
+// func pk512_7x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_7x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -3271,7 +3445,7 @@ TEXT ·pk512_7x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -3298,6 +3472,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z14
 	VMOVUPS (R12)(R15*1), Z15
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z16
 	VFMADD231PS Z14, Z16, Z0
 	VFMADD231PS Z15, Z16, Z1
@@ -3321,6 +3496,7 @@ loop:
 	VFMADD231PS Z15, Z16, Z13
 	VMOVUPS 64(R12), Z14
 	VMOVUPS 64(R12)(R15*1), Z15
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z16
 	VFMADD231PS Z14, Z16, Z0
 	VFMADD231PS Z15, Z16, Z1
@@ -3392,6 +3568,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $16, R11
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -3434,7 +3611,8 @@ store:
 	ADDQ BX, R10
 	LEAQ (R10)(BX*2), R11
 	ADDQ BX, R11
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -3466,6 +3644,11 @@ put:
 	VMOVUPS Z12, (R11)
 	VMOVUPS Z13, 64(R11)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -3475,8 +3658,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_8x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_8x2(SB), NOSPLIT, $0-72
+// func pk512_8x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_8x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -3484,7 +3667,7 @@ TEXT ·pk512_8x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -3513,6 +3696,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z16
 	VMOVUPS (R12)(R15*1), Z17
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z18
 	VFMADD231PS Z16, Z18, Z0
 	VFMADD231PS Z17, Z18, Z1
@@ -3539,6 +3723,7 @@ loop:
 	VFMADD231PS Z17, Z19, Z15
 	VMOVUPS 64(R12), Z16
 	VMOVUPS 64(R12)(R15*1), Z17
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z18
 	VFMADD231PS Z16, Z18, Z0
 	VFMADD231PS Z17, Z18, Z1
@@ -3619,6 +3804,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $16, R11
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -3664,7 +3850,8 @@ store:
 	ADDQ BX, R10
 	LEAQ (R10)(BX*2), R11
 	ADDQ BX, R11
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -3700,6 +3887,11 @@ put:
 	VMOVUPS Z14, (R11)(BX*1)
 	VMOVUPS Z15, 64(R11)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -3709,8 +3901,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_9x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_9x2(SB), NOSPLIT, $0-72
+// func pk512_9x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_9x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -3718,7 +3910,7 @@ TEXT ·pk512_9x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -3749,6 +3941,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z18
 	VMOVUPS (R12)(R15*1), Z19
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z20
 	VFMADD231PS Z18, Z20, Z0
 	VFMADD231PS Z19, Z20, Z1
@@ -3778,6 +3971,7 @@ loop:
 	VFMADD231PS Z19, Z20, Z17
 	VMOVUPS 64(R12), Z18
 	VMOVUPS 64(R12)(R15*1), Z19
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z20
 	VFMADD231PS Z18, Z20, Z0
 	VFMADD231PS Z19, Z20, Z1
@@ -3867,6 +4061,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $16, R11
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -3915,7 +4110,8 @@ store:
 	ADDQ BX, R10
 	LEAQ (R10)(BX*2), R11
 	ADDQ BX, R11
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -3955,6 +4151,11 @@ put:
 	VMOVUPS Z16, (R11)(BX*2)
 	VMOVUPS Z17, 64(R11)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -3964,8 +4165,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_10x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_10x2(SB), NOSPLIT, $0-72
+// func pk512_10x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_10x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -3973,7 +4174,7 @@ TEXT ·pk512_10x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -4008,6 +4209,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z20
 	VMOVUPS (R12)(R15*1), Z21
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z22
 	VFMADD231PS Z20, Z22, Z0
 	VFMADD231PS Z21, Z22, Z1
@@ -4040,6 +4242,7 @@ loop:
 	VFMADD231PS Z21, Z23, Z19
 	VMOVUPS 64(R12), Z20
 	VMOVUPS 64(R12)(R15*1), Z21
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z22
 	VFMADD231PS Z20, Z22, Z0
 	VFMADD231PS Z21, Z22, Z1
@@ -4139,6 +4342,7 @@ loop:
 	ADDQ $16, R11
 	ADDQ $16, R13
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -4193,7 +4397,8 @@ store:
 	ADDQ BX, R11
 	LEAQ (R11)(BX*2), R13
 	ADDQ BX, R13
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -4237,6 +4442,11 @@ put:
 	VMOVUPS Z18, (R13)
 	VMOVUPS Z19, 64(R13)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -4246,8 +4456,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_11x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_11x2(SB), NOSPLIT, $0-72
+// func pk512_11x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_11x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -4255,7 +4465,7 @@ TEXT ·pk512_11x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -4292,6 +4502,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z22
 	VMOVUPS (R12)(R15*1), Z23
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z24
 	VFMADD231PS Z22, Z24, Z0
 	VFMADD231PS Z23, Z24, Z1
@@ -4327,6 +4538,7 @@ loop:
 	VFMADD231PS Z23, Z24, Z21
 	VMOVUPS 64(R12), Z22
 	VMOVUPS 64(R12)(R15*1), Z23
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z24
 	VFMADD231PS Z22, Z24, Z0
 	VFMADD231PS Z23, Z24, Z1
@@ -4435,6 +4647,7 @@ loop:
 	ADDQ $16, R11
 	ADDQ $16, R13
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -4492,7 +4705,8 @@ store:
 	ADDQ BX, R11
 	LEAQ (R11)(BX*2), R13
 	ADDQ BX, R13
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -4540,6 +4754,11 @@ put:
 	VMOVUPS Z20, (R13)(BX*1)
 	VMOVUPS Z21, 64(R13)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -4549,8 +4768,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_12x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_12x2(SB), NOSPLIT, $0-72
+// func pk512_12x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_12x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -4558,7 +4777,7 @@ TEXT ·pk512_12x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -4597,6 +4816,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z24
 	VMOVUPS (R12)(R15*1), Z25
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z26
 	VFMADD231PS Z24, Z26, Z0
 	VFMADD231PS Z25, Z26, Z1
@@ -4635,6 +4855,7 @@ loop:
 	VFMADD231PS Z25, Z27, Z23
 	VMOVUPS 64(R12), Z24
 	VMOVUPS 64(R12)(R15*1), Z25
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z26
 	VFMADD231PS Z24, Z26, Z0
 	VFMADD231PS Z25, Z26, Z1
@@ -4752,6 +4973,7 @@ loop:
 	ADDQ $16, R11
 	ADDQ $16, R13
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -4812,7 +5034,8 @@ store:
 	ADDQ BX, R11
 	LEAQ (R11)(BX*2), R13
 	ADDQ BX, R13
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -4864,6 +5087,11 @@ put:
 	VMOVUPS Z22, (R13)(BX*2)
 	VMOVUPS Z23, 64(R13)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -4873,8 +5101,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_13x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_13x2(SB), NOSPLIT, $0-72
+// func pk512_13x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_13x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -4882,7 +5110,7 @@ TEXT ·pk512_13x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -4925,6 +5153,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z26
 	VMOVUPS (R12)(R15*1), Z27
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z28
 	VFMADD231PS Z26, Z28, Z0
 	VFMADD231PS Z27, Z28, Z1
@@ -4966,6 +5195,7 @@ loop:
 	VFMADD231PS Z27, Z28, Z25
 	VMOVUPS 64(R12), Z26
 	VMOVUPS 64(R12)(R15*1), Z27
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z28
 	VFMADD231PS Z26, Z28, Z0
 	VFMADD231PS Z27, Z28, Z1
@@ -5093,6 +5323,7 @@ loop:
 	ADDQ $16, R13
 	ADDQ $16, R14
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -5159,7 +5390,8 @@ store:
 	ADDQ BX, R13
 	LEAQ (R13)(BX*2), R14
 	ADDQ BX, R14
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -5215,6 +5447,11 @@ put:
 	VMOVUPS Z24, (R14)
 	VMOVUPS Z25, 64(R14)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -5224,8 +5461,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_14x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_14x2(SB), NOSPLIT, $0-72
+// func pk512_14x2(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_14x2(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -5233,7 +5470,7 @@ TEXT ·pk512_14x2(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -5278,6 +5515,7 @@ tile:
 loop:
 	VMOVUPS (R12), Z28
 	VMOVUPS (R12)(R15*1), Z29
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z30
 	VFMADD231PS Z28, Z30, Z0
 	VFMADD231PS Z29, Z30, Z1
@@ -5322,6 +5560,7 @@ loop:
 	VFMADD231PS Z29, Z31, Z27
 	VMOVUPS 64(R12), Z28
 	VMOVUPS 64(R12)(R15*1), Z29
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z30
 	VFMADD231PS Z28, Z30, Z0
 	VFMADD231PS Z29, Z30, Z1
@@ -5458,6 +5697,7 @@ loop:
 	ADDQ $16, R13
 	ADDQ $16, R14
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -5527,7 +5767,8 @@ store:
 	ADDQ BX, R13
 	LEAQ (R13)(BX*2), R14
 	ADDQ BX, R14
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -5587,6 +5828,11 @@ put:
 	VMOVUPS Z26, (R14)(BX*1)
 	VMOVUPS Z27, 64(R14)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -5596,8 +5842,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_1x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_1x3(SB), NOSPLIT, $0-72
+// func pk512_1x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_1x3(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -5605,7 +5851,7 @@ TEXT ·pk512_1x3(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VPXORD Z0, Z0, Z0
@@ -5618,6 +5864,7 @@ loop:
 	VMOVUPS (R12), Z3
 	VMOVUPS (R12)(R15*1), Z4
 	VMOVUPS (R12)(R15*2), Z5
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z6
 	VFMADD231PS Z3, Z6, Z0
 	VFMADD231PS Z4, Z6, Z1
@@ -5625,6 +5872,7 @@ loop:
 	VMOVUPS 64(R12), Z3
 	VMOVUPS 64(R12)(R15*1), Z4
 	VMOVUPS 64(R12)(R15*2), Z5
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z6
 	VFMADD231PS Z3, Z6, Z0
 	VFMADD231PS Z4, Z6, Z1
@@ -5632,6 +5880,7 @@ loop:
 	VMOVUPS 128(R12), Z3
 	VMOVUPS 128(R12)(R15*1), Z4
 	VMOVUPS 128(R12)(R15*2), Z5
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z6
 	VFMADD231PS Z3, Z6, Z0
 	VFMADD231PS Z4, Z6, Z1
@@ -5645,6 +5894,7 @@ loop:
 	VFMADD231PS Z5, Z6, Z2
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -5665,7 +5915,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -5674,6 +5925,12 @@ put:
 	VMOVUPS Z0, (R8)
 	VMOVUPS Z1, 64(R8)
 	VMOVUPS Z2, 128(R8)
+	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	ADDQ R15, AX
 	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
@@ -5685,8 +5942,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_2x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_2x3(SB), NOSPLIT, $0-72
+// func pk512_2x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_2x3(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -5694,7 +5951,7 @@ TEXT ·pk512_2x3(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VPXORD Z0, Z0, Z0
@@ -5710,6 +5967,7 @@ loop:
 	VMOVUPS (R12), Z6
 	VMOVUPS (R12)(R15*1), Z7
 	VMOVUPS (R12)(R15*2), Z8
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z9
 	VFMADD231PS Z6, Z9, Z0
 	VFMADD231PS Z7, Z9, Z1
@@ -5721,6 +5979,7 @@ loop:
 	VMOVUPS 64(R12), Z6
 	VMOVUPS 64(R12)(R15*1), Z7
 	VMOVUPS 64(R12)(R15*2), Z8
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z9
 	VFMADD231PS Z6, Z9, Z0
 	VFMADD231PS Z7, Z9, Z1
@@ -5732,6 +5991,7 @@ loop:
 	VMOVUPS 128(R12), Z6
 	VMOVUPS 128(R12)(R15*1), Z7
 	VMOVUPS 128(R12)(R15*2), Z8
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z9
 	VFMADD231PS Z6, Z9, Z0
 	VFMADD231PS Z7, Z9, Z1
@@ -5753,6 +6013,7 @@ loop:
 	VFMADD231PS Z8, Z10, Z5
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -5777,7 +6038,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -5793,6 +6055,12 @@ put:
 	VMOVUPS Z4, 64(R8)(BX*1)
 	VMOVUPS Z5, 128(R8)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -5803,8 +6071,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_3x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_3x3(SB), NOSPLIT, $0-72
+// func pk512_3x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_3x3(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -5812,7 +6080,7 @@ TEXT ·pk512_3x3(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VPXORD Z0, Z0, Z0
@@ -5831,6 +6099,7 @@ loop:
 	VMOVUPS (R12), Z9
 	VMOVUPS (R12)(R15*1), Z10
 	VMOVUPS (R12)(R15*2), Z11
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z12
 	VFMADD231PS Z9, Z12, Z0
 	VFMADD231PS Z10, Z12, Z1
@@ -5846,6 +6115,7 @@ loop:
 	VMOVUPS 64(R12), Z9
 	VMOVUPS 64(R12)(R15*1), Z10
 	VMOVUPS 64(R12)(R15*2), Z11
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z12
 	VFMADD231PS Z9, Z12, Z0
 	VFMADD231PS Z10, Z12, Z1
@@ -5861,6 +6131,7 @@ loop:
 	VMOVUPS 128(R12), Z9
 	VMOVUPS 128(R12)(R15*1), Z10
 	VMOVUPS 128(R12)(R15*2), Z11
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z12
 	VFMADD231PS Z9, Z12, Z0
 	VFMADD231PS Z10, Z12, Z1
@@ -5890,6 +6161,7 @@ loop:
 	VFMADD231PS Z11, Z12, Z8
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -5918,7 +6190,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -5940,6 +6213,12 @@ put:
 	VMOVUPS Z7, 64(R8)(BX*2)
 	VMOVUPS Z8, 128(R8)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -5950,8 +6229,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_4x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_4x3(SB), NOSPLIT, $0-72
+// func pk512_4x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_4x3(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -5959,7 +6238,7 @@ TEXT ·pk512_4x3(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -5983,6 +6262,7 @@ loop:
 	VMOVUPS (R12), Z12
 	VMOVUPS (R12)(R15*1), Z13
 	VMOVUPS (R12)(R15*2), Z14
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z15
 	VFMADD231PS Z12, Z15, Z0
 	VFMADD231PS Z13, Z15, Z1
@@ -6002,6 +6282,7 @@ loop:
 	VMOVUPS 64(R12), Z12
 	VMOVUPS 64(R12)(R15*1), Z13
 	VMOVUPS 64(R12)(R15*2), Z14
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z15
 	VFMADD231PS Z12, Z15, Z0
 	VFMADD231PS Z13, Z15, Z1
@@ -6021,6 +6302,7 @@ loop:
 	VMOVUPS 128(R12), Z12
 	VMOVUPS 128(R12)(R15*1), Z13
 	VMOVUPS 128(R12)(R15*2), Z14
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z15
 	VFMADD231PS Z12, Z15, Z0
 	VFMADD231PS Z13, Z15, Z1
@@ -6059,6 +6341,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -6094,7 +6377,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -6122,6 +6406,12 @@ put:
 	VMOVUPS Z10, 64(R10)
 	VMOVUPS Z11, 128(R10)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -6132,8 +6422,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_5x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_5x3(SB), NOSPLIT, $0-72
+// func pk512_5x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_5x3(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -6141,7 +6431,7 @@ TEXT ·pk512_5x3(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -6168,6 +6458,7 @@ loop:
 	VMOVUPS (R12), Z15
 	VMOVUPS (R12)(R15*1), Z16
 	VMOVUPS (R12)(R15*2), Z17
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z18
 	VFMADD231PS Z15, Z18, Z0
 	VFMADD231PS Z16, Z18, Z1
@@ -6191,6 +6482,7 @@ loop:
 	VMOVUPS 64(R12), Z15
 	VMOVUPS 64(R12)(R15*1), Z16
 	VMOVUPS 64(R12)(R15*2), Z17
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z18
 	VFMADD231PS Z15, Z18, Z0
 	VFMADD231PS Z16, Z18, Z1
@@ -6214,6 +6506,7 @@ loop:
 	VMOVUPS 128(R12), Z15
 	VMOVUPS 128(R12)(R15*1), Z16
 	VMOVUPS 128(R12)(R15*2), Z17
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z18
 	VFMADD231PS Z15, Z18, Z0
 	VFMADD231PS Z16, Z18, Z1
@@ -6260,6 +6553,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -6299,7 +6593,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -6333,6 +6628,12 @@ put:
 	VMOVUPS Z13, 64(R10)(BX*1)
 	VMOVUPS Z14, 128(R10)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -6343,8 +6644,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_6x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_6x3(SB), NOSPLIT, $0-72
+// func pk512_6x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_6x3(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -6352,7 +6653,7 @@ TEXT ·pk512_6x3(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -6382,6 +6683,7 @@ loop:
 	VMOVUPS (R12), Z18
 	VMOVUPS (R12)(R15*1), Z19
 	VMOVUPS (R12)(R15*2), Z20
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z21
 	VFMADD231PS Z18, Z21, Z0
 	VFMADD231PS Z19, Z21, Z1
@@ -6409,6 +6711,7 @@ loop:
 	VMOVUPS 64(R12), Z18
 	VMOVUPS 64(R12)(R15*1), Z19
 	VMOVUPS 64(R12)(R15*2), Z20
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z21
 	VFMADD231PS Z18, Z21, Z0
 	VFMADD231PS Z19, Z21, Z1
@@ -6436,6 +6739,7 @@ loop:
 	VMOVUPS 128(R12), Z18
 	VMOVUPS 128(R12)(R15*1), Z19
 	VMOVUPS 128(R12)(R15*2), Z20
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z21
 	VFMADD231PS Z18, Z21, Z0
 	VFMADD231PS Z19, Z21, Z1
@@ -6490,6 +6794,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -6533,7 +6838,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -6573,6 +6879,12 @@ put:
 	VMOVUPS Z16, 64(R10)(BX*2)
 	VMOVUPS Z17, 128(R10)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -6583,8 +6895,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_7x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_7x3(SB), NOSPLIT, $0-72
+// func pk512_7x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_7x3(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -6592,7 +6904,7 @@ TEXT ·pk512_7x3(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -6627,6 +6939,7 @@ loop:
 	VMOVUPS (R12), Z21
 	VMOVUPS (R12)(R15*1), Z22
 	VMOVUPS (R12)(R15*2), Z23
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z24
 	VFMADD231PS Z21, Z24, Z0
 	VFMADD231PS Z22, Z24, Z1
@@ -6658,6 +6971,7 @@ loop:
 	VMOVUPS 64(R12), Z21
 	VMOVUPS 64(R12)(R15*1), Z22
 	VMOVUPS 64(R12)(R15*2), Z23
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z24
 	VFMADD231PS Z21, Z24, Z0
 	VFMADD231PS Z22, Z24, Z1
@@ -6689,6 +7003,7 @@ loop:
 	VMOVUPS 128(R12), Z21
 	VMOVUPS 128(R12)(R15*1), Z22
 	VMOVUPS 128(R12)(R15*2), Z23
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z24
 	VFMADD231PS Z21, Z24, Z0
 	VFMADD231PS Z22, Z24, Z1
@@ -6752,6 +7067,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $16, R11
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -6802,7 +7118,8 @@ store:
 	ADDQ BX, R10
 	LEAQ (R10)(BX*2), R11
 	ADDQ BX, R11
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -6848,6 +7165,12 @@ put:
 	VMOVUPS Z19, 64(R11)
 	VMOVUPS Z20, 128(R11)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -6858,8 +7181,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_8x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_8x3(SB), NOSPLIT, $0-72
+// func pk512_8x3(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_8x3(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -6867,7 +7190,7 @@ TEXT ·pk512_8x3(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -6905,6 +7228,7 @@ loop:
 	VMOVUPS (R12), Z24
 	VMOVUPS (R12)(R15*1), Z25
 	VMOVUPS (R12)(R15*2), Z26
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z27
 	VFMADD231PS Z24, Z27, Z0
 	VFMADD231PS Z25, Z27, Z1
@@ -6940,6 +7264,7 @@ loop:
 	VMOVUPS 64(R12), Z24
 	VMOVUPS 64(R12)(R15*1), Z25
 	VMOVUPS 64(R12)(R15*2), Z26
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z27
 	VFMADD231PS Z24, Z27, Z0
 	VFMADD231PS Z25, Z27, Z1
@@ -6975,6 +7300,7 @@ loop:
 	VMOVUPS 128(R12), Z24
 	VMOVUPS 128(R12)(R15*1), Z25
 	VMOVUPS 128(R12)(R15*2), Z26
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z27
 	VFMADD231PS Z24, Z27, Z0
 	VFMADD231PS Z25, Z27, Z1
@@ -7046,6 +7372,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $16, R11
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -7100,7 +7427,8 @@ store:
 	ADDQ BX, R10
 	LEAQ (R10)(BX*2), R11
 	ADDQ BX, R11
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -7152,6 +7480,12 @@ put:
 	VMOVUPS Z22, 64(R11)(BX*1)
 	VMOVUPS Z23, 128(R11)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*2), AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*2), R12
@@ -7162,8 +7496,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_1x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_1x4(SB), NOSPLIT, $0-72
+// func pk512_1x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_1x4(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -7171,7 +7505,7 @@ TEXT ·pk512_1x4(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R12)(R15*2), R14
@@ -7188,6 +7522,7 @@ loop:
 	VMOVUPS (R12)(R15*1), Z5
 	VMOVUPS (R12)(R15*2), Z6
 	VMOVUPS (R14), Z7
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z8
 	VFMADD231PS Z4, Z8, Z0
 	VFMADD231PS Z5, Z8, Z1
@@ -7197,6 +7532,7 @@ loop:
 	VMOVUPS 64(R12)(R15*1), Z5
 	VMOVUPS 64(R12)(R15*2), Z6
 	VMOVUPS 64(R14), Z7
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z8
 	VFMADD231PS Z4, Z8, Z0
 	VFMADD231PS Z5, Z8, Z1
@@ -7206,6 +7542,7 @@ loop:
 	VMOVUPS 128(R12)(R15*1), Z5
 	VMOVUPS 128(R12)(R15*2), Z6
 	VMOVUPS 128(R14), Z7
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z8
 	VFMADD231PS Z4, Z8, Z0
 	VFMADD231PS Z5, Z8, Z1
@@ -7215,6 +7552,9 @@ loop:
 	VMOVUPS 192(R12)(R15*1), Z5
 	VMOVUPS 192(R12)(R15*2), Z6
 	VMOVUPS 192(R14), Z7
+	LEAQ (AX)(R15*2), R11
+	ADDQ R15, R11
+	PREFETCHT1 (R11)
 	VBROADCASTSS 12(R8), Z8
 	VFMADD231PS Z4, Z8, Z0
 	VFMADD231PS Z5, Z8, Z1
@@ -7223,6 +7563,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $256, R12
 	ADDQ $256, R14
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -7246,7 +7587,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -7258,6 +7600,11 @@ put:
 	VMOVUPS Z2, 128(R8)
 	VMOVUPS Z3, 192(R8)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*4), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*4), R12
@@ -7267,8 +7614,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_2x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_2x4(SB), NOSPLIT, $0-72
+// func pk512_2x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_2x4(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -7276,7 +7623,7 @@ TEXT ·pk512_2x4(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R12)(R15*2), R14
@@ -7297,6 +7644,7 @@ loop:
 	VMOVUPS (R12)(R15*1), Z9
 	VMOVUPS (R12)(R15*2), Z10
 	VMOVUPS (R14), Z11
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z12
 	VFMADD231PS Z8, Z12, Z0
 	VFMADD231PS Z9, Z12, Z1
@@ -7311,6 +7659,7 @@ loop:
 	VMOVUPS 64(R12)(R15*1), Z9
 	VMOVUPS 64(R12)(R15*2), Z10
 	VMOVUPS 64(R14), Z11
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z12
 	VFMADD231PS Z8, Z12, Z0
 	VFMADD231PS Z9, Z12, Z1
@@ -7325,6 +7674,7 @@ loop:
 	VMOVUPS 128(R12)(R15*1), Z9
 	VMOVUPS 128(R12)(R15*2), Z10
 	VMOVUPS 128(R14), Z11
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z12
 	VFMADD231PS Z8, Z12, Z0
 	VFMADD231PS Z9, Z12, Z1
@@ -7339,6 +7689,9 @@ loop:
 	VMOVUPS 192(R12)(R15*1), Z9
 	VMOVUPS 192(R12)(R15*2), Z10
 	VMOVUPS 192(R14), Z11
+	LEAQ (AX)(R15*2), R11
+	ADDQ R15, R11
+	PREFETCHT1 (R11)
 	VBROADCASTSS 12(R8), Z12
 	VFMADD231PS Z8, Z12, Z0
 	VFMADD231PS Z9, Z12, Z1
@@ -7352,6 +7705,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $256, R12
 	ADDQ $256, R14
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -7380,7 +7734,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -7400,6 +7755,11 @@ put:
 	VMOVUPS Z6, 128(R8)(BX*1)
 	VMOVUPS Z7, 192(R8)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*4), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*4), R12
@@ -7409,8 +7769,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_3x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_3x4(SB), NOSPLIT, $0-72
+// func pk512_3x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_3x4(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -7418,7 +7778,7 @@ TEXT ·pk512_3x4(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R12)(R15*2), R14
@@ -7443,6 +7803,7 @@ loop:
 	VMOVUPS (R12)(R15*1), Z13
 	VMOVUPS (R12)(R15*2), Z14
 	VMOVUPS (R14), Z15
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z16
 	VFMADD231PS Z12, Z16, Z0
 	VFMADD231PS Z13, Z16, Z1
@@ -7462,6 +7823,7 @@ loop:
 	VMOVUPS 64(R12)(R15*1), Z13
 	VMOVUPS 64(R12)(R15*2), Z14
 	VMOVUPS 64(R14), Z15
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z16
 	VFMADD231PS Z12, Z16, Z0
 	VFMADD231PS Z13, Z16, Z1
@@ -7481,6 +7843,7 @@ loop:
 	VMOVUPS 128(R12)(R15*1), Z13
 	VMOVUPS 128(R12)(R15*2), Z14
 	VMOVUPS 128(R14), Z15
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z16
 	VFMADD231PS Z12, Z16, Z0
 	VFMADD231PS Z13, Z16, Z1
@@ -7500,6 +7863,9 @@ loop:
 	VMOVUPS 192(R12)(R15*1), Z13
 	VMOVUPS 192(R12)(R15*2), Z14
 	VMOVUPS 192(R14), Z15
+	LEAQ (AX)(R15*2), R11
+	ADDQ R15, R11
+	PREFETCHT1 (R11)
 	VBROADCASTSS 12(R8), Z16
 	VFMADD231PS Z12, Z16, Z0
 	VFMADD231PS Z13, Z16, Z1
@@ -7518,6 +7884,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $256, R12
 	ADDQ $256, R14
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -7551,7 +7918,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -7579,6 +7947,11 @@ put:
 	VMOVUPS Z10, 128(R8)(BX*2)
 	VMOVUPS Z11, 192(R8)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*4), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*4), R12
@@ -7588,8 +7961,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_4x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_4x4(SB), NOSPLIT, $0-72
+// func pk512_4x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_4x4(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -7597,7 +7970,7 @@ TEXT ·pk512_4x4(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -7628,6 +8001,7 @@ loop:
 	VMOVUPS (R12)(R15*1), Z17
 	VMOVUPS (R12)(R15*2), Z18
 	VMOVUPS (R14), Z19
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z20
 	VFMADD231PS Z16, Z20, Z0
 	VFMADD231PS Z17, Z20, Z1
@@ -7652,6 +8026,7 @@ loop:
 	VMOVUPS 64(R12)(R15*1), Z17
 	VMOVUPS 64(R12)(R15*2), Z18
 	VMOVUPS 64(R14), Z19
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z20
 	VFMADD231PS Z16, Z20, Z0
 	VFMADD231PS Z17, Z20, Z1
@@ -7676,6 +8051,7 @@ loop:
 	VMOVUPS 128(R12)(R15*1), Z17
 	VMOVUPS 128(R12)(R15*2), Z18
 	VMOVUPS 128(R14), Z19
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z20
 	VFMADD231PS Z16, Z20, Z0
 	VFMADD231PS Z17, Z20, Z1
@@ -7700,6 +8076,9 @@ loop:
 	VMOVUPS 192(R12)(R15*1), Z17
 	VMOVUPS 192(R12)(R15*2), Z18
 	VMOVUPS 192(R14), Z19
+	LEAQ (AX)(R15*2), R11
+	ADDQ R15, R11
+	PREFETCHT1 (R11)
 	VBROADCASTSS 12(R8), Z20
 	VFMADD231PS Z16, Z20, Z0
 	VFMADD231PS Z17, Z20, Z1
@@ -7724,6 +8103,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $256, R12
 	ADDQ $256, R14
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -7765,7 +8145,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -7801,6 +8182,11 @@ put:
 	VMOVUPS Z14, 128(R10)
 	VMOVUPS Z15, 192(R10)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*4), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*4), R12
@@ -7810,8 +8196,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_5x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_5x4(SB), NOSPLIT, $0-72
+// func pk512_5x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_5x4(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -7819,7 +8205,7 @@ TEXT ·pk512_5x4(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -7854,6 +8240,7 @@ loop:
 	VMOVUPS (R12)(R15*1), Z21
 	VMOVUPS (R12)(R15*2), Z22
 	VMOVUPS (R14), Z23
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z24
 	VFMADD231PS Z20, Z24, Z0
 	VFMADD231PS Z21, Z24, Z1
@@ -7883,6 +8270,7 @@ loop:
 	VMOVUPS 64(R12)(R15*1), Z21
 	VMOVUPS 64(R12)(R15*2), Z22
 	VMOVUPS 64(R14), Z23
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z24
 	VFMADD231PS Z20, Z24, Z0
 	VFMADD231PS Z21, Z24, Z1
@@ -7912,6 +8300,7 @@ loop:
 	VMOVUPS 128(R12)(R15*1), Z21
 	VMOVUPS 128(R12)(R15*2), Z22
 	VMOVUPS 128(R14), Z23
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z24
 	VFMADD231PS Z20, Z24, Z0
 	VFMADD231PS Z21, Z24, Z1
@@ -7941,6 +8330,9 @@ loop:
 	VMOVUPS 192(R12)(R15*1), Z21
 	VMOVUPS 192(R12)(R15*2), Z22
 	VMOVUPS 192(R14), Z23
+	LEAQ (AX)(R15*2), R11
+	ADDQ R15, R11
+	PREFETCHT1 (R11)
 	VBROADCASTSS 12(R8), Z24
 	VFMADD231PS Z20, Z24, Z0
 	VFMADD231PS Z21, Z24, Z1
@@ -7970,6 +8362,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $256, R12
 	ADDQ $256, R14
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -8016,7 +8409,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -8060,6 +8454,11 @@ put:
 	VMOVUPS Z18, 128(R10)(BX*1)
 	VMOVUPS Z19, 192(R10)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*4), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*4), R12
@@ -8069,8 +8468,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk512_6x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk512_6x4(SB), NOSPLIT, $0-72
+// func pk512_6x4(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk512_6x4(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -8078,7 +8477,7 @@ TEXT ·pk512_6x4(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -8117,6 +8516,7 @@ loop:
 	VMOVUPS (R12)(R15*1), Z25
 	VMOVUPS (R12)(R15*2), Z26
 	VMOVUPS (R14), Z27
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Z28
 	VFMADD231PS Z24, Z28, Z0
 	VFMADD231PS Z25, Z28, Z1
@@ -8151,6 +8551,7 @@ loop:
 	VMOVUPS 64(R12)(R15*1), Z25
 	VMOVUPS 64(R12)(R15*2), Z26
 	VMOVUPS 64(R14), Z27
+	PREFETCHT1 (AX)(R15*1)
 	VBROADCASTSS 4(R8), Z28
 	VFMADD231PS Z24, Z28, Z0
 	VFMADD231PS Z25, Z28, Z1
@@ -8185,6 +8586,7 @@ loop:
 	VMOVUPS 128(R12)(R15*1), Z25
 	VMOVUPS 128(R12)(R15*2), Z26
 	VMOVUPS 128(R14), Z27
+	PREFETCHT1 (AX)(R15*2)
 	VBROADCASTSS 8(R8), Z28
 	VFMADD231PS Z24, Z28, Z0
 	VFMADD231PS Z25, Z28, Z1
@@ -8219,6 +8621,9 @@ loop:
 	VMOVUPS 192(R12)(R15*1), Z25
 	VMOVUPS 192(R12)(R15*2), Z26
 	VMOVUPS 192(R14), Z27
+	LEAQ (AX)(R15*2), R11
+	ADDQ R15, R11
+	PREFETCHT1 (R11)
 	VBROADCASTSS 12(R8), Z28
 	VFMADD231PS Z24, Z28, Z0
 	VFMADD231PS Z25, Z28, Z1
@@ -8253,6 +8658,7 @@ loop:
 	ADDQ $16, R10
 	ADDQ $256, R12
 	ADDQ $256, R14
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -8304,7 +8710,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Z0, Z0
 	VADDPS 64(R8), Z1, Z1
@@ -8356,6 +8763,11 @@ put:
 	VMOVUPS Z22, 128(R10)(BX*2)
 	VMOVUPS Z23, 192(R10)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	LEAQ (AX)(R15*4), AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	LEAQ (R12)(R15*4), R12
@@ -8365,8 +8777,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk256_1x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk256_1x1(SB), NOSPLIT, $0-72
+// func pk256_1x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk256_1x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -8374,7 +8786,7 @@ TEXT ·pk256_1x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VXORPS Y0, Y0, Y0
@@ -8385,6 +8797,7 @@ tile:
 loop:
 	VMOVUPS (R12), Y2
 	VMOVUPS 32(R12), Y3
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Y4
 	VFMADD231PS Y2, Y4, Y0
 	VFMADD231PS Y3, Y4, Y1
@@ -8405,6 +8818,7 @@ loop:
 	VFMADD231PS Y3, Y4, Y1
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -8423,13 +8837,19 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Y0, Y0
 	VADDPS 32(R8), Y1, Y1
 put:
 	VMOVUPS Y0, (R8)
 	VMOVUPS Y1, 32(R8)
+	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
 	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
@@ -8440,8 +8860,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk256_2x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk256_2x1(SB), NOSPLIT, $0-72
+// func pk256_2x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk256_2x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -8449,7 +8869,7 @@ TEXT ·pk256_2x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VXORPS Y0, Y0, Y0
@@ -8462,6 +8882,7 @@ tile:
 loop:
 	VMOVUPS (R12), Y4
 	VMOVUPS 32(R12), Y5
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Y6
 	VFMADD231PS Y4, Y6, Y0
 	VFMADD231PS Y5, Y6, Y1
@@ -8494,6 +8915,7 @@ loop:
 	VFMADD231PS Y5, Y7, Y3
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -8515,7 +8937,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Y0, Y0
 	VADDPS 32(R8), Y1, Y1
@@ -8527,6 +8950,11 @@ put:
 	VMOVUPS Y2, (R8)(BX*1)
 	VMOVUPS Y3, 32(R8)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -8536,8 +8964,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk256_3x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk256_3x1(SB), NOSPLIT, $0-72
+// func pk256_3x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk256_3x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -8545,7 +8973,7 @@ TEXT ·pk256_3x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	VXORPS Y0, Y0, Y0
@@ -8560,6 +8988,7 @@ tile:
 loop:
 	VMOVUPS (R12), Y6
 	VMOVUPS 32(R12), Y7
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Y8
 	VFMADD231PS Y6, Y8, Y0
 	VFMADD231PS Y7, Y8, Y1
@@ -8604,6 +9033,7 @@ loop:
 	VFMADD231PS Y7, Y8, Y5
 	ADDQ $16, R8
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -8628,7 +9058,8 @@ one:
 	JNZ one
 store:
 	MOVQ DI, R8
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Y0, Y0
 	VADDPS 32(R8), Y1, Y1
@@ -8644,6 +9075,11 @@ put:
 	VMOVUPS Y4, (R8)(BX*2)
 	VMOVUPS Y5, 32(R8)(BX*2)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -8653,8 +9089,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk256_4x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk256_4x1(SB), NOSPLIT, $0-72
+// func pk256_4x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk256_4x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -8662,7 +9098,7 @@ TEXT ·pk256_4x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -8681,6 +9117,7 @@ tile:
 loop:
 	VMOVUPS (R12), Y8
 	VMOVUPS 32(R12), Y9
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Y10
 	VFMADD231PS Y8, Y10, Y0
 	VFMADD231PS Y9, Y10, Y1
@@ -8738,6 +9175,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -8768,7 +9206,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Y0, Y0
 	VADDPS 32(R8), Y1, Y1
@@ -8788,6 +9227,11 @@ put:
 	VMOVUPS Y6, (R10)
 	VMOVUPS Y7, 32(R10)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -8797,8 +9241,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk256_5x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk256_5x1(SB), NOSPLIT, $0-72
+// func pk256_5x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk256_5x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -8806,7 +9250,7 @@ TEXT ·pk256_5x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -8827,6 +9271,7 @@ tile:
 loop:
 	VMOVUPS (R12), Y10
 	VMOVUPS 32(R12), Y11
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Y12
 	VFMADD231PS Y10, Y12, Y0
 	VFMADD231PS Y11, Y12, Y1
@@ -8896,6 +9341,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -8929,7 +9375,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Y0, Y0
 	VADDPS 32(R8), Y1, Y1
@@ -8953,6 +9400,11 @@ put:
 	VMOVUPS Y8, (R10)(BX*1)
 	VMOVUPS Y9, 32(R10)(BX*1)
 	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
+	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12
 	ADDQ R15, R12
@@ -8962,8 +9414,8 @@ put:
 	VZEROUPPER
 	RET
 
-// func pk256_6x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)
-TEXT ·pk256_6x1(SB), NOSPLIT, $0-72
+// func pk256_6x1(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int)
+TEXT ·pk256_6x1(SB), NOSPLIT, $0-88
 	MOVQ lda+8(FP), R9
 	MOVQ w+16(FP), R12
 	MOVQ ldp+24(FP), R15
@@ -8971,7 +9423,7 @@ TEXT ·pk256_6x1(SB), NOSPLIT, $0-72
 	MOVQ out+40(FP), DI
 	MOVQ ldo+48(FP), BX
 	MOVQ ntiles+56(FP), DX
-	MOVQ flags+64(FP), AX
+	MOVQ pf+72(FP), AX
 tile:
 	MOVQ a+0(FP), R8
 	LEAQ (R8)(R9*2), R10
@@ -8994,6 +9446,7 @@ tile:
 loop:
 	VMOVUPS (R12), Y12
 	VMOVUPS 32(R12), Y13
+	PREFETCHT1 (AX)
 	VBROADCASTSS (R8), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y13, Y14, Y1
@@ -9075,6 +9528,7 @@ loop:
 	ADDQ $16, R8
 	ADDQ $16, R10
 	ADDQ $256, R12
+	ADDQ pfstep+80(FP), AX
 	DECQ CX
 	JNZ loop
 rest:
@@ -9111,7 +9565,8 @@ store:
 	MOVQ DI, R8
 	LEAQ (R8)(BX*2), R10
 	ADDQ BX, R10
-	TESTQ $1, AX
+	MOVQ flags+64(FP), CX
+	TESTQ $1, CX
 	JZ put
 	VADDPS (R8), Y0, Y0
 	VADDPS 32(R8), Y1, Y1
@@ -9138,6 +9593,11 @@ put:
 	VMOVUPS Y9, 32(R10)(BX*1)
 	VMOVUPS Y10, (R10)(BX*2)
 	VMOVUPS Y11, 32(R10)(BX*2)
+	MOVQ SI, CX
+	SHRQ $2, CX
+	IMULQ pfstep+80(FP), CX
+	SUBQ CX, AX
+	ADDQ R15, AX
 	MOVQ SI, CX
 	SHLQ $6, CX
 	SUBQ CX, R12

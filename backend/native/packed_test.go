@@ -103,7 +103,7 @@ func BenchmarkMatMulPacked(b *testing.B) {
 	for _, s := range [][3]int{{1, 384, 1152}, {8, 384, 1536}, {25, 384, 1152}, {25, 384, 1536}, {25, 1536, 384}, {32, 384, 1536}, {128, 384, 1536}} {
 		m, k, n := s[0], s[1], s[2]
 		r := rand.New(rand.NewPCG(5, 6))
-		copies := max(1, (48<<20)/(4*n*k))
+		copies := max(1, (benchWeightMB<<20)/(4*n*k))
 		dense := make([][]float32, copies)
 		packed := make([]*backend.Packed, copies)
 		for i := range dense {
@@ -136,3 +136,7 @@ func BenchmarkMatMulPacked(b *testing.B) {
 		}
 	}
 }
+
+// benchWeightMB is how much weight memory BenchmarkMatMulPacked cycles
+// through.
+var benchWeightMB = 48

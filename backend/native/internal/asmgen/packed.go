@@ -30,6 +30,10 @@ var (
 	pk256 = pkVec{prefix: "pk256", reg: "Y", nregs: 16, perPan: 2, bytes: 32, maxRows: []int{6}}
 )
 
+// pkParams are the packed kernels' parameters (see packedKernel in
+// package native).
+const pkParams = "a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int, pf uintptr, pfstep int"
+
 // pkUnroll is how many k steps one iteration of a kernel's main loop runs.
 const pkUnroll = 4
 
@@ -78,16 +82,20 @@ func setRowBases(a *asm, rows int, stride string) {
 
 // genPackedKernel writes the r×c-panel kernel: for t in [0, ntiles), rows
 // [0, r) of a against panels [c·t, c·t+c) of w (ldp bytes apart) over k
-// columns, into out[i·ldo + 16c·t + j]; flags bit 0 adds to out.
-// Registers: R8 R10 R11 R13 R14 rows of A (R14 the fourth panel when
-// c = 4, which has at most 6 rows), R9 lda, R12 the tile's first panel at
-// the current k, R15 ldp, CX the k counter.
+// columns, into out[i·ldo + 16c·t + j]; flags bit 0 adds to out. Each
+// iteration of the main loop (pkUnroll k steps) prefetches into L2 one
+// line of each of c panels of the prefetch stream (pf, panels ldp apart),
+// then advances it pfstep bytes; each tile starts its stream c panels
+// after the previous tile's. Registers: R8 R10 R11 R13 R14 rows of A (R14
+// the fourth panel and R11 the stream's fourth panel when c = 4, which
+// has at most 6 rows), R9 lda, R12 the tile's first panel at the current
+// k, R15 ldp, CX the k counter, AX the prefetch stream.
 func genPackedKernel(a *asm, v pkVec, rows, cols int) {
 	name := fmt.Sprintf("%s_%dx%d", v.prefix, rows, cols)
-	fmt.Fprintf(a, "// func %s(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)\n", name)
-	fmt.Fprintf(a, "TEXT ·%s(SB), NOSPLIT, %s\n", name, frame)
-	if cols == 4 && rows > 12 {
-		log.Fatalf("%s: R14 is both a row base and the fourth panel", name)
+	fmt.Fprintf(a, "// func %s(%s)\n", name, pkParams)
+	fmt.Fprintf(a, "TEXT ·%s(SB), NOSPLIT, $0-88\n", name)
+	if cols == 4 && rows > 6 {
+		log.Fatalf("%s: R11 and R14 are both row bases and fourth panels", name)
 	}
 	a.f("MOVQ lda+8(FP), R9")
 	a.f("MOVQ w+16(FP), R12")
@@ -96,7 +104,7 @@ func genPackedKernel(a *asm, v pkVec, rows, cols int) {
 	a.f("MOVQ out+40(FP), DI")
 	a.f("MOVQ ldo+48(FP), BX")
 	a.f("MOVQ ntiles+56(FP), DX")
-	a.f("MOVQ flags+64(FP), AX")
+	a.f("MOVQ pf+72(FP), AX")
 	nv := cols * v.perPan
 	nacc := rows * nv
 	acc := func(i, j, s int) string { return fmt.Sprintf("%s%d", v.reg, i*nv+j*v.perPan+s) }
@@ -106,22 +114,25 @@ func genPackedKernel(a *asm, v pkVec, rows, cols int) {
 		log.Fatalf("%s: %d accumulators and %d weight vectors leave no register to broadcast into", name, nacc, nv)
 	}
 	breg := func(i int) string { return fmt.Sprintf("%s%d", v.reg, nacc+nv+i%nb) }
-	panel := func(j, disp int) string {
+	// panelAt addresses panel j of the tile at base (R12, its fourth
+	// panel R14) or of the prefetch stream (AX, fourth panel R11).
+	panelAt := func(base, fourth string, j, disp int) string {
 		d := ""
 		if disp != 0 {
 			d = fmt.Sprint(disp)
 		}
 		switch j {
 		case 0:
-			return d + "(R12)"
+			return d + "(" + base + ")"
 		case 1:
-			return d + "(R12)(R15*1)"
+			return d + "(" + base + ")(R15*1)"
 		case 2:
-			return d + "(R12)(R15*2)"
+			return d + "(" + base + ")(R15*2)"
 		default:
-			return d + "(R14)"
+			return d + "(" + fourth + ")"
 		}
 	}
+	panel := func(j, disp int) string { return panelAt("R12", "R14", j, disp) }
 	zero := "VXORPS"
 	if v.reg == "Z" {
 		zero = "VPXORD"
@@ -137,11 +148,19 @@ func genPackedKernel(a *asm, v pkVec, rows, cols int) {
 		r := fmt.Sprintf("%s%d", v.reg, i)
 		a.f("%s %s, %s, %s", zero, r, r, r)
 	}
-	step := func(u int) {
+	step := func(u int, prefetch bool) {
 		for j := range cols {
 			for s := range v.perPan {
 				a.f("VMOVUPS %s, %s", panel(j, 64*u+s*v.bytes), wreg(j, s))
 			}
+		}
+		if prefetch && u < cols {
+			// One line of panel u of the prefetch stream per iteration.
+			if u == 3 {
+				a.f("LEAQ (AX)(R15*2), R11")
+				a.f("ADDQ R15, R11")
+			}
+			a.f("PREFETCHT1 %s", panelAt("AX", "R11", u, 0))
 		}
 		for i := range rows {
 			a.f("VBROADCASTSS %s, %s", pkRow(i, 4*u, "R9"), breg(i))
@@ -166,9 +185,10 @@ func genPackedKernel(a *asm, v pkVec, rows, cols int) {
 	a.f("JZ rest")
 	a.label("loop")
 	for u := range pkUnroll {
-		step(u)
+		step(u, true)
 	}
 	advance(pkUnroll)
+	a.f("ADDQ pfstep+80(FP), AX")
 	a.f("DECQ CX")
 	a.f("JNZ loop")
 	a.label("rest")
@@ -176,14 +196,15 @@ func genPackedKernel(a *asm, v pkVec, rows, cols int) {
 	a.f("ANDQ $%d, CX", pkUnroll-1)
 	a.f("JZ store")
 	a.label("one")
-	step(0)
+	step(0, false)
 	advance(1)
 	a.f("DECQ CX")
 	a.f("JNZ one")
 	a.label("store")
 	a.f("MOVQ DI, R8")
 	setRowBases(a, rows, "BX")
-	a.f("TESTQ $1, AX")
+	a.f("MOVQ flags+64(FP), CX")
+	a.f("TESTQ $1, CX")
 	a.f("JZ put")
 	for i := range rows {
 		for j := range cols {
@@ -200,7 +221,23 @@ func genPackedKernel(a *asm, v pkVec, rows, cols int) {
 			}
 		}
 	}
-	// Next tile: R12 back to k = 0, then c panels on.
+	// Next tile: the prefetch stream back to where this tile's began,
+	// then it and R12 (back to k = 0) c panels on.
+	a.f("MOVQ SI, CX")
+	a.f("SHRQ $%d, CX", log2(pkUnroll))
+	a.f("IMULQ pfstep+80(FP), CX")
+	a.f("SUBQ CX, AX")
+	switch cols {
+	case 1:
+		a.f("ADDQ R15, AX")
+	case 2:
+		a.f("LEAQ (AX)(R15*2), AX")
+	case 3:
+		a.f("LEAQ (AX)(R15*2), AX")
+		a.f("ADDQ R15, AX")
+	case 4:
+		a.f("LEAQ (AX)(R15*4), AX")
+	}
 	a.f("MOVQ SI, CX")
 	a.f("SHLQ $6, CX")
 	a.f("SUBQ CX, R12")
@@ -242,10 +279,10 @@ func pkGoDecls() []byte {
 		for c := 1; c <= len(v.maxRows); c++ {
 			rmax = max(rmax, v.maxRows[c-1])
 			for r := 1; r <= v.maxRows[c-1]; r++ {
-				fmt.Fprintf(&b, "//go:noescape\nfunc %s_%dx%d(a *float32, lda int, w *float32, ldp int, k int, out *float32, ldo int, ntiles int, flags int)\n\n", v.prefix, r, c)
+				fmt.Fprintf(&b, "//go:noescape\nfunc %s_%dx%d(%s)\n\n", v.prefix, r, c, pkParams)
 			}
 		}
-		fmt.Fprintf(&b, "// %sKernels[r-1][c-1] computes an r-row, c-panel tile (nil where it does\n// not fit the registers); see packedKernel.\nvar %sKernels = [%d][%d]dotKernel{\n", v.prefix, v.prefix, rmax, len(v.maxRows))
+		fmt.Fprintf(&b, "// %sKernels[r-1][c-1] computes an r-row, c-panel tile (nil where it does\n// not fit the registers); see packedKernel.\nvar %sKernels = [%d][%d]packedKernel{\n", v.prefix, v.prefix, rmax, len(v.maxRows))
 		for r := 1; r <= rmax; r++ {
 			b.WriteString("{")
 			for c := 1; c <= len(v.maxRows); c++ {
