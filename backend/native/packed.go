@@ -58,8 +58,8 @@ var _ backend.PackedMultiplier = (*Backend)(nil)
 // packed product has vector kernels.
 func (b *Backend) PacksFloat32() bool { return b.ps != nil }
 
-// PackedKernels names the packed kernels in use, with their tile shape
-// (e.g. "avx512 12x2"), or "go".
+// PackedKernels names the instruction set of the packed float32 kernels
+// in use: "avx512", "avx2", or "go" for the pure-Go kernel.
 func (b *Backend) PackedKernels() string {
 	if b.ps == nil {
 		return "go"

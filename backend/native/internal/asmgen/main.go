@@ -2,7 +2,8 @@
 // assembly. Every (rows of A) × (rows of W) tile shape gets its own
 // straight-line kernel, and all of them reduce each output with the same
 // addition tree, so an output element is bit-identical whichever kernel
-// computes it.
+// computes it. The packed float32 kernels (packed.go) need no reduction:
+// each output is one FMA chain over k.
 //
 // Run it through go generate in backend/native.
 package main
