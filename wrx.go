@@ -276,6 +276,9 @@ func Open(ctx context.Context, source string, opts Options) (*Classifier, error)
 	if err := m.Fuse(); err != nil {
 		return nil, fmt.Errorf("wrx: open %s: %w", source, err)
 	}
+	// Weights held for every request are packed once for the backend's
+	// kernels, where it has them; in place, so memory does not grow.
+	m.Pack(be)
 	c := newClassifier(m.Config, tok, &denseEngine{m: m, be: be}, opts)
 	c.floorRSS = floor
 	return c, nil

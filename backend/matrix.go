@@ -91,7 +91,8 @@ func MatMulInt4(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 
 // MatMul computes out[m×n] = a[m×k] · wᵀ (or adds it when accumulate is
 // true) for any Matrix, in float32. Dense matrices go straight to
-// b.MatMulT. Encoded ones (an Int8 matrix too: MatMulInt8 multiplies those
+// b.MatMulT, Packed ones to b.MatMulPacked when b is a PackedMultiplier.
+// Encoded ones (an Int8 matrix too: MatMulInt8 multiplies those
 // with integer kernels) are decoded tileRows rows at a time, each tile
 // multiplied with b.MatMulT and scattered into out.
 func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
@@ -99,6 +100,14 @@ func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 	if d, ok := w.(*Dense); ok {
 		b.MatMulT(out, a, d.Data, m, k, n, accumulate)
 		return
+	}
+	if q, ok := w.(PackedMatrix); ok {
+		if pm, ok := b.(PackedMultiplier); ok {
+			if p := q.Packed(); p != nil {
+				pm.MatMulPacked(out, a, m, p, accumulate)
+				return
+			}
+		}
 	}
 	need := tileRows*k + m*tileRows
 	bufp := getTile(need)

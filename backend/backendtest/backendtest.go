@@ -29,6 +29,9 @@
 //     plus the outliers, and the Int8 bound plus the centroids' grid
 //     rounding against the exact weights (see int4.go); otherwise the
 //     MatMulT tolerance;
+//   - MatMul of a backend.Packed matrix (MatMulPacked for a
+//     backend.PackedMultiplier, decoded tiles otherwise): the MatMulT
+//     tolerance, on shapes with partial panels and odd K (see packed.go);
 //   - LayerNorm: tol = 1e-5·(1+|want|) + 4·√C·u·(mean|x|/σ)·|γⱼ| for a
 //     row of C values with σ = √(var+eps). The second term is the error a
 //     float32 row mean can carry, amplified by 1/σ: a two-pass float32
@@ -92,6 +95,7 @@ func run(t testingT, b backend.Backend, short bool) {
 	t.Run("MatMulTStrided", func(t testingT) { testMatMulTStrided(t, b) })
 	t.Run("MatMulInt8", func(t testingT) { testMatMulInt8(t, b, short) })
 	t.Run("MatMulInt4", func(t testingT) { testMatMulInt4(t, b, short) })
+	t.Run("MatMulPacked", func(t testingT) { testMatMulPacked(t, b, short) })
 	t.Run("AddBias", func(t testingT) { testAddBias(t, b) })
 	t.Run("GELU", func(t testingT) { testUnary(t, b, "GELU", b.GELU, geluRef, geluInputs) })
 	t.Run("Tanh", func(t testingT) { testUnary(t, b, "Tanh", b.Tanh, tanhRef, tanhInputs) })
@@ -101,6 +105,7 @@ func run(t testingT, b backend.Backend, short bool) {
 	t.Run("Concurrent", func(t testingT) { testConcurrent(t, b) })
 	t.Run("Int8Concurrent", func(t testingT) { testInt8Concurrent(t, b) })
 	t.Run("Int4Concurrent", func(t testingT) { testInt4Concurrent(t, b) })
+	t.Run("PackedConcurrent", func(t testingT) { testPackedConcurrent(t, b) })
 }
 
 // call runs one kernel invocation and turns a panic into a test error that

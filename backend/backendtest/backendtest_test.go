@@ -164,6 +164,32 @@ func (b scratchInA) MatMulT(out, a, w []float32, m, k, n int, accumulate bool) {
 	}
 }
 
+// packedDropsLastPanel is a PackedMultiplier that multiplies only the
+// full panels, as a kernel without a partial-panel path would.
+type packedDropsLastPanel struct{ naive }
+
+func (packedDropsLastPanel) PacksFloat32() bool { return true }
+
+func (b packedDropsLastPanel) MatMulPacked(out, a []float32, m int, w *backend.Packed, accumulate bool) {
+	n, k := w.Dims()
+	nf := n / backend.PackedPanel * backend.PackedPanel
+	wd := make([]float32, nf*k)
+	w.DecodeRows(wd, 0, nf)
+	for i := range m {
+		for j := range nf {
+			var s float32
+			for p := range k {
+				s += a[i*k+p] * wd[j*k+p]
+			}
+			if accumulate {
+				out[i*n+j] += s
+			} else {
+				out[i*n+j] = s
+			}
+		}
+	}
+}
+
 type onePassLayerNorm struct{ naive }
 
 func (onePassLayerNorm) LayerNorm(x, gamma, beta []float32, rows, cols int, eps float32) {
@@ -345,6 +371,7 @@ func TestBrokenBackendsFail(t *testing.T) {
 		{"MatMulT writes past m×n", zeroesAllOfOut{}, "MatMulT/odd-shapes", "outside its output"},
 		{"MatMulT drops the K tail", dropsKTail{}, "MatMulT/odd-shapes", "out of tolerance"},
 		{"MatMulT writes to a", scratchInA{}, "MatMulT/odd-shapes", "read-only input a"},
+		{"MatMulPacked drops a partial panel", packedDropsLastPanel{}, "MatMulPacked", "got NaN"},
 		{"LayerNorm one-pass variance", onePassLayerNorm{}, "LayerNorm", "out of tolerance"},
 		{"LayerNorm unbiased variance", unbiasedLayerNorm{}, "LayerNorm", "out of tolerance"},
 		{"LayerNorm eps outside sqrt", epsOutsideSqrt{}, "LayerNorm", "eps=1e-05"},

@@ -17,6 +17,40 @@ func simdKernelSets() []*kernelSet {
 	return sets
 }
 
+// packedKernelSets lists the packed float32 kernel families this CPU
+// runs, fastest first.
+func packedKernelSets() []*packedKernelSet {
+	var sets []*packedKernelSet
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
+		sets = append(sets, &packedKernelSet{name: "avx512", kern: pk512Table(), rows: pk512Rows, cols: pk512Cols})
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		sets = append(sets, &packedKernelSet{name: "avx2", kern: pk256Table(), rows: 6, cols: 1})
+	}
+	return sets
+}
+
+// The tile shape of the AVX-512 packed kernels for full panel groups.
+var pk512Rows, pk512Cols = 8, 3
+
+// pk512Table and pk256Table turn the generated kernel tables into rows
+// of slices.
+func pk512Table() [][]packedKernel {
+	s := make([][]packedKernel, len(pk512Kernels))
+	for i := range pk512Kernels {
+		s[i] = pk512Kernels[i][:]
+	}
+	return s
+}
+
+func pk256Table() [][]packedKernel {
+	s := make([][]packedKernel, len(pk256Kernels))
+	for i := range pk256Kernels {
+		s[i] = pk256Kernels[i][:]
+	}
+	return s
+}
+
 var avx512ElemOps = elemOps{
 	add: func(x, b []float32) {
 		if len(x) > 0 {

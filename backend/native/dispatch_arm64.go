@@ -32,3 +32,7 @@ func int4Variants() []q4Variant { return nil }
 
 // int4Expanders is empty: no vector 4-bit expanders here.
 func int4Expanders() map[string]func(dst *int8, src *byte, n int, tab *int8) { return nil }
+
+// packedKernelSets is empty: no packed float32 kernels here (the packed
+// product runs in Go, and PacksFloat32 reports false).
+func packedKernelSets() []*packedKernelSet { return nil }

@@ -26,10 +26,23 @@
 // a a tile streams stay in L1; blocks of w rows sized for L2 are streamed
 // past every row tile of a.
 //
+// Weights known ahead of time can be held packed instead
+// (backend.Packed, MatMulPacked; packed.go): panels of 16 outputs, K-major
+// inside a panel, multiplied by broadcast ("outer product") kernels that
+// keep an 8-row, 3-panel (8×48) tile of out in registers with no
+// horizontal sum, walk a group of panels past every row tile of a, and
+// prefetch the next group into L2 meanwhile, so that weights streamed from
+// memory overlap the arithmetic (AVX-512; 6×16 tiles with AVX2; the
+// pure-Go kernel elsewhere, where PacksFloat32 is false).
+//
 // Determinism: every output element is computed by the same sequence of
 // operations whichever kernel, tile or goroutine computes it, and work is
 // split across goroutines only over output rows or columns, never over K,
 // so results are bit-identical for every Options.Threads.
+//
+// The packed product is deterministic in the same way (one FMA chain per
+// output over k, whatever the tile or thread count), but sums in another
+// order than MatMulT, so the two differ by float32 rounding.
 //
 // # Integer matrix multiply
 //
@@ -117,8 +130,9 @@ func Int8KernelNames() []string {
 type Backend struct {
 	pool    pool
 	threads int
-	ks      *kernelSet     // nil: the pure-Go kernels
-	qs      *int8KernelSet // nil: the pure-Go int8 kernels
+	ks      *kernelSet       // nil: the pure-Go kernels
+	qs      *int8KernelSet   // nil: the pure-Go int8 kernels
+	ps      *packedKernelSet // nil: the pure-Go packed kernel
 	scratch freelist.List[*int8Scratch]
 }
 
@@ -141,6 +155,9 @@ func New(opts Options) *Backend {
 	}
 	if sets := int8KernelSets(); !opts.PureGo && len(sets) > 0 {
 		b.qs = sets[0]
+	}
+	if sets := packedKernelSets(); !opts.PureGo && len(sets) > 0 {
+		b.ps = sets[0]
 	}
 	if name := opts.Int8Kernels; name != "" {
 		b.qs = nil

@@ -37,6 +37,11 @@ func paths() []path {
 			b.qs = qs
 			ps = append(ps, path{fmt.Sprintf("int8-%s-t%d", qs.name, th), b})
 		}
+		for _, pk := range packedKernelSets() {
+			b := New(Options{Threads: th})
+			b.ps = pk
+			ps = append(ps, path{fmt.Sprintf("packed-%s-t%d", pk.name, th), b})
+		}
 	}
 	return ps
 }

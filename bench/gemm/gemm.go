@@ -10,7 +10,8 @@
 // the weights quantized to int8 beforehand (native.MatMulInt8); their
 // figure is 2·M·K·N integer operations per second, GOPS, comparable with
 // the float32 GFLOP/s. NativeInt4 does the same with 4-bit dictionary
-// weights (native.MatMulInt4).
+// weights (native.MatMulInt4). NativePacked multiplies float32 weights
+// packed beforehand (native.MatMulPacked).
 package gemm
 
 import (
@@ -45,6 +46,10 @@ const (
 	// kernels, "-" + a name of native.Int8KernelNames, in that order:
 	// "native-int4-scratch-avx512vnni".
 	NativeInt4 = "native-int4"
+	// NativePacked is the native backend's product of weights packed
+	// beforehand (backend.Pack, native.MatMulPacked), as a model held in
+	// memory multiplies them.
+	NativePacked = "native-packed"
 )
 
 // DefaultBackends are measured when Options.Backends is empty.
@@ -149,6 +154,8 @@ func newBackend(name string, threads int) (backend.Backend, error) {
 		return native.New(native.Options{Threads: threads, PureGo: true}), nil
 	case NativeInt8:
 		return int8Backend{native.New(native.Options{Threads: threads})}, nil
+	case NativePacked:
+		return packedBackend{native.New(native.Options{Threads: threads})}, nil
 	}
 	if rest, ok := strings.CutPrefix(name, NativeInt4); ok && (rest == "" || rest[0] == '-') {
 		var o native.Options
@@ -199,6 +206,9 @@ type int8Backend struct{ *native.Backend }
 // int4Backend marks a native backend measured on its 4-bit product.
 type int4Backend struct{ *native.Backend }
 
+// packedBackend marks a native backend measured on its packed product.
+type packedBackend struct{ *native.Backend }
+
 // int4Of codes w (n×k) against 16 centroids evenly spaced over ±2 standard
 // deviations, the nearest for each weight, with the weights beyond 3.5
 // deviations kept as outliers, as quant's 4-bit codec would.
@@ -230,7 +240,7 @@ func int4Of(w []float32, n, k int) (*backend.Int4, error) {
 }
 
 // measure returns the best GFLOP/s of rounds timed rounds of MatMulT (of
-// MatMulInt8 for an int8Backend).
+// MatMulInt8 for an int8Backend, MatMulPacked for a packedBackend).
 func measure(ctx context.Context, b backend.Backend, r *rand.Rand, m, k, n int, round time.Duration, rounds int) (float64, error) {
 	a, w, out := randSlice(r, m*k), randSlice(r, n*k), make([]float32, m*n)
 	mul := func() { b.MatMulT(out, a, w, m, k, n, false) }
@@ -240,6 +250,10 @@ func measure(ctx context.Context, b backend.Backend, r *rand.Rand, m, k, n int, 
 			return 0, err
 		}
 		mul = func() { ib.MatMulInt8(out, a, m, q, false) }
+	}
+	if pb, ok := b.(packedBackend); ok {
+		p := backend.Pack(&backend.Dense{N: n, K: k, Data: slices.Clone(w)})
+		mul = func() { pb.MatMulPacked(out, a, m, p, false) }
 	}
 	if ib, ok := b.(int4Backend); ok {
 		q, err := int4Of(w, n, k)

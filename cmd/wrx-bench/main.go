@@ -472,10 +472,11 @@ func benchGemmCommand() *cli.Command {
 		Description: `Times out[M×N] = a[M×K]·w[N×K]ᵀ per backend and shape and reports the best round.
 native-int8 (or native-int8-NAME for one int8 kernel family, e.g. amx,
 avx512vnni, avx2) times native's integer product instead: int8 weights,
-activations quantized on the fly, in GOPS.
+activations quantized on the fly, in GOPS. native-packed times native's
+product of float32 weights packed beforehand, as a model held in memory has them.
 --json prints [{"backend","m","k","n","gflops"}].`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "backends", Usage: "comma-separated `NAMES` (default: " + strings.Join(gemm.DefaultBackends, ",") + "; also native-int8[-NAME])"},
+			&cli.StringFlag{Name: "backends", Usage: "comma-separated `NAMES` (default: " + strings.Join(gemm.DefaultBackends, ",") + "; also native-int8[-NAME], native-packed)"},
 			&cli.StringFlag{Name: "m", Usage: "comma-separated row counts `M` (default: 1,8,32,128)"},
 			&cli.IntFlag{Name: "threads", Usage: "native backend threads (0: GOMAXPROCS)"},
 			&cli.IntFlag{Name: "rounds", Usage: "timed rounds per shape, best kept (0: the package default)"},

@@ -13,7 +13,8 @@ import (
 // head. Each output element is the same dot product either way; only the
 // sums over heads (output and down projections) are added in another order.
 //
-// The fused matrices are all *backend.Dense (Fuse), all *backend.Int8
+// The fused matrices are all *backend.Dense (Fuse; *backend.Packed after
+// Model.Pack), all *backend.Int8
 // (FuseInt8) or all *backend.Int4 (FuseInt4).
 type fusedLayer struct {
 	qkv     backend.Matrix // 3·Hidden × Hidden: every head's Q rows, then K, then V
@@ -80,6 +81,31 @@ func (l *Layer) fuse(c *Config) error {
 	clear(l.Attention)
 	clear(l.FFN)
 	return nil
+}
+
+// Pack puts the float32 matrices of every layer fused by Fuse in the
+// panel layout of backend.Packed, in place (a matrix whose rows are a
+// multiple of backend.PackedPanel, as BERT's are, is not copied), when b
+// multiplies packed matrices faster than dense ones (a
+// backend.PackedMultiplier whose PacksFloat32 is true); otherwise it does
+// nothing. It reports whether it packed. Results stay within float32
+// rounding of the dense product's: the kernels sum in another order.
+func (m *Model) Pack(b backend.Backend) bool {
+	if pm, ok := b.(backend.PackedMultiplier); !ok || !pm.PacksFloat32() {
+		return false
+	}
+	for i := range m.Layers {
+		fl := m.Layers[i].fused
+		if fl == nil {
+			continue
+		}
+		for _, w := range []*backend.Matrix{&fl.qkv, &fl.out, &fl.up, &fl.down} {
+			if d, ok := (*w).(*backend.Dense); ok {
+				*w = backend.Pack(d)
+			}
+		}
+	}
+	return true
 }
 
 // fusedDense joins the shards of a complete layer into its four dense
@@ -275,6 +301,8 @@ func (fl *fusedLayer) bytes() int64 {
 	for _, m := range []backend.Matrix{fl.qkv, fl.out, fl.up, fl.down} {
 		switch m := m.(type) {
 		case *backend.Dense:
+			n += 4 * int64(len(m.Data))
+		case *backend.Packed:
 			n += 4 * int64(len(m.Data))
 		case *backend.Int8:
 			n += int64(len(m.Q)) + 4*int64(len(m.Scale)+len(m.Sum))

@@ -43,10 +43,23 @@ func TestLogitsMatchPyTorch(t *testing.T) {
 		if err := fused.Fuse(); err != nil {
 			t.Fatal(err)
 		}
+		// Packed for native's kernels; other backends decode the panels.
+		packed, err := bert.Load(dir, bert.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := packed.Fuse(); err != nil {
+			t.Fatal(err)
+		}
+		native, err := backend.Get("native")
+		if err != nil {
+			t.Fatal(err)
+		}
+		packed.Pack(native)
 		for _, variant := range []struct {
 			name string
 			m    *bert.Model
-		}{{"shards", m}, {"fused", fused}} {
+		}{{"shards", m}, {"fused", fused}, {"packed", packed}} {
 			m := variant.m
 			for _, name := range backend.Names() {
 				t.Run(filepath.Base(rel)+"/"+variant.name+"/"+name, func(t *testing.T) {

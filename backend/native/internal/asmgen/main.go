@@ -2,7 +2,8 @@
 // assembly. Every (rows of A) × (rows of W) tile shape gets its own
 // straight-line kernel, and all of them reduce each output with the same
 // addition tree, so an output element is bit-identical whichever kernel
-// computes it.
+// computes it. The packed float32 kernels (packed.go) need no reduction:
+// each output is one FMA chain over k.
 //
 // Run it through go generate in backend/native.
 package main
@@ -34,6 +35,8 @@ func main() {
 		"int8_amx_amd64.s":    genQAMX(),
 		"int4_amd64.s":        genQ4(),
 		"int4_amd64.go":       q4GoDecls(),
+		"packed_amd64.s":      genPacked(),
+		"packed_amd64.go":     pkGoDecls(),
 		"int8_amd64.go":       qGoDecls([]kernelSet{{"q512", maxRowsQ512, maxColsQ512}, {"q256", maxRowsQ256, 1}}, q8x86Prims+qAMXDecls),
 	}
 	for name, src := range files {
