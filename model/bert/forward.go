@@ -41,6 +41,7 @@ type Pass struct {
 
 	// Buffers of the fused path, allocated on first use.
 	qkv, ctxAll, interAll, vtAll []float32
+	headV                        backend.Packed // one head's Vᵀ in vtAll, when packed
 
 	int8 bool // multiply int8 shards with integer kernels (UseInt8)
 	int4 bool // multiply 4-bit shards with integer kernels (UseInt4)

@@ -251,8 +251,14 @@ func (p *Pass) runFused(l *Layer) {
 func (p *Pass) attendStrided(sm backend.StridedMultiplier, qkv, ctx []float32, qScaled bool) {
 	be, n, c := p.be, p.seq, p.cfg
 	H, d := c.Hidden, c.HeadDim()
+	pm, packed := be.(backend.PackedMultiplier)
+	packed = packed && pm.PacksFloat32() && d%backend.PackedPanel == 0
 	vt := p.vtAll[:n*H]
-	transposeV(vt, qkv, n, H)
+	if packed {
+		panelV(vt, qkv, n, H)
+	} else {
+		transposeV(vt, qkv, n, H)
+	}
 	scale := float32(1 / math.Sqrt(float64(d)))
 	for h := range c.Heads {
 		sm.MatMulTStrided(p.scores, n, qkv[h*d:], 3*H, qkv[H+h*d:], 3*H, n, d, n, false)
@@ -262,7 +268,36 @@ func (p *Pass) attendStrided(sm backend.StridedMultiplier, qkv, ctx []float32, q
 			}
 		}
 		be.Softmax(p.scores, n, n)
-		sm.MatMulTStrided(ctx[h*d:], H, p.scores, n, vt[h*d*n:], n, n, n, d, false)
+		if !packed {
+			sm.MatMulTStrided(ctx[h*d:], H, p.scores, n, vt[h*d*n:], n, n, n, d, false)
+			continue
+		}
+		// Head h's V columns are panels [h·d/16, (h+1)·d/16) of vt:
+		// the packed Vᵀ of that head, multiplied without a horizontal
+		// sum per output (the dot kernels' cost at K = seq).
+		p.headV = backend.Packed{N: d, K: n, Data: vt[h*d*n : (h+1)*d*n]}
+		pm.MatMulPacked(p.ctxh[:n*d], p.scores, n, &p.headV, false)
+		for i := range n {
+			copy(ctx[i*H+h*d:i*H+(h+1)*d], p.ctxh[i*d:(i+1)*d])
+		}
+	}
+}
+
+// panelV writes the V columns of qkv (n rows of 3·H, V at [2H, 3H)) in
+// the panel layout of backend.Packed for the matrix Vᵀ (H rows of n):
+// panel q holds columns [16q, 16q+16) of V, row by row, so
+// vp[q·16·n + i·16 + j] = qkv[i·3H + 2H + 16q + j]. Each head's d columns
+// (d a multiple of backend.PackedPanel) are then the packed Vᵀ of that
+// head, and building it copies runs of 16 values, where transposing
+// moved them one by one.
+func panelV(vp, qkv []float32, n, H int) {
+	const w = backend.PackedPanel
+	for i := range n {
+		row := qkv[i*3*H+2*H : i*3*H+3*H]
+		for q := 0; q+w <= H; q += w {
+			// An array assignment, not copy: a call per 64 bytes showed.
+			*(*[w]float32)(vp[q*n+i*w:]) = *(*[w]float32)(row[q:])
+		}
 	}
 }
 
