@@ -65,6 +65,11 @@ var avx512ElemOps = elemOps{
 	softmaxRow: func(row []float32) {
 		softmaxRowWith(row, maxAVX512, expSubSumAVX512, scaleAVX512)
 	},
+	softmaxRows: func(x []float32, rows, cols int) {
+		if len(x) > 0 {
+			softmaxRowsAVX512(&x[0], rows, cols)
+		}
+	},
 	layerNorm: func(row, gamma, beta []float32, eps float32) {
 		layerNormWith(row, gamma, beta, eps, sumAVX512, sumSqDevAVX512, lnApplyAVX512)
 	},

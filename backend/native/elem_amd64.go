@@ -17,6 +17,11 @@ func expSubSumAVX512(x *float32, n int, m float32) float32
 //go:noescape
 func scaleAVX512(x *float32, n int, s float32)
 
+// softmaxRowsAVX512 is Softmax of rows×cols values in one call.
+//
+//go:noescape
+func softmaxRowsAVX512(x *float32, rows, cols int)
+
 //go:noescape
 func sumAVX512(x *float32, n int) float32
 

@@ -406,3 +406,129 @@ addtail:
 adddone:
 	VZEROUPPER
 	RET
+
+// func softmaxRowsAVX512(x *float32, rows, cols int)
+// Each of the rows rows of cols values becomes e^(x−max)/Σ, computed as
+// maxAVX512, expSubSumAVX512 and scaleAVX512 do it one after the other
+// (bit for bit, 1/Σ by one float32 division); a row whose largest value
+// is −Inf is cleared. One call for a whole block of short rows: the
+// three calls per row cost more than the row itself at BERT's attention
+// lengths.
+TEXT ·softmaxRowsAVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ rows+8(FP), R8
+	MOVQ cols+16(FP), R9
+	TESTQ R8, R8
+	JZ smdone
+	TESTQ R9, R9
+	JZ smdone
+	LOADCONST
+	VBROADCASTSS e512<>+80(SB), Z15
+	MOVQ R9, CX
+	TAILMASK
+	MOVQ CX, R10
+	MOVQ R9, R11
+	SHRQ $4, R11
+
+smrow:
+	VMOVAPS Z15, Z0
+	MOVQ DI, SI
+	MOVQ R11, DX
+	TESTQ DX, DX
+	JZ smmaxtail
+
+smmaxloop:
+	VMAXPS (SI), Z0, Z0
+	ADDQ $64, SI
+	DECQ DX
+	JNZ smmaxloop
+
+smmaxtail:
+	TESTQ R10, R10
+	JZ smmaxdone
+	VMOVAPS Z15, Z2
+	VMOVUPS (SI), K1, Z2
+	VMAXPS Z2, Z0, Z0
+
+smmaxdone:
+	HMAX
+	VUCOMISS X15, X0
+	JPS smexp
+	JNE smexp
+	VPXORD Z0, Z0, Z0
+	MOVQ DI, SI
+	MOVQ R11, DX
+	TESTQ DX, DX
+	JZ smcleartail
+
+smclearloop:
+	VMOVUPS Z0, (SI)
+	ADDQ $64, SI
+	DECQ DX
+	JNZ smclearloop
+
+smcleartail:
+	TESTQ R10, R10
+	JZ smnext
+	VMOVUPS Z0, K1, (SI)
+	JMP smnext
+
+smexp:
+	VBROADCASTSS X0, Z9
+	VPXORD Z8, Z8, Z8
+	MOVQ DI, SI
+	MOVQ R11, DX
+	TESTQ DX, DX
+	JZ smexptail
+
+smexploop:
+	VMOVUPS (SI), Z0
+	VSUBPS Z9, Z0, Z0
+	EXP(Z0, Z1, Z2, Z3)
+	VMOVUPS Z3, (SI)
+	VADDPS Z3, Z8, Z8
+	ADDQ $64, SI
+	DECQ DX
+	JNZ smexploop
+
+smexptail:
+	TESTQ R10, R10
+	JZ smexpdone
+	VMOVUPS.Z (SI), K1, Z0
+	VSUBPS Z9, Z0, Z0
+	EXP(Z0, Z1, Z2, Z3)
+	VMOVUPS Z3, K1, (SI)
+	VADDPS Z3, Z8, K1, Z8
+
+smexpdone:
+	VMOVAPS Z8, Z0
+	HSUM
+	VDIVSS X0, X25, X1
+	VBROADCASTSS X1, Z9
+	MOVQ DI, SI
+	MOVQ R11, DX
+	TESTQ DX, DX
+	JZ smscaletail
+
+smscaleloop:
+	VMULPS (SI), Z9, Z0
+	VMOVUPS Z0, (SI)
+	ADDQ $64, SI
+	DECQ DX
+	JNZ smscaleloop
+
+smscaletail:
+	TESTQ R10, R10
+	JZ smnext
+	VMOVUPS.Z (SI), K1, Z0
+	VMULPS Z9, Z0, Z0
+	VMOVUPS Z0, K1, (SI)
+
+smnext:
+	LEAQ (DI)(R9*4), DI
+	DECQ R8
+	JNZ smrow
+
+smdone:
+	VZEROUPPER
+	RET

@@ -11,6 +11,9 @@ type elemOps struct {
 	add        func(x, b []float32) // x[i] += b[i], len(b) ≥ len(x)
 	gelu       func(x []float32)
 	softmaxRow func(row []float32)
+	// softmaxRows, when set, is softmaxRow over every row of x
+	// (rows×cols) in one call, with the same results.
+	softmaxRows func(x []float32, rows, cols int)
 	layerNorm  func(row, gamma, beta []float32, eps float32)
 }
 

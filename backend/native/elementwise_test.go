@@ -103,3 +103,50 @@ func TestSoftmaxMaskedRow(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftmaxRowsMatchesRowByRow: a kernel set's one-call softmax of a
+// block of rows gives, bit for bit, what its row kernel gives row by row,
+// for every tail length, rows of −Inf (cleared) and rows holding some.
+func TestSoftmaxRowsMatchesRowByRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	negInf := float32(math.Inf(-1))
+	tested := 0
+	for _, ks := range simdKernelSets() {
+		if ks.elem.softmaxRows == nil {
+			continue
+		}
+		tested++
+		for cols := 1; cols <= 70; cols++ {
+			for _, rows := range []int{1, 2, 5} {
+				x := randSlice(r, rows*cols)
+				for i := range x {
+					x[i] = x[i]*20 - 5
+				}
+				if rows > 1 {
+					for j := range cols { // row 1 is all −Inf
+						x[cols+j] = negInf
+					}
+					x[r.IntN(cols)] = negInf // row 0 holds one
+				}
+				want := append([]float32(nil), x...)
+				for i := range rows {
+					ks.elem.softmaxRow(want[i*cols : (i+1)*cols])
+				}
+				// One value past the block, which must stay untouched.
+				got := append(append([]float32(nil), x...), 42)
+				ks.elem.softmaxRows(got[:rows*cols], rows, cols)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s: %d×%d: element %d = %g, row by row %g", ks.name, rows, cols, i, got[i], want[i])
+					}
+				}
+				if got[rows*cols] != 42 {
+					t.Fatalf("%s: %d×%d: wrote past the block", ks.name, rows, cols)
+				}
+			}
+		}
+	}
+	if tested == 0 {
+		t.Skip("no kernel set of this CPU has a one-call softmax")
+	}
+}

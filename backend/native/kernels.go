@@ -125,6 +125,10 @@ func (b *Backend) Softmax(x []float32, rows, cols int) {
 	checkDims("Softmax", rows, cols)
 	checkLen("Softmax", "x", x, rows*cols)
 	if b.serial(rows, cols) {
+		if b.ks != nil && b.ks.elem.softmaxRows != nil {
+			b.ks.elem.softmaxRows(x[:rows*cols], rows, cols)
+			return
+		}
 		for r := range rows {
 			if b.ks != nil {
 				b.ks.elem.softmaxRow(x[r*cols : r*cols+cols])
