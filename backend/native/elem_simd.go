@@ -14,7 +14,7 @@ type elemOps struct {
 	// softmaxRows, when set, is softmaxRow over every row of x
 	// (rows×cols) in one call, with the same results.
 	softmaxRows func(x []float32, rows, cols int)
-	layerNorm  func(row, gamma, beta []float32, eps float32)
+	layerNorm   func(row, gamma, beta []float32, eps float32)
 }
 
 // goElemOps are the scalar float32 versions of the SIMD formulas, for CPUs
