@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Compares float32 GEMM throughput, out[m×n] = a[m×k]·w[n×k]ᵀ, of WRX's
-native backend (the Go command bench/gemm/cmd/benchgemm) and of
-numpy/OpenBLAS in this process, at the shapes of bench/gemm, and, with
+native backend (the Go command bench/gemm/cmd/benchgemm: its dot kernels,
+and its packed product, native-packed, as a model held in memory runs it)
+and of numpy/OpenBLAS in this process, at the shapes of bench/gemm, and, with
 --int8 (the default), the throughput of every int8 kernel family this CPU
 runs (benchgemm --list-int8: native's MatMulInt8 on weights quantized
 beforehand, the activations' quantization included), in GOPS = 2·m·k·n
@@ -97,22 +98,26 @@ def main():
         print("int4 columns: GOPS of native's 4-bit product (MatMulInt4; %s: automatic, in registers, through scratch); "
               "int4/int8: the best of them over the best int8" % ", ".join(variants4))
     short = [v[len("native-int8-"):] for v in variants] + [v.replace("native-int4", "int4") for v in variants4]
-    print("%5s %5s %5s %10s %10s %7s" % ("m", "k", "n", "native", "openblas", "ratio")
+    print("packed: native's packed float32 product (weights held in backend.Packed panels, as a model held in memory "
+          "multiplies them); pk/ob: packed over OpenBLAS")
+    print("%5s %5s %5s %10s %10s %7s %10s %7s" % ("m", "k", "n", "native", "openblas", "ratio", "packed", "pk/ob")
           + "".join(" %11s" % x[:11] for x in short) + (" %8s" % "int8/f32" if variants else "")
           + (" %9s" % "int4/int8" if variants4 else ""), flush=True)
-    results, worst, best8, best4 = [], {}, {}, {}
+    results, worst, worstpk, best8, best4 = [], {}, {}, {}, {}
     for m in M:
         for k, n in KN:
-            ob = nat = 0.0
+            ob = nat = pk = 0.0
             q = {v: 0.0 for v in variants + variants4}
             for _ in range(args.passes):
                 ob = max(ob, openblas_gflops(m, k, n, args.rounds, 0.025))
                 nat = max(nat, native_gflops(args.benchgemm, args.threads, m, k, n, args.rounds))
+                pk = max(pk, native_gflops(args.benchgemm, args.threads, m, k, n, args.rounds, "native-packed"))
                 for v in variants + variants4:
                     q[v] = max(q[v], native_gflops(args.benchgemm, args.threads, m, k, n, args.rounds, v))
             ratio = nat / ob
             worst[m] = min(worst.get(m, ratio), ratio)
-            line = "%5d %5d %5d %10.1f %10.1f %7.2f" % (m, k, n, nat, ob, ratio) + "".join(" %11.1f" % q[v] for v in variants + variants4)
+            worstpk[m] = min(worstpk.get(m, pk / ob), pk / ob)
+            line = "%5d %5d %5d %10.1f %10.1f %7.2f %10.1f %7.2f" % (m, k, n, nat, ob, ratio, pk, pk / ob) + "".join(" %11.1f" % q[v] for v in variants + variants4)
             if variants:
                 r8 = max(q[v] for v in variants) / nat
                 best8[m] = min(best8.get(m, r8), r8)
@@ -123,9 +128,11 @@ def main():
                 line += " %9.2f" % r4
             print(line, flush=True)
             results += [{"backend": "native", "m": m, "k": k, "n": n, "gflops": nat},
-                        {"backend": "openblas", "m": m, "k": k, "n": n, "gflops": ob}]
+                        {"backend": "openblas", "m": m, "k": k, "n": n, "gflops": ob},
+                        {"backend": "native-packed", "m": m, "k": k, "n": n, "gflops": pk}]
             results += [{"backend": v, "m": m, "k": k, "n": n, "gflops": q[v]} for v in variants + variants4]
     print("worst ratio native/OpenBLAS per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(worst.items())))
+    print("worst ratio packed/OpenBLAS per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(worstpk.items())))
     if best8:
         print("worst ratio best int8/native float32 per m: " + ", ".join("m=%d %.2f" % kv for kv in sorted(best8.items())))
     if best4:
