@@ -49,6 +49,7 @@ package backendtest
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"testing"
@@ -186,6 +187,22 @@ func guarded(n, off, after int) (buf, s []float32) {
 		buf[i] = g
 	}
 	return buf, buf[off : off+n]
+}
+
+// productOut is guarded's buffer for a product's n outputs at off: with
+// accumulate, out holds random values, returned as init for the
+// reference to add to; without, NaN, which a product that reads out
+// instead of overwriting it carries into its result.
+func productOut(r *rand.Rand, n, off, after int, accumulate bool) (buf, out, init []float32) {
+	buf, out = guarded(n, off, after)
+	if accumulate {
+		fillUniform(r, out, 4)
+		return buf, out, append([]float32(nil), out...)
+	}
+	for i := range out {
+		out[i] = float32(math.NaN())
+	}
+	return buf, out, nil
 }
 
 // checkGuards reports elements of buf outside [lo, hi) that changed.

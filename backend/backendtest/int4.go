@@ -97,16 +97,7 @@ func checkInt4(t testingT, b backend.Backend, c int8Case) bool {
 	int8Acts(r, a, c.m, c.k, c.dist)
 	aOrig := append([]float32(nil), a...)
 	const off, after = 3, 8
-	outBuf, out := guarded(c.m*c.n, off, after)
-	var init []float32
-	if c.accumulate {
-		fillUniform(r, out, 4)
-		init = append([]float32(nil), out...)
-	} else {
-		for i := range out {
-			out[i] = float32(math.NaN())
-		}
-	}
+	outBuf, out, init := productOut(r, c.m*c.n, off, after, c.accumulate)
 	if !call(t, what, func() { backend.MatMulInt4(b, outBuf[off:off+c.m*c.n+after], a, c.m, w, c.accumulate) }) {
 		return false
 	}

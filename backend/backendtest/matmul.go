@@ -147,16 +147,7 @@ func checkMatMul(t testingT, b backend.Backend, c mmCase) bool {
 	wOrig := append([]float32(nil), w...)
 
 	const after = 8
-	outBuf, out := guarded(c.m*c.n, c.offOut, after)
-	var init []float32
-	if c.accumulate {
-		fillUniform(r, out, 4)
-		init = append([]float32(nil), out...)
-	} else {
-		for i := range out {
-			out[i] = float32(math.NaN())
-		}
-	}
+	outBuf, out, init := productOut(r, c.m*c.n, c.offOut, after, c.accumulate)
 	// out is passed with extra length: the kernel must use m×n of it only.
 	outArg := outBuf[c.offOut : c.offOut+c.m*c.n+after]
 	if !call(t, c.String(), func() { b.MatMulT(outArg, a, w, c.m, c.k, c.n, c.accumulate) }) {

@@ -2,7 +2,6 @@ package backendtest
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sync"
 
@@ -91,16 +90,7 @@ func checkPacked(t testingT, b backend.Backend, c packedCase) bool {
 	aOrig := append([]float32(nil), a...)
 	pOrig := append([]float32(nil), p.Data...)
 	const off, after = 3, 8
-	outBuf, out := guarded(c.m*c.n, off, after)
-	var init []float32
-	if c.accumulate {
-		fillUniform(r, out, 4)
-		init = append([]float32(nil), out...)
-	} else {
-		for i := range out {
-			out[i] = float32(math.NaN())
-		}
-	}
+	outBuf, out, init := productOut(r, c.m*c.n, off, after, c.accumulate)
 	if !call(t, c.String(), func() { backend.MatMul(b, outBuf[off:off+c.m*c.n+after], a, c.m, p, c.accumulate) }) {
 		return false
 	}
