@@ -246,8 +246,10 @@ func (p *Pass) runFused(l *Layer) {
 
 // attendStrided is the attention of every head, from the Q, K, V
 // projections qkv (seq×3·Hidden) into ctx (seq×Hidden), multiplying each
-// head's columns in place. V is transposed once for all heads, since P·V
-// needs V's columns as rows. qScaled: the queries already carry 1/√d.
+// head's columns in place. V is rearranged once for all heads, since P·V
+// needs V's columns as rows: into packed panels (panelV) when the backend
+// multiplies packed matrices faster, else transposed. qScaled: the
+// queries already carry 1/√d.
 func (p *Pass) attendStrided(sm backend.StridedMultiplier, qkv, ctx []float32, qScaled bool) {
 	be, n, c := p.be, p.seq, p.cfg
 	H, d := c.Hidden, c.HeadDim()
