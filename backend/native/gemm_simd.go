@@ -100,6 +100,17 @@ func getPad(n int) *[]float32 {
 	return b
 }
 
+// tileHeight is the height of row tile t when rows rows are split into
+// tiles tiles of near-equal height: 8 rows at most 6 a tile run as 4+4,
+// not 6+2, since a short tile re-reads W once per few FMAs (and uses
+// fewer registers). Every blocked product splits its rows this way.
+func tileHeight(rows, tiles, t int) int {
+	if t < rows%tiles {
+		return rows/tiles + 1
+	}
+	return rows / tiles
+}
+
 // gemmBlock computes out[i0:i1, j0:j1] with the kernels of ks; n is the
 // row stride of out.
 func gemmBlock(ks *kernelSet, out, a, w []float32, k, n, lda, ldw, kc, i0, i1, j0, j1 int, acc bool) {
@@ -117,14 +128,9 @@ func gemmBlock(ks *kernelSet, out, a, w []float32, k, n, lda, ldw, kc, i0, i1, j
 			full := (je - jb) / tileCols
 			rem := (je - jb) % tileCols
 			jr := jb + full*tileCols
-			// Row tiles of near-equal height: 8 rows run as 4+4, not 6+2,
-			// since short tiles re-read W once per few FMAs.
 			tiles := (i1 - i0 + rm - 1) / rm
 			for t, i := 0, i0; i < i1; t, i = t+1, i+r {
-				r = (i1 - i0) / tiles
-				if t < (i1-i0)%tiles {
-					r++
-				}
+				r = tileHeight(i1-i0, tiles, t)
 				ap := &a[i*lda+kb]
 				if full > 0 {
 					ks.kern[r-1][tileCols-1](ap, lda*4, &w[jb*ldw+kb], ldw*4, kcur, &out[i*n+jb], n*4, full, flags)

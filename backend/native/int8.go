@@ -186,8 +186,8 @@ func int8Block(ks *int8KernelSet, out []float32, ldo, q0 int, x []byte, kp int, 
 }
 
 // panelTiles walks panels [p0, p1) in blocks of nb, and each block past
-// every row tile of m rows (near-equal heights of at most rm, as in
-// gemmBlock), calling kernel for n panels from p in groups of c, c ≤ cm
+// every row tile of m rows (near-equal heights of at most rm,
+// tileHeight), calling kernel for n panels from p in groups of c, c ≤ cm
 // (the last group of a block is its remainder, one call of c panels), on
 // rows [i, i+r).
 func panelTiles(m, rm, cm, nb, p0, p1 int, kernel func(i, r, p, n, c int)) {
@@ -198,10 +198,7 @@ func panelTiles(m, rm, cm, nb, p0, p1 int, kernel func(i, r, p, n, c int)) {
 		rem := (pe - pb) % cm
 		var r int
 		for t, i := 0, 0; i < m; t, i = t+1, i+r {
-			r = m / tiles
-			if t < m%tiles {
-				r++
-			}
+			r = tileHeight(m, tiles, t)
 			if full > 0 {
 				kernel(i, r, pb, full, cm)
 			}

@@ -127,8 +127,8 @@ func gemmPacked(ps *packedKernelSet, out, a []float32, w *backend.Packed, m, i0,
 	// pkUnroll k steps, covers a quarter).
 	pfStep := 64 * ((pkUnroll + tiles - 1) / tiles)
 	// tile runs the c-panel kernel over rows [i0, i1) split into tiles of
-	// near-equal height (8 rows run as 4+4, not 6+2: short tiles use
-	// fewer registers), for ntiles groups of c panels from panel q.
+	// near-equal height (tileHeight), for ntiles groups of c panels from
+	// panel q.
 	tile := func(dst []float32, ldo, q, c, ntiles int, acc bool) {
 		for kb := 0; kb < k; kb += kc {
 			kcur := min(kc, k-kb)
@@ -138,10 +138,7 @@ func gemmPacked(ps *packedKernelSet, out, a []float32, w *backend.Packed, m, i0,
 			}
 			var r int
 			for t, i := 0, i0; i < i1; t, i = t+1, i+r {
-				r = rows / tiles
-				if t < rows%tiles {
-					r++
-				}
+				r = tileHeight(rows, tiles, t)
 				pf, step := base, 0
 				if next := q + c; next < full && t < pkUnroll {
 					pf = base + uintptr(next*ldp+kb*pkPanel)*4 + uintptr(t*(kcur/pkUnroll)*pfStep)
