@@ -106,6 +106,12 @@ type Options struct {
 	// MaxLoss, when positive, rejects plans whose predicted loss exceeds
 	// it. Zero accepts any plan, even one that drops every shard.
 	MaxLoss float64
+	// LossTolerance is how close two predicted losses must be to count as
+	// equal: of the plans within it of the best one found, Plan returns
+	// one that reads fewer bytes (see DefaultLossTolerance). Zero means
+	// DefaultLossTolerance; a negative value returns the lowest loss found
+	// whatever it reads.
+	LossTolerance float64
 	// Bound makes Plan also compute Plan.LossBound, a lower bound on the
 	// loss of any plan for the request, at some extra planning time.
 	Bound bool
@@ -401,6 +407,12 @@ func New(prof *Profiles, opts Options) (Planner, error) {
 	if opts.MaxLoss < 0 || !finite(opts.MaxLoss) {
 		return nil, fmt.Errorf("plan: loss ceiling %v is not a nonnegative number", opts.MaxLoss)
 	}
+	if !finite(opts.LossTolerance) {
+		return nil, fmt.Errorf("plan: loss tolerance %v is not a number", opts.LossTolerance)
+	}
+	if opts.LossTolerance == 0 {
+		opts.LossTolerance = DefaultLossTolerance
+	}
 	if opts.RowReads > RowReadsBatched {
 		return nil, fmt.Errorf("plan: unknown embedding row read mode %d", opts.RowReads)
 	}
@@ -655,6 +667,7 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 	if opt == nil || (pl.opts.MaxLoss > 0 && p.loss(opt) > pl.opts.MaxLoss) {
 		return nil, nil
 	}
+	p.shed(opt, res, int64(req.Target), pl.opts.LossTolerance, pl.opts.MaxLoss)
 	plan := p.materialize(opt, res)
 	if pl.opts.Bound {
 		lb := p.lossBound(int64(req.Target), res, plan.PredictedLoss)
