@@ -74,8 +74,8 @@ type ExecOptions struct {
 // ScratchBytes bounds the memory an executor that holds up to inFlight
 // streamed blobs keeps for requests of up to maxLen tokens besides their
 // activations and blob buffers, on the Go heap:
-//   - the word-row reads: a row and a direct-IO bounce buffer of a few
-//     sectors;
+//   - the word-row reads: the lists of a request's rows, and a direct-IO
+//     bounce buffer of a few sectors for each of shardstore.RowReaders;
 //   - per in-flight slot, its decoded shard's headers (per output row a
 //     scale and a sum for each integer form, outliers, and the 4-bit
 //     codes' tables: at most one byte per 8 weights); the codes view the

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/wrxlabs/wrx/elastic/plan"
+	"github.com/wrxlabs/wrx/internal/freelist"
 	"github.com/wrxlabs/wrx/model/bert"
 )
 
@@ -16,25 +17,66 @@ type cachedWords struct {
 	index  map[int]int // token id → row in data
 	data   []float32
 	store  bert.WordEmbeddings
+	// misses keep the lists of the rows a call reads, between calls.
+	misses freelist.List[*rowMisses]
 }
 
-// Rows implements bert.WordEmbeddings: one store read for the rows the
-// cache lacks, in the order of ids.
+// rowsInto is implemented by the store's word rows (shardstore): it reads
+// distinct rows into rows of their own, several at once.
+type rowsInto interface {
+	RowsInto(ctx context.Context, ids []int, rows [][]float32) error
+}
+
+// rowMisses lists the rows of a call the cache lacks.
+type rowMisses struct {
+	ids  []int
+	rows [][]float32
+}
+
+// Rows implements bert.WordEmbeddings: the rows the cache lacks are read
+// from the store with one call, in the order of ids.
 func (c *cachedWords) Rows(ctx context.Context, ids []int, dst []float32) error {
 	H := c.hidden
+	m, ok := c.misses.Get()
+	if !ok {
+		m = new(rowMisses)
+	}
+	defer func() {
+		clear(m.rows) // drop the references to dst
+		m.ids, m.rows = m.ids[:0], m.rows[:0]
+		c.misses.Put(m)
+	}()
+	into, batch := c.store.(rowsInto)
 	for i, id := range ids {
 		row := dst[i*H : (i+1)*H]
 		if r, ok := c.index[id]; ok {
 			copy(row, c.data[r*H:(r+1)*H])
 			continue
 		}
-		if j := slices.Index(ids[:i], id); j >= 0 {
-			copy(row, dst[j*H:(j+1)*H]) // read already
+		if slices.Index(ids[:i], id) >= 0 {
+			continue // a repeat: copied below, once read
+		}
+		if !batch {
+			// One row at a time, straight into dst: no buffer to allocate.
+			if err := c.store.Rows(ctx, ids[i:i+1], row); err != nil {
+				return err
+			}
 			continue
 		}
-		// One row at a time, straight into dst: no buffer to allocate.
-		if err := c.store.Rows(ctx, ids[i:i+1], row); err != nil {
+		m.ids = append(m.ids, id)
+		m.rows = append(m.rows, row)
+	}
+	if len(m.ids) > 0 {
+		if err := into.RowsInto(ctx, m.ids, m.rows); err != nil {
 			return err
+		}
+	}
+	for i, id := range ids {
+		if _, ok := c.index[id]; ok {
+			continue
+		}
+		if j := slices.Index(ids[:i], id); j >= 0 {
+			copy(dst[i*H:(i+1)*H], dst[j*H:(j+1)*H])
 		}
 	}
 	return nil
@@ -67,7 +109,7 @@ func (e *Executor) SetRows(ctx context.Context, ids []int) error {
 		if err != nil {
 			return fmt.Errorf("preload rows: %w", err)
 		}
-		rows = &cachedWords{hidden: H, index: make(map[int]int, len(ids)), data: data, store: e.words}
+		rows = &cachedWords{hidden: H, index: make(map[int]int, len(ids)), data: data, store: e.words, misses: freelist.List[*rowMisses]{Max: 8}}
 		if err := e.words.Rows(ctx, ids, rows.data); err != nil {
 			e.mem.freeFloats(data)
 			return fmt.Errorf("preload rows: %w", err)
