@@ -389,7 +389,7 @@ func (s *Store) SkeletonIn(ctx context.Context, opts SkeletonOptions) (*bert.Mod
 			return nil, err
 		}
 	}
-	m.Embeddings.Word = &wordRows{s: s, bufs: freelist.List[[]byte]{Max: 8}, seen: freelist.List[map[int]int]{Max: 8}, jobs: freelist.List[*rowJob]{Max: 8}}
+	m.Embeddings.Word = s.WordRowsFrom(s.st)
 	return m, nil
 }
 
@@ -516,6 +516,15 @@ func (s *Store) WordTable(ctx context.Context) (*bert.DenseWordEmbeddings, error
 	return t, nil
 }
 
+// WordRowsFrom returns the word rows of the store as requests read them
+// (one read per distinct token, shardstore.RowReaders at once, each row
+// checked), read from st, which must hold the store's blobs: the store's
+// own storage seen through a wrapper, such as a throttle, so that a
+// profile times the device requests will read from.
+func (s *Store) WordRowsFrom(st storage.Store) bert.WordEmbeddings {
+	return &wordRows{s: s, st: st, bufs: freelist.List[[]byte]{Max: 8}, seen: freelist.List[map[int]int]{Max: 8}, jobs: freelist.List[*rowJob]{Max: 8}}
+}
+
 // wordRowsChunked reads the word table a chunk of rows at a time, checks
 // each row and gives it to use: the table is never in memory twice.
 func (s *Store) wordRowsChunked(ctx context.Context, use func(id int, row []float32) error) error {
@@ -591,6 +600,7 @@ const RowReaders = 4
 // own CRC.
 type wordRows struct {
 	s    *Store
+	st   storage.Store // holds s's blobs: s's own storage, or a view of it
 	bufs freelist.List[[]byte] // row buffers kept between calls
 	// seen holds the maps of first positions Rows dedupes tokens with,
 	// kept between calls: every request needs one.
@@ -738,7 +748,7 @@ func (w *wordRows) readRows(ctx context.Context, job *rowJob) {
 // readRow reads and checks the row of token id into dst, through b.
 func (w *wordRows) readRow(ctx context.Context, id int, dst []float32, b []byte) error {
 	rec := len(b)
-	if n, err := w.s.st.ReadAt(ctx, WordKey, b, int64(id)*int64(rec)); err != nil || n != rec {
+	if n, err := w.st.ReadAt(ctx, WordKey, b, int64(id)*int64(rec)); err != nil || n != rec {
 		if err == nil {
 			err = fmt.Errorf("the store delivered %d of %d bytes: %w", n, rec, io.ErrUnexpectedEOF)
 		}

@@ -255,7 +255,7 @@ func (p *problem) readRows(n int) {
 	case p.rows == RowReadsBatched:
 		p.embedIO = scaleNS(int64(d.ReadTime(int64(n)*rowBytes)), p.ioScale)
 	default:
-		p.embedIO = int64(n) * scaleNS(int64(d.ReadTime(rowBytes)), p.ioScale)
+		p.embedIO = scaleNS(int64(d.RowsTime(n, rowBytes)), p.ioScale)
 	}
 }
 

@@ -372,3 +372,33 @@ func TestScaleIsAStretchedProfile(t *testing.T) {
 		}
 	}
 }
+
+// A request's word rows read one by one take RowReadFixed + n·RowReadTime
+// when the profile times concurrent row reads, and n separate reads when
+// it does not.
+func TestRowReadTime(t *testing.T) {
+	for _, c := range []struct {
+		fixed, per time.Duration
+		want       time.Duration
+	}{
+		{0, 0, 16 * (100 + 100) * us}, // 16 reads of 100 bytes at 1 MB/s + 100 µs
+		{60 * us, 40 * us, (60 + 16*40) * us},
+	} {
+		prof := timingProfiles(1)
+		prof.Device.RowReadFixed, prof.Device.RowReadTime = c.fixed, c.per
+		p := &Plan{SeqLen: 16, RowReads: RowReadsEach, Layers: []LayerPlan{{Layer: 0, Shards: []ShardChoice{{Head: 0, Bits: 4}}}},
+			IO: []BlobRead{{Layer: 0, Head: 0, Part: Attention, Bits: 4, Bytes: 1000}, {Layer: 0, Head: 0, Part: FFN, Bits: 4, Bytes: 2000}}}
+		tm, err := Simulate(p, prof)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tm.EmbeddingRead != c.want {
+			t.Errorf("rows at %v + %v each: embedding read %v, want %v", c.fixed, c.per, tm.EmbeddingRead, c.want)
+		}
+	}
+	prof := timingProfiles(1)
+	prof.Device.RowReadTime = -1
+	if err := prof.Validate(); err == nil {
+		t.Error("a negative row read time validated")
+	}
+}

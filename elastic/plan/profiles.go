@@ -204,6 +204,15 @@ type DeviceProfile struct {
 	ReadBandwidth float64 `json:"read_bandwidth"`
 	// ReadLatency is the fixed cost of one read request.
 	ReadLatency time.Duration `json:"read_latency_ns"`
+	// RowReadTime and RowReadFixed, when RowReadTime is set, time a
+	// request's word rows read as the executor reads them, several at once
+	// (shardstore.RowReaders): n rows take RowReadFixed + n·RowReadTime.
+	// A row is a read of a few sectors, which costs the device's per-read
+	// latency, and a device serves concurrent ones partly in parallel.
+	// Zero (profiles made before): each row is a read of its own,
+	// ReadTime(row bytes).
+	RowReadTime  time.Duration `json:"row_read_ns,omitempty"`
+	RowReadFixed time.Duration `json:"row_read_fixed_ns,omitempty"`
 	// Compute holds the measured compute times.
 	Compute ComputeTable `json:"compute"`
 	// Dequant optionally lists, per fidelity, a factor that scales the
@@ -298,6 +307,9 @@ func (d *DeviceProfile) Validate() error {
 	if d.ReadLatency < 0 {
 		return fmt.Errorf("plan: device read latency %v is negative", d.ReadLatency)
 	}
+	if d.RowReadTime < 0 || d.RowReadFixed < 0 {
+		return fmt.Errorf("plan: device word row read time %v + %v per row is negative", d.RowReadFixed, d.RowReadTime)
+	}
 	c := &d.Compute
 	if len(c.SeqLens) == 0 {
 		return errors.New("plan: device compute table has no sequence lengths")
@@ -379,6 +391,18 @@ func (d *DeviceProfile) HeadTime(seqLen int) time.Duration {
 // ReadTime is the time of one read request of the given size.
 func (d *DeviceProfile) ReadTime(bytes int64) time.Duration {
 	return d.ReadLatency + time.Duration(math.Ceil(float64(bytes)*1e9/d.ReadBandwidth))
+}
+
+// RowsTime is the time n word rows of rowBytes each take to read, one
+// request each, as the executor reads a request's rows (see RowReadTime).
+func (d *DeviceProfile) RowsTime(n int, rowBytes int64) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	if d.RowReadTime > 0 {
+		return d.RowReadFixed + time.Duration(n)*d.RowReadTime
+	}
+	return time.Duration(n) * d.ReadTime(rowBytes)
 }
 
 func roundDur(ns float64) time.Duration {

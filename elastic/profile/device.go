@@ -79,6 +79,9 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 	if p.ReadBandwidth, p.ReadLatency, err = d.reads(ctx); err != nil {
 		return nil, fmt.Errorf("profile device: reads: %w", err)
 	}
+	if p.RowReadFixed, p.RowReadTime, err = MeasureRowReads(ctx, store, st, opts); err != nil {
+		return nil, fmt.Errorf("profile device: %w", err)
+	}
 	if p.Compute, p.Dequant, err = d.compute(ctx); err != nil {
 		return nil, fmt.Errorf("profile device: compute: %w", err)
 	}

@@ -74,11 +74,15 @@ func TestProfileDevice(t *testing.T) {
 		t.Errorf("progress ended at %d/%d", last, total)
 	}
 	// k blobs per (fidelity, part) and 4k word rows, each read once: k is
-	// DefaultReadSamples, or every shard of this small model.
+	// DefaultReadSamples, or every shard of this small model; then the
+	// row reads of 7 requests each of 4, 8, 16, 32 and 64 distinct tokens.
 	c0 := s.Config()
 	k := int64(min(profile.DefaultReadSamples, c0.Layers*c0.Heads))
-	if want := k*2*int64(len(quant.AllFidelities())) + 4*k; st.reads.Load() != want {
+	if want := k*2*int64(len(quant.AllFidelities())) + 4*k + 7*(4+8+16+32+64); st.reads.Load() != want {
 		t.Errorf("%d reads through the given storage, want %d", st.reads.Load(), want)
+	}
+	if p.RowReadTime <= 0 || p.RowReadFixed < 0 {
+		t.Errorf("word rows: %v + %v per row; want a positive time per row", p.RowReadFixed, p.RowReadTime)
 	}
 	if p.Backend != "native" {
 		t.Errorf("backend %q", p.Backend)

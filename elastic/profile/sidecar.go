@@ -265,6 +265,11 @@ func LoadProfiles(ctx context.Context, uri string, s *shardstore.Store, be backe
 		}
 		dev.ReadBandwidth = min(dev.ReadBandwidth, bw)
 		dev.ReadLatency = max(dev.ReadLatency, lat)
+		fixed, perRow, err := MeasureRowReads(ctx, s, s.Storage(), DeviceOptions{})
+		if err != nil {
+			return nil, err
+		}
+		dev.RowReadFixed, dev.RowReadTime = max(dev.RowReadFixed, fixed), max(dev.RowReadTime, perRow)
 	}
 	words, err := LoadWords(ctx, uri, s)
 	if err != nil {

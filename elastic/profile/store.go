@@ -57,6 +57,9 @@ func GeometryFromManifest(m *shardstore.Manifest) (*plan.Geometry, error) {
 func Throttled(d *plan.DeviceProfile, cfg storage.ThrottleConfig) *plan.DeviceProfile {
 	out := *d
 	out.ReadLatency = max(out.ReadLatency, cfg.Latency)
+	// How the throttle overlaps concurrent row reads is for a measurement
+	// through it to say (MeasureRowReads); until then, one read per row.
+	out.RowReadFixed, out.RowReadTime = 0, 0
 	if cfg.Bandwidth > 0 {
 		out.ReadBandwidth = min(out.ReadBandwidth, cfg.Bandwidth)
 	}
