@@ -600,7 +600,7 @@ const RowReaders = 4
 // own CRC.
 type wordRows struct {
 	s    *Store
-	st   storage.Store // holds s's blobs: s's own storage, or a view of it
+	st   storage.Store         // holds s's blobs: s's own storage, or a view of it
 	bufs freelist.List[[]byte] // row buffers kept between calls
 	// seen holds the maps of first positions Rows dedupes tokens with,
 	// kept between calls: every request needs one.
