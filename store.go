@@ -101,7 +101,7 @@ func storeEngine(ctx context.Context, uri string, s *shardstore.Store, be backen
 		}
 		r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
 			Target: opts.Target, Budget: opts.Budget, BestEffort: opts.BestEffort, MaxSeqLen: cmp.Or(opts.MaxLen, DefaultMaxLen),
-			Profiles: prof, Planner: plan.Options{Strategy: strategy},
+			Profiles: prof, Planner: plan.Options{Strategy: strategy, LossTolerance: opts.LossTolerance},
 		})
 		if err != nil {
 			return nil, err

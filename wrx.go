@@ -104,6 +104,12 @@ type Options struct {
 	// Strategy names the planner: "optimal" (default) or "greedy" (the
 	// paper's two-pass greedy).
 	Strategy string
+	// LossTolerance, with a Target, is how close two plans' predicted
+	// losses must be for the planner to take the one that reads fewer
+	// bytes (plan.Options.LossTolerance): zero means
+	// plan.DefaultLossTolerance, a negative value the lowest loss found
+	// whatever it reads.
+	LossTolerance float64
 	// BestEffort, with a Target, answers a request that no plan can
 	// answer in time with the fastest plan that still depends on the
 	// input, and marks it late (Prediction.Run.Late). The zero value
