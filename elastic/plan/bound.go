@@ -49,6 +49,11 @@ func (p *problem) lossBound(target int64, res []int8, ub float64) float64 {
 	if target < p.allDropped() {
 		return math.Inf(1) // even dropping every shard misses the target
 	}
+	if p.mergeBytes > 0 {
+		// A merged read pays the latency once for several blobs: charged
+		// only their transfer, no blob costs more than it can.
+		p = p.transferOnly()
+	}
 	b := newBounder(p, res, target)
 	lb := b.solve(ub)
 	// Where the relaxation leaves more than 1% of ub, the knapsack bounds
@@ -293,7 +298,7 @@ func LowerBound(prof *Profiles, plan *Plan) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("plan: lower bound: %w", err)
 	}
-	p := st.problem(plan.SeqLen, plan.InFlightBlobs, plan.RowReads)
+	p := st.problem(plan.SeqLen, plan.InFlightBlobs, plan.RowReads).mergeReads(plan.MaxReadBytes)
 	p.readRows(plan.SeqLen - plan.CachedRows)
 	return p.lossBound(int64(plan.Target), res, plan.PredictedLoss), nil
 }
@@ -310,4 +315,17 @@ func (p *Plan) Gap() float64 {
 		return 0
 	}
 	return max(0, (p.PredictedLoss-*p.LossBound)/p.PredictedLoss)
+}
+
+// transferOnly returns p with every blob's read time less the read
+// latency: what a blob read within a merged read costs.
+func (p *problem) transferOnly() *problem {
+	sc := &scaledIO{ioA: make([]int64, len(p.ioA)), ioF: make([]int64, len(p.ioF))}
+	for i := range p.ioA {
+		sc.ioA[i], sc.ioF[i] = max(p.ioA[i]-p.lat, 0), max(p.ioF[i]-p.lat, 0)
+	}
+	q := p.ws.problem()
+	*q = *p
+	q.static = p.static.withIO(sc)
+	return q
 }

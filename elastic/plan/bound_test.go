@@ -28,6 +28,10 @@ func TestLossBoundAgainstBruteForce(t *testing.T) {
 		o.bandwidth /= 8
 		st := newStatic(synthProfiles(o, rng))
 		p := st.problem(4+rng.IntN(60), 1+rng.IntN(4), RowReads(rng.IntN(2)))
+		if i%2 == 1 { // merged reads
+			st.prof.Geometry.Contiguous = true
+			p.mergeReads(int64(1+rng.IntN(16)) << 14)
+		}
 		res := make([]int8, p.N)
 		for s := range res {
 			res[s] = -1

@@ -25,6 +25,11 @@ func randomCase(rng *rand.Rand) planCase {
 	// Exact losses: these cases check the searches themselves; what
 	// LossTolerance gives up is checked in shed_test.go.
 	opts := Options{InFlight: 1 + rng.IntN(8), RowReads: RowReads(rng.IntN(2)), LossTolerance: -1}
+	if rng.IntN(2) == 0 {
+		// Half the cases merge reads, up to 256 KiB to 2 MiB.
+		prof.Geometry.Contiguous = true
+		opts.MaxReadBytes = int64(1+rng.IntN(8)) << 18
+	}
 	seqLen := 4 + rng.IntN(140)
 	if rng.IntN(3) == 0 {
 		seqLen = DefaultPreloadSeqLen

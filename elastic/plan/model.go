@@ -209,7 +209,16 @@ type problem struct {
 	headC           int64
 	fixA, fixF      int64   // a layer's fixed compute after its attention and FFN halves
 	half            []int64 // [n*F+f] one half of a shard's compute in a layer running n shards
-	ws              *scratch
+	// mergeBytes, when positive, models the executor's merged reads
+	// (Options.MaxReadBytes): a run of streamed blobs of consecutive heads
+	// at one fidelity within a layer's part, at most mergeBlobs blobs and
+	// mergeBytes bytes, is one read, which pays the read latency (lat, as
+	// scaled) once; and the streamed shards of a layer are read, and
+	// computed, by fidelity, then head, so that such runs are long.
+	mergeBytes int64
+	mergeBlobs int
+	lat        int64
+	ws         *scratch
 }
 
 func (st *static) problem(seqLen, k int, rows RowReads) *problem {
@@ -221,7 +230,7 @@ func (st *static) problem(seqLen, k int, rows RowReads) *problem {
 func (st *static) problemIn(ws *scratch, seqLen, k int, rows RowReads) *problem {
 	d := st.prof.Device
 	p := ws.problem()
-	*p = problem{static: st, S: seqLen, K: k, rows: rows, ws: ws}
+	*p = problem{static: st, S: seqLen, K: k, rows: rows, ws: ws, lat: int64(d.ReadLatency)}
 	p.readRows(seqLen)
 	p.embedC = int64(d.EmbedTime(seqLen))
 	p.headC = int64(d.HeadTime(seqLen))
@@ -303,6 +312,7 @@ func (p *problem) scaled(sc Scale) *problem {
 		q.static = sc.st
 		q.ioScale = io
 		q.embedIO = scaleNS(p.embedIO, io)
+		q.lat = scaleNS(p.lat, io)
 	}
 	if c != 1 {
 		q.embedC, q.headC = scaleNS(p.embedC, c), scaleNS(p.headC, c)
@@ -646,14 +656,31 @@ func (p *problem) simulateOrder(opt []int16, orders [][]int, t *Timing) int64 {
 	} else if K > 0 {
 		ring = ringArr[:K]
 	}
+	// runs[j] is, for blob j that starts a read, the index of the run's
+	// last blob, and -1 for the others; runIO[j] is that read's time.
+	var runsArr [320]int32
+	var runIOArr [320]int64
+	runs, runIO := runsArr[:0], runIOArr[:0]
+	if p.mergeBytes > 0 {
+		runs, runIO = p.readRuns(opt, orders, runs, runIO)
+	}
 	j := 0 // index of the next streamed blob
 	// stream reads blob j (taking tau) and computes its item (taking d).
+	// A blob that starts a merged read waits for the buffers of the whole
+	// run, and every blob of the run arrives when the read ends.
 	stream := func(tau, d int64) (begin int64) {
-		start := io
-		if K > 0 && j >= K && ring[j%K] > start {
-			start = ring[j%K]
+		last := j
+		if len(runs) > 0 {
+			last = int(runs[j])
+			tau = runIO[j]
 		}
-		io = start + tau
+		if last >= 0 {
+			start := io
+			if K > 0 && last >= K && ring[last%K] > start {
+				start = ring[last%K]
+			}
+			io = start + tau
+		}
 		begin = max(clk, io)
 		clk = begin + d
 		if K > 0 {
@@ -673,21 +700,7 @@ func (p *problem) simulateOrder(opt []int16, orders [][]int, t *Timing) int64 {
 			}
 		}
 		row := p.half[n*F : (n+1)*F]
-		seq = seq[:0]
-		if orders != nil {
-			seq = append(seq, orders[k]...)
-		} else {
-			for h := 0; h < p.H; h++ {
-				if int(opt[base+h]) >= F {
-					seq = append(seq, h)
-				}
-			}
-			for h := 0; h < p.H; h++ {
-				if x := opt[base+h]; x >= 0 && int(x) < F {
-					seq = append(seq, h)
-				}
-			}
-		}
+		seq = p.layerOrder(opt, orders, k, seq[:0])
 		start := int64(-1)
 		for part := 0; part < 2; part++ {
 			for _, h := range seq {
@@ -738,6 +751,14 @@ func (p *problem) busy(opt []int16) (io, c int64) {
 		io += lio
 		c += lc
 	}
+	if p.mergeBytes > 0 {
+		// The reads are the merged runs, each paying the latency once.
+		io = p.embedIO
+		_, runIO := p.readRuns(opt, nil, nil, nil)
+		for _, t := range runIO {
+			io += t
+		}
+	}
 	return io, c
 }
 
@@ -752,17 +773,11 @@ func (p *problem) ioOrder(opt []int16, orders [][]int) []BlobRead {
 		}
 	}
 	out := make([]BlobRead, 0, n)
+	var seqArr [64]int
 	for k := 0; k < p.L; k++ {
-		heads := p.H
-		if orders != nil {
-			heads = len(orders[k])
-		}
+		seq := p.layerOrder(opt, orders, k, seqArr[:0])
 		for _, part := range [...]Part{Attention, FFN} {
-			for i := range heads {
-				h := i
-				if orders != nil {
-					h = orders[k][i]
-				}
+			for _, h := range seq {
 				s := k*p.H + h
 				x := int(opt[s])
 				if x < 0 || x >= F {
@@ -783,7 +798,7 @@ func (p *problem) ioOrder(opt []int16, orders [][]int) []BlobRead {
 // and budget, which the caller fills in). The plan is the caller's: none
 // of it is in p's scratch.
 func (p *problem) materialize(opt []int16, res []int8) *Plan {
-	plan := &Plan{SeqLen: p.S, RowReads: p.rows, InFlightBlobs: p.K}
+	plan := &Plan{SeqLen: p.S, RowReads: p.rows, InFlightBlobs: p.K, MaxReadBytes: p.mergeBytes}
 	t := &Timing{Layers: p.ws.layerTimings(p.L)}
 	plan.PredictedLatency = durNS(p.simulate(opt, t))
 	plan.PredictedLoss = p.loss(opt)
@@ -832,4 +847,96 @@ func (p *problem) materialize(opt []int16, res []int8) *Plan {
 		}
 	}
 	return plan
+}
+
+// mergeReads makes p model the executor's merged reads of up to bytes
+// bytes (ExecOptions.MaxReadBytes) when bytes is positive and the store
+// lays blobs out contiguously (Geometry.Contiguous); a run holds at most
+// K blobs, one buffer each. It returns p.
+func (p *problem) mergeReads(bytes int64) *problem {
+	if bytes > 0 && p.prof.Geometry.Contiguous {
+		p.mergeBytes, p.mergeBlobs = bytes, p.K
+		if p.K <= 0 {
+			p.mergeBlobs = math.MaxInt
+		}
+	}
+	return p
+}
+
+// layerOrder appends to seq layer k's running shards in compute order:
+// orders[k] when orders is not nil; else the resident ones, then the
+// streamed ones in the order the stream reads them: by head, or, when
+// reads merge, by fidelity and then head, so that the heads read at one
+// fidelity are consecutive in the stream as they are in storage.
+func (p *problem) layerOrder(opt []int16, orders [][]int, k int, seq []int) []int {
+	if orders != nil {
+		return append(seq, orders[k]...)
+	}
+	base, F := k*p.H, p.F
+	for h := 0; h < p.H; h++ {
+		if int(opt[base+h]) >= F {
+			seq = append(seq, h)
+		}
+	}
+	if p.mergeBytes <= 0 {
+		for h := 0; h < p.H; h++ {
+			if x := opt[base+h]; x >= 0 && int(x) < F {
+				seq = append(seq, h)
+			}
+		}
+		return seq
+	}
+	for f := 0; f < F; f++ {
+		for h := 0; h < p.H; h++ {
+			if int(opt[base+h]) == f {
+				seq = append(seq, h)
+			}
+		}
+	}
+	return seq
+}
+
+// readRuns splits the stream of opt into the executor's merged reads
+// (see problem.mergeBytes), as it reads them: greedily, each run as long
+// as the next blob is the next head at the same fidelity and part of the
+// same layer and the run stays within mergeBlobs blobs and mergeBytes
+// bytes. It appends to runs, per streamed blob, the index of its run's
+// last blob where a run starts and -1 elsewhere, and to runIO the run's
+// read time there: the latency once, and each blob's transfer.
+func (p *problem) readRuns(opt []int16, orders [][]int, runs []int32, runIO []int64) ([]int32, []int64) {
+	F := p.F
+	first, prevH, prevX := -1, -1, -1
+	var bytes int64
+	var seqArr [64]int
+	for k := 0; k < p.L; k++ {
+		seq := p.layerOrder(opt, orders, k, seqArr[:0])
+		for part := range 2 {
+			first = -1 // a run does not cross parts or layers
+			for _, h := range seq {
+				s := k*p.H + h
+				x := int(opt[s])
+				if x < 0 || x >= F {
+					continue
+				}
+				tau, b := p.ioA[s*F+x], p.byA[s*F+x]
+				if part == 1 {
+					tau, b = p.ioF[s*F+x], p.byF[s*F+x]
+				}
+				j := len(runs)
+				if first >= 0 && h == prevH+1 && x == prevX && j-first < p.mergeBlobs && bytes+b <= p.mergeBytes {
+					runs = append(runs, -1)
+					runIO = append(runIO, 0)
+					runs[first] = int32(j)
+					runIO[first] += max(tau-p.lat, 0)
+					bytes += b
+				} else {
+					runs = append(runs, int32(j))
+					runIO = append(runIO, tau)
+					first, bytes = j, b
+				}
+				prevH, prevX = h, x
+			}
+		}
+	}
+	return runs, runIO
 }

@@ -112,6 +112,13 @@ type Options struct {
 	// DefaultLossTolerance; a negative value returns the lowest loss found
 	// whatever it reads.
 	LossTolerance float64
+	// MaxReadBytes is the executor's ExecOptions.MaxReadBytes: when
+	// positive and the store lays its blobs out contiguously
+	// (Geometry.Contiguous), a run of streamed blobs that lie back to
+	// back is one read of at most this many bytes and InFlight blobs,
+	// which pays the read latency once, and plans read a layer's streamed
+	// shards by fidelity, then head, so that such runs are long.
+	MaxReadBytes int64
 	// Bound makes Plan also compute Plan.LossBound, a lower bound on the
 	// loss of any plan for the request, at some extra planning time.
 	Bound bool
@@ -314,6 +321,10 @@ type Plan struct {
 	// PreloadRows is how many word rows the preload buffer holds.
 	PreloadRows  int   `json:"preload_rows,omitempty"`
 	PreloadBytes int64 `json:"preload_bytes"`
+	// MaxReadBytes, when positive, is the merged read size the plan was
+	// timed with (Options.MaxReadBytes): its IO reads runs of adjacent
+	// blobs with one read each.
+	MaxReadBytes int64 `json:"max_read_bytes,omitempty"`
 	// InFlightBlobs is K, the most blobs the executor may buffer, and
 	// InFlightBytes bounds their memory: K × the largest blob in IO. Peak
 	// resident weight memory is at most PreloadBytes + InFlightBytes.
@@ -413,6 +424,9 @@ func New(prof *Profiles, opts Options) (Planner, error) {
 	if opts.LossTolerance == 0 {
 		opts.LossTolerance = DefaultLossTolerance
 	}
+	if opts.MaxReadBytes < 0 {
+		return nil, fmt.Errorf("plan: merged read size %d bytes is negative", opts.MaxReadBytes)
+	}
 	if opts.RowReads > RowReadsBatched {
 		return nil, fmt.Errorf("plan: unknown embedding row read mode %d", opts.RowReads)
 	}
@@ -503,7 +517,7 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 // resident plan is fastest, the least lossy among equals.
 func (pl *planner) ensureShard(ws *scratch, rows []int, res []int8, target, budget int64) []int8 {
 	S := pl.opts.PreloadSeqLen
-	p := pl.st.problemIn(ws, S, pl.opts.InFlight, pl.opts.RowReads)
+	p := pl.st.problemIn(ws, S, pl.opts.InFlight, pl.opts.RowReads).mergeReads(pl.opts.MaxReadBytes)
 	p.readRows(S - int(pl.st.prof.Words.expectedHits(rows, S)))
 	m := ws.mark()
 	if opt := pl.algo.plan(p, target, res); opt != nil && !runsNoShard(opt) {
@@ -583,7 +597,7 @@ func (pl *planner) preloadSplit(ws *scratch, target, budget int64) (rows []int, 
 		bytes := int64(len(ids)) * g.RowMemBytes
 		m := ws.mark()
 		problemAt := func(seqLen int) *problem {
-			p := pl.st.problemIn(ws, seqLen, pl.opts.InFlight, pl.opts.RowReads)
+			p := pl.st.problemIn(ws, seqLen, pl.opts.InFlight, pl.opts.RowReads).mergeReads(pl.opts.MaxReadBytes)
 			p.readRows(seqLen - int(words.expectedHits(ids, seqLen)))
 			return p
 		}
@@ -695,7 +709,7 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 // problemFor is the planning instance of req: its length, its word rows
 // to read, and the profile's times stretched by its scale.
 func (pl *planner) problemFor(ws *scratch, req Request) *problem {
-	p := pl.st.problemIn(ws, req.SeqLen, pl.opts.InFlight, pl.opts.RowReads).scaled(req.Scale)
+	p := pl.st.problemIn(ws, req.SeqLen, pl.opts.InFlight, pl.opts.RowReads).mergeReads(pl.opts.MaxReadBytes).scaled(req.Scale)
 	p.readRows(req.SeqLen - req.CachedRows)
 	return p
 }
@@ -863,7 +877,7 @@ func Simulate(plan *Plan, prof *Profiles) (*Timing, error) {
 	if err := plan.Scale.validate(); err != nil {
 		return nil, fmt.Errorf("plan: simulate: %w", err)
 	}
-	p := st.problem(plan.SeqLen, plan.InFlightBlobs, plan.RowReads).scaled(plan.Scale)
+	p := st.problem(plan.SeqLen, plan.InFlightBlobs, plan.RowReads).mergeReads(plan.MaxReadBytes).scaled(plan.Scale)
 	p.readRows(plan.SeqLen - plan.CachedRows)
 	orders := make([][]int, p.L)
 	for k, lp := range plan.Layers {

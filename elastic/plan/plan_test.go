@@ -402,3 +402,48 @@ func TestRowReadTime(t *testing.T) {
 		t.Error("a negative row read time validated")
 	}
 }
+
+// With merged reads, the heads streamed at one fidelity within a part are
+// one read that pays the latency once, and all its blobs arrive when it
+// ends. Profile of timingProfiles with a 1000 µs latency, both heads
+// streamed at 4 bits (1000 B attention, 2000 B FFN blobs at 1 MB/s):
+//
+//	separate reads: rows 2600, a0 io 4600, a1 6600, f0 9600, f1 12600,
+//	  compute ends 12800, fixed 12900, head 12930 µs;
+//	merged: attention run 2600..5600 (1000 + 2×1000), computed to 6000,
+//	  fixed 6100; FFN run 5600..10600 (1000 + 2×2000), computed to 11000,
+//	  fixed 11100, head 11130 µs.
+func TestSimulateMergedReads(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		contiguous bool
+		maxRead    int64
+		k          int
+		want       time.Duration
+	}{
+		{"separate", true, 0, 4, 12930 * us},
+		{"merged", true, 1 << 20, 4, 11130 * us},
+		{"not contiguous", false, 1 << 20, 4, 12930 * us},
+		{"one buffer", true, 1 << 20, 1, 13530 * us}, // a run needs a buffer per blob: one read at a time, each waiting for the last to be computed
+		{"small reads", true, 1999, 4, 12930 * us},   // no two blobs fit
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			prof := timingProfiles(1)
+			prof.Device.ReadLatency = 1000 * us
+			prof.Geometry.Contiguous = c.contiguous
+			p := &Plan{SeqLen: 16, RowReads: RowReadsBatched, InFlightBlobs: c.k, MaxReadBytes: c.maxRead,
+				Layers: []LayerPlan{{Layer: 0, Shards: []ShardChoice{{Head: 0, Bits: 4}, {Head: 1, Bits: 4}}}},
+				IO: []BlobRead{
+					{Layer: 0, Head: 0, Part: Attention, Bits: 4, Bytes: 1000}, {Layer: 0, Head: 1, Part: Attention, Bits: 4, Bytes: 1000},
+					{Layer: 0, Head: 0, Part: FFN, Bits: 4, Bytes: 2000}, {Layer: 0, Head: 1, Part: FFN, Bits: 4, Bytes: 2000},
+				}}
+			tm, err := Simulate(p, prof)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tm.Latency != c.want {
+				t.Errorf("latency %v, want %v", tm.Latency, c.want)
+			}
+		})
+	}
+}

@@ -45,6 +45,11 @@ type Geometry struct {
 	// RowMemBytes is the memory one word row takes in the preload buffer;
 	// zero means rows are never preloaded.
 	RowMemBytes int64 `json:"row_mem_bytes,omitempty"`
+	// Contiguous says the store lays each layer's blobs out by fidelity,
+	// then part, then head, back to back (shardstore's layout since merged
+	// reads), so that the heads a plan streams at one fidelity within a
+	// part can be read with one read (Options.MaxReadBytes).
+	Contiguous bool `json:"contiguous,omitempty"`
 }
 
 // UniformGeometry returns a Geometry whose every shard has the sizes
