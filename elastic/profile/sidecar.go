@@ -244,6 +244,7 @@ func LoadProfiles(ctx context.Context, uri string, s *shardstore.Store, be backe
 	if err != nil {
 		return nil, err
 	}
+	g.Contiguous = contiguous(s)
 	imp, err := LoadImportance(ctx, uri, s)
 	if err != nil {
 		return nil, err

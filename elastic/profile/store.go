@@ -50,6 +50,18 @@ func GeometryFromManifest(m *shardstore.Manifest) (*plan.Geometry, error) {
 	return g, g.Validate()
 }
 
+// contiguous reports whether s lays a layer's heads at one fidelity and
+// part out back to back (plan.Geometry.Contiguous), as Convert does since
+// merged reads; stores converted before kept another order.
+func contiguous(s *shardstore.Store) bool {
+	m := s.Manifest()
+	if m.Config.Heads < 2 || len(m.Fidelities) == 0 {
+		return false
+	}
+	f := m.Fidelities[0]
+	return s.Adjacent(shardstore.Key{Part: shardstore.Attention, Fidelity: f}, shardstore.Key{Head: 1, Part: shardstore.Attention, Fidelity: f})
+}
+
 // Throttled returns a copy of d for the same store read through a
 // storage.Throttle of cfg. A throttled read lasts as long as the slower of
 // the real read and the emulated one, so the profile keeps the larger
