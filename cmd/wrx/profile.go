@@ -66,7 +66,7 @@ With --throttle the reads go through an emulated slower device; the saved
 profile then describes that device. The profile is saved in the store under
 profile/device/BACKEND.`,
 				Flags: []cli.Flag{store, be, quiet, js, noSave,
-					&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms"},
+					&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms (concurrent reads overlap their latencies; add ,serial for one read at a time)"},
 					&cli.IntFlag{Name: "repeats", Value: 9, Usage: "time each point `N` times and keep the median"},
 					&cli.IntFlag{Name: "threads", Usage: "backend compute `THREADS` (0: for native one fewer than GOMAXPROCS, what WRX streams with; gorgonia takes only 0)"},
 				},
