@@ -204,6 +204,13 @@ type DeviceProfile struct {
 	ReadBandwidth float64 `json:"read_bandwidth"`
 	// ReadLatency is the fixed cost of one read request.
 	ReadLatency time.Duration `json:"read_latency_ns"`
+	// ReadQueue is how many reads the executor keeps in flight at once
+	// (pipeline.ExecOptions.ReadQueue) for this profile: its reads were
+	// measured that way, so ReadLatency and ReadBandwidth are effective
+	// values, per read, at that depth: a read of b bytes among a stream of
+	// them takes ReadLatency + b/ReadBandwidth of the stream's time, though
+	// each one alone lasts longer. 0 or 1: one read at a time.
+	ReadQueue int `json:"read_queue,omitempty"`
 	// Compute holds the measured compute times.
 	Compute ComputeTable `json:"compute"`
 	// Dequant optionally lists, per fidelity, a factor that scales the
@@ -297,6 +304,9 @@ func (d *DeviceProfile) Validate() error {
 	}
 	if d.ReadLatency < 0 {
 		return fmt.Errorf("plan: device read latency %v is negative", d.ReadLatency)
+	}
+	if d.ReadQueue < 0 {
+		return fmt.Errorf("plan: device read queue %d is negative", d.ReadQueue)
 	}
 	c := &d.Compute
 	if len(c.SeqLens) == 0 {
