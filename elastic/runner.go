@@ -144,7 +144,10 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	ex, err := pipeline.NewExecutor(ctx, store, be, pipeline.ExecOptions{
 		InFlight: div.InFlight,
 		// At the depth the device profile's reads were measured at: its
-		// latency and bandwidth are the effective ones at that depth.
+		// latency and bandwidth are the effective ones at that depth. A
+		// budget that leaves fewer in-flight buffers streams shallower,
+		// slower than profiled; the IO slack the calibration measures
+		// (Slack) covers the difference.
 		ReadQueue:    opts.Profiles.Device.ReadQueue,
 		BlobBytes:    int(div.BlobBytes),
 		MaxSeqLen:    maxLen,

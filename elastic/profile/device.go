@@ -109,8 +109,16 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 const DefaultReadSamples = 16
 
 // DefaultReadQueue is the read depth the wrx CLI profiles a device at
-// (DeviceOptions.ReadQueue), and so the depth its runners stream at.
-const DefaultReadQueue = 1
+// (DeviceOptions.ReadQueue), and so the depth its runners stream at; a
+// profile saved before depths were recorded streams one read at a time.
+// On the 2-core development machine (load average 6–8 from other jobs),
+// streaming every shard of BERT-base at fp32 from a file: store had a
+// median latency of 264–310 ms one read at a time and 216–251 ms at 2, 4
+// or 8 (scripts/bench-stream-bound.sh, 3 runs); behind a
+// 200MB/s,0.5ms throttle, wrx-sst2-small's 144 fp32 blobs took 329 ms
+// at depth 1 and 246 at 8, its 4-bit ones 140 and 72 ms. Its fitted
+// per-read latency there fell from 500 µs at depth 1 to 145 µs at 4.
+const DefaultReadQueue = 4
 
 // MeasureReads measures only the read side of ProfileDevice: the fitted
 // bandwidth (bytes per second) and per-read latency of st, which holds the
