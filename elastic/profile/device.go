@@ -113,7 +113,7 @@ const DefaultReadSamples = 16
 // profile saved before depths were recorded streams one read at a time.
 // On the 2-core development machine (load average 6–8 from other jobs),
 // streaming every shard of BERT-base at fp32 from a file: store had a
-// median latency of 264–310 ms one read at a time and 216–251 ms at 2, 4
+// median latency of 264–310 ms one read at a time and 216–254 ms at 2, 4
 // or 8 (scripts/bench-stream-bound.sh, 3 runs); behind a
 // 200MB/s,0.5ms throttle, wrx-sst2-small's 144 fp32 blobs took 329 ms
 // at depth 1 and 246 at 8, its 4-bit ones 140 and 72 ms. Its fitted
