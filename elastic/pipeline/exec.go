@@ -467,7 +467,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	pass.UseInt4(true)
 	emb := e.skel.Embeddings // a copy whose row reads this request times
 	rows := &rs.rows
-	rows.words = emb.Word
+	rows.words, rows.hidden, rows.q = emb.Word, c.Hidden, min(max(e.opts.ReadQueue, 1), e.opts.InFlight)
 	emb.Word = rows
 	if err := pass.Embed(ctx, &emb, ids, typeIDs); err != nil {
 		return nil, RunStats{}, fmt.Errorf("executor: %w", err)
@@ -512,18 +512,42 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	return logits, stats, nil
 }
 
-// timedWords times the word row reads of one request.
+// timedWords times the word row reads of one request, and reads them
+// with up to q reads in flight, as the shards stream (ExecOptions.ReadQueue):
+// the device profile's per-read latency, which the planner charges every
+// row read, is the one measured at that depth.
 type timedWords struct {
-	words bert.WordEmbeddings
-	took  time.Duration
+	words  bert.WordEmbeddings
+	hidden int
+	q      int
+	took   time.Duration
 }
 
-// Rows implements bert.WordEmbeddings.
+// Rows implements bert.WordEmbeddings. With q > 1 the ids are split into
+// q runs, each read by a goroutine of its own into its part of dst; a
+// token repeated in two runs is read twice, as the planner counts it.
 func (w *timedWords) Rows(ctx context.Context, ids []int, dst []float32) error {
 	t := time.Now()
-	err := w.words.Rows(ctx, ids, dst)
-	w.took += time.Since(t)
-	return err
+	defer func() { w.took += time.Since(t) }()
+	q := min(w.q, len(ids))
+	if q <= 1 {
+		return w.words.Rows(ctx, ids, dst)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, q)
+	for i := range q {
+		lo, hi := i*len(ids)/q, (i+1)*len(ids)/q
+		wg.Go(func() {
+			errs[i] = w.words.Rows(ctx, ids[lo:hi], dst[lo*w.hidden:hi*w.hidden])
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // check validates p against the model and the preload buffer and returns

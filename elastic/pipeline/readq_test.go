@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,22 +24,24 @@ type slowStore struct {
 	storage.Store
 	hold time.Duration
 
-	mu       sync.Mutex
-	now, top int
+	mu             sync.Mutex
+	now, top       int // shard reads
+	rowNow, rowTop int // word row reads
 }
 
 func (s *slowStore) enter(key string) func() {
+	now, top := &s.now, &s.top
 	if key == shardstore.WordKey {
-		return func() {}
+		now, top = &s.rowNow, &s.rowTop
 	}
 	s.mu.Lock()
-	s.now++
-	s.top = max(s.top, s.now)
+	*now++
+	*top = max(*top, *now)
 	s.mu.Unlock()
 	time.Sleep(s.hold)
 	return func() {
 		s.mu.Lock()
-		s.now--
+		*now--
 		s.mu.Unlock()
 	}
 }
@@ -55,20 +58,22 @@ func (s *slowStore) ReadBatch(ctx context.Context, reads []storage.BlobRead) err
 	return storage.ReadBatch(ctx, s.Store, reads)
 }
 
-// peak returns the most reads seen in progress at once, and resets it.
-func (s *slowStore) peak() int {
+// peak returns the most shard reads and word row reads seen in progress
+// at once, and resets them.
+func (s *slowStore) peak() (shards, rows int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	top := s.top
-	s.top = 0
-	return top
+	shards, rows = s.top, s.rowTop
+	s.top, s.rowTop = 0, 0
+	return shards, rows
 }
 
 // TestExecutorReadQueue: with up to ReadQueue reads in flight, the
 // executor computes exactly what it computes reading one blob at a time
 // (the same logits, bit for bit), reads every planned blob once, keeps
-// several reads in progress at once but never more than ReadQueue, and
-// still merges adjacent blobs when MaxReadBytes asks for it.
+// several reads in progress at once, of shards and of word rows, but
+// never more than ReadQueue, and still merges adjacent blobs when
+// MaxReadBytes asks for it.
 func TestExecutorReadQueue(t *testing.T) {
 	defer leaktest.Check(t)()
 	_, _, uri := testStore(t, "fixtures/tiny-bert", 2, 4, 8, 32)
@@ -105,8 +110,8 @@ func TestExecutorReadQueue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if top := slow.peak(); top != 1 {
-			t.Errorf("%s: one read at a time had %d in progress at once", p.name, top)
+		if top, rows := slow.peak(); top != 1 || rows != 1 {
+			t.Errorf("%s: one read at a time had %d shard and %d row reads in progress at once", p.name, top, rows)
 		}
 		for _, o := range []ExecOptions{
 			{InFlight: 8, ReadQueue: 2},
@@ -141,11 +146,50 @@ func TestExecutorReadQueue(t *testing.T) {
 					t.Errorf("%s, %+v: IO time %v in a latency of %v", p.name, o, gst.IOTime, gst.Latency)
 				}
 				limit := min(o.ReadQueue, o.InFlight)
-				if top := slow.peak(); top < 2 || top > limit {
-					t.Errorf("%s, %+v: %d reads in progress at once, want 2 to %d", p.name, o, top, limit)
+				top, rows := slow.peak()
+				if top < 2 || top > limit {
+					t.Errorf("%s, %+v: %d shard reads in progress at once, want 2 to %d", p.name, o, top, limit)
+				}
+				if rows < 2 || rows > limit {
+					t.Errorf("%s, %+v: %d word row reads in progress at once, want 2 to %d", p.name, o, rows, limit)
 				}
 			}
 			e.Close()
+		}
+	}
+}
+
+// TestExecutorReadQueueCachedRows: with some word rows preloaded, reading
+// the others several at a time gives the logits of reading them one at a
+// time.
+func TestExecutorReadQueueCachedRows(t *testing.T) {
+	_, s, _ := testStore(t, "fixtures/tiny-bert", 8)
+	ctx := context.Background()
+	be, err := backend.Open("native", backend.Config{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := append(slices.Clone(testIDs), testIDs[3], testIDs[1]) // repeated tokens too
+	var want []float32
+	for _, q := range []int{1, 4} {
+		e, err := NewExecutor(ctx, s, be, ExecOptions{InFlight: 4, ReadQueue: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.SetRows(ctx, ids[2:6]); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := e.Run(ctx, fullPlan(t, s, 8), ids, nil)
+		e.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			want = got
+			continue
+		}
+		if d := maxDiff(got, want); d != 0 {
+			t.Errorf("read queue %d: logits differ from one row at a time by %g", q, d)
 		}
 	}
 }
