@@ -16,4 +16,5 @@
 // each on a goroutine of its own into its own buffer (within the same
 // InFlight bound), and still hands the blobs to compute in plan order: a
 // device that serves concurrent reads in parallel overlaps their latencies.
+// The word rows of a request are then read as many at a time.
 package pipeline

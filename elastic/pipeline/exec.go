@@ -69,7 +69,8 @@ type ExecOptions struct {
 	// parallel (an SSD, storage.Throttle's emulation) then overlaps their
 	// latencies, and a device profile measured at the same depth
 	// (profile.DeviceOptions.ReadQueue) gives the planner the effective
-	// per-read latency and bandwidth. 0 or 1 reads one blob at a time.
+	// per-read latency and bandwidth. A request's word rows are read as
+	// many at a time, before the shards. 0 or 1 reads one blob at a time.
 	// With MaxReadBytes, each read is a merged run of at most
 	// InFlight/ReadQueue blobs.
 	ReadQueue int

@@ -209,7 +209,10 @@ type DeviceProfile struct {
 	// measured that way, so ReadLatency and ReadBandwidth are effective
 	// values, per read, at that depth: a read of b bytes among a stream of
 	// them takes ReadLatency + b/ReadBandwidth of the stream's time, though
-	// each one alone lasts longer. 0 or 1: one read at a time.
+	// each one alone lasts longer. The first reads of a stream still wait
+	// a whole latency, so a plan of a few reads runs somewhat slower than
+	// the model says (elastic.Runner's IO slack covers that). 0 or 1: one
+	// read at a time.
 	ReadQueue int `json:"read_queue,omitempty"`
 	// Compute holds the measured compute times.
 	Compute ComputeTable `json:"compute"`
