@@ -142,7 +142,13 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 		return nil, err
 	}
 	ex, err := pipeline.NewExecutor(ctx, store, be, pipeline.ExecOptions{
-		InFlight:     div.InFlight,
+		InFlight: div.InFlight,
+		// At the depth the device profile's reads were measured at: its
+		// latency and bandwidth are the effective ones at that depth. A
+		// budget that leaves fewer in-flight buffers streams shallower,
+		// slower than profiled; the IO slack the calibration measures
+		// (Slack) covers the difference.
+		ReadQueue:    opts.Profiles.Device.ReadQueue,
 		BlobBytes:    int(div.BlobBytes),
 		MaxSeqLen:    maxLen,
 		PreloadLimit: max(div.Preload, 1), // a zero budget preloads nothing

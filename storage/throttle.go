@@ -7,6 +7,7 @@ import (
 	"math"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,20 +21,31 @@ type ThrottleConfig struct {
 	// unlimited.
 	Bandwidth float64
 	// Latency is the fixed cost of every read, before the first byte.
+	// Concurrent reads wait out their latencies in parallel, as an SSD's
+	// do, unless Serial is set.
 	Latency time.Duration
+	// Serial makes the device serve one read at a time, like the single
+	// flash channel of a phone or a Raspberry Pi's SD card: concurrent
+	// reads queue, and each pays Latency after the one before it ends.
+	Serial bool
 }
 
-// ReadTime is how long the device takes to read n bytes: Latency +
-// n/Bandwidth.
+// ReadTime is how long the device takes to read n bytes when it serves
+// nothing else: Latency + n/Bandwidth.
 func (c ThrottleConfig) ReadTime(n int) time.Duration {
-	d := c.Latency
-	if c.Bandwidth > 0 {
-		d += time.Duration(float64(n) / c.Bandwidth * float64(time.Second))
-	}
-	return d
+	return c.Latency + c.transferTime(n)
 }
 
-// String formats c in the syntax ParseThrottle reads, e.g. "150MB/s,1ms".
+// transferTime is how long n bytes take at Bandwidth.
+func (c ThrottleConfig) transferTime(n int) time.Duration {
+	if c.Bandwidth <= 0 {
+		return 0
+	}
+	return time.Duration(float64(n) / c.Bandwidth * float64(time.Second))
+}
+
+// String formats c in the syntax ParseThrottle reads, e.g. "150MB/s,1ms"
+// or "150MB/s,1ms,serial".
 // The bandwidth is printed in decimal units, exactly, so that the text
 // parses back to the same number (units.FormatBandwidthExact: 80MiB/s
 // prints as 83.88608MB/s).
@@ -45,6 +57,9 @@ func (c ThrottleConfig) String() string {
 	if c.Latency > 0 {
 		parts = append(parts, c.Latency.String())
 	}
+	if c.Serial {
+		parts = append(parts, "serial")
+	}
 	if len(parts) == 0 {
 		return "unlimited"
 	}
@@ -52,20 +67,27 @@ func (c ThrottleConfig) String() string {
 }
 
 // ParseThrottle reads a device description such as "150MB/s,1ms": a
-// bandwidth, a per-read latency, or both, separated by a comma, in either
-// order. The bandwidth is read by units.ParseBandwidth: B/s, KB/s (or
+// bandwidth, a per-read latency, or both, and optionally the word
+// "serial" (ThrottleConfig.Serial), separated by commas, in any order. The bandwidth is read by units.ParseBandwidth: B/s, KB/s (or
 // kB/s), MB/s, GB/s (powers of 1000) or KiB/s, MiB/s, GiB/s (powers of
 // 1024); bits per second are not accepted, to avoid the Mb/MB mix-up. The
 // latency is a non-negative Go duration, read by units.ParseDuration:
 // "1ms", "250us", "250µs", "2.5ms".
 func ParseThrottle(s string) (ThrottleConfig, error) {
 	var c ThrottleConfig
-	var haveBW, haveLat bool
+	var haveBW, haveLat, haveSerial bool
 	if strings.TrimSpace(s) == "" {
 		return c, fmt.Errorf("throttle %q: empty (want e.g. 150MB/s,1ms)", s)
 	}
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
+		if part == "serial" {
+			if haveSerial {
+				return c, fmt.Errorf("throttle %q: serial twice", s)
+			}
+			c.Serial, haveSerial = true, true
+			continue
+		}
 		if strings.HasSuffix(part, "/s") {
 			if haveBW {
 				return c, fmt.Errorf("throttle %q: two bandwidths", s)
@@ -93,13 +115,20 @@ func ParseThrottle(s string) (ThrottleConfig, error) {
 }
 
 // Throttle wraps s so that reads take as long as they would on the device
-// cfg describes. The device serves one read at a time, like the single
-// flash channel of a phone or a Raspberry Pi's SD card: concurrent ReadAt
-// calls queue, so bandwidth is shared, not multiplied. A read of n bytes
-// holds the device for at least cfg.ReadTime(n) from when it starts,
-// including the time the underlying store took (so a slow underlying store
-// is not charged twice). Waiting, in the queue or on the device, ends early
-// with an error when ctx is cancelled.
+// cfg describes. The device models an SSD: each read waits out the
+// per-read latency, concurrent reads in parallel, and then transfers its
+// bytes through one channel of cfg.Bandwidth that concurrent reads take in
+// turn. A read alone on the device takes cfg.ReadTime(n); q reads of n
+// bytes issued together end after Latency + q·n/Bandwidth, so that a
+// reader that keeps q reads in flight takes max(n/Bandwidth, ReadTime(n)/q)
+// a read: it hides the latency and approaches the bandwidth, and never
+// passes it. With cfg.Serial the device serves one read at a time instead, like
+// the single flash channel of a phone or a Raspberry Pi's SD card:
+// concurrent ReadAt calls queue. A read of n bytes lasts, from when it
+// starts, at least its emulated time, including the time the underlying
+// store took (so a slow underlying store is not charged twice). Waiting,
+// in the queue or on the device, ends early with an error when ctx is
+// cancelled; a cancelled read has still taken its share of the channel.
 //
 // Size, Keys and Close are not throttled: stores answer them from an index
 // in memory. The returned store is an [AlignedReader] that forwards to s,
@@ -117,7 +146,10 @@ func Throttle(s Store, cfg ThrottleConfig) *ThrottledStore {
 type ThrottledStore struct {
 	s      Store                          // the wrapped store
 	cfg    atomic.Pointer[ThrottleConfig] // the device now
-	device chan struct{}                  // holds a token while a read is in progress
+	device chan struct{}                  // holds a token while a Serial read is in progress
+
+	mu        sync.Mutex
+	channelAt time.Time // when the transfer channel is next free
 	// Clock hooks, replaced by tests so that they never depend on time.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
@@ -204,21 +236,36 @@ func (t *ThrottledStore) ReadAligned(ctx context.Context, key string, dst []byte
 	return t.read(ctx, key, func() (int, error) { return ReadAligned(ctx, t.s, key, dst, off) })
 }
 
-// read holds the device for one read, done by do, for as long as the
+// read does one read, done by do, and makes it last as long as the
 // emulated device takes.
 func (t *ThrottledStore) read(ctx context.Context, key string, do func() (int, error)) (int, error) {
-	select {
-	case t.device <- struct{}{}:
-	case <-ctx.Done():
-		return 0, fmt.Errorf("throttle: read %q: waiting for the device: %w", key, ctx.Err())
+	if t.Config().Serial {
+		select {
+		case t.device <- struct{}{}:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("throttle: read %q: waiting for the device: %w", key, ctx.Err())
+		}
+		defer func() { <-t.device }()
 	}
-	defer func() { <-t.device }()
 	start := t.now()
 	n, err := do()
 	if err != nil && n == 0 {
 		return n, err
 	}
-	if serr := t.sleep(ctx, t.Config().ReadTime(n)-t.now().Sub(start)); serr != nil {
+	// The bytes arrive once the latency has passed and the channel is
+	// free; the channel is then busy for their transfer time. Reserving
+	// it when the underlying read returns (its n known) orders concurrent
+	// reads by that, which changes who waits, not the total.
+	cfg := t.Config()
+	t.mu.Lock()
+	at := start.Add(cfg.Latency)
+	if t.channelAt.After(at) {
+		at = t.channelAt
+	}
+	at = at.Add(cfg.transferTime(n))
+	t.channelAt = at
+	t.mu.Unlock()
+	if serr := t.sleep(ctx, at.Sub(t.now())); serr != nil {
 		return 0, fmt.Errorf("throttle: read %q: %w", key, serr)
 	}
 	return n, err
@@ -230,7 +277,7 @@ func (t *ThrottledStore) Adjacent(prev, next string) bool { return Adjacent(t.s,
 // ReadBatch implements [BatchReader]. Each run of blobs the wrapped store
 // reports adjacent is one device read, forwarded as one ReadBatch and
 // charged like one read of all its bytes: the per-read latency once, plus
-// the bytes at the bandwidth. Runs queue for the device like other reads.
+// the bytes at the bandwidth. Runs share the device like other reads.
 func (t *ThrottledStore) ReadBatch(ctx context.Context, reads []BlobRead) error {
 	return runs(t.s, reads, func(run []BlobRead) error {
 		n := 0

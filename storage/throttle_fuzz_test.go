@@ -11,7 +11,7 @@ import (
 // it, or gives a device whose String parses back to the same device.
 func FuzzParseThrottle(f *testing.F) {
 	for _, s := range []string{"150MB/s,1ms", "1ms,150MB/s", "100MB/s", "0.5ms", "80MiB/s, 250µs", "", ",", "1ms,2ms",
-		"1MB/s,2MB/s", "0B/s", "-1ms", "fast", "1e308TB/s,0s", "0s", "3Mb/s"} {
+		"1MB/s,2MB/s", "0B/s", "-1ms", "fast", "1e308TB/s,0s", "0s", "3Mb/s", "100MB/s,0.5ms,serial", "serial,serial"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -110,12 +110,59 @@ func TestThrottleCharges(t *testing.T) {
 	}
 }
 
-// TestThrottleOneReadAtATime checks that a second read does not reach the
-// store while the first one holds the device.
-func TestThrottleOneReadAtATime(t *testing.T) {
+// TestThrottleOverlapsLatency issues reads together: their latencies
+// overlap and their bytes take the bandwidth in turn, so that q reads of
+// n bytes end after Latency + q·n/Bandwidth, not q·(Latency + n/Bandwidth);
+// a read issued once the channel is idle again pays the latency afresh.
+func TestThrottleOverlapsLatency(t *testing.T) {
+	ctx := context.Background()
+	base := memWith(t, map[string][]byte{"b": make([]byte, 1000)})
+	th := Throttle(base, ThrottleConfig{Bandwidth: 1e6, Latency: time.Millisecond}) // 1 ms per 1000 bytes
+	clock := &fakeClock{}
+	var sleeps []time.Duration
+	// The clock stands still while reads sleep: every read is issued at
+	// the same instant, as concurrent ones would be.
+	th.now = clock.now
+	th.sleep = func(ctx context.Context, d time.Duration) error { sleeps = append(sleeps, d); return nil }
+	for range 4 {
+		if _, err := th.ReadAt(ctx, "b", make([]byte, 1000), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.advance(10 * time.Millisecond) // the channel idles from 5 ms
+	if _, err := th.ReadAt(ctx, "b", make([]byte, 500), 0); err != nil {
+		t.Fatal(err)
+	}
+	ms := time.Millisecond
+	if diff := cmp.Diff([]time.Duration{2 * ms, 3 * ms, 4 * ms, 5 * ms, 1500 * time.Microsecond}, sleeps); diff != "" {
+		t.Errorf("sleeps (-want +got):\n%s", diff)
+	}
+
+	// On the real clock: 8 reads at once of 20 ms latency each take about
+	// 20 ms together, where one at a time they would take 160.
+	real := Throttle(base, ThrottleConfig{Latency: 20 * time.Millisecond})
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := real.ReadAt(ctx, "b", make([]byte, 10), 0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if el := time.Since(start); el < 20*time.Millisecond || el > 80*time.Millisecond {
+		t.Errorf("8 concurrent reads of 20 ms latency took %v, want about 20 ms", el)
+	}
+}
+
+// TestThrottleSerialOneReadAtATime checks that on a Serial device a
+// second read does not reach the store while the first one holds the
+// device.
+func TestThrottleSerialOneReadAtATime(t *testing.T) {
 	ctx := context.Background()
 	counting := Counting(memWith(t, map[string][]byte{"a": make([]byte, 10)}))
-	th := Throttle(counting, ThrottleConfig{Latency: time.Millisecond})
+	th := Throttle(counting, ThrottleConfig{Latency: time.Millisecond, Serial: true})
 	release := make(chan struct{})
 	sleeping := make(chan struct{}, 2)
 	th.sleep = func(ctx context.Context, d time.Duration) error {

@@ -111,6 +111,8 @@ func TestParseThrottle(t *testing.T) {
 		{"500kB/s", storage.ThrottleConfig{Bandwidth: 500e3}},
 		{"4KiB/s", storage.ThrottleConfig{Bandwidth: 4096}},
 		{"1.5GB/s,250us", storage.ThrottleConfig{Bandwidth: 1.5e9, Latency: 250 * time.Microsecond}},
+		{"serial, 1ms, 150MB/s", storage.ThrottleConfig{Bandwidth: 150e6, Latency: time.Millisecond, Serial: true}},
+		{"serial", storage.ThrottleConfig{Serial: true}},
 		{"2GiB/s,250µs", storage.ThrottleConfig{Bandwidth: 2 * 1073741824, Latency: 250 * time.Microsecond}},
 		{"100B/s", storage.ThrottleConfig{Bandwidth: 100}},
 		{"2.5ms", storage.ThrottleConfig{Latency: 2500 * time.Microsecond}},
@@ -129,7 +131,7 @@ func TestParseThrottle(t *testing.T) {
 			t.Errorf("ParseThrottle(%q.String() = %q) = %+v, %v", tc.in, got.String(), again, err)
 		}
 	}
-	for _, bad := range []string{"", "fast", "150MB", "150Mb/s", "150mb/s", "-5MB/s", "0MB/s", "-1ms", "1ms,2ms", "1MB/s,2MB/s", "MB/s", "NaNMB/s", "InfMB/s"} {
+	for _, bad := range []string{"", "fast", "150MB", "150Mb/s", "150mb/s", "-5MB/s", "0MB/s", "-1ms", "1ms,2ms", "1MB/s,2MB/s", "MB/s", "NaNMB/s", "InfMB/s", "serial,serial", "Serial"} {
 		if c, err := storage.ParseThrottle(bad); err == nil {
 			t.Errorf("ParseThrottle(%q) = %+v, want an error", bad, c)
 		}

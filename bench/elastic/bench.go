@@ -473,7 +473,7 @@ func (b *bench) prepare(ctx context.Context, modes []Mode) error {
 		return fmt.Errorf("bench: WRX and automatic targets need the store's profiles: %w", err)
 	}
 	iop := &IOProfile{ProfileBandwidth: prof.Device.ReadBandwidth, ProfileLatency: prof.Device.ReadLatency, Used: "profile"}
-	iop.MeasuredBandwidth, iop.MeasuredLatency, err = profile.MeasureReads(ctx, s, s.Storage(), profile.DeviceOptions{})
+	iop.MeasuredBandwidth, iop.MeasuredLatency, err = profile.MeasureReads(ctx, s, s.Storage(), profile.DeviceOptions{ReadQueue: prof.Device.ReadQueue})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}

@@ -9,6 +9,7 @@
 //	wrx-bench plan-rank --store file:S --data dev.tsv --limit 300 --plans 30
 //	wrx-bench plan-gap --store file:S --throttle 100MB/s,0.5ms
 //	wrx-bench gemm
+//	wrx-bench stream-bound --store file:S --bound-bandwidth 1.8GB/s
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -95,7 +97,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 			&cli.StringFlag{Name: "targets", Value: "auto", Usage: "comma-separated latency `TARGETS` (e.g. 20ms,40ms) or auto"},
 			&cli.IntFlag{Name: "auto-targets", Value: elasticbench.DefaultAutoTargets, Usage: "with --targets auto: about `N` targets"},
 			&cli.StringFlag{Name: "budgets", Value: "2MB,4MB,8MB,16MB", Usage: "comma-separated total memory `BUDGETS` for WRX: resident parts, activations for --max-len tokens, in-flight and preload buffers (as wrx classify --budget)"},
-			&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms"},
+			&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms (concurrent reads overlap their latencies; add ,serial for one read at a time)"},
 			&cli.StringFlag{Name: "fidelity", Usage: "comma-separated `BITS` the baselines run at (the paper's X), e.g. 32,8; default: the highest stored"},
 			&cli.StringFlag{Name: "quantized-fidelity", Usage: "comma-separated `BITS` quantized-hold runs at instead of --fidelity's, e.g. 2,3,4,8"},
 			&cli.StringFlag{Name: "planner", Value: "optimal", Usage: "WRX's planner: optimal, greedy or both (compared in planners.json)"},
@@ -115,6 +117,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 			benchPlanRankCommand(),
 			benchPlanGapCommand(),
 			benchGemmCommand(),
+			benchStreamBoundCommand(),
 			{
 				Name:      "report",
 				Usage:     "score the requests in a bench (or bench importance) output directory again and rewrite its tables and plots",
@@ -534,4 +537,87 @@ func printJSON(w io.Writer, v any) error {
 	}
 	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
+}
+
+func benchStreamBoundCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "stream-bound",
+		Usage: "stream every shard at one fidelity and compare the latency with the bytes over the device's bandwidth",
+		Description: `Serves --requests requests of --seq-len random tokens that each stream every
+shard of --store at --bits, for each executor read depth in --queues, each
+also with adjacent blobs merged into reads of up to --max-read-bytes, the
+configurations interleaved one request at a time; and the same requests with
+every shard preloaded (compute only). Prints p50 and min latency, the bytes
+read, and, with --bound-bandwidth (the device's direct-IO rate, e.g. from dd
+iflag=direct), the bound bytes/bandwidth and p50 over it.
+scripts/bench-stream-bound.sh builds a BERT-base store and measures dd first.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "store", Required: true, Usage: "shard store `URI`"},
+			&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read (add ,serial for one read at a time)"},
+			&cli.IntFlag{Name: "requests", Value: 20, Usage: "`N` requests per configuration"},
+			&cli.IntFlag{Name: "seq-len", Value: 32, Usage: "`TOKENS` per request"},
+			&cli.StringFlag{Name: "queues", Value: "1,2,4,8", Usage: "comma-separated read `DEPTHS`"},
+			&cli.StringFlag{Name: "max-read-bytes", Value: "4MiB", Usage: "merged reads of up to `BYTES` (0: no merged runs)"},
+			&cli.IntFlag{Name: "in-flight", Value: 16, Usage: "in-flight blob `BUFFERS` of every configuration"},
+			&cli.IntFlag{Name: "bits", Usage: "`BITS` every shard streams at (0: the highest stored)"},
+			&cli.StringFlag{Name: "bound-bandwidth", Usage: "the device's `BANDWIDTH` (e.g. 1.8GB/s), for the bound"},
+			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend"},
+			&cli.IntFlag{Name: "threads", Usage: "compute `THREADS` (0: for native one fewer than GOMAXPROCS, as WRX streams)"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			opts := elasticbench.StreamBoundOptions{Store: c.String("store"), Backend: c.String("backend"), Threads: c.Int("threads"),
+				Requests: c.Int("requests"), SeqLen: c.Int("seq-len"), InFlight: c.Int("in-flight"), Bits: quant.Fidelity(c.Int("bits"))}
+			var err error
+			if t := c.String("throttle"); t != "" {
+				if opts.Throttle, err = storage.ParseThrottle(t); err != nil {
+					return err
+				}
+			}
+			if opts.Queues, err = parseList(c.String("queues"), "--queues", strconv.Atoi); err != nil {
+				return err
+			}
+			if opts.MaxReadBytes, err = units.ParseBytes(c.String("max-read-bytes")); err != nil {
+				return fmt.Errorf("--max-read-bytes: %w", err)
+			}
+			var bw float64
+			if b := c.String("bound-bandwidth"); b != "" {
+				if bw, err = units.ParseBandwidth(b); err != nil {
+					return fmt.Errorf("--bound-bandwidth: %w", err)
+				}
+			}
+			rows, err := elasticbench.StreamBound(c.Context, opts)
+			if err != nil {
+				return err
+			}
+			return printStreamBound(c.App.Writer, rows, bw, c.Bool("json"))
+		},
+	}
+}
+
+func printStreamBound(w io.Writer, rows []elasticbench.StreamBoundRow, bw float64, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/1e6) }
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "queue\tmerged\tp50 ms\tmin ms\tcompute wait ms\tread\treads\tbound ms\tp50/bound\t")
+	for _, r := range rows {
+		queue, merged, bound, ratio := strconv.Itoa(r.Queue), "-", "-", "-"
+		if r.Queue == 0 {
+			queue = "compute only"
+		}
+		if r.MaxReadBytes > 0 {
+			merged = units.FormatBytes(r.MaxReadBytes)
+		}
+		if bw > 0 && r.IOBytes > 0 {
+			b := time.Duration(float64(r.IOBytes) / bw * 1e9)
+			bound, ratio = ms(b), fmt.Sprintf("%.3f", float64(r.P50)/float64(b))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t\n", queue, merged, ms(r.P50), ms(r.Min), ms(r.ComputeWait),
+			units.FormatBytes(r.IOBytes), r.StorageReads, r.Reads, bound, ratio)
+	}
+	return tw.Flush()
 }

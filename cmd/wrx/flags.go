@@ -46,7 +46,7 @@ var (
 	}
 	throttleFlag = &cli.StringFlag{
 		Name:  "throttle",
-		Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms",
+		Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms (concurrent reads overlap their latencies; add ,serial for one read at a time)",
 	}
 	quietFlag   = &cli.BoolFlag{Name: "quiet", Usage: "no progress output"}
 	threadsFlag = &cli.IntFlag{Name: "threads", Usage: "backend worker `N` (0: all CPUs for native, with --target one fewer, as wrx profile device measures; gorgonia takes only 0)"}

@@ -66,9 +66,10 @@ With --throttle the reads go through an emulated slower device; the saved
 profile then describes that device. The profile is saved in the store under
 profile/device/BACKEND.`,
 				Flags: []cli.Flag{store, be, quiet, js, noSave,
-					&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms"},
+					&cli.StringFlag{Name: "throttle", Usage: "emulate a slower storage device: `BANDWIDTH,LATENCY` per read, e.g. 100MB/s,0.5ms (concurrent reads overlap their latencies; add ,serial for one read at a time)"},
 					&cli.IntFlag{Name: "repeats", Value: 9, Usage: "time each point `N` times and keep the median"},
 					&cli.IntFlag{Name: "threads", Usage: "backend compute `THREADS` (0: for native one fewer than GOMAXPROCS, what WRX streams with; gorgonia takes only 0)"},
+					&cli.IntFlag{Name: "read-queue", Value: profile.DefaultReadQueue, Usage: "measure reads `Q` at a time, the depth WRX then streams at (the profile's latency and bandwidth are the effective ones at that depth; 1: one read at a time)"},
 				},
 				Action: profileDevice,
 			},
@@ -339,7 +340,7 @@ func profileDevice(c *cli.Context) error {
 	}
 	update, finish := progress.New("device", c.Bool("quiet"))
 	start := time.Now()
-	p, err := profile.ProfileDevice(ctx, s, st, be, profile.DeviceOptions{Repeats: c.Int("repeats"), Progress: update})
+	p, err := profile.ProfileDevice(ctx, s, st, be, profile.DeviceOptions{Repeats: c.Int("repeats"), ReadQueue: c.Int("read-queue"), Progress: update})
 	finish()
 	if err != nil {
 		return err
@@ -347,7 +348,7 @@ func profileDevice(c *cli.Context) error {
 	took := time.Since(start)
 	return saveAndShow(c, p, profile.DeviceSidecar(p.Backend), func() error { return profile.SaveDevice(ctx, uri, s, p) }, func(w io.Writer) {
 		fmt.Fprintf(w, "device profile of %s (%s), backend %s (%d compute threads), measured in %s\n", uri, device, p.Backend, p.Threads, took.Round(time.Millisecond))
-		fmt.Fprintf(w, "reads: %s, %v per read\n", units.FormatBandwidth(p.ReadBandwidth), p.ReadLatency.Round(time.Microsecond))
+		fmt.Fprintf(w, "reads: %s, %v per read, %d in flight\n", units.FormatBandwidth(p.ReadBandwidth), p.ReadLatency.Round(time.Microsecond), max(p.ReadQueue, 1))
 		printComputeTable(w, p)
 	})
 }

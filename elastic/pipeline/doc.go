@@ -11,5 +11,10 @@
 // By default each blob is one storage read. With ExecOptions.MaxReadBytes
 // the IO goroutine reads a run of planned blobs that lie back to back in
 // storage with one read, each blob still into its own buffer: the
-// layer-at-a-time baselines read a whole layer that way.
+// layer-at-a-time baselines read a whole layer that way. With
+// ExecOptions.ReadQueue the IO side keeps several reads in flight at once,
+// each on a goroutine of its own into its own buffer (within the same
+// InFlight bound), and still hands the blobs to compute in plan order: a
+// device that serves concurrent reads in parallel overlaps their latencies.
+// The word rows of a request are then read as many at a time.
 package pipeline

@@ -62,6 +62,18 @@ type ExecOptions struct {
 	// the run still has its own buffer and arrives in plan order, but only
 	// when the whole run has been read. 0 reads one blob per read.
 	MaxReadBytes int64
+	// ReadQueue is how many storage reads the IO side keeps in flight at
+	// once, each on a goroutine of its own, into its own in-flight buffer
+	// (so it is at most InFlight: it is lowered to it). Blobs still reach
+	// compute in plan order. A device that serves concurrent reads in
+	// parallel (an SSD, storage.Throttle's emulation) then overlaps their
+	// latencies, and a device profile measured at the same depth
+	// (profile.DeviceOptions.ReadQueue) gives the planner the effective
+	// per-read latency and bandwidth. A request's word rows are read as
+	// many at a time, before the shards. 0 or 1 reads one blob at a time.
+	// With MaxReadBytes, each read is a merged run of at most
+	// InFlight/ReadQueue blobs.
+	ReadQueue int
 	// BlobBytes, if positive, is the size of every in-flight buffer, mapped
 	// once and reused by every request; a plan that streams a larger blob
 	// is refused. Zero sizes them for each request's largest blob.
@@ -178,11 +190,13 @@ type runState struct {
 	arrivals     chan arrival // empty between requests, never closed
 	rows         timedWords
 
-	// Written by the IO goroutine before it returns.
-	allocated  int64
-	streamBusy time.Duration
-	merged     int // reads of streamMerged, when it ran; else -1
-	wg         sync.WaitGroup
+	jobs []readJob // streamIO's ring; no read in flight between requests
+
+	// Written by the IO side; read once rs.wg is done.
+	allocated int64
+	reads     int // storage reads issued
+	busy      busyClock
+	wg        sync.WaitGroup
 }
 
 // getRun returns a runState for a request.
@@ -191,7 +205,7 @@ func (e *Executor) getRun() *runState {
 	if !ok {
 		rs = new(runState)
 	}
-	rs.rows, rs.allocated, rs.streamBusy, rs.merged = timedWords{}, 0, 0, -1
+	rs.rows, rs.allocated, rs.reads, rs.busy = timedWords{}, 0, 0, busyClock{}
 	return rs
 }
 
@@ -202,6 +216,13 @@ func (e *Executor) putRun(rs *runState) {
 	}
 	for len(rs.arrivals) > 0 {
 		<-rs.arrivals
+	}
+	for i := range rs.jobs { // a read whose outcome no one took
+		select {
+		case <-rs.jobs[i].done:
+		default:
+		}
+		clear(rs.jobs[i].shards)
 	}
 	clear(rs.taken) // the slots go back to e.slots, not kept twice
 	rs.rows.words = nil
@@ -424,6 +445,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 		slots = max(len(stream), 1)
 	}
 	slots = min(slots, max(len(stream), 1))
+	q := min(max(e.opts.ReadQueue, 1), slots)
 	stats := RunStats{ResidentBytes: e.ResidentBytes(), PreloadBytes: e.pBytes + e.pHeld}
 	if cap(rs.free) < slots {
 		rs.free = make(chan *slot, slots) // a larger one serves as well
@@ -473,35 +495,7 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 			case <-ctx.Done():
 			}
 		}()
-		if e.opts.MaxReadBytes > 0 {
-			rs.merged = e.streamMerged(ctx, stream, slots, free, arrivals, &rs.streamBusy, func(sl *slot) error {
-				return e.fillSlot(sl, bufSize, &rs.allocated)
-			})
-			return
-		}
-		for _, k := range stream {
-			var sl *slot
-			select {
-			case sl = <-free:
-			case <-ctx.Done():
-				return
-			}
-			t := time.Now()
-			err := e.fillSlot(sl, bufSize, &rs.allocated)
-			var sh shardstore.Shard
-			if err == nil {
-				sh, err = e.store.ReadShardIn(ctx, k, sl.buf, &sl.sp)
-			}
-			rs.streamBusy += time.Since(t)
-			select {
-			case arrivals <- arrival{key: k, shard: sh, slot: sl, err: err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
+		e.streamIO(ctx, rs, stream, slots, q, bufSize, free, arrivals)
 	}()
 	logits, err := e.compute(ctx, pass, p, arrivals, free, &stats)
 	cancel()
@@ -511,18 +505,17 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 		return nil, RunStats{}, err
 	}
 	stats.InFlightBytes = rs.allocated
-	stats.StorageReads = stats.Reads
-	if rs.merged >= 0 {
-		stats.StorageReads = rs.merged
-	}
+	stats.StorageReads = rs.reads
 	stats.PeakWeightBytes = stats.ResidentBytes + stats.PreloadBytes + rs.allocated
 	stats.Latency = time.Since(start)
-	stats.IOTime = rows.took + rs.streamBusy
+	stats.IOTime = rows.took + rs.busy.total
 	stats.ComputeTime = max(stats.Latency-stats.ComputeWait-rows.took, 0)
 	return logits, stats, nil
 }
 
-// timedWords times the word row reads of one request.
+// timedWords times the word row reads of one request. The store's rows
+// read several at once themselves (shardstore.RowReaders), as the device
+// profile times them (plan.DeviceProfile.RowReadTime).
 type timedWords struct {
 	words bert.WordEmbeddings
 	took  time.Duration

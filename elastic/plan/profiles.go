@@ -218,6 +218,16 @@ type DeviceProfile struct {
 	// ReadTime(row bytes).
 	RowReadTime  time.Duration `json:"row_read_ns,omitempty"`
 	RowReadFixed time.Duration `json:"row_read_fixed_ns,omitempty"`
+	// ReadQueue is how many reads the executor keeps in flight at once
+	// (pipeline.ExecOptions.ReadQueue) for this profile: its reads were
+	// measured that way, so ReadLatency and ReadBandwidth are effective
+	// values, per read, at that depth: a read of b bytes among a stream of
+	// them takes ReadLatency + b/ReadBandwidth of the stream's time, though
+	// each one alone lasts longer. The first reads of a stream still wait
+	// a whole latency, so a plan of a few reads runs somewhat slower than
+	// the model says (elastic.Runner's IO slack covers that). 0 or 1: one
+	// read at a time.
+	ReadQueue int `json:"read_queue,omitempty"`
 	// Compute holds the measured compute times.
 	Compute ComputeTable `json:"compute"`
 	// Dequant optionally lists, per fidelity, a factor that scales the
@@ -314,6 +324,9 @@ func (d *DeviceProfile) Validate() error {
 	}
 	if d.RowReadTime < 0 || d.RowReadFixed < 0 {
 		return fmt.Errorf("plan: device word row read time %v + %v per row is negative", d.RowReadFixed, d.RowReadTime)
+	}
+	if d.ReadQueue < 0 {
+		return fmt.Errorf("plan: device read queue %d is negative", d.ReadQueue)
 	}
 	c := &d.Compute
 	if len(c.SeqLens) == 0 {

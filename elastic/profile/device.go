@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/wrxlabs/wrx/backend"
@@ -35,6 +36,13 @@ type DeviceOptions struct {
 	// and at most the number of heads; nil means 0, 1, 2, 3, 4, 6, 8, 10
 	// and the number of heads (those below it).
 	ShardCounts []int
+	// ReadQueue is how many reads are kept in flight at once while reads
+	// are timed, as pipeline.ExecOptions.ReadQueue keeps them; the profile
+	// records it (plan.DeviceProfile.ReadQueue) and the runner streams at
+	// that depth. 0 or 1 reads one at a time, timing each read; deeper,
+	// each group of reads is timed as a whole, and its time per read is
+	// what is fitted.
+	ReadQueue int
 	// Seed seeds the random token ids and the choice of blobs.
 	Seed uint64
 	// Progress, if set, is called after each measurement with the number
@@ -49,7 +57,11 @@ type DeviceOptions struct {
 //     parts, and a sample of word-embedding rows, is read once through st
 //     (cold: the flat-file store reads with direct IO, so no page cache),
 //     and read time = latency + bytes/bandwidth is fitted by least squares
-//     to the median time of each (fidelity, part) group;
+//     to the median time of each (fidelity, part) group; with
+//     opts.ReadQueue reads in flight at once, to each group's wall time
+//     over its reads, so that latency and bandwidth are the effective
+//     ones of a stream of reads at that depth, which the planner's model
+//     of one read after another then predicts;
 //   - compute: with the real Pass on random token ids, one layer at every
 //     (sequence length, shard count), with shards at the store's highest
 //     fidelity as the executor reads them; the embedding (from rows
@@ -72,7 +84,7 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 		return nil, fmt.Errorf("profile device: %w", err)
 	}
 	host := CurrentHost(be)
-	p := &plan.DeviceProfile{Backend: be.Name(), Host: &host}
+	p := &plan.DeviceProfile{Backend: be.Name(), Host: &host, ReadQueue: d.opts.ReadQueue}
 	if t, ok := be.(backend.Threaded); ok {
 		p.Threads = t.Threads()
 	}
@@ -99,12 +111,24 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 // six measurements in a row gave 52–68 µs and 2.1–2.7 GB/s.
 const DefaultReadSamples = 16
 
+// DefaultReadQueue is the read depth the wrx CLI profiles a device at
+// (DeviceOptions.ReadQueue), and so the depth its runners stream at; a
+// profile saved before depths were recorded streams one read at a time.
+// On the 2-core development machine (load average 6–8 from other jobs),
+// streaming every shard of BERT-base at fp32 from a file: store had a
+// median latency of 264–310 ms one read at a time and 216–254 ms at 2, 4
+// or 8 (scripts/bench-stream-bound.sh, 3 runs); behind a
+// 200MB/s,0.5ms throttle, wrx-sst2-small's 144 fp32 blobs took 329 ms
+// at depth 1 and 246 at 8, its 4-bit ones 140 and 72 ms. Its fitted
+// per-read latency there fell from 500 µs at depth 1 to 145 µs at 4.
+const DefaultReadQueue = 4
+
 // MeasureReads measures only the read side of ProfileDevice: the fitted
 // bandwidth (bytes per second) and per-read latency of st, which holds the
 // blobs of store. It takes well under a second on a fast device, so a
 // benchmark can re-measure the storage it actually runs on (for example
 // under a different storage.Throttle) without timing compute again. Only
-// opts.ReadSamples and opts.Seed matter.
+// opts.ReadSamples, opts.ReadQueue and opts.Seed matter.
 func MeasureReads(ctx context.Context, store *shardstore.Store, st storage.Store, opts DeviceOptions) (bandwidth float64, latency time.Duration, err error) {
 	if store == nil || st == nil {
 		return 0, 0, errors.New("measure reads: nil store or storage")
@@ -128,6 +152,7 @@ type deviceRun struct {
 	opts  DeviceOptions
 	fids  []quant.Fidelity // increasing
 	rng   *rand.Rand
+	bufs  [][]byte // timeReads', one per read in flight
 
 	done, total int
 }
@@ -136,6 +161,9 @@ func newDeviceRun(store *shardstore.Store, st storage.Store, be backend.Backend,
 	c := store.Config()
 	if opts.Repeats <= 0 {
 		opts.Repeats = 9
+	}
+	if opts.ReadQueue < 0 {
+		return nil, fmt.Errorf("read queue %d is negative", opts.ReadQueue)
 	}
 	if opts.ReadSamples <= 0 {
 		opts.ReadSamples = min(DefaultReadSamples, c.Layers*c.Heads)
@@ -197,6 +225,74 @@ type readGroup struct {
 	time  time.Duration // median time
 }
 
+// blobRead is one timed read: n bytes at off of the blob under key.
+type blobRead struct {
+	key string
+	off int64
+	n   int
+}
+
+// timeReads reads rs and returns the time a read takes: the median of
+// their times, one read at a time, or with opts.ReadQueue reads in flight
+// the wall time of all of them over their number.
+func (d *deviceRun) timeReads(ctx context.Context, rs []blobRead) (time.Duration, error) {
+	q := max(d.opts.ReadQueue, 1)
+	if len(d.bufs) < q {
+		d.bufs = make([][]byte, q)
+	}
+	read := func(buf *[]byte, r blobRead) (time.Duration, error) {
+		if cap(*buf) < int(storage.AlignUp(int64(r.n))) {
+			*buf = storage.AlignedBuffer(r.n)
+		}
+		start := time.Now()
+		// ReadAligned, as shardstore.ReadBlob reads shards: the timed
+		// read is the one the executor will do.
+		got, err := storage.ReadAligned(ctx, d.st, r.key, (*buf)[:r.n], r.off)
+		el := time.Since(start)
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", r.key, err)
+		}
+		if got != r.n {
+			return 0, fmt.Errorf("read %s: %d bytes, want %d", r.key, got, r.n)
+		}
+		return el, nil
+	}
+	if q == 1 {
+		times := make([]time.Duration, 0, len(rs))
+		for _, r := range rs {
+			t, err := read(&d.bufs[0], r)
+			if err != nil {
+				return 0, err
+			}
+			times = append(times, t)
+		}
+		return stats.Median(times), nil
+	}
+	todo := make(chan blobRead)
+	errs := make([]error, q)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range q {
+		wg.Go(func() {
+			for r := range todo {
+				if errs[w] == nil {
+					_, errs[w] = read(&d.bufs[w], r)
+				}
+			}
+		})
+	}
+	for _, r := range rs {
+		todo <- r
+	}
+	close(todo)
+	wg.Wait()
+	el := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	return el / time.Duration(len(rs)), nil
+}
+
 // reads times cold reads of blobs of every size the store holds and fits
 // latency + bytes/bandwidth.
 func (d *deviceRun) reads(ctx context.Context) (bw float64, lat time.Duration, err error) {
@@ -206,55 +302,37 @@ func (d *deviceRun) reads(ctx context.Context) (bw float64, lat time.Duration, e
 	// read is served by a cache the first one filled.
 	shards := d.rng.Perm(c.Layers * c.Heads)
 	var groups []readGroup
-	var buf []byte
-	timeRead := func(key string, off int64, n int) (time.Duration, error) {
-		if cap(buf) < int(storage.AlignUp(int64(n))) {
-			buf = storage.AlignedBuffer(n)
-		}
-		start := time.Now()
-		// ReadAligned, as shardstore.ReadBlob reads shards: the timed
-		// read is the one the executor will do.
-		got, err := storage.ReadAligned(ctx, d.st, key, buf[:n], off)
-		el := time.Since(start)
-		if err != nil {
-			return 0, fmt.Errorf("read %s: %w", key, err)
-		}
-		if got != n {
-			return 0, fmt.Errorf("read %s: %d bytes, want %d", key, got, n)
-		}
-		return el, nil
-	}
 	next := 0
 	for _, f := range d.fids {
 		for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
-			var times []time.Duration
+			rs := make([]blobRead, 0, k)
 			var total float64
 			for i := range k {
 				s := shards[(next+i)%len(shards)]
 				key := shardstore.Key{Layer: s / c.Heads, Head: s % c.Heads, Part: part, Fidelity: f}.String()
 				size := man.Blobs[key].Size
-				t, err := timeRead(key, 0, int(size))
-				if err != nil {
-					return 0, 0, err
-				}
-				times = append(times, t)
+				rs = append(rs, blobRead{key: key, n: int(size)})
 				total += float64(size)
 			}
 			next += k
-			groups = append(groups, readGroup{bytes: total / float64(k), time: stats.Median(times)})
+			t, err := d.timeReads(ctx, rs)
+			if err != nil {
+				return 0, 0, err
+			}
+			groups = append(groups, readGroup{bytes: total / float64(k), time: t})
 			d.step()
 		}
 	}
-	var times []time.Duration
 	rec := man.WordRowBytes
+	var rs []blobRead
 	for _, id := range d.rng.Perm(c.VocabSize)[:min(4*k, c.VocabSize)] {
-		t, err := timeRead(shardstore.WordKey, int64(id)*int64(rec), rec)
-		if err != nil {
-			return 0, 0, err
-		}
-		times = append(times, t)
+		rs = append(rs, blobRead{key: shardstore.WordKey, off: int64(id) * int64(rec), n: rec})
 	}
-	groups = append(groups, readGroup{bytes: float64(rec), time: stats.Median(times)})
+	t, err := d.timeReads(ctx, rs)
+	if err != nil {
+		return 0, 0, err
+	}
+	groups = append(groups, readGroup{bytes: float64(rec), time: t})
 	d.step()
 	bw, lat, err = fitReads(groups)
 	return bw, lat, err

@@ -49,6 +49,29 @@ func TestMeasureReadsFitsThrottle(t *testing.T) {
 	}
 }
 
+// TestMeasureReadsAtDepth measures reads four at a time through a
+// throttle that overlaps their latencies: a group of four reads of n
+// bytes issued together takes L + 4n/B, so the fitted per-read latency
+// and bandwidth, the effective ones at that depth, are L/4 and B.
+func TestMeasureReadsAtDepth(t *testing.T) {
+	s, _ := convertFixture(t, "fixtures/tiny-bert")
+	dev := storage.ThrottleConfig{Bandwidth: 250e3, Latency: 40 * time.Millisecond}
+	bw, lat, err := profile.MeasureReads(context.Background(), s, storage.Throttle(s.Storage(), dev), profile.DeviceOptions{ReadSamples: 4, ReadQueue: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fitted %.4g B/s, %v per read at depth 4; throttle %v", bw, lat, dev)
+	if r := bw / dev.Bandwidth; r < 0.6 || r > 1.2 {
+		t.Errorf("fitted bandwidth %.3g B/s, throttle %.3g B/s", bw, dev.Bandwidth)
+	}
+	if r := float64(lat) / float64(dev.Latency/4); r < 0.7 || r > 1.6 {
+		t.Errorf("fitted latency %v at depth 4, want about a quarter of the throttle's %v", lat, dev.Latency)
+	}
+	if _, _, err := profile.MeasureReads(context.Background(), s, s.Storage(), profile.DeviceOptions{ReadQueue: -1}); err == nil {
+		t.Error("a negative read queue was accepted")
+	}
+}
+
 // countingStore counts the reads that reach it.
 type countingStore struct {
 	storage.Store

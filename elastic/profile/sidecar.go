@@ -260,7 +260,7 @@ func LoadProfiles(ctx context.Context, uri string, s *shardstore.Store, be backe
 		// measurement: measuring again at every open would let one noisy
 		// startup plan differently from the next.
 		dev = Throttled(dev, throttle)
-		bw, lat, err := MeasureReads(ctx, s, s.Storage(), DeviceOptions{})
+		bw, lat, err := MeasureReads(ctx, s, s.Storage(), DeviceOptions{ReadQueue: dev.ReadQueue})
 		if err != nil {
 			return nil, err
 		}

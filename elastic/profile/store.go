@@ -3,6 +3,7 @@ package profile
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/shardstore"
@@ -65,10 +66,17 @@ func contiguous(s *shardstore.Store) bool {
 // Throttled returns a copy of d for the same store read through a
 // storage.Throttle of cfg. A throttled read lasts as long as the slower of
 // the real read and the emulated one, so the profile keeps the larger
-// latency and the smaller bandwidth.
+// latency and the smaller bandwidth. With d.ReadQueue reads in flight on
+// a device that overlaps them (not cfg.Serial), a stream of reads of b
+// bytes takes max(b/B, (L + b/B)/q) a read, which L/q + b/B bounds from
+// above: the latency kept is the emulated one over the depth.
 func Throttled(d *plan.DeviceProfile, cfg storage.ThrottleConfig) *plan.DeviceProfile {
 	out := *d
-	out.ReadLatency = max(out.ReadLatency, cfg.Latency)
+	lat := cfg.Latency
+	if q := d.ReadQueue; q > 1 && !cfg.Serial {
+		lat /= time.Duration(q)
+	}
+	out.ReadLatency = max(out.ReadLatency, lat)
 	// How the throttle overlaps concurrent row reads is for a measurement
 	// through it to say (MeasureRowReads); until then, one read per row.
 	out.RowReadFixed, out.RowReadTime = 0, 0

@@ -3,12 +3,14 @@ package profile
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
 )
 
 func TestGeometryFromManifest(t *testing.T) {
@@ -43,5 +45,34 @@ func TestGeometryFromManifest(t *testing.T) {
 	delete(m.Blobs, "L00/H01/ffn/8")
 	if _, err := GeometryFromManifest(m); err == nil || !strings.Contains(err.Error(), "layer 0 head 1 ffn at 8 bits") {
 		t.Errorf("missing blob: got %v", err)
+	}
+}
+
+// TestThrottledAtDepth: a throttle's latency bounds a profile measured one
+// read at a time, or on a Serial device; with q reads in flight on a
+// device that overlaps them, a stream of reads of b bytes takes
+// max(b/B, (L+b/B)/q) a read, which L/q + b/B bounds from above.
+func TestThrottledAtDepth(t *testing.T) {
+	d := &plan.DeviceProfile{ReadBandwidth: 2e9, ReadLatency: 50 * time.Microsecond}
+	cfg := storage.ThrottleConfig{Bandwidth: 100e6, Latency: 800 * time.Microsecond}
+	for _, tc := range []struct {
+		queue  int
+		serial bool
+		want   time.Duration
+	}{
+		{0, false, 800 * time.Microsecond},
+		{1, false, 800 * time.Microsecond},
+		{4, false, 200 * time.Microsecond},
+		{4, true, 800 * time.Microsecond},
+		{32, false, 50 * time.Microsecond}, // the device's own latency is larger
+	} {
+		d.ReadQueue = tc.queue
+		c := cfg
+		c.Serial = tc.serial
+		got := Throttled(d, c)
+		if got.ReadLatency != tc.want || got.ReadBandwidth != cfg.Bandwidth || got.ReadQueue != tc.queue {
+			t.Errorf("queue %d, serial %v: latency %v, bandwidth %v, queue %d; want %v, %v, %d",
+				tc.queue, tc.serial, got.ReadLatency, got.ReadBandwidth, got.ReadQueue, tc.want, cfg.Bandwidth, tc.queue)
+		}
 	}
 }

@@ -1,0 +1,104 @@
+package elastic_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wrxlabs/wrx/elastic"
+	"github.com/wrxlabs/wrx/elastic/pipeline"
+	"github.com/wrxlabs/wrx/elastic/profile"
+	"github.com/wrxlabs/wrx/internal/leaktest"
+	"github.com/wrxlabs/wrx/internal/profiletest"
+	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
+)
+
+// depthStore holds each shard read for a while and records the most in
+// progress at once.
+type depthStore struct {
+	storage.Store
+	mu       sync.Mutex
+	now, top int
+}
+
+func (d *depthStore) ReadAt(ctx context.Context, key string, dst []byte, off int64) (int, error) {
+	if key != shardstore.WordKey {
+		d.mu.Lock()
+		d.now++
+		d.top = max(d.top, d.now)
+		d.mu.Unlock()
+		time.Sleep(200 * time.Microsecond)
+		defer func() {
+			d.mu.Lock()
+			d.now--
+			d.mu.Unlock()
+		}()
+	}
+	return d.Store.ReadAt(ctx, key, dst, off)
+}
+
+// TestRunnerStreamsAtProfiledDepth: the runner's executor keeps as many
+// reads in flight as the device profile was measured with, and one at a
+// time for a profile that records no depth.
+func TestRunnerStreamsAtProfiledDepth(t *testing.T) {
+	defer leaktest.Check(t)()
+	ctx := context.Background()
+	uri := "mem:" + t.Name()
+	profiletest.Synth(t, uri)
+	st, err := storage.Open(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &depthStore{Store: st}
+	s, err := shardstore.Open(ctx, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	be, err := pipeline.OpenBackend("native", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := profile.LoadProfiles(ctx, uri, s, be, storage.ThrottleConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const maxLen = 32
+	// Room for four in-flight blobs of the largest and no preload set.
+	foot := elastic.Footprint(s, be, prof.Geometry.Bits, maxLen, 0)
+	budget := foot.Fixed() + 4*foot.Blob[len(foot.Blob)-1]
+	ids := []int{2, 10, 11, 12, 13, 3}
+	for _, q := range []int{0, 4} {
+		p := *prof
+		dev := *prof.Device
+		dev.ReadQueue = q
+		p.Device = &dev
+		r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: time.Second, Budget: budget, MaxSeqLen: maxLen, Profiles: &p, BestEffort: true, Calibration: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds.mu.Lock()
+		ds.top = 0
+		ds.mu.Unlock()
+		_, info, err := r.Run(ctx, time.Time{}, ids, nil)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Reads < 8 {
+			t.Fatalf("profile depth %d: the request streamed %d blobs; the test needs more", q, info.Reads)
+		}
+		ds.mu.Lock()
+		top := ds.top
+		ds.mu.Unlock()
+		want := max(q, 1)
+		if r.Division().InFlight < want {
+			t.Fatalf("profile depth %d: the budget leaves %d in-flight buffers", q, r.Division().InFlight)
+		}
+		if top != want {
+			t.Errorf("profile depth %d: %d shard reads in progress at once, want %d", q, top, want)
+		}
+	}
+}
