@@ -8,6 +8,7 @@ import (
 
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/elastic/pipeline"
+	"github.com/wrxlabs/wrx/elastic/plan"
 	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/leaktest"
 	"github.com/wrxlabs/wrx/internal/profiletest"
@@ -100,5 +101,60 @@ func TestRunnerStreamsAtProfiledDepth(t *testing.T) {
 		if top != want {
 			t.Errorf("profile depth %d: %d shard reads in progress at once, want %d", q, top, want)
 		}
+	}
+}
+
+// TestRunnerMergesPlannedReads: with the planner's MaxReadBytes, the runner
+// plans merged reads and its executor reads them so: fewer storage reads
+// than blobs, with the plan's blobs read in its order (the executor checks
+// that), and a predicted latency no larger than the same request's plan
+// without merging.
+func TestRunnerMergesPlannedReads(t *testing.T) {
+	defer leaktest.Check(t)()
+	ctx := context.Background()
+	uri := "mem:" + t.Name()
+	profiletest.Synth(t, uri)
+	s, err := shardstore.OpenURI(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	be, err := pipeline.OpenBackend("native", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := profile.LoadProfiles(ctx, uri, s, be, storage.ThrottleConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prof.Geometry.Contiguous {
+		t.Fatal("a store converted now is not contiguous")
+	}
+	const maxLen = 32
+	foot := elastic.Footprint(s, be, prof.Geometry.Bits, maxLen, 0)
+	budget := foot.Fixed() + 8*foot.Blob[len(foot.Blob)-1]
+	ids := []int{2, 10, 11, 12, 13, 3}
+	var predicted [2]time.Duration
+	for i, merge := range []int64{0, 1 << 20} {
+		r, err := elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{Target: time.Second, Budget: budget, MaxSeqLen: maxLen, Profiles: prof,
+			Planner: plan.Options{MaxReadBytes: merge}, BestEffort: true, Calibration: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, info, err := r.Run(ctx, time.Time{}, ids, nil)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Reads < 8 {
+			t.Fatalf("merge %d: the request streamed %d blobs; the test needs more", merge, info.Reads)
+		}
+		if merged := info.StorageReads < info.Reads; merged != (merge > 0) {
+			t.Errorf("merge %d: %d blobs in %d storage reads", merge, info.Reads, info.StorageReads)
+		}
+		predicted[i] = info.Plan.ProfiledLatency
+	}
+	if predicted[1] > predicted[0] {
+		t.Errorf("merged reads predicted %v, one read per blob %v", predicted[1], predicted[0])
 	}
 }

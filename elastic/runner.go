@@ -148,7 +148,9 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 		// budget that leaves fewer in-flight buffers streams shallower,
 		// slower than profiled; the IO slack the calibration measures
 		// (Slack) covers the difference.
-		ReadQueue:    opts.Profiles.Device.ReadQueue,
+		ReadQueue: opts.Profiles.Device.ReadQueue,
+		// The reads the planner timed merged are merged.
+		MaxReadBytes: opts.Planner.MaxReadBytes,
 		BlobBytes:    int(div.BlobBytes),
 		MaxSeqLen:    maxLen,
 		PreloadLimit: max(div.Preload, 1), // a zero budget preloads nothing

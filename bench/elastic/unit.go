@@ -53,6 +53,10 @@ type Setup struct {
 	// disagrees with the stored profile.
 	ReadBandwidth float64       `json:"read_bandwidth,omitempty"`
 	ReadLatency   time.Duration `json:"read_latency_ns,omitempty"`
+	// MaxReadBytes, when positive, makes WRX merge the reads of adjacent
+	// streamed blobs up to this many bytes, as its planner plans them
+	// (plan.Options.MaxReadBytes).
+	MaxReadBytes int64 `json:"max_read_bytes,omitempty"`
 }
 
 func (s *Setup) backendName() string {
@@ -260,7 +264,7 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 			return nil, fmt.Errorf("%v: %w", u, err)
 		}
 		r, err = elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
-			Target: u.Target, Budget: u.Budget, MaxSeqLen: set.maxLen(), Profiles: prof, Planner: plan.Options{Strategy: u.Planner}})
+			Target: u.Target, Budget: u.Budget, MaxSeqLen: set.maxLen(), Profiles: prof, Planner: plan.Options{Strategy: u.Planner, MaxReadBytes: set.MaxReadBytes}})
 		if errors.Is(err, plan.ErrDeadline) || errors.Is(err, plan.ErrBudget) {
 			// No request can meet this target, or the budget cannot hold
 			// the model's minimum: every one is refused, a miss and a

@@ -106,6 +106,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"},
 			&cli.IntFlag{Name: "stream-threads", Usage: "native backend `THREADS` of the modes that stream while computing (0: one fewer than GOMAXPROCS; WRX needs a device profile measured with as many)"},
 			&cli.IntFlag{Name: "max-len", Value: elasticbench.DefaultMaxLen, Usage: "truncate inputs to `N` tokens"},
+			&cli.StringFlag{Name: "merge-reads", Usage: "WRX reads streamed blobs that lie back to back with one read of up to `SIZE` (e.g. 1MiB), as its planner plans them; default: one read per blob"},
 			&cli.BoolFlag{Name: "in-process", Usage: "measure every mode in this process instead of one child process each"},
 			&cli.BoolFlag{Name: "resume", Usage: "reuse the runs an earlier (interrupted) bench with the same flags wrote into --out"},
 			&cli.BoolFlag{Name: "json", Usage: "print results.json's rows instead of the tables"},
@@ -266,6 +267,13 @@ func benchSetup(c *cli.Context) (elasticbench.Setup, error) {
 			return set, fmt.Errorf("--throttle: %w", err)
 		}
 		set.Throttle = cfg
+	}
+	if m := c.String("merge-reads"); m != "" {
+		n, err := units.ParseBytes(m)
+		if err != nil {
+			return set, fmt.Errorf("--merge-reads: %w", err)
+		}
+		set.MaxReadBytes = n
 	}
 	return set, nil
 }

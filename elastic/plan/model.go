@@ -211,12 +211,12 @@ type problem struct {
 	half            []int64 // [n*F+f] one half of a shard's compute in a layer running n shards
 	// mergeBytes, when positive, models the executor's merged reads
 	// (Options.MaxReadBytes): a run of streamed blobs of consecutive heads
-	// at one fidelity within a layer's part, at most mergeBlobs blobs and
-	// mergeBytes bytes, is one read, which pays the read latency (lat, as
-	// scaled) once; and the streamed shards of a layer are read, and
-	// computed, by fidelity, then head, so that such runs are long.
+	// at one fidelity within a layer's part, of at most mergeBytes bytes
+	// and as many blobs as the executor allows (readRuns), is one read,
+	// which pays the read latency (lat, as scaled) once; and the streamed
+	// shards of a layer are read, and computed, by fidelity, then head, so
+	// that such runs are long.
 	mergeBytes int64
-	mergeBlobs int
 	lat        int64
 	ws         *scratch
 }
@@ -851,16 +851,25 @@ func (p *problem) materialize(opt []int16, res []int8) *Plan {
 
 // mergeReads makes p model the executor's merged reads of up to bytes
 // bytes (ExecOptions.MaxReadBytes) when bytes is positive and the store
-// lays blobs out contiguously (Geometry.Contiguous); a run holds at most
-// K blobs, one buffer each. It returns p.
+// lays blobs out contiguously (Geometry.Contiguous). It returns p.
 func (p *problem) mergeReads(bytes int64) *problem {
 	if bytes > 0 && p.prof.Geometry.Contiguous {
-		p.mergeBytes, p.mergeBlobs = bytes, p.K
-		if p.K <= 0 {
-			p.mergeBlobs = math.MaxInt
-		}
+		p.mergeBytes = bytes
 	}
 	return p
+}
+
+// runBlobs is the most blobs one merged read of a stream of n blobs
+// holds, as the executor splits its buffers: it has min(K, n) of them,
+// one per blob in flight, and keeps up to the profile's read queue of
+// reads in flight, so a run takes a share of the buffers per read.
+func (p *problem) runBlobs(n int) int {
+	slots := n
+	if p.K > 0 {
+		slots = min(p.K, n)
+	}
+	q := min(max(p.prof.Device.ReadQueue, 1), max(slots, 1))
+	return max(slots/q, 1)
 }
 
 // layerOrder appends to seq layer k's running shards in compute order:
@@ -899,12 +908,19 @@ func (p *problem) layerOrder(opt []int16, orders [][]int, k int, seq []int) []in
 // readRuns splits the stream of opt into the executor's merged reads
 // (see problem.mergeBytes), as it reads them: greedily, each run as long
 // as the next blob is the next head at the same fidelity and part of the
-// same layer and the run stays within mergeBlobs blobs and mergeBytes
+// same layer and the run stays within runBlobs blobs and mergeBytes
 // bytes. It appends to runs, per streamed blob, the index of its run's
 // last blob where a run starts and -1 elsewhere, and to runIO the run's
 // read time there: the latency once, and each blob's transfer.
 func (p *problem) readRuns(opt []int16, orders [][]int, runs []int32, runIO []int64) ([]int32, []int64) {
 	F := p.F
+	n := 0
+	for _, x := range opt {
+		if x >= 0 && int(x) < F {
+			n += 2
+		}
+	}
+	maxRun := p.runBlobs(n)
 	first, prevH, prevX := -1, -1, -1
 	var bytes int64
 	var seqArr [64]int
@@ -923,7 +939,7 @@ func (p *problem) readRuns(opt []int16, orders [][]int, runs []int32, runIO []in
 					tau, b = p.ioF[s*F+x], p.byF[s*F+x]
 				}
 				j := len(runs)
-				if first >= 0 && h == prevH+1 && x == prevX && j-first < p.mergeBlobs && bytes+b <= p.mergeBytes {
+				if first >= 0 && h == prevH+1 && x == prevX && j-first < maxRun && bytes+b <= p.mergeBytes {
 					runs = append(runs, -1)
 					runIO = append(runIO, 0)
 					runs[first] = int32(j)
