@@ -76,6 +76,11 @@ func Throttled(d *plan.DeviceProfile, cfg storage.ThrottleConfig) *plan.DevicePr
 	if q := d.ReadQueue; q > 1 && !cfg.Serial {
 		lat /= time.Duration(q)
 	}
+	if cfg.Serial {
+		// One read at a time: reads in flight gain nothing there, and
+		// would split merged reads (a run gets the buffers over the depth).
+		out.ReadQueue = 1
+	}
 	out.ReadLatency = max(out.ReadLatency, lat)
 	// How the throttle overlaps concurrent row reads is for a measurement
 	// through it to say (MeasureRowReads); until then, one read per row.

@@ -70,9 +70,13 @@ func TestThrottledAtDepth(t *testing.T) {
 		c := cfg
 		c.Serial = tc.serial
 		got := Throttled(d, c)
-		if got.ReadLatency != tc.want || got.ReadBandwidth != cfg.Bandwidth || got.ReadQueue != tc.queue {
+		wantQ := tc.queue
+		if tc.serial {
+			wantQ = 1 // a serial device reads one at a time
+		}
+		if got.ReadLatency != tc.want || got.ReadBandwidth != cfg.Bandwidth || got.ReadQueue != wantQ {
 			t.Errorf("queue %d, serial %v: latency %v, bandwidth %v, queue %d; want %v, %v, %d",
-				tc.queue, tc.serial, got.ReadLatency, got.ReadBandwidth, got.ReadQueue, tc.want, cfg.Bandwidth, tc.queue)
+				tc.queue, tc.serial, got.ReadLatency, got.ReadBandwidth, got.ReadQueue, tc.want, cfg.Bandwidth, wantQ)
 		}
 	}
 }
