@@ -441,9 +441,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	}
 	defer e.mem.putFloats(act)
 	pass := bert.NewPassIn(e.be, c, len(ids), act)
-	// 4-bit shards run on the backend's integer kernels where it has them,
-	// as the device profile times them (profile.Device).
-	pass.UseInt4(true)
+	// 8-bit (int8) and 4-bit shards run on the backend's integer kernels
+	// where it has them, as the device profile times them (profile.Device).
+	pass.UseInt8(true)
 	emb := e.skel.Embeddings // a copy whose row reads this request times
 	rows := &rs.rows
 	rows.words = emb.Word
