@@ -17,9 +17,9 @@ import (
 //
 // The blob is not copied: the Matrix reads it in place, so the blob must
 // outlive the Matrix and must not be modified while the Matrix is
-// in use. The exception is the 4-bit dictionary codec, whose codes are
-// repacked into memory of the Matrix's own (see Int4), so that a
-// caller that drops the blob holds half a byte per weight, not one. In particular, a blob read into a pooled (e.g. aligned direct-IO)
+// in use. The exception is the dictionary codec at 2 to 4 bits, whose
+// codes are repacked into memory of the Matrix's own (see Int4) unless the
+// blob holds them in place (RepackInt4). In particular, a blob read into a pooled (e.g. aligned direct-IO)
 // buffer must not go back to the pool before the Matrix is dropped. A
 // Matrix is immutable and safe for concurrent use.
 type Matrix struct {
@@ -47,7 +47,7 @@ type Matrix struct {
 	// nil for the other codecs; i8buf keeps the memory across decodes.
 	i8, i8buf *backend.Int8
 
-	// 4-bit dictionary: the codes repacked into backend.Int4's panel
+	// 2- to 4-bit dictionary: the codes repacked into backend.Int4's panel
 	// layout, with the centroids and outliers copied, so that the Matrix
 	// no longer references the blob (idx, cent, outPos and outVal are
 	// nil). i4 is nil for the other codecs; i4buf keeps the memory
@@ -60,10 +60,10 @@ type Matrix struct {
 // codecs.
 func (m *Matrix) Int8() *backend.Int8 { return m.i8 }
 
-// Int4 implements backend.Int4Matrix: for a blob of the 4-bit dictionary
-// codec, the matrix as backend.Int4 (its codes repacked when decoded, its
-// centroids put on an int8 grid; see backend.Int4); nil for the other
-// codecs.
+// Int4 implements backend.Int4Matrix: for a blob of the dictionary codec
+// at 2, 3 or 4 bits, the matrix as backend.Int4 (its codes repacked into
+// nibbles when decoded, its centroids put on an int8 grid; see
+// backend.Int4); nil for the other codecs.
 func (m *Matrix) Int4() *backend.Int4 { return m.i4 }
 
 // Dims implements backend.Matrix.
@@ -71,7 +71,9 @@ func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
 
 // HeldBytes is the memory m holds besides the blob it views: itself, and
 // the scales, sums, tables and outliers its integer forms copy or
-// compute. A decoded shard kept for many requests (a preloaded one) holds
+// compute, and the codes of its Int4 form when they are not viewed in
+// the blob (a 2- or 3-bit matrix's, spread into nibbles: half a byte per
+// weight, more than the blob's codes). A decoded shard kept for many requests (a preloaded one) holds
 // it on the heap for as long.
 func (m *Matrix) HeldBytes() int64 {
 	n := int64(unsafe.Sizeof(*m))
@@ -79,7 +81,7 @@ func (m *Matrix) HeldBytes() int64 {
 		n += int64(unsafe.Sizeof(*w)) + 4*int64(cap(w.Scale)+cap(w.Sum))
 	}
 	if w := m.i4buf; w != nil {
-		n += int64(unsafe.Sizeof(*w)) + 4*int64(cap(w.Scale)+cap(w.Sum)) + 2*int64(cap(w.TableOf)) +
+		n += int64(unsafe.Sizeof(*w)) + int64(w.OwnedBytes()) + 4*int64(cap(w.Scale)+cap(w.Sum)) + 2*int64(cap(w.TableOf)) +
 			int64(unsafe.Sizeof(backend.Int4Table{}))*int64(cap(w.Tables)) +
 			int64(unsafe.Sizeof(backend.Int4Outlier{}))*int64(cap(w.Outliers))
 	}
@@ -167,7 +169,10 @@ func DecodeInto(m *Matrix, blob []byte) error {
 				return fmt.Errorf("quant: decode: outlier %d at position %d is %v", j, p, v)
 			}
 		}
-		if m.bits == 4 && h.k <= backend.MaxInt8K {
+		// Codes of up to 4 bits fit a nibble: backend.Int4 holds them, so
+		// they run on the integer kernels (2- and 3-bit codes are spread
+		// into nibbles, their centroids padded to 16 with zeros).
+		if m.bits <= 4 && h.k <= backend.MaxInt8K {
 			if i4 == nil {
 				i4 = new(backend.Int4)
 				m.i4buf = i4
@@ -254,14 +259,15 @@ func packPanels(dst, idx []byte, n, k, rb int) {
 	}
 }
 
-// int4 builds in dst the backend.Int4 of a validated 4-bit dictionary
-// matrix: its codes viewed in place when the blob holds them in panel
-// layout (RepackInt4), else repacked into dst's own memory; its
-// centroids and outliers copied.
+// int4 builds in dst the backend.Int4 of a validated dictionary matrix of
+// 2, 3 or 4 bits: its codes viewed in place when the blob holds them in
+// panel layout (RepackInt4, 4 bits only), else repacked into dst's own
+// memory; its centroids (padded to 16 with zeros, which no code indexes)
+// and outliers copied.
 func (m *Matrix) int4(dst *backend.Int4, inPlace bool) error {
 	le := binary.LittleEndian
 	var c [16]float32
-	for j := range c {
+	for j := range 1 << m.bits {
 		c[j] = math.Float32frombits(le.Uint32(m.cent[4*j:]))
 	}
 	var codes []byte
@@ -272,8 +278,12 @@ func (m *Matrix) int4(dst *backend.Int4, inPlace bool) error {
 	if err != nil {
 		return fmt.Errorf("quant: decode: %w", err)
 	}
-	if !inPlace {
+	switch {
+	case inPlace:
+	case m.bits == 4:
 		packPanels(w.Codes, m.idx, m.n, m.k, m.rowBytes)
+	default:
+		spreadPanels(w.Codes, m.idx, m.n, m.k, m.rowBytes, uint(m.bits))
 	}
 	k := m.k
 	w.Outliers = w.Outliers[:0]
@@ -288,6 +298,60 @@ func (m *Matrix) int4(dst *backend.Int4, inPlace bool) error {
 		return fmt.Errorf("quant: decode: %w", err)
 	}
 	return nil
+}
+
+// spreadPanels is packPanels for codes of b < 4 bits (rows of rb bytes,
+// lowest bits first, as the dictionary codec packs them): each code goes
+// into a nibble of backend.Int4's panel layout. dst must be zeroed where
+// the layout pads.
+func spreadPanels(dst, idx []byte, n, k, rb int, b uint) {
+	le := binary.LittleEndian
+	_, kp := backend.Int8Dims(n, k)
+	mask := uint32(1)<<b - 1
+	for j := range n {
+		row := idx[j*rb : (j+1)*rb]
+		base := j/backend.Int8Panel*backend.Int8Panel*kp/2 + j%backend.Int8Panel*backend.Int8Group
+		p := 0
+		// Eight codes take b bytes, starting on a byte; they become one
+		// 4-byte word of the panel layout, byte g holding codes g and 4+g.
+		if b == 2 {
+			for ; p+8 <= k; p += 8 {
+				v := uint32(row[p/4]) | uint32(row[p/4+1])<<8
+				le.PutUint32(dst[base+p/8*64:], spread2(v&0xff)|spread2(v>>8)<<4)
+			}
+		} else {
+			for ; p+8 <= k; p += 8 {
+				o := p / 8 * 3
+				v := uint32(row[o]) | uint32(row[o+1])<<8 | uint32(row[o+2])<<16
+				le.PutUint32(dst[base+p/8*64:], spread3(v&0xfff)|spread3(v>>12)<<4)
+			}
+		}
+		for ; p < k; p++ {
+			o := uint(p) * b
+			v := uint32(row[o/8]) >> (o % 8)
+			if o%8+b > 8 {
+				v |= uint32(row[o/8+1]) << (8 - o%8)
+			}
+			c := byte(v & mask)
+			i := base + p/8*64 + p%backend.Int8Group
+			sh := p % 8 / backend.Int8Group * 4
+			dst[i] = dst[i]&^(15<<sh) | c<<sh
+		}
+	}
+}
+
+// spread2 moves the four 2-bit fields of x (< 2⁸) into the low bits of
+// four bytes.
+func spread2(x uint32) uint32 {
+	x = (x | x<<12) & 0x000f000f
+	return (x | x<<6) & 0x03030303
+}
+
+// spread3 moves the four 3-bit fields of x (< 2¹²) into the low bits of
+// four bytes.
+func spread3(x uint32) uint32 {
+	x = (x | x<<10) & 0x003f003f
+	return (x | x<<5) & 0x07070707
 }
 
 // spreadNibbles moves the four nibbles of x (< 2¹⁶) into the low nibbles
