@@ -30,6 +30,8 @@ type Matrix struct {
 	// (a zero-copy view), raw otherwise.
 	f32 []float32
 	raw []byte
+	// dense is f32 as a backend.Dense (Dense), when f32 is set.
+	dense backend.Dense
 
 	// dictionary
 	bits     int
@@ -65,6 +67,18 @@ func (m *Matrix) Int8() *backend.Int8 { return m.i8 }
 // nibbles when decoded, its centroids put on an int8 grid; see
 // backend.Int4); nil for the other codecs.
 func (m *Matrix) Int4() *backend.Int4 { return m.i4 }
+
+// Dense implements backend.DenseMatrix: for a blob of the fp32 codec
+// viewed in place (a 4-byte aligned payload on a little-endian host), the
+// matrix as backend.Dense over the blob's floats, so that backend.MatMul
+// multiplies it without copying; nil otherwise. The Dense must not be
+// modified.
+func (m *Matrix) Dense() *backend.Dense {
+	if m.f32 == nil {
+		return nil
+	}
+	return &m.dense
+}
 
 // Dims implements backend.Matrix.
 func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
@@ -118,6 +132,7 @@ func DecodeInto(m *Matrix, blob []byte) error {
 		m.raw = payload
 		if len(payload) > 0 && littleEndian() && uintptr(unsafe.Pointer(&payload[0]))%4 == 0 {
 			m.f32 = unsafe.Slice((*float32)(unsafe.Pointer(&payload[0])), h.n*h.k)
+			m.dense = backend.Dense{N: h.n, K: h.k, Data: m.f32}
 		}
 	case codecFP16:
 		m.raw = payload
