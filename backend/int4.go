@@ -212,11 +212,6 @@ func (m *Int4) CodeIndex(j, p int) (int, uint) {
 	return j/Int8Panel*Int8Panel*kp/2 + p/8*64 + j%Int8Panel*Int8Group + p%Int8Group, uint(p % 8 / Int8Group * 4)
 }
 
-// OwnedBytes is the size of the codes memory m allocated itself
-// (NewInt4In without codes), which it keeps for reuse even while Codes
-// views another's.
-func (m *Int4) OwnedBytes() int { return cap(m.owned) }
-
 // Code returns code(j, p).
 func (m *Int4) Code(j, p int) byte {
 	i, sh := m.CodeIndex(j, p)

@@ -55,11 +55,20 @@ type Matrix struct {
 	// nil). i4 is nil for the other codecs; i4buf keeps the memory
 	// across decodes.
 	i4, i4buf *backend.Int4
+
+	// own holds the integers of an integer form that cannot view the
+	// blob: 2- and 3-bit codes spread into nibbles, 4-bit ones repacked,
+	// or the int8 form of 5 and 6 bits; kept across decodes, so a Matrix
+	// holds at most one byte per weight of the largest it decoded.
+	own []byte
 }
 
 // Int8 implements backend.Int8Matrix: for a blob of the int8 codec, the
-// matrix as backend.Int8, its panels viewing the blob; nil for the other
-// codecs.
+// matrix as backend.Int8, its panels viewing the blob; for a 5- or 6-bit
+// dictionary, its weights quantized to int8 per row (backend.QuantizeInt8
+// of what DecodeRows gives: the int8 kernels then add that rounding, at
+// most half a step of max|row|/127 per weight, to the codes' own error);
+// nil for the other codecs.
 func (m *Matrix) Int8() *backend.Int8 { return m.i8 }
 
 // Int4 implements backend.Int4Matrix: for a blob of the dictionary codec
@@ -85,17 +94,18 @@ func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
 
 // HeldBytes is the memory m holds besides the blob it views: itself, and
 // the scales, sums, tables and outliers its integer forms copy or
-// compute, and the codes of its Int4 form when they are not viewed in
-// the blob (a 2- or 3-bit matrix's, spread into nibbles: half a byte per
-// weight, more than the blob's codes). A decoded shard kept for many requests (a preloaded one) holds
+// compute, and the integers of its integer forms that do not view the
+// blob (own): a 2- or 3-bit matrix's codes spread into nibbles, half a
+// byte per weight, more than the blob's codes; a 5- or 6-bit matrix's
+// int8 form, a byte per weight. A decoded shard kept for many requests (a preloaded one) holds
 // it on the heap for as long.
 func (m *Matrix) HeldBytes() int64 {
-	n := int64(unsafe.Sizeof(*m))
+	n := int64(unsafe.Sizeof(*m)) + int64(cap(m.own))
 	if w := m.i8buf; w != nil {
 		n += int64(unsafe.Sizeof(*w)) + 4*int64(cap(w.Scale)+cap(w.Sum))
 	}
 	if w := m.i4buf; w != nil {
-		n += int64(unsafe.Sizeof(*w)) + int64(w.OwnedBytes()) + 4*int64(cap(w.Scale)+cap(w.Sum)) + 2*int64(cap(w.TableOf)) +
+		n += int64(unsafe.Sizeof(*w)) + 4*int64(cap(w.Scale)+cap(w.Sum)) + 2*int64(cap(w.TableOf)) +
 			int64(unsafe.Sizeof(backend.Int4Table{}))*int64(cap(w.Tables)) +
 			int64(unsafe.Sizeof(backend.Int4Outlier{}))*int64(cap(w.Outliers))
 	}
@@ -124,8 +134,8 @@ func DecodeInto(m *Matrix, blob []byte) error {
 		return err
 	}
 	payload := blob[headerSize:]
-	i8, i4 := m.i8buf, m.i4buf
-	*m = Matrix{codec: h.codec, n: h.n, k: h.k, i8buf: i8, i4buf: i4}
+	i8, i4, own := m.i8buf, m.i4buf, m.own
+	*m = Matrix{codec: h.codec, n: h.n, k: h.k, i8buf: i8, i4buf: i4, own: own}
 	le := binary.LittleEndian
 	switch h.codec {
 	case codecFP32:
@@ -197,6 +207,18 @@ func DecodeInto(m *Matrix, blob []byte) error {
 			}
 			m.i4 = i4
 			m.cent, m.outPos, m.outVal, m.idx = nil, nil, nil, nil
+		}
+		// 5- and 6-bit codes do not: they are expanded into an Int8, each
+		// row quantized on its own grid (backend.QuantizeRowInt8 of the
+		// exact weights, which DecodeRows still gives), for the int8
+		// kernels.
+		if (m.bits == 5 || m.bits == 6) && h.k <= backend.MaxInt8K {
+			if i8 == nil {
+				i8 = new(backend.Int8)
+				m.i8buf = i8
+			}
+			m.int8(i8)
+			m.i8 = i8
 		}
 	}
 	return nil
@@ -285,9 +307,11 @@ func (m *Matrix) int4(dst *backend.Int4, inPlace bool) error {
 	for j := range 1 << m.bits {
 		c[j] = math.Float32frombits(le.Uint32(m.cent[4*j:]))
 	}
-	var codes []byte
-	if inPlace {
-		codes = m.idx
+	codes := m.idx
+	if !inPlace {
+		np, kp := backend.Int8Dims(m.n, m.k)
+		codes = m.ownBytes(np * kp / 2)
+		clear(codes)
 	}
 	w, err := backend.NewInt4In(dst, m.n, m.k, &c, codes)
 	if err != nil {
@@ -314,6 +338,124 @@ func (m *Matrix) int4(dst *backend.Int4, inPlace bool) error {
 	}
 	return nil
 }
+
+// ownBytes returns m.own resized to n bytes, reallocated when too small.
+func (m *Matrix) ownBytes(n int) []byte {
+	if cap(m.own) < n {
+		m.own = make([]byte, n)
+	}
+	return m.own[:n]
+}
+
+// int8 builds in dst the backend.Int8 of a validated 5- or 6-bit
+// dictionary matrix: its integers in m's own memory, each row exactly what
+// backend.QuantizeRowInt8 makes of the row's weights (scale max|row|/127,
+// so within half a step of the weights). A row's weights are its codes'
+// centroids but at the outliers, so each centroid is rounded once per row
+// rather than each weight.
+func (m *Matrix) int8(dst *backend.Int8) {
+	n, k := m.n, m.k
+	np, kp := backend.Int8Dims(n, k)
+	own := m.ownBytes(np * kp)
+	clear(own) // the padding
+	var q []int8
+	if len(own) > 0 {
+		q = unsafe.Slice((*int8)(unsafe.Pointer(&own[0])), len(own))
+	}
+	scale, sum := dst.Scale[:0], dst.Sum[:0]
+	if cap(scale) < np || cap(sum) < np {
+		scale, sum = make([]float32, np), make([]int32, np)
+	}
+	*dst = backend.Int8{N: n, K: k, Q: q, Scale: scale[:np], Sum: sum[:np]}
+	rp, ok := int8Rows.Get()
+	if !ok {
+		rp = new(int8Row)
+	}
+	defer int8Rows.Put(rp)
+	if cap(rp.codes) < k {
+		rp.codes = make([]float32, k)
+	}
+	codes := rp.codes[:k]
+	le := binary.LittleEndian
+	// The unpackers look codes up in a table: this one gives each code's
+	// own number, exactly representable in float32.
+	var ident, cent [256]float32
+	nc := len(m.cent) / 4
+	for c := range nc {
+		ident[c] = float32(c)
+		cent[c] = math.Float32frombits(le.Uint32(m.cent[4*c:]))
+	}
+	o := 0 // the next outlier
+	for j := range n {
+		src := m.idx[j*m.rowBytes : (j+1)*m.rowBytes]
+		if m.bits == 5 {
+			unpack5(codes, src, &ident)
+		} else {
+			unpack6(codes, src, &ident)
+		}
+		var count [64]int32
+		for _, c := range codes {
+			count[int(c)&63]++
+		}
+		// The row's outliers, [o, oe), replace their codes' centroids.
+		oe := o
+		mx := 0.0
+		for ; oe < m.nOut && int(le.Uint32(m.outPos[4*oe:]))/k == j; oe++ {
+			count[int(codes[int(le.Uint32(m.outPos[4*oe:]))%k])]--
+			mx = math.Max(mx, math.Abs(float64(math.Float32frombits(le.Uint32(m.outVal[4*oe:])))))
+		}
+		for c := range nc {
+			if count[c] > 0 {
+				mx = math.Max(mx, math.Abs(float64(cent[c])))
+			}
+		}
+		// As backend.QuantizeRowInt8 rounds.
+		var s float32
+		var qc [64]int8
+		round := func(v float32) int8 { return 0 }
+		if mx > 0 {
+			s = float32(mx / 127)
+			inv := 1 / float64(s)
+			round = func(v float32) int8 { return int8(max(-127, min(127, math.RoundToEven(float64(v)*inv)))) }
+			for c := range nc {
+				qc[c] = round(cent[c])
+			}
+		}
+		base := dst.Index(j, 0)
+		var t int32
+		// A group of four columns is four consecutive bytes of the
+		// panel layout, groups a panel's width (64 bytes) apart.
+		p := 0
+		for ; p+backend.Int8Group <= k; p += backend.Int8Group {
+			c := codes[p : p+4 : p+4]
+			d := q[base+p*backend.Int8Panel : base+p*backend.Int8Panel+4 : base+p*backend.Int8Panel+4]
+			d[0], d[1], d[2], d[3] = qc[int(c[0])&63], qc[int(c[1])&63], qc[int(c[2])&63], qc[int(c[3])&63]
+			t += int32(d[0]) + int32(d[1]) + int32(d[2]) + int32(d[3])
+		}
+		for ; p < k; p++ {
+			v := qc[int(codes[p])&63]
+			q[base+p/backend.Int8Group*(backend.Int8Panel*backend.Int8Group)+p%backend.Int8Group] = v
+			t += int32(v)
+		}
+		for ; o < oe; o++ {
+			p := int(le.Uint32(m.outPos[4*o:])) % k
+			v := round(math.Float32frombits(le.Uint32(m.outVal[4*o:])))
+			i := base + p/backend.Int8Group*(backend.Int8Panel*backend.Int8Group) + p%backend.Int8Group
+			t += int32(v) - int32(q[i])
+			q[i] = v
+		}
+		dst.Scale[j], dst.Sum[j] = s, t
+	}
+	for j := n; j < np; j++ {
+		dst.Scale[j], dst.Sum[j] = 0, 0
+	}
+}
+
+// int8Row is int8's row of codes.
+type int8Row struct{ codes []float32 }
+
+// int8Rows keeps int8's row buffers across decodes.
+var int8Rows = freelist.List[*int8Row]{Max: 4}
 
 // spreadPanels is packPanels for codes of b < 4 bits (rows of rb bytes,
 // lowest bits first, as the dictionary codec packs them): each code goes

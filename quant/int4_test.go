@@ -198,8 +198,8 @@ func TestRepackInt4InPlace(t *testing.T) {
 // padded output row for int8, those and the outliers and tables for 4 bits,
 // and the codes in nibbles besides (half a byte per weight, padded to
 // 48×112): spread from 3 bits, or repacked from 4 bits since 40×100 cannot
-// be repacked in place. fp32 and the wider dictionaries only view the
-// blob.
+// be repacked in place; at 6 bits the int8 form, a byte per weight. fp32
+// and fp16 only view the blob.
 func TestHeldBytes(t *testing.T) {
 	const n, k = 40, 100
 	w := gaussianMatrix(n, k, 9)
@@ -212,7 +212,8 @@ func TestHeldBytes(t *testing.T) {
 		more func(m *Matrix) int64 // the least it must hold besides base
 	}{
 		{FP32, func(*Matrix) int64 { return 0 }},
-		{Bits6, func(*Matrix) int64 { return 0 }},
+		{FP16, func(*Matrix) int64 { return 0 }},
+		{Bits6, func(*Matrix) int64 { return 8*48 + 48*112 }},
 		{Bits3, func(m *Matrix) int64 {
 			return 8*48 + 48*112/2 + int64(len(m.Int4().Outliers))*int64(unsafe.Sizeof(backend.Int4Outlier{}))
 		}},
@@ -231,6 +232,50 @@ func TestHeldBytes(t *testing.T) {
 		// hundred bytes of struct and slack besides.
 		if got < least || got > least+1024 || (c.more(m) == 0 && got != base) {
 			t.Errorf("%d bits: HeldBytes %d, want %d (+ at most 1 KiB of slack for the integer forms)", c.f, got, least)
+		}
+	}
+}
+
+// TestInt8FormMatchesQuantize: the int8 form of 5- and 6-bit blobs, of
+// random matrices with outliers and of wrx-sst2-small's shard matrices, is
+// exactly backend.QuantizeInt8 of the weights the blob stores (decodeDict).
+func TestInt8FormMatchesQuantize(t *testing.T) {
+	check := func(name string, w []float32, n, k int, bits Fidelity) {
+		blob := mustEncode(t, w, n, k, bits)
+		want, err := backend.QuantizeInt8(dictReference(t, blob), n, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Decode(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.Int8()
+		if got == nil {
+			t.Fatalf("%s at %d bits: no int8 form", name, bits)
+		}
+		if !cmp.Equal(want.Q, got.Q) || !cmp.Equal(want.Scale, got.Scale) || !cmp.Equal(want.Sum, got.Sum) {
+			t.Fatalf("%s at %d bits: int8 form differs from QuantizeInt8 of the weights", name, bits)
+		}
+	}
+	for _, s := range [][2]int{{1, 1}, {7, 9}, {16, 48}, {33, 70}, {64, 384}} {
+		w := gaussianMatrix(s[0], s[1], uint64(s[0]*17+s[1]))
+		for i := 0; i < len(w); i += 41 {
+			w[i] *= 12 // outliers, some the largest of their row
+		}
+		for _, bits := range []Fidelity{Bits5, Bits6} {
+			check("random", w, s[0], s[1], bits)
+		}
+	}
+	if testing.Short() {
+		return
+	}
+	for i, sm := range loadShardMatrices(t) {
+		if i%5 != 0 {
+			continue
+		}
+		for _, bits := range []Fidelity{Bits5, Bits6} {
+			check(sm.name, sm.w, sm.n, sm.k, bits)
 		}
 	}
 }
