@@ -235,10 +235,28 @@ func (m *Int4) Finish() error {
 	clear(m.Sum[:np])
 	// Sums read the codes in storage order: 64 bytes per 8 columns of a
 	// panel, byte l·4+g holding columns g and 4+g of the panel's row l.
+	// With one table, the groups of 8 columns inside K add a byte's two
+	// integers at once (pair), four bytes a row; only a last group that
+	// pads needs the column checks.
+	full := 0
+	var pair [256]int32
+	if len(m.TableOf) == 0 {
+		T := &m.Tables[0].Q
+		for b := range pair {
+			pair[b] = int32(T[b&15]) + int32(T[b>>4])
+		}
+		full = m.K / 8
+	}
 	for P := 0; P < np/Int8Panel; P++ {
 		pan := m.Codes[P*Int8Panel*kp/2 : (P+1)*Int8Panel*kp/2]
-		sum := m.Sum[P*Int8Panel : (P+1)*Int8Panel]
-		for t := 0; t < kp/8; t++ {
+		sum := m.Sum[P*Int8Panel : (P+1)*Int8Panel : (P+1)*Int8Panel]
+		for t := range full {
+			grp := pan[t*64 : t*64+64 : t*64+64]
+			for l := range Int8Panel {
+				sum[l] += pair[grp[4*l]] + pair[grp[4*l+1]] + pair[grp[4*l+2]] + pair[grp[4*l+3]]
+			}
+		}
+		for t := full; t < kp/8; t++ {
 			T := &m.TableAt(P, 8*t).Q
 			grp := pan[t*64 : t*64+64]
 			for i, b := range grp {

@@ -27,6 +27,15 @@ func (d *Dense) DecodeRows(dst []float32, r0, r1 int) {
 	copy(dst[:(r1-r0)*d.K], d.Data[r0*d.K:r1*d.K])
 }
 
+// DenseMatrix is implemented by matrices that can present themselves as a
+// Dense without copying (such as quant's fp32 codec, which views its
+// blob's floats), so that MatMul multiplies them without decoding tiles.
+// Dense returns nil when the matrix is not held that way.
+type DenseMatrix interface {
+	Matrix
+	Dense() *Dense
+}
+
 // tileRows is how many weight rows the generic path decodes at a time. It
 // keeps the decoded tile (tileRows×K floats) inside L2 for BERT shapes.
 const tileRows = 32
@@ -90,8 +99,8 @@ func MatMulInt4(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 }
 
 // MatMul computes out[m×n] = a[m×k] · wᵀ (or adds it when accumulate is
-// true) for any Matrix, in float32. Dense matrices go straight to
-// b.MatMulT, Packed ones to b.MatMulPacked when b is a PackedMultiplier.
+// true) for any Matrix, in float32. Dense matrices (and DenseMatrix
+// ones that have a Dense) go straight to b.MatMulT, Packed ones to b.MatMulPacked when b is a PackedMultiplier.
 // Encoded ones (an Int8 matrix too: MatMulInt8 multiplies those
 // with integer kernels) are decoded tileRows rows at a time, each tile
 // multiplied with b.MatMulT and scattered into out.
@@ -100,6 +109,12 @@ func MatMul(b Backend, out, a []float32, m int, w Matrix, accumulate bool) {
 	if d, ok := w.(*Dense); ok {
 		b.MatMulT(out, a, d.Data, m, k, n, accumulate)
 		return
+	}
+	if q, ok := w.(DenseMatrix); ok {
+		if d := q.Dense(); d != nil {
+			b.MatMulT(out, a, d.Data, m, k, n, accumulate)
+			return
+		}
 	}
 	if q, ok := w.(PackedMatrix); ok {
 		if pm, ok := b.(PackedMultiplier); ok {

@@ -203,6 +203,11 @@ func fitHeld(ctx context.Context, ex *pipeline.Executor, pl plan.Planner, target
 		if err := ex.SetPreload(ctx, nil); err != nil {
 			return nil, err
 		}
+		// And returned: the dropped shards' integer forms are on the
+		// heap (2- and 3-bit codes spread into nibbles hold twice their
+		// blobs), and the process's peak resident set, which a budget
+		// bounds, would otherwise count both sets.
+		debug.FreeOSMemory()
 		if err := ex.SetRows(ctx, next.Rows); err != nil {
 			return nil, err
 		}

@@ -17,9 +17,9 @@ import (
 //
 // The blob is not copied: the Matrix reads it in place, so the blob must
 // outlive the Matrix and must not be modified while the Matrix is
-// in use. The exception is the 4-bit dictionary codec, whose codes are
-// repacked into memory of the Matrix's own (see Int4), so that a
-// caller that drops the blob holds half a byte per weight, not one. In particular, a blob read into a pooled (e.g. aligned direct-IO)
+// in use. The exception is the dictionary codec at 2 to 4 bits, whose
+// codes are repacked into memory of the Matrix's own (see Int4) unless the
+// blob holds them in place (RepackInt4). In particular, a blob read into a pooled (e.g. aligned direct-IO)
 // buffer must not go back to the pool before the Matrix is dropped. A
 // Matrix is immutable and safe for concurrent use.
 type Matrix struct {
@@ -30,6 +30,8 @@ type Matrix struct {
 	// (a zero-copy view), raw otherwise.
 	f32 []float32
 	raw []byte
+	// dense is f32 as a backend.Dense (Dense), when f32 is set.
+	dense backend.Dense
 
 	// dictionary
 	bits     int
@@ -47,34 +49,58 @@ type Matrix struct {
 	// nil for the other codecs; i8buf keeps the memory across decodes.
 	i8, i8buf *backend.Int8
 
-	// 4-bit dictionary: the codes repacked into backend.Int4's panel
+	// 2- to 4-bit dictionary: the codes repacked into backend.Int4's panel
 	// layout, with the centroids and outliers copied, so that the Matrix
 	// no longer references the blob (idx, cent, outPos and outVal are
 	// nil). i4 is nil for the other codecs; i4buf keeps the memory
 	// across decodes.
 	i4, i4buf *backend.Int4
+
+	// own holds the integers of an integer form that cannot view the
+	// blob: 2- and 3-bit codes spread into nibbles, 4-bit ones repacked,
+	// or the int8 form of 5 and 6 bits; kept across decodes, so a Matrix
+	// holds at most one byte per weight of the largest it decoded.
+	own []byte
 }
 
 // Int8 implements backend.Int8Matrix: for a blob of the int8 codec, the
-// matrix as backend.Int8, its panels viewing the blob; nil for the other
-// codecs.
+// matrix as backend.Int8, its panels viewing the blob; for a 5- or 6-bit
+// dictionary, its weights quantized to int8 per row (backend.QuantizeInt8
+// of what DecodeRows gives: the int8 kernels then add that rounding, at
+// most half a step of max|row|/127 per weight, to the codes' own error);
+// nil for the other codecs.
 func (m *Matrix) Int8() *backend.Int8 { return m.i8 }
 
-// Int4 implements backend.Int4Matrix: for a blob of the 4-bit dictionary
-// codec, the matrix as backend.Int4 (its codes repacked when decoded, its
-// centroids put on an int8 grid; see backend.Int4); nil for the other
-// codecs.
+// Int4 implements backend.Int4Matrix: for a blob of the dictionary codec
+// at 2, 3 or 4 bits, the matrix as backend.Int4 (its codes repacked into
+// nibbles when decoded, its centroids put on an int8 grid; see
+// backend.Int4); nil for the other codecs.
 func (m *Matrix) Int4() *backend.Int4 { return m.i4 }
+
+// Dense implements backend.DenseMatrix: for a blob of the fp32 codec
+// viewed in place (a 4-byte aligned payload on a little-endian host), the
+// matrix as backend.Dense over the blob's floats, so that backend.MatMul
+// multiplies it without copying; nil otherwise. The Dense must not be
+// modified.
+func (m *Matrix) Dense() *backend.Dense {
+	if m.f32 == nil {
+		return nil
+	}
+	return &m.dense
+}
 
 // Dims implements backend.Matrix.
 func (m *Matrix) Dims() (n, k int) { return m.n, m.k }
 
 // HeldBytes is the memory m holds besides the blob it views: itself, and
 // the scales, sums, tables and outliers its integer forms copy or
-// compute. A decoded shard kept for many requests (a preloaded one) holds
+// compute, and the integers of its integer forms that do not view the
+// blob (own): a 2- or 3-bit matrix's codes spread into nibbles, half a
+// byte per weight, more than the blob's codes; a 5- or 6-bit matrix's
+// int8 form, a byte per weight. A decoded shard kept for many requests (a preloaded one) holds
 // it on the heap for as long.
 func (m *Matrix) HeldBytes() int64 {
-	n := int64(unsafe.Sizeof(*m))
+	n := int64(unsafe.Sizeof(*m)) + int64(cap(m.own))
 	if w := m.i8buf; w != nil {
 		n += int64(unsafe.Sizeof(*w)) + 4*int64(cap(w.Scale)+cap(w.Sum))
 	}
@@ -108,14 +134,15 @@ func DecodeInto(m *Matrix, blob []byte) error {
 		return err
 	}
 	payload := blob[headerSize:]
-	i8, i4 := m.i8buf, m.i4buf
-	*m = Matrix{codec: h.codec, n: h.n, k: h.k, i8buf: i8, i4buf: i4}
+	i8, i4, own := m.i8buf, m.i4buf, m.own
+	*m = Matrix{codec: h.codec, n: h.n, k: h.k, i8buf: i8, i4buf: i4, own: own}
 	le := binary.LittleEndian
 	switch h.codec {
 	case codecFP32:
 		m.raw = payload
 		if len(payload) > 0 && littleEndian() && uintptr(unsafe.Pointer(&payload[0]))%4 == 0 {
 			m.f32 = unsafe.Slice((*float32)(unsafe.Pointer(&payload[0])), h.n*h.k)
+			m.dense = backend.Dense{N: h.n, K: h.k, Data: m.f32}
 		}
 	case codecFP16:
 		m.raw = payload
@@ -167,7 +194,10 @@ func DecodeInto(m *Matrix, blob []byte) error {
 				return fmt.Errorf("quant: decode: outlier %d at position %d is %v", j, p, v)
 			}
 		}
-		if m.bits == 4 && h.k <= backend.MaxInt8K {
+		// Codes of up to 4 bits fit a nibble: backend.Int4 holds them, so
+		// they run on the integer kernels (2- and 3-bit codes are spread
+		// into nibbles, their centroids padded to 16 with zeros).
+		if m.bits <= 4 && h.k <= backend.MaxInt8K {
 			if i4 == nil {
 				i4 = new(backend.Int4)
 				m.i4buf = i4
@@ -177,6 +207,18 @@ func DecodeInto(m *Matrix, blob []byte) error {
 			}
 			m.i4 = i4
 			m.cent, m.outPos, m.outVal, m.idx = nil, nil, nil, nil
+		}
+		// 5- and 6-bit codes do not: they are expanded into an Int8, each
+		// row quantized on its own grid (backend.QuantizeRowInt8 of the
+		// exact weights, which DecodeRows still gives), for the int8
+		// kernels.
+		if (m.bits == 5 || m.bits == 6) && h.k <= backend.MaxInt8K {
+			if i8 == nil {
+				i8 = new(backend.Int8)
+				m.i8buf = i8
+			}
+			m.int8(i8)
+			m.i8 = i8
 		}
 	}
 	return nil
@@ -254,26 +296,33 @@ func packPanels(dst, idx []byte, n, k, rb int) {
 	}
 }
 
-// int4 builds in dst the backend.Int4 of a validated 4-bit dictionary
-// matrix: its codes viewed in place when the blob holds them in panel
-// layout (RepackInt4), else repacked into dst's own memory; its
-// centroids and outliers copied.
+// int4 builds in dst the backend.Int4 of a validated dictionary matrix of
+// 2, 3 or 4 bits: its codes viewed in place when the blob holds them in
+// panel layout (RepackInt4, 4 bits only), else repacked into dst's own
+// memory; its centroids (padded to 16 with zeros, which no code indexes)
+// and outliers copied.
 func (m *Matrix) int4(dst *backend.Int4, inPlace bool) error {
 	le := binary.LittleEndian
 	var c [16]float32
-	for j := range c {
+	for j := range 1 << m.bits {
 		c[j] = math.Float32frombits(le.Uint32(m.cent[4*j:]))
 	}
-	var codes []byte
-	if inPlace {
-		codes = m.idx
+	codes := m.idx
+	if !inPlace {
+		np, kp := backend.Int8Dims(m.n, m.k)
+		codes = m.ownBytes(np * kp / 2)
+		clear(codes)
 	}
 	w, err := backend.NewInt4In(dst, m.n, m.k, &c, codes)
 	if err != nil {
 		return fmt.Errorf("quant: decode: %w", err)
 	}
-	if !inPlace {
+	switch {
+	case inPlace:
+	case m.bits == 4:
 		packPanels(w.Codes, m.idx, m.n, m.k, m.rowBytes)
+	default:
+		spreadPanels(w.Codes, m.idx, m.n, m.k, m.rowBytes, uint(m.bits))
 	}
 	k := m.k
 	w.Outliers = w.Outliers[:0]
@@ -288,6 +337,178 @@ func (m *Matrix) int4(dst *backend.Int4, inPlace bool) error {
 		return fmt.Errorf("quant: decode: %w", err)
 	}
 	return nil
+}
+
+// ownBytes returns m.own resized to n bytes, reallocated when too small.
+func (m *Matrix) ownBytes(n int) []byte {
+	if cap(m.own) < n {
+		m.own = make([]byte, n)
+	}
+	return m.own[:n]
+}
+
+// int8 builds in dst the backend.Int8 of a validated 5- or 6-bit
+// dictionary matrix: its integers in m's own memory, each row exactly what
+// backend.QuantizeRowInt8 makes of the row's weights (scale max|row|/127,
+// so within half a step of the weights). A row's weights are its codes'
+// centroids but at the outliers, so each centroid is rounded once per row
+// rather than each weight.
+func (m *Matrix) int8(dst *backend.Int8) {
+	n, k := m.n, m.k
+	np, kp := backend.Int8Dims(n, k)
+	own := m.ownBytes(np * kp)
+	clear(own) // the padding
+	var q []int8
+	if len(own) > 0 {
+		q = unsafe.Slice((*int8)(unsafe.Pointer(&own[0])), len(own))
+	}
+	scale, sum := dst.Scale[:0], dst.Sum[:0]
+	if cap(scale) < np || cap(sum) < np {
+		scale, sum = make([]float32, np), make([]int32, np)
+	}
+	*dst = backend.Int8{N: n, K: k, Q: q, Scale: scale[:np], Sum: sum[:np]}
+	rp, ok := int8Rows.Get()
+	if !ok {
+		rp = new(int8Row)
+	}
+	defer int8Rows.Put(rp)
+	if cap(rp.codes) < k {
+		rp.codes = make([]float32, k)
+	}
+	codes := rp.codes[:k]
+	le := binary.LittleEndian
+	// The unpackers look codes up in a table: this one gives each code's
+	// own number, exactly representable in float32.
+	var ident, cent [256]float32
+	nc := len(m.cent) / 4
+	for c := range nc {
+		ident[c] = float32(c)
+		cent[c] = math.Float32frombits(le.Uint32(m.cent[4*c:]))
+	}
+	o := 0 // the next outlier
+	for j := range n {
+		src := m.idx[j*m.rowBytes : (j+1)*m.rowBytes]
+		if m.bits == 5 {
+			unpack5(codes, src, &ident)
+		} else {
+			unpack6(codes, src, &ident)
+		}
+		var count [64]int32
+		for _, c := range codes {
+			count[int(c)&63]++
+		}
+		// The row's outliers, [o, oe), replace their codes' centroids.
+		oe := o
+		mx := 0.0
+		for ; oe < m.nOut && int(le.Uint32(m.outPos[4*oe:]))/k == j; oe++ {
+			count[int(codes[int(le.Uint32(m.outPos[4*oe:]))%k])]--
+			mx = math.Max(mx, math.Abs(float64(math.Float32frombits(le.Uint32(m.outVal[4*oe:])))))
+		}
+		for c := range nc {
+			if count[c] > 0 {
+				mx = math.Max(mx, math.Abs(float64(cent[c])))
+			}
+		}
+		// As backend.QuantizeRowInt8 rounds.
+		var s float32
+		var qc [64]int8
+		round := func(v float32) int8 { return 0 }
+		if mx > 0 {
+			s = float32(mx / 127)
+			inv := 1 / float64(s)
+			round = func(v float32) int8 { return int8(max(-127, min(127, math.RoundToEven(float64(v)*inv)))) }
+			for c := range nc {
+				qc[c] = round(cent[c])
+			}
+		}
+		base := dst.Index(j, 0)
+		var t int32
+		// A group of four columns is four consecutive bytes of the
+		// panel layout, groups a panel's width (64 bytes) apart.
+		p := 0
+		for ; p+backend.Int8Group <= k; p += backend.Int8Group {
+			c := codes[p : p+4 : p+4]
+			d := q[base+p*backend.Int8Panel : base+p*backend.Int8Panel+4 : base+p*backend.Int8Panel+4]
+			d[0], d[1], d[2], d[3] = qc[int(c[0])&63], qc[int(c[1])&63], qc[int(c[2])&63], qc[int(c[3])&63]
+			t += int32(d[0]) + int32(d[1]) + int32(d[2]) + int32(d[3])
+		}
+		for ; p < k; p++ {
+			v := qc[int(codes[p])&63]
+			q[base+p/backend.Int8Group*(backend.Int8Panel*backend.Int8Group)+p%backend.Int8Group] = v
+			t += int32(v)
+		}
+		for ; o < oe; o++ {
+			p := int(le.Uint32(m.outPos[4*o:])) % k
+			v := round(math.Float32frombits(le.Uint32(m.outVal[4*o:])))
+			i := base + p/backend.Int8Group*(backend.Int8Panel*backend.Int8Group) + p%backend.Int8Group
+			t += int32(v) - int32(q[i])
+			q[i] = v
+		}
+		dst.Scale[j], dst.Sum[j] = s, t
+	}
+	for j := n; j < np; j++ {
+		dst.Scale[j], dst.Sum[j] = 0, 0
+	}
+}
+
+// int8Row is int8's row of codes.
+type int8Row struct{ codes []float32 }
+
+// int8Rows keeps int8's row buffers across decodes.
+var int8Rows = freelist.List[*int8Row]{Max: 4}
+
+// spreadPanels is packPanels for codes of b < 4 bits (rows of rb bytes,
+// lowest bits first, as the dictionary codec packs them): each code goes
+// into a nibble of backend.Int4's panel layout. dst must be zeroed where
+// the layout pads.
+func spreadPanels(dst, idx []byte, n, k, rb int, b uint) {
+	le := binary.LittleEndian
+	_, kp := backend.Int8Dims(n, k)
+	mask := uint32(1)<<b - 1
+	for j := range n {
+		row := idx[j*rb : (j+1)*rb]
+		base := j/backend.Int8Panel*backend.Int8Panel*kp/2 + j%backend.Int8Panel*backend.Int8Group
+		p := 0
+		// Eight codes take b bytes, starting on a byte; they become one
+		// 4-byte word of the panel layout, byte g holding codes g and 4+g.
+		if b == 2 {
+			for ; p+8 <= k; p += 8 {
+				v := uint32(row[p/4]) | uint32(row[p/4+1])<<8
+				le.PutUint32(dst[base+p/8*64:], spread2(v&0xff)|spread2(v>>8)<<4)
+			}
+		} else {
+			for ; p+8 <= k; p += 8 {
+				o := p / 8 * 3
+				v := uint32(row[o]) | uint32(row[o+1])<<8 | uint32(row[o+2])<<16
+				le.PutUint32(dst[base+p/8*64:], spread3(v&0xfff)|spread3(v>>12)<<4)
+			}
+		}
+		for ; p < k; p++ {
+			o := uint(p) * b
+			v := uint32(row[o/8]) >> (o % 8)
+			if o%8+b > 8 {
+				v |= uint32(row[o/8+1]) << (8 - o%8)
+			}
+			c := byte(v & mask)
+			i := base + p/8*64 + p%backend.Int8Group
+			sh := p % 8 / backend.Int8Group * 4
+			dst[i] = dst[i]&^(15<<sh) | c<<sh
+		}
+	}
+}
+
+// spread2 moves the four 2-bit fields of x (< 2⁸) into the low bits of
+// four bytes.
+func spread2(x uint32) uint32 {
+	x = (x | x<<12) & 0x000f000f
+	return (x | x<<6) & 0x03030303
+}
+
+// spread3 moves the four 3-bit fields of x (< 2¹²) into the low bits of
+// four bytes.
+func spread3(x uint32) uint32 {
+	x = (x | x<<10) & 0x003f003f
+	return (x | x<<5) & 0x07070707
 }
 
 // spreadNibbles moves the four nibbles of x (< 2¹⁶) into the low nibbles

@@ -3,9 +3,11 @@
 // backend.Matrix that expands any range of rows on demand, so the backend
 // multiplies packed weights tile by tile without expanding whole matrices.
 // An 8-bit blob decodes to a matrix that is also a backend.Int8Matrix,
-// which backends with integer kernels multiply as stored, and a 4-bit one
-// to a backend.Int4Matrix, which they multiply without expanding it to
-// float32.
+// which backends with integer kernels multiply as stored; a 2-, 3- or
+// 4-bit one to a backend.Int4Matrix, which they multiply without
+// expanding it to float32; a 5- or 6-bit one to a backend.Int8Matrix too,
+// its weights quantized to int8 per row when decoded; and an fp32 one to
+// a backend.DenseMatrix over the blob's floats.
 //
 // # Codecs
 //
@@ -89,7 +91,11 @@
 // 16 per outlier). The stored format is unchanged: the grid is derived
 // from the centroids (see backend.Int4), and repacking costs about as
 // much as one decode of the matrix to float32, which the integer path no
-// longer does at every multiply.
+// longer does at every multiply. 2- and 3-bit codes are spread into the
+// same layout (so their decoded Matrix holds more than their blob: half a
+// byte per weight), their 4 or 8 centroids padded to 16 with zeros; a 5-
+// or 6-bit Matrix keeps its blob view, for DecodeRows's exact weights,
+// and an int8 form of its own beside it (a byte per weight).
 //
 // The int8 codec came with format version 2: a blob of it says version 2,
 // so a reader from before it refuses the blob by its version ("format

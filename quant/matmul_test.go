@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/wrxlabs/wrx/backend"
@@ -84,6 +85,40 @@ func TestMatMulEqualsDequantizeThenMultiply(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestFP32Dense: an fp32 blob whose payload is 4-byte aligned presents
+// itself as a backend.Dense over the blob's own floats (so backend.MatMul
+// multiplies it without a tile copy), holding exactly the weights encoded;
+// one that is not aligned has no Dense and still decodes them.
+func TestFP32Dense(t *testing.T) {
+	const n, k = 5, 7
+	w := gaussianMatrix(n, k, 3)
+	blob := mustEncode(t, w, n, k, FP32)
+	for _, off := range []int{0, 1} {
+		buf := make([]byte, len(blob)+4)[off:]
+		copy(buf, blob)
+		buf = buf[:len(blob)]
+		m, err := Decode(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := m.Dense()
+		if aligned := off == 0 && littleEndian(); (d != nil) != aligned {
+			t.Fatalf("offset %d: Dense() = %v, want one only when aligned", off, d)
+		}
+		if d != nil {
+			if d.N != n || d.K != k || !cmp.Equal(d.Data, w) {
+				t.Errorf("Dense is %d×%d %v, want %d×%d %v", d.N, d.K, d.Data, n, k, w)
+			}
+			if &buf[headerSize] != (*byte)(unsafe.Pointer(&d.Data[0])) {
+				t.Error("Dense copies the blob's floats instead of viewing them")
+			}
+		}
+		if diff := cmp.Diff(w, decodeAll(t, m)); diff != "" {
+			t.Errorf("offset %d: DecodeRows differs from the weights (-want +got):\n%s", off, diff)
 		}
 	}
 }

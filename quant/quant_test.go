@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/wrxlabs/wrx/backend"
 )
@@ -242,8 +243,56 @@ func TestInt8Codec(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if blob[4] != 1 || m.Int8() != nil {
-			t.Errorf("fidelity %v: version %d, Int8() %v; want version 1 and no int8 view", f, blob[4], m.Int8())
+		if blob[4] != 1 {
+			t.Errorf("fidelity %v: version %d, want 1", f, blob[4])
+		}
+		if f != Bits5 && f != Bits6 {
+			if m.Int8() != nil {
+				t.Errorf("fidelity %v: Int8() %v, want no int8 form", f, m.Int8())
+			}
+			continue
+		}
+		// 5 and 6 bits: the exact weights, quantized per row.
+		want, err := backend.QuantizeInt8(decodeAll(t, m), 3, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, m.Int8(), cmpopts.IgnoreUnexported(backend.Int8{})); diff != "" {
+			t.Errorf("fidelity %v: int8 form differs from QuantizeInt8 of the weights (-want +got):\n%s", f, diff)
+		}
+	}
+}
+
+// TestDecodeIntoReuse decodes blobs of every fidelity, of two shapes, one
+// after another into one Matrix, and checks each against a fresh Decode:
+// the same weights, and the same integer forms, whatever the Matrix held
+// before.
+func TestDecodeIntoReuse(t *testing.T) {
+	var m Matrix
+	for _, s := range [][2]int{{40, 100}, {16, 32}, {70, 384}} {
+		n, k := s[0], s[1]
+		w := gaussianMatrix(n, k, uint64(n+k))
+		w[3] = 1 // an outlier
+		for _, f := range []Fidelity{Bits6, Bits2, Bits5, Bits8, Bits3, Bits4, FP32, Bits6, FP16, Bits2} {
+			blob := mustEncode(t, w, n, k, f)
+			fresh, err := Decode(blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := DecodeInto(&m, blob); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(decodeAll(t, fresh), decodeAll(t, &m)); diff != "" {
+				t.Errorf("%d×%d at %v: reused Matrix decodes differently (-fresh +reused):\n%s", n, k, f, diff)
+			}
+			a, b := fresh.Int8(), m.Int8()
+			if (a == nil) != (b == nil) || a != nil && !cmp.Equal(a, b, cmpopts.IgnoreUnexported(backend.Int8{})) {
+				t.Errorf("%d×%d at %v: reused Matrix has another int8 form", n, k, f)
+			}
+			c, d := fresh.Int4(), m.Int4()
+			if (c == nil) != (d == nil) || c != nil && (!cmp.Equal(c.Codes, d.Codes) || !cmp.Equal(c.Sum, d.Sum) || !cmp.Equal(c.Outliers, d.Outliers)) {
+				t.Errorf("%d×%d at %v: reused Matrix has another int4 form", n, k, f)
+			}
 		}
 	}
 }

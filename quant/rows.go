@@ -51,8 +51,9 @@ func (m *Matrix) DecodeRows(dst []float32, r0, r1 int) {
 	}
 }
 
-// decodeHalves converts len(dst) binary16 values from src.
-func decodeHalves(dst []float32, src []byte) {
+// decodeHalvesGo converts len(dst) binary16 values from src: the
+// portable path, and the reference of the vector one (decodeHalves).
+func decodeHalvesGo(dst []float32, src []byte) {
 	src = src[:2*len(dst)]
 	for i := range dst {
 		u := uint32(src[2*i]) | uint32(src[2*i+1])<<8

@@ -90,9 +90,12 @@ type ExecOptions struct {
 //     bounce buffer of a few sectors for each of shardstore.RowReaders;
 //   - per in-flight slot, its decoded shard's headers (per output row a
 //     scale and a sum for each integer form, outliers, and the 4-bit
-//     codes' tables: at most one byte per 8 weights); the codes view the
-//     blob buffers in place, repacked through one buffer of the largest
-//     matrix's 4-bit codes;
+//     codes' tables: at most one byte per 8 weights); the 4-bit codes
+//     view the blob buffers in place, repacked through one buffer of the
+//     largest matrix's 4-bit codes, while 2- and 3-bit codes are spread
+//     into nibbles of the slot's own (half a byte per weight) and 5- and
+//     6-bit ones expanded into its int8 form (a byte per weight), in
+//     memory each matrix of the slot keeps for the next shards;
 //   - what be keeps between products: backend.MatMul's decode tile and a
 //     backend.ScratchKeeper's own. The widest product of a shard has
 //     K = cfg.Hidden.
@@ -101,7 +104,12 @@ type ExecOptions struct {
 func ScratchBytes(be backend.Backend, cfg *bert.Config, maxLen, inFlight int) int64 {
 	h, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
 	header := func(rows, weights int) int { return 16*(rows+4*backend.Int8Panel) + weights/8 }
-	slot := max(header(3*d+h, 4*d*h), header(f+h, 2*f*h))
+	// A slot's matrices keep what the largest of each position took:
+	// query, key, value, output of an attention shard, or up, down of an
+	// FFN one, in the same four matrices.
+	int8 := func(n, k int) int { np, kp := backend.Int8Dims(n, k); return np * kp }
+	own := max(int8(d, h), int8(f, h)) + max(int8(d, h), int8(h, f)) + 2*int8(d, h) + int8(h, d)
+	slot := max(header(3*d+h, 4*d*h), header(f+h, 2*f*h)) + own
 	n := int64(64<<10+max(inFlight, 1)*slot+max(d, f)*h/2) + backend.MatMulScratchBytes(maxLen, h)
 	if k, ok := be.(backend.ScratchKeeper); ok {
 		n += k.KeptScratchBytes(maxLen, h)
@@ -463,9 +471,9 @@ func (e *Executor) Run(ctx context.Context, p *plan.Plan, ids, typeIDs []int) ([
 	}
 	defer e.mem.putFloats(act)
 	pass := bert.NewPassIn(e.be, c, len(ids), act)
-	// 4-bit shards run on the backend's integer kernels where it has them,
-	// as the device profile times them (profile.Device).
-	pass.UseInt4(true)
+	// 8-bit (int8) and 4-bit shards run on the backend's integer kernels
+	// where it has them, as the device profile times them (profile.Device).
+	pass.UseInt8(true)
 	emb := e.skel.Embeddings // a copy whose row reads this request times
 	rows := &rs.rows
 	rows.words = emb.Word

@@ -15,7 +15,7 @@ import (
 )
 
 // TestExecutorKeepsAtMostScratchBytes runs requests of the longest
-// accepted length at 32, 8 and 4 bits through an executor over a model of
+// accepted length at every fidelity but 16 bits through an executor over a model of
 // wrx-sst2-small's layer shape (hidden 384, 12 heads, intermediate 1536)
 // and measures how much the live heap grew from the executor's opening:
 // what it keeps for requests is ScratchBytes' to bound, as a memory budget
@@ -33,7 +33,7 @@ func TestExecutorKeepsAtMostScratchBytes(t *testing.T) {
 	ctx := context.Background()
 	uri := "mem:" + t.Name()
 	storetest.CleanupMem(t, uri)
-	if err := shardstore.Convert(ctx, uri, m, storetest.SynthTokenizer(t), shardstore.ConvertOptions{Fidelities: []quant.Fidelity{4, 8, 32}, Synthetic: true}); err != nil {
+	if err := shardstore.Convert(ctx, uri, m, storetest.SynthTokenizer(t), shardstore.ConvertOptions{Fidelities: []quant.Fidelity{2, 3, 4, 5, 6, 8, 32}, Synthetic: true}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := shardstore.OpenURI(ctx, uri)
@@ -57,7 +57,7 @@ func TestExecutorKeepsAtMostScratchBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := liveHeap()
-		for _, bits := range []quant.Fidelity{32, 8, 4} {
+		for _, bits := range []quant.Fidelity{32, 8, 6, 5, 4, 3, 2} {
 			p := fullPlan(t, s, bits)
 			for _, n := range []int{maxLen, 12} {
 				if _, _, err := e.Run(ctx, p, ids[:n], nil); err != nil {

@@ -446,7 +446,7 @@ func (d *deviceRun) compute(ctx context.Context) (plan.ComputeTable, []plan.Dequ
 			local[i] = i
 		}
 		p := bert.NewPass(d.be, c, S)
-		p.UseInt4(true) // as the executor runs 4-bit shards
+		p.UseInt8(true) // as the executor runs int8 and 4-bit shards
 		embed := make([]time.Duration, o.Repeats)
 		for r := range embed {
 			start := time.Now()
