@@ -308,8 +308,10 @@ func Footprint(store *shardstore.Store, be backend.Backend, bits []quant.Fidelit
 		Scratch:     pipeline.ScratchBytes(be, cfg, maxLen, inFlight),
 		Bits:        slices.Clone(bits),
 	}
-	var largest int64
+	var largest, form int64
 	for _, b := range bits {
+		form = max(form, pipeline.FormBytes(cfg, b))
+		f.Form = append(f.Form, form)
 		for l := range cfg.Layers {
 			for h := range cfg.Heads {
 				for _, part := range []plan.Part{plan.Attention, plan.FFN} {

@@ -85,17 +85,15 @@ type ExecOptions struct {
 
 // ScratchBytes bounds the memory an executor that holds up to inFlight
 // streamed blobs keeps for requests of up to maxLen tokens besides their
-// activations and blob buffers, on the Go heap:
+// activations, blob buffers and the integer forms their shards own
+// (FormBytes), on the Go heap:
 //   - the word-row reads: the lists of a request's rows, and a direct-IO
 //     bounce buffer of a few sectors for each of shardstore.RowReaders;
 //   - per in-flight slot, its decoded shard's headers (per output row a
 //     scale and a sum for each integer form, outliers, and the 4-bit
 //     codes' tables: at most one byte per 8 weights); the 4-bit codes
 //     view the blob buffers in place, repacked through one buffer of the
-//     largest matrix's 4-bit codes, while 2- and 3-bit codes are spread
-//     into nibbles of the slot's own (half a byte per weight) and 5- and
-//     6-bit ones expanded into its int8 form (a byte per weight), in
-//     memory each matrix of the slot keeps for the next shards;
+//     largest matrix's 4-bit codes;
 //   - what be keeps between products: backend.MatMul's decode tile and a
 //     backend.ScratchKeeper's own. The widest product of a shard has
 //     K = cfg.Hidden.
@@ -104,17 +102,35 @@ type ExecOptions struct {
 func ScratchBytes(be backend.Backend, cfg *bert.Config, maxLen, inFlight int) int64 {
 	h, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
 	header := func(rows, weights int) int { return 16*(rows+4*backend.Int8Panel) + weights/8 }
-	// A slot's matrices keep what the largest of each position took:
-	// query, key, value, output of an attention shard, or up, down of an
-	// FFN one, in the same four matrices.
-	int8 := func(n, k int) int { np, kp := backend.Int8Dims(n, k); return np * kp }
-	own := max(int8(d, h), int8(f, h)) + max(int8(d, h), int8(h, f)) + 2*int8(d, h) + int8(h, d)
-	slot := max(header(3*d+h, 4*d*h), header(f+h, 2*f*h)) + own
+	slot := max(header(3*d+h, 4*d*h), header(f+h, 2*f*h))
 	n := int64(64<<10+max(inFlight, 1)*slot+max(d, f)*h/2) + backend.MatMulScratchBytes(maxLen, h)
 	if k, ok := be.(backend.ScratchKeeper); ok {
 		n += k.KeptScratchBytes(maxLen, h)
 	}
 	return n
+}
+
+// FormBytes is the memory one in-flight slot keeps for the integer forms
+// of the shards it decodes at bits: 2- and
+// 3-bit codes are spread into nibbles (backend.Int4, half a byte per
+// weight) and 5- and 6-bit ones expanded into an int8 form (a byte per
+// weight), in memory each matrix of the slot keeps for the next shards,
+// the largest each position took: query, key, value and output of an
+// attention shard, or up and down of an FFN one, share four matrices.
+// The other codecs' forms view the blob buffer. A slot keeps the largest
+// form of the fidelities it streamed, which a budget pays for per
+// in-flight buffer (plan.Footprint.Form).
+func FormBytes(cfg *bert.Config, bits quant.Fidelity) int64 {
+	h, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
+	int8 := func(n, k int) int { np, kp := backend.Int8Dims(n, k); return np * kp }
+	own := int64(max(int8(d, h), int8(f, h)) + max(int8(d, h), int8(h, f)) + 2*int8(d, h) + int8(h, d))
+	switch bits {
+	case quant.Bits5, quant.Bits6:
+		return own
+	case quant.Bits2, quant.Bits3:
+		return own / 2
+	}
+	return 0
 }
 
 // RunStats describes one request.

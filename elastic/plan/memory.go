@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/wrxlabs/wrx/internal/units"
 	"github.com/wrxlabs/wrx/quant"
@@ -25,9 +24,21 @@ type Footprint struct {
 	// buffer of unaligned reads, decode scratch.
 	Scratch int64 `json:"scratch_bytes"`
 	// Blob[i] is the buffer one in-flight blob needs when no streamed
-	// version is above Bits[i].
+	// version is above Bits[i], and Form[i] what its decoded shard owns
+	// besides (integer forms that do not view the buffer; zero when
+	// absent).
 	Bits []quant.Fidelity `json:"bits"`
 	Blob []int64          `json:"blob_bytes"`
+	Form []int64          `json:"form_bytes,omitempty"`
+}
+
+// slot is what one in-flight blob costs when no streamed version is above
+// Bits[i]: its buffer and what its decoded shard owns.
+func (f Footprint) slot(i int) int64 {
+	if i < len(f.Form) {
+		return f.Blob[i] + f.Form[i]
+	}
+	return f.Blob[i]
 }
 
 // Fixed is what every division of a budget pays before the in-flight
@@ -40,7 +51,11 @@ func (f Footprint) Min() int64 {
 	if len(f.Blob) == 0 {
 		return f.Fixed()
 	}
-	return f.Fixed() + slices.Min(f.Blob)
+	least := f.slot(0)
+	for i := range f.Blob {
+		least = min(least, f.slot(i))
+	}
+	return f.Fixed() + least
 }
 
 // Division is how a total memory budget is spent.
@@ -51,22 +66,25 @@ type Division struct {
 	Fixed int64 `json:"fixed_bytes"`
 	// InFlight is K, the number of blobs streamed ahead of compute, and
 	// StreamBits the highest fidelity a streamed version may have; each
-	// in-flight buffer holds BlobBytes.
+	// in-flight buffer holds BlobBytes, and its decoded shard owns up to
+	// FormBytes more.
 	InFlight   int            `json:"in_flight"`
 	StreamBits quant.Fidelity `json:"stream_bits"`
 	BlobBytes  int64          `json:"blob_bytes"`
+	FormBytes  int64          `json:"form_bytes,omitempty"`
 	// Preload is what is left for the preload buffer (shards and word
 	// rows).
 	Preload int64 `json:"preload_bytes"`
 }
 
-// InFlightBytes is the memory of the in-flight buffers.
-func (d Division) InFlightBytes() int64 { return int64(d.InFlight) * d.BlobBytes }
+// InFlightBytes is the memory of the in-flight buffers and what their
+// decoded shards own.
+func (d Division) InFlightBytes() int64 { return int64(d.InFlight) * (d.BlobBytes + d.FormBytes) }
 
 // String describes d for messages and logs.
 func (d Division) String() string {
 	return fmt.Sprintf("%s = %s fixed + %d in flight × %s (≤ %d bits) + %s preload",
-		units.FormatBytes(d.Total), units.FormatBytes(d.Fixed), d.InFlight, units.FormatBytes(d.BlobBytes), d.StreamBits, units.FormatBytes(d.Preload))
+		units.FormatBytes(d.Total), units.FormatBytes(d.Fixed), d.InFlight, units.FormatBytes(d.BlobBytes+d.FormBytes), d.StreamBits, units.FormatBytes(d.Preload))
 }
 
 // ErrBudget is wrapped by the errors of budgets too small to run a
@@ -96,7 +114,7 @@ func (e *BudgetError) Unwrap() error { return ErrBudget }
 // typical request: +Inf when none can be planned). Ties go to the higher
 // fidelity. A total below f.Min() is a *BudgetError.
 func Divide(total int64, f Footprint, maxInFlight int, score func(Division) float64) (Division, error) {
-	if total < f.Min() || len(f.Blob) == 0 || len(f.Blob) != len(f.Bits) {
+	if total < f.Min() || len(f.Blob) == 0 || len(f.Blob) != len(f.Bits) || (len(f.Form) != 0 && len(f.Form) != len(f.Bits)) {
 		return Division{}, &BudgetError{Budget: total, Footprint: f}
 	}
 	maxInFlight = max(maxInFlight, 1)
@@ -105,11 +123,11 @@ func Divide(total int64, f Footprint, maxInFlight int, score func(Division) floa
 	found := false
 	for i := len(f.Bits) - 1; i >= 0; i-- {
 		free := total - f.Fixed()
-		if f.Blob[i] <= 0 || free < f.Blob[i] {
+		if f.Blob[i] <= 0 || free < f.slot(i) {
 			continue
 		}
-		k := int(min(int64(maxInFlight), free/f.Blob[i]))
-		d := Division{Total: total, Fixed: f.Fixed(), InFlight: k, StreamBits: f.Bits[i], BlobBytes: f.Blob[i]}
+		k := int(min(int64(maxInFlight), free/f.slot(i)))
+		d := Division{Total: total, Fixed: f.Fixed(), InFlight: k, StreamBits: f.Bits[i], BlobBytes: f.Blob[i], FormBytes: f.slot(i) - f.Blob[i]}
 		d.Preload = free - d.InFlightBytes()
 		s := score(d)
 		if !found || s < bestScore {
