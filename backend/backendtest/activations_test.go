@@ -91,11 +91,12 @@ func (b naiveInt) MatMulInt4(out, a []float32, m int, w *backend.Int4, acc bool)
 }
 
 // TestNaiveIntBackendPasses runs the integer products' checks (the float
-// ones are naive's) on naiveInt: they admit a plain implementation.
+// ones are naive's) on naiveInt: they admit a plain implementation. The
+// short shapes suffice, and naive loops over the longer ones take minutes.
 func TestNaiveIntBackendPasses(t *testing.T) {
 	for _, only := range []string{"MatMulInt8", "MatMulInt4", "QuantizedOnce", "Int8Concurrent", "Int4Concurrent"} {
 		ft := &fakeT{filter: only, rec: &record{}}
-		run(ft, naiveInt{}, testing.Short())
+		run(ft, naiveInt{}, true)
 		for _, f := range ft.rec.fails {
 			t.Errorf("%s: %s", f.test, f.msg)
 		}
