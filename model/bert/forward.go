@@ -47,10 +47,15 @@ type Pass struct {
 	int4 bool // multiply 4-bit shards with integer kernels (UseInt4)
 
 	// xq is the hidden state quantized once for the integer products of
-	// a layer half (every head's Q, K, V, every shard's FFN up), in buf;
-	// xqSet says that it stands for the current x (SetRows), which the
-	// first integer product then quantizes.
-	xq    backend.Int8Activations
+	// a layer half (every head's Q, K, V, every shard's FFN up), its
+	// values in xqBuf, part of buf; xqSet says that it stands for the
+	// current x (SetRows), which the first integer product then
+	// quantizes. It is allocated by that product, apart from the Pass:
+	// the products' interface calls make it escape, and a Pass inside it
+	// would escape with it (the executor's, made per request, stays on
+	// the stack).
+	xq    *backend.Int8Activations
+	xqBuf []float32
 	xqSet bool
 
 	buf []float32 // backs the buffers above the fused path's
@@ -83,13 +88,27 @@ func (p *Pass) matMulHidden(out []float32, w backend.Matrix) {
 		return
 	}
 	if !p.xqSet {
+		if p.xq == nil {
+			p.xq = new(backend.Int8Activations)
+			p.placeXQ()
+		}
 		p.xq.SetRows(p.x, p.seq, p.cfg.Hidden)
 		p.xqSet = true
 	}
 	if p.int8 {
-		backend.MatMulInt8Quantized(p.be, out, &p.xq, w, false)
+		backend.MatMulInt8Quantized(p.be, out, p.xq, w, false)
 	} else {
-		backend.MatMulInt4Quantized(p.be, out, &p.xq, w, false)
+		backend.MatMulInt4Quantized(p.be, out, p.xq, w, false)
+	}
+}
+
+// placeXQ puts xq's quantized values in xqBuf.
+func (p *Pass) placeXQ() {
+	if err := p.xq.SetBuffer(p.xqBuf, p.seq, p.cfg.Hidden); err != nil {
+		// Only a hidden size over backend.MaxInt8K fails, which the
+		// integer kernels refuse anyway; xq must not keep views of
+		// buffers laid out for another length.
+		*p.xq = backend.Int8Activations{}
 	}
 }
 
@@ -152,11 +171,9 @@ func (p *Pass) resize(seqLen int) {
 	p.q, p.k, p.v = take(seqLen*d), take(seqLen*d), take(seqLen*d)
 	p.vt, p.ctxh = take(seqLen*d), take(seqLen*d)
 	p.scores, p.inter = take(seqLen*seqLen), take(seqLen*f)
-	if err := p.xq.SetBuffer(take(backend.Int8ActivationsSize(seqLen, h)), seqLen, h); err != nil {
-		// Only a hidden size over backend.MaxInt8K fails, which the
-		// integer kernels refuse anyway; xq must not keep views of
-		// buffers laid out for another length.
-		p.xq = backend.Int8Activations{}
+	p.xqBuf = take(backend.Int8ActivationsSize(seqLen, h))
+	if p.xq != nil {
+		p.placeXQ()
 	}
 	p.hiddenChanged()
 }
