@@ -29,6 +29,10 @@
 //     plus the outliers, and the Int8 bound plus the centroids' grid
 //     rounding against the exact weights (see int4.go); otherwise the
 //     MatMulT tolerance;
+//   - products of activations quantized once (backend.Int8Activations,
+//     MatMulInt8Quantized, MatMulInt4Quantized): bit for bit the same
+//     backend's MatMulInt8 and MatMulInt4 of the same rows (see
+//     activations.go);
 //   - MatMul of a backend.Packed matrix (MatMulPacked for a
 //     backend.PackedMultiplier, decoded tiles otherwise): the MatMulT
 //     tolerance, on shapes with partial panels and odd K (see packed.go);
@@ -96,6 +100,7 @@ func run(t testingT, b backend.Backend, short bool) {
 	t.Run("MatMulTStrided", func(t testingT) { testMatMulTStrided(t, b) })
 	t.Run("MatMulInt8", func(t testingT) { testMatMulInt8(t, b, short) })
 	t.Run("MatMulInt4", func(t testingT) { testMatMulInt4(t, b, short) })
+	t.Run("QuantizedOnce", func(t testingT) { testQuantizedOnce(t, b, short) })
 	t.Run("MatMulPacked", func(t testingT) { testMatMulPacked(t, b, short) })
 	t.Run("AddBias", func(t testingT) { testAddBias(t, b) })
 	t.Run("GELU", func(t testingT) { testUnary(t, b, "GELU", b.GELU, geluRef, geluInputs) })

@@ -53,16 +53,31 @@ func (b *Backend) Int4Kernels() string {
 
 // MatMulInt4 implements backend.Int4Multiplier. out must not overlap a.
 func (b *Backend) MatMulInt4(out, a []float32, m int, w *backend.Int4, acc bool) {
-	n, k := w.N, w.K
-	if intProductIsEmpty("MatMulInt4", out, a, m, n, k, w.Check(), acc) {
+	if intProductIsEmpty("MatMulInt4", out, a, m, w.N, w.K, w.Check(), acc) {
 		return
 	}
-	ks := b.int8Set()
-	_, kp := backend.Int8Dims(n, k)
 	s := b.getScratch()
 	defer b.putScratch(s)
-	x, rs, rc := quantRows(ks, s, a, m, k, kp)
+	b.int4Product(out, b.quantizeScratch(s, a, m, w.K), w, acc, s)
+}
 
+// MatMulInt4Quantized implements backend.ActivationQuantizer. out must
+// not overlap x.A.
+func (b *Backend) MatMulInt4Quantized(out []float32, x *backend.Int8Activations, w *backend.Int4, acc bool) {
+	if quantizedProductIsEmpty("MatMulInt4Quantized", out, x, w.N, w.K, w.Check(), acc) {
+		return
+	}
+	s := b.getScratch()
+	defer b.putScratch(s)
+	b.int4Product(out, b.usable(s, x), w, acc, s)
+}
+
+// int4Product multiplies the quantized rows x by w and adds w's outliers
+// (see MatMulInt4), with s the calling goroutine's scratch.
+func (b *Backend) int4Product(out []float32, x *backend.Int8Activations, w *backend.Int4, acc bool, s *int8Scratch) {
+	ks := b.int8Set()
+	m, n, k, kp := x.M, w.N, w.K, x.KP
+	xq, rs, rc := x.X, x.Scale, x.Corr
 	full, rem := n/backend.Int8Panel, n%backend.Int8Panel
 	threads := b.threads
 	if 2*m*n*k < 4*parallelMinFlops {
@@ -76,11 +91,11 @@ func (b *Backend) MatMulInt4(out, a []float32, m int, w *backend.Int4, acc bool)
 		if threads > 1 {
 			b.pool.parallelFor(full, grain, threads, func(p0, p1 int) {
 				own := b.getScratch()
-				int4Block(ks, out, n*4, 0, x, kp, w, rs, rc, m, p0, p1, acc, own)
+				int4Block(ks, out, n*4, 0, xq, kp, w, rs, rc, m, p0, p1, acc, own)
 				b.putScratch(own)
 			})
 		} else {
-			int4Block(ks, out, n*4, 0, x, kp, w, rs, rc, m, 0, full, acc, s)
+			int4Block(ks, out, n*4, 0, xq, kp, w, rs, rc, m, 0, full, acc, s)
 		}
 	}
 	if rem > 0 {
@@ -96,12 +111,12 @@ func (b *Backend) MatMulInt4(out, a []float32, m int, w *backend.Int4, acc bool)
 				copy(t[i*16:i*16+rem], out[i*n+j0:i*n+n])
 			}
 		}
-		int4Block(ks, t, 16*4, full, x, kp, w, rs, rc, m, full, full+1, acc, s)
+		int4Block(ks, t, 16*4, full, xq, kp, w, rs, rc, m, full, full+1, acc, s)
 		for i := range m {
 			copy(out[i*n+j0:i*n+n], t[i*16:i*16+rem])
 		}
 	}
-	w.AddOutliers(out, a, m)
+	w.AddOutliers(out, x.A, m)
 }
 
 // int4InRegisters reports whether the in-register kernels take a product

@@ -1,6 +1,7 @@
 package native
 
 import (
+	"fmt"
 	"math"
 	"unsafe"
 
@@ -9,7 +10,11 @@ import (
 
 // Integer GEMM (backend.Int8Multiplier). Each call quantizes the rows of a
 // to 8 bits (quantRow), then multiplies them with the int8 panels of w
-// tile by tile: r rows of a against c panels of 16 outputs. Every kernel,
+// tile by tile: r rows of a against c panels of 16 outputs. The
+// backend.ActivationQuantizer methods split the two steps, so that
+// products sharing their activations quantize them once: MatMulInt8 is
+// QuantizeActivations into the call's scratch, then the product
+// MatMulInt8Quantized makes (int8Product). Every kernel,
 // Go or assembly, sums the products of a tile exactly in int32 and applies
 // the same epilogue,
 //
@@ -103,27 +108,55 @@ var _ backend.Int8Multiplier = (*Backend)(nil)
 // int8Scratch is the per-call buffer of quantized activations.
 type int8Scratch struct {
 	cfg  [64]byte
-	c    []int32 // 4 KiB of AMX tiles
-	x    []byte
-	rs   []float32
-	rc   []int32
-	tail []float32    // m×16 outputs of a partial last panel
-	u    []int8       // 4-bit codes expanded to int8 (MatMulInt4)
-	view backend.Int8 // u viewed as an Int8 (MatMulInt4), kept here so it is not allocated
+	c    []int32                 // 4 KiB of AMX tiles
+	act  backend.Int8Activations // the call's activations, when it quantizes them
+	tail []float32               // m×16 outputs of a partial last panel
+	u    []int8                  // 4-bit codes expanded to int8 (MatMulInt4)
+	view backend.Int8            // u viewed as an Int8 (MatMulInt4), kept here so it is not allocated
 }
 
 // MatMulInt8 implements backend.Int8Multiplier. out must not overlap a.
 func (b *Backend) MatMulInt8(out, a []float32, m int, w *backend.Int8, acc bool) {
-	n, k := w.N, w.K
-	if intProductIsEmpty("MatMulInt8", out, a, m, n, k, w.Check(), acc) {
+	if intProductIsEmpty("MatMulInt8", out, a, m, w.N, w.K, w.Check(), acc) {
 		return
 	}
-	ks := b.int8Set()
-	_, kp := backend.Int8Dims(n, k)
 	s := b.getScratch()
 	defer b.putScratch(s)
-	x, rs, rc := quantRows(ks, s, a, m, k, kp)
+	x := b.quantizeScratch(s, a, m, w.K)
+	b.int8Product(out, x, w, acc, s)
+}
 
+var _ backend.ActivationQuantizer = (*Backend)(nil)
+
+// QuantizeActivations implements backend.ActivationQuantizer: the rows
+// are quantized as MatMulInt8 quantizes them, in the form of b's int8
+// kernels.
+func (b *Backend) QuantizeActivations(dst *backend.Int8Activations, a []float32, m, k int) {
+	checkDims("QuantizeActivations", m, k)
+	if k > backend.MaxInt8K {
+		panic(fmt.Sprintf("native.QuantizeActivations: K = %d, over %d", k, backend.MaxInt8K))
+	}
+	checkLen("QuantizeActivations", "a", a, m*k)
+	quantRows(b.int8Set(), dst, a[:m*k], m, k)
+}
+
+// MatMulInt8Quantized implements backend.ActivationQuantizer. out must
+// not overlap x.A.
+func (b *Backend) MatMulInt8Quantized(out []float32, x *backend.Int8Activations, w *backend.Int8, acc bool) {
+	if quantizedProductIsEmpty("MatMulInt8Quantized", out, x, w.N, w.K, w.Check(), acc) {
+		return
+	}
+	s := b.getScratch()
+	defer b.putScratch(s)
+	b.int8Product(out, b.usable(s, x), w, acc, s)
+}
+
+// int8Product multiplies the quantized rows x by w (see MatMulInt8), with
+// s the calling goroutine's scratch.
+func (b *Backend) int8Product(out []float32, x *backend.Int8Activations, w *backend.Int8, acc bool, s *int8Scratch) {
+	ks := b.int8Set()
+	m, n, k, kp := x.M, w.N, w.K, x.KP
+	xq, rs, rc := x.X, x.Scale, x.Corr
 	full, rem := n/backend.Int8Panel, n%backend.Int8Panel
 	ldp := backend.Int8Panel * kp
 	threads := b.threads
@@ -136,11 +169,11 @@ func (b *Backend) MatMulInt8(out, a []float32, m int, w *backend.Int8, acc bool)
 			// Each worker needs a tile scratch of its own.
 			b.pool.parallelFor(full, cmax, threads, func(p0, p1 int) {
 				own := b.getScratch()
-				int8Block(ks, out, n*4, 0, x, kp, w, ldp, rs, rc, m, p0, p1, acc, own)
+				int8Block(ks, out, n*4, 0, xq, kp, w, ldp, rs, rc, m, p0, p1, acc, own)
 				b.putScratch(own)
 			})
 		} else {
-			int8Block(ks, out, n*4, 0, x, kp, w, ldp, rs, rc, m, 0, full, acc, s)
+			int8Block(ks, out, n*4, 0, xq, kp, w, ldp, rs, rc, m, 0, full, acc, s)
 		}
 	}
 	if rem > 0 {
@@ -156,7 +189,7 @@ func (b *Backend) MatMulInt8(out, a []float32, m int, w *backend.Int8, acc bool)
 				copy(t[i*16:i*16+rem], out[i*n+j0:i*n+n])
 			}
 		}
-		int8Block(ks, t, 16*4, full, x, kp, w, ldp, rs, rc, m, full, full+1, acc, s)
+		int8Block(ks, t, 16*4, full, xq, kp, w, ldp, rs, rc, m, full, full+1, acc, s)
 		for i := range m {
 			copy(out[i*n+j0:i*n+n], t[i*16:i*16+rem])
 		}
@@ -385,23 +418,74 @@ func (b *Backend) getScratch() *int8Scratch {
 	return new(int8Scratch)
 }
 
-// putScratch keeps s for a later getScratch.
-func (b *Backend) putScratch(s *int8Scratch) { b.scratch.Put(s) }
+// putScratch keeps s for a later getScratch. It drops s's view of the
+// caller's activations, which a kept scratch must not hold alive.
+func (b *Backend) putScratch(s *int8Scratch) {
+	s.act.A = nil
+	b.scratch.Put(s)
+}
 
-// quantRows quantizes the m rows of a (k columns) into s's buffers, kp
-// bytes per row, and returns them with the rows' scales and corrections.
-func quantRows(ks *int8KernelSet, s *int8Scratch, a []float32, m, k, kp int) (x []byte, rs []float32, rc []int32) {
-	if cap(s.x) < m*kp {
-		s.x = make([]byte, m*kp)
+// quantRows quantizes the m rows of a (k columns) into x in ks's form,
+// kp bytes per row, growing x's buffers when they are short. x keeps a
+// view of a.
+func quantRows(ks *int8KernelSet, x *backend.Int8Activations, a []float32, m, k int) {
+	_, kp := backend.Int8Dims(0, k)
+	if cap(x.X) < m*kp {
+		x.X = make([]byte, m*kp)
 	}
-	if cap(s.rs) < m {
-		s.rs, s.rc = make([]float32, m), make([]int32, m)
+	if cap(x.Scale) < m {
+		x.Scale = make([]float32, m)
 	}
-	x, rs, rc = s.x[:m*kp], s.rs[:m], s.rc[:m]
+	if cap(x.Corr) < m {
+		x.Corr = make([]int32, m)
+	}
+	x.M, x.K, x.KP, x.A = m, k, kp, a
+	x.X, x.Scale, x.Corr = x.X[:m*kp], x.Scale[:m], x.Corr[:m]
 	for i := range m {
-		rs[i], rc[i] = quantRow(ks, x[i*kp:(i+1)*kp], a[i*k:(i+1)*k])
+		x.Scale[i], x.Corr[i] = quantRow(ks, x.X[i*kp:(i+1)*kp], a[i*k:(i+1)*k])
 	}
-	return x, rs, rc
+	x.Form = ks.form()
+}
+
+// form is the backend.ActivationForm of ks's quantized activations.
+func (ks *int8KernelSet) form() backend.ActivationForm {
+	if ks.signed {
+		return backend.ActivationsSigned
+	}
+	return backend.ActivationsUnsigned
+}
+
+// quantizeScratch quantizes a[m×k] into s's activations and returns them.
+func (b *Backend) quantizeScratch(s *int8Scratch, a []float32, m, k int) *backend.Int8Activations {
+	quantRows(b.int8Set(), &s.act, a, m, k)
+	return &s.act
+}
+
+// usable returns x when its rows are quantized in the form of b's
+// kernels, else a copy quantized from x.A into s: a product takes
+// activations in any state (backend.ActivationQuantizer) and leaves x as
+// it is.
+func (b *Backend) usable(s *int8Scratch, x *backend.Int8Activations) *backend.Int8Activations {
+	if x.Form == b.int8Set().form() {
+		return x
+	}
+	return b.quantizeScratch(s, x.A, x.M, x.K)
+}
+
+// quantizedProductIsEmpty is intProductIsEmpty for activations quantized
+// once: it also checks that x's buffers and dimensions fit the product.
+func quantizedProductIsEmpty(name string, out []float32, x *backend.Int8Activations, n, k int, checkErr error, acc bool) bool {
+	if x.K != k {
+		panic(fmt.Sprintf("native.%s: activations of %d columns for a matrix of %d", name, x.K, k))
+	}
+	if x.Form != backend.ActivationsFloat {
+		_, kp := backend.Int8Dims(0, k)
+		if x.M < 0 || x.KP != kp || len(x.X) < x.M*kp || len(x.Scale) < x.M || len(x.Corr) < x.M {
+			panic(fmt.Sprintf("native.%s: quantized activations %d×%d (stride %d) have %d bytes, %d scales, %d corrections",
+				name, x.M, x.K, x.KP, len(x.X), len(x.Scale), len(x.Corr)))
+		}
+	}
+	return intProductIsEmpty(name, out, x.A, x.M, n, k, checkErr, acc)
 }
 
 // intProductIsEmpty checks an integer product's arguments (panicking, as

@@ -64,6 +64,11 @@
 // Int8 matrix and share the int8 epilogue, so they agree bit for bit with
 // MatMulInt8 of that matrix.
 //
+// Both also take activations quantized once for several products
+// (backend.ActivationQuantizer: QuantizeActivations, then
+// MatMulInt8Quantized or MatMulInt4Quantized), with the same quantization
+// and kernels, so bit for bit the one-call products' results.
+//
 // Elementwise kernels use float32 formulas (elem32.go): a Cephes-style exp
 // and the erf of Abramowitz & Stegun 7.1.26, with errors below 3e-7.
 //

@@ -46,13 +46,29 @@ type Pass struct {
 	int8 bool // multiply int8 shards with integer kernels (UseInt8)
 	int4 bool // multiply 4-bit shards with integer kernels (UseInt4)
 
+	// xq is the hidden state quantized once for the integer products of
+	// a layer half (every head's Q, K, V, every shard's FFN up), its
+	// values in xqBuf, part of buf; xqSet says that it stands for the
+	// current x (SetRows), which the first integer product then
+	// quantizes. It is allocated by that product, apart from the Pass:
+	// the products' interface calls make it escape, and a Pass inside it
+	// would escape with it (the executor's, made per request, stays on
+	// the stack).
+	xq    *backend.Int8Activations
+	xqBuf []float32
+	xqSet bool
+
 	buf []float32 // backs the buffers above the fused path's
 }
 
 // UseInt8 makes AddAttention and AddFFN multiply shards held as int8 (an
 // 8-bit store's, backend.Int8Matrix) with the backend's integer kernels,
 // the activations quantized per token on the fly (backend.MatMulInt8),
-// instead of expanding the weights to float32. It costs accuracy only
+// instead of expanding the weights to float32. On a backend that takes
+// activations quantized once (backend.ActivationQuantizer), the hidden
+// state is quantized once per layer half for the Q, K, V projections of
+// every head and the FFN up projection of every shard, with the same
+// results. It costs accuracy only
 // the activations' rounding (see backend.Int8Multiplier); layers fused by
 // FuseInt8 always run on the integer kernels.
 func (p *Pass) UseInt8(on bool) { p.int8 = on }
@@ -62,6 +78,43 @@ func (p *Pass) UseInt8(on bool) { p.int8 = on }
 // (backend.MatMulInt4), the activations quantized per token, instead of
 // expanding the weights to float32. UseInt8 does it too.
 func (p *Pass) UseInt4(on bool) { p.int4 = on }
+
+// matMulHidden computes out = x·wᵀ for the hidden state x and a shard's
+// matrix w, with integer kernels under UseInt8 and UseInt4, which then
+// share one quantization of x (see xq).
+func (p *Pass) matMulHidden(out []float32, w backend.Matrix) {
+	if !p.int8 && !p.int4 {
+		backend.MatMul(p.be, out, p.x, p.seq, w, false)
+		return
+	}
+	if !p.xqSet {
+		if p.xq == nil {
+			p.xq = new(backend.Int8Activations)
+			p.placeXQ()
+		}
+		p.xq.SetRows(p.x, p.seq, p.cfg.Hidden)
+		p.xqSet = true
+	}
+	if p.int8 {
+		backend.MatMulInt8Quantized(p.be, out, p.xq, w, false)
+	} else {
+		backend.MatMulInt4Quantized(p.be, out, p.xq, w, false)
+	}
+}
+
+// placeXQ puts xq's quantized values in xqBuf.
+func (p *Pass) placeXQ() {
+	if err := p.xq.SetBuffer(p.xqBuf, p.seq, p.cfg.Hidden); err != nil {
+		// Only a hidden size over backend.MaxInt8K fails, which the
+		// integer kernels refuse anyway; xq must not keep views of
+		// buffers laid out for another length.
+		*p.xq = backend.Int8Activations{}
+	}
+}
+
+// hiddenChanged marks the quantized hidden state stale: every change of
+// x calls it.
+func (p *Pass) hiddenChanged() { p.xqSet = false }
 
 // matMul multiplies a shard's matrix, with integer kernels under UseInt8
 // and UseInt4.
@@ -82,10 +135,11 @@ func NewPass(be backend.Backend, cfg *Config, seqLen int) *Pass {
 }
 
 // PassSize is how many float32 values the activations of a Pass of seqLen
-// tokens take.
+// tokens take, the hidden state's 8-bit copy for integer products
+// included (backend.Int8ActivationsSize).
 func PassSize(cfg *Config, seqLen int) int {
 	h, d, f := cfg.Hidden, cfg.HeadDim(), cfg.FFNSlice()
-	return 2*seqLen*h + 5*seqLen*d + seqLen*seqLen + seqLen*f
+	return 2*seqLen*h + 5*seqLen*d + seqLen*seqLen + seqLen*f + backend.Int8ActivationsSize(seqLen, h)
 }
 
 // NewPassIn is NewPass with its activations in buf when buf holds at least
@@ -117,6 +171,11 @@ func (p *Pass) resize(seqLen int) {
 	p.q, p.k, p.v = take(seqLen*d), take(seqLen*d), take(seqLen*d)
 	p.vt, p.ctxh = take(seqLen*d), take(seqLen*d)
 	p.scores, p.inter = take(seqLen*seqLen), take(seqLen*f)
+	p.xqBuf = take(backend.Int8ActivationsSize(seqLen, h))
+	if p.xq != nil {
+		p.placeXQ()
+	}
+	p.hiddenChanged()
 }
 
 // SeqLen is the number of tokens the Pass was made for.
@@ -133,6 +192,7 @@ func (p *Pass) SetHidden(x []float32) error {
 		return fmt.Errorf("bert: hidden state has %d values, want %d (seq %d × hidden %d)", len(x), len(p.x), p.seq, p.cfg.Hidden)
 	}
 	copy(p.x, x)
+	p.hiddenChanged()
 	return nil
 }
 
@@ -152,6 +212,7 @@ func (p *Pass) Embed(ctx context.Context, e *Embeddings, ids, typeIDs []int) err
 	if typeIDs != nil && len(typeIDs) != p.seq {
 		return fmt.Errorf("bert: %d token type ids for %d tokens", len(typeIDs), p.seq)
 	}
+	p.hiddenChanged()
 	if err := e.Word.Rows(ctx, ids, p.x); err != nil {
 		return fmt.Errorf("bert: word embeddings: %w", err)
 	}
@@ -182,17 +243,22 @@ func (p *Pass) Embed(ctx context.Context, e *Embeddings, ids, typeIDs []int) err
 }
 
 // BeginLayer starts a layer: the attention half sums onto the residual.
-func (p *Pass) BeginLayer() { copy(p.acc, p.x) }
+func (p *Pass) BeginLayer() {
+	// EndLayer marked x already; marking it again covers a caller that
+	// wrote to Hidden's slice in between, at no cost.
+	p.hiddenChanged()
+	copy(p.acc, p.x)
+}
 
 // AddAttention adds one head's attention output, projected through its
 // columns of the output projection, to the layer being built.
 func (p *Pass) AddAttention(s *AttentionShard) {
 	be, n, d := p.be, p.seq, p.cfg.HeadDim()
-	p.matMul(p.q, p.x, s.Query, false)
+	p.matMulHidden(p.q, s.Query)
 	be.AddBias(p.q, s.QueryBias, n, d)
-	p.matMul(p.k, p.x, s.Key, false)
+	p.matMulHidden(p.k, s.Key)
 	be.AddBias(p.k, s.KeyBias, n, d)
-	p.matMul(p.v, p.x, s.Value, false)
+	p.matMulHidden(p.v, s.Value)
 	be.AddBias(p.v, s.ValueBias, n, d)
 
 	be.MatMulT(p.scores, p.q, p.k, n, d, n, false)
@@ -217,13 +283,14 @@ func (p *Pass) EndAttention(r *LayerResident) {
 	p.be.AddBias(p.acc, r.AttnOutputBias, p.seq, h)
 	p.be.LayerNorm(p.acc, r.AttnNormWeight, r.AttnNormBias, p.seq, h, float32(p.cfg.LayerNormEps))
 	p.x, p.acc = p.acc, p.x
+	p.hiddenChanged()
 	copy(p.acc, p.x)
 }
 
 // AddFFN adds one shard's slice of the feed-forward network.
 func (p *Pass) AddFFN(s *FFNShard) {
 	n, f := p.seq, p.cfg.FFNSlice()
-	p.matMul(p.inter, p.x, s.Up, false)
+	p.matMulHidden(p.inter, s.Up)
 	p.be.AddBias(p.inter, s.UpBias, n, f)
 	p.be.GELU(p.inter)
 	p.matMul(p.acc, p.inter, s.Down, true)
@@ -236,6 +303,7 @@ func (p *Pass) EndLayer(r *LayerResident) {
 	p.be.AddBias(p.acc, r.FFNOutputBias, p.seq, h)
 	p.be.LayerNorm(p.acc, r.FFNNormWeight, r.FFNNormBias, p.seq, h, float32(p.cfg.LayerNormEps))
 	p.x, p.acc = p.acc, p.x
+	p.hiddenChanged()
 }
 
 // RunLayer runs a whole layer with the shards it holds; nil shards are
