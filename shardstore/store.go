@@ -255,6 +255,14 @@ func (s *Store) ReadShardIn(ctx context.Context, k Key, buf []byte, sp *ShardSpa
 	if err != nil {
 		return Shard{}, fmt.Errorf("%s: %w", k.Describe(), err)
 	}
+	return s.DecodeShardIn(k, blob, sp)
+}
+
+// DecodeShardIn is what ReadShardIn does once the blob of k is read and
+// verified: it repacks 4-bit matrices in place (so blob is modified) and
+// decodes the shard into sp's space. A device profile times it apart from
+// the read.
+func (s *Store) DecodeShardIn(k Key, blob []byte, sp *ShardSpace) (Shard, error) {
 	if err := repackShard(k, blob); err != nil {
 		return Shard{}, err
 	}

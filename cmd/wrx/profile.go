@@ -349,6 +349,13 @@ func profileDevice(c *cli.Context) error {
 	return saveAndShow(c, p, profile.DeviceSidecar(p.Backend), func() error { return profile.SaveDevice(ctx, uri, s, p) }, func(w io.Writer) {
 		fmt.Fprintf(w, "device profile of %s (%s), backend %s (%d compute threads), measured in %s\n", uri, device, p.Backend, p.Threads, took.Round(time.Millisecond))
 		fmt.Fprintf(w, "reads: %s, %v per read, %d in flight\n", units.FormatBandwidth(p.ReadBandwidth), p.ReadLatency.Round(time.Microsecond), max(p.ReadQueue, 1))
+		if len(p.Decode) > 0 {
+			fmt.Fprint(w, "decode per blob, attention/FFN (bits:µs):")
+			for _, d := range p.Decode {
+				fmt.Fprintf(w, " %d:%.0f/%.0f", d.Bits, float64(d.Attention)/1e3, float64(d.FFN)/1e3)
+			}
+			fmt.Fprintln(w)
+		}
 		if p.RowReadTime > 0 {
 			fmt.Fprintf(w, "word rows: %v + %v per row\n", p.RowReadFixed.Round(time.Microsecond), p.RowReadTime.Round(time.Microsecond))
 		}

@@ -82,7 +82,9 @@ func newStatic(prof *Profiles) *static {
 				sz := g.Sizes[l][h][f]
 				i := s*st.F + f
 				st.byA[i], st.byF[i] = sz.Attn, sz.FFN
-				st.ioA[i], st.ioF[i] = int64(d.ReadTime(sz.Attn)), int64(d.ReadTime(sz.FFN))
+				// The IO side reads a blob, then checks and decodes it.
+				decA, decF := d.DecodeTimes(g.Bits[f])
+				st.ioA[i], st.ioF[i] = int64(d.ReadTime(sz.Attn)+decA), int64(d.ReadTime(sz.FFN)+decF)
 				st.lossv[i] = im.Shards[l][h].Loss[imIdx[f]]
 			}
 		}

@@ -447,3 +447,26 @@ func TestSimulateMergedReads(t *testing.T) {
 		})
 	}
 }
+
+// A blob's decode time, which the executor spends on its IO side after the
+// read, adds to its read time: rows 1700, attention blob 1700 + 1100 + 500
+// = 3300, computed to 3500, fixed 3600; FFN blob 3300 + 2100 + 700 = 6100,
+// computed to 6300, fixed 6400, head 6430 µs.
+func TestSimulateDecodeTime(t *testing.T) {
+	prof := timingProfiles(1)
+	prof.Device.Decode = []DecodeTime{{Bits: 4, Attention: 500 * us, FFN: 700 * us}, {Bits: 8, Attention: time.Second}}
+	p := &Plan{SeqLen: 16, RowReads: RowReadsBatched, InFlightBlobs: 4,
+		Layers: []LayerPlan{{Layer: 0, Shards: []ShardChoice{{Head: 0, Bits: 4}}}},
+		IO:     []BlobRead{{Layer: 0, Head: 0, Part: Attention, Bits: 4, Bytes: 1000}, {Layer: 0, Head: 0, Part: FFN, Bits: 4, Bytes: 2000}}}
+	tm, err := Simulate(p, prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 6430 * us; tm.Latency != want {
+		t.Errorf("latency %v, want %v", tm.Latency, want)
+	}
+	prof.Device.Decode[0].FFN = -1
+	if err := prof.Validate(); err == nil {
+		t.Error("a negative decode time validated")
+	}
+}

@@ -228,6 +228,12 @@ type DeviceProfile struct {
 	// the model says (elastic.Runner's IO slack covers that). 0 or 1: one
 	// read at a time.
 	ReadQueue int `json:"read_queue,omitempty"`
+	// Decode lists, per fidelity, the time to check and decode one blob of
+	// each part once it is read (its checksum, its matrices and their
+	// integer forms), which the executor spends on its IO side before the
+	// blob is handed to compute: the planner adds it to the blob's read
+	// time. A missing fidelity costs nothing (profiles made before).
+	Decode []DecodeTime `json:"decode,omitempty"`
 	// Compute holds the measured compute times.
 	Compute ComputeTable `json:"compute"`
 	// Dequant optionally lists, per fidelity, a factor that scales the
@@ -272,6 +278,24 @@ func (h Host) Diff(o Host) []string {
 		d = append(d, fmt.Sprintf("threads %d ≠ %d", h.Threads, o.Threads))
 	}
 	return d
+}
+
+// DecodeTime is one entry of DeviceProfile.Decode.
+type DecodeTime struct {
+	Bits      quant.Fidelity `json:"bits"`
+	Attention time.Duration  `json:"attention_ns"`
+	FFN       time.Duration  `json:"ffn_ns"`
+}
+
+// DecodeTimes returns the decode times of a blob of each part at bits (see
+// DeviceProfile.Decode).
+func (d *DeviceProfile) DecodeTimes(bits quant.Fidelity) (attn, ffn time.Duration) {
+	for _, t := range d.Decode {
+		if t.Bits == bits {
+			return t.Attention, t.FFN
+		}
+	}
+	return 0, 0
 }
 
 // DequantFactor is the compute slowdown of shards stored at Bits.
@@ -327,6 +351,11 @@ func (d *DeviceProfile) Validate() error {
 	}
 	if d.ReadQueue < 0 {
 		return fmt.Errorf("plan: device read queue %d is negative", d.ReadQueue)
+	}
+	for _, t := range d.Decode {
+		if t.Attention < 0 || t.FFN < 0 {
+			return fmt.Errorf("plan: device decode time at %d bits (%v, %v) is negative", t.Bits, t.Attention, t.FFN)
+		}
 	}
 	c := &d.Compute
 	if len(c.SeqLens) == 0 {

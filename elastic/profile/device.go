@@ -94,6 +94,9 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 	if p.RowReadFixed, p.RowReadTime, err = MeasureRowReads(ctx, store, st, opts); err != nil {
 		return nil, fmt.Errorf("profile device: %w", err)
 	}
+	if p.Decode, err = d.decode(ctx); err != nil {
+		return nil, fmt.Errorf("profile device: %w", err)
+	}
 	if p.Compute, p.Dequant, err = d.compute(ctx); err != nil {
 		return nil, fmt.Errorf("profile device: compute: %w", err)
 	}
@@ -209,6 +212,9 @@ func newDeviceRun(store *shardstore.Store, st storage.Store, be backend.Backend,
 		rng: rand.New(rand.NewPCG(opts.Seed, 0x5752585f44455649))}
 	nS := len(opts.SeqLens)
 	d.total = 2*len(fids) + 1 + nS*(len(sc)+2) + nS*len(fids)
+	if be != nil {
+		d.total += len(fids) // decode times, with compute
+	}
 	return d, nil
 }
 

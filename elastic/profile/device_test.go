@@ -104,6 +104,14 @@ func TestProfileDevice(t *testing.T) {
 	if want := k*2*int64(len(quant.AllFidelities())) + 4*k + 7*(4+8+16+32+64); st.reads.Load() != want {
 		t.Errorf("%d reads through the given storage, want %d", st.reads.Load(), want)
 	}
+	if len(p.Decode) != len(quant.AllFidelities()) {
+		t.Errorf("decode times for %d fidelities, want %d", len(p.Decode), len(quant.AllFidelities()))
+	}
+	for _, d := range p.Decode {
+		if d.Attention <= 0 || d.FFN <= 0 {
+			t.Errorf("decode times at %d bits: %v, %v; want positive", d.Bits, d.Attention, d.FFN)
+		}
+	}
 	if p.RowReadTime <= 0 || p.RowReadFixed < 0 {
 		t.Errorf("word rows: %v + %v per row; want a positive time per row", p.RowReadFixed, p.RowReadTime)
 	}
