@@ -251,11 +251,21 @@ func (s *Store) ReadShard(ctx context.Context, k Key, buf []byte) (Shard, error)
 // ReadShardIn is ReadShard decoding into sp (see ShardSpace): the shard
 // is valid until sp decodes another, and reading it allocates nothing.
 func (s *Store) ReadShardIn(ctx context.Context, k Key, buf []byte, sp *ShardSpace) (Shard, error) {
-	blob, err := s.ReadBlob(ctx, s.name(k), buf)
+	blob, err := s.ReadShardBlob(ctx, k, buf)
 	if err != nil {
-		return Shard{}, fmt.Errorf("%s: %w", k.Describe(), err)
+		return Shard{}, err
 	}
 	return s.DecodeShardIn(k, blob, sp)
+}
+
+// ReadShardBlob reads and verifies the blob of shard version k into buf
+// (ReadBlob), the first half of ReadShardIn; errors name k.
+func (s *Store) ReadShardBlob(ctx context.Context, k Key, buf []byte) ([]byte, error) {
+	blob, err := s.ReadBlob(ctx, s.name(k), buf)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k.Describe(), err)
+	}
+	return blob, nil
 }
 
 // DecodeShardIn is what ReadShardIn does once the blob of k is read and

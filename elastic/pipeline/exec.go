@@ -181,6 +181,9 @@ type Executor struct {
 	skel  *bert.Model
 	opts  ExecOptions
 
+	// decodeMu makes the IO side decode one blob at a time (readq.go).
+	decodeMu sync.Mutex
+
 	mu      sync.RWMutex
 	preload map[shardstore.Key]preloaded // decoded shards viewing their own buffers
 	pBytes  int64                        // preloaded shards and rows

@@ -75,9 +75,17 @@ func (rs *runState) jobRing(q, runLen int) []readJob {
 // space, or a merged run with one shardstore.Store.ReadShards.
 func (e *Executor) read(ctx context.Context, job *readJob) error {
 	if len(job.keys) == 1 {
-		sl := job.slots[0]
-		var err error
-		job.shards[0], err = e.store.ReadShardIn(ctx, job.keys[0], sl.buf, &sl.sp)
+		sl, k := job.slots[0], job.keys[0]
+		blob, err := e.store.ReadShardBlob(ctx, k, sl.buf)
+		if err != nil {
+			return err
+		}
+		// Reads overlap; decoding, which is CPU work, takes one core at a
+		// time, so that reads in flight do not take the core compute runs
+		// on (the device profile times it so: DeviceProfile.Decode).
+		e.decodeMu.Lock()
+		defer e.decodeMu.Unlock()
+		job.shards[0], err = e.store.DecodeShardIn(k, blob, &sl.sp)
 		return err
 	}
 	job.bufs = job.bufs[:0]
