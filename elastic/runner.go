@@ -164,12 +164,6 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 		ex.Close()
 		return nil, err
 	}
-	if err := ex.SetRows(ctx, pre.Rows); err != nil {
-		return fail(err)
-	}
-	if err := ex.SetPreload(ctx, pipeline.PreloadKeys(pre)); err != nil {
-		return fail(err)
-	}
 	if r.preload, err = fitHeld(ctx, ex, pl, opts.Target, div.Preload, pre); err != nil {
 		return fail(err)
 	}
@@ -180,46 +174,43 @@ func NewRunner(ctx context.Context, store *shardstore.Store, be backend.Backend,
 	return r, nil
 }
 
-// fitHeld keeps what the preloaded shards hold once decoded within the
-// preload's budget. The planner sizes a preload set by its blobs and word
-// rows; decoded, its shards also hold scales, sums and outliers on the
-// heap (pipeline.Executor.PreloadHeldBytes: 22% of the blobs at 4 bits).
-// While the whole is over budget, the set is chosen again for the budget
-// scaled by blobs over the whole, at most maxRefits times, and ex loaded
-// with it. It returns the set ex holds.
+// fitHeld preloads pre, or a smaller set, within the preload's budget.
+// The planner sizes a preload set by its blobs and word rows; decoded, its
+// shards also hold scales, sums and outliers, and the 2-, 3-, 5- and 6-bit
+// ones integer forms of up to a byte per weight (quant.Matrix.HeldBytes).
+// The executor stops loading a set as soon as that crosses its limit
+// (pipeline.HeldOverError), so the process never holds more; fitHeld then
+// plans a set for a budget smaller by what the shards loaded held per byte
+// of blob, and tries again.
 func fitHeld(ctx context.Context, ex *pipeline.Executor, pl plan.Planner, target time.Duration, budget int64, pre *plan.Preload) (*plan.Preload, error) {
-	const maxRefits = 4
-	for range maxRefits {
-		whole, held := ex.PreloadBytes(), ex.PreloadHeldBytes()
-		if whole <= budget || held == 0 {
-			return pre, nil
-		}
-		next, err := pl.Preload(target, budget*(whole-held)/whole)
-		if err != nil {
+	// A smaller budget gets lower fidelities, which may hold more per
+	// byte (2- and 3-bit codes spread into nibbles, 5- and 6-bit ones
+	// into int8): each try takes the budget at least a sixth lower.
+	const maxTries = 12
+	shrunk := budget
+	for range maxTries {
+		if err := ex.SetRows(ctx, pre.Rows); err != nil {
 			return nil, err
 		}
+		err := ex.SetPreload(ctx, pipeline.PreloadKeys(pre))
+		var over *pipeline.HeldOverError
+		if !errors.As(err, &over) {
+			return pre, err
+		}
+		ratio := float64(over.Held) / float64(max(over.HeldBlobs, 1))
+		shrunk = min(shrunk*5/6, int64(float64(budget)/(1+ratio)))
 		// Emptied first: the new rows and shards must fit the limit
-		// together, not beside the old ones.
+		// together, not beside the old ones; and the memory returned, so
+		// that the next set does not count beside it.
 		if err := ex.SetPreload(ctx, nil); err != nil {
 			return nil, err
 		}
-		// And returned: the dropped shards' integer forms are on the
-		// heap (2- and 3-bit codes spread into nibbles hold twice their
-		// blobs), and the process's peak resident set, which a budget
-		// bounds, would otherwise count both sets.
 		debug.FreeOSMemory()
-		if err := ex.SetRows(ctx, next.Rows); err != nil {
+		if pre, err = pl.Preload(target, max(shrunk, 0)); err != nil {
 			return nil, err
 		}
-		if err := ex.SetPreload(ctx, pipeline.PreloadKeys(next)); err != nil {
-			return nil, err
-		}
-		pre = next
 	}
-	if whole := ex.PreloadBytes(); whole > budget {
-		return nil, fmt.Errorf("elastic: the preload set holds %s decoded, over its %s budget after %d refits", units.FormatBytes(whole), units.FormatBytes(budget), maxRefits)
-	}
-	return pre, nil
+	return nil, fmt.Errorf("elastic: no preload set fits its %s budget decoded after %d tries", units.FormatBytes(budget), maxTries)
 }
 
 // DivideBudget spends a total memory budget (see RunnerOptions.Budget;

@@ -83,6 +83,21 @@ type ExecOptions struct {
 	MaxSeqLen int
 }
 
+// HeldOverError is SetPreload's refusal of a set whose shards, decoded,
+// hold more than the limit allows besides their blobs and the word rows
+// (integer forms, scales, outliers: quant.Matrix.HeldBytes). It stops at
+// the first shard that crosses the limit, so Held is what the shards
+// decoded until then, HeldBlobs their blobs, hold: their ratio tells
+// how much smaller a set fits.
+type HeldOverError struct {
+	Limit, Blobs, Rows, Held, HeldBlobs int64
+}
+
+func (e *HeldOverError) Error() string {
+	return fmt.Sprintf("preload: shard blobs of %d bytes and word rows of %d, with %d bytes their decoded shards hold (for %d bytes of blobs so far), are over the %d-byte budget",
+		e.Blobs, e.Rows, e.Held, e.HeldBlobs, e.Limit)
+}
+
 // ScratchBytes bounds the memory an executor that holds up to inFlight
 // streamed blobs keeps for requests of up to maxLen tokens besides their
 // activations, blob buffers and the integer forms their shards own
@@ -312,6 +327,16 @@ func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error 
 			missing = append(missing, k)
 		}
 	}
+	// What the kept shards hold decoded counts against the limit with
+	// what the loaded ones will.
+	var held, heldBlobs int64
+	for k, p := range e.preload {
+		if want[k] {
+			held += p.shard.HeldBytes()
+			heldBlobs += int64(e.store.BufferSize(k))
+		}
+	}
+	rows := e.rowBytes()
 	e.mu.RUnlock()
 	loaded := make(map[shardstore.Key]preloaded, len(missing))
 	drop := func() {
@@ -332,6 +357,14 @@ func (e *Executor) SetPreload(ctx context.Context, keys []shardstore.Key) error 
 			return fmt.Errorf("preload: %w", err)
 		}
 		loaded[k] = preloaded{sh, buf}
+		held += sh.HeldBytes()
+		heldBlobs += int64(e.store.BufferSize(k))
+		// Stop as soon as the set decoded is over the limit, rather than
+		// hold all of it first: the peak resident set counts it.
+		if lim := e.opts.PreloadLimit; lim > 0 && need+rows+held > lim {
+			drop()
+			return &HeldOverError{Limit: lim, Blobs: need, Rows: rows, Held: held, HeldBlobs: heldBlobs}
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

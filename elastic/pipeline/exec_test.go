@@ -193,6 +193,24 @@ func TestExecutorPreload(t *testing.T) {
 	if err := limited.SetPreload(ctx, pre); err == nil || !strings.Contains(err.Error(), "budget") {
 		t.Errorf("a preload set over the limit: err = %v", err)
 	}
+	// Room for the blobs but not for what they hold decoded: refused as
+	// soon as the decoded shards cross the limit, nothing left loaded.
+	blobs := st1.PreloadBytes - e.PreloadHeldBytes()
+	if e.PreloadHeldBytes() <= 0 {
+		t.Fatalf("8-bit shards hold %d bytes decoded; the test needs more", e.PreloadHeldBytes())
+	}
+	held, err := NewExecutor(ctx, s, be, ExecOptions{PreloadLimit: blobs + e.PreloadHeldBytes() - 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	var over *HeldOverError
+	if err := held.SetPreload(ctx, pre); !errors.As(err, &over) || over.Held <= 0 || over.HeldBlobs <= 0 || held.PreloadBytes() != 0 {
+		t.Errorf("a preload set over the limit decoded: err = %v, %d bytes left loaded", err, held.PreloadBytes())
+	}
+	if err := held.SetPreload(ctx, pre[:1]); err != nil {
+		t.Errorf("a smaller set within the limit decoded: %v", err)
+	}
 	if err := e.SetPreload(ctx, nil); err != nil || e.PreloadBytes() != 0 {
 		t.Errorf("emptying the preload buffer: %v, %d bytes left", err, e.PreloadBytes())
 	}
