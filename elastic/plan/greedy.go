@@ -84,7 +84,7 @@ func (st *static) greedyTables() {
 				if dl <= 0 {
 					continue
 				}
-				db := st.shardBytes(s, j) - st.shardBytes(s, i)
+				db := st.heldBytes(s, j) - st.heldBytes(s, i)
 				r := math.Inf(1)
 				if db > 0 {
 					r = dl / float64(db)
@@ -143,7 +143,7 @@ func fillFirstLayers(ws *scratch, st *static, budget int64, f int) []int8 {
 	}
 	var used int64
 	for s := 0; s < st.N; s++ {
-		b := st.shardBytes(s, f)
+		b := st.heldBytes(s, f)
 		if used+b > budget {
 			return res
 		}
@@ -154,7 +154,7 @@ func fillFirstLayers(ws *scratch, st *static, budget int64, f int) []int8 {
 		if int16(res[u.s]) != u.from {
 			continue
 		}
-		extra := st.shardBytes(int(u.s), int(u.to)) - st.shardBytes(int(u.s), int(u.from))
+		extra := st.heldBytes(int(u.s), int(u.to)) - st.heldBytes(int(u.s), int(u.from))
 		if used+extra <= budget {
 			res[u.s] = int8(u.to)
 			used += extra

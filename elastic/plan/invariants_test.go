@@ -26,6 +26,21 @@ func randomCase(rng *rand.Rand) planCase {
 	// LossTolerance gives up is checked in shed_test.go.
 	opts := Options{InFlight: 1 + rng.IntN(8), RowReads: RowReads(rng.IntN(2)), LossTolerance: -1}
 	if rng.IntN(2) == 0 {
+		// Half the cases hold their low fidelities decoded in up to twice
+		// their blobs' size (as 2- and 3-bit codes spread into nibbles),
+		// which a preload pays for.
+		g := prof.Geometry
+		for l := range g.Sizes {
+			for h := range g.Sizes[l] {
+				for i, b := range g.Bits {
+					if b < 4 {
+						g.Sizes[l][h][i].Held = int64(rng.IntN(3)) * g.Sizes[l][h][i].Total() / 2
+					}
+				}
+			}
+		}
+	}
+	if rng.IntN(2) == 0 {
 		// Half the cases merge reads, up to 256 KiB to 2 MiB.
 		prof.Geometry.Contiguous = true
 		opts.MaxReadBytes = int64(1+rng.IntN(8)) << 18
@@ -81,8 +96,9 @@ func checkPlan(t *testing.T, c planCase, plan *Plan) {
 		t.Fatalf("preload holds %d bytes, over the budget %d", plan.PreloadBytes, c.budget)
 	}
 	var preBytes int64
+	g := c.prof.Geometry
 	for _, v := range plan.Preload {
-		preBytes += v.Bytes
+		preBytes += v.Bytes + g.Sizes[v.Layer][v.Head][slices.Index(g.Bits, v.Bits)].Held
 	}
 	if preBytes != plan.PreloadBytes {
 		t.Fatalf("preload lists %d bytes, plan says %d", preBytes, plan.PreloadBytes)

@@ -36,6 +36,7 @@ type static struct {
 	ioF     []int64 // [s*F+f] read time of the FFN blob
 	byA     []int64 // [s*F+f] bytes of the attention blob
 	byF     []int64 // [s*F+f] bytes of the FFN blob
+	held    []int64 // [s*F+f] what the version holds decoded besides its blobs
 	lossv   []float64
 	dropped []float64
 	dq      []float64 // [f] dequantisation factor
@@ -60,7 +61,7 @@ func newStatic(prof *Profiles) *static {
 	st.N = st.L * st.H
 	n := st.N * st.F
 	st.ioA, st.ioF = make([]int64, n), make([]int64, n)
-	st.byA, st.byF = make([]int64, n), make([]int64, n)
+	st.byA, st.byF, st.held = make([]int64, n), make([]int64, n), make([]int64, n)
 	st.lossv, st.dropped = make([]float64, n), make([]float64, st.N)
 	imIdx := make([]int, st.F)
 	for f, b := range g.Bits {
@@ -81,7 +82,7 @@ func newStatic(prof *Profiles) *static {
 			for f := 0; f < st.F; f++ {
 				sz := g.Sizes[l][h][f]
 				i := s*st.F + f
-				st.byA[i], st.byF[i] = sz.Attn, sz.FFN
+				st.byA[i], st.byF[i], st.held[i] = sz.Attn, sz.FFN, sz.Held
 				// The IO side reads a blob, then checks and decodes it.
 				decA, decF := d.DecodeTimes(g.Bits[f])
 				st.ioA[i], st.ioF[i] = int64(d.ReadTime(sz.Attn)+decA), int64(d.ReadTime(sz.FFN)+decF)
@@ -107,6 +108,12 @@ func (st *static) optLoss(s int, o int16) float64 {
 
 // shardBytes is the size of both blobs of shard s at fidelity index f.
 func (st *static) shardBytes(s, f int) int64 { return st.byA[s*st.F+f] + st.byF[s*st.F+f] }
+
+// heldBytes is the memory shard s at fidelity index f takes preloaded:
+// its blobs and what it holds decoded (BlobSizes.Held). Unlike blob sizes
+// it need not grow with fidelity: 2- and 3-bit codes spread into nibbles
+// hold more than 4-bit ones, which are viewed in place.
+func (st *static) heldBytes(s, f int) int64 { return st.shardBytes(s, f) + st.held[s*st.F+f] }
 
 func (st *static) version(s, f int) ShardVersion {
 	return ShardVersion{Layer: s / st.H, Head: s % st.H, Bits: st.bits[f], Bytes: st.shardBytes(s, f)}
@@ -157,7 +164,7 @@ func (st *static) residentIn(ws *scratch, pre *Preload) ([]int8, int64, error) {
 			return nil, 0, fmt.Errorf("plan: preload says layer %d head %d at %d bits is %d bytes, the model's version is %d", v.Layer, v.Head, v.Bits, v.Bytes, b)
 		}
 		res[s] = int8(f)
-		total += st.shardBytes(s, f)
+		total += st.heldBytes(s, f)
 	}
 	return res, total, nil
 }
@@ -281,7 +288,7 @@ func scaleNS(ns int64, f float64) int64 {
 // withIO returns a copy of st, its tables shared, reading with sc's times.
 func (st *static) withIO(sc *scaledIO) *static {
 	return &static{prof: st.prof, L: st.L, H: st.H, F: st.F, N: st.N, bits: st.bits, ioA: sc.ioA, ioF: sc.ioF,
-		byA: st.byA, byF: st.byF, lossv: st.lossv, dropped: st.dropped, dq: st.dq, order: st.order, steps: st.steps}
+		byA: st.byA, byF: st.byF, held: st.held, lossv: st.lossv, dropped: st.dropped, dq: st.dq, order: st.order, steps: st.steps}
 }
 
 // scaleAll is scaleNS over xs, into a new slice from ws.
@@ -845,7 +852,7 @@ func (p *problem) materialize(opt []int16, res []int8) *Plan {
 		if f >= 0 {
 			v := p.version(s, int(f))
 			plan.Preload = append(plan.Preload, v)
-			plan.PreloadBytes += v.Bytes
+			plan.PreloadBytes += p.heldBytes(s, int(f))
 		}
 	}
 	return plan

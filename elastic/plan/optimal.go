@@ -158,7 +158,7 @@ type searcher struct {
 	cfg  searchCfg
 	e    *eval
 	used int64 // preloaded bytes (preload search)
-	minB int64 // smallest shard at the lowest fidelity
+	minB int64 // the least memory a preloaded version takes
 }
 
 // bestMove returns shard s's best change and its ratio; ok is false when
@@ -169,7 +169,7 @@ func (sr *searcher) bestMove(s int) (r float64, to int16, ok bool) {
 	curL := p.optLoss(s, cur)
 	var curB int64
 	if int(cur) >= p.F {
-		curB = p.shardBytes(s, int(cur)-p.F)
+		curB = p.heldBytes(s, int(cur)-p.F)
 	}
 	k := s / p.H
 	x := p.shardCtx(k, e.opt, s)
@@ -196,7 +196,7 @@ func (sr *searcher) bestMove(s int) (r float64, to int16, ok bool) {
 		}
 		var db int64
 		if int(o) >= p.F {
-			db = p.shardBytes(s, int(o)-p.F)
+			db = p.heldBytes(s, int(o)-p.F)
 			if sr.cfg.res == nil && sr.used-curB+db > sr.cfg.budget {
 				continue
 			}
@@ -223,7 +223,9 @@ func search(p *problem, cfg searchCfg, stop int64) *frontier {
 	if cfg.res == nil {
 		sr.minB = math.MaxInt64
 		for s := 0; s < p.N; s++ {
-			sr.minB = min(sr.minB, p.shardBytes(s, 0))
+			for f := range p.F {
+				sr.minB = min(sr.minB, p.heldBytes(s, f))
+			}
 		}
 	}
 	fr.lat = append(fr.lat, sr.e.lat)
@@ -318,10 +320,10 @@ func (sr *searcher) apply(fr *frontier, s int, to int16) {
 	p := sr.p
 	from := sr.e.opt[s]
 	if int(from) >= p.F {
-		sr.used -= p.shardBytes(s, int(from)-p.F)
+		sr.used -= p.heldBytes(s, int(from)-p.F)
 	}
 	if int(to) >= p.F {
-		sr.used += p.shardBytes(s, int(to)-p.F)
+		sr.used += p.heldBytes(s, int(to)-p.F)
 	}
 	sr.e.set(s, to)
 	fr.moves = append(fr.moves, pmove{s: int32(s), from: from, to: to})

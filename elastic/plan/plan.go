@@ -215,7 +215,9 @@ type Preload struct {
 	// RowBytes is their memory.
 	Rows     []int `json:"rows,omitempty"`
 	RowBytes int64 `json:"row_bytes,omitempty"`
-	// Bytes is the total size of Shards and Rows; it is at most Budget.
+	// Bytes is the memory Shards and Rows take: the shards' blobs and what
+	// they hold decoded (BlobSizes.Held), and the rows; it is at most
+	// Budget.
 	Bytes int64 `json:"bytes"`
 }
 
@@ -501,7 +503,7 @@ func (pl *planner) Preload(target time.Duration, budget int64) (*Preload, error)
 		}
 		v := pl.st.version(s, int(f))
 		pre.Shards = append(pre.Shards, v)
-		pre.Bytes += v.Bytes
+		pre.Bytes += pl.st.heldBytes(s, int(f))
 	}
 	if pre.Bytes > budget {
 		return nil, fmt.Errorf("plan: internal error: %s planner preloaded %d bytes over budget %d", pl.opts.Strategy, pre.Bytes, budget)
@@ -530,7 +532,7 @@ func (pl *planner) ensureShard(ws *scratch, rows []int, res []int8, target, budg
 	var used int64
 	for s, f := range res {
 		if f >= 0 {
-			used += pl.st.shardBytes(s, int(f))
+			used += pl.st.heldBytes(s, int(f))
 		}
 	}
 	best, found := ws.int8s(p.N), false
@@ -542,8 +544,8 @@ func (pl *planner) ensureShard(ws *scratch, rows []int, res []int8, target, budg
 			continue
 		}
 		for f := range p.F {
-			if used+pl.st.shardBytes(s, f) > budget {
-				break // versions grow with fidelity
+			if used+pl.st.heldBytes(s, f) > budget {
+				continue
 			}
 			opt[s] = int16(p.F + f)
 			loss := base - p.optLoss(s, optDrop) + p.optLoss(s, opt[s])

@@ -22,6 +22,11 @@ import (
 type BlobSizes struct {
 	Attn int64 `json:"attn"`
 	FFN  int64 `json:"ffn"`
+	// Held is what the shard version holds besides its blobs once
+	// decoded (integer forms that do not view the blobs, scales,
+	// outliers: quant.Matrix.HeldBytes), which a preloaded version keeps
+	// for as long as its blobs. Zero when unknown.
+	Held int64 `json:"held,omitempty"`
 }
 
 // Total is the size of both blobs.

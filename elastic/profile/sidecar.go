@@ -245,6 +245,9 @@ func LoadProfiles(ctx context.Context, uri string, s *shardstore.Store, be backe
 		return nil, err
 	}
 	g.Contiguous = contiguous(s)
+	if err := measureHeld(ctx, s, g); err != nil {
+		return nil, err
+	}
 	imp, err := LoadImportance(ctx, uri, s)
 	if err != nil {
 		return nil, err

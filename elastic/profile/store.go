@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -49,6 +50,39 @@ func GeometryFromManifest(m *shardstore.Manifest) (*plan.Geometry, error) {
 		}
 	}
 	return g, g.Validate()
+}
+
+// heldSamples is how many shards' decoded holdings measureHeld takes the
+// largest of, per fidelity: they differ by their outliers only.
+const heldSamples = 4
+
+// measureHeld sets g's Held sizes: what each shard version holds decoded
+// besides its blobs (shardstore.Shard.HeldBytes: integer forms, scales,
+// outliers), the largest over a few shards of each fidelity, both parts
+// decoded as the executor decodes a preloaded shard.
+func measureHeld(ctx context.Context, s *shardstore.Store, g *plan.Geometry) error {
+	n := g.Layers * g.Heads
+	for i, b := range g.Bits {
+		var held int64
+		for j := range min(heldSamples, n) {
+			shard := j * (n - 1) / max(heldSamples-1, 1) // spread over the model
+			var sum int64
+			for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
+				sh, err := s.ReadShard(ctx, shardstore.Key{Layer: shard / g.Heads, Head: shard % g.Heads, Part: part, Fidelity: b}, nil)
+				if err != nil {
+					return fmt.Errorf("profile geometry: held bytes: %w", err)
+				}
+				sum += sh.HeldBytes()
+			}
+			held = max(held, sum)
+		}
+		for l := range g.Sizes {
+			for h := range g.Sizes[l] {
+				g.Sizes[l][h][i].Held = held
+			}
+		}
+	}
+	return nil
 }
 
 // contiguous reports whether s lays a layer's heads at one fidelity and

@@ -27,3 +27,24 @@ func TestContiguous(t *testing.T) {
 
 // noBatch hides its store's batched reads.
 type noBatch struct{ storage.Store }
+
+// A preloaded version holds, besides its blobs, what decoding it made: a
+// 2-bit shard its codes spread into nibbles, more than a 4-bit one, whose
+// codes are viewed in its blob.
+func TestMeasureHeld(t *testing.T) {
+	_, s, _ := storetest.Fixture(t, "fixtures/tiny-bert", 2, 4)
+	g, err := GeometryFromManifest(s.Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := measureHeld(t.Context(), s, g); err != nil {
+		t.Fatal(err)
+	}
+	two, four := g.Sizes[0][0][0].Held, g.Sizes[0][0][1].Held
+	if four <= 0 || two <= four {
+		t.Errorf("held decoded: %d bytes at 2 bits, %d at 4; want 2 bits to hold more, both some", two, four)
+	}
+	if last := g.Sizes[g.Layers-1][g.Heads-1][0].Held; last != two {
+		t.Errorf("every shard gets its fidelity's holding: %d and %d", two, last)
+	}
+}
