@@ -62,13 +62,24 @@ const heldSamples = 4
 // decoded as the executor decodes a preloaded shard.
 func measureHeld(ctx context.Context, s *shardstore.Store, g *plan.Geometry) error {
 	n := g.Layers * g.Heads
+	// One buffer for every shard, and one decoding space per part for
+	// every shard of a fidelity, as a slot decodes (a space keeps the
+	// largest forms it held, so it is not shared across fidelities): this
+	// runs while a classifier opens, whose peak resident set a budget
+	// bounds.
+	var buf []byte
 	for i, b := range g.Bits {
+		var sp [2]shardstore.ShardSpace
 		var held int64
 		for j := range min(heldSamples, n) {
 			shard := j * (n - 1) / max(heldSamples-1, 1) // spread over the model
 			var sum int64
-			for _, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
-				sh, err := s.ReadShard(ctx, shardstore.Key{Layer: shard / g.Heads, Head: shard % g.Heads, Part: part, Fidelity: b}, nil)
+			for p, part := range []shardstore.Part{shardstore.Attention, shardstore.FFN} {
+				k := shardstore.Key{Layer: shard / g.Heads, Head: shard % g.Heads, Part: part, Fidelity: b}
+				if size := s.BufferSize(k); cap(buf) < size {
+					buf = storage.AlignedBuffer(size)
+				}
+				sh, err := s.ReadShardIn(ctx, k, buf[:cap(buf)], &sp[p])
 				if err != nil {
 					return fmt.Errorf("profile geometry: held bytes: %w", err)
 				}
