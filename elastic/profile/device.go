@@ -106,6 +106,12 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 	return p, nil
 }
 
+// cacheFlushBytes is how much memory the compute profile touches before
+// each timed layer to evict its shards from the caches: more than the
+// last-level cache of the small devices WRX targets and of the
+// development machine.
+const cacheFlushBytes = 48 << 20
+
 // DefaultReadSamples is the default DeviceOptions.ReadSamples. Each read
 // time fitted is a group's median: with 4 reads a group, a burst of slow
 // reads on a shared virtual disk gave per-read latencies of 30–320 µs in
@@ -412,10 +418,22 @@ func (d *deviceRun) compute(ctx context.Context) (plan.ComputeTable, []plan.Dequ
 	}
 	res := &skel.Layers[0].Resident
 	top := len(d.fids) - 1
+	// The executor computes each streamed shard once, just read, with
+	// nothing of it in the core's caches; timed again and again, layer 0's
+	// shards would be. So every timed layer starts with the caches filled
+	// with other memory: with integer kernels the products of a few dozen
+	// tokens are bound by fetching their weights.
+	flush := make([]byte, cacheFlushBytes)
+	evict := func() {
+		for i := 0; i < len(flush); i += 64 {
+			flush[i]++
+		}
+	}
 	runLayer := func(p *bert.Pass, x0 []float32, s shards, n int) (time.Duration, error) {
 		if err := p.SetHidden(x0); err != nil {
 			return 0, err
 		}
+		evict()
 		start := time.Now()
 		p.BeginLayer()
 		for _, a := range s.attn[:n] {
