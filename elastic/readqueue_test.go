@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic"
 	"github.com/wrxlabs/wrx/elastic/pipeline"
 	"github.com/wrxlabs/wrx/elastic/plan"
@@ -46,26 +47,11 @@ func (d *depthStore) ReadAt(ctx context.Context, key string, dst []byte, off int
 func TestRunnerStreamsAtProfiledDepth(t *testing.T) {
 	defer leaktest.Check(t)()
 	ctx := context.Background()
-	uri := "mem:" + t.Name()
-	profiletest.Synth(t, uri)
-	st, err := storage.Open(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := &depthStore{Store: st}
-	s, err := shardstore.Open(ctx, ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	be, err := pipeline.OpenBackend("native", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prof, err := profile.LoadProfiles(ctx, uri, s, be, storage.ThrottleConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var ds *depthStore
+	s, be, prof := profiledSynth(t, func(st storage.Store) storage.Store {
+		ds = &depthStore{Store: st}
+		return ds
+	})
 	const maxLen = 32
 	// Room for four in-flight blobs of the largest and no preload set.
 	foot := elastic.Footprint(s, be, prof.Geometry.Bits, maxLen, 0)
@@ -112,21 +98,7 @@ func TestRunnerStreamsAtProfiledDepth(t *testing.T) {
 func TestRunnerMergesPlannedReads(t *testing.T) {
 	defer leaktest.Check(t)()
 	ctx := context.Background()
-	uri := "mem:" + t.Name()
-	profiletest.Synth(t, uri)
-	s, err := shardstore.OpenURI(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	be, err := pipeline.OpenBackend("native", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prof, err := profile.LoadProfiles(ctx, uri, s, be, storage.ThrottleConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, be, prof := profiledSynth(t, nil)
 	if !prof.Geometry.Contiguous {
 		t.Fatal("a store converted now is not contiguous")
 	}
@@ -157,4 +129,35 @@ func TestRunnerMergesPlannedReads(t *testing.T) {
 	if predicted[1] > predicted[0] {
 		t.Errorf("merged reads predicted %v, one read per blob %v", predicted[1], predicted[0])
 	}
+}
+
+// profiledSynth opens a profiled synthetic store, its storage seen through
+// wrap when not nil (closed with the test), with the backend the runner
+// streams on and the store's profiles.
+func profiledSynth(t *testing.T, wrap func(storage.Store) storage.Store) (*shardstore.Store, backend.Backend, *plan.Profiles) {
+	t.Helper()
+	ctx := context.Background()
+	uri := "mem:" + t.Name()
+	profiletest.Synth(t, uri)
+	st, err := storage.Open(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrap != nil {
+		st = wrap(st)
+	}
+	s, err := shardstore.Open(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	be, err := pipeline.OpenBackend("native", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := profile.LoadProfiles(ctx, uri, s, be, storage.ThrottleConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, be, prof
 }
