@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/wrxlabs/wrx/backend"
-	"github.com/wrxlabs/wrx/glue"
-	"github.com/wrxlabs/wrx/internal/shared"
 	"github.com/wrxlabs/wrx/model/bert"
 	"github.com/wrxlabs/wrx/quant"
 )
@@ -39,44 +37,14 @@ import (
 // nothing measurable, and per-row linear int4 is more accurate than the
 // 4-bit dictionary on this model.
 func TestLowBitReport(t *testing.T) {
-	dir := shared.Path(t, "models", "wrx-sst2-small")
-	data := shared.Path(t, "data", "glue", "SST-2", "dev.tsv")
+	r := newDevReport(t)
 	ctx := context.Background()
-	ex, err := glue.ReadFile(ctx, data, glue.SST2, 0)
-	if err != nil {
-		t.Fatal(err)
+	eval := func(m *bert.Model) (float64, [][]float32) {
+		return r.eval(t, func(enc bert.Encoding) ([]float32, error) {
+			return m.Forward(ctx, r.be, enc.InputIDs, enc.TokenTypeIDs)
+		})
 	}
-	tok, err := bert.LoadTokenizer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var encs []bert.Encoding
-	for _, e := range ex {
-		enc, err := tok.Encode(e.Text, "", 128)
-		if err != nil {
-			t.Fatal(err)
-		}
-		encs = append(encs, enc)
-	}
-	be, err := backend.Get("native")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eval := func(m *bert.Model) (acc float64, logits [][]float32) {
-		ok := 0
-		for i, enc := range encs {
-			l, err := m.Forward(ctx, be, enc.InputIDs, enc.TokenTypeIDs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if argmax32(l) == ex[i].Label {
-				ok++
-			}
-			logits = append(logits, l)
-		}
-		return float64(ok) / float64(len(encs)), logits
-	}
-	ref, err := bert.Load(dir, bert.LoadOptions{})
+	ref, err := bert.Load(r.dir, bert.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +52,7 @@ func TestLowBitReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	refAcc, refLogits := eval(ref)
-	fmt.Printf("SST-2 dev, %d sentences, wrx-sst2-small; float32 accuracy %.4f\n\n", len(encs), refAcc)
+	fmt.Printf("SST-2 dev, %d sentences, wrx-sst2-small; float32 accuracy %.4f\n\n", len(r.encs), refAcc)
 	fmt.Printf("%-44s %-7s %8s %7s %11s\n", "weights", "kernels", "accuracy", "agree%", "mean|Δlogit|")
 
 	type variant struct {
@@ -124,7 +92,7 @@ func TestLowBitReport(t *testing.T) {
 		{"ternary per row, groups of 32", 2, func(w []float32, n, k int) []float32 { return linearRows(w, n, k, 1, 32) }},
 	} {
 		for _, int8 := range []bool{false, true} {
-			m, err := bert.Load(dir, bert.LoadOptions{})
+			m, err := bert.Load(r.dir, bert.LoadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
