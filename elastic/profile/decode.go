@@ -34,7 +34,7 @@ func (d *deviceRun) decode(ctx context.Context) ([]plan.DecodeTime, error) {
 			var buf []byte
 			for i, s := range shards {
 				k := shardstore.Key{Layer: s / c.Heads, Head: s % c.Heads, Part: part, Fidelity: f}
-				orig, err := d.store.ReadBlob(ctx, k.String(), nil)
+				orig, err := d.store.ReadShardBlob(ctx, k, nil)
 				if err != nil {
 					return nil, fmt.Errorf("decode times: %w", err)
 				}
