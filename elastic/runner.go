@@ -199,12 +199,9 @@ func fitHeld(ctx context.Context, ex *pipeline.Executor, pl plan.Planner, target
 		}
 		ratio := float64(over.Held) / float64(max(over.HeldBlobs, 1))
 		shrunk = min(shrunk*5/6, int64(float64(budget)/(1+ratio)))
-		// Emptied first: the new rows and shards must fit the limit
-		// together, not beside the old ones; and the memory returned, so
-		// that the next set does not count beside it.
-		if err := ex.SetPreload(ctx, nil); err != nil {
-			return nil, err
-		}
+		// A refused set leaves no shard loaded (the executor drops what it
+		// decoded); its memory is returned, so that the next set does not
+		// count beside it in the peak resident set.
 		debug.FreeOSMemory()
 		if pre, err = pl.Preload(target, max(shrunk, 0)); err != nil {
 			return nil, err
