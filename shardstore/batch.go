@@ -28,13 +28,42 @@ func (s *Store) Adjacent(a, b Key) bool {
 // decoding failed, or, for a failed read, the storage key in the storage
 // error, within the range of shards named.
 func (s *Store) ReadShards(ctx context.Context, ks []Key, bufs [][]byte, out []Shard) error {
-	if len(bufs) != len(ks) || len(out) != len(ks) {
-		return fmt.Errorf("read shards: %d keys, %d buffers, %d results", len(ks), len(bufs), len(out))
+	if len(out) != len(ks) {
+		return fmt.Errorf("read shards: %d keys, %d results", len(ks), len(out))
+	}
+	reads := make([]storage.BlobRead, len(ks))
+	if err := s.ReadShardBlobs(ctx, ks, bufs, reads); err != nil {
+		return err
+	}
+	for i, k := range ks {
+		if err := repackShard(k, reads[i].Dst); err != nil {
+			return err
+		}
+		sh, err := s.DecodeShard(k, reads[i].Dst)
+		if err != nil {
+			return err
+		}
+		out[i] = sh
+	}
+	return nil
+}
+
+// ReadShardBlobs is the first half of ReadShards, as ReadShardBlob is of
+// ReadShardIn: it reads the blobs of ks with as few storage reads as the
+// layout allows and verifies each against its manifest checksum. reads,
+// as long as ks, receives the storage read of each: reads[i].Dst is the
+// blob of ks[i], a prefix of bufs[i] (replaced, as in ReadShards, when it
+// is not aligned or too small). The caller then decodes each where it
+// likes (DecodeShardIn), so that a merged read decodes into kept memory as
+// a single one does; with reads kept between calls, it allocates nothing
+// beyond replaced buffers.
+func (s *Store) ReadShardBlobs(ctx context.Context, ks []Key, bufs [][]byte, reads []storage.BlobRead) error {
+	if len(bufs) != len(ks) || len(reads) != len(ks) {
+		return fmt.Errorf("read shards: %d keys, %d buffers, %d reads", len(ks), len(bufs), len(reads))
 	}
 	if len(ks) == 0 {
 		return nil
 	}
-	reads := make([]storage.BlobRead, len(ks))
 	for i, k := range ks {
 		key := s.name(k)
 		b, ok := s.man.Blobs[key]
@@ -54,18 +83,9 @@ func (s *Store) ReadShards(ctx context.Context, ks []Key, bufs [][]byte, out []S
 		return fmt.Errorf("read %s: %w", what, err)
 	}
 	for i, k := range ks {
-		blob := reads[i].Dst
-		if got, want := Checksum(blob), s.man.Blobs[reads[i].Key].CRC; got != want {
+		if got, want := Checksum(reads[i].Dst), s.man.Blobs[reads[i].Key].CRC; got != want {
 			return fmt.Errorf("%s: read %s: crc32c %08x, manifest says %08x: %w", k.Describe(), reads[i].Key, got, want, ErrCorrupt)
 		}
-		if err := repackShard(k, blob); err != nil {
-			return err
-		}
-		sh, err := s.DecodeShard(k, blob)
-		if err != nil {
-			return err
-		}
-		out[i] = sh
 	}
 	return nil
 }

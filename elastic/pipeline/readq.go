@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wrxlabs/wrx/shardstore"
+	"github.com/wrxlabs/wrx/storage"
 )
 
 // readJob is one storage read of the IO side: a run of planned blobs, one
@@ -16,6 +17,7 @@ type readJob struct {
 	keys   []shardstore.Key // a sub-slice of the request's stream
 	slots  []*slot
 	bufs   [][]byte
+	reads  []storage.BlobRead // a merged read's storage reads, kept
 	shards []shardstore.Shard
 	start  time.Time
 	done   chan error // the read's outcome; buffered, so a reader never blocks
@@ -64,6 +66,7 @@ func (rs *runState) jobRing(q, runLen int) []readJob {
 		if cap(j.slots) < runLen {
 			j.slots = make([]*slot, 0, runLen)
 			j.bufs = make([][]byte, 0, runLen)
+			j.reads = make([]storage.BlobRead, runLen)
 			j.shards = make([]shardstore.Shard, runLen)
 		}
 		j.slots, j.keys = j.slots[:0], nil
@@ -71,8 +74,10 @@ func (rs *runState) jobRing(q, runLen int) []readJob {
 	return ring
 }
 
-// read does job's storage read: one blob into its slot's buffer and shard
-// space, or a merged run with one shardstore.Store.ReadShards.
+// read does job's storage read: one blob, or a merged run with one
+// shardstore.Store.ReadShardBlobs, into the slots' buffers, then decodes
+// each blob into its slot's shard space, as a single read does, so that
+// a merged read allocates nothing either.
 func (e *Executor) read(ctx context.Context, job *readJob) error {
 	if len(job.keys) == 1 {
 		sl, k := job.slots[0], job.keys[0]
@@ -80,19 +85,34 @@ func (e *Executor) read(ctx context.Context, job *readJob) error {
 		if err != nil {
 			return err
 		}
-		// Reads overlap; decoding, which is CPU work, takes one core at a
-		// time, so that reads in flight do not take the core compute runs
-		// on (the device profile times it so: DeviceProfile.Decode).
-		e.decodeMu.Lock()
-		defer e.decodeMu.Unlock()
-		job.shards[0], err = e.store.DecodeShardIn(k, blob, &sl.sp)
-		return err
+		return e.decode(job, 0, blob)
 	}
 	job.bufs = job.bufs[:0]
 	for _, sl := range job.slots {
 		job.bufs = append(job.bufs, sl.buf)
 	}
-	return e.store.ReadShards(ctx, job.keys, job.bufs, job.shards[:len(job.keys)])
+	reads := job.reads[:len(job.keys)]
+	if err := e.store.ReadShardBlobs(ctx, job.keys, job.bufs, reads); err != nil {
+		return err
+	}
+	for i := range job.keys {
+		if err := e.decode(job, i, reads[i].Dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decode decodes the i-th blob of job into its slot's shard space. Reads
+// overlap; decoding, which is CPU work, takes one core at a time, so that
+// reads in flight do not take the core compute runs on (the device
+// profile times it so: DeviceProfile.Decode).
+func (e *Executor) decode(job *readJob, i int, blob []byte) error {
+	e.decodeMu.Lock()
+	defer e.decodeMu.Unlock()
+	var err error
+	job.shards[i], err = e.store.DecodeShardIn(job.keys[i], blob, &job.slots[i].sp)
+	return err
 }
 
 // streamIO is the IO side of a request: it reads stream into slots taken
