@@ -444,6 +444,7 @@ three runs). --throttle is the device the plans are made for.`,
 			&cli.StringFlag{Name: "lengths", Value: "8,16,32,64", Usage: "comma-separated sequence `LENGTHS`"},
 			&cli.IntFlag{Name: "targets", Value: 8, Usage: "number of `N` targets"},
 			&cli.IntFlag{Name: "in-flight", Usage: "executor buffer `K` (0: the default)"},
+			&cli.Float64Flag{Name: "loss-tolerance", Usage: "the planners' loss tolerance in `NATS` (0: the default; negative: the least loss whatever it reads)"},
 			&cli.StringFlag{Name: "throttle", Usage: "plan for a slower storage device: `BANDWIDTH,LATENCY` per read"},
 			&cli.StringFlag{Name: "backend", Value: "native", Usage: "tensor backend: native or gorgonia"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of the table"},
@@ -463,6 +464,7 @@ three runs). --throttle is the device the plans are made for.`,
 			}
 			rows, err := elasticbench.PlanGap(c.Context, elasticbench.PlanGapOptions{
 				Setup: set, Budgets: budgets, SeqLens: lengths, Targets: c.Int("targets"), InFlight: c.Int("in-flight"),
+				LossTolerance: c.Float64("loss-tolerance"),
 			})
 			if err != nil {
 				return err
