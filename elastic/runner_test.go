@@ -204,3 +204,48 @@ func TestRunnerQueuesAndAdmits(t *testing.T) {
 	}
 	t.Logf("%d answered, %d refused at once (fastest plan %v, target %v)", answered, refused, floor, target)
 }
+
+// TestDivideBudgetCountsPreloadedRows: on a device where each word row is
+// a slow read of its own (an SD card), a division is rated on a request
+// of the reference length with the rows its preload buffer keeps
+// expected to hit, as the planner chose them; rated with none cached, a
+// target that every request with the common words meets was refused.
+func TestDivideBudgetCountsPreloadedRows(t *testing.T) {
+	_, s, _ := storetest.SynthFixture(t, "fixtures/tiny-bert", 2, 4, 8, 32)
+	be, _ := backend.Get("native")
+	prof := handProfiles(t, s)
+	prof.Device.RowReadTime = time.Millisecond
+	// The tokens of testIDs occur in every profiled request.
+	prof.Words = &plan.WordProfile{Source: "test", Requests: 100}
+	for _, id := range testIDs {
+		prof.Words.Top = append(prof.Words.Top, plan.WordCount{ID: id, Requests: 100})
+	}
+	const maxLen = 32
+	budget := Footprint(s, be, prof.Geometry.Bits, maxLen, 0).Min() + 1<<20
+	_, pl, pre, err := DivideBudget(s, be, prof, plan.Options{}, time.Second, budget, maxLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits := len(testIDs)
+	req := plan.Request{Target: time.Second, Budget: pre.Budget, SeqLen: plan.DefaultPreloadSeqLen, Preload: pre}
+	cold, err := plan.MinTargetFor(pl, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.CachedRows = hits
+	warm, err := plan.MinTargetFor(pl, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cold-warm < time.Duration(hits)*time.Millisecond/2 {
+		t.Fatalf("%d cached rows lower the smallest target from %v to %v only", hits, cold, warm)
+	}
+	target := (cold + warm) / 2
+	div, _, pre, err := DivideBudget(s, be, prof, plan.Options{}, target, budget, maxLen)
+	if err != nil {
+		t.Fatalf("target %v, between the smallest with no row cached (%v) and with the %d expected (%v): %v", target, cold, hits, warm, err)
+	}
+	if got := prof.Words.ExpectedHits(pre.Rows, plan.DefaultPreloadSeqLen); got != hits {
+		t.Errorf("target %v: division %v keeps %d word rows, expected to hit %d times, want all %d hot ones", target, div, len(pre.Rows), got, hits)
+	}
+}

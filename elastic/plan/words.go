@@ -89,6 +89,13 @@ func (p *WordProfile) HotRows(bytes, rowBytes int64) []int {
 	return ids
 }
 
+// ExpectedHits is how many of a request's seqLen tokens are expected to
+// find their word row among rows (a Preload's Rows), rounded down: the
+// CachedRows of the typical request a preload buffer is chosen for.
+func (p *WordProfile) ExpectedHits(rows []int, seqLen int) int {
+	return int(p.expectedHits(rows, seqLen))
+}
+
 // expectedHits is how many of a request's seqLen tokens are expected to
 // find their row among ids: the sum of the rows' shares of requests,
 // capped at seqLen.
