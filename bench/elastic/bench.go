@@ -492,9 +492,7 @@ func (b *bench) prepare(ctx context.Context, modes []Mode) error {
 		iop.Used = "measured"
 	}
 	if b.set.ReadBandwidth > 0 {
-		dev := *prof.Device
-		dev.ReadBandwidth, dev.ReadLatency = b.set.ReadBandwidth, b.set.ReadLatency
-		prof.Device = &dev
+		prof.Device = prof.Device.WithReads(b.set.ReadBandwidth, b.set.ReadLatency)
 	}
 	m.IO, b.prof = iop, prof
 	b.logf("reads: profile %s + %v per read; measured now %s + %v; the planner uses the %s values",

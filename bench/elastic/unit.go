@@ -395,9 +395,7 @@ func loadProfiles(ctx context.Context, s *shardstore.Store, be backend.Backend, 
 		return nil, err
 	}
 	if set.ReadBandwidth > 0 {
-		dev := *prof.Device
-		dev.ReadBandwidth, dev.ReadLatency = set.ReadBandwidth, set.ReadLatency
-		prof.Device = &dev
+		prof.Device = prof.Device.WithReads(set.ReadBandwidth, set.ReadLatency)
 	}
 	return prof, nil
 }

@@ -349,6 +349,9 @@ func profileDevice(c *cli.Context) error {
 	return saveAndShow(c, p, profile.DeviceSidecar(p.Backend), func() error { return profile.SaveDevice(ctx, uri, s, p) }, func(w io.Writer) {
 		fmt.Fprintf(w, "device profile of %s (%s), backend %s (%d compute threads), measured in %s\n", uri, device, p.Backend, p.Threads, took.Round(time.Millisecond))
 		fmt.Fprintf(w, "reads: %s, %v per read, %d in flight\n", units.FormatBandwidth(p.ReadBandwidth), p.ReadLatency.Round(time.Microsecond), max(p.ReadQueue, 1))
+		for _, r := range p.Depths {
+			fmt.Fprintf(w, "  %d in flight: %s, %v per read\n", r.Queue, units.FormatBandwidth(r.Bandwidth), r.Latency.Round(time.Microsecond))
+		}
 		if len(p.Decode) > 0 {
 			fmt.Fprint(w, "decode per blob, attention/FFN (bits:µs):")
 			for _, d := range p.Decode {

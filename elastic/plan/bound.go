@@ -293,7 +293,7 @@ func LowerBound(prof *Profiles, plan *Plan) (float64, error) {
 	if plan.SeqLen <= 0 || plan.Target <= 0 || plan.InFlightBlobs < 0 || plan.CachedRows < 0 || plan.CachedRows > plan.SeqLen {
 		return 0, fmt.Errorf("plan: lower bound: plan has target %v, sequence length %d, %d cached rows and %d in-flight blobs", plan.Target, plan.SeqLen, plan.CachedRows, plan.InFlightBlobs)
 	}
-	st := newStatic(prof)
+	st := newStatic(prof.atDepth(plan.InFlightBlobs))
 	res, _, err := st.resident(&Preload{Shards: plan.Preload})
 	if err != nil {
 		return 0, fmt.Errorf("plan: lower bound: %w", err)

@@ -432,7 +432,7 @@ func New(prof *Profiles, opts Options) (Planner, error) {
 	if opts.RowReads > RowReadsBatched {
 		return nil, fmt.Errorf("plan: unknown embedding row read mode %d", opts.RowReads)
 	}
-	pl := &planner{st: newStatic(prof), opts: opts}
+	pl := &planner{st: newStatic(prof.atDepth(opts.InFlight)), opts: opts}
 	pl.scratches.Max = 4
 	switch strat {
 	case StrategyGreedy:
@@ -861,13 +861,13 @@ func Simulate(plan *Plan, prof *Profiles) (*Timing, error) {
 	if plan == nil {
 		return nil, errors.New("plan: simulate: plan is nil")
 	}
-	st := newStatic(prof)
+	if plan.SeqLen <= 0 || plan.InFlightBlobs < 0 {
+		return nil, fmt.Errorf("plan: simulate: plan has sequence length %d and %d in-flight blobs", plan.SeqLen, plan.InFlightBlobs)
+	}
+	st := newStatic(prof.atDepth(plan.InFlightBlobs))
 	res, _, err := st.resident(&Preload{Shards: plan.Preload})
 	if err != nil {
 		return nil, fmt.Errorf("plan: simulate: %w", err)
-	}
-	if plan.SeqLen <= 0 || plan.InFlightBlobs < 0 {
-		return nil, fmt.Errorf("plan: simulate: plan has sequence length %d and %d in-flight blobs", plan.SeqLen, plan.InFlightBlobs)
 	}
 	opt, err := st.assignment(plan, res)
 	if err != nil {

@@ -233,6 +233,14 @@ type DeviceProfile struct {
 	// the model says (elastic.Runner's IO slack covers that). 0 or 1: one
 	// read at a time.
 	ReadQueue int `json:"read_queue,omitempty"`
+	// Depths, when measured, are the effective read times at depths up to
+	// ReadQueue (1, 2, 4, …, increasing; the entry at ReadQueue, if any,
+	// is ReadLatency and ReadBandwidth). A runner whose in-flight buffers
+	// leave room for fewer reads than ReadQueue streams shallower, and its
+	// planner plans with the times of the deepest depth within reach
+	// (AtDepth). Without them (profiles made before), every depth plans
+	// with ReadLatency and ReadBandwidth.
+	Depths []ReadDepth `json:"read_depths,omitempty"`
 	// Decode lists, per fidelity, the time to check and decode one blob of
 	// each part once it is read (its checksum, its matrices and their
 	// integer forms), which the executor spends on its IO side before the
@@ -357,6 +365,14 @@ func (d *DeviceProfile) Validate() error {
 	if d.ReadQueue < 0 {
 		return fmt.Errorf("plan: device read queue %d is negative", d.ReadQueue)
 	}
+	for i, r := range d.Depths {
+		if r.Queue < 1 || r.Queue > max(d.ReadQueue, 1) || (i > 0 && r.Queue <= d.Depths[i-1].Queue) {
+			return fmt.Errorf("plan: device read depths %v must increase within [1, %d]", d.Depths, max(d.ReadQueue, 1))
+		}
+		if !(r.Bandwidth > 0) || math.IsInf(r.Bandwidth, 0) || r.Latency < 0 {
+			return fmt.Errorf("plan: device reads at depth %d: %v bytes/s and %v per read are not a positive bandwidth and latency", r.Queue, r.Bandwidth, r.Latency)
+		}
+	}
 	for _, t := range d.Decode {
 		if t.Attention < 0 || t.FFN < 0 {
 			return fmt.Errorf("plan: device decode time at %d bits (%v, %v) is negative", t.Bits, t.Attention, t.FFN)
@@ -438,6 +454,72 @@ func (d *DeviceProfile) EmbedTime(seqLen int) time.Duration {
 func (d *DeviceProfile) HeadTime(seqLen int) time.Duration {
 	c := &d.Compute
 	return roundDur(interpSeq(c.SeqLens, seqLen, func(i int) float64 { return float64(c.Head[i]) }))
+}
+
+// ReadDepth is the effective time of a read among a stream of them kept
+// Queue at a time: Latency + bytes/Bandwidth (see DeviceProfile.ReadQueue).
+type ReadDepth struct {
+	Queue     int           `json:"queue"`
+	Bandwidth float64       `json:"bandwidth_bps"`
+	Latency   time.Duration `json:"latency_ns"`
+}
+
+// AtDepth returns d as an executor with q in-flight buffers, and so at
+// most q reads in flight, sees it: ReadQueue q and, when d has Depths,
+// the read times of the deepest one within q. It returns d itself when q
+// is at least ReadQueue.
+func (d *DeviceProfile) AtDepth(q int) *DeviceProfile {
+	q = max(q, 1)
+	if q >= max(d.ReadQueue, 1) {
+		return d
+	}
+	out := *d
+	out.ReadQueue = q
+	out.Depths = nil
+	for _, r := range d.Depths {
+		if r.Queue > q {
+			break
+		}
+		out.ReadBandwidth, out.ReadLatency = r.Bandwidth, r.Latency
+		out.Depths = append(out.Depths, r)
+	}
+	return &out
+}
+
+// WithReads returns a copy of d whose reads at ReadQueue run at bandwidth
+// and latency, as measured again (on a device busier than when it was
+// profiled, say), and its shallower Depths' times stretched by the same
+// ratios.
+func (d *DeviceProfile) WithReads(bandwidth float64, latency time.Duration) *DeviceProfile {
+	out := *d
+	out.ReadBandwidth, out.ReadLatency = bandwidth, latency
+	out.Depths = slices.Clone(d.Depths)
+	for i := range out.Depths {
+		r := &out.Depths[i]
+		r.Bandwidth *= bandwidth / d.ReadBandwidth
+		if d.ReadLatency > 0 {
+			r.Latency = time.Duration(float64(r.Latency) * float64(latency) / float64(d.ReadLatency))
+		} else {
+			r.Latency = latency
+		}
+	}
+	return &out
+}
+
+// atDepth returns prof with its device as a planner with k in-flight
+// buffers sees it (DeviceProfile.AtDepth): the executor keeps at most one
+// read in flight per buffer. k ≤ 0 (no bound) leaves it.
+func (prof *Profiles) atDepth(k int) *Profiles {
+	if k <= 0 {
+		return prof
+	}
+	dev := prof.Device.AtDepth(k)
+	if dev == prof.Device {
+		return prof
+	}
+	out := *prof
+	out.Device = dev
+	return &out
 }
 
 // ReadTime is the time of one read request of the given size.

@@ -84,6 +84,22 @@ func TestProfilesValidate(t *testing.T) {
 		{"ragged table", func(p *Profiles) { p.Device.Compute.Layer[0] = p.Device.Compute.Layer[0][:1] }, "has 1 times for 2 shard counts"},
 		{"negative time", func(p *Profiles) { p.Device.Compute.Head[0] = -1 }, "negative"},
 		{"dequant factor", func(p *Profiles) { p.Device.Dequant = []DequantFactor{{Bits: 4, Factor: 0}} }, "at 4 bits is 0"},
+		{"read depths", func(p *Profiles) {
+			p.Device.ReadQueue = 4
+			p.Device.Depths = []ReadDepth{{Queue: 1, Bandwidth: 1e6, Latency: us}, {Queue: 2, Bandwidth: 1e6, Latency: us}}
+		}, ""},
+		{"depth past the queue", func(p *Profiles) {
+			p.Device.ReadQueue = 2
+			p.Device.Depths = []ReadDepth{{Queue: 4, Bandwidth: 1e6}}
+		}, "must increase within [1, 2]"},
+		{"unsorted depths", func(p *Profiles) {
+			p.Device.ReadQueue = 4
+			p.Device.Depths = []ReadDepth{{Queue: 2, Bandwidth: 1e6}, {Queue: 1, Bandwidth: 1e6}}
+		}, "must increase"},
+		{"depth bandwidth", func(p *Profiles) {
+			p.Device.ReadQueue = 4
+			p.Device.Depths = []ReadDepth{{Queue: 1}}
+		}, "reads at depth 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,5 +158,102 @@ func TestNewRejectsBadInput(t *testing.T) {
 		if _, err := pl.Plan(req); err == nil {
 			t.Errorf("Plan(%+v) succeeded", req)
 		}
+	}
+}
+
+// TestPlannerReadsAtItsDepth: a planner whose in-flight buffers are fewer
+// than the profile's read queue keeps at most one read in flight per
+// buffer, so it times reads with the profile's measurements at the
+// deepest depth within them; Simulate and LowerBound see the plan's
+// buffers the same way.
+func TestPlannerReadsAtItsDepth(t *testing.T) {
+	p := timingProfiles(2)
+	dev := p.Device
+	dev.ReadQueue = 4
+	dev.ReadBandwidth, dev.ReadLatency = 4e6, 10*us
+	dev.Depths = []ReadDepth{{Queue: 1, Bandwidth: 1e6, Latency: 100 * us}, {Queue: 2, Bandwidth: 2e6, Latency: 40 * us}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		k       int
+		bw      float64
+		lat     time.Duration
+		queue   int
+		profile *DeviceProfile
+	}{
+		{1, 1e6, 100 * us, 1, nil}, {2, 2e6, 40 * us, 2, nil}, {3, 2e6, 40 * us, 3, nil}, {4, 4e6, 10 * us, 4, dev}, {8, 4e6, 10 * us, 4, dev},
+	} {
+		got := dev.AtDepth(tc.k)
+		if got.ReadBandwidth != tc.bw || got.ReadLatency != tc.lat || got.ReadQueue != tc.queue {
+			t.Errorf("AtDepth(%d): %v bytes/s, %v, queue %d; want %v, %v, %d", tc.k, got.ReadBandwidth, got.ReadLatency, got.ReadQueue, tc.bw, tc.lat, tc.queue)
+		}
+		if tc.profile != nil && got != tc.profile {
+			t.Errorf("AtDepth(%d) copied a profile it does not change", tc.k)
+		}
+		if err := got.Validate(); err != nil {
+			t.Errorf("AtDepth(%d): %v", tc.k, err)
+		}
+	}
+	full, err := Full(p.Geometry, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.SeqLen = 10
+	ioEnd := func(k int) time.Duration {
+		pl := *full
+		pl.InFlightBlobs = k
+		tm, err := Simulate(&pl, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm.IOEnd - tm.EmbeddingRead
+	}
+	var want1, want4 time.Duration
+	for _, r := range full.IO {
+		want1 += dev.AtDepth(1).ReadTime(r.Bytes)
+		want4 += dev.ReadTime(r.Bytes)
+	}
+	// One buffer: every read waits for the compute of the one before, so
+	// the IO ends after the reads' sum; four: at least that sum.
+	if got := ioEnd(1); got < want1 {
+		t.Errorf("one buffer: reads end %v after the rows, before the %v the depth-1 reads take", got, want1)
+	}
+	if got := ioEnd(4); got < want4 || got >= want1 {
+		t.Errorf("four buffers: reads end %v after the rows, want at least %v (depth 4) and less than %v (depth 1)", got, want4, want1)
+	}
+	// The planner with one buffer predicts what Simulate does.
+	pl, err := New(p, Options{InFlight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pl.Plan(Request{Target: time.Hour, Budget: 0, SeqLen: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := Simulate(plan, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm.Latency != plan.PredictedLatency {
+		t.Errorf("planner with one buffer predicts %v, Simulate says %v", plan.PredictedLatency, tm.Latency)
+	}
+}
+
+// TestWithReadsScalesDepths: a device re-measured slower at its read
+// queue is taken to be slower in proportion at every depth.
+func TestWithReadsScalesDepths(t *testing.T) {
+	dev := &DeviceProfile{ReadQueue: 4, ReadBandwidth: 4e6, ReadLatency: 10 * us,
+		Depths: []ReadDepth{{Queue: 1, Bandwidth: 1e6, Latency: 100 * us}, {Queue: 2, Bandwidth: 2e6, Latency: 40 * us}}}
+	got := dev.WithReads(2e6, 20*us)
+	want := []ReadDepth{{Queue: 1, Bandwidth: 0.5e6, Latency: 200 * us}, {Queue: 2, Bandwidth: 1e6, Latency: 80 * us}}
+	if got.ReadBandwidth != 2e6 || got.ReadLatency != 20*us {
+		t.Errorf("WithReads: %v bytes/s, %v", got.ReadBandwidth, got.ReadLatency)
+	}
+	if diff := cmp.Diff(want, got.Depths); diff != "" {
+		t.Errorf("depths (-want +got):\n%s", diff)
+	}
+	if dev.Depths[0].Latency != 100*us {
+		t.Error("WithReads changed the profile it copied")
 	}
 }

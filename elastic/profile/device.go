@@ -91,6 +91,9 @@ func ProfileDevice(ctx context.Context, store *shardstore.Store, st storage.Stor
 	if p.ReadBandwidth, p.ReadLatency, err = d.reads(ctx); err != nil {
 		return nil, fmt.Errorf("profile device: reads: %w", err)
 	}
+	if p.Depths, err = MeasureDepths(ctx, store, st, d.opts); err != nil {
+		return nil, fmt.Errorf("profile device: %w", err)
+	}
 	if p.RowReadFixed, p.RowReadTime, err = MeasureRowReads(ctx, store, st, opts); err != nil {
 		return nil, fmt.Errorf("profile device: %w", err)
 	}
@@ -151,6 +154,24 @@ func MeasureReads(ctx context.Context, store *shardstore.Store, st storage.Store
 		return 0, 0, fmt.Errorf("measure reads: %w", err)
 	}
 	return bandwidth, latency, nil
+}
+
+// MeasureDepths measures reads as MeasureReads does at every depth below
+// opts.ReadQueue that a runner with fewer in-flight buffers streams at
+// (1, 2, 4, …): the profile's plan.DeviceProfile.Depths. It returns nil
+// for a read queue of 0 or 1.
+func MeasureDepths(ctx context.Context, store *shardstore.Store, st storage.Store, opts DeviceOptions) ([]plan.ReadDepth, error) {
+	var out []plan.ReadDepth
+	for q := 1; q < opts.ReadQueue; q *= 2 {
+		o := opts
+		o.ReadQueue = q
+		bw, lat, err := MeasureReads(ctx, store, st, o)
+		if err != nil {
+			return nil, fmt.Errorf("reads %d in flight: %w", q, err)
+		}
+		out = append(out, plan.ReadDepth{Queue: q, Bandwidth: bw, Latency: lat})
+	}
+	return out, nil
 }
 
 type deviceRun struct {

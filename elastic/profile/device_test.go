@@ -72,6 +72,33 @@ func TestMeasureReadsAtDepth(t *testing.T) {
 	}
 }
 
+// TestMeasureDepths measures the depths below a read queue of 4 through
+// the throttle of TestMeasureReadsAtDepth: one read at a time each pays
+// the whole latency L, two at a time L/2, at the same bandwidth.
+func TestMeasureDepths(t *testing.T) {
+	s, _ := convertFixture(t, "fixtures/tiny-bert")
+	dev := storage.ThrottleConfig{Bandwidth: 250e3, Latency: 40 * time.Millisecond}
+	depths, err := profile.MeasureDepths(context.Background(), s, storage.Throttle(s.Storage(), dev), profile.DeviceOptions{ReadSamples: 2, ReadQueue: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("depths %+v; throttle %v", depths, dev)
+	if len(depths) != 2 || depths[0].Queue != 1 || depths[1].Queue != 2 {
+		t.Fatalf("depths %+v, want 1 and 2 in flight", depths)
+	}
+	for _, d := range depths {
+		if r := d.Bandwidth / dev.Bandwidth; r < 0.6 || r > 1.2 {
+			t.Errorf("%d in flight: fitted bandwidth %.3g B/s, throttle %.3g B/s", d.Queue, d.Bandwidth, dev.Bandwidth)
+		}
+		if r := float64(d.Latency) / float64(dev.Latency/time.Duration(d.Queue)); r < 0.7 || r > 1.6 {
+			t.Errorf("%d in flight: fitted latency %v, want about %v", d.Queue, d.Latency, dev.Latency/time.Duration(d.Queue))
+		}
+	}
+	if depths, err := profile.MeasureDepths(context.Background(), s, s.Storage(), profile.DeviceOptions{ReadQueue: 1}); err != nil || depths != nil {
+		t.Errorf("read queue 1: depths %v, %v; want none", depths, err)
+	}
+}
+
 // countingStore counts the reads that reach it.
 type countingStore struct {
 	storage.Store

@@ -269,6 +269,17 @@ func LoadProfiles(ctx context.Context, uri string, s *shardstore.Store, be backe
 		}
 		dev.ReadBandwidth = min(dev.ReadBandwidth, bw)
 		dev.ReadLatency = max(dev.ReadLatency, lat)
+		depths, err := MeasureDepths(ctx, s, s.Storage(), DeviceOptions{ReadQueue: dev.ReadQueue})
+		if err != nil {
+			return nil, err
+		}
+		for i := range dev.Depths {
+			for _, m := range depths {
+				if r := &dev.Depths[i]; m.Queue == r.Queue {
+					r.Bandwidth, r.Latency = min(r.Bandwidth, m.Bandwidth), max(r.Latency, m.Latency)
+				}
+			}
+		}
 		fixed, perRow, err := MeasureRowReads(ctx, s, s.Storage(), DeviceOptions{})
 		if err != nil {
 			return nil, err

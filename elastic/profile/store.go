@@ -127,6 +127,18 @@ func Throttled(d *plan.DeviceProfile, cfg storage.ThrottleConfig) *plan.DevicePr
 		out.ReadQueue = 1
 	}
 	out.ReadLatency = max(out.ReadLatency, lat)
+	if cfg.Serial {
+		out.Depths = nil
+	} else {
+		out.Depths = slices.Clone(d.Depths)
+		for i := range out.Depths {
+			r := &out.Depths[i]
+			r.Latency = max(r.Latency, cfg.Latency/time.Duration(r.Queue))
+			if cfg.Bandwidth > 0 {
+				r.Bandwidth = min(r.Bandwidth, cfg.Bandwidth)
+			}
+		}
+	}
 	// How the throttle overlaps concurrent row reads is for a measurement
 	// through it to say (MeasureRowReads); until then, one read per row.
 	out.RowReadFixed, out.RowReadTime = 0, 0

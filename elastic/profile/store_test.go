@@ -79,4 +79,21 @@ func TestThrottledAtDepth(t *testing.T) {
 				tc.queue, tc.serial, got.ReadLatency, got.ReadBandwidth, got.ReadQueue, tc.want, cfg.Bandwidth, wantQ)
 		}
 	}
+	// The shallower depths measured are throttled each at its own depth;
+	// on a serial device none is deeper than one read.
+	d.ReadQueue = 4
+	d.Depths = []plan.ReadDepth{{Queue: 1, Bandwidth: 2e9, Latency: 90 * time.Microsecond}, {Queue: 2, Bandwidth: 50e6, Latency: 70 * time.Microsecond}}
+	want := []plan.ReadDepth{{Queue: 1, Bandwidth: 100e6, Latency: 800 * time.Microsecond}, {Queue: 2, Bandwidth: 50e6, Latency: 400 * time.Microsecond}}
+	got := Throttled(d, cfg)
+	if diff := cmp.Diff(want, got.Depths); diff != "" {
+		t.Errorf("throttled depths (-want +got):\n%s", diff)
+	}
+	if d.Depths[0].Latency != 90*time.Microsecond {
+		t.Error("Throttled changed the profile's depths")
+	}
+	serial := cfg
+	serial.Serial = true
+	if got := Throttled(d, serial); got.Depths != nil {
+		t.Errorf("serial device: depths %v, want none", got.Depths)
+	}
 }
