@@ -273,6 +273,9 @@ func LoadProfiles(ctx context.Context, uri string, s *shardstore.Store, be backe
 		if err != nil {
 			return nil, err
 		}
+		if len(dev.Depths) == 0 {
+			dev.Depths = depths // a profile saved without depths: the ones measured through the throttle
+		}
 		for i := range dev.Depths {
 			for _, m := range depths {
 				if r := &dev.Depths[i]; m.Queue == r.Queue {
