@@ -118,7 +118,7 @@ func ExampleDivide() {
 	fmt.Println(errors.Is(err, plan.ErrBudget))
 	fmt.Println(err)
 	// Output:
-	// 160000 4 8 true
+	// 160000 2 8 true
 	// true
 	// plan: a memory budget of 150.0KB (150000 bytes) is below the minimum of 176.0KB (176000 bytes): resident parts 100.0KB, activations 50.0KB, scratch 10.0KB and one in-flight blob of 16.0KB
 }

@@ -109,10 +109,14 @@ func (e *BudgetError) Unwrap() error { return ErrBudget }
 
 // Divide spends the total budget: for every stored fidelity b it gives the
 // in-flight buffers blobs of at most b bits, as many as fit up to
-// maxInFlight (at least one), and the rest to the preload buffer, and it
-// keeps the division that score rates lowest (the predicted loss of a
-// typical request: +Inf when none can be planned). Ties go to the higher
-// fidelity. A total below f.Min() is a *BudgetError.
+// maxInFlight (at least one), or half as many, or a quarter, down to one,
+// and the rest to the preload buffer, and it keeps the division that score
+// rates lowest (the predicted loss of a typical request: +Inf when none
+// can be planned). Fewer buffers leave more to preload: on a device that
+// serves one read at a time a second buffer already keeps it busy, and
+// with the integer forms a 2 MB budget's four buffers took 434 KB of its
+// 545 KB after the fixed part. Ties go to the higher fidelity, then to
+// more buffers. A total below f.Min() is a *BudgetError.
 func Divide(total int64, f Footprint, maxInFlight int, score func(Division) float64) (Division, error) {
 	if total < f.Min() || len(f.Blob) == 0 || len(f.Blob) != len(f.Bits) || (len(f.Form) != 0 && len(f.Form) != len(f.Bits)) {
 		return Division{}, &BudgetError{Budget: total, Footprint: f}
@@ -126,12 +130,13 @@ func Divide(total int64, f Footprint, maxInFlight int, score func(Division) floa
 		if f.Blob[i] <= 0 || free < f.slot(i) {
 			continue
 		}
-		k := int(min(int64(maxInFlight), free/f.slot(i)))
-		d := Division{Total: total, Fixed: f.Fixed(), InFlight: k, StreamBits: f.Bits[i], BlobBytes: f.Blob[i], FormBytes: f.slot(i) - f.Blob[i]}
-		d.Preload = free - d.InFlightBytes()
-		s := score(d)
-		if !found || s < bestScore {
-			best, bestScore, found = d, s, true
+		for k := int(min(int64(maxInFlight), free/f.slot(i))); k >= 1; k /= 2 {
+			d := Division{Total: total, Fixed: f.Fixed(), InFlight: k, StreamBits: f.Bits[i], BlobBytes: f.Blob[i], FormBytes: f.slot(i) - f.Blob[i]}
+			d.Preload = free - d.InFlightBytes()
+			s := score(d)
+			if !found || s < bestScore {
+				best, bestScore, found = d, s, true
+			}
 		}
 	}
 	if !found {

@@ -195,6 +195,13 @@ func TestPlannerReadsAtItsDepth(t *testing.T) {
 			t.Errorf("AtDepth(%d): %v", tc.k, err)
 		}
 	}
+	// Without measured depths, the latency at the queue's depth is that
+	// of overlapped reads: one at a time bears all of it.
+	bare := *dev
+	bare.Depths = nil
+	if got := bare.AtDepth(1); got.ReadLatency != 40*us || got.ReadBandwidth != 4e6 || got.ReadQueue != 1 {
+		t.Errorf("no depths, AtDepth(1): %v bytes/s, %v, queue %d; want 4e6, 40µs, 1", got.ReadBandwidth, got.ReadLatency, got.ReadQueue)
+	}
 	full, err := Full(p.Geometry, 8)
 	if err != nil {
 		t.Fatal(err)
