@@ -57,6 +57,9 @@ type Setup struct {
 	// streamed blobs up to this many bytes, as its planner plans them
 	// (plan.Options.MaxReadBytes).
 	MaxReadBytes int64 `json:"max_read_bytes,omitempty"`
+	// LossTolerance is WRX's plan.Options.LossTolerance: 0 means the
+	// planner's default.
+	LossTolerance float64 `json:"loss_tolerance,omitempty"`
 }
 
 func (s *Setup) backendName() string {
@@ -264,7 +267,7 @@ func Measure(ctx context.Context, job *Job) (*UnitResult, error) {
 			return nil, fmt.Errorf("%v: %w", u, err)
 		}
 		r, err = elastic.NewRunner(ctx, s, be, elastic.RunnerOptions{
-			Target: u.Target, Budget: u.Budget, MaxSeqLen: set.maxLen(), Profiles: prof, Planner: plan.Options{Strategy: u.Planner, MaxReadBytes: set.MaxReadBytes}})
+			Target: u.Target, Budget: u.Budget, MaxSeqLen: set.maxLen(), Profiles: prof, Planner: plan.Options{Strategy: u.Planner, MaxReadBytes: set.MaxReadBytes, LossTolerance: set.LossTolerance}})
 		if errors.Is(err, plan.ErrDeadline) || errors.Is(err, plan.ErrBudget) {
 			// No request can meet this target, or the budget cannot hold
 			// the model's minimum: every one is refused, a miss and a

@@ -107,6 +107,7 @@ compared with --planner both (planners.json, and a table in results.md).`,
 			&cli.IntFlag{Name: "stream-threads", Usage: "native backend `THREADS` of the modes that stream while computing (0: one fewer than GOMAXPROCS; WRX needs a device profile measured with as many)"},
 			&cli.IntFlag{Name: "max-len", Value: elasticbench.DefaultMaxLen, Usage: "truncate inputs to `N` tokens"},
 			&cli.StringFlag{Name: "merge-reads", Usage: "WRX reads streamed blobs that lie back to back with one read of up to `SIZE` (e.g. 1MiB), as its planner plans them; default: one read per blob"},
+			&cli.Float64Flag{Name: "loss-tolerance", Usage: "WRX's planner counts predicted losses within `NATS` of its best as equal and reads the fewest bytes among them (0: the planner's default; negative: the least loss whatever it reads)"},
 			&cli.BoolFlag{Name: "in-process", Usage: "measure every mode in this process instead of one child process each"},
 			&cli.BoolFlag{Name: "resume", Usage: "reuse the runs an earlier (interrupted) bench with the same flags wrote into --out"},
 			&cli.BoolFlag{Name: "json", Usage: "print results.json's rows instead of the tables"},
@@ -275,6 +276,7 @@ func benchSetup(c *cli.Context) (elasticbench.Setup, error) {
 		}
 		set.MaxReadBytes = n
 	}
+	set.LossTolerance = c.Float64("loss-tolerance")
 	return set, nil
 }
 
