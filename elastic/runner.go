@@ -212,9 +212,12 @@ func fitHeld(ctx context.Context, ex *pipeline.Executor, pl plan.Planner, target
 
 // DivideBudget spends a total memory budget (see RunnerOptions.Budget;
 // zero means the least that runs) for a runner over store computing with
-// be at target that accepts up to maxLen tokens: it rates every division plan.Divide offers
-// by the predicted loss of a request of the preload's reference length,
-// and returns the best one with its planner and preload set.
+// be at target that accepts up to maxLen tokens: it rates every division
+// plan.Divide offers by the least predicted loss its planner finds for a
+// request of the preload's reference length (Plan.BestLoss), and returns
+// the best one with its planner and preload set; of the divisions within
+// the planner's loss tolerance of the best, the one whose plan for that
+// request reads the fewest bytes, as the planner chooses among plans.
 func DivideBudget(store *shardstore.Store, be backend.Backend, prof *plan.Profiles, po plan.Options, target time.Duration, budget int64, maxLen int) (plan.Division, plan.Planner, *plan.Preload, error) {
 	inFlight := po.InFlight
 	if inFlight <= 0 {
@@ -234,6 +237,7 @@ func DivideBudget(store *shardstore.Store, be backend.Backend, prof *plan.Profil
 		bestBits quant.Fidelity
 		bestLoss = math.Inf(1)
 		failed   = map[quant.Fidelity]error{} // why a division could not plan
+		rated    []ratedDivision
 	)
 	div, err := plan.Divide(budget, foot, inFlight, func(d plan.Division) float64 {
 		// The searches leave garbage that would otherwise pile up to the
@@ -260,10 +264,15 @@ func DivideBudget(store *shardstore.Store, be backend.Backend, prof *plan.Profil
 			failed[d.StreamBits] = err
 			return math.Inf(1)
 		}
-		if bestPl == nil || p.PredictedLoss < bestLoss {
-			bestPl, bestPre, bestBits, bestLoss = pl, pre, d.StreamBits, p.PredictedLoss
+		var bytes int64
+		for _, r := range p.IO {
+			bytes += r.Bytes
 		}
-		return p.PredictedLoss
+		rated = append(rated, ratedDivision{d, p.BestLoss, bytes})
+		if bestPl == nil || p.BestLoss < bestLoss {
+			bestPl, bestPre, bestBits, bestLoss = pl, pre, d.StreamBits, p.BestLoss
+		}
+		return p.BestLoss
 	})
 	if err != nil {
 		return plan.Division{}, nil, nil, fmt.Errorf("elastic: %w", err)
@@ -281,7 +290,39 @@ func DivideBudget(store *shardstore.Store, be backend.Backend, prof *plan.Profil
 		}
 		return plan.Division{}, nil, nil, fmt.Errorf("elastic: no division of the %s memory budget plans in time (its best: %w)", units.FormatBytes(budget), why)
 	}
-	return div, bestPl, bestPre, nil
+	tol := cmp.Or(po.LossTolerance, plan.DefaultLossTolerance)
+	if tol <= 0 {
+		return div, bestPl, bestPre, nil
+	}
+	fewest := ratedDivision{d: div, loss: bestLoss, bytes: math.MaxInt64}
+	for _, r := range rated {
+		if r.loss <= bestLoss+tol && r.bytes < fewest.bytes {
+			fewest = r
+		}
+	}
+	if fewest.d == div {
+		return div, bestPl, bestPre, nil
+	}
+	o := po
+	o.InFlight = fewest.d.InFlight
+	pl, err := plan.New(prof.UpTo(fewest.d.StreamBits), o)
+	if err != nil {
+		return plan.Division{}, nil, nil, fmt.Errorf("elastic: %w", err)
+	}
+	pre, err := pl.Preload(target, fewest.d.Preload)
+	if err != nil {
+		return plan.Division{}, nil, nil, fmt.Errorf("elastic: %w", err)
+	}
+	return fewest.d, pl, pre, nil
+}
+
+// ratedDivision is a division DivideBudget rated: the least loss its
+// planner found for the reference request and the bytes that request
+// reads.
+type ratedDivision struct {
+	d     plan.Division
+	loss  float64
+	bytes int64
 }
 
 // Footprint is the memory a runner over store, computing with be, holds

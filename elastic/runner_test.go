@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -247,5 +248,77 @@ func TestDivideBudgetCountsPreloadedRows(t *testing.T) {
 	}
 	if got := prof.Words.ExpectedHits(pre.Rows, plan.DefaultPreloadSeqLen); got != hits {
 		t.Errorf("target %v: division %v keeps %d word rows, expected to hit %d times, want all %d hot ones", target, div, len(pre.Rows), got, hits)
+	}
+}
+
+// TestDivideBudgetReadsFewestAmongEqual: at a target where every division
+// reaches about the same least loss, DivideBudget returns one whose plan
+// for the reference request reads the fewest bytes among those within the
+// planner's loss tolerance of the best, as the planner chooses among its
+// own plans.
+func TestDivideBudgetReadsFewestAmongEqual(t *testing.T) {
+	_, s, _ := storetest.SynthFixture(t, "fixtures/tiny-bert", 2, 4, 8, 32)
+	be, _ := backend.Get("native")
+	prof := handProfiles(t, s)
+	// Every shard is as good at 8 bits as at 32: many divisions reach the
+	// same least loss, reading different amounts.
+	for _, row := range prof.Importance.Shards {
+		for h := range row {
+			for i, b := range prof.Importance.Bits {
+				if b >= 8 {
+					row[h].Loss[i] = 0
+				}
+			}
+		}
+	}
+	const maxLen, target = 32, time.Second
+	foot := Footprint(s, be, prof.Geometry.Bits, maxLen, 0)
+	budget := foot.Min() + 256<<10
+	n := plan.DefaultPreloadSeqLen
+	reference := func(d plan.Division) (loss float64, bytes int64) {
+		pl, err := plan.New(prof.UpTo(d.StreamBits), plan.Options{InFlight: d.InFlight})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pre, err := pl.Preload(target, d.Preload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := pl.Plan(plan.Request{Target: target, Budget: d.Preload, SeqLen: n, Preload: pre})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.IO {
+			bytes += r.Bytes
+		}
+		return p.BestLoss, bytes
+	}
+	least, fewest := math.Inf(1), int64(math.MaxInt64)
+	type rated struct {
+		loss  float64
+		bytes int64
+	}
+	var all []rated
+	if _, err := plan.Divide(budget, foot, plan.DefaultInFlight, func(d plan.Division) float64 {
+		l, b := reference(d)
+		all = append(all, rated{l, b})
+		least = min(least, l)
+		return l
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range all {
+		if r.loss <= least+plan.DefaultLossTolerance {
+			fewest = min(fewest, r.bytes)
+		}
+	}
+	div, _, _, err := DivideBudget(s, be, prof, plan.Options{}, target, budget, maxLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, bytes := reference(div)
+	t.Logf("%d divisions rated; least loss %.3g; chosen %v: loss %.3g, %d bytes; fewest within the tolerance %d", len(all), least, div, loss, bytes, fewest)
+	if loss > least+plan.DefaultLossTolerance || bytes != fewest {
+		t.Errorf("division %v: loss %.3g, %d bytes; want at most %.3g and the fewest bytes, %d", div, loss, bytes, least+plan.DefaultLossTolerance, fewest)
 	}
 }

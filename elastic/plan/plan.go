@@ -350,6 +350,13 @@ type Plan struct {
 	// PredictedLoss is the sum of the per-shard losses of the plan's
 	// choices (Dropped for the shards it does not run).
 	PredictedLoss float64 `json:"predicted_loss"`
+	// BestLoss is the least predicted loss the planner found for the
+	// request, before it traded loss within Options.LossTolerance for
+	// fewer bytes read: PredictedLoss when it traded none. Plans for
+	// different resident sets or budgets compare by it, since the trade
+	// makes every plan that finds a loss near zero come out near the
+	// tolerance.
+	BestLoss float64 `json:"best_loss"`
 	// LossBound, when Options.Bound is set, is a lower bound on the
 	// predicted loss of every plan for the same request and resident set
 	// (see LowerBound); Gap compares the plan with it.
@@ -683,8 +690,10 @@ func (pl *planner) plan(req Request) (*Plan, error) {
 	if opt == nil || (pl.opts.MaxLoss > 0 && p.loss(opt) > pl.opts.MaxLoss) {
 		return nil, nil
 	}
+	best := p.loss(opt)
 	p.shed(opt, res, int64(req.Target), pl.opts.LossTolerance, pl.opts.MaxLoss)
 	plan := p.materialize(opt, res)
+	plan.BestLoss = best
 	if pl.opts.Bound {
 		lb := p.lossBound(int64(req.Target), res, plan.PredictedLoss)
 		plan.LossBound = &lb

@@ -151,7 +151,8 @@ const handPlanJSON = `{
   "predicted_io_ns": 11100000,
   "predicted_compute_ns": 1080000,
   "profiled_latency_ns": 11430000,
-  "predicted_loss": 0.3
+  "predicted_loss": 0.3,
+  "best_loss": 0.3
 }`
 
 func TestPlanJSONHandCase(t *testing.T) {
