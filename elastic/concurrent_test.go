@@ -10,13 +10,8 @@ import (
 	"time"
 
 	"github.com/wrxlabs/wrx/elastic"
-	"github.com/wrxlabs/wrx/elastic/pipeline"
-	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/leaktest"
-	"github.com/wrxlabs/wrx/internal/profiletest"
 	"github.com/wrxlabs/wrx/internal/storetest"
-	"github.com/wrxlabs/wrx/shardstore"
-	"github.com/wrxlabs/wrx/storage"
 )
 
 // TestRunnerConcurrent sends 100 goroutines × 5 requests of mixed lengths
@@ -31,21 +26,7 @@ func TestRunnerConcurrent(t *testing.T) {
 	const goroutines, perG = 100, 5
 	const extra = 300_000 // beyond the minimum, for the preload buffer
 	ctx := context.Background()
-	uri := "mem:" + t.Name()
-	profiletest.Synth(t, uri)
-	s, err := shardstore.OpenURI(ctx, uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	be, err := pipeline.OpenBackend("native", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prof, err := profile.LoadProfiles(ctx, uri, s, be, storage.ThrottleConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, be, prof := profiledSynth(t, nil)
 	// BestEffort: this test is about what the requests compute, not about
 	// deadlines, which the queue of a loaded machine would make them miss.
 	const maxLen = 128 // the inputs are up to 80 tokens

@@ -11,7 +11,6 @@ import (
 
 	"github.com/wrxlabs/wrx/backend"
 	"github.com/wrxlabs/wrx/elastic/plan"
-	"github.com/wrxlabs/wrx/elastic/profile"
 	"github.com/wrxlabs/wrx/internal/stats"
 	"github.com/wrxlabs/wrx/shardstore"
 )
@@ -163,7 +162,6 @@ func PlanGapMarkdown(w io.Writer, rows []PlanGapRow) {
 // profile.LoadProfiles measures reads and word rows through it (opened
 // unthrottled, a serial 0.5 ms device had word rows timed at 35 µs).
 func openProfiled(ctx context.Context, set Setup) (*shardstore.Store, backend.Backend, *plan.Profiles, error) {
-	throttle := set.Throttle
 	s, _, err := openStore(ctx, &set)
 	if err != nil {
 		return nil, nil, nil, err
@@ -173,7 +171,7 @@ func openProfiled(ctx context.Context, set Setup) (*shardstore.Store, backend.Ba
 		s.Close()
 		return nil, nil, nil, err
 	}
-	prof, err := profile.LoadProfiles(ctx, set.Store, s, be, throttle)
+	prof, err := loadProfiles(ctx, s, be, &set)
 	if err != nil {
 		s.Close()
 		return nil, nil, nil, err
