@@ -59,7 +59,10 @@ func layerNormWith(row, gamma, beta []float32, eps float32, sum func(*float32, i
 
 // vecPrims are vector kernels that take a count n that is a multiple of
 // width (at most 16). ops wraps them into elemOps that accept any length,
-// running each kernel once more on the tail copied into a padded block.
+// computing the tail beyond the last whole vector with the scalar formulas
+// of elem32.go, which the kernels implement. (Running a kernel once more on
+// the tail copied into a padded block would hand that block to assembly
+// through a function value, and so allocate it on every call.)
 type vecPrims struct {
 	width     int
 	add       func(x, b *float32, n int)
@@ -75,15 +78,6 @@ type vecPrims struct {
 func (v vecPrims) ops() elemOps {
 	w := v.width
 	body := func(n int) int { return n / w * w }
-	// pad returns a block of w copies of fill with the tail of s copied in.
-	pad := func(s []float32, fill float32) *[16]float32 {
-		var buf [16]float32
-		for i := range w {
-			buf[i] = fill
-		}
-		copy(buf[:], s)
-		return &buf
-	}
 	negInf := float32(math.Inf(-1))
 	return elemOps{
 		add: func(x, b []float32) {
@@ -101,11 +95,7 @@ func (v vecPrims) ops() elemOps {
 			if n > 0 {
 				v.gelu(&x[0], n)
 			}
-			if t := x[n:]; len(t) > 0 {
-				buf := pad(t, 0)
-				v.gelu(&buf[0], w)
-				copy(t, buf[:])
-			}
+			gelu32Slice(x[n:])
 		},
 		softmaxRow: func(row []float32) {
 			softmaxRowWith(row, func(p *float32, n int) float32 {
@@ -113,8 +103,8 @@ func (v vecPrims) ops() elemOps {
 				if b > 0 {
 					m = v.max(p, b)
 				}
-				if b < n {
-					m = max(m, v.max(&pad(unsafe.Slice(p, n)[b:], negInf)[0], w))
+				for _, x := range unsafe.Slice(p, n)[b:] {
+					m = max(m, x)
 				}
 				return m
 			}, func(p *float32, n int, m float32) float32 {
@@ -122,11 +112,10 @@ func (v vecPrims) ops() elemOps {
 				if b > 0 {
 					s = v.expSubSum(p, b, m)
 				}
-				if b < n {
-					t := unsafe.Slice(p, n)[b:]
-					buf := pad(t, negInf) // e^-Inf adds 0 to the sum
-					s += v.expSubSum(&buf[0], w, m)
-					copy(t, buf[:])
+				t := unsafe.Slice(p, n)[b:]
+				for i, x := range t {
+					t[i] = expNeg32(x - m)
+					s += t[i]
 				}
 				return s
 			}, func(p *float32, n int, s float32) {
@@ -146,8 +135,8 @@ func (v vecPrims) ops() elemOps {
 				if b > 0 {
 					s = v.sum(p, b)
 				}
-				if b < n {
-					s += v.sum(&pad(unsafe.Slice(p, n)[b:], 0)[0], w)
+				for _, x := range unsafe.Slice(p, n)[b:] {
+					s += x
 				}
 				return s
 			}, func(p *float32, n int, mean float32) float32 {
@@ -155,8 +144,9 @@ func (v vecPrims) ops() elemOps {
 				if b > 0 {
 					s = v.sumSqDev(p, b, mean)
 				}
-				if b < n { // padding with the mean adds nothing
-					s += v.sumSqDev(&pad(unsafe.Slice(p, n)[b:], mean)[0], w, mean)
+				for _, x := range unsafe.Slice(p, n)[b:] {
+					d := x - mean
+					s += d * d
 				}
 				return s
 			}, func(x, g, bt *float32, n int, mean, inv float32) {
