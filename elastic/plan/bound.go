@@ -27,10 +27,25 @@ import (
 // reads); and if none does, Σ_{l≤k} io_l is zero and the compute bound
 // implies I_k, a layer's compute being at least its fixed part.
 //
+// The K-blob buffer adds one more. A blob's read cannot start before the
+// blob K places earlier in the stream has been computed (its buffer is
+// free only then), and a blob cannot be computed before it is read. So
+// blobs j, j+K, j+2K, … form a chain of reads and computes that run one
+// after the other, between the embeddings' reads and the head; summing the
+// K chains,
+//
+//	R:   Σ_streamed (io + c)           ≤ K·(T − embedIO − head)
+//
+// over every streamed blob (io its read, c its compute). Where K is one or
+// two, as budget divisions often choose, R is what binds: C and the I_k let
+// reads overlap compute, which the buffer forbids. R is left out for merged
+// reads, whose runs take several buffers at once.
+//
 // Relaxing all of them with multipliers μ ≥ 0 (Lagrangian relaxation)
 // makes the problem separable by layer: layer l's reads are charged
 // α_l = Σ_{k≥l} μ_k per nanosecond and its compute γ_l = μ_C + Σ_{k<l} μ_k,
-// and each layer's cheapest choice is found exactly by trying every shard
+// (plus μ_R on both for a streamed shard), and each layer's cheapest
+// choice is found exactly by trying every shard
 // count n (a shard's compute depends on n) and keeping the n shards that
 // gain the most. By weak duality the value of the relaxation is a lower
 // bound for every μ ≥ 0; the search for a good μ (bisection along each
@@ -59,8 +74,8 @@ func (p *problem) lossBound(target int64, res []int8, ub float64) float64 {
 	// Where the relaxation leaves more than 1% of ub, the knapsack bounds
 	// may close some of it.
 	if lb < ub*0.99 {
-		for _, hardIO := range []bool{true, false} {
-			lb = max(lb, p.dpBound(target, res, hardIO))
+		for _, hard := range []dpHard{dpHardIO, dpHardCompute, dpHardBuffer} {
+			lb = max(lb, p.dpBound(target, res, hard))
 		}
 	}
 	// Rounding: the dual value is a sum of many terms; give back a
@@ -76,14 +91,17 @@ type bounder struct {
 	p      *problem
 	res    []int8
 	rc, ri float64 // right-hand sides of C and of every I_k
-	// per-layer solution of the last evaluation, and its assignment
-	io, c []float64
-	opt   []int16
-	tmp   []int16
+	rr     float64 // right-hand side of R; +Inf when R does not apply
+	// per-layer solution of the last evaluation (reads, compute, and the
+	// reads and compute of its streamed shards), and its assignment
+	io, c, sc []float64
+	opt       []int16
+	tmp       []int16
 	// scratch
 	gain  []float64
 	gio   []float64
 	gc    []float64
+	gs    []float64
 	order []int
 	evals int
 }
@@ -92,16 +110,21 @@ func newBounder(p *problem, res []int8, target int64) *bounder {
 	b := &bounder{p: p, res: res}
 	b.rc = float64(target - p.embedIO - p.embedC - p.headC)
 	b.ri = float64(target - p.embedIO - p.fixF - p.headC)
-	b.io, b.c = make([]float64, p.L), make([]float64, p.L)
-	b.gain, b.gio, b.gc = make([]float64, p.H), make([]float64, p.H), make([]float64, p.H)
+	b.rr = math.Inf(1)
+	if p.K > 0 && p.mergeBytes == 0 {
+		b.rr = float64(p.K) * float64(target-p.embedIO-p.headC)
+	}
+	b.io, b.c, b.sc = make([]float64, p.L), make([]float64, p.L), make([]float64, p.L)
+	b.gain, b.gio, b.gc, b.gs = make([]float64, p.H), make([]float64, p.H), make([]float64, p.H), make([]float64, p.H)
 	b.order = make([]int, p.H)
 	b.opt, b.tmp = p.emptyOpt(), make([]int16, p.H)
 	return b
 }
 
-// layer returns the least value of layer k's loss + a·reads + g·compute
-// over every choice for its shards, and that choice's reads and compute.
-func (b *bounder) layer(k int, a, g float64) (val, io, c float64) {
+// layer returns the least value of layer k's loss + a·reads + g·compute +
+// r·(reads and compute of streamed shards) over every choice for its
+// shards, and that choice's reads, compute, and streamed reads and compute.
+func (b *bounder) layer(k int, a, g, r float64) (val, io, c, sc float64) {
 	p := b.p
 	F, base := p.F, k*p.H
 	fix := float64(p.fixA + p.fixF)
@@ -109,7 +132,7 @@ func (b *bounder) layer(k int, a, g float64) (val, io, c float64) {
 	for h := 0; h < p.H; h++ {
 		dropped += p.dropped[base+h]
 	}
-	val, io, c = dropped+g*fix, 0, fix
+	val, io, c, sc = dropped+g*fix, 0, fix, 0
 	for h := 0; h < p.H; h++ {
 		b.opt[base+h] = optDrop
 	}
@@ -117,23 +140,23 @@ func (b *bounder) layer(k int, a, g float64) (val, io, c float64) {
 		row := p.half[n*F : (n+1)*F]
 		for h := 0; h < p.H; h++ {
 			s := base + h
-			best, bio, bc := math.Inf(1), 0.0, 0.0
+			best, bio, bc, bs := math.Inf(1), 0.0, 0.0, 0.0
 			for f := 0; f < F; f++ {
 				t := float64(p.ioA[s*F+f] + p.ioF[s*F+f])
 				d := float64(2 * row[f])
-				if v := p.lossv[s*F+f] + a*t + g*d; v < best {
-					best, bio, bc = v, t, d
+				if v := p.lossv[s*F+f] + a*t + g*d + r*(t+d); v < best {
+					best, bio, bc, bs = v, t, d, t+d
 					b.tmp[h] = int16(f)
 				}
 			}
-			if r := int(b.res[s]); r >= 0 {
-				d := float64(2 * row[r])
-				if v := p.lossv[s*F+r] + g*d; v <= best {
-					best, bio, bc = v, 0, d
-					b.tmp[h] = int16(F + r)
+			if res := int(b.res[s]); res >= 0 {
+				d := float64(2 * row[res])
+				if v := p.lossv[s*F+res] + g*d; v <= best {
+					best, bio, bc, bs = v, 0, d, 0
+					b.tmp[h] = int16(F + res)
 				}
 			}
-			b.gain[h], b.gio[h], b.gc[h] = p.dropped[s]-best, bio, bc
+			b.gain[h], b.gio[h], b.gc[h], b.gs[h] = p.dropped[s]-best, bio, bc, bs
 		}
 		// The n shards that gain the most (insertion sort: H is small).
 		for i := range b.order {
@@ -144,14 +167,15 @@ func (b *bounder) layer(k int, a, g float64) (val, io, c float64) {
 				b.order[j], b.order[j-1] = b.order[j-1], b.order[j]
 			}
 		}
-		v, vio, vc := dropped+g*fix, 0.0, fix
+		v, vio, vc, vs := dropped+g*fix, 0.0, fix, 0.0
 		for _, h := range b.order[:n] {
 			v -= b.gain[h]
 			vio += b.gio[h]
 			vc += b.gc[h]
+			vs += b.gs[h]
 		}
 		if v < val {
-			val, io, c = v, vio, vc
+			val, io, c, sc = v, vio, vc, vs
 			for h := 0; h < p.H; h++ {
 				b.opt[base+h] = optDrop
 			}
@@ -160,12 +184,13 @@ func (b *bounder) layer(k int, a, g float64) (val, io, c float64) {
 			}
 		}
 	}
-	return val, io, c
+	return val, io, c, sc
 }
 
 // dual evaluates the Lagrangian at multipliers mu (mu[0] for C, mu[1+k]
-// for I_k) and fills sub with a subgradient: each constraint's left side
-// minus its right side at the minimizing choice.
+// for I_k, mu[1+L] for R) and fills sub with a subgradient: each
+// constraint's left side minus its right side at the minimizing choice
+// (0 for R where it does not apply, so that its multiplier stays 0).
 func (b *bounder) dual(mu, sub []float64) float64 {
 	p := b.p
 	b.evals++
@@ -175,10 +200,10 @@ func (b *bounder) dual(mu, sub []float64) float64 {
 	for k := 0; k < p.L; k++ {
 		sumAfter += mu[1+k]
 	}
-	before := mu[0]
+	before, r := mu[0], mu[1+p.L]
 	for l := 0; l < p.L; l++ {
-		v, io, c := b.layer(l, sumAfter, before)
-		b.io[l], b.c[l] = io, c
+		v, io, c, sc := b.layer(l, sumAfter, before, r)
+		b.io[l], b.c[l], b.sc[l] = io, c, sc
 		total += v
 		sumAfter -= mu[1+l]
 		before += mu[1+l]
@@ -187,10 +212,14 @@ func (b *bounder) dual(mu, sub []float64) float64 {
 	for k := 0; k < p.L; k++ {
 		total -= mu[1+k] * b.ri
 	}
+	if r > 0 {
+		total -= r * b.rr
+	}
 	if sub != nil {
-		var csum float64
+		var csum, ssum float64
 		for l := 0; l < p.L; l++ {
 			csum += b.c[l]
+			ssum += b.sc[l]
 		}
 		sub[0] = csum - b.rc
 		var ioBefore, cAfter float64 = 0, csum
@@ -199,6 +228,10 @@ func (b *bounder) dual(mu, sub []float64) float64 {
 			cAfter -= b.c[k]
 			sub[1+k] = ioBefore + cAfter - b.ri
 		}
+		sub[1+p.L] = 0
+		if !math.IsInf(b.rr, 1) {
+			sub[1+p.L] = ssum - b.rr
+		}
 	}
 	return total
 }
@@ -206,7 +239,7 @@ func (b *bounder) dual(mu, sub []float64) float64 {
 // solve searches the multipliers and returns the best bound found.
 func (b *bounder) solve(ub float64) float64 {
 	p := b.p
-	m := p.L + 1
+	m := p.L + 2
 	mu, sub := make([]float64, m), make([]float64, m)
 	best := b.dual(mu, sub) // μ = 0: every shard at its least loss
 	if ub <= best {
@@ -221,10 +254,15 @@ func (b *bounder) solve(ub float64) float64 {
 	if all <= 0 {
 		return best
 	}
-	// The compute bound alone and the total IO bound alone (the binding
-	// ones, mostly), each by bisection on the sign of its subgradient; the
-	// subgradient steps below bring in the other layers' IO bounds.
-	for _, j := range []int{0, p.L} {
+	// The compute bound alone, the total IO bound alone and the buffer's
+	// bound alone (the binding ones, mostly), each by bisection on the
+	// sign of its subgradient; the subgradient steps below bring in the
+	// other layers' IO bounds.
+	single := []int{0, p.L}
+	if !math.IsInf(b.rr, 1) {
+		single = append(single, p.L+1)
+	}
+	for _, j := range single {
 		lo, hi := math.Log(all*1e-14), math.Log(all*2)
 		for range 36 {
 			x := (lo + hi) / 2

@@ -5,11 +5,12 @@ import "math"
 // The Lagrangian bound is that of the linear relaxation: where a few whole
 // shards decide the plan (a loss dominated by some shards' dropped loss)
 // it can fall short of the best plan by a shard's worth. dpBound closes
-// that gap for one of the two totals the bound mostly rests on: it keeps
-// either the total read time (I_{L−1}) or the total compute (C) as a hard
-// knapsack constraint, solved exactly by dynamic programming over the
-// shards with its costs rounded down to bins of 1/dpBins of the capacity,
-// and relaxes the other with a multiplier searched by bisection.
+// that gap for one of the totals the bound mostly rests on: it keeps the
+// total read time (I_{L−1}), the total compute (C) or the buffer's chains
+// (R, see bound.go) as a hard knapsack constraint, solved exactly by
+// dynamic programming over the shards with its costs rounded down to bins
+// of 1/dpBins of the capacity, and relaxes another (the compute, or for C
+// the reads) with a multiplier searched by bisection.
 //
 // It stays a lower bound: rounding each cost down can only admit more
 // assignments (Σ⌊x_i⌋ ≤ ⌊Σx_i⌋), and a shard's compute is counted at its
@@ -19,9 +20,17 @@ import "math"
 // dpBins is the resolution of dpBound's knapsack.
 const dpBins = 256
 
-// dpBound returns the bound with the total read time (hardIO) or the total
-// compute as the knapsack constraint.
-func (p *problem) dpBound(target int64, res []int8, hardIO bool) float64 {
+// dpHard names the constraint dpBound keeps as its knapsack.
+type dpHard int
+
+const (
+	dpHardIO      dpHard = iota // I_{L−1}, the compute relaxed
+	dpHardCompute               // C, the reads relaxed
+	dpHardBuffer                // R, the compute relaxed
+)
+
+// dpBound returns the bound with the constraint hard as the knapsack.
+func (p *problem) dpBound(target int64, res []int8, hard dpHard) float64 {
 	F := p.F
 	fix := float64(p.fixA + p.fixF)
 	// Least per-shard compute (both halves) at each fidelity, over counts.
@@ -38,8 +47,14 @@ func (p *problem) dpBound(target int64, res []int8, hardIO bool) float64 {
 		return math.Inf(1)
 	}
 	hardCap, softCap := ioCap, cCap
-	if !hardIO {
+	switch hard {
+	case dpHardCompute:
 		hardCap, softCap = cCap, ioCap
+	case dpHardBuffer:
+		if p.K <= 0 || p.mergeBytes > 0 {
+			return 0 // R does not apply
+		}
+		hardCap = float64(p.K) * float64(target-p.embedIO-p.headC)
 	}
 	// Each shard's options: (hard cost in bins, soft cost, loss).
 	type option struct {
@@ -50,15 +65,21 @@ func (p *problem) dpBound(target int64, res []int8, hardIO bool) float64 {
 	opts := make([][]option, p.N)
 	for s := range p.N {
 		o := []option{{0, 0, p.dropped[s]}}
-		add := func(io, c, loss float64) {
-			hard, soft := io, c
-			if !hardIO {
-				hard, soft = c, io
+		add := func(io, c, loss float64, streamed bool) {
+			hc, soft := io, c
+			switch hard {
+			case dpHardCompute:
+				hc, soft = c, io
+			case dpHardBuffer:
+				hc = 0
+				if streamed {
+					hc = io + c
+				}
 			}
 			b := dpBins + 1 // over any capacity
 			if w > 0 {
-				b = int(min(math.Floor(hard/w), dpBins+1))
-			} else if hard == 0 {
+				b = int(min(math.Floor(hc/w), dpBins+1))
+			} else if hc == 0 {
 				b = 0
 			}
 			if b <= dpBins {
@@ -69,10 +90,10 @@ func (p *problem) dpBound(target int64, res []int8, hardIO bool) float64 {
 			if res[s] >= 0 && f == int(res[s]) {
 				continue
 			}
-			add(float64(p.ioA[s*F+f]+p.ioF[s*F+f]), least[f], p.lossv[s*F+f])
+			add(float64(p.ioA[s*F+f]+p.ioF[s*F+f]), least[f], p.lossv[s*F+f], true)
 		}
 		if r := int(res[s]); r >= 0 {
-			add(0, least[r], p.lossv[s*F+r])
+			add(0, least[r], p.lossv[s*F+r], false)
 		}
 		opts[s] = o
 	}
