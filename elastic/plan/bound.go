@@ -43,17 +43,18 @@ import (
 //
 // Relaxing all of them with multipliers μ ≥ 0 (Lagrangian relaxation)
 // makes the problem separable by layer: layer l's reads are charged
-// α_l = Σ_{k≥l} μ_k per nanosecond and its compute γ_l = μ_C + Σ_{k<l} μ_k,
+// α_l = Σ_{k≥l} μ_k per nanosecond and its compute γ_l = μ_C + Σ_{k<l} μ_k
 // (plus μ_R on both for a streamed shard), and each layer's cheapest
-// choice is found exactly by trying every shard
-// count n (a shard's compute depends on n) and keeping the n shards that
-// gain the most. By weak duality the value of the relaxation is a lower
-// bound for every μ ≥ 0; the search for a good μ (bisection along each
-// constraint alone, then projected subgradient steps on all of them) only
-// decides how tight it is. The relaxation also drops the rule that a plan
-// runs at least one shard, which can only lower it. When it leaves more
-// than 1% of the plan's loss, dpBound (bounddp.go) tries the two main
-// constraints as exact knapsacks too, and the bound is the largest.
+// choice is found exactly by trying every shard count n (a shard's compute
+// depends on n) and keeping the n shards that gain the most. By weak
+// duality the value of the relaxation is a lower bound for every μ ≥ 0;
+// the search for a good μ (bisection along each constraint alone, then
+// projected subgradient steps on all of them) only decides how tight it
+// is. The relaxation also drops the rule that a plan runs at least one
+// shard, which can only lower it. When it leaves more than 1% of the
+// plan's loss, dpBound (bounddp.go) tries the three main constraints (the
+// total reads, C and R) as exact knapsacks too, and the bound is the
+// largest.
 
 // lossBound returns a lower bound on the loss of every assignment with
 // resident versions res whose simulated latency is at most target, given
