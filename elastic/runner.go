@@ -243,13 +243,7 @@ func DivideBudget(store *shardstore.Store, be backend.Backend, prof *plan.Profil
 		// The searches leave garbage that would otherwise pile up to the
 		// collector's goal and show in the process's peak resident set.
 		defer debug.FreeOSMemory()
-		o := po
-		o.InFlight = d.InFlight
-		pl, err := plan.New(prof.UpTo(d.StreamBits), o)
-		if err != nil {
-			return math.Inf(1)
-		}
-		pre, err := pl.Preload(target, d.Preload)
+		pl, pre, err := divisionPlanner(prof, po, d, target)
 		if err != nil {
 			failed[d.StreamBits] = err
 			return math.Inf(1)
@@ -264,11 +258,7 @@ func DivideBudget(store *shardstore.Store, be backend.Backend, prof *plan.Profil
 			failed[d.StreamBits] = err
 			return math.Inf(1)
 		}
-		var bytes int64
-		for _, r := range p.IO {
-			bytes += r.Bytes
-		}
-		rated = append(rated, ratedDivision{d, p.BestLoss, bytes})
+		rated = append(rated, ratedDivision{d, p.BestLoss, p.StreamedBytes()})
 		if bestPl == nil || p.BestLoss < bestLoss {
 			bestPl, bestPre, bestBits, bestLoss = pl, pre, d.StreamBits, p.BestLoss
 		}
@@ -303,17 +293,28 @@ func DivideBudget(store *shardstore.Store, be backend.Backend, prof *plan.Profil
 	if fewest.d == div {
 		return div, bestPl, bestPre, nil
 	}
-	o := po
-	o.InFlight = fewest.d.InFlight
-	pl, err := plan.New(prof.UpTo(fewest.d.StreamBits), o)
-	if err != nil {
-		return plan.Division{}, nil, nil, fmt.Errorf("elastic: %w", err)
-	}
-	pre, err := pl.Preload(target, fewest.d.Preload)
+	// Planned again rather than kept from the rating, for the reason only
+	// the best is kept (above).
+	pl, pre, err := divisionPlanner(prof, po, fewest.d, target)
 	if err != nil {
 		return plan.Division{}, nil, nil, fmt.Errorf("elastic: %w", err)
 	}
 	return fewest.d, pl, pre, nil
+}
+
+// divisionPlanner is the planner of division d (its stream fidelities and
+// in-flight buffers) and its preload set at target.
+func divisionPlanner(prof *plan.Profiles, po plan.Options, d plan.Division, target time.Duration) (plan.Planner, *plan.Preload, error) {
+	po.InFlight = d.InFlight
+	pl, err := plan.New(prof.UpTo(d.StreamBits), po)
+	if err != nil {
+		return nil, nil, err
+	}
+	pre, err := pl.Preload(target, d.Preload)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pl, pre, nil
 }
 
 // ratedDivision is a division DivideBudget rated: the least loss its

@@ -288,10 +288,7 @@ func TestDivideBudgetReadsFewestAmongEqual(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range p.IO {
-			bytes += r.Bytes
-		}
-		return p.BestLoss, bytes
+		return p.BestLoss, p.StreamedBytes()
 	}
 	least, fewest := math.Inf(1), int64(math.MaxInt64)
 	type rated struct {

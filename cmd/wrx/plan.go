@@ -95,11 +95,7 @@ func printPlan(c *cli.Context, p *plan.Plan, took time.Duration) {
 	fmt.Fprintf(w, "predicted latency %v, predicted loss %.4f\n", p.PredictedLatency.Round(10*time.Microsecond), p.PredictedLoss)
 	fmt.Fprintf(w, "preload %d shard versions and %d word rows, %s; in flight at most %d blobs, %s\n",
 		len(p.Preload), p.PreloadRows, units.FormatBytes(p.PreloadBytes), p.InFlightBlobs, units.FormatBytes(p.InFlightBytes))
-	var io int64
-	for _, r := range p.IO {
-		io += r.Bytes
-	}
-	fmt.Fprintf(w, "streamed %d blobs, %s\n", len(p.IO), units.FormatBytes(io))
+	fmt.Fprintf(w, "streamed %d blobs, %s\n", len(p.IO), units.FormatBytes(p.StreamedBytes()))
 	for _, l := range p.Layers {
 		var parts []string
 		for _, s := range l.Shards {

@@ -1050,3 +1050,13 @@ func Full(g *Geometry, bits quant.Fidelity) (*Plan, error) {
 	}
 	return Fixed(g, layers)
 }
+
+// StreamedBytes is what the plan reads from storage: the bytes of its IO
+// stream (word rows aside).
+func (p *Plan) StreamedBytes() int64 {
+	var n int64
+	for _, r := range p.IO {
+		n += r.Bytes
+	}
+	return n
+}
