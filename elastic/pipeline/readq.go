@@ -26,10 +26,15 @@ type readJob struct {
 // busyClock sums the time at least one read of a request is in progress:
 // with reads overlapping, RunStats.IOTime is the time the device was busy
 // with the request, not the sum of the reads' times.
+//
+// A read begins at its job's start, which can lie before the call to
+// begin (a merged read waits for all its buffers first), and so before
+// the end of an interval already counted: that time is not counted twice.
 type busyClock struct {
 	mu    sync.Mutex
 	n     int
 	since time.Time
+	last  time.Time // the end of the last counted interval
 	total time.Duration
 }
 
@@ -37,6 +42,9 @@ func (b *busyClock) begin(t time.Time) {
 	b.mu.Lock()
 	if b.n == 0 {
 		b.since = t
+		if t.Before(b.last) {
+			b.since = b.last
+		}
 	}
 	b.n++
 	b.mu.Unlock()
@@ -47,6 +55,7 @@ func (b *busyClock) end(t time.Time) {
 	b.n--
 	if b.n == 0 {
 		b.total += t.Sub(b.since)
+		b.last = t
 	}
 	b.mu.Unlock()
 }
